@@ -1,0 +1,218 @@
+//! A RAM arena: a large reservation of anonymous host memory, populated lazily.
+
+use std::ptr::NonNull;
+use std::sync::atomic::AtomicU64;
+
+use crate::error::{MemError, Result};
+use crate::space::AddressSpace;
+
+/// Physical RAM backed by one anonymous host mapping.
+///
+/// The arena covers `[base, base + size)`. The host reserves the range without committing it, so
+/// a 64 GiB arena costs only the pages that are touched; untouched memory reads as zero.
+#[derive(Debug)]
+pub struct RamArena {
+    base: u64,
+    size: u64,
+    host: NonNull<u8>,
+}
+
+// SAFETY: the arena owns its mapping for its whole life and only hands out shared views whose
+// concurrent use goes through atomics or byte copies, like DMA into RAM.
+unsafe impl Send for RamArena {}
+// SAFETY: as above; no method takes interior state other than the mapping itself.
+unsafe impl Sync for RamArena {}
+
+impl RamArena {
+    /// Reserves an arena of `size` bytes whose first byte has physical address `base`.
+    ///
+    /// `base` and `size` must be 4 KiB aligned, and `size` must not be zero.
+    pub fn new(base: u64, size: u64) -> Result<Self> {
+        if base % 4096 != 0 || size % 4096 != 0 {
+            return Err(MemError::Unaligned {
+                addr: base | size,
+                align: 4096,
+            });
+        }
+        if size == 0 || base.checked_add(size).is_none() || usize::try_from(size).is_err() {
+            return Err(MemError::OutOfRange {
+                addr: base,
+                len: size,
+            });
+        }
+        // SAFETY: an anonymous private mapping at an address of the kernel's choosing; no
+        // existing memory is touched. The result is checked against MAP_FAILED below.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                size as usize,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+            return Err(MemError::HostMap { size, errno });
+        }
+        let host = NonNull::new(ptr.cast::<u8>()).ok_or(MemError::HostMap { size, errno: 0 })?;
+        Ok(Self { base, size, host })
+    }
+
+    /// Physical address of the first byte.
+    pub fn base(&self) -> u64 {
+        self.base
+    }
+
+    /// Size in bytes.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Offset of `[pa, pa + len)` inside the arena, or the error naming the range.
+    #[inline(always)]
+    fn offset(&self, pa: u64, len: u64) -> Result<usize> {
+        let off = pa.wrapping_sub(self.base);
+        if off < self.size && len <= self.size - off {
+            Ok(off as usize)
+        } else {
+            Err(MemError::OutOfRange { addr: pa, len })
+        }
+    }
+}
+
+impl Drop for RamArena {
+    fn drop(&mut self) {
+        // SAFETY: the mapping was created in `new` with this pointer and size, and no view of it
+        // can outlive `self`.
+        unsafe {
+            libc::munmap(self.host.as_ptr().cast(), self.size as usize);
+        }
+    }
+}
+
+impl AddressSpace for RamArena {
+    #[inline(always)]
+    fn words(&self, pa: u64, count: usize) -> Result<&[AtomicU64]> {
+        if pa % 8 != 0 {
+            return Err(MemError::Unaligned { addr: pa, align: 8 });
+        }
+        let off = self.offset(pa, (count as u64).wrapping_mul(8))?;
+        // SAFETY: the range is inside the live mapping (checked above), 8-byte aligned (the
+        // mapping is page aligned and `pa` is checked), and AtomicU64 accepts any bit pattern.
+        Ok(unsafe {
+            std::slice::from_raw_parts(self.host.as_ptr().add(off).cast::<AtomicU64>(), count)
+        })
+    }
+
+    fn read(&self, pa: u64, buf: &mut [u8]) -> Result<()> {
+        let off = self.offset(pa, buf.len() as u64)?;
+        // SAFETY: the source range is inside the mapping; `buf` is a distinct Rust allocation.
+        unsafe {
+            std::ptr::copy_nonoverlapping(self.host.as_ptr().add(off), buf.as_mut_ptr(), buf.len());
+        }
+        Ok(())
+    }
+
+    fn write(&self, pa: u64, buf: &[u8]) -> Result<()> {
+        let off = self.offset(pa, buf.len() as u64)?;
+        // SAFETY: the destination range is inside the mapping; `buf` is a distinct allocation.
+        unsafe {
+            std::ptr::copy_nonoverlapping(buf.as_ptr(), self.host.as_ptr().add(off), buf.len());
+        }
+        Ok(())
+    }
+
+    fn fill(&self, pa: u64, len: u64, byte: u8) -> Result<()> {
+        let off = self.offset(pa, len)?;
+        // SAFETY: the range is inside the mapping (checked above).
+        unsafe {
+            std::ptr::write_bytes(self.host.as_ptr().add(off), byte, len as usize);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn large_reservation_is_lazy_and_reads_zero() {
+        let arena = RamArena::new(0x1_0000_0000, 64 << 30).expect("64 GiB reservation");
+        assert_eq!(arena.load_u64(0x1_0000_0000 + (63 << 30)).unwrap(), 0);
+        arena.store_u64(0x1_0000_0008, 0xdead_beef).unwrap();
+        assert_eq!(arena.load_u64(0x1_0000_0008).unwrap(), 0xdead_beef);
+    }
+
+    #[test]
+    fn accesses_outside_or_misaligned_fail() {
+        let arena = RamArena::new(0x10000, 0x10000).unwrap();
+        assert_eq!(
+            arena.load_u64(0x0),
+            Err(MemError::OutOfRange { addr: 0, len: 8 })
+        );
+        assert_eq!(
+            arena.load_u64(0x20000),
+            Err(MemError::OutOfRange {
+                addr: 0x20000,
+                len: 8
+            })
+        );
+        assert_eq!(
+            arena.load_u64(0x10004),
+            Err(MemError::Unaligned {
+                addr: 0x10004,
+                align: 8
+            })
+        );
+        let mut buf = [0u8; 16];
+        assert!(arena.read(0x1fff8, &mut buf).is_err());
+        assert!(arena.write(u64::MAX - 3, &buf).is_err());
+        assert!(arena.words(0x10000, usize::MAX / 4).is_err());
+        assert!(RamArena::new(0x123, 0x1000).is_err());
+        assert!(RamArena::new(0, 0).is_err());
+    }
+
+    #[test]
+    fn bytes_and_words_agree_little_endian() {
+        let arena = RamArena::new(0, 0x2000).unwrap();
+        arena
+            .write(0x100, &0x0102_0304_0506_0708u64.to_le_bytes())
+            .unwrap();
+        assert_eq!(arena.load_u64(0x100).unwrap(), 0x0102_0304_0506_0708);
+        assert_eq!(
+            arena.cmpxchg_u64(0x100, 1, 2).unwrap(),
+            Err(0x0102_0304_0506_0708)
+        );
+        assert_eq!(
+            arena.cmpxchg_u64(0x100, 0x0102_0304_0506_0708, 2).unwrap(),
+            Ok(0x0102_0304_0506_0708)
+        );
+        arena.fill(0x1000, 0x1000, 0xab).unwrap();
+        let mut b = [0u8; 4];
+        arena.read(0x1ffc, &mut b).unwrap();
+        assert_eq!(b, [0xab; 4]);
+    }
+
+    #[test]
+    fn concurrent_cmpxchg_is_atomic() {
+        let arena = RamArena::new(0, 0x1000).unwrap();
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for _ in 0..10_000 {
+                        loop {
+                            let v = arena.load_u64(0x40).unwrap();
+                            if arena.cmpxchg_u64(0x40, v, v + 1).unwrap().is_ok() {
+                                break;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        assert_eq!(arena.load_u64(0x40).unwrap(), 40_000);
+    }
+}

@@ -1,0 +1,26 @@
+//! Physical address spaces for softiommu.
+//!
+//! Everything an IOMMU touches in memory — root and context tables, stream tables, page tables,
+//! queues, and the data a device moves — lives in a physical address space. This crate holds:
+//!
+//! - [`AddressSpace`]: the one trait for reads, writes and atomic 64-bit updates, each of which
+//!   returns a [`MemError`] for an address that is not backed, never a panic;
+//! - [`RamArena`]: RAM as one lazily populated host reservation (64 GiB costs only what is used);
+//! - [`GuestRam`]: a VMM's rust-vmm guest memory (`vm-memory`) seen as physical memory;
+//! - [`PageAlloc`]: naturally aligned, zeroed blocks for table pages (4 KiB to 1 MiB) carved from
+//!   a range of an address space, with one metadata word per 4 KiB page for the owner's use.
+//!
+//! Users are generic over `M: AddressSpace`, so on the arena an entry access compiles to a
+//! bounds check and a plain load or store.
+
+mod alloc;
+mod arena;
+mod error;
+mod guest;
+mod space;
+
+pub use alloc::{AllocStats, PageAlloc};
+pub use arena::RamArena;
+pub use error::{MemError, Result};
+pub use guest::GuestRam;
+pub use space::AddressSpace;
