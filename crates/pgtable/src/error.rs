@@ -1,0 +1,96 @@
+//! Errors of page-table operations.
+
+use softiommu_mem::MemError;
+use thiserror::Error;
+
+use crate::prot::Prot;
+
+/// Why a page-table operation was refused. A refused operation changes nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum PgError {
+    /// The format configuration is not one the hardware allows.
+    #[error("bad page-table configuration: {0}")]
+    BadConfig(&'static str),
+    /// An address or size is not a multiple of the smallest page.
+    #[error(
+        "iova {iova:#x}, pa {pa:#x} or size {size:#x} is not aligned to the {granule:#x}-byte granule"
+    )]
+    Unaligned {
+        /// Input address given.
+        iova: u64,
+        /// Output address given (0 for unmap).
+        pa: u64,
+        /// Size given.
+        size: u64,
+        /// The smallest page of the format.
+        granule: u64,
+    },
+    /// The input range is empty or reaches beyond what the format translates.
+    #[error("iova range {iova:#x}+{size:#x} is outside [0, {limit:#x})")]
+    IovaOutOfRange {
+        /// Input address given.
+        iova: u64,
+        /// Size given.
+        size: u64,
+        /// End of the format's input range.
+        limit: u64,
+    },
+    /// The output range reaches beyond the format's output-address width.
+    #[error("pa range {pa:#x}+{size:#x} is beyond the {oa_bits}-bit output width")]
+    PaOutOfRange {
+        /// Output address given.
+        pa: u64,
+        /// Size given.
+        size: u64,
+        /// Output-address width.
+        oa_bits: u8,
+    },
+    /// The permissions grant neither read nor write.
+    #[error("permissions {0} grant neither read nor write")]
+    BadProt(Prot),
+    /// Part of the range is mapped already.
+    #[error("iova {iova:#x} is already mapped")]
+    AlreadyMapped {
+        /// First mapped address found.
+        iova: u64,
+    },
+    /// Nothing in the range is mapped.
+    #[error("nothing is mapped in {iova:#x}+{size:#x}")]
+    NotMapped {
+        /// Input address given.
+        iova: u64,
+        /// Size given.
+        size: u64,
+    },
+    /// The format does not record Dirty state in this configuration.
+    #[error("this page-table configuration does not track dirty pages")]
+    DirtyUnsupported,
+    /// A dirty bitmap does not cover the range asked for.
+    #[error("dirty bitmap does not cover {iova:#x}+{size:#x}")]
+    BitmapRange {
+        /// Input address given.
+        iova: u64,
+        /// Size given.
+        size: u64,
+    },
+    /// Table memory could not be read, written or allocated.
+    #[error("table memory: {0}")]
+    Mem(#[from] MemError),
+}
+
+impl PgError {
+    /// The errno Linux's IOMMU API would return for this error.
+    pub fn errno(&self) -> i32 {
+        match self {
+            PgError::BadConfig(_)
+            | PgError::Unaligned { .. }
+            | PgError::BadProt(_)
+            | PgError::BitmapRange { .. } => libc::EINVAL,
+            PgError::IovaOutOfRange { .. } | PgError::PaOutOfRange { .. } => libc::ERANGE,
+            PgError::AlreadyMapped { .. } => libc::EEXIST,
+            PgError::NotMapped { .. } => libc::ENOENT,
+            PgError::DirtyUnsupported => libc::EOPNOTSUPP,
+            PgError::Mem(e) => e.errno(),
+        }
+    }
+}
