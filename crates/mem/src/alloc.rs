@@ -50,7 +50,7 @@ pub struct PageAlloc<M> {
 impl<M: AddressSpace> PageAlloc<M> {
     /// An allocator over `[base, base + size)` of `mem`. Both must be 4 KiB aligned.
     pub fn new(mem: M, base: u64, size: u64) -> Result<Self> {
-        if base % 4096 != 0 || size % 4096 != 0 {
+        if !base.is_multiple_of(4096) || !size.is_multiple_of(4096) {
             return Err(MemError::Unaligned {
                 addr: base | size,
                 align: 4096,
@@ -100,7 +100,7 @@ impl<M: AddressSpace> PageAlloc<M> {
     }
 
     fn order_of(size: u64) -> Result<u32> {
-        if !size.is_power_of_two() || size < 4096 || size > (4096 << MAX_ORDER) {
+        if !size.is_power_of_two() || !(4096..=(4096 << MAX_ORDER)).contains(&size) {
             return Err(MemError::BadSize { size });
         }
         Ok(size.trailing_zeros() - PAGE_SHIFT)
@@ -199,7 +199,7 @@ impl Buddy {
             have -= 1;
             self.free[have as usize].insert(off + (4096u64 << have));
         }
-        off = off & !((4096u64 << order) - 1);
+        off &= !((4096u64 << order) - 1);
         Some(off)
     }
 

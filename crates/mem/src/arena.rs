@@ -28,7 +28,7 @@ impl RamArena {
     ///
     /// `base` and `size` must be 4 KiB aligned, and `size` must not be zero.
     pub fn new(base: u64, size: u64) -> Result<Self> {
-        if base % 4096 != 0 || size % 4096 != 0 {
+        if !base.is_multiple_of(4096) || !size.is_multiple_of(4096) {
             return Err(MemError::Unaligned {
                 addr: base | size,
                 align: 4096,
@@ -95,7 +95,7 @@ impl Drop for RamArena {
 impl AddressSpace for RamArena {
     #[inline(always)]
     fn words(&self, pa: u64, count: usize) -> Result<&[AtomicU64]> {
-        if pa % 8 != 0 {
+        if !pa.is_multiple_of(8) {
             return Err(MemError::Unaligned { addr: pa, align: 8 });
         }
         let off = self.offset(pa, (count as u64).wrapping_mul(8))?;

@@ -41,7 +41,7 @@ where
     M: GuestMemoryBackend + Send + Sync,
 {
     fn words(&self, pa: u64, count: usize) -> Result<&[AtomicU64]> {
-        if pa % 8 != 0 {
+        if !pa.is_multiple_of(8) {
             return Err(MemError::Unaligned { addr: pa, align: 8 });
         }
         let len = count.checked_mul(8).ok_or(MemError::OutOfRange {
@@ -59,7 +59,7 @@ where
             });
         }
         let host = slice.ptr_guard().as_ptr();
-        if host as usize % 8 != 0 {
+        if !(host as usize).is_multiple_of(8) {
             return Err(MemError::Unaligned { addr: pa, align: 8 });
         }
         // SAFETY: `get_slice` returned `len` bytes of one region's host mapping, which lives as

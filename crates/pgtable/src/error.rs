@@ -73,6 +73,12 @@ pub enum PgError {
         /// Size given.
         size: u64,
     },
+    /// A block kept changing under a split (hardware updating it without pause).
+    #[error("a level-{level} block kept changing while it was being split")]
+    Contended {
+        /// Level of the block, counted from the root.
+        level: usize,
+    },
     /// Table memory could not be read, written or allocated.
     #[error("table memory: {0}")]
     Mem(#[from] MemError),
@@ -90,6 +96,7 @@ impl PgError {
             PgError::AlreadyMapped { .. } => libc::EEXIST,
             PgError::NotMapped { .. } => libc::ENOENT,
             PgError::DirtyUnsupported => libc::EOPNOTSUPP,
+            PgError::Contended { .. } => libc::EBUSY,
             PgError::Mem(e) => e.errno(),
         }
     }
