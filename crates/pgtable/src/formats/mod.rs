@@ -1,3 +1,4 @@
 //! The formats: one module each, every one a [`Format`](crate::Format).
 
+pub mod vtd_ss;
 pub mod x86;
