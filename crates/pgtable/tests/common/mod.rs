@@ -124,7 +124,7 @@ pub fn run<F: Format>(fmt: F, ops: &[Op]) {
         .iter()
         .copied()
         .find(|&s| s > g && s <= 1 << 30)
-        .unwrap_or(g);
+        .unwrap_or(g * 512);
     let slot_span = (block * 4).min(geo.map_limit() / 8);
     let mem = Arc::new(RamArena::new(0, 1 << 32).expect("arena"));
     let alloc = Arc::new(PageAlloc::new(mem, 0, 1 << 32).expect("allocator"));
