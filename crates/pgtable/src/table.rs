@@ -100,6 +100,9 @@ impl<F: Format, M: AddressSpace> PageTable<F, M> {
         if !prot.intersects(Prot::RW) {
             return Err(PgError::BadProt(prot));
         }
+        if size == self.ctx.fmt.geometry().granule() {
+            return self.ctx.map_one(&mut self.st, iova, pa, prot);
+        }
         match self
             .ctx
             .map_in(&mut self.st, self.ctx.root, 0, iova, pa, iova + size, prot)
@@ -122,6 +125,13 @@ impl<F: Format, M: AddressSpace> PageTable<F, M> {
     /// [`PgError::NotMapped`] when nothing in the range was mapped.
     pub fn unmap(&mut self, iova: u64, size: u64) -> Result<u64, PgError> {
         self.ctx.check_range(iova, 0, size, false)?;
+        if size == self.ctx.fmt.geometry().granule() {
+            match self.ctx.unmap_one(&mut self.st, iova)? {
+                Some(0) => return Err(PgError::NotMapped { iova, size }),
+                Some(done) => return Ok(done),
+                None => {} // inside a block: the general path splits it
+            }
+        }
         let done = self
             .ctx
             .unmap_in(&mut self.st, self.ctx.root, 0, iova, iova + size)?;
@@ -269,6 +279,109 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
         } else {
             let _ = self.alloc.free(table, self.fmt.geometry().granule());
         }
+    }
+
+    /// Maps one smallest page: the common case, walked without recursion.
+    fn map_one(&self, st: &mut State, iova: u64, pa: u64, prot: Prot) -> Result<(), PgError> {
+        let mut made = [(0u64, 0u64, 0u64); MAX_LEVELS];
+        let mut n = 0;
+        let r = self.map_one_in(st, iova, pa, prot, &mut made, &mut n);
+        if r.is_err() {
+            // Take away the tables this call added (they are empty), deepest first.
+            for &(parent, entry, child) in made[..n].iter().rev() {
+                if let Ok(w) = self.alloc.mem().words(entry, 1) {
+                    w[0].store(0, Ordering::Release);
+                }
+                let _ = self.add_count(parent, -1);
+                self.free_table(st, child);
+            }
+        }
+        r
+    }
+
+    #[inline(always)]
+    fn map_one_in(
+        &self,
+        st: &mut State,
+        iova: u64,
+        pa: u64,
+        prot: Prot,
+        made: &mut [(u64, u64, u64); MAX_LEVELS],
+        n: &mut usize,
+    ) -> Result<(), PgError> {
+        let levels = self.fmt.geometry().levels();
+        let last = levels.len() - 1;
+        let mem = self.alloc.mem();
+        let mut table = self.root;
+        for (i, lv) in levels[..last].iter().enumerate() {
+            let entry = table + lv.index(iova) as u64 * 8;
+            let w = &mem.words(entry, 1)?[0];
+            let pte = w.load(Ordering::Acquire);
+            match self.fmt.decode(pte, i) {
+                Pte::Table { next, .. } => table = next,
+                Pte::Invalid => {
+                    let t = self.new_table(st)?;
+                    w.store(self.fmt.table(t, i), Ordering::Release);
+                    self.add_count(table, 1)?;
+                    made[*n] = (table, entry, t);
+                    *n += 1;
+                    table = t;
+                }
+                Pte::Leaf { .. } | Pte::Reserved => return Err(PgError::AlreadyMapped { iova }),
+            }
+        }
+        let w = &mem.words(table + levels[last].index(iova) as u64 * 8, 1)?[0];
+        if self.fmt.is_valid(w.load(Ordering::Relaxed)) {
+            return Err(PgError::AlreadyMapped { iova });
+        }
+        w.store(self.fmt.leaf(pa, last, prot), Ordering::Release);
+        self.add_count(table, 1)?;
+        st.leaves[last] += 1;
+        Ok(())
+    }
+
+    /// Unmaps one smallest page without recursion, freeing the tables it empties. `None` when
+    /// the page lies inside a block (the general path splits it).
+    fn unmap_one(&self, st: &mut State, iova: u64) -> Result<Option<u64>, PgError> {
+        let levels = self.fmt.geometry().levels();
+        let last = levels.len() - 1;
+        let mem = self.alloc.mem();
+        let mut path = [(0u64, 0u64); MAX_LEVELS];
+        let mut table = self.root;
+        for (i, lv) in levels.iter().enumerate() {
+            let entry = table + lv.index(iova) as u64 * 8;
+            let w = &mem.words(entry, 1)?[0];
+            let pte = w.load(Ordering::Acquire);
+            if i == last {
+                if !self.fmt.is_valid(pte) {
+                    return Ok(Some(0));
+                }
+                w.store(0, Ordering::Release);
+                st.leaves[last] -= 1;
+                let mut left = self.add_count(table, -1)?;
+                let mut child = table;
+                // Free each table that became empty, up to (not including) the root.
+                for &(parent, pentry) in path[..i].iter().rev() {
+                    if left != 0 {
+                        break;
+                    }
+                    mem.words(pentry, 1)?[0].store(0, Ordering::Release);
+                    self.free_table(st, child);
+                    left = self.add_count(parent, -1)?;
+                    child = parent;
+                }
+                return Ok(Some(lv.span()));
+            }
+            match self.fmt.decode(pte, i) {
+                Pte::Table { next, .. } => {
+                    path[i] = (table, entry);
+                    table = next;
+                }
+                Pte::Leaf { .. } => return Ok(None),
+                Pte::Invalid | Pte::Reserved => return Ok(Some(0)),
+            }
+        }
+        Ok(Some(0))
     }
 
     #[allow(clippy::too_many_arguments)]
