@@ -1,4 +1,7 @@
 //! The formats: one module each, every one a [`Format`](crate::Format).
 
+pub mod arm;
+pub mod arm_s1;
+pub mod arm_s2;
 pub mod vtd_ss;
 pub mod x86;
