@@ -46,7 +46,8 @@ fn bench_format<F: Format>(c: &mut Criterion, name: &str, fmt: F) {
     let mut t = table(fmt.clone());
     g.bench_function("map_unmap_4k_pair", |b| {
         b.iter(|| {
-            t.map(black_box(0x4000_0000), PA, 0x1000, Prot::RW).expect("map");
+            t.map(black_box(0x4000_0000), PA, 0x1000, Prot::RW)
+                .expect("map");
             t.unmap(black_box(0x4000_0000), 0x1000).expect("unmap");
         })
     });
@@ -58,7 +59,8 @@ fn bench_format<F: Format>(c: &mut Criterion, name: &str, fmt: F) {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
                 let start = Instant::now();
-                t.map(black_box(0x4000_0000), PA, 256 * 0x1000, Prot::RW).expect("map");
+                t.map(black_box(0x4000_0000), PA, 256 * 0x1000, Prot::RW)
+                    .expect("map");
                 total += start.elapsed();
                 t.unmap(0x4000_0000, 256 * 0x1000).expect("unmap");
             }
@@ -71,7 +73,8 @@ fn bench_format<F: Format>(c: &mut Criterion, name: &str, fmt: F) {
             for _ in 0..iters {
                 t.map(0x4000_0000, PA, 256 * 0x1000, Prot::RW).expect("map");
                 let start = Instant::now();
-                t.unmap(black_box(0x4000_0000), 256 * 0x1000).expect("unmap");
+                t.unmap(black_box(0x4000_0000), 256 * 0x1000)
+                    .expect("unmap");
                 total += start.elapsed();
             }
             total
@@ -85,7 +88,8 @@ fn bench_format<F: Format>(c: &mut Criterion, name: &str, fmt: F) {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
                 let start = Instant::now();
-                t.map(black_box(0x4000_0000), PA, 2 << 20, Prot::RW).expect("map");
+                t.map(black_box(0x4000_0000), PA, 2 << 20, Prot::RW)
+                    .expect("map");
                 total += start.elapsed();
                 t.unmap(0x4000_0000, 2 << 20).expect("unmap");
             }
@@ -98,7 +102,8 @@ fn bench_format<F: Format>(c: &mut Criterion, name: &str, fmt: F) {
     let mut t = table(fmt);
     for i in 0..512u64 {
         // 2 MiB at a time, at an odd PA offset so that no block can be used.
-        t.map(i << 21, PA + (i << 21) + 0x1000, 2 << 20, Prot::RW).expect("map");
+        t.map(i << 21, PA + (i << 21) + 0x1000, 2 << 20, Prot::RW)
+            .expect("map");
     }
     let stats = t.stats();
     assert_eq!(stats.pages.last().map(|p| p.1), Some(262_144));
@@ -145,7 +150,11 @@ fn raw_walk(mem: &RamArena, root: u64, levels: usize, iova: u64) -> Option<u64> 
 }
 
 fn benches(c: &mut Criterion) {
-    bench_format(c, "vtd-ss-4level", VtdSs::new(VtdSsConfig::default()).expect("format"));
+    bench_format(
+        c,
+        "vtd-ss-4level",
+        VtdSs::new(VtdSsConfig::default()).expect("format"),
+    );
 }
 
 criterion_group!(pgtable, benches);
