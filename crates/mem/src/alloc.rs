@@ -36,6 +36,9 @@ struct Buddy {
 /// Naturally aligned, zeroed blocks of 4 KiB to 1 MiB (powers of two) from `[base, base + size)`
 /// of an address space, for page tables and other in-memory structures.
 ///
+/// The range must be one contiguous run of the address space (for guest memory: inside one
+/// region), so that [`PageAlloc::words`] can give the whole of it as one slice.
+///
 /// Each 4 KiB page has one metadata word ([`PageAlloc::meta`]) that the owner of the block may
 /// use as it likes (page tables keep the count of valid entries there); it is zero when the
 /// block is handed out.
@@ -63,9 +66,9 @@ impl<M: AddressSpace> PageAlloc<M> {
                 len: size,
             });
         }
-        // The first and last page must be backed; the rest is found out on use.
-        mem.load_u64(base)?;
-        mem.load_u64(base + size - 8)?;
+        // The whole range must be one contiguous run of backed memory.
+        let words = usize::try_from(size / 8).map_err(|_| MemError::BadSize { size })?;
+        mem.words(base, words)?;
         let meta: Box<[AtomicU32]> = (0..pages).map(|_| AtomicU32::new(0)).collect();
         Ok(Self {
             mem,
@@ -161,6 +164,16 @@ impl<M: AddressSpace> PageAlloc<M> {
         } else {
             None
         }
+    }
+
+    /// The whole managed range as 64-bit words: word `i` is at `base + 8 * i`.
+    pub fn words(&self) -> Result<&[std::sync::atomic::AtomicU64]> {
+        self.mem.words(self.base, (self.size / 8) as usize)
+    }
+
+    /// The metadata words of every 4 KiB page, in address order.
+    pub fn metas(&self) -> &[AtomicU32] {
+        &self.meta
     }
 
     /// Current counters.

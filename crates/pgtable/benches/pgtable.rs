@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use softiommu_mem::{AddressSpace, PageAlloc, RamArena};
+use softiommu_pgtable::formats::arm_s1::{ArmS1, ArmS1Config};
 use softiommu_pgtable::formats::vtd_ss::{VtdSs, VtdSsConfig};
 use softiommu_pgtable::{Format, PageTable, Prot};
 

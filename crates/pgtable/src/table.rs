@@ -43,6 +43,53 @@ struct State {
     leaves: [u64; MAX_LEVELS],
 }
 
+/// The allocator's whole range as one slice, taken once per operation: table entries and
+/// per-table counts are then plain indexed accesses.
+struct Pool<'a> {
+    words: &'a [AtomicU64],
+    meta: &'a [AtomicU32],
+    base: u64,
+}
+
+impl<'a> Pool<'a> {
+    #[inline(always)]
+    fn table(&self, pa: u64, n: usize) -> Result<&'a [AtomicU64], MemError> {
+        let i = (pa.wrapping_sub(self.base) >> 3) as usize;
+        i.checked_add(n)
+            .and_then(|end| self.words.get(i..end))
+            .ok_or(MemError::OutOfRange {
+                addr: pa,
+                len: n as u64 * 8,
+            })
+    }
+
+    #[inline(always)]
+    fn entry(&self, pa: u64) -> Result<&'a AtomicU64, MemError> {
+        self.words
+            .get((pa.wrapping_sub(self.base) >> 3) as usize)
+            .ok_or(MemError::OutOfRange { addr: pa, len: 8 })
+    }
+
+    /// The count of valid entries of the table at `table`, kept in the allocator's page word.
+    #[inline(always)]
+    fn count(&self, table: u64) -> Result<&'a AtomicU32, MemError> {
+        self.meta
+            .get((table.wrapping_sub(self.base) >> 12) as usize)
+            .ok_or(MemError::NotAllocated {
+                addr: table,
+                size: 4096,
+            })
+    }
+
+    #[inline(always)]
+    fn add_count(&self, table: u64, delta: i64) -> Result<u32, MemError> {
+        let c = self.count(table)?;
+        let v = (i64::from(c.load(Ordering::Relaxed)) + delta) as u32;
+        c.store(v, Ordering::Relaxed);
+        Ok(v)
+    }
+}
+
 /// Where a map stopped, so that what it did can be undone.
 struct Stop {
     err: PgError,
@@ -100,20 +147,27 @@ impl<F: Format, M: AddressSpace> PageTable<F, M> {
         if !prot.intersects(Prot::RW) {
             return Err(PgError::BadProt(prot));
         }
+        let p = self.ctx.pool()?;
         if size == self.ctx.fmt.geometry().granule() {
-            return self.ctx.map_one(&mut self.st, iova, pa, prot);
+            return self.ctx.map_one(&p, &mut self.st, iova, pa, prot);
         }
-        match self
-            .ctx
-            .map_in(&mut self.st, self.ctx.root, 0, iova, pa, iova + size, prot)
-        {
+        match self.ctx.map_in(
+            &p,
+            &mut self.st,
+            self.ctx.root,
+            0,
+            iova,
+            pa,
+            iova + size,
+            prot,
+        ) {
             Ok(()) => Ok(()),
             Err(stop) => {
                 if stop.reached > iova {
                     // Everything below `reached` was empty before: take it away again.
-                    let _ = self
-                        .ctx
-                        .unmap_in(&mut self.st, self.ctx.root, 0, iova, stop.reached);
+                    let _ =
+                        self.ctx
+                            .unmap_in(&p, &mut self.st, self.ctx.root, 0, iova, stop.reached);
                 }
                 Err(stop.err)
             }
@@ -125,8 +179,9 @@ impl<F: Format, M: AddressSpace> PageTable<F, M> {
     /// [`PgError::NotMapped`] when nothing in the range was mapped.
     pub fn unmap(&mut self, iova: u64, size: u64) -> Result<u64, PgError> {
         self.ctx.check_range(iova, 0, size, false)?;
+        let p = self.ctx.pool()?;
         if size == self.ctx.fmt.geometry().granule() {
-            match self.ctx.unmap_one(&mut self.st, iova)? {
+            match self.ctx.unmap_one(&p, &mut self.st, iova)? {
                 Some(0) => return Err(PgError::NotMapped { iova, size }),
                 Some(done) => return Ok(done),
                 None => {} // inside a block: the general path splits it
@@ -134,7 +189,7 @@ impl<F: Format, M: AddressSpace> PageTable<F, M> {
         }
         let done = self
             .ctx
-            .unmap_in(&mut self.st, self.ctx.root, 0, iova, iova + size)?;
+            .unmap_in(&p, &mut self.st, self.ctx.root, 0, iova, iova + size)?;
         if done == 0 {
             return Err(PgError::NotMapped { iova, size });
         }
@@ -179,8 +234,9 @@ impl<F: Format, M: AddressSpace> PageTable<F, M> {
         if !bitmap.covers(iova, size) {
             return Err(PgError::BitmapRange { iova, size });
         }
+        let p = self.ctx.pool()?;
         self.ctx
-            .dirty_in(self.ctx.root, 0, iova, iova + size, bitmap, clear)
+            .dirty_in(&p, self.ctx.root, 0, iova, iova + size, bitmap, clear)
     }
 
     /// What the table holds.
@@ -204,7 +260,9 @@ impl<F: Format, M: AddressSpace> PageTable<F, M> {
 impl<F: Format, M: AddressSpace> Drop for PageTable<F, M> {
     fn drop(&mut self) {
         let ctx = &self.ctx;
-        ctx.free_tree(ctx.root, 0);
+        if let Ok(p) = ctx.pool() {
+            ctx.free_tree(&p, ctx.root, 0);
+        }
         let _ = ctx.alloc.free(ctx.root, ctx.fmt.geometry().root_bytes());
         for t in self.st.stash.drain(..) {
             let _ = ctx.alloc.free(t, ctx.fmt.geometry().granule());
@@ -240,26 +298,22 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
     }
 
     #[inline(always)]
-    fn words(&self, table: u64, level: usize) -> Result<&[AtomicU64], MemError> {
-        let n = self.fmt.geometry().levels()[level].entries();
-        self.alloc.mem().words(table, n)
-    }
-
-    /// The count of valid entries of the table at `table`, kept in the allocator's page word.
-    #[inline(always)]
-    fn count(&self, table: u64) -> Result<&AtomicU32, MemError> {
-        self.alloc.meta(table).ok_or(MemError::NotAllocated {
-            addr: table,
-            size: self.fmt.geometry().granule(),
+    fn pool(&self) -> Result<Pool<'_>, MemError> {
+        Ok(Pool {
+            words: self.alloc.words()?,
+            meta: self.alloc.metas(),
+            base: self.alloc.base(),
         })
     }
 
     #[inline(always)]
-    fn add_count(&self, table: u64, delta: i64) -> Result<u32, MemError> {
-        let c = self.count(table)?;
-        let v = (i64::from(c.load(Ordering::Relaxed)) + delta) as u32;
-        c.store(v, Ordering::Relaxed);
-        Ok(v)
+    fn words<'p>(
+        &self,
+        p: &Pool<'p>,
+        table: u64,
+        level: usize,
+    ) -> Result<&'p [AtomicU64], MemError> {
+        p.table(table, self.fmt.geometry().levels()[level].entries())
     }
 
     fn new_table(&self, st: &mut State) -> Result<u64, MemError> {
@@ -282,17 +336,24 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
     }
 
     /// Maps one smallest page: the common case, walked without recursion.
-    fn map_one(&self, st: &mut State, iova: u64, pa: u64, prot: Prot) -> Result<(), PgError> {
+    fn map_one(
+        &self,
+        p: &Pool<'_>,
+        st: &mut State,
+        iova: u64,
+        pa: u64,
+        prot: Prot,
+    ) -> Result<(), PgError> {
         let mut made = [(0u64, 0u64, 0u64); MAX_LEVELS];
         let mut n = 0;
-        let r = self.map_one_in(st, iova, pa, prot, &mut made, &mut n);
+        let r = self.map_one_in(p, st, iova, pa, prot, &mut made, &mut n);
         if r.is_err() {
             // Take away the tables this call added (they are empty), deepest first.
             for &(parent, entry, child) in made[..n].iter().rev() {
-                if let Ok(w) = self.alloc.mem().words(entry, 1) {
-                    w[0].store(0, Ordering::Release);
+                if let Ok(w) = p.entry(entry) {
+                    w.store(0, Ordering::Release);
                 }
-                let _ = self.add_count(parent, -1);
+                let _ = p.add_count(parent, -1);
                 self.free_table(st, child);
             }
         }
@@ -302,6 +363,7 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
     #[inline(always)]
     fn map_one_in(
         &self,
+        p: &Pool<'_>,
         st: &mut State,
         iova: u64,
         pa: u64,
@@ -311,18 +373,17 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
     ) -> Result<(), PgError> {
         let levels = self.fmt.geometry().levels();
         let last = levels.len() - 1;
-        let mem = self.alloc.mem();
         let mut table = self.root;
         for (i, lv) in levels[..last].iter().enumerate() {
             let entry = table + lv.index(iova) as u64 * 8;
-            let w = &mem.words(entry, 1)?[0];
+            let w = p.entry(entry)?;
             let pte = w.load(Ordering::Acquire);
             match self.fmt.decode(pte, i) {
                 Pte::Table { next, .. } => table = next,
                 Pte::Invalid => {
                     let t = self.new_table(st)?;
                     w.store(self.fmt.table(t, i), Ordering::Release);
-                    self.add_count(table, 1)?;
+                    p.add_count(table, 1)?;
                     made[*n] = (table, entry, t);
                     *n += 1;
                     table = t;
@@ -330,27 +391,26 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
                 Pte::Leaf { .. } | Pte::Reserved => return Err(PgError::AlreadyMapped { iova }),
             }
         }
-        let w = &mem.words(table + levels[last].index(iova) as u64 * 8, 1)?[0];
+        let w = p.entry(table + levels[last].index(iova) as u64 * 8)?;
         if self.fmt.is_valid(w.load(Ordering::Relaxed)) {
             return Err(PgError::AlreadyMapped { iova });
         }
         w.store(self.fmt.leaf(pa, last, prot), Ordering::Release);
-        self.add_count(table, 1)?;
+        p.add_count(table, 1)?;
         st.leaves[last] += 1;
         Ok(())
     }
 
     /// Unmaps one smallest page without recursion, freeing the tables it empties. `None` when
     /// the page lies inside a block (the general path splits it).
-    fn unmap_one(&self, st: &mut State, iova: u64) -> Result<Option<u64>, PgError> {
+    fn unmap_one(&self, p: &Pool<'_>, st: &mut State, iova: u64) -> Result<Option<u64>, PgError> {
         let levels = self.fmt.geometry().levels();
         let last = levels.len() - 1;
-        let mem = self.alloc.mem();
         let mut path = [(0u64, 0u64); MAX_LEVELS];
         let mut table = self.root;
         for (i, lv) in levels.iter().enumerate() {
             let entry = table + lv.index(iova) as u64 * 8;
-            let w = &mem.words(entry, 1)?[0];
+            let w = p.entry(entry)?;
             let pte = w.load(Ordering::Acquire);
             if i == last {
                 if !self.fmt.is_valid(pte) {
@@ -358,16 +418,16 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
                 }
                 w.store(0, Ordering::Release);
                 st.leaves[last] -= 1;
-                let mut left = self.add_count(table, -1)?;
+                let mut left = p.add_count(table, -1)?;
                 let mut child = table;
                 // Free each table that became empty, up to (not including) the root.
                 for &(parent, pentry) in path[..i].iter().rev() {
                     if left != 0 {
                         break;
                     }
-                    mem.words(pentry, 1)?[0].store(0, Ordering::Release);
+                    p.entry(pentry)?.store(0, Ordering::Release);
                     self.free_table(st, child);
-                    left = self.add_count(parent, -1)?;
+                    left = p.add_count(parent, -1)?;
                     child = parent;
                 }
                 return Ok(Some(lv.span()));
@@ -387,6 +447,7 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
     #[allow(clippy::too_many_arguments)]
     fn map_in(
         &self,
+        p: &Pool<'_>,
         st: &mut State,
         table: u64,
         i: usize,
@@ -398,7 +459,7 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
         let lv = self.fmt.geometry().levels()[i];
         let span = lv.span();
         let stop = |err: PgError, reached: u64| Stop { err, reached };
-        let words = self.words(table, i).map_err(|e| stop(e.into(), va))?;
+        let words = self.words(p, table, i).map_err(|e| stop(e.into(), va))?;
         let mut idx = lv.index(va);
         while va < end {
             if lv.leaf && (va | pa) & (span - 1) == 0 && end - va >= span {
@@ -416,7 +477,7 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
                 for (k, w) in run.iter().enumerate() {
                     w.store(first + k as u64 * span, Ordering::Release);
                 }
-                self.add_count(table, n as i64)
+                p.add_count(table, n as i64)
                     .map_err(|e| stop(e.into(), va))?;
                 st.leaves[i] += n as u64;
                 va += n as u64 * span;
@@ -433,18 +494,18 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
                 Pte::Invalid => {
                     let t = self.new_table(st).map_err(|e| stop(e.into(), va))?;
                     w.store(self.fmt.table(t, i), Ordering::Release);
-                    self.add_count(table, 1).map_err(|e| stop(e.into(), va))?;
+                    p.add_count(table, 1).map_err(|e| stop(e.into(), va))?;
                     (t, true)
                 }
                 Pte::Leaf { .. } | Pte::Reserved => {
                     return Err(stop(PgError::AlreadyMapped { iova: va }, va));
                 }
             };
-            if let Err(s) = self.map_in(st, next, i + 1, va, pa, sub_end, prot) {
+            if let Err(s) = self.map_in(p, st, next, i + 1, va, pa, sub_end, prot) {
                 if fresh && s.reached == va {
                     // The new table stayed empty: take it away before reporting.
                     w.store(0, Ordering::Release);
-                    let _ = self.add_count(table, -1);
+                    let _ = p.add_count(table, -1);
                     self.free_table(st, next);
                 }
                 return Err(s);
@@ -458,6 +519,7 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
 
     fn unmap_in(
         &self,
+        p: &Pool<'_>,
         st: &mut State,
         table: u64,
         i: usize,
@@ -467,7 +529,7 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
         let levels = self.fmt.geometry().levels();
         let lv = levels[i];
         let span = lv.span();
-        let words = self.words(table, i)?;
+        let words = self.words(p, table, i)?;
         let mut idx = lv.index(va);
         let mut done = 0u64;
         if i + 1 == levels.len() {
@@ -481,7 +543,7 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
                 }
             }
             if cleared > 0 {
-                self.add_count(table, -(cleared as i64))?;
+                p.add_count(table, -(cleared as i64))?;
                 st.leaves[i] -= cleared;
             }
             return Ok(cleared * span);
@@ -496,19 +558,19 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
                 Pte::Invalid | Pte::Reserved => {}
                 Pte::Leaf { .. } if va == entry_start && sub_end == entry_end => {
                     w.store(0, Ordering::Release);
-                    self.add_count(table, -1)?;
+                    p.add_count(table, -1)?;
                     st.leaves[i] -= 1;
                     done += span;
                 }
                 Pte::Leaf { .. } => {
-                    let child = self.split(st, w, pte, i)?;
-                    done += self.unmap_in(st, child, i + 1, va, sub_end)?;
+                    let child = self.split(p, st, w, pte, i)?;
+                    done += self.unmap_in(p, st, child, i + 1, va, sub_end)?;
                 }
                 Pte::Table { next, .. } => {
-                    done += self.unmap_in(st, next, i + 1, va, sub_end)?;
-                    if self.count(next)?.load(Ordering::Relaxed) == 0 {
+                    done += self.unmap_in(p, st, next, i + 1, va, sub_end)?;
+                    if p.count(next)?.load(Ordering::Relaxed) == 0 {
                         w.store(0, Ordering::Release);
-                        self.add_count(table, -1)?;
+                        p.add_count(table, -1)?;
                         self.free_table(st, next);
                     }
                 }
@@ -521,10 +583,17 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
 
     /// Replaces the block `pte` in `w` (at level `i`) by a table of smaller leaves that map
     /// the same; returns the new table.
-    fn split(&self, st: &mut State, w: &AtomicU64, mut pte: u64, i: usize) -> Result<u64, PgError> {
+    fn split(
+        &self,
+        p: &Pool<'_>,
+        st: &mut State,
+        w: &AtomicU64,
+        mut pte: u64,
+        i: usize,
+    ) -> Result<u64, PgError> {
         let child_lv = self.fmt.geometry().levels()[i + 1];
         let child = self.new_table(st)?;
-        let cw = self.words(child, i + 1)?;
+        let cw = self.words(p, child, i + 1)?;
         for _ in 0..SPLIT_TRIES {
             let first = self.fmt.demote(pte, i);
             for (k, e) in cw.iter().enumerate() {
@@ -537,7 +606,7 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
                 Ordering::Acquire,
             ) {
                 Ok(_) => {
-                    self.count(child)?.store(cw.len() as u32, Ordering::Relaxed);
+                    p.count(child)?.store(cw.len() as u32, Ordering::Relaxed);
                     st.leaves[i] -= 1;
                     st.leaves[i + 1] += cw.len() as u64;
                     return Ok(child);
@@ -555,6 +624,7 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
 
     fn dirty_in(
         &self,
+        p: &Pool<'_>,
         table: u64,
         i: usize,
         mut va: u64,
@@ -564,7 +634,7 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
     ) -> Result<(), PgError> {
         let lv = self.fmt.geometry().levels()[i];
         let span = lv.span();
-        let words = self.words(table, i)?;
+        let words = self.words(p, table, i)?;
         let mut idx = lv.index(va);
         while va < end {
             let entry_start = va & !(span - 1);
@@ -573,7 +643,7 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
             let mut pte = w.load(Ordering::Acquire);
             match self.fmt.decode(pte, i) {
                 Pte::Table { next, .. } => {
-                    self.dirty_in(next, i + 1, va, sub_end, bitmap, clear)?
+                    self.dirty_in(p, next, i + 1, va, sub_end, bitmap, clear)?
                 }
                 Pte::Leaf { .. } => {
                     while self.fmt.is_dirty(pte, i) {
@@ -601,16 +671,16 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
     }
 
     /// Frees every table below `table` (not `table` itself).
-    fn free_tree(&self, table: u64, i: usize) {
+    fn free_tree(&self, p: &Pool<'_>, table: u64, i: usize) {
         if i + 1 >= self.fmt.geometry().depth() {
             return;
         }
-        let Ok(words) = self.words(table, i) else {
+        let Ok(words) = self.words(p, table, i) else {
             return;
         };
         for w in words {
             if let Pte::Table { next, .. } = self.fmt.decode(w.load(Ordering::Acquire), i) {
-                self.free_tree(next, i + 1);
+                self.free_tree(p, next, i + 1);
                 let _ = self.alloc.free(next, self.fmt.geometry().granule());
             }
         }
