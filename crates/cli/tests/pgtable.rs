@@ -1,0 +1,244 @@
+//! `softiommu pgtable`, run as the built binary.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+/// Runs `softiommu pgtable` with `args`.
+fn pgtable(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_softiommu"))
+        .arg("pgtable")
+        .args(args)
+        .output()
+        .expect("the softiommu binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A file in the test's scratch directory holding `text`.
+fn scratch(name: &str, text: &str) -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    std::fs::write(&path, text).expect("scratch file written");
+    path
+}
+
+#[test]
+fn bare_run_shows_the_example() {
+    let o = pgtable(&[]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{}{}", out, stderr(&o));
+    assert!(out.contains("built-in example"), "{out}");
+    assert!(out.contains("format vtd-ss: 4 levels"), "{out}");
+    // 1G and 4M of 2M blocks mapped, then 64K unmapped from the first 2M block: it is split
+    // into 4K pages, 496 of which stay, beside the 16 pages of the 64K mapping.
+    assert!(out.contains("  1G leaves     1\n"), "{out}");
+    assert!(out.contains("  2M leaves     1\n"), "{out}");
+    assert!(out.contains("  4K leaves     512\n"), "{out}");
+    assert!(
+        out.contains("  table pages   5 (20K, 20480 bytes)\n"),
+        "{out}"
+    );
+    assert!(out.contains("  root          0x100000000\n"), "{out}");
+    // The three walks: a 4K page, a 2M block, and the hole.
+    assert!(
+        out.contains("=> 0x70002345  (4K page 0x12000 -> 0x70002000"),
+        "{out}"
+    );
+    assert!(
+        out.contains("=> 0x802abcde  (2M page 0x400000 -> 0x80200000"),
+        "{out}"
+    );
+    assert!(
+        out.contains("=> not mapped (level 1 entry not present)"),
+        "{out}"
+    );
+}
+
+#[test]
+fn x86_walk_shows_every_level() {
+    let o = pgtable(&[
+        "--format",
+        "x86-4",
+        "--map",
+        "0x200000:0x40000000:2M:rw",
+        "--walk",
+        "0x201234",
+    ]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{}{}", out, stderr(&o));
+    let walk: Vec<&str> = out
+        .lines()
+        .skip_while(|l| *l != "walk 0x201234")
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .collect();
+    // PML4E, PDPE, then the PDE that maps the 2M page.
+    let levels: Vec<&str> = walk
+        .iter()
+        .filter_map(|l| l.trim().strip_prefix("level "))
+        .map(|l| &l[..1])
+        .collect();
+    assert!(
+        out.contains("format x86-4: 4 levels, 48-bit input"),
+        "{out}"
+    );
+    assert_eq!(levels, ["4", "3", "2"], "{out}");
+    assert!(walk[0].contains("PML4E: P R/W U/S"), "{out}");
+    assert!(
+        walk[2].contains("PDE: P R/W U/S A D PS page=0x40000000"),
+        "{out}"
+    );
+    assert!(walk[2].contains("0x00000000400000e7"), "{out}");
+    assert_eq!(
+        walk[3].trim(),
+        "=> 0x40001234  (2M page 0x200000 -> 0x40000000, rw)",
+        "{out}"
+    );
+    assert!(out.contains("  2M leaves     1\n"), "{out}");
+    assert!(
+        out.contains("  table pages   3 (12K, 12288 bytes)\n"),
+        "{out}"
+    );
+}
+
+#[test]
+fn x86_4k_walk_reads_four_levels() {
+    let o = pgtable(&[
+        "--format",
+        "x86-4",
+        "--map",
+        "0x1000:0x5000:4K:r",
+        "--walk",
+        "0x1234",
+        "--access",
+        "w",
+    ]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{}{}", out, stderr(&o));
+    for n in 1..=4 {
+        assert!(out.contains(&format!("  level {n}  entry 0x")), "{out}");
+    }
+    assert!(out.contains("=> 0x5234"), "{out}");
+    assert!(
+        out.contains("user write: permission fault at level 1"),
+        "{out}"
+    );
+}
+
+#[test]
+fn mappings_from_a_file() {
+    let path = scratch(
+        "maps.txt",
+        "# device rings\n\
+         0x1000      0x7000_0000  8K   rw\n\
+         \n\
+         0x200000    0x80000000   2M   r+noexec   # firmware image\n\
+         0x40000000  0x100000000  1G\n",
+    );
+    let path = path.to_str().expect("utf-8 path");
+    let o = pgtable(&[
+        "--file",
+        path,
+        "--map",
+        "0x3000:0x9000:4K",
+        "--walk",
+        "0x2010",
+        "--walk",
+        "0x40000010",
+    ]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{}{}", out, stderr(&o));
+    assert!(out.contains("  1G leaves     1\n"), "{out}");
+    assert!(out.contains("  2M leaves     1\n"), "{out}");
+    assert!(out.contains("  4K leaves     3\n"), "{out}");
+    assert!(out.contains("=> 0x70001010"), "{out}");
+    assert!(out.contains("=> 0x100000010  (1G page"), "{out}");
+    assert!(!out.contains("built-in example"), "{out}");
+}
+
+#[test]
+fn a_bad_file_line_names_its_line() {
+    let path = scratch("bad-maps.txt", "0x1000 0x2000 4K\n# fine\n0x2000 0x3000\n");
+    let o = pgtable(&["--file", path.to_str().expect("utf-8 path")]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(
+        err.contains("bad-maps.txt:3: expected IOVA PA SIZE [PROT]"),
+        "{err}"
+    );
+    let o = pgtable(&["--file", "/nonexistent/maps.txt"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("cannot read mapping file"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn an_unaligned_mapping_is_refused() {
+    let o = pgtable(&["--map", "0x1800:0x40000000:4K"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("map 0x1800:0x40000000:4K:rw: iova 0x1800, pa 0x40000000 or size 0x1000 is not aligned to the 0x1000-byte granule"),
+        "{err}"
+    );
+}
+
+#[test]
+fn overlapping_mappings_are_refused() {
+    let o = pgtable(&[
+        "--map",
+        "0x200000:0x40000000:2M",
+        "--map",
+        "0x3ff000:0x50000000:8K",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains("iova 0x3ff000 is already mapped"), "{err}");
+}
+
+#[test]
+fn unmapping_nothing_is_refused() {
+    let o = pgtable(&["--map", "0x1000:0x2000:4K", "--unmap", "0x5000:4K"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("nothing is mapped in 0x5000+0x1000"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn an_unknown_format_exits_2() {
+    let o = pgtable(&["--format", "sparc"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(err.contains("unknown format 'sparc'"), "{err}");
+    for name in ["x86-4", "x86-5", "vtd-ss"] {
+        assert!(err.contains(name), "{err}");
+    }
+    assert!(stdout(&o).is_empty(), "{}", stdout(&o));
+}
+
+#[test]
+fn options_a_format_does_not_take_exit_2() {
+    let o = pgtable(&["--format", "x86-4", "--granule", "16k"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("format x86-4 does not take --granule"),
+        "{}",
+        stderr(&o)
+    );
+    let o = pgtable(&["--format", "vtd-ss", "--levels", "6"]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = pgtable(&["--map", "0x1000:0x2000:4K:rwz"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("'rwz'"), "{}", stderr(&o));
+}
