@@ -60,6 +60,28 @@ impl RamArena {
         Ok(Self { base, size, host })
     }
 
+    /// Asks the host to back the arena with transparent huge pages where it can: fewer TLB
+    /// misses for walks and DMA over large memory, at the cost of populating 2 MiB at a time.
+    pub fn advise_huge_pages(&self) -> Result<()> {
+        // SAFETY: the range is exactly this arena's own mapping; advice does not change its
+        // contents or validity.
+        let rc = unsafe {
+            libc::madvise(
+                self.host.as_ptr().cast(),
+                self.size as usize,
+                libc::MADV_HUGEPAGE,
+            )
+        };
+        if rc != 0 {
+            let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+            return Err(MemError::HostMap {
+                size: self.size,
+                errno,
+            });
+        }
+        Ok(())
+    }
+
     /// Physical address of the first byte.
     pub fn base(&self) -> u64 {
         self.base
@@ -144,6 +166,15 @@ mod tests {
         assert_eq!(arena.load_u64(0x1_0000_0000 + (63 << 30)).unwrap(), 0);
         arena.store_u64(0x1_0000_0008, 0xdead_beef).unwrap();
         assert_eq!(arena.load_u64(0x1_0000_0008).unwrap(), 0xdead_beef);
+    }
+
+    #[test]
+    fn huge_page_advice_keeps_contents() {
+        let arena = RamArena::new(0, 8 << 20).unwrap();
+        arena.store_u64(0x20_0008, 42).unwrap();
+        // Hosts without transparent huge pages refuse the advice; that is not an error here.
+        let _ = arena.advise_huge_pages();
+        assert_eq!(arena.load_u64(0x20_0008).unwrap(), 42);
     }
 
     #[test]

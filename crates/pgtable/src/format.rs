@@ -44,6 +44,17 @@ pub trait Format: Clone + Send + Sync + std::fmt::Debug + 'static {
     /// Decodes an entry found at `level`.
     fn decode(&self, pte: u64, level: usize) -> Pte;
 
+    /// For an entry the table editor wrote itself: the next table's address when `pte` at
+    /// `level` points to one. Unlike [`decode`](Format::decode) it does not validate reserved
+    /// bits, so it must not be used on tables someone else wrote.
+    #[inline(always)]
+    fn next_table(&self, pte: u64, level: usize) -> Option<u64> {
+        match self.decode(pte, level) {
+            Pte::Table { next, .. } => Some(next),
+            _ => None,
+        }
+    }
+
     /// The entry at `level` that points to the table at `next`.
     fn table(&self, next: u64, level: usize) -> u64;
 

@@ -40,6 +40,7 @@ impl Level {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Geometry {
     levels: [Level; MAX_LEVELS],
+    masks: [u64; MAX_LEVELS],
     count: u8,
     granule_shift: u8,
     ia_bits: u8,
@@ -83,8 +84,13 @@ impl Geometry {
         }
         let mut l = [Level::default(); MAX_LEVELS];
         l[..levels.len()].copy_from_slice(levels);
+        let mut masks = [0u64; MAX_LEVELS];
+        for (m, lv) in masks.iter_mut().zip(levels) {
+            *m = (1u64 << lv.bits) - 1;
+        }
         Ok(Geometry {
             levels: l,
+            masks,
             count: levels.len() as u8,
             granule_shift,
             ia_bits,
@@ -97,6 +103,12 @@ impl Geometry {
     #[inline(always)]
     pub fn levels(&self) -> &[Level] {
         &self.levels[..self.count as usize]
+    }
+
+    /// Index of `iova` in a table at level `i` (counted from the root).
+    #[inline(always)]
+    pub fn index(&self, i: usize, iova: u64) -> usize {
+        ((iova >> self.levels[i].shift) & self.masks[i]) as usize
     }
 
     /// Number of levels.

@@ -15,6 +15,8 @@ use crate::walk::{self, Mapping, Step, Translation, WalkFault};
 
 /// Freed table pages kept for reuse before they go back to the allocator.
 const STASH_MAX: usize = 32;
+/// Detached chains kept for reattachment before the oldest is taken apart.
+const CHAINS_MAX: usize = 4;
 /// Tries to replace a block whose Accessed/Dirty bits keep changing under a split.
 const SPLIT_TRIES: usize = 16;
 
@@ -34,13 +36,38 @@ struct Ctx<F, M> {
     fmt: F,
     alloc: Arc<PageAlloc<M>>,
     root: u64,
+    /// Shift that turns an IOVA into the name of its leaf table.
+    key_shift: u8,
 }
 
 /// The bookkeeping that map and unmap change.
 struct State {
     stash: Vec<u64>,
+    chains: Vec<Chain>,
+    cursor: Cursor,
     tables: u64,
     leaves: [u64; MAX_LEVELS],
+}
+
+/// Tables that a single-page unmap emptied and detached, still linked to each other: from
+/// `head` (at level `level`) down to the leaf table on the path of every IOVA whose leaf table
+/// is the one `key` names. A single-page map under the same leaf table attaches them again
+/// with one store; otherwise they are taken apart into zeroed pages.
+#[derive(Debug, Clone, Copy)]
+struct Chain {
+    key: u64,
+    level: usize,
+    head: u64,
+}
+
+/// The path of tables to one leaf table, kept between single-page operations under it.
+/// Levels `attached..` (when `attached` < depth) are a chain this cursor detached itself.
+#[derive(Debug, Clone, Copy, Default)]
+struct Cursor {
+    live: bool,
+    key: u64,
+    tables: [u64; MAX_LEVELS],
+    attached: usize,
 }
 
 /// The allocator's whole range as one slice, taken once per operation: table entries and
@@ -111,9 +138,19 @@ impl<F: Format, M: AddressSpace> PageTable<F, M> {
     pub fn new(fmt: F, alloc: Arc<PageAlloc<M>>) -> Result<Self, PgError> {
         let root = alloc.alloc(fmt.geometry().root_bytes())?;
         Ok(PageTable {
-            ctx: Ctx { fmt, alloc, root },
+            ctx: Ctx {
+                key_shift: {
+                    let levels = fmt.geometry().levels();
+                    levels[levels.len().saturating_sub(2)].shift
+                },
+                fmt,
+                alloc,
+                root,
+            },
             st: State {
                 stash: Vec::new(),
+                chains: Vec::with_capacity(CHAINS_MAX),
+                cursor: Cursor::default(),
                 tables: 1,
                 leaves: [0; MAX_LEVELS],
             },
@@ -151,6 +188,7 @@ impl<F: Format, M: AddressSpace> PageTable<F, M> {
         if size == self.ctx.fmt.geometry().granule() {
             return self.ctx.map_one(&p, &mut self.st, iova, pa, prot);
         }
+        self.ctx.flush_cursor(&p, &mut self.st);
         match self.ctx.map_in(
             &p,
             &mut self.st,
@@ -187,6 +225,7 @@ impl<F: Format, M: AddressSpace> PageTable<F, M> {
                 None => {} // inside a block: the general path splits it
             }
         }
+        self.ctx.flush_cursor(&p, &mut self.st);
         let done = self
             .ctx
             .unmap_in(&p, &mut self.st, self.ctx.root, 0, iova, iova + size)?;
@@ -204,7 +243,27 @@ impl<F: Format, M: AddressSpace> PageTable<F, M> {
     /// The output address of `iova`, if it is mapped.
     #[inline]
     pub fn iova_to_phys(&self, iova: u64) -> Option<u64> {
-        walk::iova_to_phys(&self.ctx.fmt, self.mem(), self.ctx.root, iova)
+        // The table's own entries need no validation: walk them through the pool.
+        let fmt = &self.ctx.fmt;
+        let p = self.ctx.pool().ok()?;
+        let geo = fmt.geometry();
+        let va = fmt.input(iova)?;
+        let mut table = self.ctx.root;
+        for i in 0..geo.depth() {
+            let pte = p
+                .entry(table + geo.index(i, va) as u64 * 8)
+                .ok()?
+                .load(Ordering::Acquire);
+            if let Some(next) = fmt.next_table(pte, i) {
+                table = next;
+                continue;
+            }
+            return match fmt.decode(pte, i) {
+                Pte::Leaf { pa, .. } => Some(pa | (va & (geo.levels()[i].span() - 1))),
+                _ => None,
+            };
+        }
+        None
     }
 
     /// The hardware's walk for one access, with its permission checks and Accessed/Dirty
@@ -261,9 +320,15 @@ impl<F: Format, M: AddressSpace> Drop for PageTable<F, M> {
     fn drop(&mut self) {
         let ctx = &self.ctx;
         if let Ok(p) = ctx.pool() {
+            ctx.flush_cursor(&p, &mut self.st);
             ctx.free_tree(&p, ctx.root, 0);
         }
         let _ = ctx.alloc.free(ctx.root, ctx.fmt.geometry().root_bytes());
+        if let Ok(p) = ctx.pool() {
+            while let Some(c) = self.st.chains.pop() {
+                ctx.dissolve(&p, &mut self.st, c);
+            }
+        }
         for t in self.st.stash.drain(..) {
             let _ = ctx.alloc.free(t, ctx.fmt.geometry().granule());
         }
@@ -316,7 +381,11 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
         p.table(table, self.fmt.geometry().levels()[level].entries())
     }
 
-    fn new_table(&self, st: &mut State) -> Result<u64, MemError> {
+    fn new_table(&self, p: &Pool<'_>, st: &mut State) -> Result<u64, MemError> {
+        if st.stash.is_empty() && !st.chains.is_empty() {
+            let c = st.chains.remove(0);
+            self.dissolve(p, st, c);
+        }
         let t = match st.stash.pop() {
             Some(t) => t,
             None => self.alloc.alloc(self.fmt.geometry().granule())?,
@@ -328,14 +397,80 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
     /// Takes back an empty (all-zero) non-root table.
     fn free_table(&self, st: &mut State, table: u64) {
         st.tables -= 1;
+        self.release(st, table);
+    }
+
+    /// Keeps an all-zero page for reuse, or gives it back to the allocator.
+    fn release(&self, st: &mut State, page: u64) {
         if st.stash.len() < STASH_MAX {
-            st.stash.push(table);
+            st.stash.push(page);
         } else {
-            let _ = self.alloc.free(table, self.fmt.geometry().granule());
+            let _ = self.alloc.free(page, self.fmt.geometry().granule());
         }
     }
 
-    /// Maps one smallest page: the common case, walked without recursion.
+    /// The input-address bits that name the leaf table an IOVA lies under.
+    #[inline(always)]
+    fn chain_key(&self, iova: u64) -> u64 {
+        iova >> self.key_shift
+    }
+
+    /// Takes a detached chain apart: clears its links and releases its pages.
+    fn dissolve(&self, p: &Pool<'_>, st: &mut State, c: Chain) {
+        let geo = self.fmt.geometry();
+        let last = geo.depth() - 1;
+        let iova = c.key << geo.levels()[last.saturating_sub(1)].shift;
+        let mut table = c.head;
+        for i in c.level..last {
+            let entry = table + geo.index(i, iova) as u64 * 8;
+            let Ok(w) = p.entry(entry) else {
+                return;
+            };
+            let next = self.fmt.next_table(w.load(Ordering::Acquire), i);
+            w.store(0, Ordering::Relaxed);
+            if let Ok(cnt) = p.count(table) {
+                cnt.store(0, Ordering::Relaxed);
+            }
+            self.release(st, table);
+            match next {
+                Some(n) => table = n,
+                None => return,
+            }
+        }
+        self.release(st, table);
+    }
+
+    /// Hands the cursor's detached chain (if any) to the chain cache and forgets the cursor:
+    /// every operation other than a single-page one under the cursor's leaf table does this
+    /// first, so that the cursor's tables are never changed behind its back.
+    fn flush_cursor(&self, p: &Pool<'_>, st: &mut State) {
+        let c = st.cursor;
+        st.cursor.live = false;
+        if c.live && c.attached < self.fmt.geometry().depth() {
+            self.keep_chain(
+                p,
+                st,
+                Chain {
+                    key: c.key,
+                    level: c.attached,
+                    head: c.tables[c.attached],
+                },
+            );
+        }
+    }
+
+    /// Adds a detached chain to the cache, taking the oldest apart when it is full.
+    fn keep_chain(&self, p: &Pool<'_>, st: &mut State, chain: Chain) {
+        if st.chains.len() == CHAINS_MAX {
+            let old = st.chains.remove(0);
+            self.dissolve(p, st, old);
+        }
+        st.chains.push(chain);
+    }
+
+    /// Maps one smallest page: the common case. Under the cursor's leaf table it touches only
+    /// the leaf (and the one entry that attaches a detached chain again); elsewhere it walks
+    /// from the root and makes that path the cursor.
     fn map_one(
         &self,
         p: &Pool<'_>,
@@ -344,104 +479,193 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
         pa: u64,
         prot: Prot,
     ) -> Result<(), PgError> {
-        let mut made = [(0u64, 0u64, 0u64); MAX_LEVELS];
-        let mut n = 0;
-        let r = self.map_one_in(p, st, iova, pa, prot, &mut made, &mut n);
-        if r.is_err() {
-            // Take away the tables this call added (they are empty), deepest first.
-            for &(parent, entry, child) in made[..n].iter().rev() {
-                if let Ok(w) = p.entry(entry) {
-                    w.store(0, Ordering::Release);
-                }
-                let _ = p.add_count(parent, -1);
-                self.free_table(st, child);
-            }
+        let geo = self.fmt.geometry();
+        let depth = geo.depth();
+        let last = depth - 1;
+        let key = self.chain_key(iova);
+        if !(st.cursor.live && st.cursor.key == key) {
+            self.flush_cursor(p, st);
+            self.walk_for_map(p, st, iova, key)?;
         }
-        r
-    }
-
-    #[inline(always)]
-    fn map_one_in(
-        &self,
-        p: &Pool<'_>,
-        st: &mut State,
-        iova: u64,
-        pa: u64,
-        prot: Prot,
-        made: &mut [(u64, u64, u64); MAX_LEVELS],
-        n: &mut usize,
-    ) -> Result<(), PgError> {
-        let levels = self.fmt.geometry().levels();
-        let last = levels.len() - 1;
-        let mut table = self.root;
-        for (i, lv) in levels[..last].iter().enumerate() {
-            let entry = table + lv.index(iova) as u64 * 8;
-            let w = p.entry(entry)?;
-            let pte = w.load(Ordering::Acquire);
-            match self.fmt.decode(pte, i) {
-                Pte::Table { next, .. } => table = next,
-                Pte::Invalid => {
-                    let t = self.new_table(st)?;
-                    w.store(self.fmt.table(t, i), Ordering::Release);
-                    p.add_count(table, 1)?;
-                    made[*n] = (table, entry, t);
-                    *n += 1;
-                    table = t;
-                }
-                Pte::Leaf { .. } | Pte::Reserved => return Err(PgError::AlreadyMapped { iova }),
-            }
+        let c = &mut st.cursor;
+        if c.attached < depth {
+            // The path below level `attached - 1` was detached by an earlier unmap: attach it.
+            let lvl = c.attached;
+            let parent = c.tables[lvl - 1];
+            p.entry(parent + geo.index(lvl - 1, iova) as u64 * 8)?
+                .store(self.fmt.table(c.tables[lvl], lvl - 1), Ordering::Release);
+            p.add_count(parent, 1)?;
+            st.tables += (depth - lvl) as u64;
+            c.attached = depth;
         }
-        let w = p.entry(table + levels[last].index(iova) as u64 * 8)?;
+        let leaf_table = c.tables[last];
+        let w = p.entry(leaf_table + geo.index(last, iova) as u64 * 8)?;
         if self.fmt.is_valid(w.load(Ordering::Relaxed)) {
             return Err(PgError::AlreadyMapped { iova });
         }
         w.store(self.fmt.leaf(pa, last, prot), Ordering::Release);
-        p.add_count(table, 1)?;
+        p.add_count(leaf_table, 1)?;
         st.leaves[last] += 1;
         Ok(())
     }
 
-    /// Unmaps one smallest page without recursion, freeing the tables it empties. `None` when
+    /// Walks from the root to the leaf table of `iova`, making (or attaching from the chain
+    /// cache) the tables that are missing, and makes the path the cursor. What it adds stays
+    /// only if it succeeds; a leaf above the last level on the way is refused.
+    fn walk_for_map(
+        &self,
+        p: &Pool<'_>,
+        st: &mut State,
+        iova: u64,
+        key: u64,
+    ) -> Result<(), PgError> {
+        let geo = self.fmt.geometry();
+        let depth = geo.depth();
+        let mut tables = [0u64; MAX_LEVELS];
+        tables[0] = self.root;
+        let mut i = 0;
+        while i + 1 < depth {
+            let table = tables[i];
+            let w = p.entry(table + geo.index(i, iova) as u64 * 8)?;
+            let pte = w.load(Ordering::Acquire);
+            if let Some(next) = self.fmt.next_table(pte, i) {
+                tables[i + 1] = next;
+                i += 1;
+                continue;
+            }
+            if self.fmt.is_valid(pte) {
+                return Err(PgError::AlreadyMapped { iova });
+            }
+            // A chain detached from exactly here lies on this IOVA's path: attach it whole.
+            if let Some(k) = st
+                .chains
+                .iter()
+                .rposition(|c| c.key == key && c.level == i + 1)
+            {
+                let c = st.chains.swap_remove(k);
+                // Its tables lie on this path; record them for the cursor.
+                let mut t = c.head;
+                for (j, slot) in tables.iter_mut().enumerate().take(depth).skip(i + 1) {
+                    *slot = t;
+                    if j + 1 < depth {
+                        let link = p.entry(t + geo.index(j, iova) as u64 * 8)?;
+                        t = self
+                            .fmt
+                            .next_table(link.load(Ordering::Acquire), j)
+                            .unwrap_or(0);
+                    }
+                }
+                st.cursor = Cursor {
+                    live: true,
+                    key,
+                    tables,
+                    attached: i + 1,
+                };
+                return Ok(());
+            }
+            let t = match self.new_table(p, st) {
+                Ok(t) => t,
+                Err(e) => {
+                    self.prune(p, st, &tables, i, iova);
+                    return Err(e.into());
+                }
+            };
+            w.store(self.fmt.table(t, i), Ordering::Release);
+            p.add_count(table, 1)?;
+            tables[i + 1] = t;
+            i += 1;
+        }
+        st.cursor = Cursor {
+            live: true,
+            key,
+            tables,
+            attached: depth,
+        };
+        Ok(())
+    }
+
+    /// After a failed walk that reached level `deepest`: frees the tables on the path that
+    /// are empty, deepest first.
+    fn prune(
+        &self,
+        p: &Pool<'_>,
+        st: &mut State,
+        tables: &[u64; MAX_LEVELS],
+        deepest: usize,
+        iova: u64,
+    ) {
+        let geo = self.fmt.geometry();
+        for i in (1..=deepest).rev() {
+            let empty = p
+                .count(tables[i])
+                .is_ok_and(|c| c.load(Ordering::Relaxed) == 0);
+            if !empty {
+                return;
+            }
+            if let Ok(w) = p.entry(tables[i - 1] + geo.index(i - 1, iova) as u64 * 8) {
+                w.store(0, Ordering::Release);
+            }
+            let _ = p.add_count(tables[i - 1], -1);
+            self.free_table(st, tables[i]);
+        }
+    }
+
+    /// Unmaps one smallest page, freeing the tables it empties by detaching them. `None` when
     /// the page lies inside a block (the general path splits it).
     fn unmap_one(&self, p: &Pool<'_>, st: &mut State, iova: u64) -> Result<Option<u64>, PgError> {
-        let levels = self.fmt.geometry().levels();
-        let last = levels.len() - 1;
-        let mut path = [(0u64, 0u64); MAX_LEVELS];
-        let mut table = self.root;
-        for (i, lv) in levels.iter().enumerate() {
-            let entry = table + lv.index(iova) as u64 * 8;
-            let w = p.entry(entry)?;
-            let pte = w.load(Ordering::Acquire);
-            if i == last {
-                if !self.fmt.is_valid(pte) {
-                    return Ok(Some(0));
+        let geo = self.fmt.geometry();
+        let depth = geo.depth();
+        let last = depth - 1;
+        let key = self.chain_key(iova);
+        if !(st.cursor.live && st.cursor.key == key) {
+            self.flush_cursor(p, st);
+            let mut tables = [0u64; MAX_LEVELS];
+            tables[0] = self.root;
+            for i in 0..last {
+                let pte = p
+                    .entry(tables[i] + geo.index(i, iova) as u64 * 8)?
+                    .load(Ordering::Acquire);
+                match self.fmt.next_table(pte, i) {
+                    Some(next) => tables[i + 1] = next,
+                    None if self.fmt.is_valid(pte) => return Ok(None),
+                    None => return Ok(Some(0)),
                 }
-                w.store(0, Ordering::Release);
-                st.leaves[last] -= 1;
-                let mut left = p.add_count(table, -1)?;
-                let mut child = table;
-                // Free each table that became empty, up to (not including) the root.
-                for &(parent, pentry) in path[..i].iter().rev() {
-                    if left != 0 {
-                        break;
-                    }
-                    p.entry(pentry)?.store(0, Ordering::Release);
-                    self.free_table(st, child);
-                    left = p.add_count(parent, -1)?;
-                    child = parent;
-                }
-                return Ok(Some(lv.span()));
             }
-            match self.fmt.decode(pte, i) {
-                Pte::Table { next, .. } => {
-                    path[i] = (table, entry);
-                    table = next;
-                }
-                Pte::Leaf { .. } => return Ok(None),
-                Pte::Invalid | Pte::Reserved => return Ok(Some(0)),
-            }
+            st.cursor = Cursor {
+                live: true,
+                key,
+                tables,
+                attached: depth,
+            };
         }
-        Ok(Some(0))
+        let c = &mut st.cursor;
+        if c.attached < depth {
+            // The whole leaf table is detached: nothing under it is mapped.
+            return Ok(Some(0));
+        }
+        let leaf_table = c.tables[last];
+        let w = p.entry(leaf_table + geo.index(last, iova) as u64 * 8)?;
+        if !self.fmt.is_valid(w.load(Ordering::Acquire)) {
+            return Ok(Some(0));
+        }
+        w.store(0, Ordering::Release);
+        st.leaves[last] -= 1;
+        if p.add_count(leaf_table, -1)? == 0 && last > 0 {
+            // The leaf table is empty, and so is every table above it that holds nothing but
+            // the link down: detach the top-most of them. The chain below stays linked, kept
+            // by the cursor.
+            let mut head = last;
+            while head > 1 && p.count(c.tables[head - 1])?.load(Ordering::Relaxed) == 1 {
+                head -= 1;
+            }
+            let parent = c.tables[head - 1];
+            p.entry(parent + geo.index(head - 1, iova) as u64 * 8)?
+                .store(0, Ordering::Release);
+            p.add_count(parent, -1)?;
+            st.tables -= (depth - head) as u64;
+            c.attached = head;
+        }
+        Ok(Some(geo.granule()))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -492,7 +716,7 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
             let (next, fresh) = match self.fmt.decode(pte, i) {
                 Pte::Table { next, .. } => (next, false),
                 Pte::Invalid => {
-                    let t = self.new_table(st).map_err(|e| stop(e.into(), va))?;
+                    let t = self.new_table(p, st).map_err(|e| stop(e.into(), va))?;
                     w.store(self.fmt.table(t, i), Ordering::Release);
                     p.add_count(table, 1).map_err(|e| stop(e.into(), va))?;
                     (t, true)
@@ -592,7 +816,7 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
         i: usize,
     ) -> Result<u64, PgError> {
         let child_lv = self.fmt.geometry().levels()[i + 1];
-        let child = self.new_table(st)?;
+        let child = self.new_table(p, st)?;
         let cw = self.words(p, child, i + 1)?;
         for _ in 0..SPLIT_TRIES {
             let first = self.fmt.demote(pte, i);
@@ -622,6 +846,7 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
         Err(PgError::Contended { level: i })
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn dirty_in(
         &self,
         p: &Pool<'_>,
@@ -684,5 +909,79 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
                 let _ = self.alloc.free(next, self.fmt.geometry().granule());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::formats::vtd_ss::{VtdSs, VtdSsConfig};
+    use softiommu_mem::RamArena;
+
+    fn table() -> PageTable<VtdSs, Arc<RamArena>> {
+        let mem = Arc::new(RamArena::new(0, 64 << 20).unwrap());
+        let alloc = Arc::new(PageAlloc::new(mem, 0, 64 << 20).unwrap());
+        PageTable::new(VtdSs::new(VtdSsConfig::default()).unwrap(), alloc).unwrap()
+    }
+
+    #[test]
+    fn single_page_unmap_detaches_empty_tables_and_map_attaches_them_again() {
+        let mut t = table();
+        let root_only = t.stats();
+        t.map(0x4000_0000, 0x8000_0000, 0x1000, Prot::RW).unwrap();
+        assert_eq!(t.stats().tables, 4);
+        let allocated = t.allocator().stats().allocated;
+        assert_eq!(t.unmap(0x4000_0000, 0x1000).unwrap(), 0x1000);
+        // Detached: the root holds nothing, the walk sees nothing, only the root counts.
+        assert_eq!(t.stats(), root_only);
+        assert_eq!(t.mem().load_u64(t.root()).unwrap(), 0);
+        assert_eq!(t.iova_to_phys(0x4000_0000), None);
+        // Mapped again at the same place: the same pages, no new allocation.
+        t.map(0x4000_0000, 0x9000_0000, 0x1000, Prot::READ).unwrap();
+        assert_eq!(t.allocator().stats().allocated, allocated);
+        assert_eq!(t.stats().tables, 4);
+        assert_eq!(t.iova_to_phys(0x4000_0123), Some(0x9000_0123));
+        assert!(t.st.chains.is_empty() && t.st.cursor.attached == 4);
+        // The same churn many times over allocates nothing.
+        for _ in 0..100 {
+            t.unmap(0x4000_0000, 0x1000).unwrap();
+            assert_eq!(t.st.cursor.attached, 1);
+            t.map(0x4000_0000, 0x9000_0000, 0x1000, Prot::READ).unwrap();
+            assert!(t.st.chains.is_empty() && t.st.cursor.attached == 4);
+        }
+        assert_eq!(t.allocator().stats().allocated, allocated);
+        // Elsewhere: the chain is not attached there, but its pages are reused (zeroed).
+        t.unmap(0x4000_0000, 0x1000).unwrap();
+        t.map(0x7fff_f000_0000, 0x1000, 0x1000, Prot::RW).unwrap();
+        assert!(t.st.chains.is_empty() && t.st.cursor.attached == 4);
+        assert_eq!(t.allocator().stats().allocated, allocated);
+        assert_eq!(t.iova_to_phys(0x4000_0000), None);
+        assert_eq!(t.iova_to_phys(0x7fff_f000_0008), Some(0x1008));
+        drop(t);
+    }
+
+    #[test]
+    fn chains_are_bounded_and_taken_apart_into_zeroed_pages() {
+        let mut t = table();
+        for i in 0..(CHAINS_MAX as u64 + 3) {
+            let iova = i << 39; // a different PML4 entry each time
+            t.map(iova, 0x1000, 0x1000, Prot::RW).unwrap();
+            t.unmap(iova, 0x1000).unwrap();
+        }
+        assert!(t.st.chains.len() <= CHAINS_MAX);
+        // Churn at different places reuses the same pages.
+        assert_eq!(t.allocator().stats().allocated, 4 * 4096);
+        // Pages from dissolved chains are zero: a fresh map through them sees empty tables.
+        for i in 0..64u64 {
+            t.map(0x100_0000_0000 + (i << 30), 0x2000, 0x1000, Prot::RW)
+                .unwrap();
+        }
+        for i in 0..64u64 {
+            assert_eq!(t.iova_to_phys(0x100_0000_0000 + (i << 30)), Some(0x2000));
+            assert_eq!(t.iova_to_phys(0x100_0000_1000 + (i << 30)), None);
+        }
+        let alloc = t.allocator().clone();
+        drop(t);
+        assert_eq!(alloc.stats().allocated, 0);
     }
 }

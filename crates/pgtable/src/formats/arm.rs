@@ -261,6 +261,39 @@ pub(crate) enum Desc {
     Leaf(u64),
 }
 
+/// Leaf bits worked out once per configuration: each level's address mask and descriptor type,
+/// and the attribute bits of every [`Prot`](crate::Prot) value.
+#[derive(Debug, Clone)]
+pub(crate) struct LeafBits {
+    base: [(u64, u64); crate::MAX_LEVELS],
+    attrs: [u64; 64],
+}
+
+impl LeafBits {
+    /// The bits for granule `g`, a walk starting at Arm level `start`, and `attrs` giving the
+    /// attribute bits of one `Prot`.
+    pub(crate) fn new(g: Granule, start: u8, attrs: impl Fn(crate::Prot) -> u64) -> LeafBits {
+        let mut base = [(0, 0); crate::MAX_LEVELS];
+        for (i, b) in base.iter_mut().enumerate() {
+            let n = (usize::from(start) + i).min(3);
+            let ty = leaf_base(g, 0, n);
+            *b = (OA_MASK & !((1u64 << g.level_shift(n as u8)) - 1), ty);
+        }
+        let mut table = [0u64; 64];
+        for (bits, a) in table.iter_mut().enumerate() {
+            *a = attrs(crate::Prot::from_bits_truncate(bits as u8));
+        }
+        LeafBits { base, attrs: table }
+    }
+
+    /// The leaf at level `level` (counted from the root) mapping `pa` with `prot`.
+    #[inline(always)]
+    pub(crate) fn leaf(&self, pa: u64, level: usize, prot: crate::Prot) -> u64 {
+        let (mask, ty) = self.base[level.min(crate::MAX_LEVELS - 1)];
+        (pa & mask) | ty | self.attrs[usize::from(prot.bits() & 63)]
+    }
+}
+
 /// Sorts out `pte` found at Arm level `number`. Addresses are bits 47:G (tables and pages) or
 /// 47:level shift (blocks); other bits are left to the caller.
 #[inline(always)]

@@ -51,6 +51,30 @@ pub struct ArmS1 {
     start: u8,
     /// Dirty-state management in effect (`hd && ha`).
     hd: bool,
+    bits: arm::LeafBits,
+}
+
+/// The attribute bits of a stage-1 leaf for `prot` (everything but type and address).
+fn s1_attrs(prot: Prot, hd: bool) -> u64 {
+    let mut pte = SH_INNER | AF | S1_NG;
+    if prot.contains(Prot::MMIO) {
+        pte |= MAIR_IDX_DEVICE << 2;
+    } else if prot.contains(Prot::CACHE) {
+        pte |= MAIR_IDX_CACHE << 2;
+    }
+    if !prot.contains(Prot::PRIV) {
+        pte |= S1_AP_UNPRIV;
+    }
+    if !prot.contains(Prot::WRITE) {
+        pte |= S1_AP_RDONLY;
+    } else if hd {
+        // Writable-clean: the first write clears AP[2].
+        pte |= S1_AP_RDONLY | DBM;
+    }
+    if prot.contains(Prot::NOEXEC) {
+        pte |= S1_UXN | S1_PXN;
+    }
+    pte
 }
 
 impl ArmS1 {
@@ -65,6 +89,7 @@ impl ArmS1 {
             geo,
             start,
             hd: cfg.hd && cfg.ha,
+            bits: arm::LeafBits::new(cfg.granule, start, |p| s1_attrs(p, cfg.hd && cfg.ha)),
         })
     }
 
@@ -165,32 +190,19 @@ impl Format for ArmS1 {
     }
 
     #[inline(always)]
+    fn next_table(&self, pte: u64, level: usize) -> Option<u64> {
+        (level + 1 < self.geo.depth() && pte & arm::DESC_TYPE == arm::DESC_TABLE)
+            .then_some(pte & arm::OA_MASK & !(self.geo.granule() - 1))
+    }
+
+    #[inline(always)]
     fn table(&self, next: u64, _level: usize) -> u64 {
         (next & arm::OA_MASK & !(self.cfg.granule.size() - 1)) | arm::DESC_TABLE
     }
 
     #[inline(always)]
     fn leaf(&self, pa: u64, level: usize, prot: Prot) -> u64 {
-        let mut pte =
-            arm::leaf_base(self.cfg.granule, pa, self.number(level)) | SH_INNER | AF | S1_NG;
-        if prot.contains(Prot::MMIO) {
-            pte |= MAIR_IDX_DEVICE << 2;
-        } else if prot.contains(Prot::CACHE) {
-            pte |= MAIR_IDX_CACHE << 2;
-        }
-        if !prot.contains(Prot::PRIV) {
-            pte |= S1_AP_UNPRIV;
-        }
-        if !prot.contains(Prot::WRITE) {
-            pte |= S1_AP_RDONLY;
-        } else if self.hd {
-            // Writable-clean: the first write clears AP[2].
-            pte |= S1_AP_RDONLY | DBM;
-        }
-        if prot.contains(Prot::NOEXEC) {
-            pte |= S1_UXN | S1_PXN;
-        }
-        pte
+        self.bits.leaf(pa, level, prot)
     }
 
     fn leaf_prot(&self, pte: u64, _level: usize) -> Prot {

@@ -148,6 +148,30 @@ pub struct ArmS2 {
     geo: Geometry,
     /// Dirty-state management in effect (`hd && ha`).
     hd: bool,
+    bits: arm::LeafBits,
+}
+
+/// The attribute bits of a stage-2 leaf for `prot` (everything but type and address).
+fn s2_attrs(prot: Prot, hd: bool) -> u64 {
+    let attr = if prot.contains(Prot::MMIO) {
+        S2_MEMATTR_DEVICE
+    } else if prot.contains(Prot::CACHE) {
+        S2_MEMATTR_WB
+    } else {
+        S2_MEMATTR_NC
+    };
+    let mut pte = SH_INNER | AF | attr << 2;
+    if prot.contains(Prot::READ) {
+        pte |= S2_AP_READ;
+    }
+    if prot.contains(Prot::WRITE) {
+        // With dirty management, writable-clean: the first write sets S2AP[1].
+        pte |= if hd { DBM } else { S2_AP_WRITE };
+    }
+    if prot.contains(Prot::NOEXEC) {
+        pte |= S2_XN;
+    }
+    pte
 }
 
 impl ArmS2 {
@@ -159,6 +183,9 @@ impl ArmS2 {
             cfg,
             geo,
             hd: cfg.hd && cfg.ha,
+            bits: arm::LeafBits::new(cfg.granule, cfg.start_level, |p| {
+                s2_attrs(p, cfg.hd && cfg.ha)
+            }),
         })
     }
 
@@ -241,32 +268,19 @@ impl Format for ArmS2 {
     }
 
     #[inline(always)]
+    fn next_table(&self, pte: u64, level: usize) -> Option<u64> {
+        (level + 1 < self.geo.depth() && pte & arm::DESC_TYPE == arm::DESC_TABLE)
+            .then_some(pte & arm::OA_MASK & !(self.geo.granule() - 1))
+    }
+
+    #[inline(always)]
     fn table(&self, next: u64, _level: usize) -> u64 {
         (next & arm::OA_MASK & !(self.cfg.granule.size() - 1)) | arm::DESC_TABLE
     }
 
     #[inline(always)]
     fn leaf(&self, pa: u64, level: usize, prot: Prot) -> u64 {
-        let mut pte = arm::leaf_base(self.cfg.granule, pa, self.number(level)) | SH_INNER | AF;
-        let attr = if prot.contains(Prot::MMIO) {
-            S2_MEMATTR_DEVICE
-        } else if prot.contains(Prot::CACHE) {
-            S2_MEMATTR_WB
-        } else {
-            S2_MEMATTR_NC
-        };
-        pte |= attr << 2;
-        if prot.contains(Prot::READ) {
-            pte |= S2_AP_READ;
-        }
-        if prot.contains(Prot::WRITE) {
-            // With dirty management, writable-clean: the first write sets S2AP[1].
-            pte |= if self.hd { DBM } else { S2_AP_WRITE };
-        }
-        if prot.contains(Prot::NOEXEC) {
-            pte |= S2_XN;
-        }
-        pte
+        self.bits.leaf(pa, level, prot)
     }
 
     fn leaf_prot(&self, pte: u64, _level: usize) -> Prot {

@@ -66,6 +66,10 @@ pub struct VtdSs {
     addr_mask: u64,
     /// Bits 51:HAW, reserved in every entry.
     rsvd_high: u64,
+    /// PS for each level (counted from the root).
+    ps: [u64; crate::MAX_LEVELS],
+    /// Leaf attribute bits (R, W, SNP) of every `Prot` value.
+    attrs: [u64; 64],
 }
 
 impl VtdSs {
@@ -108,6 +112,27 @@ impl VtdSs {
             geo,
             addr_mask: below_haw & !LOW,
             rsvd_high: ((1u64 << 52) - 1) & !below_haw,
+            ps: std::array::from_fn(|i| {
+                if i + 1 < usize::from(cfg.levels) {
+                    PS
+                } else {
+                    0
+                }
+            }),
+            attrs: std::array::from_fn(|bits| {
+                let prot = Prot::from_bits_truncate(bits as u8);
+                let mut a = 0;
+                if prot.contains(Prot::READ) {
+                    a |= R;
+                }
+                if prot.contains(Prot::WRITE) {
+                    a |= W;
+                }
+                if prot.contains(Prot::CACHE) && cfg.snoop_ctl {
+                    a |= SNP;
+                }
+                a
+            }),
         })
     }
 
@@ -193,26 +218,20 @@ impl Format for VtdSs {
     }
 
     #[inline(always)]
+    fn next_table(&self, pte: u64, level: usize) -> Option<u64> {
+        (level + 1 < usize::from(self.cfg.levels) && pte & (R | W) != 0 && pte & PS == 0)
+            .then_some(pte & self.addr_mask)
+    }
+
+    #[inline(always)]
     fn table(&self, next: u64, _level: usize) -> u64 {
         next | R | W
     }
 
     #[inline(always)]
     fn leaf(&self, pa: u64, level: usize, prot: Prot) -> u64 {
-        let mut pte = pa;
-        if prot.contains(Prot::READ) {
-            pte |= R;
-        }
-        if prot.contains(Prot::WRITE) {
-            pte |= W;
-        }
-        if self.number(level) > 1 {
-            pte |= PS;
-        }
-        if prot.contains(Prot::CACHE) && self.cfg.snoop_ctl {
-            pte |= SNP;
-        }
-        pte
+        let ps = self.ps[level.min(crate::MAX_LEVELS - 1)];
+        (pa & self.addr_mask) | ps | self.attrs[usize::from(prot.bits() & 63)]
     }
 
     fn leaf_prot(&self, pte: u64, _level: usize) -> Prot {

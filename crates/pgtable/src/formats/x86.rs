@@ -159,6 +159,12 @@ impl Format for X86 {
     }
 
     #[inline(always)]
+    fn next_table(&self, pte: u64, level: usize) -> Option<u64> {
+        (level + 1 < usize::from(self.cfg.levels) && pte & (P | PS) == P)
+            .then_some(pte & self.addr_mask)
+    }
+
+    #[inline(always)]
     fn table(&self, next: u64, _level: usize) -> u64 {
         next | P | RW | US | A
     }

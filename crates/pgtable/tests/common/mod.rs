@@ -93,6 +93,12 @@ pub enum Op {
         slot: u64,
         off: u64,
     },
+    /// One smallest page mapped or unmapped, near others: the single-page paths.
+    One {
+        map: bool,
+        slot: u64,
+        page: u64,
+    },
 }
 
 pub fn op() -> impl Strategy<Value = Op> {
@@ -103,6 +109,8 @@ pub fn op() -> impl Strategy<Value = Op> {
         3 => (0..8u64, 0..1024u64, 1..1024u64, 0..4u8)
             .prop_map(|(slot, off, len, big)| Op::Unmap { slot, off, len, big }),
         1 => (0..8u64, 0..1u64 << 40).prop_map(|(slot, off)| Op::Probe { slot, off }),
+        4 => (any::<bool>(), 0..3u64, 0..2048u64)
+            .prop_map(|(map, slot, page)| Op::One { map, slot, page }),
     ]
 }
 
@@ -182,6 +190,29 @@ pub fn run<F: Format>(fmt: F, ops: &[Op]) {
                 check(&t, &m, iova);
                 check(&t, &m, iova + size - g);
                 check(&t, &m, iova + size);
+            }
+            Op::One { map, slot, page } => {
+                // Pages spread over a few leaf tables (and, for big granules, a few tables
+                // further up), so that chains are detached, attached again, and taken apart.
+                let iova = ((slot * slot_span + page * g * 97) % geo.map_limit()) & !(g - 1);
+                if map {
+                    let pa = (iova + 0x40_0000_0000) % (oa_limit / 2);
+                    let want = m.map(iova, pa, g, Prot::RW);
+                    let got = t.map(iova, pa, g, Prot::RW);
+                    match (want, got) {
+                        (Ok(()), Ok(())) => {}
+                        (Err(()), Err(PgError::AlreadyMapped { .. })) => {}
+                        (w, got) => panic!("map one {iova:#x}: model {w:?}, table {got:?}"),
+                    }
+                } else {
+                    let want = m.unmap(iova, g);
+                    match t.unmap(iova, g) {
+                        Ok(n) => assert_eq!(n, want, "unmap one {iova:#x}"),
+                        Err(PgError::NotMapped { .. }) => assert_eq!(want, 0),
+                        Err(e) => panic!("unmap one {iova:#x}: {e}"),
+                    }
+                }
+                check(&t, &m, iova);
             }
             Op::Probe { slot, off } => {
                 let iova = slot * slot_span + (off % slot_span);
