@@ -153,7 +153,7 @@ fn bench_format<F: Format>(c: &mut Criterion, name: &str, fmt: F) {
     g.bench_function("baseline_raw_walk_random_1g", |b| {
         b.iter(|| {
             k = (k + 1) & 0xffff;
-            black_box(raw_walk(&*mem, root, levels, black_box(addrs[k])))
+            black_box(raw_walk(&mem, root, levels, black_box(addrs[k])))
         })
     });
     g.finish();
