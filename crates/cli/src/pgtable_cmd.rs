@@ -11,6 +11,9 @@ use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
 use softiommu_mem::{PageAlloc, RamArena};
+use softiommu_pgtable::formats::arm::Granule;
+use softiommu_pgtable::formats::arm_s1::{ArmS1, ArmS1Config};
+use softiommu_pgtable::formats::arm_s2::{ArmS2, ArmS2Config};
 use softiommu_pgtable::formats::vtd_ss::{VtdSs, VtdSsConfig};
 use softiommu_pgtable::formats::x86::{X86, X86Config};
 use softiommu_pgtable::{Access, FaultKind, Format, PageTable, PgError, Pte};
@@ -38,6 +41,15 @@ pub const FORMATS: &[(&str, &str)] = &[
         "vtd-ss",
         "VT-d second stage, --levels 3, 4 or 5 (39-, 48- or 57-bit input)",
     ),
+    (
+        "arm-s1",
+        "Arm VMSAv8-64 stage 1, --granule 4k|16k|64k, --ia-bits N (64 - T0SZ) [48]",
+    ),
+    (
+        "arm-s2",
+        "Arm VMSAv8-64 stage 2, --granule 4k|16k|64k, --ia-bits N (64 - S2T0SZ) [40]; \
+         concatenated start tables where they save a level",
+    ),
 ];
 
 /// The built-in example's mappings, as `--map` spells them.
@@ -61,7 +73,7 @@ given). A --file holds one 'IOVA PA SIZE [PROT]' per line; '#' starts a comment.
 
 With no --map, --file, --unmap or --walk, runs a built-in example on a vtd-ss table.")]
 pub struct PgtableArgs {
-    /// Page-table format: x86-4, x86-5 or vtd-ss.
+    /// Page-table format: x86-4, x86-5, vtd-ss, arm-s1 or arm-s2.
     #[arg(long, value_name = "NAME", default_value = "vtd-ss")]
     pub format: String,
 
@@ -115,6 +127,16 @@ pub enum GranuleArg {
     /// 64 KiB.
     #[value(name = "64k")]
     K64,
+}
+
+impl From<GranuleArg> for Granule {
+    fn from(g: GranuleArg) -> Granule {
+        match g {
+            GranuleArg::K4 => Granule::K4,
+            GranuleArg::K16 => Granule::K16,
+            GranuleArg::K64 => Granule::K64,
+        }
+    }
 }
 
 /// The kind of access `--access` checks.
@@ -336,6 +358,22 @@ pub fn dispatch(args: &PgtableArgs, out: &mut dyn Write) -> Result<(), CmdError>
             })
             .map_err(config)?;
             run(fmt, args, out)
+        }
+        "arm-s1" => {
+            args.only(name, &["--granule", "--ia-bits"])?;
+            let fmt = ArmS1::new(ArmS1Config {
+                granule: args.granule.map_or(Granule::K4, Granule::from),
+                ia_bits: args.ia_bits.unwrap_or(48),
+                ..ArmS1Config::default()
+            })
+            .map_err(config)?;
+            run(fmt, args, out)
+        }
+        "arm-s2" => {
+            args.only(name, &["--granule", "--ia-bits"])?;
+            let granule = args.granule.map_or(Granule::K4, Granule::from);
+            let cfg = ArmS2Config::auto(granule, args.ia_bits.unwrap_or(40), 48).map_err(config)?;
+            run(ArmS2::new(cfg).map_err(config)?, args, out)
         }
         _ => {
             let known: Vec<String> = FORMATS

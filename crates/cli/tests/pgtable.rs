@@ -242,3 +242,74 @@ fn options_a_format_does_not_take_exit_2() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("'rwz'"), "{}", stderr(&o));
 }
+
+#[test]
+fn arm_stage1_64k_granule_walks_three_levels_to_a_512m_block() {
+    let o = pgtable(&[
+        "--format",
+        "arm-s1",
+        "--granule",
+        "64k",
+        "--map",
+        "0x20000000:0x40000000:512M:r",
+        "--walk",
+        "0x20012345",
+        "--access",
+        "w",
+    ]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{}{}", out, stderr(&o));
+    assert!(out.contains("  512M leaves   1\n"), "{out}");
+    // 48-bit input with 64K pages starts at level 1: levels 1 and 2, the block at level 2.
+    assert!(out.contains("  level 1  entry 0x100000000"), "{out}");
+    assert!(out.contains("L2 block"), "{out}");
+    assert!(out.contains("=> 0x40012345"), "{out}");
+    // The checked walk refuses a write to a read-only block.
+    assert!(out.to_lowercase().contains("permission"), "{out}");
+}
+
+#[test]
+fn arm_stage2_concatenates_its_start_tables() {
+    let o = pgtable(&[
+        "--format",
+        "arm-s2",
+        "--ia-bits",
+        "40",
+        "--map",
+        "0x10000000000:0x1000:4K",
+        "--walk",
+        "0x10000000000",
+    ]);
+    let out = stdout(&o);
+    // 2^40 is outside a 40-bit input: refused with the range error.
+    assert!(!o.status.success(), "{out}");
+    let o = pgtable(&[
+        "--format",
+        "arm-s2",
+        "--ia-bits",
+        "40",
+        "--map",
+        "0xffc0000000:0x1000:4K",
+        "--walk",
+        "0xffc0000123",
+    ]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{}{}", out, stderr(&o));
+    // 40 bits with 4K pages: two concatenated level-1 tables (8K); IOVA bit 39 selects the
+    // second, so entry 1023 sits at the root + 0x1ff8.
+    assert!(out.contains("  level 1  entry 0x100001ff8"), "{out}");
+    assert!(out.contains("=> 0x1123"), "{out}");
+}
+
+#[test]
+fn arm_formats_refuse_flags_they_do_not_take() {
+    let o = pgtable(&["--format", "arm-s1", "--levels", "4"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("does not take --levels"),
+        "{}",
+        stderr(&o)
+    );
+    let o = pgtable(&["--format", "arm-s1", "--ia-bits", "60"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
