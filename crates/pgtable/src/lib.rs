@@ -1,17 +1,32 @@
 //! I/O page-table formats for softiommu.
 //!
 //! One walker ([`walk`]) and one table editor ([`PageTable`]) serve every format; a format is
-//! a small configuration value plus pure functions over 64-bit entries (the [`Format`] trait):
+//! a small configuration value plus pure functions over 64-bit entries (the [`Format`] trait),
+//! bit-exact to the specifications:
 //!
-//! | format | module | levels | pages |
+//! | format | module | levels | leaves |
 //! |---|---|---|---|
 //! | x86-64 paging (VT-d first stage, SVA process tables) | [`formats::x86`] | 4 or 5 | 4K, 2M, 1G |
+//! | VT-d second stage | [`formats::vtd_ss`] | 3, 4 or 5 | 4K, 2M, 1G (per SSLPS) |
+//! | Arm VMSAv8-64 stage 1 | [`formats::arm_s1`] | from T0SZ and granule | 4K/2M/1G, 16K/32M, 64K/512M |
+//! | Arm VMSAv8-64 stage 2 | [`formats::arm_s2`] | from S2SL0, concatenated starts | as stage 1 |
+//!
+//! ```text
+//!   PageTable<F: Format, M: AddressSpace>          walk::{translate, lookup, trace}
+//!   map / unmap / read_and_clear_dirty             (hardware side: any table in memory,
+//!        |  edits entries it wrote itself           full validation, faults, atomic A/D)
+//!        v                                                   |
+//!   PageAlloc<M>  -- table pages, per-page counts --> M: AddressSpace (RAM arena, guest RAM)
+//! ```
 //!
 //! A [`PageTable`] maps with the largest pages that alignment allows, splits a block when part
-//! of it is unmapped, and frees tables that become empty; it refuses bad input (unaligned,
-//! out of range, overlapping, nothing to unmap) with a [`PgError`] and changes nothing.
-//! The walk functions serve the hardware models: [`walk::translate`] checks one access, level
-//! by level, and sets Accessed/Dirty bits atomically where the format enables them.
+//! of it is unmapped, and frees tables that become empty (a single-page unmap detaches the
+//! emptied tables at once and keeps them, still linked, for a map under the same leaf table;
+//! they are taken apart when another operation needs pages). It refuses bad input (unaligned,
+//! out of range, overlapping, nothing to unmap, no access) with a [`PgError`] and changes
+//! nothing. The walk functions serve the hardware models: [`walk::translate`] checks one
+//! access level by level, reports a [`WalkFault`] the model turns into its own fault record,
+//! and sets Accessed/Dirty bits atomically where the format enables them.
 
 mod dirty;
 mod error;
