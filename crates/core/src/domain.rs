@@ -1,0 +1,342 @@
+//! Domains: what a RID or a PASID translates through.
+
+use std::sync::{Arc, Weak};
+
+use parking_lot::{Mutex, RwLock};
+use softiommu_pgtable::formats::any::AnyFormat;
+use softiommu_pgtable::{DirtyBitmap, Prot};
+
+use crate::caps::Family;
+use crate::driver::IommuDriver;
+use crate::error::{CoreError, Result};
+use crate::ids::{DeviceId, DomainId, InstanceId, Pasid};
+use crate::sva::Mm;
+use crate::table::IoPageTable;
+
+/// The stage-1 data a user supplies for a nested domain.
+#[derive(Clone, Debug)]
+pub enum NestedData {
+    /// One stage-1 table (VT-d style): the user's first-stage table at `root` (an address in
+    /// the parent's input space), attachable at a RID or at a PASID.
+    Stage1 {
+        /// Format of the user's table.
+        format: AnyFormat,
+        /// Root of the user's table, as an input address of the parent.
+        root: u64,
+    },
+    /// A whole PASID table owned by the user (SMMUv3 style: the guest's CD table): claims the
+    /// RID and every PASID of the device it is attached to.
+    PasidTable {
+        /// Format of the stage-1 tables the PASID table's entries point to.
+        format: AnyFormat,
+        /// The PASID table, as an input address of the parent: 64-bit entries indexed by
+        /// PASID, bit 0 valid, bits 63:12 the stage-1 root.
+        root: u64,
+        /// Number of entries (PASIDs 0 .. entries); PASID 0 serves requests without PASID.
+        entries: u32,
+    },
+}
+
+/// What a domain is.
+pub enum DomainKind {
+    /// Every DMA refused.
+    Blocked,
+    /// Output address = input address.
+    Identity,
+    /// A page table the core maps and unmaps.
+    Paging(Paging),
+    /// A process address space bound for shared virtual addressing.
+    Sva(Arc<Mm>),
+    /// A user's stage 1 over a paging parent.
+    Nested(Nested),
+}
+
+/// A paging domain's table and properties.
+pub struct Paging {
+    table: RwLock<Box<dyn IoPageTable>>,
+    /// Made to be a nesting parent.
+    pub nest_parent: bool,
+    /// Made to track dirty pages.
+    pub dirty_tracking: bool,
+    children: Mutex<Vec<Weak<Domain>>>,
+}
+
+/// A nested domain's parent and stage-1 data.
+pub struct Nested {
+    /// The paging domain that translates the stage-1 tables and output.
+    pub parent: Arc<Domain>,
+    /// The user's stage 1.
+    pub data: NestedData,
+}
+
+/// One place a domain is attached: a device's RID (`pasid` None) or one of its PASIDs.
+#[derive(Clone)]
+pub struct Attachment {
+    /// The device.
+    pub device: DeviceId,
+    /// The PASID, or `None` for the RID.
+    pub pasid: Option<Pasid>,
+    /// The instance the device sits behind.
+    pub instance: InstanceId,
+    pub(crate) driver: Arc<dyn IommuDriver>,
+}
+
+impl std::fmt::Debug for Attachment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Attachment")
+            .field("device", &self.device)
+            .field("pasid", &self.pasid)
+            .field("instance", &self.instance)
+            .finish()
+    }
+}
+
+/// Invalidations a batch of map and unmap calls owes, flushed once by [`Domain::sync`].
+#[derive(Debug, Default, Clone)]
+pub struct Gather {
+    range: Option<(u64, u64)>,
+    tables_freed: bool,
+}
+
+impl Gather {
+    /// An empty gather.
+    pub fn new() -> Gather {
+        Gather::default()
+    }
+
+    /// Adds `[start, end)` to what must be invalidated.
+    pub fn add(&mut self, start: u64, end: u64) {
+        self.range = Some(match self.range {
+            Some((s, e)) => (s.min(start), e.max(end)),
+            None => (start, end),
+        });
+    }
+
+    /// Whether nothing is owed.
+    pub fn is_empty(&self) -> bool {
+        self.range.is_none()
+    }
+
+    /// The range owed, if any.
+    pub fn range(&self) -> Option<(u64, u64)> {
+        self.range
+    }
+}
+
+/// An address space that RIDs and PASIDs are attached to.
+pub struct Domain {
+    id: DomainId,
+    family: Option<Family>,
+    kind: DomainKind,
+    attachments: RwLock<Vec<Attachment>>,
+}
+
+impl std::fmt::Debug for Domain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Domain")
+            .field("id", &self.id)
+            .field("kind", &self.kind_name())
+            .field("family", &self.family)
+            .finish()
+    }
+}
+
+impl Domain {
+    pub(crate) fn new(id: DomainId, family: Option<Family>, kind: DomainKind) -> Arc<Domain> {
+        let d = Arc::new(Domain {
+            id,
+            family,
+            kind,
+            attachments: RwLock::new(Vec::new()),
+        });
+        if let DomainKind::Nested(n) = &d.kind
+            && let DomainKind::Paging(p) = &n.parent.kind
+        {
+            p.children.lock().push(Arc::downgrade(&d));
+        }
+        d
+    }
+
+    pub(crate) fn new_paging(
+        id: DomainId,
+        family: Family,
+        table: Box<dyn IoPageTable>,
+        nest_parent: bool,
+        dirty_tracking: bool,
+    ) -> Arc<Domain> {
+        Domain::new(
+            id,
+            Some(family),
+            DomainKind::Paging(Paging {
+                table: RwLock::new(table),
+                nest_parent,
+                dirty_tracking,
+                children: Mutex::new(Vec::new()),
+            }),
+        )
+    }
+
+    /// The domain's handle.
+    pub fn id(&self) -> DomainId {
+        self.id
+    }
+
+    /// The family whose instances can use it (`None` for blocked, identity and SVA domains,
+    /// which every family can use).
+    pub fn family(&self) -> Option<Family> {
+        self.family
+    }
+
+    /// What the domain is.
+    pub fn kind(&self) -> &DomainKind {
+        &self.kind
+    }
+
+    /// The kind's name: blocked, identity, paging, sva or nested.
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            DomainKind::Blocked => "blocked",
+            DomainKind::Identity => "identity",
+            DomainKind::Paging(_) => "paging",
+            DomainKind::Sva(_) => "sva",
+            DomainKind::Nested(_) => "nested",
+        }
+    }
+
+    /// Where the domain is attached now.
+    pub fn attachments(&self) -> Vec<Attachment> {
+        self.attachments.read().clone()
+    }
+
+    pub(crate) fn attach_record(&self, a: Attachment) {
+        self.attachments.write().push(a);
+    }
+
+    pub(crate) fn detach_record(&self, device: DeviceId, pasid: Option<Pasid>) {
+        self.attachments
+            .write()
+            .retain(|a| !(a.device == device && a.pasid == pasid));
+    }
+
+    fn paging(&self) -> Result<&Paging> {
+        match &self.kind {
+            DomainKind::Paging(p) => Ok(p),
+            _ => Err(CoreError::Invalid("not a paging domain")),
+        }
+    }
+
+    /// Runs `f` on the paging domain's table (read access), e.g. for a driver that needs its
+    /// root and format, or a reference walk.
+    pub fn with_table<R>(&self, f: impl FnOnce(&dyn IoPageTable) -> R) -> Result<R> {
+        Ok(f(&**self.paging()?.table.read()))
+    }
+
+    /// Maps `[iova, iova + size)` to `pa`; the invalidation it owes (if any) goes to `gather`.
+    pub fn map(&self, iova: u64, pa: u64, size: u64, prot: Prot, gather: &mut Gather) -> Result<()> {
+        self.paging()?.table.write().map(iova, pa, size, prot)?;
+        // Caching-mode hardware may cache not-present entries: a map is flushed too.
+        gather.add(iova, iova + size);
+        Ok(())
+    }
+
+    /// Unmaps `[iova, iova + size)`; returns the bytes unmapped. The caches still hold the
+    /// old translations until [`sync`](Domain::sync) flushes `gather`.
+    pub fn unmap(&self, iova: u64, size: u64, gather: &mut Gather) -> Result<u64> {
+        let done = self.paging()?.table.write().unmap(iova, size)?;
+        gather.add(iova, iova + size);
+        gather.tables_freed = true;
+        Ok(done)
+    }
+
+    /// Maps and flushes at once.
+    pub fn map_sync(&self, iova: u64, pa: u64, size: u64, prot: Prot) -> Result<()> {
+        let mut g = Gather::new();
+        self.map(iova, pa, size, prot, &mut g)?;
+        self.sync(&mut g);
+        Ok(())
+    }
+
+    /// Unmaps and flushes at once; returns the bytes unmapped.
+    pub fn unmap_sync(&self, iova: u64, size: u64) -> Result<u64> {
+        let mut g = Gather::new();
+        let done = self.unmap(iova, size, &mut g);
+        self.sync(&mut g);
+        done
+    }
+
+    /// Flushes what `gather` owes on every instance the domain is used on — where it is
+    /// attached, and where a nested domain over it is — once per instance, and empties it.
+    pub fn sync(&self, gather: &mut Gather) {
+        let Some(range) = gather.range.take() else {
+            return;
+        };
+        let freed = std::mem::take(&mut gather.tables_freed);
+        self.flush_users(Some(range), freed);
+        if let DomainKind::Paging(p) = &self.kind {
+            let children: Vec<Arc<Domain>> =
+                p.children.lock().iter().filter_map(Weak::upgrade).collect();
+            for c in children {
+                // A second-stage change reaches every stage-1 translation over it.
+                c.flush_users(None, freed);
+            }
+        }
+    }
+
+    /// Flushes the domain on every instance it is attached to, once each.
+    pub(crate) fn flush_users(&self, range: Option<(u64, u64)>, tables_freed: bool) {
+        let users = self.attachments.read().clone();
+        let mut done: Vec<InstanceId> = Vec::new();
+        for a in users {
+            if !done.contains(&a.instance) {
+                done.push(a.instance);
+                a.driver.flush(self, range, tables_freed);
+            }
+        }
+    }
+
+    /// The output address of `iova` in a paging domain.
+    pub fn iova_to_phys(&self, iova: u64) -> Option<u64> {
+        let p = self.paging().ok()?;
+        let t = p.table.read();
+        t.lookup(iova).map(|m| m.pa + (iova - m.iova))
+    }
+
+    /// Marks the dirty pages of `[iova, iova + size)` in `bitmap`, cleaning them with `clear`
+    /// (the caller then flushes, as for an unmap, before trusting a clean state).
+    pub fn read_and_clear_dirty(
+        &self,
+        iova: u64,
+        size: u64,
+        bitmap: &mut DirtyBitmap,
+        clear: bool,
+    ) -> Result<()> {
+        let p = self.paging()?;
+        if !p.dirty_tracking {
+            return Err(CoreError::NotSupported("domain made without dirty tracking"));
+        }
+        Ok(p.table.read().read_and_clear_dirty(iova, size, bitmap, clear)?)
+    }
+
+    /// For a nested domain: invalidates what the instances cache of its stage 1 (the user
+    /// changed its tables).
+    pub fn invalidate_stage1(&self) -> Result<()> {
+        match &self.kind {
+            DomainKind::Nested(_) => {
+                self.flush_users(None, true);
+                Ok(())
+            }
+            _ => Err(CoreError::Invalid("not a nested domain")),
+        }
+    }
+
+    /// Whether this nested domain owns the whole PASID table of what it is attached to.
+    pub fn claims_pasids(&self) -> bool {
+        matches!(
+            &self.kind,
+            DomainKind::Nested(Nested {
+                data: NestedData::PasidTable { .. },
+                ..
+            })
+        )
+    }
+}

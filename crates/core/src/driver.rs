@@ -1,0 +1,150 @@
+//! The trait a driver implements to put its IOMMU instance under the core, and what the core
+//! hands it.
+
+use std::sync::Arc;
+
+use softiommu_pgtable::Access;
+
+use crate::caps::{DeviceCaps, IommuCaps};
+use crate::domain::Domain;
+use crate::error::Result;
+use crate::ids::{DeviceId, InstanceId, Pasid, Rid};
+use crate::iopf::PageResponse;
+use crate::table::{IoPageTable, TableAlloc};
+
+/// A device as its driver sees it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct DeviceInfo {
+    /// The core's handle.
+    pub id: DeviceId,
+    /// Its requester ID.
+    pub rid: Rid,
+    /// What the device supports.
+    pub caps: DeviceCaps,
+    /// The instance it sits behind.
+    pub instance: InstanceId,
+}
+
+/// What a new paging domain is for, so that the driver can choose its format.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct PagingRequest {
+    /// The domain will be the parent (second stage) of nested domains.
+    pub nest_parent: bool,
+    /// The domain must track dirty pages.
+    pub dirty_tracking: bool,
+    /// The domain must be usable at PASID granularity (a first-stage format where the
+    /// hardware only allows those per PASID).
+    pub pasid: bool,
+}
+
+/// What a RID or a (RID, PASID) is to translate through, as the core asks a driver to
+/// program it.
+#[derive(Clone, Copy)]
+pub enum Target<'a> {
+    /// No DMA at all.
+    Blocked,
+    /// Output address = input address.
+    Identity,
+    /// A domain: paging, SVA or nested.
+    Domain(&'a Arc<Domain>),
+}
+
+impl Target<'_> {
+    /// The domain, if the target is one.
+    pub fn domain(&self) -> Option<&Arc<Domain>> {
+        match self {
+            Target::Domain(d) => Some(d),
+            _ => None,
+        }
+    }
+}
+
+/// Why a DMA request was not translated.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum DmaFaultKind {
+    /// The RID or PASID is blocked, or nothing is attached there.
+    Blocked,
+    /// The address is not mapped.
+    NotPresent,
+    /// The mapping does not allow the access.
+    Permission,
+    /// The address is outside what the domain translates, or the output is beyond the width.
+    AddressSize,
+    /// The translation structures are malformed.
+    BadConfig,
+}
+
+/// A DMA request the IOMMU refused (the hardware records it as its fault or event).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct DmaFault {
+    /// What went wrong.
+    pub kind: DmaFaultKind,
+    /// A page request could resolve it (a not-present or write-protect fault in an address
+    /// space with a fault handler, for a device with page requests).
+    pub recoverable: bool,
+}
+
+/// A DMA request the IOMMU translated.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct DmaTranslation {
+    /// Output address of the byte asked for.
+    pub pa: u64,
+    /// Bytes from `pa` that the same translation covers (to the end of its page).
+    pub len: u64,
+}
+
+/// A driver of one IOMMU instance: the OS side of the hardware. Everything the core asks of
+/// the hardware goes through these calls; a driver for a hardware model implements them by
+/// writing the model's registers and in-memory structures.
+///
+/// Calls that change state must either complete or change nothing, so that a failed replace
+/// leaves the old target working.
+pub trait IommuDriver: Send + Sync {
+    /// The instance's capabilities.
+    fn caps(&self) -> IommuCaps;
+
+    /// Takes a device behind this instance under the driver.
+    fn probe(&self, dev: &DeviceInfo) -> Result<()>;
+
+    /// Lets a device go; nothing is attached to it any more.
+    fn release(&self, dev: &DeviceInfo);
+
+    /// A new, empty table for a paging domain, in the format this instance chooses for `req`,
+    /// with pages from `alloc`.
+    fn alloc_table(&self, req: &PagingRequest, alloc: &TableAlloc) -> Result<Box<dyn IoPageTable>>;
+
+    /// Whether this instance can use `domain` (made by an instance of the same family); the
+    /// reason when it cannot.
+    fn check_domain(&self, domain: &Domain) -> std::result::Result<(), &'static str>;
+
+    /// Points the device's requests without PASID at `new` (replacing `old`).
+    fn set_rid(&self, dev: &DeviceInfo, new: Target<'_>, old: Target<'_>) -> Result<()>;
+
+    /// Points the device's requests with `pasid` at `new` (replacing `old`); `Blocked` removes
+    /// the PASID's translation.
+    fn set_pasid(
+        &self,
+        dev: &DeviceInfo,
+        pasid: Pasid,
+        new: Target<'_>,
+        old: Target<'_>,
+    ) -> Result<()>;
+
+    /// Invalidates what this instance caches of `domain` for `[start, end)` (all of it with
+    /// `None`), and waits until that is done. `tables_freed` says page-table pages were freed,
+    /// so cached non-leaf entries must go too.
+    fn flush(&self, domain: &Domain, range: Option<(u64, u64)>, tables_freed: bool);
+
+    /// Sends the answer to a page-request group to the device.
+    fn page_response(&self, dev: &DeviceInfo, resp: &PageResponse);
+
+    /// The device side: how this instance answers one DMA request of `dev` (for a hardware
+    /// model, the model's translation entry point).
+    fn dma(
+        &self,
+        dev: &DeviceInfo,
+        pasid: Option<Pasid>,
+        iova: u64,
+        access: Access,
+    ) -> std::result::Result<DmaTranslation, DmaFault>;
+}

@@ -1,0 +1,87 @@
+//! The errors of the core's calls.
+
+use softiommu_mem::MemError;
+use softiommu_pgtable::PgError;
+use thiserror::Error;
+
+use crate::ids::{DeviceId, DomainId, GroupId, InstanceId, Pasid};
+
+/// Why a call to the core was refused. A refused call changes nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum CoreError {
+    /// No such instance.
+    #[error("{0} does not exist")]
+    NoInstance(InstanceId),
+    /// No such device.
+    #[error("{0} does not exist")]
+    NoDevice(DeviceId),
+    /// No such group.
+    #[error("{0} does not exist")]
+    NoGroup(GroupId),
+    /// No such domain.
+    #[error("{0} does not exist")]
+    NoDomain(DomainId),
+    /// The device or instance lacks a capability the call needs.
+    #[error("not supported: {0}")]
+    NotSupported(&'static str),
+    /// The argument is not acceptable (a PASID outside the device's width, a bad topology...).
+    #[error("invalid argument: {0}")]
+    Invalid(&'static str),
+    /// The instance cannot use this domain (another family, format or width).
+    #[error("{instance} cannot use {domain}: {why}")]
+    Incompatible {
+        /// The instance that refused.
+        instance: InstanceId,
+        /// The domain it refused.
+        domain: DomainId,
+        /// What does not fit.
+        why: &'static str,
+    },
+    /// The target is in use: already attached, owned by another user, or claimed by a nested
+    /// domain.
+    #[error("busy: {0}")]
+    Busy(&'static str),
+    /// Nothing is attached there.
+    #[error("{device} has nothing attached at {pasid:?}")]
+    NotAttached {
+        /// The device.
+        device: DeviceId,
+        /// The PASID, or `None` for the RID.
+        pasid: Option<Pasid>,
+    },
+    /// The PASID space (or a device's) is exhausted.
+    #[error("no free PASID")]
+    NoPasid,
+    /// A page-table operation was refused.
+    #[error(transparent)]
+    Table(#[from] PgError),
+    /// Memory for a table could not be had.
+    #[error(transparent)]
+    Mem(#[from] MemError),
+    /// The driver refused the operation (its hardware said no).
+    #[error("driver: {0}")]
+    Driver(String),
+}
+
+impl CoreError {
+    /// The errno Linux would return.
+    pub fn errno(&self) -> i32 {
+        match self {
+            CoreError::NoInstance(_)
+            | CoreError::NoDevice(_)
+            | CoreError::NoGroup(_)
+            | CoreError::NoDomain(_) => libc::ENODEV,
+            CoreError::NotSupported(_) => libc::EOPNOTSUPP,
+            CoreError::Invalid(_) | CoreError::Incompatible { .. } => libc::EINVAL,
+            CoreError::Busy(_) => libc::EBUSY,
+            CoreError::NotAttached { .. } => libc::ENOENT,
+            CoreError::NoPasid => libc::ENOSPC,
+            CoreError::Table(e) => e.errno(),
+            CoreError::Mem(e) => e.errno(),
+            CoreError::Driver(_) => libc::EIO,
+        }
+    }
+}
+
+/// Result of a core call.
+pub type Result<T> = std::result::Result<T, CoreError>;

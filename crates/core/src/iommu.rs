@@ -1,0 +1,763 @@
+//! The core's registry: instances, devices, groups and what each RID and PASID is attached
+//! to. Every call here is short: look up, check, ask the driver, record.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use parking_lot::{Mutex, RwLock};
+use softiommu_pgtable::Access;
+
+use crate::caps::{EffectiveCaps, Family};
+use crate::domain::{Attachment, Domain, DomainKind, Nested, NestedData};
+use crate::driver::{DeviceInfo, DmaFault, DmaTranslation, IommuDriver, PagingRequest, Target};
+use crate::error::{CoreError, Result};
+use crate::ids::{DeviceId, DomainId, GroupId, InstanceId, PASID_LIMIT, Pasid};
+use crate::iopf::{PageRequest, PageResponse, ResponseCode};
+use crate::pasid::PasidSpace;
+use crate::sva::Mm;
+use crate::table::{Mem, TableAlloc};
+use crate::topology::Topology;
+
+/// Page-request groups a device may have open at once before the core answers new ones
+/// with a failure.
+const OPEN_GROUPS_MAX: usize = 512;
+
+struct Dev {
+    info: DeviceInfo,
+    group: GroupId,
+    rid: Option<Arc<Domain>>,
+    pasids: BTreeMap<Pasid, Arc<Domain>>,
+    private: BTreeSet<Pasid>,
+    sva: HashMap<u32, (Pasid, Arc<Mm>, usize)>,
+}
+
+struct Group {
+    devices: Vec<DeviceId>,
+    owner: Option<u64>,
+}
+
+#[derive(Default)]
+struct State {
+    instances: Vec<Arc<dyn IommuDriver>>,
+    devices: BTreeMap<DeviceId, Dev>,
+    groups: BTreeMap<GroupId, Group>,
+    next_device: u32,
+    next_group: u32,
+}
+
+impl State {
+    fn dev(&self, id: DeviceId) -> Result<&Dev> {
+        self.devices.get(&id).ok_or(CoreError::NoDevice(id))
+    }
+
+    fn dev_mut(&mut self, id: DeviceId) -> Result<&mut Dev> {
+        self.devices.get_mut(&id).ok_or(CoreError::NoDevice(id))
+    }
+
+    fn driver(&self, id: InstanceId) -> Result<Arc<dyn IommuDriver>> {
+        self.instances
+            .get(id.0 as usize)
+            .cloned()
+            .ok_or(CoreError::NoInstance(id))
+    }
+
+    fn singleton(&self, dev: &Dev) -> Result<()> {
+        match self.groups.get(&dev.group) {
+            Some(g) if g.devices.len() == 1 => Ok(()),
+            Some(_) => Err(CoreError::Invalid(
+                "the device shares its group: attach the group",
+            )),
+            None => Err(CoreError::NoGroup(dev.group)),
+        }
+    }
+}
+
+fn target(d: Option<&Arc<Domain>>) -> Target<'_> {
+    match d.map(|d| (d, d.kind())) {
+        None | Some((_, DomainKind::Blocked)) => Target::Blocked,
+        Some((_, DomainKind::Identity)) => Target::Identity,
+        Some((d, _)) => Target::Domain(d),
+    }
+}
+
+/// The IOMMU core: the registry of instances, devices, groups and domains, and the calls that
+/// attach domains to RIDs and PASIDs, bind process address spaces, and route I/O page faults.
+pub struct Iommu {
+    mem: Mem,
+    tables: TableAlloc,
+    state: RwLock<State>,
+    pasids: Mutex<PasidSpace>,
+    open_groups: Mutex<HashMap<(DeviceId, Option<Pasid>, u16), Vec<PageRequest>>>,
+    next_domain: AtomicU32,
+    blocked: Arc<Domain>,
+    identity: Arc<Domain>,
+}
+
+impl Iommu {
+    /// A core over physical memory `mem`, with table pages (and SVA data pages) from `tables`.
+    pub fn new(mem: Mem, tables: TableAlloc) -> Iommu {
+        Iommu {
+            mem,
+            tables,
+            state: RwLock::new(State::default()),
+            pasids: Mutex::new(PasidSpace::new()),
+            open_groups: Mutex::new(HashMap::new()),
+            next_domain: AtomicU32::new(2),
+            blocked: Domain::new(DomainId(0), None, DomainKind::Blocked),
+            identity: Domain::new(DomainId(1), None, DomainKind::Identity),
+        }
+    }
+
+    /// The physical memory.
+    pub fn mem(&self) -> &Mem {
+        &self.mem
+    }
+
+    /// The table-page allocator.
+    pub fn tables(&self) -> &TableAlloc {
+        &self.tables
+    }
+
+    fn domain_id(&self) -> DomainId {
+        DomainId(self.next_domain.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Registers an IOMMU instance run by `driver`.
+    pub fn add_instance(&self, driver: Arc<dyn IommuDriver>) -> InstanceId {
+        let mut st = self.state.write();
+        st.instances.push(driver);
+        InstanceId(st.instances.len() as u32 - 1)
+    }
+
+    /// Adds the devices of `topo`, forming their groups; returns their handles in order.
+    /// Nothing is added if any device is refused.
+    pub fn add_devices(&self, topo: &Topology) -> Result<Vec<DeviceId>> {
+        let mut st = self.state.write();
+        let leaders = topo.group_leaders();
+        for (i, d) in topo.devices.iter().enumerate() {
+            st.driver(d.instance)?;
+            if d.bridge.is_some_and(|b| b >= topo.bridges.len()) {
+                return Err(CoreError::Invalid("device behind an unknown bridge"));
+            }
+            let clash = st.devices.values().any(|o| {
+                o.info.rid == d.rid || d.alias.is_some_and(|a| a == o.info.rid)
+            }) || topo.devices[..i].iter().any(|o| o.rid == d.rid);
+            if clash {
+                return Err(CoreError::Busy("requester ID already in use"));
+            }
+        }
+        let mut ids = Vec::new();
+        let mut probed: Vec<(Arc<dyn IommuDriver>, DeviceInfo)> = Vec::new();
+        for d in &topo.devices {
+            let info = DeviceInfo {
+                id: DeviceId(st.next_device + ids.len() as u32),
+                rid: d.rid,
+                caps: d.caps,
+                instance: d.instance,
+            };
+            let drv = st.driver(d.instance)?;
+            if let Err(e) = drv.probe(&info) {
+                for (drv, info) in &probed {
+                    drv.release(info);
+                }
+                return Err(e);
+            }
+            probed.push((drv, info));
+            ids.push(info.id);
+        }
+        let mut groups: HashMap<usize, GroupId> = HashMap::new();
+        for (i, (_, info)) in probed.iter().enumerate() {
+            let gid = *groups.entry(leaders[i]).or_insert_with(|| {
+                let g = GroupId(st.next_group);
+                st.next_group += 1;
+                g
+            });
+            st.groups
+                .entry(gid)
+                .or_insert_with(|| Group {
+                    devices: Vec::new(),
+                    owner: None,
+                })
+                .devices
+                .push(info.id);
+            st.devices.insert(
+                info.id,
+                Dev {
+                    info: *info,
+                    group: gid,
+                    rid: None,
+                    pasids: BTreeMap::new(),
+                    private: BTreeSet::new(),
+                    sva: HashMap::new(),
+                },
+            );
+        }
+        st.next_device += ids.len() as u32;
+        Ok(ids)
+    }
+
+    /// What the device can use: its capabilities met by the instance behind it.
+    pub fn device_caps(&self, dev: DeviceId) -> Result<EffectiveCaps> {
+        let st = self.state.read();
+        let d = st.dev(dev)?;
+        Ok(EffectiveCaps::of(st.driver(d.info.instance)?.caps(), d.info.caps))
+    }
+
+    /// The device as its driver sees it.
+    pub fn device_info(&self, dev: DeviceId) -> Result<DeviceInfo> {
+        Ok(self.state.read().dev(dev)?.info)
+    }
+
+    /// The group of a device.
+    pub fn group_of(&self, dev: DeviceId) -> Result<GroupId> {
+        Ok(self.state.read().dev(dev)?.group)
+    }
+
+    /// The devices of a group.
+    pub fn group_devices(&self, group: GroupId) -> Result<Vec<DeviceId>> {
+        let st = self.state.read();
+        Ok(st.groups.get(&group).ok_or(CoreError::NoGroup(group))?.devices.clone())
+    }
+
+    /// Claims a group's DMA for `owner` (a user-space driver, say); refused while another
+    /// owner has it.
+    pub fn claim_group(&self, group: GroupId, owner: u64) -> Result<()> {
+        let mut st = self.state.write();
+        let g = st.groups.get_mut(&group).ok_or(CoreError::NoGroup(group))?;
+        match g.owner {
+            Some(o) if o != owner => Err(CoreError::Busy("group owned by another user")),
+            _ => {
+                g.owner = Some(owner);
+                Ok(())
+            }
+        }
+    }
+
+    /// Gives up a claim made with [`claim_group`](Iommu::claim_group).
+    pub fn release_group(&self, group: GroupId, owner: u64) -> Result<()> {
+        let mut st = self.state.write();
+        let g = st.groups.get_mut(&group).ok_or(CoreError::NoGroup(group))?;
+        if g.owner != Some(owner) {
+            return Err(CoreError::Busy("group not owned by this user"));
+        }
+        g.owner = None;
+        Ok(())
+    }
+
+    /// The domain that blocks all DMA.
+    pub fn blocked_domain(&self) -> Arc<Domain> {
+        self.blocked.clone()
+    }
+
+    /// The domain whose output address is its input address.
+    pub fn identity_domain(&self) -> Arc<Domain> {
+        self.identity.clone()
+    }
+
+    /// A new paging domain for `dev`: the driver of the instance behind it chooses the table
+    /// format for `req`.
+    pub fn new_paging(&self, dev: DeviceId, req: PagingRequest) -> Result<Arc<Domain>> {
+        let (drv, caps) = {
+            let st = self.state.read();
+            let d = st.dev(dev)?;
+            let drv = st.driver(d.info.instance)?;
+            let caps = drv.caps();
+            (drv, caps)
+        };
+        if req.nest_parent && !caps.nesting {
+            return Err(CoreError::NotSupported("nesting"));
+        }
+        if req.dirty_tracking && !caps.dirty_tracking {
+            return Err(CoreError::NotSupported("dirty tracking"));
+        }
+        let table = drv.alloc_table(&req, &self.tables)?;
+        Ok(Domain::new_paging(
+            self.domain_id(),
+            caps.family,
+            table,
+            req.nest_parent,
+            req.dirty_tracking,
+        ))
+    }
+
+    /// A nested domain: the user's stage 1 `data` over `parent`, a paging domain made as a
+    /// nesting parent.
+    pub fn new_nested(&self, parent: &Arc<Domain>, data: NestedData) -> Result<Arc<Domain>> {
+        match parent.kind() {
+            DomainKind::Paging(p) if p.nest_parent => {}
+            _ => return Err(CoreError::Invalid("the parent must be a nesting-parent paging domain")),
+        }
+        Ok(Domain::new(
+            self.domain_id(),
+            parent.family(),
+            DomainKind::Nested(Nested {
+                parent: parent.clone(),
+                data,
+            }),
+        ))
+    }
+
+    fn check_compat(drv: &dyn IommuDriver, instance: InstanceId, d: &Domain) -> Result<()> {
+        let caps = drv.caps();
+        let bad = |why| {
+            Err(CoreError::Incompatible {
+                instance,
+                domain: d.id(),
+                why,
+            })
+        };
+        if let Some(f) = d.family()
+            && f != caps.family
+        {
+            return bad("a domain of another family");
+        }
+        match d.kind() {
+            DomainKind::Blocked | DomainKind::Identity => return Ok(()),
+            DomainKind::Sva(_) if !caps.sva => return bad("no SVA"),
+            DomainKind::Nested(_) if !caps.nesting => return bad("no nesting"),
+            _ => {}
+        }
+        match drv.check_domain(d) {
+            Ok(()) => Ok(()),
+            Err(why) => bad(why),
+        }
+    }
+
+    /// Points the RID of `dev` at `new` (None: blocked), replacing what was there; on failure
+    /// the old attachment stays as it was.
+    fn set_rid(&self, st: &mut State, dev: DeviceId, new: Option<&Arc<Domain>>) -> Result<()> {
+        let d = st.dev(dev)?;
+        let drv = st.driver(d.info.instance)?;
+        if let Some(n) = new {
+            if matches!(n.kind(), DomainKind::Sva(_)) {
+                return Err(CoreError::Invalid("an SVA domain is attached at a PASID"));
+            }
+            if n.claims_pasids() && !d.pasids.is_empty() {
+                return Err(CoreError::Busy(
+                    "PASIDs are attached: a user PASID table would claim them",
+                ));
+            }
+            Self::check_compat(&*drv, d.info.instance, n)?;
+        }
+        drv.set_rid(&d.info, target(new), target(d.rid.as_ref()))?;
+        let info = d.info;
+        let d = st.dev_mut(dev)?;
+        if let Some(old) = d.rid.take() {
+            old.detach_record(dev, None);
+        }
+        if let Some(n) = new {
+            n.attach_record(Attachment {
+                device: dev,
+                pasid: None,
+                instance: info.instance,
+                driver: drv,
+            });
+            d.rid = Some(n.clone());
+        }
+        Ok(())
+    }
+
+    /// Attaches `domain` to the RID of `dev` (alone in its group); refused if something is
+    /// attached already.
+    pub fn attach(&self, dev: DeviceId, domain: &Arc<Domain>) -> Result<()> {
+        let mut st = self.state.write();
+        let d = st.dev(dev)?;
+        st.singleton(d)?;
+        if d.rid.is_some() {
+            return Err(CoreError::Busy("the RID is attached: replace or detach it"));
+        }
+        self.set_rid(&mut st, dev, Some(domain))
+    }
+
+    /// Replaces what the RID of `dev` is attached to with `domain`, atomically: if it fails,
+    /// the old domain stays attached and working.
+    pub fn replace(&self, dev: DeviceId, domain: &Arc<Domain>) -> Result<()> {
+        let mut st = self.state.write();
+        let d = st.dev(dev)?;
+        st.singleton(d)?;
+        self.set_rid(&mut st, dev, Some(domain))
+    }
+
+    /// Detaches the RID of `dev`: its requests without PASID are blocked. Its PASIDs stay
+    /// attached.
+    pub fn detach(&self, dev: DeviceId) -> Result<()> {
+        let mut st = self.state.write();
+        if st.dev(dev)?.rid.is_none() {
+            return Err(CoreError::NotAttached {
+                device: dev,
+                pasid: None,
+            });
+        }
+        self.set_rid(&mut st, dev, None)
+    }
+
+    /// Attaches (or replaces) `domain` on the RID of every device of `group`; if any device
+    /// refuses, those already switched go back to what they had.
+    pub fn attach_group(&self, group: GroupId, domain: &Arc<Domain>) -> Result<()> {
+        let mut st = self.state.write();
+        let devs = st.groups.get(&group).ok_or(CoreError::NoGroup(group))?.devices.clone();
+        let old: Vec<Option<Arc<Domain>>> = devs
+            .iter()
+            .map(|d| st.dev(*d).map(|x| x.rid.clone()))
+            .collect::<Result<_>>()?;
+        for (i, dev) in devs.iter().enumerate() {
+            if let Err(e) = self.set_rid(&mut st, *dev, Some(domain)) {
+                for (j, back) in devs[..i].iter().enumerate() {
+                    let _ = self.set_rid(&mut st, *back, old[j].as_ref());
+                }
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// What the RID of `dev` is attached to.
+    pub fn rid_domain(&self, dev: DeviceId) -> Result<Option<Arc<Domain>>> {
+        Ok(self.state.read().dev(dev)?.rid.clone())
+    }
+
+    /// What `pasid` of `dev` is attached to.
+    pub fn pasid_domain(&self, dev: DeviceId, pasid: Pasid) -> Result<Option<Arc<Domain>>> {
+        Ok(self.state.read().dev(dev)?.pasids.get(&pasid).cloned())
+    }
+
+    fn set_pasid(
+        &self,
+        st: &mut State,
+        dev: DeviceId,
+        pasid: Pasid,
+        new: Option<&Arc<Domain>>,
+    ) -> Result<()> {
+        let d = st.dev(dev)?;
+        let drv = st.driver(d.info.instance)?;
+        let old = d.pasids.get(&pasid).cloned();
+        if let Some(n) = new {
+            let caps = EffectiveCaps::of(drv.caps(), d.info.caps);
+            if !caps.pasid_ok(pasid) {
+                return Err(CoreError::Invalid("PASID outside what the device can use"));
+            }
+            st.singleton(d)?;
+            if d.rid.as_ref().is_some_and(|r| r.claims_pasids()) {
+                return Err(CoreError::Busy(
+                    "a nested domain with a user PASID table owns every PASID",
+                ));
+            }
+            match n.kind() {
+                DomainKind::Blocked => return Err(CoreError::Invalid("detach the PASID instead")),
+                DomainKind::Nested(_) if n.claims_pasids() => {
+                    return Err(CoreError::Invalid("a user PASID table attaches at the RID"));
+                }
+                _ => {}
+            }
+            Self::check_compat(&*drv, d.info.instance, n)?;
+        }
+        drv.set_pasid(&d.info, pasid, target(new), target(old.as_ref()))?;
+        let instance = d.info.instance;
+        let d = st.dev_mut(dev)?;
+        if let Some(o) = d.pasids.remove(&pasid) {
+            o.detach_record(dev, Some(pasid));
+        }
+        if let Some(n) = new {
+            n.attach_record(Attachment {
+                device: dev,
+                pasid: Some(pasid),
+                instance,
+                driver: drv,
+            });
+            d.pasids.insert(pasid, n.clone());
+        }
+        Ok(())
+    }
+
+    /// Attaches `domain` to `pasid` of `dev`; refused if the PASID is attached already.
+    pub fn attach_pasid(&self, dev: DeviceId, pasid: Pasid, domain: &Arc<Domain>) -> Result<()> {
+        let mut st = self.state.write();
+        if st.dev(dev)?.pasids.contains_key(&pasid) {
+            return Err(CoreError::Busy("the PASID is attached: replace or detach it"));
+        }
+        self.set_pasid(&mut st, dev, pasid, Some(domain))
+    }
+
+    /// Replaces what `pasid` of `dev` is attached to, atomically.
+    pub fn replace_pasid(&self, dev: DeviceId, pasid: Pasid, domain: &Arc<Domain>) -> Result<()> {
+        let mut st = self.state.write();
+        if !st.dev(dev)?.pasids.contains_key(&pasid) {
+            return Err(CoreError::NotAttached {
+                device: dev,
+                pasid: Some(pasid),
+            });
+        }
+        self.set_pasid(&mut st, dev, pasid, Some(domain))
+    }
+
+    /// Detaches `pasid` of `dev`: its requests with that PASID are blocked.
+    pub fn detach_pasid(&self, dev: DeviceId, pasid: Pasid) -> Result<()> {
+        let mut st = self.state.write();
+        if !st.dev(dev)?.pasids.contains_key(&pasid) {
+            return Err(CoreError::NotAttached {
+                device: dev,
+                pasid: Some(pasid),
+            });
+        }
+        self.set_pasid(&mut st, dev, pasid, None)
+    }
+
+    /// A PASID from the global space, for a user (VFIO) to attach with.
+    pub fn alloc_pasid(&self) -> Result<Pasid> {
+        self.pasids.lock().alloc(PASID_LIMIT).ok_or(CoreError::NoPasid)
+    }
+
+    /// Gives back a PASID from [`alloc_pasid`](Iommu::alloc_pasid).
+    pub fn free_pasid(&self, pasid: Pasid) -> Result<()> {
+        if self.pasids.lock().free(pasid) {
+            Ok(())
+        } else {
+            Err(CoreError::Invalid("PASID not allocated"))
+        }
+    }
+
+    /// How many PASIDs of the global space are taken.
+    pub fn pasids_in_use(&self) -> u32 {
+        self.pasids.lock().used()
+    }
+
+    /// A private PASID that a kernel driver of `dev` takes for its own DMA: global, within the
+    /// device's width, and released with [`free_private_pasid`](Iommu::free_private_pasid).
+    pub fn alloc_private_pasid(&self, dev: DeviceId) -> Result<Pasid> {
+        let mut st = self.state.write();
+        let d = st.dev(dev)?;
+        let caps = EffectiveCaps::of(st.driver(d.info.instance)?.caps(), d.info.caps);
+        if caps.pasid_bits == 0 {
+            return Err(CoreError::NotSupported("PASIDs"));
+        }
+        let limit = (1u64 << caps.pasid_bits).min(u64::from(PASID_LIMIT)) as Pasid;
+        let p = self.pasids.lock().alloc(limit).ok_or(CoreError::NoPasid)?;
+        st.dev_mut(dev)?.private.insert(p);
+        Ok(p)
+    }
+
+    /// Gives back a private PASID, detaching it first if it is attached.
+    pub fn free_private_pasid(&self, dev: DeviceId, pasid: Pasid) -> Result<()> {
+        let mut st = self.state.write();
+        if !st.dev(dev)?.private.contains(&pasid) {
+            return Err(CoreError::Invalid("not a private PASID of this device"));
+        }
+        if st.dev(dev)?.pasids.contains_key(&pasid) {
+            self.set_pasid(&mut st, dev, pasid, None)?;
+        }
+        st.dev_mut(dev)?.private.remove(&pasid);
+        self.pasids.lock().free(pasid);
+        Ok(())
+    }
+
+    /// A new, empty process address space whose table has `format`.
+    pub fn new_mm(&self, format: softiommu_pgtable::formats::any::AnyFormat) -> Result<Arc<Mm>> {
+        Mm::new(format, self.tables.clone())
+    }
+
+    /// Binds `mm` to `dev` for shared virtual addressing; returns the PASID the device uses
+    /// for it. Every device bound to one address space uses the same PASID; binding again
+    /// counts one more reference.
+    pub fn sva_bind(&self, dev: DeviceId, mm: &Arc<Mm>) -> Result<Pasid> {
+        let mut st = self.state.write();
+        let d = st.dev(dev)?;
+        let drv = st.driver(d.info.instance)?;
+        let caps = EffectiveCaps::of(drv.caps(), d.info.caps);
+        if !caps.sva {
+            return Err(CoreError::NotSupported("SVA (PASIDs, page requests and SVA in the IOMMU)"));
+        }
+        if let Some(e) = st.dev_mut(dev)?.sva.get_mut(&mm.id()) {
+            e.2 += 1;
+            return Ok(e.0);
+        }
+        let mut fresh = false;
+        let pasid = {
+            let mut p = mm.pasid.lock();
+            match *p {
+                Some(p) => p,
+                None => {
+                    let limit = 1u32 << caps.pasid_bits.min(20);
+                    let n = self.pasids.lock().alloc(limit).ok_or(CoreError::NoPasid)?;
+                    *p = Some(n);
+                    fresh = true;
+                    n
+                }
+            }
+        };
+        let family = caps.iommu.family;
+        let domain = match mm.domain_for(family) {
+            Some(d) => d,
+            None => {
+                let d = Domain::new(self.domain_id(), Some(family), DomainKind::Sva(mm.clone()));
+                mm.domains.lock().push((family, Arc::downgrade(&d)));
+                d
+            }
+        };
+        let r = if st.dev(dev)?.pasids.contains_key(&pasid) {
+            Err(CoreError::Busy("the address space's PASID is in use on this device"))
+        } else {
+            self.set_pasid(&mut st, dev, pasid, Some(&domain))
+        };
+        if let Err(e) = r {
+            if fresh {
+                *mm.pasid.lock() = None;
+                self.pasids.lock().free(pasid);
+            }
+            return Err(e);
+        }
+        st.dev_mut(dev)?.sva.insert(mm.id(), (pasid, mm.clone(), 1));
+        Ok(pasid)
+    }
+
+    /// Drops one binding of `mm` to `dev`; the last one detaches the PASID.
+    pub fn sva_unbind(&self, dev: DeviceId, mm: &Arc<Mm>) -> Result<()> {
+        let mut st = self.state.write();
+        let d = st.dev_mut(dev)?;
+        let Some(e) = d.sva.get_mut(&mm.id()) else {
+            return Err(CoreError::Invalid("address space not bound to this device"));
+        };
+        e.2 -= 1;
+        if e.2 > 0 {
+            return Ok(());
+        }
+        let pasid = e.0;
+        self.set_pasid(&mut st, dev, pasid, None)?;
+        st.dev_mut(dev)?.sva.remove(&mm.id());
+        Ok(())
+    }
+
+    /// One DMA request of `dev`, answered by the instance behind it.
+    pub fn dma(
+        &self,
+        dev: DeviceId,
+        pasid: Option<Pasid>,
+        iova: u64,
+        access: Access,
+    ) -> std::result::Result<DmaTranslation, DmaFault> {
+        let (drv, info) = {
+            let st = self.state.read();
+            let blocked = DmaFault {
+                kind: crate::driver::DmaFaultKind::Blocked,
+                recoverable: false,
+            };
+            let d = st.dev(dev).map_err(|_| blocked)?;
+            (st.driver(d.info.instance).map_err(|_| blocked)?, d.info)
+        };
+        drv.dma(&info, pasid, iova, access)
+    }
+
+    /// A DMA request from a device with page requests: when the translation faults in a way a
+    /// page request can fix, the device asks for the page, waits for the answer, and retries
+    /// once.
+    pub fn dma_with_page_request(
+        &self,
+        dev: DeviceId,
+        pasid: Option<Pasid>,
+        iova: u64,
+        access: Access,
+    ) -> std::result::Result<DmaTranslation, DmaFault> {
+        match self.dma(dev, pasid, iova, access) {
+            Err(f) if f.recoverable && self.device_caps(dev).is_ok_and(|c| c.pri) => {
+                let req = PageRequest {
+                    device: dev,
+                    pasid,
+                    addr: iova,
+                    access,
+                    group: 0,
+                    last: true,
+                };
+                match self.page_request(req) {
+                    Some(ResponseCode::Success) => self.dma(dev, pasid, iova, access),
+                    _ => Err(f),
+                }
+            }
+            r => r,
+        }
+    }
+
+    /// A page request from a device, as its IOMMU reports it. Requests gather into their
+    /// group; the last one of a group has the whole group handled by the fault handler of the
+    /// domain at the request's PASID (or RID), and the answer sent to the device once.
+    /// Returns the answer when the group is complete.
+    pub fn page_request(&self, req: PageRequest) -> Option<ResponseCode> {
+        let key = (req.device, req.pasid, req.group);
+        let group = {
+            let mut open = self.open_groups.lock();
+            let per_device = open.keys().filter(|k| k.0 == req.device).count();
+            let known = open.contains_key(&key);
+            if !known && per_device >= OPEN_GROUPS_MAX {
+                None
+            } else {
+                open.entry(key).or_default().push(req);
+                if !req.last {
+                    return None;
+                }
+                open.remove(&key)
+            }
+        };
+        let (drv, info, domain) = {
+            let st = self.state.read();
+            let d = st.dev(req.device).ok()?;
+            let domain = match req.pasid {
+                Some(p) => d.pasids.get(&p).cloned(),
+                None => d.rid.clone(),
+            };
+            (st.driver(d.info.instance).ok()?, d.info, domain)
+        };
+        let code = match (group, domain.as_ref().map(|d| d.kind())) {
+            (None, _) => ResponseCode::Failure,
+            (Some(reqs), Some(DomainKind::Sva(mm))) => {
+                let mut code = ResponseCode::Success;
+                for r in reqs {
+                    let c = mm.handle_fault(r.addr, r.access);
+                    if c != ResponseCode::Success {
+                        code = c;
+                        break;
+                    }
+                }
+                code
+            }
+            (Some(_), _) => ResponseCode::Invalid,
+        };
+        drv.page_response(
+            &info,
+            &PageResponse {
+                device: req.device,
+                pasid: req.pasid,
+                group: req.group,
+                code,
+            },
+        );
+        Some(code)
+    }
+
+    /// Detaches everything from `dev` and lets its driver go.
+    pub fn remove_device(&self, dev: DeviceId) -> Result<()> {
+        let mut st = self.state.write();
+        let pasids: Vec<Pasid> = st.dev(dev)?.pasids.keys().copied().collect();
+        for p in pasids {
+            self.set_pasid(&mut st, dev, p, None)?;
+        }
+        if st.dev(dev)?.rid.is_some() {
+            self.set_rid(&mut st, dev, None)?;
+        }
+        let d = st.devices.remove(&dev).ok_or(CoreError::NoDevice(dev))?;
+        for p in &d.private {
+            self.pasids.lock().free(*p);
+        }
+        if let Some(g) = st.groups.get_mut(&d.group) {
+            g.devices.retain(|x| *x != dev);
+            if g.devices.is_empty() {
+                st.groups.remove(&d.group);
+            }
+        }
+        st.driver(d.info.instance)?.release(&d.info);
+        Ok(())
+    }
+
+    /// The family of the instance `id`.
+    pub fn family(&self, id: InstanceId) -> Result<Family> {
+        Ok(self.state.read().driver(id)?.caps().family)
+    }
+}

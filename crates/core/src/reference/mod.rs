@@ -1,0 +1,423 @@
+//! The reference driver: a pure-software IOMMU behind the same driver trait as the hardware
+//! drivers. It keeps the per-(RID, PASID) state a real driver keeps, caches translations in
+//! its own TLB until the core flushes them (so a missing invalidation shows as a stale
+//! translation), and answers DMA requests.
+
+mod nested;
+mod soft_table;
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+use softiommu_pgtable::formats::any::AnyFormat;
+use softiommu_pgtable::{Access, FaultKind, Perm, WalkFault};
+
+pub use soft_table::SoftTable;
+
+use crate::caps::{Family, IommuCaps};
+use crate::domain::{Domain, DomainKind, NestedData};
+use crate::driver::{
+    DeviceInfo, DmaFault, DmaFaultKind, DmaTranslation, IommuDriver, PagingRequest, Target,
+};
+use crate::error::{CoreError, Result};
+use crate::ids::{DeviceId, DomainId, Pasid};
+use crate::iopf::PageResponse;
+use crate::table::{HwTable, IoPageTable, Mem, TableAlloc};
+
+/// Settings of a reference instance.
+#[derive(Clone, Debug)]
+pub struct RefConfig {
+    /// Page size of its paging domains (any power of two; 2 KiB for the iommufd mock).
+    pub page_size: u64,
+    /// Input addresses its paging domains accept.
+    pub aperture: Range<u64>,
+    /// Output-address width.
+    pub oa_bits: u8,
+    /// PASID width (0: no PASIDs).
+    pub pasid_bits: u8,
+    /// Nesting supported.
+    pub nesting: bool,
+    /// SVA supported.
+    pub sva: bool,
+    /// ATS supported.
+    pub ats: bool,
+    /// Page requests supported.
+    pub pri: bool,
+    /// Dirty tracking supported.
+    pub dirty_tracking: bool,
+    /// Paging domains in this hardware format instead of the private one (its page sizes
+    /// and input range then come from the format).
+    pub format: Option<AnyFormat>,
+}
+
+impl Default for RefConfig {
+    fn default() -> Self {
+        RefConfig {
+            page_size: 4096,
+            aperture: 0..1 << 48,
+            oa_bits: 48,
+            pasid_bits: 20,
+            nesting: true,
+            sva: true,
+            ats: true,
+            pri: true,
+            dirty_tracking: true,
+            format: None,
+        }
+    }
+}
+
+impl RefConfig {
+    /// The iommufd mock device's settings: 2 KiB pages, aperture [2^24, 2^31).
+    pub fn iommufd_mock() -> RefConfig {
+        RefConfig {
+            page_size: 2048,
+            aperture: 1 << 24..1 << 31,
+            ..RefConfig::default()
+        }
+    }
+}
+
+/// What one RID or PASID of a device translates through, as the driver programmed it.
+#[derive(Clone)]
+enum Entry {
+    Blocked,
+    Identity,
+    Domain(Arc<Domain>),
+}
+
+impl Entry {
+    fn of(t: Target<'_>) -> Entry {
+        match t {
+            Target::Blocked => Entry::Blocked,
+            Target::Identity => Entry::Identity,
+            Target::Domain(d) => Entry::Domain(d.clone()),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct RefDev {
+    info: DeviceInfo,
+    rid: Entry,
+    pasids: HashMap<Pasid, Entry>,
+}
+
+/// A cached translation: domain, PASID the entry is for (nested PASID tables only), page.
+type TlbKey = (DomainId, Option<Pasid>, u64);
+
+/// One smallest page of a translation: its output address and rights.
+#[derive(Clone, Copy)]
+struct TlbEntry {
+    pa: u64,
+    perm: Perm,
+}
+
+/// Counters a test reads to see what the driver was asked to do.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RefStats {
+    /// Flushes the core asked for.
+    pub flushes: u64,
+    /// DMA requests answered from the TLB.
+    pub tlb_hits: u64,
+    /// DMA requests that walked.
+    pub walks: u64,
+}
+
+/// A reference IOMMU instance and its driver in one.
+pub struct RefIommu {
+    cfg: RefConfig,
+    mem: Mem,
+    devices: RwLock<HashMap<DeviceId, RefDev>>,
+    tlb: RwLock<HashMap<TlbKey, TlbEntry>>,
+    responses: Mutex<Vec<PageResponse>>,
+    stats: Mutex<RefStats>,
+}
+
+impl RefIommu {
+    /// An instance with settings `cfg`; nested stage-1 tables are read from `mem`.
+    pub fn new(cfg: RefConfig, mem: Mem) -> Result<Arc<RefIommu>> {
+        if !cfg.page_size.is_power_of_two() || cfg.page_size < 1024 {
+            return Err(CoreError::Invalid("page size must be a power of two of 1 KiB or more"));
+        }
+        if cfg.aperture.is_empty() || cfg.pasid_bits > 20 {
+            return Err(CoreError::Invalid("empty aperture or PASID width over 20"));
+        }
+        Ok(Arc::new(RefIommu {
+            cfg,
+            mem,
+            devices: RwLock::new(HashMap::new()),
+            tlb: RwLock::new(HashMap::new()),
+            responses: Mutex::new(Vec::new()),
+            stats: Mutex::new(RefStats::default()),
+        }))
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> RefStats {
+        *self.stats.lock()
+    }
+
+    /// The page responses sent to devices, oldest first.
+    pub fn responses(&self) -> Vec<PageResponse> {
+        self.responses.lock().clone()
+    }
+
+    /// The smallest page its domains map: the unit its TLB caches.
+    fn unit(&self) -> u64 {
+        match &self.cfg.format {
+            Some(f) => {
+                use softiommu_pgtable::Format;
+                f.geometry().granule()
+            }
+            None => self.cfg.page_size,
+        }
+    }
+
+    fn entry(&self, dev: &DeviceInfo, pasid: Option<Pasid>) -> Option<(Entry, Option<Pasid>)> {
+        let devs = self.devices.read();
+        let d = devs.get(&dev.id)?;
+        // A user PASID table at the RID serves every PASID.
+        if let Entry::Domain(rid) = &d.rid
+            && rid.claims_pasids()
+        {
+            return Some((d.rid.clone(), Some(pasid.unwrap_or(0))));
+        }
+        match pasid {
+            None => Some((d.rid.clone(), None)),
+            Some(p) => d.pasids.get(&p).map(|e| (e.clone(), None)),
+        }
+    }
+
+    fn walk(
+        &self,
+        domain: &Domain,
+        sub: Option<Pasid>,
+        iova: u64,
+        access: Access,
+    ) -> std::result::Result<(u64, u64, Perm), WalkFault> {
+        let t = match domain.kind() {
+            DomainKind::Paging(_) => domain
+                .with_table(|t| t.translate(iova, access))
+                .map_err(|_| nested::bad_config())?,
+            DomainKind::Sva(mm) => mm.translate(iova, access),
+            DomainKind::Nested(n) => {
+                let (format, root) = match &n.data {
+                    NestedData::Stage1 { format, root } => (format.clone(), *root),
+                    NestedData::PasidTable {
+                        format,
+                        root,
+                        entries,
+                    } => {
+                        let p = sub.unwrap_or(0);
+                        if p >= *entries {
+                            return Err(nested::bad_config());
+                        }
+                        let s1 = nested::pasid_entry(&self.mem, &n.parent, *root, p)?;
+                        (format.clone(), s1)
+                    }
+                };
+                nested::translate(&self.mem, &n.parent, &format, root, iova, access)
+            }
+            DomainKind::Blocked | DomainKind::Identity => return Err(nested::bad_config()),
+        }?;
+        Ok((t.pa, t.page_size, t.perm))
+    }
+}
+
+fn fault_kind(k: FaultKind) -> DmaFaultKind {
+    match k {
+        FaultKind::Translation => DmaFaultKind::NotPresent,
+        FaultKind::Permission | FaultKind::AccessFlag => DmaFaultKind::Permission,
+        FaultKind::Input | FaultKind::AddressSize => DmaFaultKind::AddressSize,
+        FaultKind::Reserved | FaultKind::Fetch(_) | FaultKind::Update => DmaFaultKind::BadConfig,
+    }
+}
+
+impl IommuDriver for RefIommu {
+    fn caps(&self) -> IommuCaps {
+        let (page_sizes, ia_bits) = match &self.cfg.format {
+            Some(f) => {
+                use softiommu_pgtable::Format;
+                let g = f.geometry();
+                (g.page_sizes().fold(0, |m, s| m | s), g.ia_bits())
+            }
+            None => (
+                self.cfg.page_size,
+                (64 - (self.cfg.aperture.end - 1).leading_zeros()) as u8,
+            ),
+        };
+        IommuCaps {
+            family: Family::Reference,
+            page_sizes,
+            ia_bits,
+            oa_bits: self.cfg.oa_bits,
+            pasid_bits: self.cfg.pasid_bits,
+            first_stage: true,
+            second_stage: true,
+            nesting: self.cfg.nesting,
+            sva: self.cfg.sva,
+            dirty_tracking: self.cfg.dirty_tracking,
+            ats: self.cfg.ats,
+            pri: self.cfg.pri,
+        }
+    }
+
+    fn probe(&self, dev: &DeviceInfo) -> Result<()> {
+        let mut devs = self.devices.write();
+        if devs.contains_key(&dev.id) {
+            return Err(CoreError::Busy("device probed twice"));
+        }
+        devs.insert(
+            dev.id,
+            RefDev {
+                info: *dev,
+                rid: Entry::Blocked,
+                pasids: HashMap::new(),
+            },
+        );
+        Ok(())
+    }
+
+    fn release(&self, dev: &DeviceInfo) {
+        self.devices.write().remove(&dev.id);
+    }
+
+    fn alloc_table(&self, req: &PagingRequest, alloc: &TableAlloc) -> Result<Box<dyn IoPageTable>> {
+        Ok(match &self.cfg.format {
+            Some(f) => Box::new(HwTable::new(f.clone(), alloc.clone())?),
+            None => Box::new(SoftTable::new(
+                self.cfg.page_size,
+                self.cfg.aperture.clone(),
+                self.cfg.oa_bits,
+                req.dirty_tracking,
+            )),
+        })
+    }
+
+    fn check_domain(&self, domain: &Domain) -> std::result::Result<(), &'static str> {
+        let paging = match domain.kind() {
+            DomainKind::Nested(n) => &n.parent,
+            DomainKind::Paging(_) => domain,
+            _ => return Ok(()),
+        };
+        let (sizes, ap, oa) = paging
+            .with_table(|t| (t.page_sizes(), t.aperture(), t.oa_bits()))
+            .map_err(|_| "not a paging domain")?;
+        if sizes & !self.caps().page_sizes != 0 {
+            return Err("page sizes this instance does not walk");
+        }
+        if ap.start < self.cfg.aperture.start || ap.end > self.cfg.aperture.end {
+            return Err("input range wider than this instance translates");
+        }
+        if oa > self.cfg.oa_bits {
+            return Err("output width wider than this instance's");
+        }
+        Ok(())
+    }
+
+    fn set_rid(&self, dev: &DeviceInfo, new: Target<'_>, _old: Target<'_>) -> Result<()> {
+        let mut devs = self.devices.write();
+        let d = devs.get_mut(&dev.id).ok_or(CoreError::NoDevice(dev.id))?;
+        d.rid = Entry::of(new);
+        Ok(())
+    }
+
+    fn set_pasid(
+        &self,
+        dev: &DeviceInfo,
+        pasid: Pasid,
+        new: Target<'_>,
+        _old: Target<'_>,
+    ) -> Result<()> {
+        if u64::from(pasid) >= 1u64 << self.cfg.pasid_bits {
+            return Err(CoreError::Invalid("PASID beyond this instance's width"));
+        }
+        let mut devs = self.devices.write();
+        let d = devs.get_mut(&dev.id).ok_or(CoreError::NoDevice(dev.id))?;
+        match new {
+            Target::Blocked => {
+                d.pasids.remove(&pasid);
+            }
+            t => {
+                d.pasids.insert(pasid, Entry::of(t));
+            }
+        }
+        Ok(())
+    }
+
+    fn flush(&self, domain: &Domain, range: Option<(u64, u64)>, _tables_freed: bool) {
+        let id = domain.id();
+        let unit = self.unit();
+        self.tlb.write().retain(|&(d, _, page), _| {
+            d != id || range.is_some_and(|(s, end)| page + unit <= s || page >= end)
+        });
+        self.stats.lock().flushes += 1;
+    }
+
+    fn page_response(&self, _dev: &DeviceInfo, resp: &PageResponse) {
+        let mut r = self.responses.lock();
+        if r.len() >= 4096 {
+            r.remove(0);
+        }
+        r.push(*resp);
+    }
+
+    fn dma(
+        &self,
+        dev: &DeviceInfo,
+        pasid: Option<Pasid>,
+        iova: u64,
+        access: Access,
+    ) -> std::result::Result<DmaTranslation, DmaFault> {
+        let blocked = DmaFault {
+            kind: DmaFaultKind::Blocked,
+            recoverable: false,
+        };
+        let (entry, sub) = self.entry(dev, pasid).ok_or(blocked)?;
+        let domain = match entry {
+            Entry::Blocked => return Err(blocked),
+            Entry::Identity => {
+                return Ok(DmaTranslation {
+                    pa: iova,
+                    len: self.cfg.page_size - (iova & (self.cfg.page_size - 1)),
+                });
+            }
+            Entry::Domain(d) => d,
+        };
+        let unit = self.unit();
+        let page = iova & !(unit - 1);
+        let off = iova - page;
+        let key = (domain.id(), sub, page);
+        let hit = self.tlb.read().get(&key).copied();
+        if let Some(e) = hit
+            && e.perm.allows(access)
+        {
+            self.stats.lock().tlb_hits += 1;
+            return Ok(DmaTranslation {
+                pa: e.pa + off,
+                len: unit - off,
+            });
+        }
+        self.stats.lock().walks += 1;
+        match self.walk(&domain, sub, iova, access) {
+            Ok((pa, _size, perm)) => {
+                self.tlb.write().insert(key, TlbEntry { pa: pa - off, perm });
+                Ok(DmaTranslation { pa, len: unit - off })
+            }
+            Err(f) => {
+                let kind = fault_kind(f.kind);
+                let sva = matches!(domain.kind(), DomainKind::Sva(_));
+                Err(DmaFault {
+                    kind,
+                    recoverable: sva
+                        && dev.caps.pri
+                        && self.cfg.pri
+                        && matches!(kind, DmaFaultKind::NotPresent | DmaFaultKind::Permission),
+                })
+            }
+        }
+    }
+}
