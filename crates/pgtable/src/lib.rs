@@ -8,8 +8,10 @@
 //! | x86-64 paging (VT-d first stage, SVA process tables) | [`formats::x86`] | 4 or 5 | 4K, 2M, 1G |
 //!
 //! A [`PageTable`] maps with the largest pages that alignment allows, splits a block when part
-//! of it is unmapped, and frees tables that become empty; it refuses bad input (unaligned,
-//! out of range, overlapping, nothing to unmap) with a [`PgError`] and changes nothing.
+//! of it is unmapped, and takes out tables that become empty (their pages are reused only at
+//! the same place, so that a concurrent walk never reads a page that now maps other
+//! addresses); it refuses bad input (unaligned, out of range, overlapping, nothing to unmap)
+//! with a [`PgError`] and changes nothing.
 //! The walk functions serve the hardware models: [`walk::translate`] checks one access, level
 //! by level, and sets Accessed/Dirty bits atomically where the format enables them.
 
