@@ -20,9 +20,12 @@
 //! ```
 //!
 //! A [`PageTable`] maps with the largest pages that alignment allows, splits a block when part
-//! of it is unmapped, and frees tables that become empty (a single-page unmap detaches the
-//! emptied tables at once and keeps them, still linked, for a map under the same leaf table;
-//! they are taken apart when another operation needs pages). It refuses bad input (unaligned,
+//! of it is unmapped, and takes out tables that become empty (a single-page unmap detaches
+//! the emptied tables at once and keeps them, still linked, for a map under the same leaf
+//! table). A page taken out is reused only at the same place in the tree, so that a walk
+//! racing with the unmap never reads entries for other addresses; it goes back to the
+//! allocator when the owner says the invalidation that followed is complete
+//! ([`PageTable::release_freed`]) or when the table is dropped. It refuses bad input (unaligned,
 //! out of range, overlapping, nothing to unmap, no access) with a [`PgError`] and changes
 //! nothing. The walk functions serve the hardware models: [`walk::translate`] checks one
 //! access level by level, reports a [`WalkFault`] the model turns into its own fault record,

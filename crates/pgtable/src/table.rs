@@ -1,6 +1,7 @@
 //! The one table editor: map, unmap (with block splitting and freeing of empty tables),
 //! dirty harvesting, and teardown, for every format.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
@@ -13,8 +14,6 @@ use crate::geometry::MAX_LEVELS;
 use crate::prot::{Access, Prot};
 use crate::walk::{self, Mapping, Step, Translation, WalkFault};
 
-/// Freed table pages kept for reuse before they go back to the allocator.
-const STASH_MAX: usize = 32;
 /// Detached chains kept for reattachment before the oldest is taken apart.
 const CHAINS_MAX: usize = 4;
 /// Tries to replace a block whose Accessed/Dirty bits keep changing under a split.
@@ -42,7 +41,11 @@ struct Ctx<F, M> {
 
 /// The bookkeeping that map and unmap change.
 struct State {
-    stash: Vec<u64>,
+    /// Empty, zeroed table pages taken out of the table, by the place they had there
+    /// ([`Ctx::place`]). A walk that read the link to one before it was cleared may still be
+    /// reading it, so a page is used again only at the same place, where whatever that walk
+    /// finds in it describes the same input addresses; never elsewhere while the table lives.
+    parked: HashMap<(usize, u64), Vec<u64>>,
     chains: Vec<Chain>,
     cursor: Cursor,
     tables: u64,
@@ -52,7 +55,7 @@ struct State {
 /// Tables that a single-page unmap emptied and detached, still linked to each other: from
 /// `head` (at level `level`) down to the leaf table on the path of every IOVA whose leaf table
 /// is the one `key` names. A single-page map under the same leaf table attaches them again
-/// with one store; otherwise they are taken apart into zeroed pages.
+/// with one store; otherwise they are taken apart into zeroed pages, parked at their places.
 #[derive(Debug, Clone, Copy)]
 struct Chain {
     key: u64,
@@ -127,7 +130,11 @@ struct Stop {
 ///
 /// `map` and `unmap` take `&mut self`; the table's memory itself may be walked at the same
 /// time by hardware models through [`walk`](crate::walk) functions, which only read entries
-/// and set Accessed/Dirty bits atomically.
+/// and set Accessed/Dirty bits atomically. Such a walk may still be reading a table that
+/// `unmap` has just emptied and taken out, so the page of a table taken out is used again only
+/// at the same place (same level, same input addresses), never for other addresses: whatever
+/// a walk finds in it is an entry for the address it translates. Those pages go back to the
+/// allocator when the table is dropped.
 pub struct PageTable<F: Format, M: AddressSpace> {
     ctx: Ctx<F, M>,
     st: State,
@@ -148,7 +155,7 @@ impl<F: Format, M: AddressSpace> PageTable<F, M> {
                 root,
             },
             st: State {
-                stash: Vec::new(),
+                parked: HashMap::new(),
                 chains: Vec::with_capacity(CHAINS_MAX),
                 cursor: Cursor::default(),
                 tables: 1,
@@ -329,7 +336,7 @@ impl<F: Format, M: AddressSpace> Drop for PageTable<F, M> {
                 ctx.dissolve(&p, &mut self.st, c);
             }
         }
-        for t in self.st.stash.drain(..) {
+        for t in self.st.parked.drain().flat_map(|(_, pages)| pages) {
             let _ = ctx.alloc.free(t, ctx.fmt.geometry().granule());
         }
     }
@@ -381,12 +388,20 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
         p.table(table, self.fmt.geometry().levels()[level].entries())
     }
 
-    fn new_table(&self, p: &Pool<'_>, st: &mut State) -> Result<u64, MemError> {
-        if st.stash.is_empty() && !st.chains.is_empty() {
-            let c = st.chains.remove(0);
-            self.dissolve(p, st, c);
-        }
-        let t = match st.stash.pop() {
+    /// Where a non-root table at `level` on the path of `iova` sits: its level and the input
+    /// bits above the span of the entry that links it.
+    #[inline(always)]
+    fn place(&self, level: usize, iova: u64) -> (usize, u64) {
+        (level, iova >> self.fmt.geometry().levels()[level - 1].shift)
+    }
+
+    /// A zeroed table for `level` on the path of `iova`: one parked at that place, or a new page.
+    fn new_table(&self, st: &mut State, level: usize, iova: u64) -> Result<u64, MemError> {
+        let parked = st
+            .parked
+            .get_mut(&self.place(level, iova))
+            .and_then(Vec::pop);
+        let t = match parked {
             Some(t) => t,
             None => self.alloc.alloc(self.fmt.geometry().granule())?,
         };
@@ -394,19 +409,19 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
         Ok(t)
     }
 
-    /// Takes back an empty (all-zero) non-root table.
-    fn free_table(&self, st: &mut State, table: u64) {
+    /// Takes back an empty (all-zero) non-root table at `level` on the path of `iova`.
+    fn free_table(&self, st: &mut State, table: u64, level: usize, iova: u64) {
         st.tables -= 1;
-        self.release(st, table);
+        self.park(st, table, level, iova);
     }
 
-    /// Keeps an all-zero page for reuse, or gives it back to the allocator.
-    fn release(&self, st: &mut State, page: u64) {
-        if st.stash.len() < STASH_MAX {
-            st.stash.push(page);
-        } else {
-            let _ = self.alloc.free(page, self.fmt.geometry().granule());
-        }
+    /// Keeps an all-zero page that was the table at `level` on the path of `iova` for reuse at
+    /// that place only (see [`State::parked`]).
+    fn park(&self, st: &mut State, page: u64, level: usize, iova: u64) {
+        st.parked
+            .entry(self.place(level, iova))
+            .or_default()
+            .push(page);
     }
 
     /// The input-address bits that name the leaf table an IOVA lies under.
@@ -415,7 +430,7 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
         iova >> self.key_shift
     }
 
-    /// Takes a detached chain apart: clears its links and releases its pages.
+    /// Takes a detached chain apart: clears its links and parks its pages at their places.
     fn dissolve(&self, p: &Pool<'_>, st: &mut State, c: Chain) {
         let geo = self.fmt.geometry();
         let last = geo.depth() - 1;
@@ -431,13 +446,13 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
             if let Ok(cnt) = p.count(table) {
                 cnt.store(0, Ordering::Relaxed);
             }
-            self.release(st, table);
+            self.park(st, table, i, iova);
             match next {
                 Some(n) => table = n,
                 None => return,
             }
         }
-        self.release(st, table);
+        self.park(st, table, last, iova);
     }
 
     /// Hands the cursor's detached chain (if any) to the chain cache and forgets the cursor:
@@ -563,7 +578,7 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
                 };
                 return Ok(());
             }
-            let t = match self.new_table(p, st) {
+            let t = match self.new_table(st, i + 1, iova) {
                 Ok(t) => t,
                 Err(e) => {
                     self.prune(p, st, &tables, i, iova);
@@ -606,7 +621,7 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
                 w.store(0, Ordering::Release);
             }
             let _ = p.add_count(tables[i - 1], -1);
-            self.free_table(st, tables[i]);
+            self.free_table(st, tables[i], i, iova);
         }
     }
 
@@ -716,7 +731,9 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
             let (next, fresh) = match self.fmt.decode(pte, i) {
                 Pte::Table { next, .. } => (next, false),
                 Pte::Invalid => {
-                    let t = self.new_table(p, st).map_err(|e| stop(e.into(), va))?;
+                    let t = self
+                        .new_table(st, i + 1, va)
+                        .map_err(|e| stop(e.into(), va))?;
                     w.store(self.fmt.table(t, i), Ordering::Release);
                     p.add_count(table, 1).map_err(|e| stop(e.into(), va))?;
                     (t, true)
@@ -730,7 +747,7 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
                     // The new table stayed empty: take it away before reporting.
                     w.store(0, Ordering::Release);
                     let _ = p.add_count(table, -1);
-                    self.free_table(st, next);
+                    self.free_table(st, next, i + 1, va);
                 }
                 return Err(s);
             }
@@ -787,7 +804,7 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
                     done += span;
                 }
                 Pte::Leaf { .. } => {
-                    let child = self.split(p, st, w, pte, i)?;
+                    let child = self.split(p, st, w, pte, i, va)?;
                     done += self.unmap_in(p, st, child, i + 1, va, sub_end)?;
                 }
                 Pte::Table { next, .. } => {
@@ -795,7 +812,7 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
                     if p.count(next)?.load(Ordering::Relaxed) == 0 {
                         w.store(0, Ordering::Release);
                         p.add_count(table, -1)?;
-                        self.free_table(st, next);
+                        self.free_table(st, next, i + 1, va);
                     }
                 }
             }
@@ -805,8 +822,8 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
         Ok(done)
     }
 
-    /// Replaces the block `pte` in `w` (at level `i`) by a table of smaller leaves that map
-    /// the same; returns the new table.
+    /// Replaces the block `pte` in `w` (at level `i`, on the path of `iova`) by a table of
+    /// smaller leaves that map the same; returns the new table.
     fn split(
         &self,
         p: &Pool<'_>,
@@ -814,9 +831,10 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
         w: &AtomicU64,
         mut pte: u64,
         i: usize,
+        iova: u64,
     ) -> Result<u64, PgError> {
         let child_lv = self.fmt.geometry().levels()[i + 1];
-        let child = self.new_table(p, st)?;
+        let child = self.new_table(st, i + 1, iova)?;
         let cw = self.words(p, child, i + 1)?;
         for _ in 0..SPLIT_TRIES {
             let first = self.fmt.demote(pte, i);
@@ -842,7 +860,7 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
         for e in cw {
             e.store(0, Ordering::Relaxed);
         }
-        self.free_table(st, child);
+        self.free_table(st, child, i + 1, iova);
         Err(PgError::Contended { level: i })
     }
 
@@ -950,27 +968,43 @@ mod tests {
             assert!(t.st.chains.is_empty() && t.st.cursor.attached == 4);
         }
         assert_eq!(t.allocator().stats().allocated, allocated);
-        // Elsewhere: the chain is not attached there, but its pages are reused (zeroed).
+        // Elsewhere: the chain is not attached there, and its pages are not used there either
+        // (a walk that read the old links may still be reading them): new pages.
         t.unmap(0x4000_0000, 0x1000).unwrap();
         t.map(0x7fff_f000_0000, 0x1000, 0x1000, Prot::RW).unwrap();
-        assert!(t.st.chains.is_empty() && t.st.cursor.attached == 4);
-        assert_eq!(t.allocator().stats().allocated, allocated);
+        assert!(t.st.chains.len() == 1 && t.st.cursor.attached == 4);
+        assert_eq!(t.allocator().stats().allocated, allocated + 3 * 4096);
         assert_eq!(t.iova_to_phys(0x4000_0000), None);
         assert_eq!(t.iova_to_phys(0x7fff_f000_0008), Some(0x1008));
+        // Back at the first place, the cached chain is attached again.
+        t.map(0x4000_0000, 0x9000_0000, 0x1000, Prot::READ).unwrap();
+        assert!(t.st.chains.is_empty() && t.st.cursor.attached == 4);
+        assert_eq!(t.allocator().stats().allocated, allocated + 3 * 4096);
+        assert_eq!(t.iova_to_phys(0x4000_0123), Some(0x9000_0123));
         drop(t);
     }
 
     #[test]
-    fn chains_are_bounded_and_taken_apart_into_zeroed_pages() {
+    fn chains_are_bounded_and_taken_apart_into_zeroed_pages_parked_at_their_places() {
         let mut t = table();
-        for i in 0..(CHAINS_MAX as u64 + 3) {
+        let places = CHAINS_MAX as u64 + 3;
+        for i in 0..places {
             let iova = i << 39; // a different PML4 entry each time
             t.map(iova, 0x1000, 0x1000, Prot::RW).unwrap();
             t.unmap(iova, 0x1000).unwrap();
         }
         assert!(t.st.chains.len() <= CHAINS_MAX);
-        // Churn at different places reuses the same pages.
-        assert_eq!(t.allocator().stats().allocated, 4 * 4096);
+        // A page taken out at one place is not used at another: three pages per place.
+        let allocated = 4096 * (1 + 3 * places);
+        assert_eq!(t.allocator().stats().allocated, allocated);
+        // Churn at the same places again reuses them (cached chains, or parked pages).
+        for _ in 0..3 {
+            for i in 0..places {
+                t.map(i << 39, 0x1000, 0x1000, Prot::RW).unwrap();
+                t.unmap(i << 39, 0x1000).unwrap();
+            }
+        }
+        assert_eq!(t.allocator().stats().allocated, allocated);
         // Pages from dissolved chains are zero: a fresh map through them sees empty tables.
         for i in 0..64u64 {
             t.map(0x100_0000_0000 + (i << 30), 0x2000, 0x1000, Prot::RW)

@@ -70,7 +70,8 @@ pub struct WalkFault {
     pub level: usize,
     /// The format's own number for that level.
     pub number: u8,
-    /// Physical address of the entry at fault (the table address for a fetch fault).
+    /// Physical address of the entry at fault (for a fetch fault, the entry that could not be
+    /// read).
     pub entry: u64,
 }
 

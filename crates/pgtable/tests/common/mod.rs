@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod fixture;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
