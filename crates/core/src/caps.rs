@@ -88,6 +88,8 @@ impl EffectiveCaps {
 
     /// Whether `pasid` is within the usable PASID width.
     pub fn pasid_ok(&self, pasid: u32) -> bool {
-        self.pasid_bits > 0 && pasid >= crate::ids::PASID_MIN && u64::from(pasid) < 1u64 << self.pasid_bits
+        self.pasid_bits > 0
+            && pasid >= crate::ids::PASID_MIN
+            && u64::from(pasid) < 1u64 << self.pasid_bits
     }
 }

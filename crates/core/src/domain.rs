@@ -48,7 +48,7 @@ pub enum DomainKind {
     /// A process address space bound for shared virtual addressing.
     Sva(Arc<Mm>),
     /// A user's stage 1 over a paging parent.
-    Nested(Nested),
+    Nested(Box<Nested>),
 }
 
 /// A paging domain's table and properties.
@@ -232,7 +232,14 @@ impl Domain {
     }
 
     /// Maps `[iova, iova + size)` to `pa`; the invalidation it owes (if any) goes to `gather`.
-    pub fn map(&self, iova: u64, pa: u64, size: u64, prot: Prot, gather: &mut Gather) -> Result<()> {
+    pub fn map(
+        &self,
+        iova: u64,
+        pa: u64,
+        size: u64,
+        prot: Prot,
+        gather: &mut Gather,
+    ) -> Result<()> {
         self.paging()?.table.write().map(iova, pa, size, prot)?;
         // Caching-mode hardware may cache not-present entries: a map is flushed too.
         gather.add(iova, iova + size);
@@ -279,6 +286,11 @@ impl Domain {
                 // A second-stage change reaches every stage-1 translation over it.
                 c.flush_users(None, freed);
             }
+            if freed {
+                // Every instance has completed its invalidation: no walk reads the pages of
+                // tables the unmaps took out any more.
+                p.table.write().release_freed();
+            }
         }
     }
 
@@ -312,9 +324,13 @@ impl Domain {
     ) -> Result<()> {
         let p = self.paging()?;
         if !p.dirty_tracking {
-            return Err(CoreError::NotSupported("domain made without dirty tracking"));
+            return Err(CoreError::NotSupported(
+                "domain made without dirty tracking",
+            ));
         }
-        Ok(p.table.read().read_and_clear_dirty(iova, size, bitmap, clear)?)
+        Ok(p.table
+            .read()
+            .read_and_clear_dirty(iova, size, bitmap, clear)?)
     }
 
     /// For a nested domain: invalidates what the instances cache of its stage 1 (the user
@@ -331,12 +347,9 @@ impl Domain {
 
     /// Whether this nested domain owns the whole PASID table of what it is attached to.
     pub fn claims_pasids(&self) -> bool {
-        matches!(
-            &self.kind,
-            DomainKind::Nested(Nested {
-                data: NestedData::PasidTable { .. },
-                ..
-            })
-        )
+        match &self.kind {
+            DomainKind::Nested(n) => matches!(n.data, NestedData::PasidTable { .. }),
+            _ => false,
+        }
     }
 }

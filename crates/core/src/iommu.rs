@@ -23,6 +23,9 @@ use crate::topology::Topology;
 /// with a failure.
 const OPEN_GROUPS_MAX: usize = 512;
 
+/// A page-request group: device, PASID and group index.
+type GroupKey = (DeviceId, Option<Pasid>, u16);
+
 struct Dev {
     info: DeviceInfo,
     group: GroupId,
@@ -88,7 +91,7 @@ pub struct Iommu {
     tables: TableAlloc,
     state: RwLock<State>,
     pasids: Mutex<PasidSpace>,
-    open_groups: Mutex<HashMap<(DeviceId, Option<Pasid>, u16), Vec<PageRequest>>>,
+    open_groups: Mutex<HashMap<GroupKey, Vec<PageRequest>>>,
     next_domain: AtomicU32,
     blocked: Arc<Domain>,
     identity: Arc<Domain>,
@@ -140,9 +143,11 @@ impl Iommu {
             if d.bridge.is_some_and(|b| b >= topo.bridges.len()) {
                 return Err(CoreError::Invalid("device behind an unknown bridge"));
             }
-            let clash = st.devices.values().any(|o| {
-                o.info.rid == d.rid || d.alias.is_some_and(|a| a == o.info.rid)
-            }) || topo.devices[..i].iter().any(|o| o.rid == d.rid);
+            let clash = st
+                .devices
+                .values()
+                .any(|o| o.info.rid == d.rid || d.alias.is_some_and(|a| a == o.info.rid))
+                || topo.devices[..i].iter().any(|o| o.rid == d.rid);
             if clash {
                 return Err(CoreError::Busy("requester ID already in use"));
             }
@@ -201,7 +206,10 @@ impl Iommu {
     pub fn device_caps(&self, dev: DeviceId) -> Result<EffectiveCaps> {
         let st = self.state.read();
         let d = st.dev(dev)?;
-        Ok(EffectiveCaps::of(st.driver(d.info.instance)?.caps(), d.info.caps))
+        Ok(EffectiveCaps::of(
+            st.driver(d.info.instance)?.caps(),
+            d.info.caps,
+        ))
     }
 
     /// The device as its driver sees it.
@@ -217,7 +225,12 @@ impl Iommu {
     /// The devices of a group.
     pub fn group_devices(&self, group: GroupId) -> Result<Vec<DeviceId>> {
         let st = self.state.read();
-        Ok(st.groups.get(&group).ok_or(CoreError::NoGroup(group))?.devices.clone())
+        Ok(st
+            .groups
+            .get(&group)
+            .ok_or(CoreError::NoGroup(group))?
+            .devices
+            .clone())
     }
 
     /// Claims a group's DMA for `owner` (a user-space driver, say); refused while another
@@ -286,15 +299,19 @@ impl Iommu {
     pub fn new_nested(&self, parent: &Arc<Domain>, data: NestedData) -> Result<Arc<Domain>> {
         match parent.kind() {
             DomainKind::Paging(p) if p.nest_parent => {}
-            _ => return Err(CoreError::Invalid("the parent must be a nesting-parent paging domain")),
+            _ => {
+                return Err(CoreError::Invalid(
+                    "the parent must be a nesting-parent paging domain",
+                ));
+            }
         }
         Ok(Domain::new(
             self.domain_id(),
             parent.family(),
-            DomainKind::Nested(Nested {
+            DomainKind::Nested(Box::new(Nested {
                 parent: parent.clone(),
                 data,
-            }),
+            })),
         ))
     }
 
@@ -396,7 +413,12 @@ impl Iommu {
     /// refuses, those already switched go back to what they had.
     pub fn attach_group(&self, group: GroupId, domain: &Arc<Domain>) -> Result<()> {
         let mut st = self.state.write();
-        let devs = st.groups.get(&group).ok_or(CoreError::NoGroup(group))?.devices.clone();
+        let devs = st
+            .groups
+            .get(&group)
+            .ok_or(CoreError::NoGroup(group))?
+            .devices
+            .clone();
         let old: Vec<Option<Arc<Domain>>> = devs
             .iter()
             .map(|d| st.dev(*d).map(|x| x.rid.clone()))
@@ -474,7 +496,9 @@ impl Iommu {
     pub fn attach_pasid(&self, dev: DeviceId, pasid: Pasid, domain: &Arc<Domain>) -> Result<()> {
         let mut st = self.state.write();
         if st.dev(dev)?.pasids.contains_key(&pasid) {
-            return Err(CoreError::Busy("the PASID is attached: replace or detach it"));
+            return Err(CoreError::Busy(
+                "the PASID is attached: replace or detach it",
+            ));
         }
         self.set_pasid(&mut st, dev, pasid, Some(domain))
     }
@@ -505,7 +529,10 @@ impl Iommu {
 
     /// A PASID from the global space, for a user (VFIO) to attach with.
     pub fn alloc_pasid(&self) -> Result<Pasid> {
-        self.pasids.lock().alloc(PASID_LIMIT).ok_or(CoreError::NoPasid)
+        self.pasids
+            .lock()
+            .alloc(PASID_LIMIT)
+            .ok_or(CoreError::NoPasid)
     }
 
     /// Gives back a PASID from [`alloc_pasid`](Iommu::alloc_pasid).
@@ -565,7 +592,9 @@ impl Iommu {
         let drv = st.driver(d.info.instance)?;
         let caps = EffectiveCaps::of(drv.caps(), d.info.caps);
         if !caps.sva {
-            return Err(CoreError::NotSupported("SVA (PASIDs, page requests and SVA in the IOMMU)"));
+            return Err(CoreError::NotSupported(
+                "SVA (PASIDs, page requests and SVA in the IOMMU)",
+            ));
         }
         if let Some(e) = st.dev_mut(dev)?.sva.get_mut(&mm.id()) {
             e.2 += 1;
@@ -595,7 +624,9 @@ impl Iommu {
             }
         };
         let r = if st.dev(dev)?.pasids.contains_key(&pasid) {
-            Err(CoreError::Busy("the address space's PASID is in use on this device"))
+            Err(CoreError::Busy(
+                "the address space's PASID is in use on this device",
+            ))
         } else {
             self.set_pasid(&mut st, dev, pasid, Some(&domain))
         };

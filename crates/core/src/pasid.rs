@@ -29,7 +29,11 @@ impl PasidSpace {
             return None;
         }
         let span = limit - PASID_MIN;
-        let start = if self.next < limit { self.next } else { PASID_MIN };
+        let start = if self.next < limit {
+            self.next
+        } else {
+            PASID_MIN
+        };
         for k in 0..span {
             let p = PASID_MIN + (start - PASID_MIN + k) % span;
             if !self.test(p) {

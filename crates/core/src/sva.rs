@@ -83,12 +83,17 @@ impl Mm {
     /// it (like an anonymous mmap).
     pub fn mmap(&self, addr: u64, len: u64, prot: Prot) -> Result<()> {
         let g = self.format.geometry().granule();
-        let end = addr.checked_add(len).ok_or(CoreError::Invalid("range overflows"))?;
-        if addr % g != 0 || len % g != 0 || len == 0 || end > self.format.geometry().map_limit() {
+        let end = addr
+            .checked_add(len)
+            .ok_or(CoreError::Invalid("range overflows"))?;
+        if !addr.is_multiple_of(g) || !len.is_multiple_of(g) || len == 0 || end > self.format.geometry().map_limit() {
             return Err(CoreError::Invalid("unaligned or out-of-range mmap"));
         }
         let mut v = self.vmas.lock();
-        if v.range(..end).next_back().is_some_and(|(_, &(e, _))| e > addr) {
+        if v.range(..end)
+            .next_back()
+            .is_some_and(|(_, &(e, _))| e > addr)
+        {
             return Err(CoreError::Busy("range already mapped"));
         }
         v.insert(addr, (end, prot));
@@ -111,7 +116,9 @@ impl Mm {
     /// Removes `[addr, addr + len)` from the address space and its table, freeing its pages,
     /// and invalidates it on every device bound to the address space.
     pub fn munmap(&self, addr: u64, len: u64) -> Result<()> {
-        let end = addr.checked_add(len).ok_or(CoreError::Invalid("range overflows"))?;
+        let end = addr
+            .checked_add(len)
+            .ok_or(CoreError::Invalid("range overflows"))?;
         {
             let mut v = self.vmas.lock();
             let hits: Vec<u64> = v
@@ -144,8 +151,12 @@ impl Mm {
         }
         drop(t);
         // The CPU's TLB shootdown reaches the IOMMUs too.
-        let domains: Vec<Arc<Domain>> =
-            self.domains.lock().iter().filter_map(|(_, w)| w.upgrade()).collect();
+        let domains: Vec<Arc<Domain>> = self
+            .domains
+            .lock()
+            .iter()
+            .filter_map(|(_, w)| w.upgrade())
+            .collect();
         for d in domains {
             d.flush_users(Some((addr, end)), true);
         }
@@ -184,7 +195,11 @@ impl Mm {
     }
 
     /// The walk a device's request makes through the process table.
-    pub fn translate(&self, addr: u64, access: Access) -> std::result::Result<Translation, WalkFault> {
+    pub fn translate(
+        &self,
+        addr: u64,
+        access: Access,
+    ) -> std::result::Result<Translation, WalkFault> {
         self.table.lock().translate(addr, access)
     }
 

@@ -36,6 +36,9 @@ pub trait IoPageTable: Send + Sync {
     fn format(&self) -> Option<&AnyFormat>;
     /// Physical address of the root, for tables hardware walks.
     fn root(&self) -> Option<u64>;
+    /// Gives back the pages of tables unmapping took out; called once every IOMMU that walks
+    /// the table has completed the invalidation that followed.
+    fn release_freed(&mut self) {}
     /// Marks dirty pages of `[iova, iova + size)` in `bitmap`, cleaning them with `clear`.
     fn read_and_clear_dirty(
         &self,
@@ -95,6 +98,9 @@ impl IoPageTable for HwTable {
     }
     fn root(&self) -> Option<u64> {
         Some(self.table.root())
+    }
+    fn release_freed(&mut self) {
+        self.table.release_freed();
     }
     fn read_and_clear_dirty(
         &self,

@@ -100,7 +100,6 @@ impl Entry {
 
 #[derive(Clone)]
 struct RefDev {
-    info: DeviceInfo,
     rid: Entry,
     pasids: HashMap<Pasid, Entry>,
 }
@@ -140,7 +139,9 @@ impl RefIommu {
     /// An instance with settings `cfg`; nested stage-1 tables are read from `mem`.
     pub fn new(cfg: RefConfig, mem: Mem) -> Result<Arc<RefIommu>> {
         if !cfg.page_size.is_power_of_two() || cfg.page_size < 1024 {
-            return Err(CoreError::Invalid("page size must be a power of two of 1 KiB or more"));
+            return Err(CoreError::Invalid(
+                "page size must be a power of two of 1 KiB or more",
+            ));
         }
         if cfg.aperture.is_empty() || cfg.pasid_bits > 20 {
             return Err(CoreError::Invalid("empty aperture or PASID width over 20"));
@@ -273,7 +274,6 @@ impl IommuDriver for RefIommu {
         devs.insert(
             dev.id,
             RefDev {
-                info: *dev,
                 rid: Entry::Blocked,
                 pasids: HashMap::new(),
             },
@@ -404,8 +404,13 @@ impl IommuDriver for RefIommu {
         self.stats.lock().walks += 1;
         match self.walk(&domain, sub, iova, access) {
             Ok((pa, _size, perm)) => {
-                self.tlb.write().insert(key, TlbEntry { pa: pa - off, perm });
-                Ok(DmaTranslation { pa, len: unit - off })
+                self.tlb
+                    .write()
+                    .insert(key, TlbEntry { pa: pa - off, perm });
+                Ok(DmaTranslation {
+                    pa,
+                    len: unit - off,
+                })
             }
             Err(f) => {
                 let kind = fault_kind(f.kind);

@@ -48,7 +48,9 @@ impl SoftTable {
                 granule: self.page,
             });
         }
-        let end = iova.checked_add(size).filter(|&e| size > 0 && e <= self.aperture.end);
+        let end = iova
+            .checked_add(size)
+            .filter(|&e| size > 0 && e <= self.aperture.end);
         match end {
             Some(end) if iova >= self.aperture.start => Ok(end),
             _ => Err(PgError::IovaOutOfRange {
@@ -80,7 +82,10 @@ fn perm_of(prot: Prot) -> Perm {
 impl IoPageTable for SoftTable {
     fn map(&mut self, iova: u64, pa: u64, size: u64, prot: Prot) -> Result<(), PgError> {
         let end = self.check(iova, pa, size)?;
-        if pa.checked_add(size).is_none_or(|e| self.oa_bits < 64 && e > 1u64 << self.oa_bits) {
+        if pa
+            .checked_add(size)
+            .is_none_or(|e| self.oa_bits < 64 && e > 1u64 << self.oa_bits)
+        {
             return Err(PgError::PaOutOfRange {
                 pa,
                 size,
@@ -195,7 +200,9 @@ impl IoPageTable for SoftTable {
         if !self.dirty_tracking {
             return Err(PgError::DirtyUnsupported);
         }
-        let end = iova.checked_add(size).ok_or(PgError::BitmapRange { iova, size })?;
+        let end = iova
+            .checked_add(size)
+            .ok_or(PgError::BitmapRange { iova, size })?;
         if !bitmap.covers(iova, size) {
             return Err(PgError::BitmapRange { iova, size });
         }
@@ -220,19 +227,32 @@ mod tests {
         let mut t = SoftTable::new(2048, 1 << 24..1 << 31, 48, true);
         t.map(1 << 24, 0x1000_0800, 0x1000, Prot::RW).unwrap();
         assert_eq!(t.lookup((1 << 24) + 0x900).map(|m| m.pa), Some(0x1000_1000));
-        assert!(matches!(t.map(0, 0, 2048, Prot::RW), Err(PgError::IovaOutOfRange { .. })));
-        assert!(matches!(t.map(1 << 31, 0, 2048, Prot::RW), Err(PgError::IovaOutOfRange { .. })));
-        assert!(matches!(t.map((1 << 24) + 0x400, 0, 2048, Prot::RW), Err(PgError::Unaligned { .. })));
+        assert!(matches!(
+            t.map(0, 0, 2048, Prot::RW),
+            Err(PgError::IovaOutOfRange { .. })
+        ));
+        assert!(matches!(
+            t.map(1 << 31, 0, 2048, Prot::RW),
+            Err(PgError::IovaOutOfRange { .. })
+        ));
+        assert!(matches!(
+            t.map((1 << 24) + 0x400, 0, 2048, Prot::RW),
+            Err(PgError::Unaligned { .. })
+        ));
         assert!(matches!(
             t.map((1 << 24) + 0x800, 0, 0x1000, Prot::RW),
             Err(PgError::AlreadyMapped { .. })
         ));
         t.translate((1 << 24) + 0x800, Access::WRITE).unwrap();
         let mut b = DirtyBitmap::new(1 << 24, 0x1000, 2048).unwrap();
-        t.read_and_clear_dirty(1 << 24, 0x1000, &mut b, true).unwrap();
+        t.read_and_clear_dirty(1 << 24, 0x1000, &mut b, true)
+            .unwrap();
         assert_eq!(b.dirty_pages().collect::<Vec<_>>(), vec![(1 << 24) + 0x800]);
         assert_eq!(t.unmap(1 << 24, 0x800).unwrap(), 0x800);
-        assert!(matches!(t.unmap(1 << 24, 0x800), Err(PgError::NotMapped { .. })));
+        assert!(matches!(
+            t.unmap(1 << 24, 0x800),
+            Err(PgError::NotMapped { .. })
+        ));
         assert_eq!(t.lookup((1 << 24) + 0x800).map(|m| m.pa), Some(0x1000_1000));
     }
 }
