@@ -44,7 +44,7 @@
 //! - **Private PASIDs** ([`Iommu::alloc_private_pasid`]) let a kernel driver put its own DMA
 //!   on a PASID of its device (S11).
 //!
-//! Drivers implement [`IommuDriver`]: the reference driver in [`reference`] is pure software;
+//! Drivers implement [`IommuDriver`]: the reference driver in [`mod@reference`] is pure software;
 //! the VT-d and SMMUv3 drivers program their hardware models. A driver's `dma` call is the
 //! device side, so the same behaviour tests run against every driver.
 
