@@ -619,7 +619,10 @@ impl Iommu {
             Some(d) => d,
             None => {
                 let d = Domain::new(self.domain_id(), Some(family), DomainKind::Sva(mm.clone()));
-                mm.domains.lock().push((family, Arc::downgrade(&d)));
+                let mut domains = mm.domains.lock();
+                // Domains of unbound address spaces are gone: forget them.
+                domains.retain(|(_, w)| w.strong_count() > 0);
+                domains.push((family, Arc::downgrade(&d)));
                 d
             }
         };

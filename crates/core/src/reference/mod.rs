@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 use softiommu_pgtable::formats::any::AnyFormat;
-use softiommu_pgtable::{Access, FaultKind, Perm, WalkFault};
+use softiommu_pgtable::{Access, FaultKind, Format, Perm, WalkFault};
 
 pub use soft_table::SoftTable;
 
@@ -50,6 +50,10 @@ pub struct RefConfig {
     /// Paging domains in this hardware format instead of the private one (its page sizes
     /// and input range then come from the format).
     pub format: Option<AnyFormat>,
+    /// Paging domains asked for with [`PagingRequest::pasid`] in this format instead of
+    /// `format`: a first-stage format, as VT-d uses at PASID granularity. The instance walks
+    /// tables of either format.
+    pub pasid_format: Option<AnyFormat>,
 }
 
 impl Default for RefConfig {
@@ -65,6 +69,7 @@ impl Default for RefConfig {
             pri: true,
             dirty_tracking: true,
             format: None,
+            pasid_format: None,
         }
     }
 }
@@ -166,14 +171,29 @@ impl RefIommu {
         self.responses.lock().clone()
     }
 
-    /// The smallest page its domains map: the unit its TLB caches.
-    fn unit(&self) -> u64 {
-        match &self.cfg.format {
-            Some(f) => {
-                use softiommu_pgtable::Format;
-                f.geometry().granule()
-            }
-            None => self.cfg.page_size,
+    /// The tables this instance walks, one per format it uses: page sizes, input range and
+    /// input width of each.
+    fn shapes(&self) -> impl Iterator<Item = (u64, Range<u64>, u8)> + '_ {
+        let own = match &self.cfg.format {
+            Some(f) => shape_of(f),
+            None => (
+                self.cfg.page_size,
+                self.cfg.aperture.clone(),
+                (64 - (self.cfg.aperture.end - 1).leading_zeros()) as u8,
+            ),
+        };
+        std::iter::once(own).chain(self.cfg.pasid_format.as_ref().map(shape_of))
+    }
+
+    /// A RID or PASID went from `old` to `new`: what the TLB holds of a domain it no longer
+    /// uses goes, as a driver invalidates when it rewrites a context or PASID entry (the
+    /// domain may be changed while attached nowhere, with no flush to tell this instance).
+    fn retire(&self, old: Entry, new: Target<'_>) {
+        if let Entry::Domain(o) = old
+            && new.domain().is_none_or(|n| n.id() != o.id())
+        {
+            let id = o.id();
+            self.tlb.write().retain(|&(d, _, _), _| d != id);
         }
     }
 
@@ -228,6 +248,34 @@ impl RefIommu {
     }
 }
 
+/// Page sizes, input range and input width of a table in `format`.
+fn shape_of(format: &AnyFormat) -> (u64, Range<u64>, u8) {
+    let g = format.geometry();
+    (
+        g.page_sizes().fold(0, |m, s| m | s),
+        0..g.map_limit(),
+        g.ia_bits(),
+    )
+}
+
+/// The unit the TLB caches translations through `domain` in: the smallest page any of its
+/// tables maps, so that one entry never spans two pages.
+fn unit_of(domain: &Domain) -> u64 {
+    let smallest = |sizes: u64| 1u64 << sizes.trailing_zeros().min(63);
+    match domain.kind() {
+        DomainKind::Paging(_) => domain
+            .with_table(|t| smallest(t.page_sizes()))
+            .unwrap_or(1024),
+        DomainKind::Sva(mm) => mm.format().geometry().granule(),
+        DomainKind::Nested(n) => {
+            let (NestedData::Stage1 { format, .. } | NestedData::PasidTable { format, .. }) =
+                &n.data;
+            format.geometry().granule().min(unit_of(&n.parent))
+        }
+        DomainKind::Blocked | DomainKind::Identity => 1024,
+    }
+}
+
 fn fault_kind(k: FaultKind) -> DmaFaultKind {
     match k {
         FaultKind::Translation => DmaFaultKind::NotPresent,
@@ -239,17 +287,9 @@ fn fault_kind(k: FaultKind) -> DmaFaultKind {
 
 impl IommuDriver for RefIommu {
     fn caps(&self) -> IommuCaps {
-        let (page_sizes, ia_bits) = match &self.cfg.format {
-            Some(f) => {
-                use softiommu_pgtable::Format;
-                let g = f.geometry();
-                (g.page_sizes().fold(0, |m, s| m | s), g.ia_bits())
-            }
-            None => (
-                self.cfg.page_size,
-                (64 - (self.cfg.aperture.end - 1).leading_zeros()) as u8,
-            ),
-        };
+        let (page_sizes, ia_bits) = self
+            .shapes()
+            .fold((0, 0), |(p, i), (sizes, _, ia)| (p | sizes, i.max(ia)));
         IommuCaps {
             family: Family::Reference,
             page_sizes,
@@ -286,7 +326,11 @@ impl IommuDriver for RefIommu {
     }
 
     fn alloc_table(&self, req: &PagingRequest, alloc: &TableAlloc) -> Result<Box<dyn IoPageTable>> {
-        Ok(match &self.cfg.format {
+        let format = match &self.cfg.pasid_format {
+            Some(f) if req.pasid => Some(f),
+            _ => self.cfg.format.as_ref(),
+        };
+        Ok(match format {
             Some(f) => Box::new(HwTable::new(f.clone(), alloc.clone())?),
             None => Box::new(SoftTable::new(
                 self.cfg.page_size,
@@ -306,11 +350,16 @@ impl IommuDriver for RefIommu {
         let (sizes, ap, oa) = paging
             .with_table(|t| (t.page_sizes(), t.aperture(), t.oa_bits()))
             .map_err(|_| "not a paging domain")?;
-        if sizes & !self.caps().page_sizes != 0 {
-            return Err("page sizes this instance does not walk");
-        }
-        if ap.start < self.cfg.aperture.start || ap.end > self.cfg.aperture.end {
-            return Err("input range wider than this instance translates");
+        // The domain's table must fit one of the formats this instance walks.
+        let fits = |(s, range, _): (u64, Range<u64>, u8)| {
+            sizes & !s == 0 && ap.start >= range.start && ap.end <= range.end
+        };
+        if !self.shapes().any(fits) {
+            return Err(if self.shapes().any(|(s, _, _)| sizes & !s == 0) {
+                "input range wider than this instance translates"
+            } else {
+                "page sizes this instance does not walk"
+            });
         }
         if oa > self.cfg.oa_bits {
             return Err("output width wider than this instance's");
@@ -319,9 +368,12 @@ impl IommuDriver for RefIommu {
     }
 
     fn set_rid(&self, dev: &DeviceInfo, new: Target<'_>, _old: Target<'_>) -> Result<()> {
-        let mut devs = self.devices.write();
-        let d = devs.get_mut(&dev.id).ok_or(CoreError::NoDevice(dev.id))?;
-        d.rid = Entry::of(new);
+        let old = {
+            let mut devs = self.devices.write();
+            let d = devs.get_mut(&dev.id).ok_or(CoreError::NoDevice(dev.id))?;
+            std::mem::replace(&mut d.rid, Entry::of(new))
+        };
+        self.retire(old, new);
         Ok(())
     }
 
@@ -335,22 +387,23 @@ impl IommuDriver for RefIommu {
         if u64::from(pasid) >= 1u64 << self.cfg.pasid_bits {
             return Err(CoreError::Invalid("PASID beyond this instance's width"));
         }
-        let mut devs = self.devices.write();
-        let d = devs.get_mut(&dev.id).ok_or(CoreError::NoDevice(dev.id))?;
-        match new {
-            Target::Blocked => {
-                d.pasids.remove(&pasid);
+        let old = {
+            let mut devs = self.devices.write();
+            let d = devs.get_mut(&dev.id).ok_or(CoreError::NoDevice(dev.id))?;
+            match new {
+                Target::Blocked => d.pasids.remove(&pasid),
+                t => d.pasids.insert(pasid, Entry::of(t)),
             }
-            t => {
-                d.pasids.insert(pasid, Entry::of(t));
-            }
+        };
+        if let Some(old) = old {
+            self.retire(old, new);
         }
         Ok(())
     }
 
     fn flush(&self, domain: &Domain, range: Option<(u64, u64)>, _tables_freed: bool) {
         let id = domain.id();
-        let unit = self.unit();
+        let unit = unit_of(domain);
         self.tlb.write().retain(|&(d, _, page), _| {
             d != id || range.is_some_and(|(s, end)| page + unit <= s || page >= end)
         });
@@ -387,7 +440,7 @@ impl IommuDriver for RefIommu {
             }
             Entry::Domain(d) => d,
         };
-        let unit = self.unit();
+        let unit = unit_of(&domain);
         let page = iova & !(unit - 1);
         let off = iova - page;
         let key = (domain.id(), sub, page);
