@@ -23,10 +23,13 @@ pub struct AllocStats {
     pub capacity: u64,
 }
 
+/// The buddy system works on offsets from the 1 MiB boundary at or below `base` (so that a
+/// block aligned in offsets is aligned in physical addresses); the managed range is
+/// `[lead, lead + size)` in those offsets, where `lead` is `base` modulo 1 MiB.
 struct Buddy {
-    /// Free blocks of each order (block size 4 KiB << order), by address.
+    /// Free blocks of each order (block size 4 KiB << order), by offset.
     free: Vec<BTreeSet<u64>>,
-    /// Offset of the first max-order block never handed out.
+    /// Offset of the first page never handed out.
     fresh: u64,
     /// For each 4 KiB page: 0, or 1 + the order of the allocated block that starts there.
     heads: Vec<u8>,
@@ -46,6 +49,8 @@ pub struct PageAlloc<M> {
     mem: M,
     base: u64,
     size: u64,
+    /// `base` modulo the largest block: where the range starts in the buddy system's offsets.
+    lead: u64,
     inner: Mutex<Buddy>,
     meta: Box<[AtomicU32]>,
 }
@@ -70,13 +75,15 @@ impl<M: AddressSpace> PageAlloc<M> {
         let words = usize::try_from(size / 8).map_err(|_| MemError::BadSize { size })?;
         mem.words(base, words)?;
         let meta: Box<[AtomicU32]> = (0..pages).map(|_| AtomicU32::new(0)).collect();
+        let lead = base % (4096 << MAX_ORDER);
         Ok(Self {
             mem,
             base,
             size,
+            lead,
             inner: Mutex::new(Buddy {
                 free: (0..=MAX_ORDER).map(|_| BTreeSet::new()).collect(),
-                fresh: 0,
+                fresh: lead,
                 heads: vec![0; pages],
                 stats: AllocStats {
                     capacity: size,
@@ -115,8 +122,9 @@ impl<M: AddressSpace> PageAlloc<M> {
         let off = {
             let mut b = self.inner.lock();
             let off = b
-                .take(order, self.size)
-                .ok_or(MemError::Exhausted { size })?;
+                .take(order, self.lead + self.size)
+                .ok_or(MemError::Exhausted { size })?
+                - self.lead;
             b.heads[(off >> PAGE_SHIFT) as usize] = order as u8 + 1;
             b.stats.allocated += size;
             b.stats.blocks += 1;
@@ -140,7 +148,7 @@ impl<M: AddressSpace> PageAlloc<M> {
         let order = Self::order_of(size)?;
         let bad = MemError::NotAllocated { addr: pa, size };
         let off = pa.checked_sub(self.base).ok_or(bad)?;
-        if off >= self.size || off & (size - 1) != 0 {
+        if off >= self.size || pa & (size - 1) != 0 {
             return Err(bad);
         }
         let mut b = self.inner.lock();
@@ -151,7 +159,7 @@ impl<M: AddressSpace> PageAlloc<M> {
         *head = 0;
         b.stats.allocated -= size;
         b.stats.blocks -= 1;
-        b.put(off, order);
+        b.put(off + self.lead, order);
         Ok(())
     }
 
@@ -183,25 +191,27 @@ impl<M: AddressSpace> PageAlloc<M> {
 }
 
 impl Buddy {
-    fn take(&mut self, order: u32, size: u64) -> Option<u64> {
+    /// A block of `order` from the free lists or from the never-used offsets below `end`.
+    fn take(&mut self, order: u32, end: u64) -> Option<u64> {
         let found = (order..=MAX_ORDER).find(|&o| !self.free[o as usize].is_empty());
         let (mut off, mut have) = match found {
             Some(o) => (self.free[o as usize].pop_first()?, o),
             None => {
                 let block = 4096u64 << MAX_ORDER;
                 let off = self.fresh;
-                if off + block <= size {
+                if off.is_multiple_of(block) && off + block <= end {
                     self.fresh += block;
                     (off, MAX_ORDER)
                 } else {
-                    // A tail shorter than a max-order block: hand out pages of the tail.
+                    // A head or tail shorter than a max-order block: hand out an aligned block
+                    // from it, and free the pages skipped to align it.
                     let need = 4096u64 << order;
                     let aligned = off.next_multiple_of(need);
-                    if aligned + need > size {
+                    if aligned + need > end {
                         return None;
                     }
                     for p in (off..aligned).step_by(4096) {
-                        self.free[0].insert(p);
+                        self.put(p, 0);
                     }
                     self.fresh = aligned + need;
                     return Some(aligned);

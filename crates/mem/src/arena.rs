@@ -120,7 +120,11 @@ impl AddressSpace for RamArena {
         if !pa.is_multiple_of(8) {
             return Err(MemError::Unaligned { addr: pa, align: 8 });
         }
-        let off = self.offset(pa, (count as u64).wrapping_mul(8))?;
+        let len = (count as u64).checked_mul(8).ok_or(MemError::OutOfRange {
+            addr: pa,
+            len: u64::MAX,
+        })?;
+        let off = self.offset(pa, len)?;
         // SAFETY: the range is inside the live mapping (checked above), 8-byte aligned (the
         // mapping is page aligned and `pa` is checked), and AtomicU64 accepts any bit pattern.
         Ok(unsafe {

@@ -8,8 +8,9 @@ use crate::error::{MemError, Result};
 /// A physical address space: what an IOMMU walks and a device's DMA reaches.
 ///
 /// Every access names a physical address and fails with a [`MemError`] when any part of it is
-/// not backed; no access panics. The 64-bit operations are real atomics on the backing memory,
-/// so a hardware model can set Accessed/Dirty bits while software edits the same entries.
+/// not backed (an empty access: when its address is not backed); no access panics. The 64-bit
+/// operations are real atomics on the backing memory, so a hardware model can set
+/// Accessed/Dirty bits while software edits the same entries.
 pub trait AddressSpace: Send + Sync {
     /// The aligned 64-bit words `[pa, pa + 8 * count)`, as one contiguous run of host memory.
     ///
@@ -27,13 +28,19 @@ pub trait AddressSpace: Send + Sync {
     fn fill(&self, pa: u64, len: u64, byte: u8) -> Result<()> {
         const CHUNK: usize = 4096;
         let block = [byte; CHUNK];
-        let end = pa
-            .checked_add(len)
-            .ok_or(MemError::OutOfRange { addr: pa, len })?;
+        if len == 0 {
+            return self.write(pa, &[]);
+        }
+        let whole = MemError::OutOfRange { addr: pa, len };
+        let end = pa.checked_add(len).ok_or(whole)?;
         let mut at = pa;
         while at < end {
             let n = (end - at).min(CHUNK as u64) as usize;
-            self.write(at, &block[..n])?;
+            // An error names the whole fill, as the error of any other access does.
+            self.write(at, &block[..n]).map_err(|e| match e {
+                MemError::OutOfRange { .. } => whole,
+                e => e,
+            })?;
             at += n as u64;
         }
         Ok(())

@@ -13,6 +13,9 @@ pub struct DirtyBitmap {
 
 impl DirtyBitmap {
     /// A clear bitmap for `[iova, iova + size)` at `page_size` (a power of two) granularity.
+    ///
+    /// Fails with [`PgError::BitmapRange`] when the range is not aligned to `page_size` or
+    /// overflows, or when the host cannot give the memory for its bits.
     pub fn new(iova: u64, size: u64, page_size: u64) -> Result<DirtyBitmap, PgError> {
         let bad = PgError::BitmapRange { iova, size };
         if !page_size.is_power_of_two()
@@ -25,11 +28,15 @@ impl DirtyBitmap {
         let page_shift = page_size.trailing_zeros();
         let pages = size >> page_shift;
         let words = usize::try_from(pages.div_ceil(64)).map_err(|_| bad)?;
+        // An allocation the host refuses is an error, not an abort.
+        let mut bits = Vec::new();
+        bits.try_reserve_exact(words).map_err(|_| bad)?;
+        bits.resize(words, 0);
         Ok(DirtyBitmap {
             iova,
             page_shift,
             pages,
-            bits: vec![0; words],
+            bits,
         })
     }
 

@@ -730,7 +730,8 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
                     .iter()
                     .position(|w| self.fmt.is_valid(w.load(Ordering::Relaxed)))
                 {
-                    let at = va + k as u64 * span;
+                    let pte = run[k].load(Ordering::Acquire);
+                    let at = self.first_mapped(p, pte, i, va + k as u64 * span);
                     return Err(stop(PgError::AlreadyMapped { iova: at }, va));
                 }
                 let first = self.fmt.leaf(pa, i, prot);
@@ -777,6 +778,26 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
             idx += 1;
         }
         Ok(())
+    }
+
+    /// The first mapped address under the valid entry `pte` at level `i`, whose span starts at
+    /// `va`: `va` itself for a leaf; for a table, the first mapped address of its first valid
+    /// entry (a linked table is never empty).
+    fn first_mapped(&self, p: &Pool<'_>, pte: u64, i: usize, va: u64) -> u64 {
+        let Some(next) = self.fmt.next_table(pte, i) else {
+            return va;
+        };
+        let span = self.fmt.geometry().levels()[i + 1].span();
+        let words = self.words(p, next, i + 1).unwrap_or_default();
+        let mut at = va;
+        for w in words {
+            let e = w.load(Ordering::Acquire);
+            if self.fmt.is_valid(e) {
+                return self.first_mapped(p, e, i + 1, at);
+            }
+            at += span;
+        }
+        va
     }
 
     fn unmap_in(
