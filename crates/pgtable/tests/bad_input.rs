@@ -27,7 +27,9 @@ use softiommu_pgtable::formats::vtd_ss::{VtdSs, VtdSsConfig};
 use softiommu_pgtable::formats::x86::{X86, X86Config};
 use softiommu_pgtable::{Access, DirtyBitmap, Format, PageTable, PgError, Prot, Pte, TableStats};
 
-/// Freed table pages a table may keep for reuse (`STASH_MAX` in table.rs).
+/// Table pages a table may keep in its cache of detached chains (at most five chains of up
+/// to five levels, see `CHAINS_MAX` in table.rs), besides the pages it parks until
+/// `release_freed`.
 const CACHE_PAGES: u64 = 32;
 /// Table memory of the fixed tests.
 const POOL: u64 = 64 << 20;
@@ -376,7 +378,10 @@ fn snap<F: Format>(t: &Table<F>) -> Snap {
     Snap {
         tables,
         stats,
-        allocated: t.allocator().stats().allocated,
+        // Pages of tables taken out wait in the table until `release_freed`: they count as
+        // given back.
+        allocated: t.allocator().stats().allocated
+            - t.freed_pages() as u64 * t.format().geometry().granule(),
     }
 }
 
