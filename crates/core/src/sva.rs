@@ -86,7 +86,11 @@ impl Mm {
         let end = addr
             .checked_add(len)
             .ok_or(CoreError::Invalid("range overflows"))?;
-        if !addr.is_multiple_of(g) || !len.is_multiple_of(g) || len == 0 || end > self.format.geometry().map_limit() {
+        if !addr.is_multiple_of(g)
+            || !len.is_multiple_of(g)
+            || len == 0
+            || end > self.format.geometry().map_limit()
+        {
             return Err(CoreError::Invalid("unaligned or out-of-range mmap"));
         }
         let mut v = self.vmas.lock();

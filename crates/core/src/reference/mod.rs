@@ -9,6 +9,7 @@ mod soft_table;
 use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::{Mutex, RwLock};
 use softiommu_pgtable::formats::any::AnyFormat;
@@ -131,6 +132,9 @@ pub struct RefIommu {
     mem: Mem,
     devices: RwLock<HashMap<DeviceId, RefDev>>,
     tlb: RwLock<HashMap<TlbKey, TlbEntry>>,
+    /// Bumped, under the TLB's write lock, by every invalidation: a walk that began before
+    /// one may have read what it removed, and must not fill the TLB after it.
+    tlb_gen: AtomicU64,
     responses: Mutex<Vec<PageResponse>>,
     stats: Mutex<RefStats>,
 }
@@ -151,6 +155,7 @@ impl RefIommu {
             mem,
             devices: RwLock::new(HashMap::new()),
             tlb: RwLock::new(HashMap::new()),
+            tlb_gen: AtomicU64::new(0),
             responses: Mutex::new(Vec::new()),
             stats: Mutex::new(RefStats::default()),
         }))
@@ -189,6 +194,35 @@ impl RefIommu {
         match pasid {
             None => Some((d.rid.clone(), None)),
             Some(p) => d.pasids.get(&p).map(|e| (e.clone(), None)),
+        }
+    }
+
+    /// Drops what the TLB caches of `domain` for `[start, end)` (all of it with `None`).
+    fn invalidate(&self, domain: DomainId, range: Option<(u64, u64)>) {
+        let unit = self.unit();
+        let mut tlb = self.tlb.write();
+        tlb.retain(|&(d, _, page), _| {
+            d != domain || range.is_some_and(|(s, end)| page + unit <= s || page >= end)
+        });
+        self.tlb_gen.fetch_add(1, Ordering::Release);
+    }
+
+    /// Once no RID or PASID of this instance translates through `old` any more, forgets
+    /// what the TLB holds of it, as a driver does when a domain leaves its last device on an
+    /// instance (and gives up its domain ID there): the core flushes a domain only where it
+    /// is attached, so entries kept past that would come back stale when it is attached here
+    /// again.
+    fn forget_if_unused(&self, devs: &HashMap<DeviceId, RefDev>, old: &Entry) {
+        let Entry::Domain(old) = old else {
+            return;
+        };
+        let id = old.id();
+        let uses = |e: &Entry| matches!(e, Entry::Domain(d) if d.id() == id);
+        let used = devs
+            .values()
+            .any(|d| uses(&d.rid) || d.pasids.values().any(uses));
+        if !used {
+            self.invalidate(id, None);
         }
     }
 
@@ -282,7 +316,12 @@ impl IommuDriver for RefIommu {
     }
 
     fn release(&self, dev: &DeviceInfo) {
-        self.devices.write().remove(&dev.id);
+        let mut devs = self.devices.write();
+        if let Some(d) = devs.remove(&dev.id) {
+            for e in std::iter::once(&d.rid).chain(d.pasids.values()) {
+                self.forget_if_unused(&devs, e);
+            }
+        }
     }
 
     fn alloc_table(&self, req: &PagingRequest, alloc: &TableAlloc) -> Result<Box<dyn IoPageTable>> {
@@ -321,7 +360,8 @@ impl IommuDriver for RefIommu {
     fn set_rid(&self, dev: &DeviceInfo, new: Target<'_>, _old: Target<'_>) -> Result<()> {
         let mut devs = self.devices.write();
         let d = devs.get_mut(&dev.id).ok_or(CoreError::NoDevice(dev.id))?;
-        d.rid = Entry::of(new);
+        let old = std::mem::replace(&mut d.rid, Entry::of(new));
+        self.forget_if_unused(&devs, &old);
         Ok(())
     }
 
@@ -337,23 +377,18 @@ impl IommuDriver for RefIommu {
         }
         let mut devs = self.devices.write();
         let d = devs.get_mut(&dev.id).ok_or(CoreError::NoDevice(dev.id))?;
-        match new {
-            Target::Blocked => {
-                d.pasids.remove(&pasid);
-            }
-            t => {
-                d.pasids.insert(pasid, Entry::of(t));
-            }
+        let old = match new {
+            Target::Blocked => d.pasids.remove(&pasid),
+            t => d.pasids.insert(pasid, Entry::of(t)),
+        };
+        if let Some(old) = old {
+            self.forget_if_unused(&devs, &old);
         }
         Ok(())
     }
 
     fn flush(&self, domain: &Domain, range: Option<(u64, u64)>, _tables_freed: bool) {
-        let id = domain.id();
-        let unit = self.unit();
-        self.tlb.write().retain(|&(d, _, page), _| {
-            d != id || range.is_some_and(|(s, end)| page + unit <= s || page >= end)
-        });
+        self.invalidate(domain.id(), range);
         self.stats.lock().flushes += 1;
     }
 
@@ -376,6 +411,8 @@ impl IommuDriver for RefIommu {
             kind: DmaFaultKind::Blocked,
             recoverable: false,
         };
+        // Read before the device's entry and the walk: see `tlb_gen`.
+        let generation = self.tlb_gen.load(Ordering::Acquire);
         let (entry, sub) = self.entry(dev, pasid).ok_or(blocked)?;
         let domain = match entry {
             Entry::Blocked => return Err(blocked),
@@ -404,9 +441,12 @@ impl IommuDriver for RefIommu {
         self.stats.lock().walks += 1;
         match self.walk(&domain, sub, iova, access) {
             Ok((pa, _size, perm)) => {
-                self.tlb
-                    .write()
-                    .insert(key, TlbEntry { pa: pa - off, perm });
+                let mut tlb = self.tlb.write();
+                // An invalidation since the walk began may have removed what it found.
+                if self.tlb_gen.load(Ordering::Relaxed) == generation {
+                    tlb.insert(key, TlbEntry { pa: pa - off, perm });
+                }
+                drop(tlb);
                 Ok(DmaTranslation {
                     pa,
                     len: unit - off,
