@@ -357,21 +357,33 @@ impl Iommu {
             }
             Self::check_compat(&*drv, d.info.instance, n)?;
         }
-        drv.set_rid(&d.info, target(new), target(d.rid.as_ref()))?;
-        let info = d.info;
-        let d = st.dev_mut(dev)?;
-        if let Some(old) = d.rid.take() {
-            old.detach_record(dev, None);
+        if let (Some(n), Some(o)) = (new, d.rid.as_ref())
+            && Arc::ptr_eq(n, o)
+        {
+            return Ok(());
         }
+        let info = d.info;
+        // Recorded before the hardware is programmed, so that a sync running meanwhile
+        // already flushes this instance; taken back if the driver refuses.
         if let Some(n) = new {
             n.attach_record(Attachment {
                 device: dev,
                 pasid: None,
                 instance: info.instance,
-                driver: drv,
+                driver: drv.clone(),
             });
-            d.rid = Some(n.clone());
         }
+        if let Err(e) = drv.set_rid(&info, target(new), target(d.rid.as_ref())) {
+            if let Some(n) = new {
+                n.detach_record(dev, None);
+            }
+            return Err(e);
+        }
+        let d = st.dev_mut(dev)?;
+        if let Some(old) = d.rid.take() {
+            old.detach_record(dev, None);
+        }
+        d.rid = new.cloned();
         Ok(())
     }
 
@@ -388,7 +400,8 @@ impl Iommu {
     }
 
     /// Replaces what the RID of `dev` is attached to with `domain`, atomically: if it fails,
-    /// the old domain stays attached and working.
+    /// the old domain stays attached and working. A RID always translates through something
+    /// (blocked when nothing is attached), so this also works on a detached RID.
     pub fn replace(&self, dev: DeviceId, domain: &Arc<Domain>) -> Result<()> {
         let mut st = self.state.write();
         let d = st.dev(dev)?;
@@ -474,19 +487,32 @@ impl Iommu {
             }
             Self::check_compat(&*drv, d.info.instance, n)?;
         }
-        drv.set_pasid(&d.info, pasid, target(new), target(old.as_ref()))?;
-        let instance = d.info.instance;
+        if let (Some(n), Some(o)) = (new, old.as_ref())
+            && Arc::ptr_eq(n, o)
+        {
+            return Ok(());
+        }
+        let info = d.info;
+        // Recorded first, as for the RID: a concurrent sync must not miss this instance.
+        if let Some(n) = new {
+            n.attach_record(Attachment {
+                device: dev,
+                pasid: Some(pasid),
+                instance: info.instance,
+                driver: drv.clone(),
+            });
+        }
+        if let Err(e) = drv.set_pasid(&info, pasid, target(new), target(old.as_ref())) {
+            if let Some(n) = new {
+                n.detach_record(dev, Some(pasid));
+            }
+            return Err(e);
+        }
         let d = st.dev_mut(dev)?;
         if let Some(o) = d.pasids.remove(&pasid) {
             o.detach_record(dev, Some(pasid));
         }
         if let Some(n) = new {
-            n.attach_record(Attachment {
-                device: dev,
-                pasid: Some(pasid),
-                instance,
-                driver: drv,
-            });
             d.pasids.insert(pasid, n.clone());
         }
         Ok(())
@@ -503,7 +529,8 @@ impl Iommu {
         self.set_pasid(&mut st, dev, pasid, Some(domain))
     }
 
-    /// Replaces what `pasid` of `dev` is attached to, atomically.
+    /// Replaces what `pasid` of `dev` is attached to, atomically. Unlike a RID, a PASID with
+    /// nothing attached has no translation to replace: that is [`CoreError::NotAttached`].
     pub fn replace_pasid(&self, dev: DeviceId, pasid: Pasid, domain: &Arc<Domain>) -> Result<()> {
         let mut st = self.state.write();
         if !st.dev(dev)?.pasids.contains_key(&pasid) {

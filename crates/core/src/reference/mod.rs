@@ -9,6 +9,7 @@ mod soft_table;
 use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::{Mutex, RwLock};
 use softiommu_pgtable::formats::any::AnyFormat;
@@ -136,8 +137,13 @@ pub struct RefIommu {
     mem: Mem,
     devices: RwLock<HashMap<DeviceId, RefDev>>,
     tlb: RwLock<HashMap<TlbKey, TlbEntry>>,
+    /// Bumped, under the TLB's write lock, by every invalidation: a walk that began before
+    /// one may have read what it removed, and must not fill the TLB after it.
+    tlb_gen: AtomicU64,
     responses: Mutex<Vec<PageResponse>>,
-    stats: Mutex<RefStats>,
+    flushes: AtomicU64,
+    tlb_hits: AtomicU64,
+    walks: AtomicU64,
 }
 
 impl RefIommu {
@@ -156,14 +162,21 @@ impl RefIommu {
             mem,
             devices: RwLock::new(HashMap::new()),
             tlb: RwLock::new(HashMap::new()),
+            tlb_gen: AtomicU64::new(0),
             responses: Mutex::new(Vec::new()),
-            stats: Mutex::new(RefStats::default()),
+            flushes: AtomicU64::new(0),
+            tlb_hits: AtomicU64::new(0),
+            walks: AtomicU64::new(0),
         }))
     }
 
     /// The counters.
     pub fn stats(&self) -> RefStats {
-        *self.stats.lock()
+        RefStats {
+            flushes: self.flushes.load(Ordering::Relaxed),
+            tlb_hits: self.tlb_hits.load(Ordering::Relaxed),
+            walks: self.walks.load(Ordering::Relaxed),
+        }
     }
 
     /// The page responses sent to devices, oldest first.
@@ -185,18 +198,6 @@ impl RefIommu {
         std::iter::once(own).chain(self.cfg.pasid_format.as_ref().map(shape_of))
     }
 
-    /// A RID or PASID went from `old` to `new`: what the TLB holds of a domain it no longer
-    /// uses goes, as a driver invalidates when it rewrites a context or PASID entry (the
-    /// domain may be changed while attached nowhere, with no flush to tell this instance).
-    fn retire(&self, old: Entry, new: Target<'_>) {
-        if let Entry::Domain(o) = old
-            && new.domain().is_none_or(|n| n.id() != o.id())
-        {
-            let id = o.id();
-            self.tlb.write().retain(|&(d, _, _), _| d != id);
-        }
-    }
-
     fn entry(&self, dev: &DeviceInfo, pasid: Option<Pasid>) -> Option<(Entry, Option<Pasid>)> {
         let devs = self.devices.read();
         let d = devs.get(&dev.id)?;
@@ -209,6 +210,36 @@ impl RefIommu {
         match pasid {
             None => Some((d.rid.clone(), None)),
             Some(p) => d.pasids.get(&p).map(|e| (e.clone(), None)),
+        }
+    }
+
+    /// Drops what the TLB caches of `domain` for `[start, end)` (all of it with `None`).
+    fn invalidate(&self, domain: &Domain, range: Option<(u64, u64)>) {
+        let unit = unit_of(domain);
+        let id = domain.id();
+        let mut tlb = self.tlb.write();
+        tlb.retain(|&(d, _, page), _| {
+            d != id || range.is_some_and(|(s, end)| page + unit <= s || page >= end)
+        });
+        self.tlb_gen.fetch_add(1, Ordering::Release);
+    }
+
+    /// Once no RID or PASID of this instance translates through `old` any more, forgets
+    /// what the TLB holds of it, as a driver does when a domain leaves its last device on an
+    /// instance (and gives up its domain ID there): the core flushes a domain only where it
+    /// is attached, so entries kept past that would come back stale when it is attached here
+    /// again.
+    fn forget_if_unused(&self, devs: &HashMap<DeviceId, RefDev>, old: &Entry) {
+        let Entry::Domain(old) = old else {
+            return;
+        };
+        let id = old.id();
+        let uses = |e: &Entry| matches!(e, Entry::Domain(d) if d.id() == id);
+        let used = devs
+            .values()
+            .any(|d| uses(&d.rid) || d.pasids.values().any(uses));
+        if !used {
+            self.invalidate(old, None);
         }
     }
 
@@ -322,7 +353,12 @@ impl IommuDriver for RefIommu {
     }
 
     fn release(&self, dev: &DeviceInfo) {
-        self.devices.write().remove(&dev.id);
+        let mut devs = self.devices.write();
+        if let Some(d) = devs.remove(&dev.id) {
+            for e in std::iter::once(&d.rid).chain(d.pasids.values()) {
+                self.forget_if_unused(&devs, e);
+            }
+        }
     }
 
     fn alloc_table(&self, req: &PagingRequest, alloc: &TableAlloc) -> Result<Box<dyn IoPageTable>> {
@@ -368,12 +404,10 @@ impl IommuDriver for RefIommu {
     }
 
     fn set_rid(&self, dev: &DeviceInfo, new: Target<'_>, _old: Target<'_>) -> Result<()> {
-        let old = {
-            let mut devs = self.devices.write();
-            let d = devs.get_mut(&dev.id).ok_or(CoreError::NoDevice(dev.id))?;
-            std::mem::replace(&mut d.rid, Entry::of(new))
-        };
-        self.retire(old, new);
+        let mut devs = self.devices.write();
+        let d = devs.get_mut(&dev.id).ok_or(CoreError::NoDevice(dev.id))?;
+        let old = std::mem::replace(&mut d.rid, Entry::of(new));
+        self.forget_if_unused(&devs, &old);
         Ok(())
     }
 
@@ -387,27 +421,21 @@ impl IommuDriver for RefIommu {
         if u64::from(pasid) >= 1u64 << self.cfg.pasid_bits {
             return Err(CoreError::Invalid("PASID beyond this instance's width"));
         }
-        let old = {
-            let mut devs = self.devices.write();
-            let d = devs.get_mut(&dev.id).ok_or(CoreError::NoDevice(dev.id))?;
-            match new {
-                Target::Blocked => d.pasids.remove(&pasid),
-                t => d.pasids.insert(pasid, Entry::of(t)),
-            }
+        let mut devs = self.devices.write();
+        let d = devs.get_mut(&dev.id).ok_or(CoreError::NoDevice(dev.id))?;
+        let old = match new {
+            Target::Blocked => d.pasids.remove(&pasid),
+            t => d.pasids.insert(pasid, Entry::of(t)),
         };
         if let Some(old) = old {
-            self.retire(old, new);
+            self.forget_if_unused(&devs, &old);
         }
         Ok(())
     }
 
     fn flush(&self, domain: &Domain, range: Option<(u64, u64)>, _tables_freed: bool) {
-        let id = domain.id();
-        let unit = unit_of(domain);
-        self.tlb.write().retain(|&(d, _, page), _| {
-            d != id || range.is_some_and(|(s, end)| page + unit <= s || page >= end)
-        });
-        self.stats.lock().flushes += 1;
+        self.invalidate(domain, range);
+        self.flushes.fetch_add(1, Ordering::Relaxed);
     }
 
     fn page_response(&self, _dev: &DeviceInfo, resp: &PageResponse) {
@@ -429,6 +457,8 @@ impl IommuDriver for RefIommu {
             kind: DmaFaultKind::Blocked,
             recoverable: false,
         };
+        // Read before the device's entry and the walk: see `tlb_gen`.
+        let generation = self.tlb_gen.load(Ordering::Acquire);
         let (entry, sub) = self.entry(dev, pasid).ok_or(blocked)?;
         let domain = match entry {
             Entry::Blocked => return Err(blocked),
@@ -448,18 +478,21 @@ impl IommuDriver for RefIommu {
         if let Some(e) = hit
             && e.perm.allows(access)
         {
-            self.stats.lock().tlb_hits += 1;
+            self.tlb_hits.fetch_add(1, Ordering::Relaxed);
             return Ok(DmaTranslation {
                 pa: e.pa + off,
                 len: unit - off,
             });
         }
-        self.stats.lock().walks += 1;
+        self.walks.fetch_add(1, Ordering::Relaxed);
         match self.walk(&domain, sub, iova, access) {
             Ok((pa, _size, perm)) => {
-                self.tlb
-                    .write()
-                    .insert(key, TlbEntry { pa: pa - off, perm });
+                let mut tlb = self.tlb.write();
+                // An invalidation since the walk began may have removed what it found.
+                if self.tlb_gen.load(Ordering::Relaxed) == generation {
+                    tlb.insert(key, TlbEntry { pa: pa - off, perm });
+                }
+                drop(tlb);
                 Ok(DmaTranslation {
                     pa,
                     len: unit - off,
