@@ -196,6 +196,15 @@ impl<F: Format, M: AddressSpace> PageTable<F, M> {
             return self.ctx.map_one(&p, &mut self.st, iova, pa, prot);
         }
         self.ctx.flush_cursor(&p, &mut self.st);
+        let geo = self.ctx.fmt.geometry();
+        if let Some(level) = geo
+            .levels()
+            .iter()
+            .position(|l| l.leaf && l.span() == size && (iova | pa) & (size - 1) == 0)
+        {
+            // One block: walked without recursion.
+            return self.ctx.map_leaf(&p, &mut self.st, iova, pa, prot, level);
+        }
         match self.ctx.map_in(
             &p,
             &mut self.st,
@@ -646,6 +655,56 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
         }
     }
 
+    /// Maps one leaf at `level` (a block), making the tables above it that are missing;
+    /// changes nothing when it is refused.
+    fn map_leaf(
+        &self,
+        p: &Pool<'_>,
+        st: &mut State,
+        iova: u64,
+        pa: u64,
+        prot: Prot,
+        level: usize,
+    ) -> Result<(), PgError> {
+        let geo = self.fmt.geometry();
+        let mut tables = [0u64; MAX_LEVELS];
+        tables[0] = self.root;
+        for i in 0..=level {
+            let table = tables[i];
+            let w = p.entry(table + geo.index(i, iova) as u64 * 8)?;
+            let pte = w.load(Ordering::Acquire);
+            if i == level {
+                if self.fmt.is_valid(pte) {
+                    let at = self.first_mapped(p, pte, i, iova);
+                    return Err(PgError::AlreadyMapped { iova: at });
+                }
+                w.store(self.fmt.leaf(pa, i, prot), Ordering::Release);
+                p.add_count(table, 1)?;
+                st.leaves[i] += 1;
+                return Ok(());
+            }
+            if let Some(next) = self.fmt.next_table(pte, i) {
+                tables[i + 1] = next;
+            } else if self.fmt.is_valid(pte) {
+                // A leaf above covers this block.
+                self.prune(p, st, &tables, i, iova);
+                return Err(PgError::AlreadyMapped { iova });
+            } else {
+                let t = match self.new_table(st, i + 1, iova) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        self.prune(p, st, &tables, i, iova);
+                        return Err(e.into());
+                    }
+                };
+                w.store(self.fmt.table(t, i), Ordering::Release);
+                p.add_count(table, 1)?;
+                tables[i + 1] = t;
+            }
+        }
+        Ok(())
+    }
+
     /// Unmaps one smallest page, freeing the tables it empties by detaching them. `None` when
     /// the page lies inside a block (the general path splits it).
     fn unmap_one(&self, p: &Pool<'_>, st: &mut State, iova: u64) -> Result<Option<u64>, PgError> {
@@ -726,10 +785,15 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
                 // A run of leaves at this level, all in this table.
                 let n = (((end - va) / span) as usize).min(words.len() - idx);
                 let run = &words[idx..idx + n];
-                if let Some(k) = run
-                    .iter()
-                    .position(|w| self.fmt.is_valid(w.load(Ordering::Relaxed)))
-                {
+                // A table with no valid entry (its count is exact) needs no look for conflicts.
+                let empty = p.count(table).is_ok_and(|c| c.load(Ordering::Relaxed) == 0);
+                let conflict = if empty {
+                    None
+                } else {
+                    run.iter()
+                        .position(|w| self.fmt.is_valid(w.load(Ordering::Relaxed)))
+                };
+                if let Some(k) = conflict {
                     let pte = run[k].load(Ordering::Acquire);
                     let at = self.first_mapped(p, pte, i, va + k as u64 * span);
                     return Err(stop(PgError::AlreadyMapped { iova: at }, va));
@@ -819,11 +883,11 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
             // Last level: every entry is a whole page.
             let n = ((end - va) / span) as usize;
             let mut cleared = 0u64;
+            // Every entry of the range ends zero (invalid entries of this table are zero
+            // already), so the store needs no branch; only valid ones are counted.
             for w in &words[idx..idx + n] {
-                if self.fmt.is_valid(w.load(Ordering::Relaxed)) {
-                    w.store(0, Ordering::Release);
-                    cleared += 1;
-                }
+                cleared += u64::from(self.fmt.is_valid(w.load(Ordering::Relaxed)));
+                w.store(0, Ordering::Release);
             }
             if cleared > 0 {
                 p.add_count(table, -(cleared as i64))?;
