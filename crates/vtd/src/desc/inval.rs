@@ -1,0 +1,1127 @@
+//! The ten invalidation descriptor types (1h–Ah): their words, field enums and reserved-field
+//! rules.
+
+use bitfield_struct::bitfield;
+
+use super::DescCaps;
+
+/// Bytes in a 4 KiB page: the unit of every ADDR field.
+const PAGE_SIZE: u64 = 4096;
+
+/// Granularity (G) of a context-cache invalidation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CcGranularity {
+    /// 00b: reserved.
+    Reserved,
+    /// 01b: every context-cache entry.
+    Global,
+    /// 10b: entries of one domain (processed as global in scalable mode).
+    Domain,
+    /// 11b: entries of one source ID under the function mask.
+    Device,
+}
+
+impl CcGranularity {
+    /// The granularity encoded by the 2-bit field value `bits`.
+    pub const fn from_bits(bits: u8) -> CcGranularity {
+        match bits & 3 {
+            1 => CcGranularity::Global,
+            2 => CcGranularity::Domain,
+            3 => CcGranularity::Device,
+            _ => CcGranularity::Reserved,
+        }
+    }
+
+    /// The 2-bit encoding.
+    pub const fn into_bits(self) -> u8 {
+        match self {
+            CcGranularity::Reserved => 0,
+            CcGranularity::Global => 1,
+            CcGranularity::Domain => 2,
+            CcGranularity::Device => 3,
+        }
+    }
+}
+
+/// Granularity (G) of an IOTLB invalidation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IotlbGranularity {
+    /// 00b: reserved.
+    Reserved,
+    /// 01b: every IOTLB and paging-structure-cache entry.
+    Global,
+    /// 10b: entries of one domain.
+    Domain,
+    /// 11b: entries of one domain within an address range (page-selective).
+    Page,
+}
+
+impl IotlbGranularity {
+    /// The granularity encoded by the 2-bit field value `bits`.
+    pub const fn from_bits(bits: u8) -> IotlbGranularity {
+        match bits & 3 {
+            1 => IotlbGranularity::Global,
+            2 => IotlbGranularity::Domain,
+            3 => IotlbGranularity::Page,
+            _ => IotlbGranularity::Reserved,
+        }
+    }
+
+    /// The 2-bit encoding.
+    pub const fn into_bits(self) -> u8 {
+        match self {
+            IotlbGranularity::Reserved => 0,
+            IotlbGranularity::Global => 1,
+            IotlbGranularity::Domain => 2,
+            IotlbGranularity::Page => 3,
+        }
+    }
+}
+
+/// Granularity (G) of an interrupt-entry-cache invalidation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IecGranularity {
+    /// 0: every interrupt-entry-cache entry.
+    Global,
+    /// 1: the 2^IM entries starting at IIDX.
+    Index,
+}
+
+impl IecGranularity {
+    /// The granularity encoded by the 1-bit field value `bits`.
+    pub const fn from_bits(bits: u8) -> IecGranularity {
+        if bits & 1 == 0 {
+            IecGranularity::Global
+        } else {
+            IecGranularity::Index
+        }
+    }
+
+    /// The 1-bit encoding.
+    pub const fn into_bits(self) -> u8 {
+        match self {
+            IecGranularity::Global => 0,
+            IecGranularity::Index => 1,
+        }
+    }
+}
+
+/// Granularity (G) of a PASID-based IOTLB invalidation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PIotlbGranularity {
+    /// 00b or 01b: reserved (the 2-bit value).
+    Reserved(u8),
+    /// 10b: every non-global entry of the PASID within the domain.
+    Pasid,
+    /// 11b: entries of the PASID within the domain and an address range.
+    Page,
+}
+
+impl PIotlbGranularity {
+    /// The granularity encoded by the 2-bit field value `bits`.
+    pub const fn from_bits(bits: u8) -> PIotlbGranularity {
+        match bits & 3 {
+            2 => PIotlbGranularity::Pasid,
+            3 => PIotlbGranularity::Page,
+            v => PIotlbGranularity::Reserved(v),
+        }
+    }
+
+    /// The 2-bit encoding.
+    pub const fn into_bits(self) -> u8 {
+        match self {
+            PIotlbGranularity::Reserved(v) => v,
+            PIotlbGranularity::Pasid => 2,
+            PIotlbGranularity::Page => 3,
+        }
+    }
+}
+
+/// Granularity (G) of a PASID-cache invalidation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PcGranularity {
+    /// 00b: every entry of the domain.
+    Domain,
+    /// 01b: entries of one PASID within the domain.
+    Pasid,
+    /// 10b: reserved.
+    Reserved,
+    /// 11b: every entry.
+    Global,
+}
+
+impl PcGranularity {
+    /// The granularity encoded by the 2-bit field value `bits`.
+    pub const fn from_bits(bits: u8) -> PcGranularity {
+        match bits & 3 {
+            0 => PcGranularity::Domain,
+            1 => PcGranularity::Pasid,
+            2 => PcGranularity::Reserved,
+            _ => PcGranularity::Global,
+        }
+    }
+
+    /// The 2-bit encoding.
+    pub const fn into_bits(self) -> u8 {
+        match self {
+            PcGranularity::Domain => 0,
+            PcGranularity::Pasid => 1,
+            PcGranularity::Reserved => 2,
+            PcGranularity::Global => 3,
+        }
+    }
+}
+
+/// Response code (RC) of a page group response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ResponseCode {
+    /// 0h: the pages are now available.
+    Success,
+    /// 1h: the request was invalid; the device must not retry it.
+    InvalidRequest,
+    /// Fh: the response failed; the device disables its page request interface.
+    Failure,
+    /// 2h–Eh: reserved (the 4-bit value).
+    Reserved(u8),
+}
+
+impl ResponseCode {
+    /// The code encoded by the 4-bit field value `bits`.
+    pub const fn from_bits(bits: u8) -> ResponseCode {
+        match bits & 0xF {
+            0 => ResponseCode::Success,
+            1 => ResponseCode::InvalidRequest,
+            0xF => ResponseCode::Failure,
+            v => ResponseCode::Reserved(v),
+        }
+    }
+
+    /// The 4-bit encoding.
+    pub const fn into_bits(self) -> u8 {
+        match self {
+            ResponseCode::Success => 0,
+            ResponseCode::InvalidRequest => 1,
+            ResponseCode::Failure => 0xF,
+            ResponseCode::Reserved(v) => v,
+        }
+    }
+}
+
+/// A reserved-field rule: the name of the field that broke it when `bad`.
+const fn rule(bad: bool, field: &'static str) -> Option<&'static str> {
+    if bad { Some(field) } else { None }
+}
+
+/// The first rule in `rules` that is broken.
+fn first(rules: &[Option<&'static str>]) -> Option<&'static str> {
+    rules.iter().flatten().next().copied()
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1h: context-cache invalidation.
+
+/// QW0 of a context-cache invalidate descriptor (cc_inv_dsc, type 1h).
+#[bitfield(u64)]
+#[derive(PartialEq, Eq)]
+pub struct CcInvQw0 {
+    /// Type\[3:0\]: 1h.
+    #[bits(4, default = 1, access = RO)]
+    pub desc_type: u8,
+    /// G: granularity.
+    #[bits(2)]
+    pub g: CcGranularity,
+    /// Bits 8:6, reserved.
+    #[bits(3, access = RO)]
+    rsvd6: u8,
+    /// Type\[6:4\]: 0.
+    #[bits(3)]
+    _type_hi: u8,
+    /// Bits 15:12, reserved.
+    #[bits(4, access = RO)]
+    rsvd12: u8,
+    /// DID: domain to invalidate (domain-selective; ignored in scalable mode).
+    pub did: u16,
+    /// SID: source ID (device-selective).
+    pub sid: u16,
+    /// FM: function mask, how many low bits of SID to ignore (0–3).
+    #[bits(2)]
+    pub fm: u8,
+    /// Bits 63:50, reserved.
+    #[bits(14, access = RO)]
+    rsvd50: u16,
+}
+
+/// A context-cache invalidate descriptor (type 1h, 128 bits).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CcInv {
+    /// QW0: G, DID, SID, FM.
+    pub qw0: CcInvQw0,
+}
+
+impl CcInv {
+    /// The descriptor type.
+    pub const TYPE: u8 = 0x1;
+
+    /// The descriptor held in `words`; words beyond its own are dropped.
+    pub const fn from_words(words: [u64; 4]) -> CcInv {
+        CcInv {
+            qw0: CcInvQw0::from_bits(words[0]),
+        }
+    }
+
+    /// The descriptor as four words, padded with zeros.
+    pub const fn to_words(&self) -> [u64; 4] {
+        [self.qw0.into_bits(), 0, 0, 0]
+    }
+
+    /// The first reserved-field violation in words of this type, if any.
+    pub(super) fn violation(words: &[u64; 4], _caps: &DescCaps) -> Option<&'static str> {
+        let q0 = CcInvQw0::from_bits(words[0]);
+        first(&[
+            rule(q0.rsvd6() != 0, "cc_inv_dsc bits 8:6"),
+            rule(q0.rsvd12() != 0, "cc_inv_dsc bits 15:12"),
+            rule(q0.rsvd50() != 0, "cc_inv_dsc bits 63:50"),
+            rule(q0.g() == CcGranularity::Reserved, "cc_inv_dsc G=00b"),
+            rule(words[1] != 0, "cc_inv_dsc bits 127:64"),
+        ])
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2h: IOTLB invalidation.
+
+/// QW0 of an IOTLB invalidate descriptor (iotlb_inv_dsc, type 2h).
+#[bitfield(u64)]
+#[derive(PartialEq, Eq)]
+pub struct IotlbInvQw0 {
+    /// Type\[3:0\]: 2h.
+    #[bits(4, default = 2, access = RO)]
+    pub desc_type: u8,
+    /// G: granularity.
+    #[bits(2)]
+    pub g: IotlbGranularity,
+    /// DW: drain writes (ignored by hardware with major version 2 or later).
+    pub dw: bool,
+    /// DR: drain reads (ignored by hardware with major version 2 or later).
+    pub dr: bool,
+    /// Bit 8, reserved.
+    #[bits(1, access = RO)]
+    rsvd8: u8,
+    /// Type\[6:4\]: 0.
+    #[bits(3)]
+    _type_hi: u8,
+    /// Bits 15:12, reserved.
+    #[bits(4, access = RO)]
+    rsvd12: u8,
+    /// DID: domain to invalidate.
+    pub did: u16,
+    /// Bits 63:32, reserved.
+    #[bits(32, access = RO)]
+    rsvd32: u32,
+}
+
+/// QW1 of an IOTLB or PASID-based IOTLB invalidate descriptor: the address range.
+#[bitfield(u64)]
+#[derive(PartialEq, Eq)]
+pub struct IotlbInvQw1 {
+    /// AM: address mask, the range is 2^AM naturally aligned 4 KiB pages.
+    #[bits(6)]
+    pub am: u8,
+    /// IH: invalidation hint, only leaf entries changed (paging-structure caches may stay).
+    pub ih: bool,
+    /// Bits 75:71, reserved.
+    #[bits(5, access = RO)]
+    rsvd7: u8,
+    /// ADDR: address bits 63:12 of the range.
+    #[bits(52)]
+    pub addr: u64,
+}
+
+impl IotlbInvQw1 {
+    /// The byte address of the range.
+    pub const fn address(&self) -> u64 {
+        self.addr().wrapping_mul(PAGE_SIZE)
+    }
+}
+
+/// An IOTLB invalidate descriptor (type 2h, 128 bits).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IotlbInv {
+    /// QW0: G, DW, DR, DID.
+    pub qw0: IotlbInvQw0,
+    /// QW1: AM, IH, ADDR (page-selective only).
+    pub qw1: IotlbInvQw1,
+}
+
+impl IotlbInv {
+    /// The descriptor type.
+    pub const TYPE: u8 = 0x2;
+
+    /// The descriptor held in `words`; words beyond its own are dropped.
+    pub const fn from_words(words: [u64; 4]) -> IotlbInv {
+        IotlbInv {
+            qw0: IotlbInvQw0::from_bits(words[0]),
+            qw1: IotlbInvQw1::from_bits(words[1]),
+        }
+    }
+
+    /// The descriptor as four words, padded with zeros.
+    pub const fn to_words(&self) -> [u64; 4] {
+        [self.qw0.into_bits(), self.qw1.into_bits(), 0, 0]
+    }
+
+    /// The first reserved-field violation in words of this type, if any. A page-selective
+    /// AM above CAP.MAMV counts as one.
+    pub(super) fn violation(words: &[u64; 4], caps: &DescCaps) -> Option<&'static str> {
+        let (q0, q1) = (
+            IotlbInvQw0::from_bits(words[0]),
+            IotlbInvQw1::from_bits(words[1]),
+        );
+        first(&[
+            rule(q0.rsvd8() != 0, "iotlb_inv_dsc bit 8"),
+            rule(q0.rsvd12() != 0, "iotlb_inv_dsc bits 15:12"),
+            rule(q0.rsvd32() != 0, "iotlb_inv_dsc bits 63:32"),
+            rule(q1.rsvd7() != 0, "iotlb_inv_dsc bits 75:71"),
+            rule(q0.g() == IotlbGranularity::Reserved, "iotlb_inv_dsc G=00b"),
+            rule(
+                q0.g() == IotlbGranularity::Page && q1.am() > caps.mamv,
+                "iotlb_inv_dsc AM above MAMV",
+            ),
+        ])
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3h: device-TLB invalidation.
+
+/// QW0 of a device-TLB invalidate descriptor (dev_tlb_inv_dsc, type 3h).
+#[bitfield(u64)]
+#[derive(PartialEq, Eq)]
+pub struct DevTlbInvQw0 {
+    /// Type\[3:0\]: 3h.
+    #[bits(4, default = 3, access = RO)]
+    pub desc_type: u8,
+    /// Bits 8:4, reserved.
+    #[bits(5, access = RO)]
+    rsvd4: u8,
+    /// Type\[6:4\]: 0.
+    #[bits(3)]
+    _type_hi: u8,
+    /// PFSID\[3:0\]: physical-function source ID, low bits (a hint; reserved unless DIT=1).
+    #[bits(4)]
+    pub pfsid_lo: u8,
+    /// MIP: maximum invalidations pending (a hint; reserved unless DIT=1).
+    #[bits(5)]
+    pub mip: u8,
+    /// Bits 31:21, reserved.
+    #[bits(11, access = RO)]
+    rsvd21: u16,
+    /// SID: source ID of the device.
+    pub sid: u16,
+    /// Bits 51:48, reserved.
+    #[bits(4, access = RO)]
+    rsvd48: u8,
+    /// PFSID\[15:4\]: physical-function source ID, high bits (a hint; reserved unless DIT=1).
+    #[bits(12)]
+    pub pfsid_hi: u16,
+}
+
+impl DevTlbInvQw0 {
+    /// PFSID, assembled from its two parts.
+    pub const fn pfsid(&self) -> u16 {
+        self.pfsid_lo() as u16 | self.pfsid_hi() << 4
+    }
+
+    /// This word with PFSID split into its two parts.
+    pub const fn with_pfsid(self, pfsid: u16) -> Self {
+        self.with_pfsid_lo((pfsid & 0xF) as u8)
+            .with_pfsid_hi(pfsid >> 4)
+    }
+}
+
+/// QW1 of a device-TLB invalidate descriptor: the ATS-style address and size.
+#[bitfield(u64)]
+#[derive(PartialEq, Eq)]
+pub struct DevTlbInvQw1 {
+    /// S: size; 0 = one 4 KiB page, 1 = the lowest 0 bit of ADDR gives the size.
+    pub s: bool,
+    /// Bits 75:65, reserved.
+    #[bits(11, access = RO)]
+    rsvd1: u16,
+    /// ADDR: address bits 63:12.
+    #[bits(52)]
+    pub addr: u64,
+}
+
+impl DevTlbInvQw1 {
+    /// The range as (first 4 KiB page number, number of pages); see [`super::dev_tlb_range`].
+    pub const fn range(&self) -> (u64, u64) {
+        super::dev_tlb_range(self.addr(), self.s())
+    }
+}
+
+/// A device-TLB invalidate descriptor (type 3h, 128 bits).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DevTlbInv {
+    /// QW0: PFSID, MIP, SID.
+    pub qw0: DevTlbInvQw0,
+    /// QW1: S, ADDR.
+    pub qw1: DevTlbInvQw1,
+}
+
+impl DevTlbInv {
+    /// The descriptor type.
+    pub const TYPE: u8 = 0x3;
+
+    /// The descriptor held in `words`; words beyond its own are dropped.
+    pub const fn from_words(words: [u64; 4]) -> DevTlbInv {
+        DevTlbInv {
+            qw0: DevTlbInvQw0::from_bits(words[0]),
+            qw1: DevTlbInvQw1::from_bits(words[1]),
+        }
+    }
+
+    /// The descriptor as four words, padded with zeros.
+    pub const fn to_words(&self) -> [u64; 4] {
+        [self.qw0.into_bits(), self.qw1.into_bits(), 0, 0]
+    }
+
+    /// The first reserved-field violation in words of this type, if any; PFSID and MIP are
+    /// reserved unless DIT=1.
+    pub(super) fn violation(words: &[u64; 4], caps: &DescCaps) -> Option<&'static str> {
+        let (q0, q1) = (
+            DevTlbInvQw0::from_bits(words[0]),
+            DevTlbInvQw1::from_bits(words[1]),
+        );
+        first(&[
+            rule(q0.rsvd4() != 0, "dev_tlb_inv_dsc bits 8:4"),
+            rule(q0.rsvd21() != 0, "dev_tlb_inv_dsc bits 31:21"),
+            rule(q0.rsvd48() != 0, "dev_tlb_inv_dsc bits 51:48"),
+            rule(q1.rsvd1() != 0, "dev_tlb_inv_dsc bits 75:65"),
+            rule(
+                !caps.dit && q0.pfsid() != 0,
+                "dev_tlb_inv_dsc PFSID without DIT",
+            ),
+            rule(
+                !caps.dit && q0.mip() != 0,
+                "dev_tlb_inv_dsc MIP without DIT",
+            ),
+        ])
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4h: interrupt-entry-cache invalidation.
+
+/// QW0 of an interrupt-entry-cache invalidate descriptor (iec_inv_dsc, type 4h).
+#[bitfield(u64)]
+#[derive(PartialEq, Eq)]
+pub struct IecInvQw0 {
+    /// Type\[3:0\]: 4h.
+    #[bits(4, default = 4, access = RO)]
+    pub desc_type: u8,
+    /// G: granularity.
+    #[bits(1)]
+    pub g: IecGranularity,
+    /// Bits 8:5, reserved.
+    #[bits(4, access = RO)]
+    rsvd5: u8,
+    /// Type\[6:4\]: 0.
+    #[bits(3)]
+    _type_hi: u8,
+    /// Bits 26:12, reserved.
+    #[bits(15, access = RO)]
+    rsvd12: u16,
+    /// IM: index mask, the range is 2^IM entries (index-selective).
+    #[bits(5)]
+    pub im: u8,
+    /// IIDX: first interrupt index (index-selective).
+    pub iidx: u16,
+    /// Bits 63:48, reserved.
+    #[bits(16, access = RO)]
+    rsvd48: u16,
+}
+
+/// An interrupt-entry-cache invalidate descriptor (type 4h, 128 bits).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IecInv {
+    /// QW0: G, IM, IIDX.
+    pub qw0: IecInvQw0,
+}
+
+impl IecInv {
+    /// The descriptor type.
+    pub const TYPE: u8 = 0x4;
+
+    /// The descriptor held in `words`; words beyond its own are dropped.
+    pub const fn from_words(words: [u64; 4]) -> IecInv {
+        IecInv {
+            qw0: IecInvQw0::from_bits(words[0]),
+        }
+    }
+
+    /// The descriptor as four words, padded with zeros.
+    pub const fn to_words(&self) -> [u64; 4] {
+        [self.qw0.into_bits(), 0, 0, 0]
+    }
+
+    /// The first reserved-field violation in words of this type, if any.
+    pub(super) fn violation(words: &[u64; 4], _caps: &DescCaps) -> Option<&'static str> {
+        let q0 = IecInvQw0::from_bits(words[0]);
+        first(&[
+            rule(q0.rsvd5() != 0, "iec_inv_dsc bits 8:5"),
+            rule(q0.rsvd12() != 0, "iec_inv_dsc bits 26:12"),
+            rule(q0.rsvd48() != 0, "iec_inv_dsc bits 63:48"),
+            rule(words[1] != 0, "iec_inv_dsc bits 127:64"),
+        ])
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5h: invalidation wait.
+
+/// QW0 of an invalidation wait descriptor (inv_wait_dsc, type 5h).
+#[bitfield(u64)]
+#[derive(PartialEq, Eq)]
+pub struct InvWaitQw0 {
+    /// Type\[3:0\]: 5h.
+    #[bits(4, default = 5, access = RO)]
+    pub desc_type: u8,
+    /// IF: on completion, set ICS.IWC (and raise the completion event).
+    pub if_flag: bool,
+    /// SW: on completion, write the status data to the status address.
+    pub sw: bool,
+    /// FN: fence, later descriptors wait until this one completes.
+    pub fn_flag: bool,
+    /// PD: page-request drain, complete behind every page request already received (needs
+    /// ECAP.PDS).
+    pub pd: bool,
+    /// Bit 8, reserved.
+    #[bits(1, access = RO)]
+    rsvd8: u8,
+    /// Type\[6:4\]: 0.
+    #[bits(3)]
+    _type_hi: u8,
+    /// Bits 31:12, reserved.
+    #[bits(20, access = RO)]
+    rsvd12: u32,
+    /// Status data written when SW=1.
+    pub status_data: u32,
+}
+
+/// QW1 of an invalidation wait descriptor.
+#[bitfield(u64)]
+#[derive(PartialEq, Eq)]
+pub struct InvWaitQw1 {
+    /// Bits 65:64, reserved.
+    #[bits(2, access = RO)]
+    rsvd0: u8,
+    /// Status address bits 63:2 (bits at or above HAW are ignored).
+    #[bits(62)]
+    pub status_addr: u64,
+}
+
+impl InvWaitQw1 {
+    /// The byte address of the status write (before HAW truncation).
+    pub const fn status_address(&self) -> u64 {
+        self.status_addr().wrapping_mul(4)
+    }
+
+    /// This word with the status written to the DWORD-aligned byte address `addr`.
+    pub const fn with_status_address(self, addr: u64) -> Self {
+        self.with_status_addr(addr / 4)
+    }
+}
+
+/// An invalidation wait descriptor (type 5h, 128 bits).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InvWait {
+    /// QW0: IF, SW, FN, PD, status data.
+    pub qw0: InvWaitQw0,
+    /// QW1: status address.
+    pub qw1: InvWaitQw1,
+}
+
+impl InvWait {
+    /// The descriptor type.
+    pub const TYPE: u8 = 0x5;
+
+    /// The descriptor held in `words`; words beyond its own are dropped.
+    pub const fn from_words(words: [u64; 4]) -> InvWait {
+        InvWait {
+            qw0: InvWaitQw0::from_bits(words[0]),
+            qw1: InvWaitQw1::from_bits(words[1]),
+        }
+    }
+
+    /// The descriptor as four words, padded with zeros.
+    pub const fn to_words(&self) -> [u64; 4] {
+        [self.qw0.into_bits(), self.qw1.into_bits(), 0, 0]
+    }
+
+    /// The first reserved-field violation in words of this type, if any; PD is reserved
+    /// unless PDS=1.
+    pub(super) fn violation(words: &[u64; 4], caps: &DescCaps) -> Option<&'static str> {
+        let (q0, q1) = (
+            InvWaitQw0::from_bits(words[0]),
+            InvWaitQw1::from_bits(words[1]),
+        );
+        first(&[
+            rule(q0.rsvd8() != 0, "inv_wait_dsc bit 8"),
+            rule(q0.rsvd12() != 0, "inv_wait_dsc bits 31:12"),
+            rule(q1.rsvd0() != 0, "inv_wait_dsc bits 65:64"),
+            rule(q0.pd() && !caps.pds, "inv_wait_dsc PD without PDS"),
+        ])
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6h: PASID-based IOTLB invalidation.
+
+/// QW0 of a PASID-based IOTLB invalidate descriptor (p_iotlb_inv_dsc, type 6h).
+#[bitfield(u64)]
+#[derive(PartialEq, Eq)]
+pub struct PIotlbInvQw0 {
+    /// Type\[3:0\]: 6h.
+    #[bits(4, default = 6, access = RO)]
+    pub desc_type: u8,
+    /// G: granularity.
+    #[bits(2)]
+    pub g: PIotlbGranularity,
+    /// Bits 8:6, reserved.
+    #[bits(3, access = RO)]
+    rsvd6: u8,
+    /// Type\[6:4\]: 0.
+    #[bits(3)]
+    _type_hi: u8,
+    /// Bits 15:12, reserved.
+    #[bits(4, access = RO)]
+    rsvd12: u8,
+    /// DID: domain.
+    pub did: u16,
+    /// PASID.
+    #[bits(20)]
+    pub pasid: u32,
+    /// Bits 63:52, reserved.
+    #[bits(12, access = RO)]
+    rsvd52: u16,
+}
+
+/// A PASID-based IOTLB invalidate descriptor (type 6h, 256 bits).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PIotlbInv {
+    /// QW0: G, DID, PASID.
+    pub qw0: PIotlbInvQw0,
+    /// QW1: AM (any value), IH, ADDR (page-selective only).
+    pub qw1: IotlbInvQw1,
+}
+
+impl PIotlbInv {
+    /// The descriptor type.
+    pub const TYPE: u8 = 0x6;
+
+    /// The descriptor held in `words`; words beyond its own are dropped.
+    pub const fn from_words(words: [u64; 4]) -> PIotlbInv {
+        PIotlbInv {
+            qw0: PIotlbInvQw0::from_bits(words[0]),
+            qw1: IotlbInvQw1::from_bits(words[1]),
+        }
+    }
+
+    /// The descriptor as four words, padded with zeros.
+    pub const fn to_words(&self) -> [u64; 4] {
+        [self.qw0.into_bits(), self.qw1.into_bits(), 0, 0]
+    }
+
+    /// The first reserved-field violation in words of this type, if any.
+    pub(super) fn violation(words: &[u64; 4], _caps: &DescCaps) -> Option<&'static str> {
+        let (q0, q1) = (
+            PIotlbInvQw0::from_bits(words[0]),
+            IotlbInvQw1::from_bits(words[1]),
+        );
+        first(&[
+            rule(q0.rsvd6() != 0, "p_iotlb_inv_dsc bits 8:6"),
+            rule(q0.rsvd12() != 0, "p_iotlb_inv_dsc bits 15:12"),
+            rule(q0.rsvd52() != 0, "p_iotlb_inv_dsc bits 63:52"),
+            rule(q1.rsvd7() != 0, "p_iotlb_inv_dsc bits 75:71"),
+            rule(
+                matches!(q0.g(), PIotlbGranularity::Reserved(_)),
+                "p_iotlb_inv_dsc G=00b/01b",
+            ),
+        ])
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7h: PASID-cache invalidation.
+
+/// QW0 of a PASID-cache invalidate descriptor (pc_inv_dsc, type 7h).
+#[bitfield(u64)]
+#[derive(PartialEq, Eq)]
+pub struct PcInvQw0 {
+    /// Type\[3:0\]: 7h.
+    #[bits(4, default = 7, access = RO)]
+    pub desc_type: u8,
+    /// G: granularity.
+    #[bits(2)]
+    pub g: PcGranularity,
+    /// Bits 8:6, reserved.
+    #[bits(3, access = RO)]
+    rsvd6: u8,
+    /// Type\[6:4\]: 0.
+    #[bits(3)]
+    _type_hi: u8,
+    /// Bits 15:12, reserved.
+    #[bits(4, access = RO)]
+    rsvd12: u8,
+    /// DID: domain.
+    pub did: u16,
+    /// PASID (PASID-selective).
+    #[bits(20)]
+    pub pasid: u32,
+    /// Bits 63:52, reserved.
+    #[bits(12, access = RO)]
+    rsvd52: u16,
+}
+
+/// A PASID-cache invalidate descriptor (type 7h, 256 bits).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PcInv {
+    /// QW0: G, DID, PASID.
+    pub qw0: PcInvQw0,
+}
+
+impl PcInv {
+    /// The descriptor type.
+    pub const TYPE: u8 = 0x7;
+
+    /// The descriptor held in `words`; words beyond its own are dropped.
+    pub const fn from_words(words: [u64; 4]) -> PcInv {
+        PcInv {
+            qw0: PcInvQw0::from_bits(words[0]),
+        }
+    }
+
+    /// The descriptor as four words, padded with zeros.
+    pub const fn to_words(&self) -> [u64; 4] {
+        [self.qw0.into_bits(), 0, 0, 0]
+    }
+
+    /// The first reserved-field violation in words of this type, if any.
+    pub(super) fn violation(words: &[u64; 4], _caps: &DescCaps) -> Option<&'static str> {
+        let q0 = PcInvQw0::from_bits(words[0]);
+        first(&[
+            rule(q0.rsvd6() != 0, "pc_inv_dsc bits 8:6"),
+            rule(q0.rsvd12() != 0, "pc_inv_dsc bits 15:12"),
+            rule(q0.rsvd52() != 0, "pc_inv_dsc bits 63:52"),
+            rule(words[1] != 0, "pc_inv_dsc bits 127:64"),
+            rule(q0.g() == PcGranularity::Reserved, "pc_inv_dsc G=10b"),
+        ])
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 8h: PASID-based device-TLB invalidation.
+
+/// QW0 of a PASID-based device-TLB invalidate descriptor (p_dev_tlb_inv_dsc, type 8h).
+#[bitfield(u64)]
+#[derive(PartialEq, Eq)]
+pub struct PDevTlbInvQw0 {
+    /// Type\[3:0\]: 8h.
+    #[bits(4, default = 8, access = RO)]
+    pub desc_type: u8,
+    /// MIP: maximum invalidations pending (a hint; reserved unless DIT=1).
+    #[bits(5)]
+    pub mip: u8,
+    /// Type\[6:4\]: 0.
+    #[bits(3)]
+    _type_hi: u8,
+    /// PFSID\[3:0\]: physical-function source ID, low bits (a hint; reserved unless DIT=1).
+    #[bits(4)]
+    pub pfsid_lo: u8,
+    /// SID: source ID of the device.
+    pub sid: u16,
+    /// PASID.
+    #[bits(20)]
+    pub pasid: u32,
+    /// PFSID\[15:4\]: physical-function source ID, high bits (a hint; reserved unless DIT=1).
+    #[bits(12)]
+    pub pfsid_hi: u16,
+}
+
+impl PDevTlbInvQw0 {
+    /// PFSID, assembled from its two parts.
+    pub const fn pfsid(&self) -> u16 {
+        self.pfsid_lo() as u16 | self.pfsid_hi() << 4
+    }
+
+    /// This word with PFSID split into its two parts.
+    pub const fn with_pfsid(self, pfsid: u16) -> Self {
+        self.with_pfsid_lo((pfsid & 0xF) as u8)
+            .with_pfsid_hi(pfsid >> 4)
+    }
+}
+
+/// QW1 of a PASID-based device-TLB invalidate descriptor.
+#[bitfield(u64)]
+#[derive(PartialEq, Eq)]
+pub struct PDevTlbInvQw1 {
+    /// GI: global invalidate, every PASID of the device.
+    pub gi: bool,
+    /// Bits 74:65, reserved.
+    #[bits(10, access = RO)]
+    rsvd1: u16,
+    /// S: size; 0 = one 4 KiB page, 1 = the lowest 0 bit of ADDR gives the size.
+    pub s: bool,
+    /// ADDR: address bits 63:12.
+    #[bits(52)]
+    pub addr: u64,
+}
+
+impl PDevTlbInvQw1 {
+    /// The range as (first 4 KiB page number, number of pages); see [`super::dev_tlb_range`].
+    pub const fn range(&self) -> (u64, u64) {
+        super::dev_tlb_range(self.addr(), self.s())
+    }
+}
+
+/// A PASID-based device-TLB invalidate descriptor (type 8h, 256 bits).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PDevTlbInv {
+    /// QW0: MIP, PFSID, SID, PASID.
+    pub qw0: PDevTlbInvQw0,
+    /// QW1: GI, S, ADDR.
+    pub qw1: PDevTlbInvQw1,
+}
+
+impl PDevTlbInv {
+    /// The descriptor type.
+    pub const TYPE: u8 = 0x8;
+
+    /// The descriptor held in `words`; words beyond its own are dropped.
+    pub const fn from_words(words: [u64; 4]) -> PDevTlbInv {
+        PDevTlbInv {
+            qw0: PDevTlbInvQw0::from_bits(words[0]),
+            qw1: PDevTlbInvQw1::from_bits(words[1]),
+        }
+    }
+
+    /// The descriptor as four words, padded with zeros.
+    pub const fn to_words(&self) -> [u64; 4] {
+        [self.qw0.into_bits(), self.qw1.into_bits(), 0, 0]
+    }
+
+    /// The first reserved-field violation in words of this type, if any; PFSID and MIP are
+    /// reserved unless DIT=1.
+    pub(super) fn violation(words: &[u64; 4], caps: &DescCaps) -> Option<&'static str> {
+        let (q0, q1) = (
+            PDevTlbInvQw0::from_bits(words[0]),
+            PDevTlbInvQw1::from_bits(words[1]),
+        );
+        first(&[
+            rule(q1.rsvd1() != 0, "p_dev_tlb_inv_dsc bits 74:65"),
+            rule(
+                !caps.dit && q0.pfsid() != 0,
+                "p_dev_tlb_inv_dsc PFSID without DIT",
+            ),
+            rule(
+                !caps.dit && q0.mip() != 0,
+                "p_dev_tlb_inv_dsc MIP without DIT",
+            ),
+        ])
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 9h: page group response.
+
+/// QW0 of a page group response descriptor (page_grp_resp_dsc, type 9h).
+#[bitfield(u64)]
+#[derive(PartialEq, Eq)]
+pub struct PageGroupRespQw0 {
+    /// Type\[3:0\]: 9h.
+    #[bits(4, default = 9, access = RO)]
+    pub desc_type: u8,
+    /// PP: PASID present, as in the request.
+    pub pp: bool,
+    /// Bits 8:5, reserved (bit 5 was PDP, private data present, in older revisions).
+    #[bits(4, access = RO)]
+    rsvd5: u8,
+    /// Type\[6:4\]: 0.
+    #[bits(3)]
+    _type_hi: u8,
+    /// RC: response code.
+    #[bits(4)]
+    pub rc: ResponseCode,
+    /// RID: requester ID of the device.
+    pub rid: u16,
+    /// PASID, as in the request.
+    #[bits(20)]
+    pub pasid: u32,
+    /// Bits 63:52, reserved.
+    #[bits(12, access = RO)]
+    rsvd52: u16,
+}
+
+/// QW1 of a page group response descriptor.
+#[bitfield(u64)]
+#[derive(PartialEq, Eq)]
+pub struct PageGroupRespQw1 {
+    /// Bits 65:64, reserved.
+    #[bits(2, access = RO)]
+    rsvd0: u8,
+    /// Bit 66, ignored (Linux writes LPIG here).
+    #[bits(1)]
+    _ign_lpig: u8,
+    /// PRGI: page request group index, as in the request.
+    #[bits(9)]
+    pub prgi: u16,
+    /// Bits 127:76, reserved.
+    #[bits(52, access = RO)]
+    rsvd12: u64,
+}
+
+/// A page group response descriptor (type 9h, 256 bits; needs ECAP.PRS).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PageGroupResp {
+    /// QW0: PP, RC, RID, PASID.
+    pub qw0: PageGroupRespQw0,
+    /// QW1: PRGI.
+    pub qw1: PageGroupRespQw1,
+}
+
+impl PageGroupResp {
+    /// The descriptor type.
+    pub const TYPE: u8 = 0x9;
+
+    /// The descriptor held in `words`; words beyond its own are dropped.
+    pub const fn from_words(words: [u64; 4]) -> PageGroupResp {
+        PageGroupResp {
+            qw0: PageGroupRespQw0::from_bits(words[0]),
+            qw1: PageGroupRespQw1::from_bits(words[1]),
+        }
+    }
+
+    /// The descriptor as four words, padded with zeros.
+    pub const fn to_words(&self) -> [u64; 4] {
+        [self.qw0.into_bits(), self.qw1.into_bits(), 0, 0]
+    }
+
+    /// The response to the page request group that `req` (its last request, LPIG=1) closes.
+    pub const fn for_request(req: &super::PageRequest, rc: ResponseCode) -> PageGroupResp {
+        PageGroupResp {
+            qw0: PageGroupRespQw0::new()
+                .with_pp(req.qw0.pp())
+                .with_rc(rc)
+                .with_rid(req.qw0.rid())
+                .with_pasid(req.qw0.pasid()),
+            qw1: PageGroupRespQw1::new().with_prgi(req.qw1.prgi()),
+        }
+    }
+
+    /// The first reserved-field violation in words of this type, if any. Bit 66 is ignored.
+    pub(super) fn violation(words: &[u64; 4], _caps: &DescCaps) -> Option<&'static str> {
+        let (q0, q1) = (
+            PageGroupRespQw0::from_bits(words[0]),
+            PageGroupRespQw1::from_bits(words[1]),
+        );
+        first(&[
+            rule(q0.rsvd5() != 0, "page_grp_resp_dsc bits 8:5"),
+            rule(q0.rsvd52() != 0, "page_grp_resp_dsc bits 63:52"),
+            rule(q1.rsvd0() != 0, "page_grp_resp_dsc bits 65:64"),
+            rule(q1.rsvd12() != 0, "page_grp_resp_dsc bits 127:76"),
+            rule(
+                matches!(q0.rc(), ResponseCode::Reserved(_)),
+                "page_grp_resp_dsc RC 2h-Eh",
+            ),
+        ])
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ah: host permission table invalidation.
+
+/// QW0 of a host-permission-table invalidate descriptor (hpt_inv_dsc, type Ah).
+#[bitfield(u64)]
+#[derive(PartialEq, Eq)]
+pub struct HptInvQw0 {
+    /// Type\[3:0\]: Ah.
+    #[bits(4, default = 0xA, access = RO)]
+    pub desc_type: u8,
+    /// G: granularity.
+    #[bits(2)]
+    pub g: u8,
+    /// Bits 8:6, reserved.
+    #[bits(3, access = RO)]
+    rsvd6: u8,
+    /// Type\[6:4\]: 0.
+    #[bits(3)]
+    _type_hi: u8,
+    /// Bits 15:12, reserved.
+    #[bits(4, access = RO)]
+    rsvd12: u8,
+    /// HPTDID: host permission table domain.
+    pub hptdid: u16,
+    /// Bits 63:32, reserved.
+    #[bits(32, access = RO)]
+    rsvd32: u32,
+}
+
+/// QW1 of a host-permission-table invalidate descriptor.
+#[bitfield(u64)]
+#[derive(PartialEq, Eq)]
+pub struct HptInvQw1 {
+    /// AM: address mask, the range is 2^AM naturally aligned 4 KiB pages.
+    #[bits(6)]
+    pub am: u8,
+    /// IH: invalidation hint.
+    #[bits(2)]
+    pub ih: u8,
+    /// Bits 75:72, reserved.
+    #[bits(4, access = RO)]
+    rsvd8: u8,
+    /// ADDR: address bits 63:12.
+    #[bits(52)]
+    pub addr: u64,
+}
+
+/// A host-permission-table invalidate descriptor (type Ah, 256 bits; needs ECAP.HPTS).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HptInv {
+    /// QW0: G, HPTDID.
+    pub qw0: HptInvQw0,
+    /// QW1: AM, IH, ADDR.
+    pub qw1: HptInvQw1,
+}
+
+impl HptInv {
+    /// The descriptor type.
+    pub const TYPE: u8 = 0xA;
+
+    /// The descriptor held in `words`; words beyond its own are dropped.
+    pub const fn from_words(words: [u64; 4]) -> HptInv {
+        HptInv {
+            qw0: HptInvQw0::from_bits(words[0]),
+            qw1: HptInvQw1::from_bits(words[1]),
+        }
+    }
+
+    /// The descriptor as four words, padded with zeros.
+    pub const fn to_words(&self) -> [u64; 4] {
+        [self.qw0.into_bits(), self.qw1.into_bits(), 0, 0]
+    }
+
+    /// The first reserved-field violation in words of this type, if any.
+    pub(super) fn violation(words: &[u64; 4], _caps: &DescCaps) -> Option<&'static str> {
+        let (q0, q1) = (
+            HptInvQw0::from_bits(words[0]),
+            HptInvQw1::from_bits(words[1]),
+        );
+        first(&[
+            rule(q0.rsvd6() != 0, "hpt_inv_dsc bits 8:6"),
+            rule(q0.rsvd12() != 0, "hpt_inv_dsc bits 15:12"),
+            rule(q0.rsvd32() != 0, "hpt_inv_dsc bits 63:32"),
+            rule(q1.rsvd8() != 0, "hpt_inv_dsc bits 75:72"),
+        ])
+    }
+}
