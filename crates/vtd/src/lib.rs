@@ -10,3 +10,4 @@ pub mod desc;
 pub mod fault;
 pub mod regs;
 pub mod structs;
+pub mod tlb;

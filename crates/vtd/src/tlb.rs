@@ -1,0 +1,298 @@
+//! A translation cache that readers search without locks: set-associative, each slot guarded
+//! by a sequence counter, so that a hit costs a few loads and scales across threads, while
+//! fills and invalidations (the slow paths) take the set's lock.
+//!
+//! Keys and values are two 64-bit words each; the user packs its tags (domain, PASID, page,
+//! level...) and its translation into them. Key word 0 must be nonzero for a valid entry
+//! (the user sets a valid bit in it).
+
+use std::sync::atomic::{AtomicU64, Ordering, fence};
+
+use parking_lot::Mutex;
+
+/// Ways per set.
+pub const WAYS: usize = 4;
+
+/// One entry: a sequence counter (odd while a writer is changing it), the key and the value.
+#[repr(align(64))]
+#[derive(Default)]
+struct Slot {
+    seq: AtomicU64,
+    k0: AtomicU64,
+    k1: AtomicU64,
+    v0: AtomicU64,
+    v1: AtomicU64,
+}
+
+impl Slot {
+    /// The slot's key and value, read consistently, or `None` when a writer was busy with it.
+    #[inline(always)]
+    fn read(&self) -> Option<([u64; 2], [u64; 2])> {
+        let s1 = self.seq.load(Ordering::Acquire);
+        if s1 & 1 != 0 {
+            return None;
+        }
+        let k = [
+            self.k0.load(Ordering::Relaxed),
+            self.k1.load(Ordering::Relaxed),
+        ];
+        let v = [
+            self.v0.load(Ordering::Relaxed),
+            self.v1.load(Ordering::Relaxed),
+        ];
+        fence(Ordering::Acquire);
+        (self.seq.load(Ordering::Relaxed) == s1).then_some((k, v))
+    }
+
+    /// Rewrites the slot; the caller holds the set's lock.
+    fn write(&self, k: [u64; 2], v: [u64; 2]) {
+        let s = self.seq.load(Ordering::Relaxed);
+        self.seq.store(s.wrapping_add(1), Ordering::Relaxed);
+        fence(Ordering::Release);
+        self.k0.store(k[0], Ordering::Relaxed);
+        self.k1.store(k[1], Ordering::Relaxed);
+        self.v0.store(v[0], Ordering::Relaxed);
+        self.v1.store(v[1], Ordering::Relaxed);
+        self.seq.store(s.wrapping_add(2), Ordering::Release);
+    }
+}
+
+struct Set {
+    slots: [Slot; WAYS],
+    /// Serialises writers of this set; holds the next victim.
+    lock: Mutex<usize>,
+}
+
+/// Counters of a [`Tlb`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TlbStats {
+    /// Entries written.
+    pub fills: u64,
+    /// Entries removed by invalidation.
+    pub invalidated: u64,
+}
+
+/// The cache.
+pub struct Tlb {
+    sets: Box<[Set]>,
+    mask: u64,
+    fills: AtomicU64,
+    invalidated: AtomicU64,
+}
+
+impl std::fmt::Debug for Tlb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tlb")
+            .field("entries", &(self.sets.len() * WAYS))
+            .finish()
+    }
+}
+
+#[inline(always)]
+fn hash(index: u64) -> u64 {
+    // Pages near each other land in different sets; the multiplier mixes the upper bits in.
+    let h = index.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    h ^ (h >> 29)
+}
+
+impl Tlb {
+    /// A cache of at least `entries` entries (rounded up to a power of two sets of
+    /// [`WAYS`]).
+    pub fn new(entries: usize) -> Tlb {
+        let sets = entries.div_ceil(WAYS).max(1).next_power_of_two();
+        Tlb {
+            sets: (0..sets)
+                .map(|_| Set {
+                    slots: Default::default(),
+                    lock: Mutex::new(0),
+                })
+                .collect(),
+            mask: sets as u64 - 1,
+            fills: AtomicU64::new(0),
+            invalidated: AtomicU64::new(0),
+        }
+    }
+
+    /// Number of entries.
+    pub fn capacity(&self) -> usize {
+        self.sets.len() * WAYS
+    }
+
+    #[inline(always)]
+    fn set(&self, index: u64) -> &Set {
+        &self.sets[(hash(index) & self.mask) as usize]
+    }
+
+    /// The value cached under `key` in the set chosen by `index` (the caller's page number,
+    /// mixed with what else spreads its entries).
+    #[inline]
+    pub fn lookup(&self, index: u64, key: [u64; 2]) -> Option<[u64; 2]> {
+        for slot in &self.set(index).slots {
+            if let Some((k, v)) = slot.read()
+                && k == key
+            {
+                return Some(v);
+            }
+        }
+        None
+    }
+
+    /// Caches `value` under `key` in the set chosen by `index`, replacing an entry with the
+    /// same key, else an empty slot, else the oldest.
+    pub fn insert(&self, index: u64, key: [u64; 2], value: [u64; 2]) {
+        let set = self.set(index);
+        let mut next = set.lock.lock();
+        let mut target = None;
+        for (i, slot) in set.slots.iter().enumerate() {
+            let k = [
+                slot.k0.load(Ordering::Relaxed),
+                slot.k1.load(Ordering::Relaxed),
+            ];
+            if k == key {
+                target = Some(i);
+                break;
+            }
+            if k[0] == 0 && target.is_none() {
+                target = Some(i);
+            }
+        }
+        let i = target.unwrap_or_else(|| {
+            let i = *next;
+            *next = (i + 1) % WAYS;
+            i
+        });
+        set.slots[i].write(key, value);
+        self.fills.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn sweep(&self, set: &Set, drop: &mut impl FnMut([u64; 2], [u64; 2]) -> bool) -> u64 {
+        let _w = set.lock.lock();
+        let mut n = 0;
+        for slot in &set.slots {
+            let k = [
+                slot.k0.load(Ordering::Relaxed),
+                slot.k1.load(Ordering::Relaxed),
+            ];
+            if k[0] == 0 {
+                continue;
+            }
+            let v = [
+                slot.v0.load(Ordering::Relaxed),
+                slot.v1.load(Ordering::Relaxed),
+            ];
+            if drop(k, v) {
+                slot.write([0, 0], [0, 0]);
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Removes every entry for which `drop(key, value)` says so, in the sets that `indices`
+    /// choose (every set when `None`, or when they are more than the sets). Returns how many
+    /// went.
+    pub fn invalidate(
+        &self,
+        indices: Option<std::ops::Range<u64>>,
+        mut drop: impl FnMut([u64; 2], [u64; 2]) -> bool,
+    ) -> u64 {
+        let n = match indices {
+            Some(r) if r.end.saturating_sub(r.start) < self.sets.len() as u64 => {
+                let mut seen = Vec::new();
+                let mut n = 0;
+                for i in r {
+                    let s = (hash(i) & self.mask) as usize;
+                    if !seen.contains(&s) {
+                        seen.push(s);
+                        n += self.sweep(&self.sets[s], &mut drop);
+                    }
+                }
+                n
+            }
+            _ => self.sets.iter().map(|s| self.sweep(s, &mut drop)).sum(),
+        };
+        self.invalidated.fetch_add(n, Ordering::Relaxed);
+        n
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> TlbStats {
+        TlbStats {
+            fills: self.fills.load(Ordering::Relaxed),
+            invalidated: self.invalidated.load(Ordering::Relaxed),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn finds_what_was_inserted_and_forgets_what_was_invalidated() {
+        let t = Tlb::new(64);
+        assert_eq!(t.capacity(), 64);
+        for page in 0..16u64 {
+            t.insert(page, [1 | page << 8, 7], [page * 0x1000, 3]);
+        }
+        for page in 0..16u64 {
+            assert_eq!(t.lookup(page, [1 | page << 8, 7]), Some([page * 0x1000, 3]));
+            assert_eq!(t.lookup(page, [1 | page << 8, 8]), None);
+        }
+        // Replacing under the same key keeps one entry.
+        t.insert(3, [1 | 3 << 8, 7], [0xdead_0000, 1]);
+        assert_eq!(t.lookup(3, [1 | 3 << 8, 7]), Some([0xdead_0000, 1]));
+        // Page-selective: only pages 4..6.
+        let n = t.invalidate(Some(4..6), |k, _| (4..6).contains(&(k[0] >> 8)));
+        assert_eq!(n, 2);
+        assert_eq!(t.lookup(4, [1 | 4 << 8, 7]), None);
+        assert!(t.lookup(6, [1 | 6 << 8, 7]).is_some());
+        // Global.
+        t.invalidate(None, |_, _| true);
+        assert!((0..16).all(|p| t.lookup(p, [1 | p << 8, 7]).is_none()));
+    }
+
+    #[test]
+    fn a_full_set_evicts_but_never_returns_a_wrong_value() {
+        let t = Tlb::new(8);
+        let mut model = HashMap::new();
+        for i in 0..1000u64 {
+            let k = [1 | i << 1, i % 7];
+            t.insert(i, k, [i, !i]);
+            model.insert(k, [i, !i]);
+        }
+        let mut hits = 0;
+        for (k, v) in &model {
+            if let Some(got) = t.lookup(k[0] >> 1, *k) {
+                assert_eq!(got, *v);
+                hits += 1;
+            }
+        }
+        assert!(hits > 0 && hits <= 8);
+    }
+
+    #[test]
+    fn readers_never_see_a_torn_entry_while_writers_rewrite_it() {
+        let t = Tlb::new(4);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                for i in 1..200_000u64 {
+                    t.insert(0, [1, 0], [i, i.wrapping_mul(3)]);
+                    if i % 64 == 0 {
+                        t.invalidate(None, |_, _| true);
+                    }
+                }
+            });
+            for _ in 0..2 {
+                s.spawn(|| {
+                    for _ in 0..200_000 {
+                        if let Some([a, b]) = t.lookup(0, [1, 0]) {
+                            assert_eq!(b, a.wrapping_mul(3), "torn read");
+                        }
+                    }
+                });
+            }
+        });
+    }
+}
