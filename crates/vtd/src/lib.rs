@@ -10,4 +10,5 @@ pub mod desc;
 pub mod fault;
 pub mod regs;
 pub mod structs;
+pub mod model;
 pub mod tlb;

@@ -15,50 +15,64 @@ pub const WAYS: usize = 4;
 
 /// One entry: a sequence counter (odd while a writer is changing it), the key and the value.
 #[repr(align(64))]
-#[derive(Default)]
-struct Slot {
+struct Slot<const V: usize> {
     seq: AtomicU64,
     k0: AtomicU64,
     k1: AtomicU64,
-    v0: AtomicU64,
-    v1: AtomicU64,
+    v: [AtomicU64; V],
 }
 
-impl Slot {
+impl<const V: usize> Default for Slot<V> {
+    fn default() -> Self {
+        Slot {
+            seq: AtomicU64::new(0),
+            k0: AtomicU64::new(0),
+            k1: AtomicU64::new(0),
+            v: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+}
+
+impl<const V: usize> Slot<V> {
     /// The slot's key and value, read consistently, or `None` when a writer was busy with it.
     #[inline(always)]
-    fn read(&self) -> Option<([u64; 2], [u64; 2])> {
+    fn read(&self) -> Option<([u64; 2], [u64; V])> {
         let s1 = self.seq.load(Ordering::Acquire);
         if s1 & 1 != 0 {
             return None;
         }
-        let k = [
-            self.k0.load(Ordering::Relaxed),
-            self.k1.load(Ordering::Relaxed),
-        ];
-        let v = [
-            self.v0.load(Ordering::Relaxed),
-            self.v1.load(Ordering::Relaxed),
-        ];
+        let k = self.key();
+        let v = self.value();
         fence(Ordering::Acquire);
         (self.seq.load(Ordering::Relaxed) == s1).then_some((k, v))
     }
 
+    #[inline(always)]
+    fn key(&self) -> [u64; 2] {
+        [self.k0.load(Ordering::Relaxed), self.k1.load(Ordering::Relaxed)]
+    }
+
+    #[inline(always)]
+    fn value(&self) -> [u64; V] {
+        std::array::from_fn(|i| self.v[i].load(Ordering::Relaxed))
+    }
+
     /// Rewrites the slot; the caller holds the set's lock.
-    fn write(&self, k: [u64; 2], v: [u64; 2]) {
+    fn write(&self, k: [u64; 2], v: [u64; V]) {
         let s = self.seq.load(Ordering::Relaxed);
         self.seq.store(s.wrapping_add(1), Ordering::Relaxed);
         fence(Ordering::Release);
         self.k0.store(k[0], Ordering::Relaxed);
         self.k1.store(k[1], Ordering::Relaxed);
-        self.v0.store(v[0], Ordering::Relaxed);
-        self.v1.store(v[1], Ordering::Relaxed);
+        for (slot, x) in self.v.iter().zip(v) {
+            slot.store(x, Ordering::Relaxed);
+        }
         self.seq.store(s.wrapping_add(2), Ordering::Release);
     }
 }
 
-struct Set {
-    slots: [Slot; WAYS],
+struct Set<const V: usize> {
+    slots: [Slot<V>; WAYS],
     /// Serialises writers of this set; holds the next victim.
     lock: Mutex<usize>,
 }
@@ -72,15 +86,15 @@ pub struct TlbStats {
     pub invalidated: u64,
 }
 
-/// The cache.
-pub struct Tlb {
-    sets: Box<[Set]>,
+/// The cache, with values of `V` words.
+pub struct Tlb<const V: usize = 2> {
+    sets: Box<[Set<V>]>,
     mask: u64,
     fills: AtomicU64,
     invalidated: AtomicU64,
 }
 
-impl std::fmt::Debug for Tlb {
+impl<const V: usize> std::fmt::Debug for Tlb<V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Tlb")
             .field("entries", &(self.sets.len() * WAYS))
@@ -95,10 +109,10 @@ fn hash(index: u64) -> u64 {
     h ^ (h >> 29)
 }
 
-impl Tlb {
+impl<const V: usize> Tlb<V> {
     /// A cache of at least `entries` entries (rounded up to a power of two sets of
     /// [`WAYS`]).
-    pub fn new(entries: usize) -> Tlb {
+    pub fn new(entries: usize) -> Tlb<V> {
         let sets = entries.div_ceil(WAYS).max(1).next_power_of_two();
         Tlb {
             sets: (0..sets)
@@ -119,14 +133,14 @@ impl Tlb {
     }
 
     #[inline(always)]
-    fn set(&self, index: u64) -> &Set {
+    fn set(&self, index: u64) -> &Set<V> {
         &self.sets[(hash(index) & self.mask) as usize]
     }
 
     /// The value cached under `key` in the set chosen by `index` (the caller's page number,
     /// mixed with what else spreads its entries).
     #[inline]
-    pub fn lookup(&self, index: u64, key: [u64; 2]) -> Option<[u64; 2]> {
+    pub fn lookup(&self, index: u64, key: [u64; 2]) -> Option<[u64; V]> {
         for slot in &self.set(index).slots {
             if let Some((k, v)) = slot.read()
                 && k == key
@@ -139,15 +153,12 @@ impl Tlb {
 
     /// Caches `value` under `key` in the set chosen by `index`, replacing an entry with the
     /// same key, else an empty slot, else the oldest.
-    pub fn insert(&self, index: u64, key: [u64; 2], value: [u64; 2]) {
+    pub fn insert(&self, index: u64, key: [u64; 2], value: [u64; V]) {
         let set = self.set(index);
         let mut next = set.lock.lock();
         let mut target = None;
         for (i, slot) in set.slots.iter().enumerate() {
-            let k = [
-                slot.k0.load(Ordering::Relaxed),
-                slot.k1.load(Ordering::Relaxed),
-            ];
+            let k = slot.key();
             if k == key {
                 target = Some(i);
                 break;
@@ -165,23 +176,16 @@ impl Tlb {
         self.fills.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn sweep(&self, set: &Set, drop: &mut impl FnMut([u64; 2], [u64; 2]) -> bool) -> u64 {
+    fn sweep(&self, set: &Set<V>, drop: &mut impl FnMut([u64; 2], [u64; V]) -> bool) -> u64 {
         let _w = set.lock.lock();
         let mut n = 0;
         for slot in &set.slots {
-            let k = [
-                slot.k0.load(Ordering::Relaxed),
-                slot.k1.load(Ordering::Relaxed),
-            ];
+            let k = slot.key();
             if k[0] == 0 {
                 continue;
             }
-            let v = [
-                slot.v0.load(Ordering::Relaxed),
-                slot.v1.load(Ordering::Relaxed),
-            ];
-            if drop(k, v) {
-                slot.write([0, 0], [0, 0]);
+            if drop(k, slot.value()) {
+                slot.write([0, 0], [0; V]);
                 n += 1;
             }
         }
@@ -194,7 +198,7 @@ impl Tlb {
     pub fn invalidate(
         &self,
         indices: Option<std::ops::Range<u64>>,
-        mut drop: impl FnMut([u64; 2], [u64; 2]) -> bool,
+        mut drop: impl FnMut([u64; 2], [u64; V]) -> bool,
     ) -> u64 {
         let n = match indices {
             Some(r) if r.end.saturating_sub(r.start) < self.sets.len() as u64 => {
@@ -231,7 +235,7 @@ mod tests {
 
     #[test]
     fn finds_what_was_inserted_and_forgets_what_was_invalidated() {
-        let t = Tlb::new(64);
+        let t: Tlb = Tlb::new(64);
         assert_eq!(t.capacity(), 64);
         for page in 0..16u64 {
             t.insert(page, [1 | page << 8, 7], [page * 0x1000, 3]);
@@ -255,7 +259,7 @@ mod tests {
 
     #[test]
     fn a_full_set_evicts_but_never_returns_a_wrong_value() {
-        let t = Tlb::new(8);
+        let t: Tlb = Tlb::new(8);
         let mut model = HashMap::new();
         for i in 0..1000u64 {
             let k = [1 | i << 1, i % 7];
@@ -274,7 +278,7 @@ mod tests {
 
     #[test]
     fn readers_never_see_a_torn_entry_while_writers_rewrite_it() {
-        let t = Tlb::new(4);
+        let t: Tlb = Tlb::new(4);
         std::thread::scope(|s| {
             s.spawn(|| {
                 for i in 1..200_000u64 {

@@ -1,0 +1,13 @@
+//! The VT-d unit's translation engine: the walk from root table to page, its caches, and the
+//! fault each failure raises.
+
+mod caches;
+mod nested;
+mod translate;
+#[cfg(test)]
+mod tests;
+
+pub use caches::{Caches, IotlbScope};
+pub use translate::{
+    Fault, ModelCaps, Request, StaleTranslation, Translated, TranslationUnit,
+};

@@ -1,0 +1,502 @@
+//! One request through the unit: root entry, context entry, PASID directory and PASID entry,
+//! then the page walk its PGTT names — each step cached and each failure the fault reason the
+//! specification gives it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+
+use parking_lot::Mutex;
+use softiommu_mem::AddressSpace;
+use softiommu_pgtable::formats::any::AnyFormat;
+use softiommu_pgtable::formats::vtd_ss::{VtdSs, VtdSsConfig};
+use softiommu_pgtable::formats::x86::{X86, X86Config};
+use softiommu_pgtable::{Access, FaultKind, Perm, walk};
+
+use super::caches::{Caches, Class, IotlbEntry};
+use super::nested::SecondStageView;
+use crate::fault::FaultReason;
+use crate::structs::{
+    ContextEntry, PasidDirEntry, PasidEntry, Pgtt, ScalableRootEntry, StructCaps, pasid_entry_address,
+    root_entry_address,
+};
+
+/// The interrupt address range an untranslated request's output may not reach.
+const INTERRUPT_RANGE: std::ops::Range<u64> = 0xfee0_0000..0xfef0_0000;
+
+/// Capabilities the translation engine needs beyond those the structure checks use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ModelCaps {
+    /// The structure checks' capabilities (HAW, MGAW, SAGAW, stages, PASID width...).
+    pub structs: StructCaps,
+    /// First-stage 1 GiB pages (CAP.FS1GP).
+    pub fs1gp: bool,
+    /// Second-stage 2 MiB pages (CAP.SSLPS bit 0).
+    pub ss_2m: bool,
+    /// Second-stage 1 GiB pages (CAP.SSLPS bit 1).
+    pub ss_1g: bool,
+}
+
+/// One DMA request as it reaches the unit (untranslated).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Request {
+    /// Source ID (bus << 8 | devfn).
+    pub sid: u16,
+    /// PASID, for a request with one.
+    pub pasid: Option<u32>,
+    /// Input address.
+    pub addr: u64,
+    /// Read or write, data or instruction, user or supervisor.
+    pub access: Access,
+}
+
+/// A translated request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Translated {
+    /// Output address.
+    pub pa: u64,
+    /// Bytes from `pa` to the end of its 4 KiB page (the unit of the IOTLB).
+    pub len: u64,
+    /// Rights of the translation.
+    pub perm: Perm,
+}
+
+/// A request the unit refused: the fault it records (unless fault processing is disabled for
+/// it) and the device sees as an abort.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fault {
+    /// Why.
+    pub reason: FaultReason,
+    /// The request.
+    pub request: Request,
+    /// Whether the fault is to be recorded (false when FPD suppresses a qualified fault).
+    pub record: bool,
+}
+
+/// An IOTLB hit that a fresh walk contradicts: the driver changed the tables without the
+/// invalidation the specification requires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StaleTranslation {
+    /// The request.
+    pub request: Request,
+    /// Domain of the cached entry.
+    pub did: u16,
+    /// What the IOTLB answered: output address.
+    pub cached: u64,
+    /// What the tables say now: an output address or a fault reason.
+    pub fresh: Result<u64, FaultReason>,
+}
+
+/// What the walk found before the page walk: the entry fields that steer it.
+struct Steer {
+    pasid: u32,
+    entry: PasidEntry,
+    fpd: bool,
+}
+
+/// The translation engine of one unit: its view of memory, its caches and the structures
+/// software pointed it at.
+pub struct TranslationUnit {
+    caps: ModelCaps,
+    mem: Arc<dyn AddressSpace>,
+    caches: Caches,
+    root: AtomicU64,
+    enabled: AtomicBool,
+    /// Second-stage formats by (levels - 3, SSADE).
+    ss: [[AnyFormat; 2]; 3],
+    /// First-stage formats by (FSPM, WPE).
+    fs: [[AnyFormat; 2]; 2],
+    checking: AtomicBool,
+    stale_count: AtomicU64,
+    stale: Mutex<Vec<StaleTranslation>>,
+}
+
+impl std::fmt::Debug for TranslationUnit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TranslationUnit")
+            .field("root", &self.root.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+/// The fault reason of a second-stage walk failure at `level` (0 = the root table).
+pub(super) fn ss_reason(kind: FaultKind, level: usize, write: bool) -> FaultReason {
+    match kind {
+        FaultKind::Input | FaultKind::AddressSize => FaultReason::Sgn5,
+        FaultKind::Translation => FaultReason::Sss2,
+        FaultKind::Reserved => FaultReason::Sss3,
+        FaultKind::Permission if write => FaultReason::Sgn6,
+        FaultKind::Permission | FaultKind::AccessFlag => FaultReason::Sgn7,
+        FaultKind::Fetch(_) if level == 0 => FaultReason::Sss4,
+        FaultKind::Fetch(_) => FaultReason::Sss1,
+        FaultKind::Update => FaultReason::Sss6,
+    }
+}
+
+fn fs_reason(kind: FaultKind, level: usize) -> FaultReason {
+    match kind {
+        FaultKind::Input => FaultReason::Sgn1,
+        FaultKind::AddressSize => FaultReason::Sfs3,
+        FaultKind::Translation => FaultReason::Sfs2,
+        FaultKind::Reserved => FaultReason::Sfs3,
+        FaultKind::Permission | FaultKind::AccessFlag => FaultReason::Sgn6,
+        FaultKind::Fetch(_) if level == 0 => FaultReason::Sfs4,
+        FaultKind::Fetch(_) => FaultReason::Sfs1,
+        FaultKind::Update => FaultReason::Sfs10,
+    }
+}
+
+impl TranslationUnit {
+    /// An engine walking `mem` with capabilities `caps`.
+    pub fn new(caps: ModelCaps, mem: Arc<dyn AddressSpace>) -> Option<TranslationUnit> {
+        let s = caps.structs;
+        let ss = |levels: u8, ad: bool| -> Option<AnyFormat> {
+            Some(
+                VtdSs::new(VtdSsConfig {
+                    levels,
+                    haw: s.haw,
+                    pages_2m: caps.ss_2m,
+                    pages_1g: caps.ss_1g && caps.ss_2m,
+                    snoop_ctl: s.sc,
+                    ad,
+                })
+                .ok()?
+                .into(),
+            )
+        };
+        let fs = |levels: u8, wpe: bool| -> Option<AnyFormat> {
+            Some(
+                X86::new(X86Config {
+                    levels,
+                    haw: s.haw,
+                    pages_1g: caps.fs1gp,
+                    wpe,
+                    dirty_tracking: true,
+                })
+                .ok()?
+                .into(),
+            )
+        };
+        Some(TranslationUnit {
+            caps,
+            mem,
+            caches: Caches::default(),
+            root: AtomicU64::new(0),
+            enabled: AtomicBool::new(false),
+            ss: [
+                [ss(3, false)?, ss(3, true)?],
+                [ss(4, false)?, ss(4, true)?],
+                [ss(5, false)?, ss(5, true)?],
+            ],
+            fs: [[fs(4, false)?, fs(4, true)?], [fs(5, false)?, fs(5, true)?]],
+            checking: AtomicBool::new(false),
+            stale_count: AtomicU64::new(0),
+            stale: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The caches, for invalidation.
+    pub fn caches(&self) -> &Caches {
+        &self.caches
+    }
+
+    /// Latches the scalable-mode root table (SRTP) and, as ESRTPS says, drops every cached
+    /// translation.
+    pub fn set_root_table(&self, rta: u64) {
+        self.root.store(rta & !0xfff, Ordering::Release);
+        self.caches.invalidate_context(None);
+        self.caches.invalidate_pasid(None, None);
+        self.caches.invalidate_iotlb(super::IotlbScope::Global);
+    }
+
+    /// Turns translation on or off (GCMD.TE). Off, requests pass untranslated.
+    pub fn enable(&self, on: bool) {
+        self.enabled.store(on, Ordering::Release);
+        if !on {
+            self.caches.invalidate_iotlb(super::IotlbScope::Global);
+        }
+    }
+
+    /// Turns the checking mode on or off: every IOTLB hit is compared with a fresh walk.
+    pub fn set_checking(&self, on: bool) {
+        self.checking.store(on, Ordering::Relaxed);
+    }
+
+    /// How many stale hits the checking mode has found.
+    pub fn stale_count(&self) -> u64 {
+        self.stale_count.load(Ordering::Relaxed)
+    }
+
+    /// The stale hits found (the first 1024).
+    pub fn stale_reports(&self) -> Vec<StaleTranslation> {
+        self.stale.lock().clone()
+    }
+
+    /// Translates one request.
+    #[inline]
+    pub fn translate(&self, req: Request) -> Result<Translated, Fault> {
+        if !self.enabled.load(Ordering::Acquire) {
+            return Ok(Translated {
+                pa: req.addr,
+                len: 0x1000 - (req.addr & 0xfff),
+                perm: Perm::ALL,
+            });
+        }
+        let key_pasid = req.pasid.unwrap_or(u32::MAX & 0xf_ffff);
+        let privileged = req.access.privileged;
+        if let Some(e) = self.caches.iotlb(req.sid, key_pasid, privileged, req.addr)
+            && e.perm.allows(req.access)
+            && (e.dirty || !req.access.write)
+        {
+            let off = req.addr & 0xfff;
+            if self.checking.load(Ordering::Relaxed) {
+                self.check_hit(req, &e);
+            }
+            return Ok(Translated {
+                pa: e.pa | off,
+                len: 0x1000 - off,
+                perm: e.perm,
+            });
+        }
+        let (t, did, class) = self.walk(req, true)?;
+        let page = IotlbEntry {
+            pa: t.pa & !0xfff,
+            perm: t.perm,
+            did,
+            class,
+            dirty: req.access.write || class == Class::Second,
+            shift: 12,
+        };
+        self.caches
+            .fill_iotlb(req.sid, key_pasid, privileged, req.addr, &page);
+        Ok(t)
+    }
+
+    fn check_hit(&self, req: Request, e: &IotlbEntry) {
+        let fresh = match self.walk(req, false) {
+            Ok((t, _, _)) => Ok(t.pa & !0xfff),
+            Err(f) => Err(f.reason),
+        };
+        if fresh != Ok(e.pa) {
+            self.stale_count.fetch_add(1, Ordering::Relaxed);
+            let mut s = self.stale.lock();
+            if s.len() < 1024 {
+                s.push(StaleTranslation {
+                    request: req,
+                    did: e.did,
+                    cached: e.pa | (req.addr & 0xfff),
+                    fresh: fresh.map(|pa| pa | (req.addr & 0xfff)),
+                });
+            }
+        }
+    }
+
+    fn fault(&self, req: Request, reason: FaultReason, fpd: bool) -> Fault {
+        Fault {
+            reason,
+            request: req,
+            record: !(fpd && reason.qualified()),
+        }
+    }
+
+    /// The structure walk to the PASID entry, through the context and PASID caches when
+    /// `cached`.
+    fn steer(&self, req: Request, cached: bool) -> Result<Steer, Fault> {
+        let caps = &self.caps.structs;
+        let sid = req.sid;
+        let ctx = match self.caches.context(sid).filter(|_| cached) {
+            Some(c) => c,
+            None => {
+                let rta = self.root.load(Ordering::Acquire);
+                let bus = (sid >> 8) as u8;
+                let root = ScalableRootEntry::read(&*self.mem, root_entry_address(rta, bus))
+                    .map_err(|_| self.fault(req, FaultReason::Srt1, false))?;
+                root.check(caps).map_err(|r| self.fault(req, r, false))?;
+                let at = root
+                    .lookup(sid as u8, caps)
+                    .map_err(|r| self.fault(req, r, false))?;
+                let c = ContextEntry::read(&*self.mem, at)
+                    .map_err(|_| self.fault(req, FaultReason::Sct1, false))?;
+                if let Err(r) = c.check(caps) {
+                    return Err(self.fault(req, r, c.qw0.fpd()));
+                }
+                if cached {
+                    self.caches.fill_context(sid, &c);
+                }
+                c
+            }
+        };
+        let mut fpd = ctx.qw0.fpd();
+        let rid_pasid = ctx.effective_rid_pasid(caps);
+        let pasid = match req.pasid {
+            Some(p) => {
+                if !ctx.qw0.paside() {
+                    return Err(self.fault(req, FaultReason::Sct6, fpd));
+                }
+                if p == rid_pasid {
+                    return Err(self.fault(req, FaultReason::Sct9, fpd));
+                }
+                p
+            }
+            None => rid_pasid,
+        };
+        let entry = match self.caches.pasid(sid, pasid).filter(|_| cached) {
+            Some(e) => e,
+            None => {
+                let dir_at = ctx
+                    .pasid_dir_entry_address(pasid, caps)
+                    .map_err(|r| self.fault(req, r, fpd))?;
+                let dir = PasidDirEntry::read(&*self.mem, dir_at)
+                    .map_err(|_| self.fault(req, FaultReason::Spd1, fpd))?;
+                fpd |= dir.fpd();
+                dir.check(caps).map_err(|r| self.fault(req, r, fpd))?;
+                let e = PasidEntry::read(&*self.mem, pasid_entry_address(&dir, pasid))
+                    .map_err(|_| self.fault(req, FaultReason::Spt1, fpd))?;
+                if let Err(r) = e.check(caps) {
+                    return Err(self.fault(req, r, fpd || e.qw0.fpd()));
+                }
+                if cached {
+                    self.caches.fill_pasid(sid, pasid, &e);
+                }
+                e
+            }
+        };
+        Ok(Steer {
+            pasid,
+            entry,
+            fpd: fpd || entry.qw0.fpd(),
+        })
+    }
+
+    fn ss_format(&self, e: &PasidEntry) -> Option<&AnyFormat> {
+        let levels = e.ss_levels()?;
+        Some(&self.ss[usize::from(levels - 3)][usize::from(e.qw0.ssade())])
+    }
+
+    fn fs_format(&self, e: &PasidEntry) -> &AnyFormat {
+        let five = matches!(e.qw2.fspm(), crate::structs::Fspm::FiveLevel);
+        &self.fs[usize::from(five)][usize::from(e.qw2.wpe())]
+    }
+
+    /// The whole walk (no IOTLB): the translation, the domain and the class it belongs to.
+    fn walk(&self, req: Request, cached: bool) -> Result<(Translated, u16, Class), Fault> {
+        let st = self.steer(req, cached)?;
+        let e = &st.entry;
+        let fault = |r: FaultReason| self.fault(req, r, st.fpd);
+        let _ = st.pasid;
+        if req.access.privileged && !e.qw2.sre() {
+            return Err(fault(FaultReason::Spt6));
+        }
+        let caps = &self.caps.structs;
+        let pgtt = e.qw0.pgtt();
+        let t = match pgtt {
+            Pgtt::PassThrough => {
+                if caps.haw < 64 && req.addr >> caps.haw != 0 {
+                    return Err(fault(FaultReason::Sgn4));
+                }
+                Translated {
+                    pa: req.addr,
+                    len: 0x1000 - (req.addr & 0xfff),
+                    perm: Perm::ALL,
+                }
+            }
+            Pgtt::SecondStage => {
+                let fmt = self.ss_format(e).ok_or_else(|| fault(FaultReason::Spt4))?;
+                let aw = 12 + 9 * u32::from(e.ss_levels().unwrap_or(4));
+                let width = aw.min(u32::from(caps.mgaw));
+                if width < 64 && req.addr >> width != 0 {
+                    return Err(fault(FaultReason::Sgn5));
+                }
+                let t = walk::translate(fmt, &*self.mem, e.ss_table(), req.addr, req.access)
+                    .map_err(|f| fault(ss_reason(f.kind, f.level, req.access.write)))?;
+                Translated {
+                    pa: t.pa,
+                    len: 0x1000 - (t.pa & 0xfff),
+                    perm: t.perm,
+                }
+            }
+            Pgtt::FirstStage => {
+                let fmt = self.fs_format(e);
+                let t = walk::translate(fmt, &*self.mem, e.fs_table(), req.addr, req.access)
+                    .map_err(|f| fault(self.fs_permission(fmt, e.fs_table(), req, f.kind, f.level)))?;
+                Translated {
+                    pa: t.pa,
+                    len: 0x1000 - (t.pa & 0xfff),
+                    perm: t.perm,
+                }
+            }
+            Pgtt::Nested => self.nested(req, e, &fault)?,
+            Pgtt::Reserved(_) => return Err(fault(FaultReason::Spt4)),
+        };
+        if req.pasid.is_none() && INTERRUPT_RANGE.contains(&t.pa) {
+            return Err(fault(FaultReason::Sgn8));
+        }
+        Ok((t, e.qw1.did(), pgtt.class()))
+    }
+
+    /// Tells a first-stage U/S violation (SGN.2) from a write-permission one (SGN.6).
+    fn fs_permission(
+        &self,
+        fmt: &AnyFormat,
+        root: u64,
+        req: Request,
+        kind: FaultKind,
+        level: usize,
+    ) -> FaultReason {
+        if kind != FaultKind::Permission {
+            return fs_reason(kind, level);
+        }
+        let read = Access {
+            write: false,
+            exec: false,
+            ..req.access
+        };
+        match walk::translate(fmt, &*self.mem, root, req.addr, read) {
+            Err(f) if f.kind == FaultKind::Permission => FaultReason::Sgn2,
+            _ => FaultReason::Sgn6,
+        }
+    }
+
+    fn nested(
+        &self,
+        req: Request,
+        e: &PasidEntry,
+        fault: &dyn Fn(FaultReason) -> Fault,
+    ) -> Result<Translated, Fault> {
+        let ss = self.ss_format(e).ok_or_else(|| fault(FaultReason::Spt4))?;
+        let fs = self.fs_format(e);
+        let view = SecondStageView {
+            mem: &self.mem,
+            ss,
+            ss_root: e.ss_table(),
+            mgaw: self.caps.structs.mgaw,
+            fs_root: e.fs_table(),
+            fault: AtomicU8::new(0),
+        };
+        let s1 = walk::translate(fs, &view, e.fs_table(), req.addr, req.access).map_err(|f| {
+            let code = view.fault.load(Ordering::Relaxed);
+            let reason = FaultReason::from_code(code)
+                .unwrap_or_else(|| self.fs_permission(fs, e.fs_table(), req, f.kind, f.level));
+            fault(reason)
+        });
+        let s1 = match s1 {
+            Ok(t) => t,
+            Err(f) if f.reason == FaultReason::Sgn2 || f.reason == FaultReason::Sgn6 => {
+                // A first-stage rights check cannot be redone outside the view: report it as
+                // the first-stage permission fault it is.
+                return Err(fault(if req.access.write {
+                    FaultReason::Sgn6
+                } else {
+                    FaultReason::Sgn2
+                }));
+            }
+            Err(f) => return Err(f),
+        };
+        let s2 = walk::translate(ss, &*self.mem, e.ss_table(), s1.pa, req.access)
+            .map_err(|f| fault(ss_reason(f.kind, f.level, req.access.write)))?;
+        Ok(Translated {
+            pa: s2.pa,
+            len: 0x1000 - (s2.pa & 0xfff),
+            perm: s1.perm & s2.perm,
+        })
+    }
+}
