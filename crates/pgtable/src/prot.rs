@@ -137,6 +137,11 @@ impl Perm {
         )
     }
 
+    /// The rights from raw bits (as [`bits`](Perm::bits) gives them); unknown bits are dropped.
+    pub const fn from_bits(bits: u8) -> Perm {
+        Perm(bits & Perm::ALL.0)
+    }
+
     /// The same rights for privileged and unprivileged requests.
     pub const fn same(read: bool, write: bool, exec: bool) -> Perm {
         Perm::new(read, write, exec, read, write, exec)

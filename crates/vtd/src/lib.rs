@@ -8,7 +8,7 @@
 
 pub mod desc;
 pub mod fault;
+pub mod model;
 pub mod regs;
 pub mod structs;
-pub mod model;
 pub mod tlb;

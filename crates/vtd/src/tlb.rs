@@ -1,14 +1,12 @@
 //! A translation cache that readers search without locks: set-associative, each slot guarded
 //! by a sequence counter, so that a hit costs a few loads and scales across threads, while
-//! fills and invalidations (the slow paths) take the set's lock.
+//! fills and invalidations (the slow paths) claim one slot at a time through that counter.
 //!
 //! Keys and values are two 64-bit words each; the user packs its tags (domain, PASID, page,
 //! level...) and its translation into them. Key word 0 must be nonzero for a valid entry
 //! (the user sets a valid bit in it).
 
 use std::sync::atomic::{AtomicU64, Ordering, fence};
-
-use parking_lot::Mutex;
 
 /// Ways per set.
 pub const WAYS: usize = 4;
@@ -34,22 +32,28 @@ impl<const V: usize> Default for Slot<V> {
 }
 
 impl<const V: usize> Slot<V> {
-    /// The slot's key and value, read consistently, or `None` when a writer was busy with it.
+    /// The slot's value if it holds `key`, read consistently; `None` when it holds another
+    /// key or a writer was busy with it.
     #[inline(always)]
-    fn read(&self) -> Option<([u64; 2], [u64; V])> {
+    fn read_matching(&self, key: [u64; 2]) -> Option<[u64; V]> {
         let s1 = self.seq.load(Ordering::Acquire);
-        if s1 & 1 != 0 {
+        if s1 & 1 != 0
+            || self.k0.load(Ordering::Relaxed) != key[0]
+            || self.k1.load(Ordering::Relaxed) != key[1]
+        {
             return None;
         }
-        let k = self.key();
         let v = self.value();
         fence(Ordering::Acquire);
-        (self.seq.load(Ordering::Relaxed) == s1).then_some((k, v))
+        (self.seq.load(Ordering::Relaxed) == s1).then_some(v)
     }
 
     #[inline(always)]
     fn key(&self) -> [u64; 2] {
-        [self.k0.load(Ordering::Relaxed), self.k1.load(Ordering::Relaxed)]
+        [
+            self.k0.load(Ordering::Relaxed),
+            self.k1.load(Ordering::Relaxed),
+        ]
     }
 
     #[inline(always)]
@@ -57,11 +61,34 @@ impl<const V: usize> Slot<V> {
         std::array::from_fn(|i| self.v[i].load(Ordering::Relaxed))
     }
 
-    /// Rewrites the slot; the caller holds the set's lock.
-    fn write(&self, k: [u64; 2], v: [u64; V]) {
+    /// Claims the slot for writing (its counter goes odd); `None` if another writer has it.
+    #[inline(always)]
+    fn try_claim(&self) -> Option<u64> {
         let s = self.seq.load(Ordering::Relaxed);
-        self.seq.store(s.wrapping_add(1), Ordering::Relaxed);
+        if s & 1 != 0 {
+            return None;
+        }
+        self.seq
+            .compare_exchange(s, s + 1, Ordering::Acquire, Ordering::Relaxed)
+            .ok()?;
         fence(Ordering::Release);
+        Some(s)
+    }
+
+    /// Claims the slot, waiting for a writer that has it (writers hold a slot for a few
+    /// stores).
+    fn claim(&self) -> u64 {
+        loop {
+            if let Some(s) = self.try_claim() {
+                return s;
+            }
+            std::hint::spin_loop();
+        }
+    }
+
+    /// Writes a claimed slot and releases it.
+    #[inline(always)]
+    fn write_claimed(&self, s: u64, k: [u64; 2], v: [u64; V]) {
         self.k0.store(k[0], Ordering::Relaxed);
         self.k1.store(k[1], Ordering::Relaxed);
         for (slot, x) in self.v.iter().zip(v) {
@@ -73,8 +100,8 @@ impl<const V: usize> Slot<V> {
 
 struct Set<const V: usize> {
     slots: [Slot<V>; WAYS],
-    /// Serialises writers of this set; holds the next victim.
-    lock: Mutex<usize>,
+    /// The next victim when no way is free.
+    next: AtomicU64,
 }
 
 /// Counters of a [`Tlb`].
@@ -118,7 +145,7 @@ impl<const V: usize> Tlb<V> {
             sets: (0..sets)
                 .map(|_| Set {
                     slots: Default::default(),
-                    lock: Mutex::new(0),
+                    next: AtomicU64::new(0),
                 })
                 .collect(),
             mask: sets as u64 - 1,
@@ -141,52 +168,43 @@ impl<const V: usize> Tlb<V> {
     /// mixed with what else spreads its entries).
     #[inline]
     pub fn lookup(&self, index: u64, key: [u64; 2]) -> Option<[u64; V]> {
-        for slot in &self.set(index).slots {
-            if let Some((k, v)) = slot.read()
-                && k == key
-            {
-                return Some(v);
-            }
-        }
-        None
+        self.set(index)
+            .slots
+            .iter()
+            .find_map(|slot| slot.read_matching(key))
     }
 
     /// Caches `value` under `key` in the set chosen by `index`, replacing an entry with the
-    /// same key, else an empty slot, else the oldest.
+    /// same key, else an empty slot, else a victim in turn. A fill that meets another writer
+    /// on its slot is dropped (this is a cache).
     pub fn insert(&self, index: u64, key: [u64; 2], value: [u64; V]) {
         let set = self.set(index);
-        let mut next = set.lock.lock();
-        let mut target = None;
-        for (i, slot) in set.slots.iter().enumerate() {
-            let k = slot.key();
-            if k == key {
-                target = Some(i);
-                break;
-            }
-            if k[0] == 0 && target.is_none() {
-                target = Some(i);
-            }
+        let i = set
+            .slots
+            .iter()
+            .position(|s| s.key() == key)
+            .or_else(|| set.slots.iter().position(|s| s.key()[0] == 0))
+            .unwrap_or_else(|| (set.next.fetch_add(1, Ordering::Relaxed) % WAYS as u64) as usize);
+        let slot = &set.slots[i];
+        if let Some(s) = slot.try_claim() {
+            slot.write_claimed(s, key, value);
+            self.fills.fetch_add(1, Ordering::Relaxed);
         }
-        let i = target.unwrap_or_else(|| {
-            let i = *next;
-            *next = (i + 1) % WAYS;
-            i
-        });
-        set.slots[i].write(key, value);
-        self.fills.fetch_add(1, Ordering::Relaxed);
     }
 
     fn sweep(&self, set: &Set<V>, drop: &mut impl FnMut([u64; 2], [u64; V]) -> bool) -> u64 {
-        let _w = set.lock.lock();
         let mut n = 0;
         for slot in &set.slots {
-            let k = slot.key();
-            if k[0] == 0 {
+            if slot.key()[0] == 0 {
                 continue;
             }
-            if drop(k, slot.value()) {
-                slot.write([0, 0], [0; V]);
+            let s = slot.claim();
+            let (k, v) = (slot.key(), slot.value());
+            if k[0] != 0 && drop(k, v) {
+                slot.write_claimed(s, [0, 0], [0; V]);
                 n += 1;
+            } else {
+                slot.seq.store(s, Ordering::Release);
             }
         }
         n

@@ -77,6 +77,13 @@ pub struct Caches {
     context: Tlb<2>,
     pasid: Tlb<3>,
     iotlb: Tlb<2>,
+    /// A bit per domain ID modulo 64: set once a first-stage entry of such a domain is
+    /// cached, so that a page-selective invalidation sweeps the whole IOTLB (as first-stage
+    /// entries of the domain must go) only when there may be some.
+    first_stage_dids: std::sync::atomic::AtomicU64,
+    /// Bumped before every invalidation sweeps: a walk that began before it may not leave
+    /// its (possibly stale) result behind.
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Caches {
@@ -105,6 +112,38 @@ impl Caches {
             context: Tlb::new(context),
             pasid: Tlb::new(pasid),
             iotlb: Tlb::new(iotlb),
+            first_stage_dids: std::sync::atomic::AtomicU64::new(0),
+            generation: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// The generation a walk reads before it starts, and hands to the fills it makes.
+    #[inline(always)]
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn bump(&self) {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    /// Inserts unless an invalidation began since `generation`; takes the entry back if one
+    /// began while it was being inserted (its sweep may have passed the slot first).
+    fn fill<const V: usize>(
+        &self,
+        t: &Tlb<V>,
+        index: u64,
+        key: [u64; 2],
+        v: [u64; V],
+        generation: u64,
+    ) {
+        if self.generation() != generation {
+            return;
+        }
+        t.insert(index, key, v);
+        if self.generation() != generation {
+            t.invalidate(Some(index..index + 1), |k, _| k == key);
         }
     }
 
@@ -114,10 +153,10 @@ impl Caches {
             .map(|[a, b]| ContextEntry::from_words([a, b, 0, 0]))
     }
 
-    pub(crate) fn fill_context(&self, sid: u16, c: &ContextEntry) {
+    pub(crate) fn fill_context(&self, sid: u16, c: &ContextEntry, generation: u64) {
         let w = c.to_words();
-        self.context
-            .insert(u64::from(sid), [VALID | u64::from(sid) << 1, 0], [w[0], w[1]]);
+        let key = [VALID | u64::from(sid) << 1, 0];
+        self.fill(&self.context, u64::from(sid), key, [w[0], w[1]], generation);
     }
 
     pub(crate) fn pasid(&self, sid: u16, pasid: u32) -> Option<PasidEntry> {
@@ -127,66 +166,84 @@ impl Caches {
             .map(|[a, b, c]| PasidEntry::from_words([a, b, c, 0, 0, 0, 0, 0]))
     }
 
-    pub(crate) fn fill_pasid(&self, sid: u16, pasid: u32, e: &PasidEntry) {
+    pub(crate) fn fill_pasid(&self, sid: u16, pasid: u32, e: &PasidEntry, generation: u64) {
         let w = e.to_words();
         let key = [VALID | u64::from(sid) << 1 | u64::from(pasid) << 17, 0];
-        self.pasid
-            .insert(u64::from(pasid) << 16 | u64::from(sid), key, [w[0], w[1], w[2]]);
+        let index = u64::from(pasid) << 16 | u64::from(sid);
+        self.fill(&self.pasid, index, key, [w[0], w[1], w[2]], generation);
     }
 
     #[inline]
-    pub(crate) fn iotlb(&self, sid: u16, pasid: u32, privileged: bool, addr: u64) -> Option<IotlbEntry> {
+    pub(crate) fn iotlb(
+        &self,
+        sid: u16,
+        pasid: u32,
+        privileged: bool,
+        addr: u64,
+    ) -> Option<IotlbEntry> {
         let page = addr >> 12;
         let [v0, v1] = self
             .iotlb
             .lookup(page, iotlb_key(sid, pasid, privileged, page))?;
         Some(IotlbEntry {
             pa: v0 & !0xfff,
-            perm: Perm::new(
-                v0 & 1 != 0,
-                v0 & 2 != 0,
-                v0 & 4 != 0,
-                v0 & 8 != 0,
-                v0 & 16 != 0,
-                v0 & 32 != 0,
-            ),
+            perm: Perm::from_bits(v0 as u8),
             did: v1 as u16,
-            class: if v1 >> 16 & 1 != 0 { Class::First } else { Class::Second },
+            class: if v1 >> 16 & 1 != 0 {
+                Class::First
+            } else {
+                Class::Second
+            },
             dirty: v1 >> 17 & 1 != 0,
             shift: (v1 >> 24) as u8,
         })
     }
 
-    pub(crate) fn fill_iotlb(&self, sid: u16, pasid: u32, privileged: bool, addr: u64, e: &IotlbEntry) {
+    pub(crate) fn fill_iotlb(
+        &self,
+        sid: u16,
+        pasid: u32,
+        privileged: bool,
+        addr: u64,
+        e: &IotlbEntry,
+        generation: u64,
+    ) {
         let page = addr >> 12;
+        if e.class == Class::First {
+            self.first_stage_dids
+                .fetch_or(1 << (e.did % 64), std::sync::atomic::Ordering::Relaxed);
+        }
         let v0 = (e.pa & !0xfff) | u64::from(e.perm.bits());
         let v1 = u64::from(e.did)
             | u64::from(e.class == Class::First) << 16
             | u64::from(e.dirty) << 17
             | u64::from(e.shift) << 24;
-        self.iotlb
-            .insert(page, iotlb_key(sid, pasid, privileged, page), [v0, v1]);
+        let key = iotlb_key(sid, pasid, privileged, page);
+        self.fill(&self.iotlb, page, key, [v0, v1], generation);
     }
 
     /// Context-cache invalidation: one source ID, or all. (In scalable mode the context cache
     /// is not tagged by domain: a domain-selective invalidation is global.)
     pub fn invalidate_context(&self, sid: Option<u16>) -> u64 {
+        self.bump();
         match sid {
-            Some(s) => self.context.invalidate(Some(u64::from(s)..u64::from(s) + 1), |k, _| {
-                k[0] >> 1 & 0xffff == u64::from(s)
-            }),
+            Some(s) => self
+                .context
+                .invalidate(Some(u64::from(s)..u64::from(s) + 1), |k, _| {
+                    k[0] >> 1 & 0xffff == u64::from(s)
+                }),
             None => self.context.invalidate(None, |_, _| true),
         }
     }
 
     /// PASID-cache invalidation: everything (`did` None), a domain, or a domain's PASID.
     pub fn invalidate_pasid(&self, did: Option<u16>, pasid: Option<u32>) -> u64 {
+        self.bump();
         self.pasid.invalidate(None, |k, v| {
             let entry_did = PasidEntry::from_words([v[0], v[1], v[2], 0, 0, 0, 0, 0])
                 .qw1
                 .did();
-            did.is_none_or(|d| d == entry_did)
-                && pasid.is_none_or(|p| (k[0] >> 17) as u32 == p)
+            did.is_none_or(|d| d == entry_did) && pasid.is_none_or(|p| (k[0] >> 17) as u32 == p)
         })
     }
 
@@ -195,15 +252,28 @@ impl Caches {
         let did_of = |v: [u64; 2]| v[1] as u16;
         let first = |v: [u64; 2]| v[1] >> 16 & 1 != 0;
         let pasid_of = |k: [u64; 2]| (k[0] >> 2 & 0xf_ffff) as u32;
+        self.bump();
         match scope {
-            IotlbScope::Global => self.iotlb.invalidate(None, |_, _| true),
+            IotlbScope::Global => {
+                self.first_stage_dids
+                    .store(0, std::sync::atomic::Ordering::Relaxed);
+                self.iotlb.invalidate(None, |_, _| true)
+            }
             IotlbScope::Domain(d) => self.iotlb.invalidate(None, |_, v| did_of(v) == d),
             IotlbScope::Pages { did, addr, size } => {
                 let (lo, hi) = (addr >> 12, (addr + size).div_ceil(4096));
                 // First-stage entries of the domain go wherever they are.
-                let n = self
-                    .iotlb
-                    .invalidate(None, |_, v| did_of(v) == did && first(v));
+                let maybe = self
+                    .first_stage_dids
+                    .load(std::sync::atomic::Ordering::Relaxed)
+                    & 1 << (did % 64)
+                    != 0;
+                let n = if maybe {
+                    self.iotlb
+                        .invalidate(None, |_, v| did_of(v) == did && first(v))
+                } else {
+                    0
+                };
                 n + self.iotlb.invalidate(Some(lo..hi), |k, v| {
                     did_of(v) == did && (lo..hi).contains(&k[1])
                 })

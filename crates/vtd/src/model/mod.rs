@@ -3,11 +3,9 @@
 
 mod caches;
 mod nested;
-mod translate;
 #[cfg(test)]
 mod tests;
+mod translate;
 
 pub use caches::{Caches, IotlbScope};
-pub use translate::{
-    Fault, ModelCaps, Request, StaleTranslation, Translated, TranslationUnit,
-};
+pub use translate::{Fault, ModelCaps, Request, StaleTranslation, Translated, TranslationUnit};

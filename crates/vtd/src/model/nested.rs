@@ -1,8 +1,7 @@
 //! Memory as a nested first-stage walk sees it: every table address is a guest-physical
 //! address, translated through the second stage before the entry is read or updated.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use softiommu_mem::{AddressSpace, MemError};
 use softiommu_pgtable::formats::any::AnyFormat;
@@ -11,8 +10,8 @@ use softiommu_pgtable::{Access, FaultKind, walk};
 use crate::fault::FaultReason;
 
 /// The second stage under a nested walk, and the fault it raised last.
-pub(super) struct SecondStageView<'a> {
-    pub mem: &'a Arc<dyn AddressSpace>,
+pub(super) struct SecondStageView<'a, M: AddressSpace> {
+    pub mem: &'a M,
     pub ss: &'a AnyFormat,
     pub ss_root: u64,
     pub mgaw: u8,
@@ -22,7 +21,7 @@ pub(super) struct SecondStageView<'a> {
     pub fault: AtomicU8,
 }
 
-impl SecondStageView<'_> {
+impl<M: AddressSpace> SecondStageView<'_, M> {
     fn host(&self, gpa: u64, len: u64, write: bool) -> Result<u64, MemError> {
         let out = MemError::OutOfRange { addr: gpa, len };
         let table = gpa & !0xfff;
@@ -34,7 +33,7 @@ impl SecondStageView<'_> {
             return Err(fail(FaultReason::Sfs5));
         }
         let access = if write { Access::WRITE } else { Access::READ };
-        match walk::translate(self.ss, &**self.mem, self.ss_root, gpa, access) {
+        match walk::translate(self.ss, self.mem, self.ss_root, gpa, access) {
             Ok(t) => {
                 if (gpa & 0xfff) + len > 0x1000 {
                     return Err(out);
@@ -51,7 +50,7 @@ impl SecondStageView<'_> {
     }
 }
 
-impl AddressSpace for SecondStageView<'_> {
+impl<M: AddressSpace> AddressSpace for SecondStageView<'_, M> {
     fn words(&self, pa: u64, count: usize) -> Result<&[AtomicU64], MemError> {
         let hpa = self.host(pa, count as u64 * 8, false)?;
         self.mem.words(hpa, count)

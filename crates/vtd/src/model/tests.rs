@@ -52,7 +52,7 @@ fn caps() -> ModelCaps {
 struct Rig {
     mem: Arc<RamArena>,
     alloc: Arc<PageAlloc<Arc<RamArena>>>,
-    unit: TranslationUnit,
+    unit: TranslationUnit<Arc<RamArena>>,
     pasid_table: u64,
 }
 
@@ -83,7 +83,8 @@ impl Rig {
             qw2: 0,
             qw3: 0,
         };
-        ctx.write(&*mem, ctx_table + u64::from(devfn & 0x7f) * 32).unwrap();
+        ctx.write(&*mem, ctx_table + u64::from(devfn & 0x7f) * 32)
+            .unwrap();
         PasidDirEntry::new()
             .with_p(true)
             .with_smptblptr(pasid_table >> 12)
@@ -100,8 +101,11 @@ impl Rig {
     }
 
     fn set_pasid(&self, pasid: u32, e: PasidEntry) {
-        e.write(&*self.mem, self.pasid_table + u64::from(pasid_table_index(pasid)) * 64)
-            .unwrap();
+        e.write(
+            &*self.mem,
+            self.pasid_table + u64::from(pasid_table_index(pasid)) * 64,
+        )
+        .unwrap();
     }
 
     fn ss_table(&self, ad: bool) -> PageTable<VtdSs, Arc<RamArena>> {
@@ -158,23 +162,44 @@ fn second_stage_translates_caches_and_faults_with_spec_reasons() {
     let mut ss = rig.ss_table(false);
     ss.map(0x1000_0000, 0x20_0000, 0x2000, Prot::READ).unwrap();
     rig.set_pasid(0, ss_entry(ss.root(), 7));
-    let t = rig.unit.translate(req(None, 0x1000_1234, Access::READ)).unwrap();
+    let t = rig
+        .unit
+        .translate(req(None, 0x1000_1234, Access::READ))
+        .unwrap();
     assert_eq!(t.pa, 0x20_1234);
     assert_eq!(t.len, 0x1000 - 0x234);
     // A write to a read-only page: SGN.6; an unmapped page: SSS.2.
-    assert_eq!(reason(rig.unit.translate(req(None, 0x1000_0000, Access::WRITE))), FaultReason::Sgn6);
-    assert_eq!(reason(rig.unit.translate(req(None, 0x3000_0000, Access::READ))), FaultReason::Sss2);
+    assert_eq!(
+        reason(rig.unit.translate(req(None, 0x1000_0000, Access::WRITE))),
+        FaultReason::Sgn6
+    );
+    assert_eq!(
+        reason(rig.unit.translate(req(None, 0x3000_0000, Access::READ))),
+        FaultReason::Sss2
+    );
     // Beyond the 48-bit width: SGN.5.
-    assert_eq!(reason(rig.unit.translate(req(None, 1 << 50, Access::READ))), FaultReason::Sgn5);
+    assert_eq!(
+        reason(rig.unit.translate(req(None, 1 << 50, Access::READ))),
+        FaultReason::Sgn5
+    );
     // The IOTLB holds the page until it is invalidated, as hardware does.
     ss.unmap(0x1000_0000, 0x2000).unwrap();
-    assert_eq!(rig.unit.translate(req(None, 0x1000_1000, Access::READ)).unwrap().pa, 0x20_1000);
+    assert_eq!(
+        rig.unit
+            .translate(req(None, 0x1000_1000, Access::READ))
+            .unwrap()
+            .pa,
+        0x20_1000
+    );
     rig.unit.caches().invalidate_iotlb(IotlbScope::Pages {
         did: 7,
         addr: 0x1000_1000,
         size: 0x1000,
     });
-    assert_eq!(reason(rig.unit.translate(req(None, 0x1000_1000, Access::READ))), FaultReason::Sss2);
+    assert_eq!(
+        reason(rig.unit.translate(req(None, 0x1000_1000, Access::READ))),
+        FaultReason::Sss2
+    );
 }
 
 #[test]
@@ -182,18 +207,37 @@ fn first_stage_checks_user_supervisor_and_canonical_addresses() {
     let rig = Rig::new();
     let mut fs = rig.fs_table();
     fs.map(0x40_0000, 0x80_0000, 0x1000, Prot::RW).unwrap();
-    fs.map(0x50_0000, 0x90_0000, 0x1000, Prot::RW | Prot::PRIV).unwrap();
+    fs.map(0x50_0000, 0x90_0000, 0x1000, Prot::RW | Prot::PRIV)
+        .unwrap();
     rig.set_pasid(5, fs_entry(fs.root(), 9, false));
-    let t = rig.unit.translate(req(Some(5), 0x40_0010, Access::WRITE)).unwrap();
+    let t = rig
+        .unit
+        .translate(req(Some(5), 0x40_0010, Access::WRITE))
+        .unwrap();
     assert_eq!(t.pa, 0x80_0010);
     // A user request to a supervisor page: SGN.2.
-    assert_eq!(reason(rig.unit.translate(req(Some(5), 0x50_0000, Access::READ))), FaultReason::Sgn2);
+    assert_eq!(
+        reason(rig.unit.translate(req(Some(5), 0x50_0000, Access::READ))),
+        FaultReason::Sgn2
+    );
     // A supervisor request with SRE=0: SPT.6.
     let sup = Access::READ.privileged();
-    assert_eq!(reason(rig.unit.translate(req(Some(5), 0x50_0000, sup))), FaultReason::Spt6);
+    assert_eq!(
+        reason(rig.unit.translate(req(Some(5), 0x50_0000, sup))),
+        FaultReason::Spt6
+    );
     // Non-canonical: SGN.1; not present: SFS.2.
-    assert_eq!(reason(rig.unit.translate(req(Some(5), 0x8000_0000_0000, Access::READ))), FaultReason::Sgn1);
-    assert_eq!(reason(rig.unit.translate(req(Some(5), 0x60_0000, Access::READ))), FaultReason::Sfs2);
+    assert_eq!(
+        reason(
+            rig.unit
+                .translate(req(Some(5), 0x8000_0000_0000, Access::READ))
+        ),
+        FaultReason::Sgn1
+    );
+    assert_eq!(
+        reason(rig.unit.translate(req(Some(5), 0x60_0000, Access::READ))),
+        FaultReason::Sfs2
+    );
     // The write set Accessed and Dirty in the leaf.
     let leaf = fs.lookup(0x40_0000).unwrap().pte;
     assert_eq!(leaf & 0x60, 0x60);
@@ -203,28 +247,58 @@ fn first_stage_checks_user_supervisor_and_canonical_addresses() {
 fn structure_faults_have_their_reasons_and_fpd_suppresses_qualified_ones() {
     let rig = Rig::new();
     // PASID entry not present: SPT.2 for requests without PASID (RID_PASID 0).
-    assert_eq!(reason(rig.unit.translate(req(None, 0, Access::READ))), FaultReason::Spt2);
+    assert_eq!(
+        reason(rig.unit.translate(req(None, 0, Access::READ))),
+        FaultReason::Spt2
+    );
     // A PASID equal to RID_PASID: SCT.9. PDTS=0 gives 128 directory entries (PASIDs below
     // 8192): beyond them SCT.7; inside them, an absent directory entry is SPD.2.
-    assert_eq!(reason(rig.unit.translate(req(Some(0), 0, Access::READ))), FaultReason::Sct9);
-    assert_eq!(reason(rig.unit.translate(req(Some(0x2000), 0, Access::READ))), FaultReason::Sct7);
-    assert_eq!(reason(rig.unit.translate(req(Some(0x1000), 0, Access::READ))), FaultReason::Spd2);
+    assert_eq!(
+        reason(rig.unit.translate(req(Some(0), 0, Access::READ))),
+        FaultReason::Sct9
+    );
+    assert_eq!(
+        reason(rig.unit.translate(req(Some(0x2000), 0, Access::READ))),
+        FaultReason::Sct7
+    );
+    assert_eq!(
+        reason(rig.unit.translate(req(Some(0x1000), 0, Access::READ))),
+        FaultReason::Spd2
+    );
     // Another bus: root half not present: SRT.2.
-    let other = Request { sid: 0x0700, ..req(None, 0, Access::READ) };
+    let other = Request {
+        sid: 0x0700,
+        ..req(None, 0, Access::READ)
+    };
     assert_eq!(reason(rig.unit.translate(other)), FaultReason::Srt2);
     // Pass-through with an output in the interrupt range: SGN.8.
     rig.set_pasid(
         0,
         PasidEntry {
-            qw0: PasidQw0::new().with_p(true).with_fpd(true).with_pgtt(Pgtt::PassThrough),
+            qw0: PasidQw0::new()
+                .with_p(true)
+                .with_fpd(true)
+                .with_pgtt(Pgtt::PassThrough),
             ..PasidEntry::default()
         },
     );
     rig.unit.caches().invalidate_pasid(None, None);
-    assert_eq!(rig.unit.translate(req(None, 0x1234_5000, Access::READ)).unwrap().pa, 0x1234_5000);
-    let f = rig.unit.translate(req(None, 0xfee0_0000, Access::WRITE)).unwrap_err();
+    assert_eq!(
+        rig.unit
+            .translate(req(None, 0x1234_5000, Access::READ))
+            .unwrap()
+            .pa,
+        0x1234_5000
+    );
+    let f = rig
+        .unit
+        .translate(req(None, 0xfee0_0000, Access::WRITE))
+        .unwrap_err();
     assert_eq!(f.reason, FaultReason::Sgn8);
-    assert!(!f.record || !FaultReason::Sgn8.qualified(), "FPD suppresses a qualified fault");
+    assert!(
+        !f.record || !FaultReason::Sgn8.qualified(),
+        "FPD suppresses a qualified fault"
+    );
 }
 
 #[test]
@@ -236,8 +310,10 @@ fn nested_walk_goes_through_the_second_stage_and_faults_at_either_stage() {
     let mut fs = rig.fs_table();
     let mut ss = rig.ss_table(false);
     // Guest RAM: the table pages' region and a data page.
-    ss.map(SHIFT + (64 << 20), 64 << 20, 32 << 20, Prot::RW).unwrap();
-    ss.map(SHIFT + 0x30_0000, 0x30_0000, 0x1000, Prot::RW).unwrap();
+    ss.map(SHIFT + (64 << 20), 64 << 20, 32 << 20, Prot::RW)
+        .unwrap();
+    ss.map(SHIFT + 0x30_0000, 0x30_0000, 0x1000, Prot::RW)
+        .unwrap();
     // The guest maps its IOVA 0x7000 to guest-physical SHIFT + 0x30_0000. Table pointers in
     // the guest table must be guest-physical: rewrite each link.
     fs.map(0x7000, SHIFT + 0x30_0000, 0x1000, Prot::RW).unwrap();
@@ -258,30 +334,47 @@ fn nested_walk_goes_through_the_second_stage_and_faults_at_either_stage() {
         ..PasidEntry::default()
     };
     rig.set_pasid(2, e);
-    let t = rig.unit.translate(req(Some(2), 0x7abc, Access::WRITE)).unwrap();
+    let t = rig
+        .unit
+        .translate(req(Some(2), 0x7abc, Access::WRITE))
+        .unwrap();
     assert_eq!(t.pa, 0x30_0abc);
     // First-stage miss: SFS.2.
-    assert_eq!(reason(rig.unit.translate(req(Some(2), 0x9000, Access::READ))), FaultReason::Sfs2);
+    assert_eq!(
+        reason(rig.unit.translate(req(Some(2), 0x9000, Access::READ))),
+        FaultReason::Sfs2
+    );
     // Second stage refuses the final output: unmap the data page in stage 2.
     ss.unmap(SHIFT + 0x30_0000, 0x1000).unwrap();
     rig.unit.caches().invalidate_iotlb(IotlbScope::Domain(3));
-    assert_eq!(reason(rig.unit.translate(req(Some(2), 0x7000, Access::READ))), FaultReason::Sss2);
+    assert_eq!(
+        reason(rig.unit.translate(req(Some(2), 0x7000, Access::READ))),
+        FaultReason::Sss2
+    );
     // Second stage makes the guest tables read-only: the first-stage A/D update needs write
     // rights there (SFS.8). (The leaf already has A and D set by the write above, so clear
     // them first.)
-    ss.map(SHIFT + 0x30_0000, 0x30_0000, 0x1000, Prot::RW).unwrap();
+    ss.map(SHIFT + 0x30_0000, 0x30_0000, 0x1000, Prot::RW)
+        .unwrap();
     ss.unmap(SHIFT + (64 << 20), 32 << 20).unwrap();
-    ss.map(SHIFT + (64 << 20), 64 << 20, 32 << 20, Prot::READ).unwrap();
+    ss.map(SHIFT + (64 << 20), 64 << 20, 32 << 20, Prot::READ)
+        .unwrap();
     let leaf = fs.trace(0x7000).last().unwrap().entry_pa;
     let v = rig.mem.load_u64(leaf).unwrap();
     rig.mem.store_u64(leaf, v & !0x60).unwrap();
     rig.unit.caches().invalidate_iotlb(IotlbScope::Domain(3));
-    assert_eq!(reason(rig.unit.translate(req(Some(2), 0x7000, Access::WRITE))), FaultReason::Sfs8);
+    assert_eq!(
+        reason(rig.unit.translate(req(Some(2), 0x7000, Access::WRITE))),
+        FaultReason::Sfs8
+    );
     // The first-stage root itself unreadable in stage 2: SFS.6 is for permission; unmapped
     // is the second-stage fault.
     ss.unmap(SHIFT + (64 << 20), 32 << 20).unwrap();
     rig.unit.caches().invalidate_iotlb(IotlbScope::Domain(3));
-    assert_eq!(reason(rig.unit.translate(req(Some(2), 0x7000, Access::READ))), FaultReason::Sss2);
+    assert_eq!(
+        reason(rig.unit.translate(req(Some(2), 0x7000, Access::READ))),
+        FaultReason::Sss2
+    );
 }
 
 #[test]
@@ -291,19 +384,43 @@ fn checking_mode_reports_a_skipped_invalidation() {
     ss.map(0x1000, 0x5000, 0x1000, Prot::RW).unwrap();
     rig.set_pasid(0, ss_entry(ss.root(), 1));
     rig.unit.set_checking(true);
-    assert_eq!(rig.unit.translate(req(None, 0x1000, Access::READ)).unwrap().pa, 0x5000);
-    assert_eq!(rig.unit.translate(req(None, 0x1000, Access::READ)).unwrap().pa, 0x5000);
+    assert_eq!(
+        rig.unit
+            .translate(req(None, 0x1000, Access::READ))
+            .unwrap()
+            .pa,
+        0x5000
+    );
+    assert_eq!(
+        rig.unit
+            .translate(req(None, 0x1000, Access::READ))
+            .unwrap()
+            .pa,
+        0x5000
+    );
     assert_eq!(rig.unit.stale_count(), 0);
     // The driver remaps the page and forgets the invalidation.
     ss.unmap(0x1000, 0x1000).unwrap();
     ss.map(0x1000, 0x9000, 0x1000, Prot::RW).unwrap();
-    assert_eq!(rig.unit.translate(req(None, 0x1008, Access::READ)).unwrap().pa, 0x5008);
+    assert_eq!(
+        rig.unit
+            .translate(req(None, 0x1008, Access::READ))
+            .unwrap()
+            .pa,
+        0x5008
+    );
     assert_eq!(rig.unit.stale_count(), 1);
     let r = rig.unit.stale_reports()[0];
     assert_eq!((r.did, r.cached, r.fresh), (1, 0x5008, Ok(0x9008)));
     // With the invalidation, nothing more to report.
     rig.unit.caches().invalidate_iotlb(IotlbScope::Domain(1));
-    assert_eq!(rig.unit.translate(req(None, 0x1008, Access::READ)).unwrap().pa, 0x9008);
+    assert_eq!(
+        rig.unit
+            .translate(req(None, 0x1008, Access::READ))
+            .unwrap()
+            .pa,
+        0x9008
+    );
     assert_eq!(rig.unit.stale_count(), 1);
 }
 
@@ -324,11 +441,20 @@ fn invalidation_reaches_what_the_spec_says() {
     };
     warm(&rig);
     // PSI of one page: that second-stage page, and every first-stage entry of the domain.
-    let n = rig.unit.caches().invalidate_iotlb(IotlbScope::Pages { did: 4, addr: 0x1000, size: 0x1000 });
+    let n = rig.unit.caches().invalidate_iotlb(IotlbScope::Pages {
+        did: 4,
+        addr: 0x1000,
+        size: 0x1000,
+    });
     assert_eq!(n, 1 + 3);
     warm(&rig);
     // p_iotlb page-selective: only first-stage entries of that PASID and page.
-    let n = rig.unit.caches().invalidate_iotlb(IotlbScope::PasidPages { did: 4, pasid: 8, addr: 0, size: 0x2000 });
+    let n = rig.unit.caches().invalidate_iotlb(IotlbScope::PasidPages {
+        did: 4,
+        pasid: 8,
+        addr: 0,
+        size: 0x2000,
+    });
     assert_eq!(n, 2);
     // DSI of another domain: nothing.
     assert_eq!(rig.unit.caches().invalidate_iotlb(IotlbScope::Domain(5)), 0);

@@ -3,7 +3,7 @@
 //! specification gives it.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 use softiommu_mem::AddressSpace;
@@ -16,8 +16,8 @@ use super::caches::{Caches, Class, IotlbEntry};
 use super::nested::SecondStageView;
 use crate::fault::FaultReason;
 use crate::structs::{
-    ContextEntry, PasidDirEntry, PasidEntry, Pgtt, ScalableRootEntry, StructCaps, pasid_entry_address,
-    root_entry_address,
+    ContextEntry, PasidDirEntry, PasidEntry, Pgtt, ScalableRootEntry, StructCaps,
+    pasid_entry_address, root_entry_address,
 };
 
 /// The interrupt address range an untranslated request's output may not reach.
@@ -95,9 +95,9 @@ struct Steer {
 
 /// The translation engine of one unit: its view of memory, its caches and the structures
 /// software pointed it at.
-pub struct TranslationUnit {
+pub struct TranslationUnit<M: AddressSpace = Arc<dyn AddressSpace>> {
     caps: ModelCaps,
-    mem: Arc<dyn AddressSpace>,
+    mem: M,
     caches: Caches,
     root: AtomicU64,
     enabled: AtomicBool,
@@ -110,7 +110,7 @@ pub struct TranslationUnit {
     stale: Mutex<Vec<StaleTranslation>>,
 }
 
-impl std::fmt::Debug for TranslationUnit {
+impl<M: AddressSpace> std::fmt::Debug for TranslationUnit<M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TranslationUnit")
             .field("root", &self.root.load(Ordering::Relaxed))
@@ -145,9 +145,10 @@ fn fs_reason(kind: FaultKind, level: usize) -> FaultReason {
     }
 }
 
-impl TranslationUnit {
-    /// An engine walking `mem` with capabilities `caps`.
-    pub fn new(caps: ModelCaps, mem: Arc<dyn AddressSpace>) -> Option<TranslationUnit> {
+impl<M: AddressSpace> TranslationUnit<M> {
+    /// An engine walking `mem` with capabilities `caps`; `None` when the capabilities name
+    /// no table format the engine can walk.
+    pub fn new(caps: ModelCaps, mem: M) -> Option<TranslationUnit<M>> {
         let s = caps.structs;
         let ss = |levels: u8, ad: bool| -> Option<AnyFormat> {
             Some(
@@ -257,7 +258,8 @@ impl TranslationUnit {
                 perm: e.perm,
             });
         }
-        let (t, did, class) = self.walk(req, true)?;
+        let generation = self.caches.generation();
+        let (t, did, class) = self.walk(req, true, generation)?;
         let page = IotlbEntry {
             pa: t.pa & !0xfff,
             perm: t.perm,
@@ -267,12 +269,12 @@ impl TranslationUnit {
             shift: 12,
         };
         self.caches
-            .fill_iotlb(req.sid, key_pasid, privileged, req.addr, &page);
+            .fill_iotlb(req.sid, key_pasid, privileged, req.addr, &page, generation);
         Ok(t)
     }
 
     fn check_hit(&self, req: Request, e: &IotlbEntry) {
-        let fresh = match self.walk(req, false) {
+        let fresh = match self.walk(req, false, 0) {
             Ok((t, _, _)) => Ok(t.pa & !0xfff),
             Err(f) => Err(f.reason),
         };
@@ -300,7 +302,7 @@ impl TranslationUnit {
 
     /// The structure walk to the PASID entry, through the context and PASID caches when
     /// `cached`.
-    fn steer(&self, req: Request, cached: bool) -> Result<Steer, Fault> {
+    fn steer(&self, req: Request, cached: bool, generation: u64) -> Result<Steer, Fault> {
         let caps = &self.caps.structs;
         let sid = req.sid;
         let ctx = match self.caches.context(sid).filter(|_| cached) {
@@ -308,19 +310,19 @@ impl TranslationUnit {
             None => {
                 let rta = self.root.load(Ordering::Acquire);
                 let bus = (sid >> 8) as u8;
-                let root = ScalableRootEntry::read(&*self.mem, root_entry_address(rta, bus))
+                let root = ScalableRootEntry::read(&self.mem, root_entry_address(rta, bus))
                     .map_err(|_| self.fault(req, FaultReason::Srt1, false))?;
                 root.check(caps).map_err(|r| self.fault(req, r, false))?;
                 let at = root
                     .lookup(sid as u8, caps)
                     .map_err(|r| self.fault(req, r, false))?;
-                let c = ContextEntry::read(&*self.mem, at)
+                let c = ContextEntry::read(&self.mem, at)
                     .map_err(|_| self.fault(req, FaultReason::Sct1, false))?;
                 if let Err(r) = c.check(caps) {
                     return Err(self.fault(req, r, c.qw0.fpd()));
                 }
                 if cached {
-                    self.caches.fill_context(sid, &c);
+                    self.caches.fill_context(sid, &c, generation);
                 }
                 c
             }
@@ -345,17 +347,17 @@ impl TranslationUnit {
                 let dir_at = ctx
                     .pasid_dir_entry_address(pasid, caps)
                     .map_err(|r| self.fault(req, r, fpd))?;
-                let dir = PasidDirEntry::read(&*self.mem, dir_at)
+                let dir = PasidDirEntry::read(&self.mem, dir_at)
                     .map_err(|_| self.fault(req, FaultReason::Spd1, fpd))?;
                 fpd |= dir.fpd();
                 dir.check(caps).map_err(|r| self.fault(req, r, fpd))?;
-                let e = PasidEntry::read(&*self.mem, pasid_entry_address(&dir, pasid))
+                let e = PasidEntry::read(&self.mem, pasid_entry_address(&dir, pasid))
                     .map_err(|_| self.fault(req, FaultReason::Spt1, fpd))?;
                 if let Err(r) = e.check(caps) {
                     return Err(self.fault(req, r, fpd || e.qw0.fpd()));
                 }
                 if cached {
-                    self.caches.fill_pasid(sid, pasid, &e);
+                    self.caches.fill_pasid(sid, pasid, &e, generation);
                 }
                 e
             }
@@ -378,8 +380,13 @@ impl TranslationUnit {
     }
 
     /// The whole walk (no IOTLB): the translation, the domain and the class it belongs to.
-    fn walk(&self, req: Request, cached: bool) -> Result<(Translated, u16, Class), Fault> {
-        let st = self.steer(req, cached)?;
+    fn walk(
+        &self,
+        req: Request,
+        cached: bool,
+        generation: u64,
+    ) -> Result<(Translated, u16, Class), Fault> {
+        let st = self.steer(req, cached, generation)?;
         let e = &st.entry;
         let fault = |r: FaultReason| self.fault(req, r, st.fpd);
         let _ = st.pasid;
@@ -406,7 +413,7 @@ impl TranslationUnit {
                 if width < 64 && req.addr >> width != 0 {
                     return Err(fault(FaultReason::Sgn5));
                 }
-                let t = walk::translate(fmt, &*self.mem, e.ss_table(), req.addr, req.access)
+                let t = walk::translate(fmt, &self.mem, e.ss_table(), req.addr, req.access)
                     .map_err(|f| fault(ss_reason(f.kind, f.level, req.access.write)))?;
                 Translated {
                     pa: t.pa,
@@ -416,8 +423,10 @@ impl TranslationUnit {
             }
             Pgtt::FirstStage => {
                 let fmt = self.fs_format(e);
-                let t = walk::translate(fmt, &*self.mem, e.fs_table(), req.addr, req.access)
-                    .map_err(|f| fault(self.fs_permission(fmt, e.fs_table(), req, f.kind, f.level)))?;
+                let t = walk::translate(fmt, &self.mem, e.fs_table(), req.addr, req.access)
+                    .map_err(|f| {
+                        fault(self.fs_permission(fmt, e.fs_table(), req, f.kind, f.level))
+                    })?;
                 Translated {
                     pa: t.pa,
                     len: 0x1000 - (t.pa & 0xfff),
@@ -450,7 +459,7 @@ impl TranslationUnit {
             exec: false,
             ..req.access
         };
-        match walk::translate(fmt, &*self.mem, root, req.addr, read) {
+        match walk::translate(fmt, &self.mem, root, req.addr, read) {
             Err(f) if f.kind == FaultKind::Permission => FaultReason::Sgn2,
             _ => FaultReason::Sgn6,
         }
@@ -491,7 +500,7 @@ impl TranslationUnit {
             }
             Err(f) => return Err(f),
         };
-        let s2 = walk::translate(ss, &*self.mem, e.ss_table(), s1.pa, req.access)
+        let s2 = walk::translate(ss, &self.mem, e.ss_table(), s1.pa, req.access)
             .map_err(|f| fault(ss_reason(f.kind, f.level, req.access.write)))?;
         Ok(Translated {
             pa: s2.pa,
