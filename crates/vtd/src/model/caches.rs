@@ -67,6 +67,9 @@ pub(crate) struct IotlbEntry {
     pub dirty: bool,
     /// log2 of the page size the walk found (for the reports of the checking mode).
     pub shift: u8,
+    /// The PASID the translation belongs to: the request's, or RID_PASID for a request
+    /// without one (PASID-selective invalidations match on it).
+    pub pasid: u32,
 }
 
 const VALID: u64 = 1;
@@ -98,9 +101,14 @@ impl Default for Caches {
     }
 }
 
-fn iotlb_key(sid: u16, pasid: u32, privileged: bool, page: u64) -> [u64; 2] {
+/// The IOTLB key of a request: source ID, its PASID if it has one, privilege and page.
+fn iotlb_key(sid: u16, pasid: Option<u32>, privileged: bool, page: u64) -> [u64; 2] {
     [
-        VALID | u64::from(privileged) << 1 | u64::from(pasid) << 2 | u64::from(sid) << 22,
+        VALID
+            | u64::from(privileged) << 1
+            | u64::from(pasid.unwrap_or(0)) << 2
+            | u64::from(sid) << 22
+            | u64::from(pasid.is_some()) << 38,
         page,
     ]
 }
@@ -177,7 +185,7 @@ impl Caches {
     pub(crate) fn iotlb(
         &self,
         sid: u16,
-        pasid: u32,
+        pasid: Option<u32>,
         privileged: bool,
         addr: u64,
     ) -> Option<IotlbEntry> {
@@ -196,13 +204,14 @@ impl Caches {
             },
             dirty: v1 >> 17 & 1 != 0,
             shift: (v1 >> 24) as u8,
+            pasid: (v1 >> 32) as u32,
         })
     }
 
     pub(crate) fn fill_iotlb(
         &self,
         sid: u16,
-        pasid: u32,
+        pasid: Option<u32>,
         privileged: bool,
         addr: u64,
         e: &IotlbEntry,
@@ -217,7 +226,8 @@ impl Caches {
         let v1 = u64::from(e.did)
             | u64::from(e.class == Class::First) << 16
             | u64::from(e.dirty) << 17
-            | u64::from(e.shift) << 24;
+            | u64::from(e.shift) << 24
+            | u64::from(e.pasid) << 32;
         let key = iotlb_key(sid, pasid, privileged, page);
         self.fill(&self.iotlb, page, key, [v0, v1], generation);
     }
@@ -251,7 +261,7 @@ impl Caches {
     pub fn invalidate_iotlb(&self, scope: IotlbScope) -> u64 {
         let did_of = |v: [u64; 2]| v[1] as u16;
         let first = |v: [u64; 2]| v[1] >> 16 & 1 != 0;
-        let pasid_of = |k: [u64; 2]| (k[0] >> 2 & 0xf_ffff) as u32;
+        let pasid_of = |_: [u64; 2], v: [u64; 2]| (v[1] >> 32) as u32;
         self.bump();
         match scope {
             IotlbScope::Global => {
@@ -280,7 +290,7 @@ impl Caches {
             }
             IotlbScope::Pasid { did, pasid } => self
                 .iotlb
-                .invalidate(None, |k, v| did_of(v) == did && pasid_of(k) == pasid),
+                .invalidate(None, |k, v| did_of(v) == did && pasid_of(k, v) == pasid),
             IotlbScope::PasidPages {
                 did,
                 pasid,
@@ -289,7 +299,10 @@ impl Caches {
             } => {
                 let (lo, hi) = (addr >> 12, (addr + size).div_ceil(4096));
                 self.iotlb.invalidate(Some(lo..hi), |k, v| {
-                    did_of(v) == did && pasid_of(k) == pasid && first(v) && (lo..hi).contains(&k[1])
+                    did_of(v) == did
+                        && pasid_of(k, v) == pasid
+                        && first(v)
+                        && (lo..hi).contains(&k[1])
                 })
             }
         }

@@ -456,9 +456,23 @@ fn invalidation_reaches_what_the_spec_says() {
         size: 0x2000,
     });
     assert_eq!(n, 2);
+    // PASID-selective for PASID 0 (RID_PASID): the entries of requests without a PASID.
+    warm(&rig);
+    let n = rig
+        .unit
+        .caches()
+        .invalidate_iotlb(IotlbScope::Pasid { did: 4, pasid: 0 });
+    assert_eq!(n, 3);
+    assert_eq!(
+        rig.unit
+            .caches()
+            .invalidate_iotlb(IotlbScope::Pasid { did: 4, pasid: 8 }),
+        3
+    );
+    warm(&rig);
     // DSI of another domain: nothing.
     assert_eq!(rig.unit.caches().invalidate_iotlb(IotlbScope::Domain(5)), 0);
-    assert_eq!(rig.unit.caches().invalidate_iotlb(IotlbScope::Domain(4)), 4);
+    assert_eq!(rig.unit.caches().invalidate_iotlb(IotlbScope::Domain(4)), 6);
 }
 
 mod malformed {

@@ -242,9 +242,8 @@ impl<M: AddressSpace> TranslationUnit<M> {
                 perm: Perm::ALL,
             });
         }
-        let key_pasid = req.pasid.unwrap_or(u32::MAX & 0xf_ffff);
         let privileged = req.access.privileged;
-        if let Some(e) = self.caches.iotlb(req.sid, key_pasid, privileged, req.addr)
+        if let Some(e) = self.caches.iotlb(req.sid, req.pasid, privileged, req.addr)
             && e.perm.allows(req.access)
             && (e.dirty || !req.access.write)
         {
@@ -259,7 +258,7 @@ impl<M: AddressSpace> TranslationUnit<M> {
             });
         }
         let generation = self.caches.generation();
-        let (t, did, class) = self.walk(req, true, generation)?;
+        let (t, did, class, pasid) = self.walk(req, true, generation)?;
         let page = IotlbEntry {
             pa: t.pa & !0xfff,
             perm: t.perm,
@@ -267,15 +266,16 @@ impl<M: AddressSpace> TranslationUnit<M> {
             class,
             dirty: req.access.write || class == Class::Second,
             shift: 12,
+            pasid,
         };
         self.caches
-            .fill_iotlb(req.sid, key_pasid, privileged, req.addr, &page, generation);
+            .fill_iotlb(req.sid, req.pasid, privileged, req.addr, &page, generation);
         Ok(t)
     }
 
     fn check_hit(&self, req: Request, e: &IotlbEntry) {
         let fresh = match self.walk(req, false, 0) {
-            Ok((t, _, _)) => Ok(t.pa & !0xfff),
+            Ok((t, _, _, _)) => Ok(t.pa & !0xfff),
             Err(f) => Err(f.reason),
         };
         if fresh != Ok(e.pa) {
@@ -385,11 +385,10 @@ impl<M: AddressSpace> TranslationUnit<M> {
         req: Request,
         cached: bool,
         generation: u64,
-    ) -> Result<(Translated, u16, Class), Fault> {
+    ) -> Result<(Translated, u16, Class, u32), Fault> {
         let st = self.steer(req, cached, generation)?;
         let e = &st.entry;
         let fault = |r: FaultReason| self.fault(req, r, st.fpd);
-        let _ = st.pasid;
         if req.access.privileged && !e.qw2.sre() {
             return Err(fault(FaultReason::Spt6));
         }
@@ -439,7 +438,7 @@ impl<M: AddressSpace> TranslationUnit<M> {
         if req.pasid.is_none() && INTERRUPT_RANGE.contains(&t.pa) {
             return Err(fault(FaultReason::Sgn8));
         }
-        Ok((t, e.qw1.did(), pgtt.class()))
+        Ok((t, e.qw1.did(), pgtt.class(), st.pasid))
     }
 
     /// Tells a first-stage U/S violation (SGN.2) from a write-permission one (SGN.6).
