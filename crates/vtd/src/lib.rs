@@ -5,6 +5,27 @@
 //!
 //! The hardware side never calls the core; the driver module is the only code that knows
 //! both.
+//!
+//! What is here:
+//!
+//! - [`structs`]: root, scalable-mode context, PASID-directory and PASID-table entries, each
+//!   a `bitfield-struct` type with a `check` that returns the fault reason the specification
+//!   gives a malformed entry; [`desc`]: the 256-bit invalidation descriptors, the page
+//!   request and page group response, decoded with the queue error (IQEI) a bad one raises;
+//!   [`fault`]: every fault reason with its code, name, condition and qualification (the
+//!   table of triggers and codes is there).
+//! - [`regs`]: the register file — VER/CAP/ECAP from [`regs::VtdParams`], GCMD/GSTS with
+//!   their command flows, RTADDR, fault status and recording (spec 7.2.1), the invalidation
+//!   and page request queue registers, virtual commands — with MMIO reads and writes that
+//!   return the actions the unit must take, and the event/interrupt rules.
+//! - [`model`]: the translation engine: root → context → PASID directory → PASID entry, then
+//!   first stage (x86-64 4/5-level), second stage, nested (every first-stage table access and
+//!   the output through the second stage) or pass-through; context cache, PASID cache and
+//!   IOTLB that keep entries until invalidated, with the invalidation reach of the
+//!   specification; a checking mode that compares every IOTLB hit with a fresh walk and
+//!   reports the missing invalidation.
+//! - [`tlb`]: the lock-free set-associative cache the three caches are made of (a hit takes
+//!   no lock and allocates nothing).
 
 pub mod desc;
 pub mod fault;
