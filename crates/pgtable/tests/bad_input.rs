@@ -1233,6 +1233,9 @@ fn prop_run<F: Format>(fmt: F, ops: &[RawOp]) {
     let l = fx.l;
     let name = fx.t.format().name();
     for op in ops {
+        // No walk runs beside this table: the pages of tables taken out go back at once, as
+        // an owner gives them back after its invalidation (the pool is small on purpose).
+        fx.t.release_freed();
         let (iova, pa, size, prot) = op.resolve(&l);
         let before = snap(&fx.t);
         if op.unmap {

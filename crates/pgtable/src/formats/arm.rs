@@ -294,6 +294,68 @@ impl LeafBits {
     }
 }
 
+/// How a stage records that a dirty-bit-managed (DBM) page was written: stage 1 clears
+/// AP[2] (read-only), stage 2 sets S2AP[1] (write).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DirtyBit {
+    /// The permission bit that changes.
+    pub mask: u64,
+    /// Whether a written page has it set (stage 2) or clear (stage 1).
+    pub set_when_dirty: bool,
+}
+
+impl DirtyBit {
+    /// Whether DBM page `pte` has been written.
+    pub(crate) fn is_dirty(self, pte: u64) -> bool {
+        pte & DBM != 0 && (pte & self.mask != 0) == self.set_when_dirty
+    }
+
+    fn mark(self, pte: u64) -> u64 {
+        if self.set_when_dirty {
+            pte | self.mask
+        } else {
+            pte & !self.mask
+        }
+    }
+
+    /// `pte` made clean again (unchanged unless it is a DBM page).
+    pub(crate) fn clean(self, pte: u64) -> u64 {
+        if pte & DBM == 0 {
+            pte
+        } else if self.set_when_dirty {
+            pte & !self.mask
+        } else {
+            pte | self.mask
+        }
+    }
+
+    /// The leaf after an allowed access walked it: AF set when the hardware manages it (HA),
+    /// and a write to a DBM page marked dirty when it manages that too (HD).
+    #[inline(always)]
+    pub(crate) fn hw_update(self, pte: u64, leaf: bool, ha: bool, hd: bool, write: bool) -> u64 {
+        if !leaf {
+            return pte;
+        }
+        let mut v = pte;
+        if ha {
+            v |= AF;
+        }
+        if hd && write && v & DBM != 0 {
+            v = self.mark(v);
+        }
+        v
+    }
+}
+
+/// `p` with MMIO winning over CACHE: a mapping is device memory or cacheable, never both.
+pub(crate) fn one_memory_type(p: crate::Prot) -> crate::Prot {
+    if p.contains(crate::Prot::MMIO) {
+        p.without(crate::Prot::CACHE)
+    } else {
+        p
+    }
+}
+
 /// Sorts out `pte` found at Arm level `number`. Addresses are bits 47:G (tables and pages) or
 /// 47:level shift (blocks); other bits are left to the caller.
 #[inline(always)]

@@ -54,6 +54,12 @@ pub struct ArmS1 {
     bits: arm::LeafBits,
 }
 
+/// How this stage marks a written DBM page.
+const DIRTY: arm::DirtyBit = arm::DirtyBit {
+    mask: S1_AP_RDONLY,
+    set_when_dirty: false,
+};
+
 /// The attribute bits of a stage-1 leaf for `prot` (everything but type and address).
 fn s1_attrs(prot: Prot, hd: bool) -> u64 {
     let mut pte = SH_INNER | AF | S1_NG;
@@ -227,11 +233,7 @@ impl Format for ArmS1 {
     fn effective(&self, prot: Prot) -> Prot {
         let p = Prot::READ
             | (prot & (Prot::WRITE | Prot::NOEXEC | Prot::PRIV | Prot::CACHE | Prot::MMIO));
-        if p.contains(Prot::MMIO) {
-            p.without(Prot::CACHE)
-        } else {
-            p
-        }
+        arm::one_memory_type(p)
     }
 
     fn demote(&self, pte: u64, level: usize) -> u64 {
@@ -244,17 +246,7 @@ impl Format for ArmS1 {
 
     #[inline(always)]
     fn hw_update(&self, pte: u64, _level: usize, leaf: bool, access: Access) -> u64 {
-        if !leaf {
-            return pte;
-        }
-        let mut v = pte;
-        if self.cfg.ha {
-            v |= AF;
-        }
-        if self.hd && access.write && v & DBM != 0 {
-            v &= !S1_AP_RDONLY;
-        }
-        v
+        DIRTY.hw_update(pte, leaf, self.cfg.ha, self.hd, access.write)
     }
 
     fn tracks_dirty(&self) -> bool {
@@ -262,15 +254,11 @@ impl Format for ArmS1 {
     }
 
     fn is_dirty(&self, pte: u64, _level: usize) -> bool {
-        pte & DBM != 0 && pte & S1_AP_RDONLY == 0
+        DIRTY.is_dirty(pte)
     }
 
     fn clear_dirty(&self, pte: u64, _level: usize) -> u64 {
-        if pte & DBM != 0 {
-            pte | S1_AP_RDONLY
-        } else {
-            pte
-        }
+        DIRTY.clean(pte)
     }
 
     fn describe(&self, pte: u64, level: usize) -> String {

@@ -151,6 +151,12 @@ pub struct ArmS2 {
     bits: arm::LeafBits,
 }
 
+/// How this stage marks a written DBM page.
+const DIRTY: arm::DirtyBit = arm::DirtyBit {
+    mask: S2_AP_WRITE,
+    set_when_dirty: true,
+};
+
 /// The attribute bits of a stage-2 leaf for `prot` (everything but type and address).
 fn s2_attrs(prot: Prot, hd: bool) -> u64 {
     let attr = if prot.contains(Prot::MMIO) {
@@ -306,11 +312,7 @@ impl Format for ArmS2 {
 
     fn effective(&self, prot: Prot) -> Prot {
         let p = prot & (Prot::READ | Prot::WRITE | Prot::NOEXEC | Prot::CACHE | Prot::MMIO);
-        if p.contains(Prot::MMIO) {
-            p.without(Prot::CACHE)
-        } else {
-            p
-        }
+        arm::one_memory_type(p)
     }
 
     fn demote(&self, pte: u64, level: usize) -> u64 {
@@ -323,17 +325,7 @@ impl Format for ArmS2 {
 
     #[inline(always)]
     fn hw_update(&self, pte: u64, _level: usize, leaf: bool, access: Access) -> u64 {
-        if !leaf {
-            return pte;
-        }
-        let mut v = pte;
-        if self.cfg.ha {
-            v |= AF;
-        }
-        if self.hd && access.write && v & DBM != 0 {
-            v |= S2_AP_WRITE;
-        }
-        v
+        DIRTY.hw_update(pte, leaf, self.cfg.ha, self.hd, access.write)
     }
 
     fn tracks_dirty(&self) -> bool {
@@ -341,15 +333,11 @@ impl Format for ArmS2 {
     }
 
     fn is_dirty(&self, pte: u64, _level: usize) -> bool {
-        pte & DBM != 0 && pte & S2_AP_WRITE != 0
+        DIRTY.is_dirty(pte)
     }
 
     fn clear_dirty(&self, pte: u64, _level: usize) -> u64 {
-        if pte & DBM != 0 {
-            pte & !S2_AP_WRITE
-        } else {
-            pte
-        }
+        DIRTY.clean(pte)
     }
 
     fn describe(&self, pte: u64, level: usize) -> String {
