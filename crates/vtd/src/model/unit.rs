@@ -169,6 +169,8 @@ pub struct VtdUnit<M: AddressSpace> {
     te: AtomicBool,
     /// Physical address bits (HAW).
     haw: u8,
+    /// PASID width.
+    pasid_bits: u8,
 }
 
 impl<M: AddressSpace> std::fmt::Debug for VtdUnit<M> {
@@ -193,7 +195,15 @@ impl<M: AddressSpace + Clone> VtdUnit<M> {
         let caps = model_caps(&params, regs.cap(), regs.ecap());
         let engine = TranslationUnit::new(caps, mem.clone()).ok_or(UnitError::Formats)?;
         let pasids = if regs.ecap().vcs() {
-            vec![0; (1usize << params.pasid_bits).div_ceil(64)]
+            let count = 1usize << params.pasid_bits;
+            let mut bits = vec![0u64; count.div_ceil(64)];
+            // PASIDs beyond the width are never free.
+            if let Some(last) = bits.last_mut()
+                && count % 64 != 0
+            {
+                *last = u64::MAX << (count % 64);
+            }
+            bits
         } else {
             Vec::new()
         };
@@ -205,6 +215,7 @@ impl<M: AddressSpace + Clone> VtdUnit<M> {
             root_ok: AtomicBool::new(false),
             te: AtomicBool::new(false),
             haw: params.haw,
+            pasid_bits: params.pasid_bits,
         })
     }
 }
@@ -287,8 +298,9 @@ impl<M: AddressSpace> VtdUnit<M> {
             }
             VCMD_FREE_PASID => {
                 let p = usize::try_from(operand).unwrap_or(usize::MAX);
+                let in_range = p >> self.pasid_bits == 0;
                 match inner.pasids.get_mut(p / 64) {
-                    Some(w) if p != 0 && *w & 1 << (p % 64) != 0 => {
+                    Some(w) if in_range && p != 0 && *w & 1 << (p % 64) != 0 => {
                         *w &= !(1 << (p % 64));
                         (VCMD_SC_SUCCESS, 0)
                     }
