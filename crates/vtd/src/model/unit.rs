@@ -199,7 +199,7 @@ impl<M: AddressSpace + Clone> VtdUnit<M> {
             let mut bits = vec![0u64; count.div_ceil(64)];
             // PASIDs beyond the width are never free.
             if let Some(last) = bits.last_mut()
-                && count % 64 != 0
+                && !count.is_multiple_of(64)
             {
                 *last = u64::MAX << (count % 64);
             }
