@@ -568,3 +568,9 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn the_unit_is_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<VtdUnit<Arc<RamArena>>>();
+}
