@@ -24,6 +24,9 @@
 //!   IOTLB that keep entries until invalidated, with the invalidation reach of the
 //!   specification; a checking mode that compares every IOTLB hit with a fresh walk and
 //!   reports the missing invalidation.
+//!   [`model::VtdUnit`] puts it behind the register file as one unit: MMIO accesses with
+//!   their actions carried out, the invalidation queue drained from memory, faults recorded,
+//!   page requests queued, virtual commands answered.
 //! - [`tlb`]: the lock-free set-associative cache the three caches are made of (a hit takes
 //!   no lock and allocates nothing).
 

@@ -6,6 +6,8 @@ mod nested;
 #[cfg(test)]
 mod tests;
 mod translate;
+mod unit;
 
 pub use caches::{Caches, IotlbScope};
 pub use translate::{Fault, ModelCaps, Request, StaleTranslation, Translated, TranslationUnit};
+pub use unit::{DeviceMessage, DeviceSink, UnitError, VtdUnit, model_caps};

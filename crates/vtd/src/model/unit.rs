@@ -1,0 +1,434 @@
+//! One VT-d remapping unit as hardware: the register file software programs through MMIO,
+//! the translation engine behind it, and the queues between them and memory.
+//!
+//! Every [`Action`] a register write returns is carried out before the write returns:
+//! root-table latches complete at once, the invalidation queue is drained up to its tail (or
+//! to the first bad descriptor), virtual commands finish. Requests from devices come in
+//! through [`VtdUnit::translate`] and [`VtdUnit::page_request`]; what the unit sends back to
+//! devices (device-TLB invalidations, page group responses) goes out through a
+//! [`DeviceSink`].
+//!
+//! Model choices:
+//!
+//! - Only scalable mode translates. An SRTP with RTADDR.TTM other than 01b (legacy, the
+//!   reserved 10b, abort-DMA 11b which ADMS=0 does not allow) or TTM=01b without SMTS latches
+//!   nothing into the engine; GSTS.RTPS is still set, and while translation is enabled every
+//!   request faults with RTA.1 (30h). So does every request after TE=1 with no SRTP at all
+//!   (RTADDR resets to legacy mode).
+//! - Invalidations and waits complete synchronously: FN and PD need no further work, and a
+//!   device-TLB invalidation is complete once [`DeviceSink::invalidate_atc`] returns.
+//! - The implicit IOTLB invalidation before a page request is queued (spec Table 27) is not
+//!   performed: it needs the PASID entry's PGTT, and a page request does not walk.
+
+mod queue;
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use parking_lot::Mutex;
+use softiommu_mem::AddressSpace;
+use thiserror::Error;
+
+use super::{Fault, IotlbScope, ModelCaps, Request, StaleTranslation, Translated, TranslationUnit};
+use crate::desc::{PageGroupResp, PageRequest, ResponseCode};
+use crate::fault::FaultReason;
+use crate::regs::{
+    Action, AddressType, Cap, Ecap, FaultRecord, InterruptSink, ParamsError, RegisterFile,
+    RequestKind, Ttm, VCMD_ALLOC_PASID, VCMD_FREE_PASID, VCMD_NULL, VCMD_SC_INVALID_PASID,
+    VCMD_SC_NO_PASID, VCMD_SC_SUCCESS, VCMD_SC_UNDEFINED, VtdParams,
+};
+use crate::structs::StructCaps;
+
+/// Where the unit's messages to devices go; implemented by the embedder.
+///
+/// It is called while the unit's registers are locked, so it must not call back into the
+/// unit.
+pub trait DeviceSink: Send + Sync {
+    /// Invalidates the address translation cache (device-TLB) of requester `sid`: the
+    /// `pages` 4 KiB pages from byte address `addr`. `pasid` is the PASID whose translations
+    /// go, or `None` for translations without a PASID (dev_tlb_inv_dsc) and for a
+    /// p_dev_tlb_inv_dsc with GI=1 (every PASID of the device).
+    fn invalidate_atc(&self, sid: u16, pasid: Option<u32>, addr: u64, pages: u64);
+
+    /// Delivers a page group response to requester `sid`: the group `prgi` of `pasid` (or of
+    /// requests without a PASID) completes with `code`.
+    fn page_response(&self, sid: u16, pasid: Option<u32>, prgi: u16, code: ResponseCode);
+}
+
+impl<F: Fn(DeviceMessage) + Send + Sync> DeviceSink for F {
+    fn invalidate_atc(&self, sid: u16, pasid: Option<u32>, addr: u64, pages: u64) {
+        self(DeviceMessage::InvalidateAtc {
+            sid,
+            pasid,
+            addr,
+            pages,
+        })
+    }
+
+    fn page_response(&self, sid: u16, pasid: Option<u32>, prgi: u16, code: ResponseCode) {
+        self(DeviceMessage::PageResponse {
+            sid,
+            pasid,
+            prgi,
+            code,
+        })
+    }
+}
+
+/// A message of the unit to a device, for closures used as a [`DeviceSink`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceMessage {
+    /// [`DeviceSink::invalidate_atc`].
+    InvalidateAtc {
+        /// Requester.
+        sid: u16,
+        /// PASID, or every PASID / none.
+        pasid: Option<u32>,
+        /// First byte.
+        addr: u64,
+        /// Number of 4 KiB pages.
+        pages: u64,
+    },
+    /// [`DeviceSink::page_response`].
+    PageResponse {
+        /// Requester.
+        sid: u16,
+        /// PASID of the group, if it had one.
+        pasid: Option<u32>,
+        /// Page request group index.
+        prgi: u16,
+        /// Response code.
+        code: ResponseCode,
+    },
+}
+
+/// Why a unit could not be built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum UnitError {
+    /// The parameters describe no unit the specification allows.
+    #[error("invalid VT-d parameters: {0}")]
+    Params(#[from] ParamsError),
+    /// The translation engine cannot walk tables of these capabilities.
+    #[error("the translation engine has no table format for these capabilities")]
+    Formats,
+}
+
+/// The translation engine's capabilities as a unit's parameters, CAP and ECAP report them.
+pub fn model_caps(params: &VtdParams, cap: Cap, ecap: Ecap) -> ModelCaps {
+    ModelCaps {
+        structs: StructCaps {
+            haw: params.haw,
+            mgaw: cap.mgaw() + 1,
+            sagaw: cap.sagaw(),
+            fs5lp: cap.fs5lp(),
+            fsts: ecap.fsts(),
+            ssts: ecap.ssts(),
+            nest: ecap.nest(),
+            pt: ecap.pt(),
+            srs: ecap.srs(),
+            sc: ecap.sc(),
+            mts: ecap.mts(),
+            eafs: ecap.eafs(),
+            smpwcs: ecap.smpwcs(),
+            ssads: ecap.ssads(),
+            rps: ecap.rps(),
+            rprivs: ecap.rprivs(),
+            pss: ecap.pss(),
+            hpts: ecap.hpts(),
+            ptrs: ecap.ptrs(),
+            dt: ecap.dt(),
+            prs: ecap.prs(),
+            pasid: ecap.pasid(),
+        },
+        fs1gp: cap.fs1gp(),
+        ss_2m: cap.sslps() & 1 != 0,
+        ss_1g: cap.sslps() & 2 != 0,
+    }
+}
+
+/// The state behind the unit's lock: the registers and the PASIDs the virtual command
+/// interface has handed out.
+struct Inner {
+    regs: RegisterFile,
+    /// One bit per PASID (empty without ECAP.VCS).
+    pasids: Vec<u64>,
+}
+
+/// One VT-d remapping unit: registers, translation engine, invalidation queue, page request
+/// queue and virtual commands, over the physical memory `M`.
+pub struct VtdUnit<M: AddressSpace> {
+    inner: Mutex<Inner>,
+    engine: TranslationUnit<M>,
+    mem: M,
+    device: Arc<dyn DeviceSink>,
+    /// The latched root table is one the engine walks (scalable mode).
+    root_ok: AtomicBool,
+    /// GSTS.TES.
+    te: AtomicBool,
+    /// Physical address bits (HAW).
+    haw: u8,
+    /// PASID width.
+    pasid_bits: u8,
+}
+
+impl<M: AddressSpace> std::fmt::Debug for VtdUnit<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VtdUnit")
+            .field("regs", &self.inner.lock().regs)
+            .field("engine", &self.engine)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<M: AddressSpace + Clone> VtdUnit<M> {
+    /// A unit with `params` in its reset state, walking and writing `mem`, raising
+    /// interrupts through `interrupts` and talking to devices through `device`.
+    pub fn new(
+        params: VtdParams,
+        mem: M,
+        interrupts: Arc<dyn InterruptSink>,
+        device: Arc<dyn DeviceSink>,
+    ) -> Result<Self, UnitError> {
+        let regs = RegisterFile::new(params, interrupts)?;
+        let caps = model_caps(&params, regs.cap(), regs.ecap());
+        let engine = TranslationUnit::new(caps, mem.clone()).ok_or(UnitError::Formats)?;
+        let pasids = if regs.ecap().vcs() {
+            let count = 1usize << params.pasid_bits;
+            let mut bits = vec![0u64; count.div_ceil(64)];
+            // PASIDs beyond the width are never free.
+            if let Some(last) = bits.last_mut()
+                && !count.is_multiple_of(64)
+            {
+                *last = u64::MAX << (count % 64);
+            }
+            bits
+        } else {
+            Vec::new()
+        };
+        Ok(VtdUnit {
+            inner: Mutex::new(Inner { regs, pasids }),
+            engine,
+            mem,
+            device,
+            root_ok: AtomicBool::new(false),
+            te: AtomicBool::new(false),
+            haw: params.haw,
+            pasid_bits: params.pasid_bits,
+        })
+    }
+}
+
+impl<M: AddressSpace> VtdUnit<M> {
+    /// Reads `size` (4 or 8) bytes of the register set at `offset`.
+    pub fn mmio_read(&self, offset: u64, size: u32) -> u64 {
+        self.inner.lock().regs.read(offset, size)
+    }
+
+    /// Writes the low `size` (4 or 8) bytes of `value` at `offset` of the register set, and
+    /// carries out what the write sets in motion before returning.
+    pub fn mmio_write(&self, offset: u64, size: u32, value: u64) {
+        let mut inner = self.inner.lock();
+        let actions = inner.regs.write(offset, size, value);
+        for a in actions {
+            self.act(&mut inner, a);
+        }
+    }
+
+    /// Carries out one action of a register write.
+    fn act(&self, inner: &mut Inner, action: Action) {
+        match action {
+            Action::SetRootTable { rtaddr } => {
+                let ok = rtaddr.ttm() == Ttm::Scalable && inner.regs.ecap().smts();
+                if ok {
+                    self.engine.set_root_table(rtaddr.address());
+                }
+                self.root_ok.store(ok, Ordering::Release);
+                inner.regs.complete_root_table();
+            }
+            Action::SetIrTable { .. } => inner.regs.complete_ir_table(),
+            Action::EnableTranslation(on) => {
+                self.te.store(on, Ordering::Release);
+                self.engine.enable(on);
+                if !on {
+                    let caches = self.engine.caches();
+                    caches.invalidate_context(None);
+                    caches.invalidate_pasid(None, None);
+                }
+            }
+            Action::EnableQueue(true) | Action::TailWritten(_) => {
+                self.process_queue(&mut inner.regs)
+            }
+            Action::FaultStatusCleared(f) if f.iqe() || f.ite() => {
+                self.process_queue(&mut inner.regs)
+            }
+            Action::VirtualCommand { cmd, operand } => self.virtual_command(inner, cmd, operand),
+            Action::ContextCacheInvalidate(_) => {
+                self.engine.caches().invalidate_context(None);
+            }
+            Action::IotlbInvalidate { .. } => {
+                self.engine.caches().invalidate_iotlb(IotlbScope::Global);
+            }
+            Action::EnableQueue(false)
+            | Action::EnableInterruptRemapping(_)
+            | Action::PageRequestHeadWritten(_)
+            | Action::FaultStatusCleared(_) => {}
+        }
+    }
+
+    /// A virtual command: Allocate PASID hands out the lowest free PASID above 0, Free PASID
+    /// returns one.
+    fn virtual_command(&self, inner: &mut Inner, cmd: u8, operand: u64) {
+        let (sc, result) = match cmd {
+            VCMD_NULL => (VCMD_SC_SUCCESS, 0),
+            VCMD_ALLOC_PASID => {
+                let free = inner.pasids.iter().enumerate().find_map(|(i, w)| {
+                    // PASID 0 is never handed out (it is the usual RID_PASID).
+                    let w = if i == 0 { *w | 1 } else { *w };
+                    (w != u64::MAX).then(|| i * 64 + (!w).trailing_zeros() as usize)
+                });
+                match free {
+                    Some(p) => {
+                        inner.pasids[p / 64] |= 1 << (p % 64);
+                        (VCMD_SC_SUCCESS, p as u64)
+                    }
+                    None => (VCMD_SC_NO_PASID, 0),
+                }
+            }
+            VCMD_FREE_PASID => {
+                let p = usize::try_from(operand).unwrap_or(usize::MAX);
+                let in_range = p >> self.pasid_bits == 0;
+                match inner.pasids.get_mut(p / 64) {
+                    Some(w) if in_range && p != 0 && *w & 1 << (p % 64) != 0 => {
+                        *w &= !(1 << (p % 64));
+                        (VCMD_SC_SUCCESS, 0)
+                    }
+                    _ => (VCMD_SC_INVALID_PASID, 0),
+                }
+            }
+            _ => (VCMD_SC_UNDEFINED, 0),
+        };
+        inner.regs.complete_virtual_command(sc, result);
+    }
+
+    /// Translates one untranslated DMA request. A fault that is to be recorded goes into the
+    /// fault recording registers (raising the fault event) before it is returned. While
+    /// translation is disabled (GSTS.TES=0) requests pass untranslated.
+    pub fn translate(&self, req: Request) -> Result<Translated, Fault> {
+        let result = if self.te.load(Ordering::Acquire) && !self.root_ok.load(Ordering::Acquire) {
+            Err(Fault {
+                reason: FaultReason::Rta1,
+                request: req,
+                record: true,
+            })
+        } else {
+            self.engine.translate(req)
+        };
+        if let Err(f) = &result
+            && f.record
+        {
+            self.record(f);
+        }
+        result
+    }
+
+    /// Records fault `f` in the fault recording registers.
+    fn record(&self, f: &Fault) {
+        let r = f.request;
+        let kind = if r.access.write {
+            RequestKind::Write
+        } else {
+            RequestKind::Read
+        };
+        self.inner.lock().regs.record_fault(FaultRecord {
+            sid: r.sid,
+            addr: r.addr,
+            reason: f.reason as u8,
+            kind,
+            at: AddressType::Untranslated,
+            pasid: r.pasid,
+            privileged: r.access.privileged,
+            execute: r.access.exec,
+        });
+    }
+
+    /// A page request from a device: written into the page request queue with PRS.PPR set
+    /// and the page-request event raised.
+    ///
+    /// When the queue is full, or PRS.PRO is already set, the request is dropped and PRO
+    /// set; a dropped request with LPIG=1 (not a stop marker) gets a Success response from
+    /// the unit itself. So does a request whose queue entry cannot be written. Without
+    /// ECAP.PRS the request is dropped. Outside scalable mode it faults with RTA.3 and, with
+    /// LPIG=1, gets an Invalid Request response.
+    pub fn page_request(&self, req: PageRequest) {
+        let mut inner = self.inner.lock();
+        let regs = &mut inner.regs;
+        if !regs.ecap().prs() {
+            return;
+        }
+        let respond = |code| {
+            if req.qw1.lpig() && !req.is_stop_marker() {
+                let r = PageGroupResp::for_request(&req, code);
+                let pasid = r.qw0.pp().then_some(r.qw0.pasid());
+                self.device
+                    .page_response(r.qw0.rid(), pasid, r.qw1.prgi(), code);
+            }
+        };
+        if !self.root_ok.load(Ordering::Acquire) {
+            regs.record_fault(FaultRecord {
+                sid: req.qw0.rid(),
+                addr: req.address(),
+                reason: FaultReason::Rta3 as u8,
+                kind: RequestKind::PageRequest,
+                at: AddressType::Untranslated,
+                pasid: req.qw0.pp().then_some(req.qw0.pasid()),
+                privileged: req.qw0.pmr(),
+                execute: req.qw0.exr(),
+            });
+            respond(ResponseCode::InvalidRequest);
+            return;
+        }
+        let pqa = regs.pqa();
+        let size = pqa.size_bytes();
+        let head = u64::from(regs.pqh().pqh()) * 32 % size;
+        let tail = u64::from(regs.pqt().pqt()) * 32 % size;
+        let next = (tail + 32) % size;
+        if regs.prs().pro() || next == head {
+            regs.set_page_request_overflow();
+            respond(ResponseCode::Success);
+            return;
+        }
+        let words = req.encode();
+        let mut bytes = [0u8; 32];
+        for (chunk, w) in bytes.chunks_exact_mut(8).zip(words) {
+            chunk.copy_from_slice(&w.to_le_bytes());
+        }
+        if self.mem.write(pqa.base() + tail, &bytes).is_err() {
+            respond(ResponseCode::Success);
+            return;
+        }
+        regs.set_pq_tail(next);
+        regs.set_page_request_pending();
+    }
+
+    /// Turns the checking mode on or off: every IOTLB hit is compared with a fresh walk.
+    pub fn set_checking(&self, on: bool) {
+        self.engine.set_checking(on);
+    }
+
+    /// How many stale IOTLB hits the checking mode has found.
+    pub fn stale_count(&self) -> u64 {
+        self.engine.stale_count()
+    }
+
+    /// The stale IOTLB hits found (the first 1024).
+    pub fn stale_reports(&self) -> Vec<StaleTranslation> {
+        self.engine.stale_reports()
+    }
+
+    /// The translation engine (its caches, for inspection).
+    pub fn engine(&self) -> &TranslationUnit<M> {
+        &self.engine
+    }
+}
