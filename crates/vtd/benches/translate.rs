@@ -12,9 +12,10 @@ use softiommu_pgtable::formats::vtd_ss::{VtdSs, VtdSsConfig};
 use softiommu_pgtable::formats::x86::{X86, X86Config};
 use softiommu_pgtable::{Access, PageTable, Prot};
 use softiommu_vtd::model::{IotlbScope, ModelCaps, Request, TranslationUnit};
+use softiommu_vtd::regs::VtdParams;
 use softiommu_vtd::structs::{
     ContextEntry, ContextQw0, ContextQw1, PasidDirEntry, PasidEntry, PasidQw0, PasidQw1, PasidQw2,
-    Pgtt, ScalableRootEntry, StructCaps, root_entry_address,
+    Pgtt, ScalableRootEntry, root_entry_address,
 };
 
 const MEM: u64 = 1 << 30;
@@ -23,35 +24,7 @@ const SID: u16 = 0x0100;
 const PAGES: u64 = 1 << 16;
 
 fn caps() -> ModelCaps {
-    ModelCaps {
-        structs: StructCaps {
-            haw: 48,
-            mgaw: 48,
-            sagaw: 0b0110,
-            fs5lp: true,
-            fsts: true,
-            ssts: true,
-            nest: true,
-            pt: true,
-            srs: true,
-            sc: true,
-            mts: false,
-            eafs: false,
-            smpwcs: true,
-            ssads: true,
-            rps: false,
-            rprivs: false,
-            pss: 19,
-            hpts: false,
-            ptrs: false,
-            dt: true,
-            prs: true,
-            pasid: true,
-        },
-        fs1gp: true,
-        ss_2m: true,
-        ss_1g: true,
-    }
+    ModelCaps::from_params(&VtdParams::default()).expect("the default parameters are valid")
 }
 
 struct Rig {

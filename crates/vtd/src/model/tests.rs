@@ -9,44 +9,17 @@ use softiommu_pgtable::{Access, PageTable, Prot};
 
 use super::*;
 use crate::fault::FaultReason;
+use crate::regs::VtdParams;
 use crate::structs::{
     ContextEntry, ContextQw0, ContextQw1, PasidDirEntry, PasidEntry, PasidQw0, PasidQw1, PasidQw2,
-    Pgtt, ScalableRootEntry, StructCaps, pasid_dir_index, pasid_table_index, root_entry_address,
+    Pgtt, ScalableRootEntry, pasid_dir_index, pasid_table_index, root_entry_address,
 };
 
 const MEM: u64 = 256 << 20;
 const SID: u16 = 0x0310; // 00:03.2... bus 3, devfn 0x10
 
 fn caps() -> ModelCaps {
-    ModelCaps {
-        structs: StructCaps {
-            haw: 48,
-            mgaw: 48,
-            sagaw: 0b0110,
-            fs5lp: true,
-            fsts: true,
-            ssts: true,
-            nest: true,
-            pt: true,
-            srs: true,
-            sc: true,
-            mts: false,
-            eafs: false,
-            smpwcs: true,
-            ssads: true,
-            rps: false,
-            rprivs: false,
-            pss: 19,
-            hpts: false,
-            ptrs: false,
-            dt: true,
-            prs: true,
-            pasid: true,
-        },
-        fs1gp: true,
-        ss_2m: true,
-        ss_1g: true,
-    }
+    ModelCaps::from_params(&VtdParams::default()).expect("the default parameters are valid")
 }
 
 struct Rig {

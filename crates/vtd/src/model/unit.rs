@@ -115,6 +115,13 @@ pub enum UnitError {
     Formats,
 }
 
+impl ModelCaps {
+    /// The capabilities of a unit made with `params`.
+    pub fn from_params(params: &VtdParams) -> Result<ModelCaps, crate::regs::ParamsError> {
+        Ok(model_caps(params, params.cap()?, params.ecap()?))
+    }
+}
+
 /// The translation engine's capabilities as a unit's parameters, CAP and ECAP report them.
 pub fn model_caps(params: &VtdParams, cap: Cap, ecap: Ecap) -> ModelCaps {
     ModelCaps {

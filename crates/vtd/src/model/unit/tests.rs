@@ -556,8 +556,13 @@ proptest! {
             prop_assert!((1..=7).contains(&code));
             prop_assert!(iqh < iqt);
             prop_assert_eq!(iqh % 32, 0);
-            // IQH is on a descriptor that does not decode.
-            let bad = descs[(iqh / 32) as usize];
+            // IQH is on a descriptor that does not decode — as it stands in memory now (a
+            // random wait descriptor may have written its status over a later one).
+            let at = rig.iq + iqh;
+            let mut bad = [0u64; 4];
+            for (i, w) in bad.iter_mut().enumerate() {
+                *w = rig.mem.load_u64(at + 8 * i as u64).unwrap();
+            }
             let mode = crate::desc::QueueMode { scalable: true, dw256: true };
             let caps = crate::desc::DescCaps {
                 dit: false, pds: true, prs: true, hpts: false, mamv: crate::regs::MAMV,
