@@ -33,6 +33,21 @@ macro_rules! each {
     };
 }
 
+impl AnyFormat {
+    /// The hardware walk of [`walk::translate`](crate::walk::translate), with the format
+    /// chosen once for the whole walk rather than at every entry.
+    #[inline]
+    pub fn translate<M: softiommu_mem::AddressSpace + ?Sized>(
+        &self,
+        mem: &M,
+        root: u64,
+        iova: u64,
+        access: Access,
+    ) -> Result<crate::Translation, crate::WalkFault> {
+        each!(self, f => crate::walk::translate(f, mem, root, iova, access))
+    }
+}
+
 impl From<X86> for AnyFormat {
     fn from(f: X86) -> Self {
         AnyFormat::X86(f)

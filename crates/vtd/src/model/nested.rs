@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use softiommu_mem::{AddressSpace, MemError};
 use softiommu_pgtable::formats::any::AnyFormat;
-use softiommu_pgtable::{Access, FaultKind, walk};
+use softiommu_pgtable::{Access, FaultKind};
 
 use crate::fault::FaultReason;
 
@@ -33,7 +33,7 @@ impl<M: AddressSpace> SecondStageView<'_, M> {
             return Err(fail(FaultReason::Sfs5));
         }
         let access = if write { Access::WRITE } else { Access::READ };
-        match walk::translate(self.ss, self.mem, self.ss_root, gpa, access) {
+        match self.ss.translate(self.mem, self.ss_root, gpa, access) {
             Ok(t) => {
                 if (gpa & 0xfff) + len > 0x1000 {
                     return Err(out);

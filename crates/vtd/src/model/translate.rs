@@ -10,7 +10,7 @@ use softiommu_mem::AddressSpace;
 use softiommu_pgtable::formats::any::AnyFormat;
 use softiommu_pgtable::formats::vtd_ss::{VtdSs, VtdSsConfig};
 use softiommu_pgtable::formats::x86::{X86, X86Config};
-use softiommu_pgtable::{Access, FaultKind, Perm, walk};
+use softiommu_pgtable::{Access, FaultKind, Perm};
 
 use super::caches::{Caches, Class, IotlbEntry};
 use super::nested::SecondStageView;
@@ -412,7 +412,8 @@ impl<M: AddressSpace> TranslationUnit<M> {
                 if width < 64 && req.addr >> width != 0 {
                     return Err(fault(FaultReason::Sgn5));
                 }
-                let t = walk::translate(fmt, &self.mem, e.ss_table(), req.addr, req.access)
+                let t = fmt
+                    .translate(&self.mem, e.ss_table(), req.addr, req.access)
                     .map_err(|f| fault(ss_reason(f.kind, f.level, req.access.write)))?;
                 Translated {
                     pa: t.pa,
@@ -422,7 +423,8 @@ impl<M: AddressSpace> TranslationUnit<M> {
             }
             Pgtt::FirstStage => {
                 let fmt = self.fs_format(e);
-                let t = walk::translate(fmt, &self.mem, e.fs_table(), req.addr, req.access)
+                let t = fmt
+                    .translate(&self.mem, e.fs_table(), req.addr, req.access)
                     .map_err(|f| {
                         fault(self.fs_permission(fmt, e.fs_table(), req, f.kind, f.level))
                     })?;
@@ -458,7 +460,7 @@ impl<M: AddressSpace> TranslationUnit<M> {
             exec: false,
             ..req.access
         };
-        match walk::translate(fmt, &self.mem, root, req.addr, read) {
+        match fmt.translate(&self.mem, root, req.addr, read) {
             Err(f) if f.kind == FaultKind::Permission => FaultReason::Sgn2,
             _ => FaultReason::Sgn6,
         }
@@ -480,12 +482,14 @@ impl<M: AddressSpace> TranslationUnit<M> {
             fs_root: e.fs_table(),
             fault: AtomicU8::new(0),
         };
-        let s1 = walk::translate(fs, &view, e.fs_table(), req.addr, req.access).map_err(|f| {
-            let code = view.fault.load(Ordering::Relaxed);
-            let reason = FaultReason::from_code(code)
-                .unwrap_or_else(|| self.fs_permission(fs, e.fs_table(), req, f.kind, f.level));
-            fault(reason)
-        });
+        let s1 = fs
+            .translate(&view, e.fs_table(), req.addr, req.access)
+            .map_err(|f| {
+                let code = view.fault.load(Ordering::Relaxed);
+                let reason = FaultReason::from_code(code)
+                    .unwrap_or_else(|| self.fs_permission(fs, e.fs_table(), req, f.kind, f.level));
+                fault(reason)
+            });
         let s1 = match s1 {
             Ok(t) => t,
             Err(f) if f.reason == FaultReason::Sgn2 || f.reason == FaultReason::Sgn6 => {
@@ -499,7 +503,8 @@ impl<M: AddressSpace> TranslationUnit<M> {
             }
             Err(f) => return Err(f),
         };
-        let s2 = walk::translate(ss, &self.mem, e.ss_table(), s1.pa, req.access)
+        let s2 = ss
+            .translate(&self.mem, e.ss_table(), s1.pa, req.access)
             .map_err(|f| fault(ss_reason(f.kind, f.level, req.access.write)))?;
         Ok(Translated {
             pa: s2.pa,
