@@ -1,0 +1,205 @@
+//! Shared virtual addressing and I/O page faults: binding process address spaces to PASIDs,
+//! DMA on behalf of devices, and page-request groups routed to their handlers.
+
+use std::sync::Arc;
+
+use softiommu_pgtable::Access;
+
+use super::{Iommu, OPEN_GROUPS_MAX};
+use crate::caps::EffectiveCaps;
+use crate::domain::{Domain, DomainKind};
+use crate::driver::{DmaFault, DmaTranslation};
+use crate::error::{CoreError, Result};
+use crate::ids::{DeviceId, Pasid};
+use crate::iopf::{PageRequest, PageResponse, ResponseCode};
+use crate::sva::Mm;
+
+impl Iommu {
+    /// A new, empty process address space whose table has `format`.
+    pub fn new_mm(&self, format: softiommu_pgtable::formats::any::AnyFormat) -> Result<Arc<Mm>> {
+        Mm::new(format, self.tables.clone())
+    }
+
+    /// Binds `mm` to `dev` for shared virtual addressing; returns the PASID the device uses
+    /// for it. Every device bound to one address space uses the same PASID; binding again
+    /// counts one more reference.
+    pub fn sva_bind(&self, dev: DeviceId, mm: &Arc<Mm>) -> Result<Pasid> {
+        let mut st = self.state.write();
+        let d = st.dev(dev)?;
+        let drv = st.driver(d.info.instance)?;
+        let caps = EffectiveCaps::of(drv.caps(), d.info.caps);
+        if !caps.sva {
+            return Err(CoreError::NotSupported(
+                "SVA (PASIDs, page requests and SVA in the IOMMU)",
+            ));
+        }
+        if let Some(e) = st.dev_mut(dev)?.sva.get_mut(&mm.id()) {
+            e.2 += 1;
+            return Ok(e.0);
+        }
+        let mut fresh = false;
+        let pasid = {
+            let mut p = mm.pasid.lock();
+            match *p {
+                Some(p) => p,
+                None => {
+                    let limit = 1u32 << caps.pasid_bits.min(20);
+                    let n = self.pasids.lock().alloc(limit).ok_or(CoreError::NoPasid)?;
+                    *p = Some(n);
+                    fresh = true;
+                    n
+                }
+            }
+        };
+        let family = caps.iommu.family;
+        let domain = match mm.domain_for(family) {
+            Some(d) => d,
+            None => {
+                let d = Domain::new(self.domain_id(), Some(family), DomainKind::Sva(mm.clone()));
+                let mut domains = mm.domains.lock();
+                // Domains of unbound address spaces are gone: forget them.
+                domains.retain(|(_, w)| w.strong_count() > 0);
+                domains.push((family, Arc::downgrade(&d)));
+                d
+            }
+        };
+        let r = if st.dev(dev)?.pasids.contains_key(&pasid) {
+            Err(CoreError::Busy(
+                "the address space's PASID is in use on this device",
+            ))
+        } else {
+            self.set_pasid(&mut st, dev, pasid, Some(&domain))
+        };
+        if let Err(e) = r {
+            if fresh {
+                *mm.pasid.lock() = None;
+                self.pasids.lock().free(pasid);
+            }
+            return Err(e);
+        }
+        st.dev_mut(dev)?.sva.insert(mm.id(), (pasid, mm.clone(), 1));
+        Ok(pasid)
+    }
+
+    /// Drops one binding of `mm` to `dev`; the last one detaches the PASID.
+    pub fn sva_unbind(&self, dev: DeviceId, mm: &Arc<Mm>) -> Result<()> {
+        let mut st = self.state.write();
+        let d = st.dev_mut(dev)?;
+        let Some(e) = d.sva.get_mut(&mm.id()) else {
+            return Err(CoreError::Invalid("address space not bound to this device"));
+        };
+        e.2 -= 1;
+        if e.2 > 0 {
+            return Ok(());
+        }
+        let pasid = e.0;
+        self.set_pasid(&mut st, dev, pasid, None)?;
+        st.dev_mut(dev)?.sva.remove(&mm.id());
+        Ok(())
+    }
+
+    /// One DMA request of `dev`, answered by the instance behind it.
+    pub fn dma(
+        &self,
+        dev: DeviceId,
+        pasid: Option<Pasid>,
+        iova: u64,
+        access: Access,
+    ) -> std::result::Result<DmaTranslation, DmaFault> {
+        let (drv, info) = {
+            let st = self.state.read();
+            let blocked = DmaFault {
+                kind: crate::driver::DmaFaultKind::Blocked,
+                recoverable: false,
+            };
+            let d = st.dev(dev).map_err(|_| blocked)?;
+            (st.driver(d.info.instance).map_err(|_| blocked)?, d.info)
+        };
+        drv.dma(&info, pasid, iova, access)
+    }
+
+    /// A DMA request from a device with page requests: when the translation faults in a way a
+    /// page request can fix, the device asks for the page, waits for the answer, and retries
+    /// once.
+    pub fn dma_with_page_request(
+        &self,
+        dev: DeviceId,
+        pasid: Option<Pasid>,
+        iova: u64,
+        access: Access,
+    ) -> std::result::Result<DmaTranslation, DmaFault> {
+        match self.dma(dev, pasid, iova, access) {
+            Err(f) if f.recoverable && self.device_caps(dev).is_ok_and(|c| c.pri) => {
+                let req = PageRequest {
+                    device: dev,
+                    pasid,
+                    addr: iova,
+                    access,
+                    group: 0,
+                    last: true,
+                };
+                match self.page_request(req) {
+                    Some(ResponseCode::Success) => self.dma(dev, pasid, iova, access),
+                    _ => Err(f),
+                }
+            }
+            r => r,
+        }
+    }
+
+    /// A page request from a device, as its IOMMU reports it. Requests gather into their
+    /// group; the last one of a group has the whole group handled by the fault handler of the
+    /// domain at the request's PASID (or RID), and the answer sent to the device once.
+    /// Returns the answer when the group is complete.
+    pub fn page_request(&self, req: PageRequest) -> Option<ResponseCode> {
+        let key = (req.device, req.pasid, req.group);
+        let group = {
+            let mut open = self.open_groups.lock();
+            let per_device = open.keys().filter(|k| k.0 == req.device).count();
+            let known = open.contains_key(&key);
+            if !known && per_device >= OPEN_GROUPS_MAX {
+                None
+            } else {
+                open.entry(key).or_default().push(req);
+                if !req.last {
+                    return None;
+                }
+                open.remove(&key)
+            }
+        };
+        let (drv, info, domain) = {
+            let st = self.state.read();
+            let d = st.dev(req.device).ok()?;
+            let domain = match req.pasid {
+                Some(p) => d.pasids.get(&p).cloned(),
+                None => d.rid.clone(),
+            };
+            (st.driver(d.info.instance).ok()?, d.info, domain)
+        };
+        let code = match (group, domain.as_ref().map(|d| d.kind())) {
+            (None, _) => ResponseCode::Failure,
+            (Some(reqs), Some(DomainKind::Sva(mm))) => {
+                let mut code = ResponseCode::Success;
+                for r in reqs {
+                    let c = mm.handle_fault(r.addr, r.access);
+                    if c != ResponseCode::Success {
+                        code = c;
+                        break;
+                    }
+                }
+                code
+            }
+            (Some(_), _) => ResponseCode::Invalid,
+        };
+        drv.page_response(
+            &info,
+            &PageResponse {
+                device: req.device,
+                pasid: req.pasid,
+                group: req.group,
+                code,
+            },
+        );
+        Some(code)
+    }
+}
