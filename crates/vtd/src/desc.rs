@@ -23,14 +23,17 @@
 //! the driver side. Every field not named in a descriptor's words is reserved (RsvdZ).
 
 mod inval;
+mod inval_pasid;
 mod prq;
 
 pub use inval::{
-    CcGranularity, CcInv, CcInvQw0, DevTlbInv, DevTlbInvQw0, DevTlbInvQw1, HptInv, HptInvQw0,
-    HptInvQw1, IecGranularity, IecInv, IecInvQw0, InvWait, InvWaitQw0, InvWaitQw1,
-    IotlbGranularity, IotlbInv, IotlbInvQw0, IotlbInvQw1, PDevTlbInv, PDevTlbInvQw0, PDevTlbInvQw1,
-    PIotlbGranularity, PIotlbInv, PIotlbInvQw0, PageGroupResp, PageGroupRespQw0, PageGroupRespQw1,
-    PcGranularity, PcInv, PcInvQw0, ResponseCode,
+    CcGranularity, CcInv, CcInvQw0, DevTlbInv, DevTlbInvQw0, DevTlbInvQw1, IecGranularity, IecInv,
+    IecInvQw0, InvWait, InvWaitQw0, InvWaitQw1, IotlbGranularity, IotlbInv, IotlbInvQw0,
+    IotlbInvQw1, PIotlbGranularity, PcGranularity, ResponseCode,
+};
+pub use inval_pasid::{
+    HptInv, HptInvQw0, HptInvQw1, PDevTlbInv, PDevTlbInvQw0, PDevTlbInvQw1, PIotlbInv,
+    PIotlbInvQw0, PageGroupResp, PageGroupRespQw0, PageGroupRespQw1, PcInv, PcInvQw0,
 };
 pub use prq::{PageRequest, PageRequestError, PageRequestQw0, PageRequestQw1};
 
