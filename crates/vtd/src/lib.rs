@@ -31,6 +31,7 @@
 //!   no lock and allocates nothing).
 
 pub mod desc;
+pub mod driver;
 pub mod fault;
 pub mod model;
 pub mod regs;
