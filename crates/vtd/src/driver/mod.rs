@@ -14,7 +14,11 @@
 //!
 //! This module is the only code of the crate that knows the core.
 
+mod entries;
+mod hw;
 mod queue;
+
+use hw::Hw;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -26,14 +30,11 @@ use softiommu_core::{
     PageResponse, PagingRequest, Pasid, Result, TableAlloc, Target,
 };
 use softiommu_mem::AddressSpace;
+use softiommu_pgtable::Access;
 use softiommu_pgtable::formats::any::AnyFormat;
-use softiommu_pgtable::formats::vtd_ss::{VtdSs, VtdSsConfig};
-use softiommu_pgtable::formats::x86::{X86, X86Config};
-use softiommu_pgtable::{Access, Format};
 
 use crate::desc::{
-    CcGranularity, CcInv, CcInvQw0, DevTlbInv, DevTlbInvQw0, DevTlbInvQw1, IotlbGranularity,
-    IotlbInv, IotlbInvQw0, IotlbInvQw1, PDevTlbInv, PDevTlbInvQw0, PDevTlbInvQw1,
+    CcGranularity, CcInv, CcInvQw0, IotlbGranularity, IotlbInv, IotlbInvQw0, IotlbInvQw1,
     PIotlbGranularity, PIotlbInv, PIotlbInvQw0, PageGroupResp, PageGroupRespQw0, PageGroupRespQw1,
     PcGranularity, PcInv, PcInvQw0, ResponseCode,
 };
@@ -41,8 +42,7 @@ use crate::fault::FaultReason;
 use crate::model::{Request, VtdUnit};
 use crate::regs::{CAP_REG, Cap, ECAP_REG, Ecap, GCMD_REG, GSTS_REG, IQA_REG, IQT_REG, RTADDR_REG};
 use crate::structs::{
-    ContextEntry, ContextQw0, ContextQw1, Fspm, PasidDirEntry, PasidEntry, PasidQw0, PasidQw1,
-    PasidQw2, Pgtt, ScalableRootEntry, pasid_dir_index, pasid_table_index, root_entry_address,
+    ContextEntry, ContextQw0, ContextQw1, Pgtt, ScalableRootEntry, root_entry_address,
 };
 
 /// GCMD/GSTS.TE.
@@ -70,117 +70,6 @@ const MAX_PSI_CHUNKS: usize = 16;
 const CONTEXT_ENTRY_BYTES: u64 = 32;
 /// Bytes of a PASID-table entry.
 const PASID_ENTRY_BYTES: u64 = 64;
-
-/// What the unit reports, as the driver read it at bring-up.
-#[derive(Debug, Clone, Copy)]
-struct Hw {
-    cap: Cap,
-    ecap: Ecap,
-    /// Host address width.
-    haw: u8,
-    /// CAP.MGAW + 1.
-    mgaw: u8,
-    /// PASID width (0 without ECAP.PASID).
-    pasid_bits: u8,
-    /// Second-stage levels of new paging domains.
-    ss_levels: Option<u8>,
-    /// Domain-ID width.
-    did_bits: u8,
-}
-
-impl Hw {
-    fn ss_sizes(&self) -> u64 {
-        let mut s = 1 << 12;
-        if self.cap.sslps() & 1 != 0 {
-            s |= 1 << 21;
-            if self.cap.sslps() & 2 != 0 {
-                s |= 1 << 30;
-            }
-        }
-        s
-    }
-
-    fn fs_sizes(&self) -> u64 {
-        (1 << 12) | (1 << 21) | if self.cap.fs1gp() { 1 << 30 } else { 0 }
-    }
-
-    fn ss_format(&self, dirty: bool) -> Result<AnyFormat> {
-        let levels = self
-            .ss_levels
-            .ok_or(CoreError::NotSupported("second-stage translation"))?;
-        Ok(VtdSs::new(VtdSsConfig {
-            levels,
-            haw: self.haw,
-            pages_2m: self.cap.sslps() & 1 != 0,
-            pages_1g: self.cap.sslps() & 3 == 3,
-            snoop_ctl: self.ecap.sc(),
-            ad: dirty,
-        })?
-        .into())
-    }
-
-    fn fs_format(&self) -> Result<AnyFormat> {
-        Ok(X86::new(X86Config {
-            levels: 4,
-            haw: self.haw,
-            pages_1g: self.cap.fs1gp(),
-            wpe: false,
-            dirty_tracking: false,
-        })?
-        .into())
-    }
-
-    /// Whether the unit walks first-stage tables of `format`; the reason when not.
-    fn check_fs(&self, format: &AnyFormat) -> std::result::Result<u8, &'static str> {
-        let AnyFormat::X86(f) = format else {
-            return Err("a first-stage table must be in the x86-64 format");
-        };
-        if !self.ecap.fsts() {
-            return Err("no first-stage translation");
-        }
-        let c = f.config();
-        if c.levels == 5 && !self.cap.fs5lp() {
-            return Err("5-level first-stage tables not supported");
-        }
-        if c.pages_1g && !self.cap.fs1gp() {
-            return Err("first-stage 1 GiB pages not supported");
-        }
-        if c.haw > self.haw {
-            return Err("output width wider than this unit's");
-        }
-        Ok(c.levels)
-    }
-
-    /// Whether the unit walks second-stage tables of `format`; the reason when not.
-    fn check_ss(&self, format: &AnyFormat) -> std::result::Result<VtdSsConfig, &'static str> {
-        let AnyFormat::VtdSs(f) = format else {
-            return Err("not a VT-d table format");
-        };
-        if !self.ecap.ssts() {
-            return Err("no second-stage translation");
-        }
-        let c = *f.config();
-        if !matches!(c.levels, 3..=5) || self.cap.sagaw() & (1 << (c.levels - 2)) == 0 {
-            return Err("second-stage levels SAGAW does not report");
-        }
-        if format.geometry().ia_bits() > self.mgaw.max(39) {
-            return Err("input width wider than MGAW");
-        }
-        if c.pages_2m && self.cap.sslps() & 1 == 0 || c.pages_1g && self.cap.sslps() & 2 == 0 {
-            return Err("second-stage page sizes this unit does not walk");
-        }
-        if c.ad && !self.ecap.ssads() {
-            return Err("no second-stage dirty tracking");
-        }
-        if c.snoop_ctl && !self.ecap.sc() {
-            return Err("no snoop control");
-        }
-        if c.haw > self.haw {
-            return Err("output width wider than this unit's");
-        }
-        Ok(c)
-    }
-}
 
 /// What one PASID-table entry of a device was programmed with.
 #[derive(Debug, Clone, Copy)]
@@ -469,190 +358,6 @@ impl<M: AddressSpace + 'static> VtdDriver<M> {
                 st.dids.remove(&domain);
                 st.free_dids.push(did);
             }
-        }
-    }
-
-    /// The complete PASID-table entry for `target`, and what it programs. `Ok(None)` for
-    /// blocked. Nothing is changed.
-    fn build(&self, st: &State, target: Target<'_>) -> Result<Option<(PasidEntry, Programmed)>> {
-        let d = match target {
-            Target::Blocked => return Ok(None),
-            Target::Identity => {
-                if !self.hw.ecap.pt() {
-                    return Err(CoreError::NotSupported("pass-through (ECAP.PT)"));
-                }
-                let e = PasidEntry {
-                    qw0: PasidQw0::new().with_p(true).with_pgtt(Pgtt::PassThrough),
-                    qw1: PasidQw1::new().with_did(IDENTITY_DID),
-                    ..PasidEntry::from_words([0; 8])
-                };
-                let p = Programmed {
-                    domain: None,
-                    did: IDENTITY_DID,
-                    pgtt: Pgtt::PassThrough,
-                    sva: false,
-                };
-                return Ok(Some((e, p)));
-            }
-            Target::Domain(d) => d,
-        };
-        let did = self.did_for(st, d.id())?;
-        let bad = |why: &'static str| CoreError::Incompatible {
-            instance: softiommu_core::InstanceId(u32::MAX),
-            domain: d.id(),
-            why,
-        };
-        let mut e = PasidEntry::from_words([0; 8]);
-        e.qw1 = PasidQw1::new().with_did(did);
-        let fs = |e: &mut PasidEntry, format: &AnyFormat, root: u64| -> Result<()> {
-            let levels = self.hw.check_fs(format).map_err(bad)?;
-            let fspm = if levels == 5 {
-                Fspm::FiveLevel
-            } else {
-                Fspm::FourLevel
-            };
-            e.qw2 = PasidQw2::new().with_fspm(fspm).with_fsptptr(root >> 12);
-            Ok(())
-        };
-        let ss = |e: &mut PasidEntry, dom: &Domain| -> Result<()> {
-            let (format, root) = dom.with_table(|t| (t.format().cloned(), t.root()))?;
-            let (Some(format), Some(root)) = (format, root) else {
-                return Err(bad("a table the hardware cannot walk"));
-            };
-            let c = self.hw.check_ss(&format).map_err(bad)?;
-            e.qw0 = e
-                .qw0
-                .with_aw(c.levels - 2)
-                .with_ssade(c.ad)
-                .with_ssptptr(root >> 12);
-            Ok(())
-        };
-        let (pgtt, sva) = match d.kind() {
-            DomainKind::Paging(_) => {
-                let (format, root) = d.with_table(|t| (t.format().cloned(), t.root()))?;
-                let (Some(format), Some(root)) = (format, root) else {
-                    return Err(bad("a table the hardware cannot walk"));
-                };
-                if matches!(format, AnyFormat::X86(_)) {
-                    fs(&mut e, &format, root)?;
-                    (Pgtt::FirstStage, false)
-                } else {
-                    ss(&mut e, d)?;
-                    (Pgtt::SecondStage, false)
-                }
-            }
-            DomainKind::Sva(mm) => {
-                fs(&mut e, mm.format(), mm.root())?;
-                (Pgtt::FirstStage, true)
-            }
-            DomainKind::Nested(n) => match &n.data {
-                NestedData::Stage1 { format, root } => {
-                    if !self.hw.ecap.nest() {
-                        return Err(CoreError::NotSupported("nesting (ECAP.NEST)"));
-                    }
-                    fs(&mut e, format, *root)?;
-                    ss(&mut e, &n.parent)?;
-                    (Pgtt::Nested, false)
-                }
-                NestedData::PasidTable { .. } => {
-                    return Err(CoreError::NotSupported(
-                        "a user-owned PASID table (the SMMUv3 model); VT-d nests one stage-1 table",
-                    ));
-                }
-            },
-            DomainKind::Blocked => return Ok(None),
-            DomainKind::Identity => return self.build(st, Target::Identity),
-        };
-        e.qw0 = e.qw0.with_p(true).with_pgtt(pgtt);
-        let p = Programmed {
-            domain: Some(d.id()),
-            did,
-            pgtt,
-            sva,
-        };
-        Ok(Some((e, p)))
-    }
-
-    /// The address of `pasid`'s entry in `dev`'s PASID table, allocating the table.
-    fn pasid_entry_at(&self, dev: &mut Dev, pasid: Pasid) -> Result<u64> {
-        let idx = pasid_dir_index(pasid);
-        if u64::from(idx) * 8 >= dev.dir_bytes {
-            return Err(CoreError::Invalid("PASID beyond the PASID directory"));
-        }
-        let table = match dev.tables.get(&idx) {
-            Some(&t) => t,
-            None => {
-                let t = self.alloc.alloc(4096)?;
-                let de = PasidDirEntry::new().with_p(true).with_smptblptr(t >> 12);
-                if let Err(err) = de.write(&*self.mem, dev.dir + u64::from(idx) * 8) {
-                    let _ = self.alloc.free(t, 4096);
-                    return Err(err.into());
-                }
-                dev.tables.insert(idx, t);
-                t
-            }
-        };
-        Ok(table + u64::from(pasid_table_index(pasid)) * PASID_ENTRY_BYTES)
-    }
-
-    /// The descriptors that invalidate what the unit caches of `old` at `pasid` of the
-    /// device (Table 28: PASID-selective pc, then iotlb DSI or p_iotlb PASID-selective, then
-    /// the device-TLB).
-    fn teardown_descs(dev: &Dev, pasid: u32, old: &Programmed) -> Vec<[u64; 4]> {
-        let mut v = vec![
-            PcInv {
-                qw0: PcInvQw0::new()
-                    .with_g(PcGranularity::Pasid)
-                    .with_did(old.did)
-                    .with_pasid(pasid),
-            }
-            .to_words(),
-        ];
-        if old.pgtt == Pgtt::FirstStage {
-            v.push(
-                PIotlbInv {
-                    qw0: PIotlbInvQw0::new()
-                        .with_g(PIotlbGranularity::Pasid)
-                        .with_did(old.did)
-                        .with_pasid(pasid),
-                    qw1: IotlbInvQw1::new(),
-                }
-                .to_words(),
-            );
-        } else {
-            v.push(
-                IotlbInv {
-                    qw0: IotlbInvQw0::new()
-                        .with_g(IotlbGranularity::Domain)
-                        .with_did(old.did),
-                    qw1: IotlbInvQw1::new(),
-                }
-                .to_words(),
-            );
-        }
-        if dev.ats {
-            v.push(Self::dev_tlb_all(dev, pasid));
-        }
-        v
-    }
-
-    /// A device-TLB invalidation of everything the device caches for `pasid`.
-    fn dev_tlb_all(dev: &Dev, pasid: u32) -> [u64; 4] {
-        let sid = dev.info.rid.source_id();
-        // S=1 with every address bit below 63 set: the whole address space.
-        let all = (1u64 << 51) - 1;
-        if pasid == RID_PASID {
-            DevTlbInv {
-                qw0: DevTlbInvQw0::new().with_sid(sid),
-                qw1: DevTlbInvQw1::new().with_s(true).with_addr(all),
-            }
-            .to_words()
-        } else {
-            PDevTlbInv {
-                qw0: PDevTlbInvQw0::new().with_sid(sid).with_pasid(pasid),
-                qw1: PDevTlbInvQw1::new().with_s(true).with_addr(all),
-            }
-            .to_words()
         }
     }
 

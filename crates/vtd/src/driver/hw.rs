@@ -1,0 +1,124 @@
+//! What the unit can do, as the driver read it at bring-up, and the table formats it chooses
+//! from that.
+
+use softiommu_core::{CoreError, Result};
+use softiommu_pgtable::Format;
+use softiommu_pgtable::formats::any::AnyFormat;
+use softiommu_pgtable::formats::vtd_ss::{VtdSs, VtdSsConfig};
+use softiommu_pgtable::formats::x86::{X86, X86Config};
+
+use crate::regs::{Cap, Ecap};
+
+/// What the unit reports, as the driver read it at bring-up.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Hw {
+    pub(super) cap: Cap,
+    pub(super) ecap: Ecap,
+    /// Host address width.
+    pub(super) haw: u8,
+    /// CAP.MGAW + 1.
+    pub(super) mgaw: u8,
+    /// PASID width (0 without ECAP.PASID).
+    pub(super) pasid_bits: u8,
+    /// Second-stage levels of new paging domains.
+    pub(super) ss_levels: Option<u8>,
+    /// Domain-ID width.
+    pub(super) did_bits: u8,
+}
+
+impl Hw {
+    pub(super) fn ss_sizes(&self) -> u64 {
+        let mut s = 1 << 12;
+        if self.cap.sslps() & 1 != 0 {
+            s |= 1 << 21;
+            if self.cap.sslps() & 2 != 0 {
+                s |= 1 << 30;
+            }
+        }
+        s
+    }
+
+    pub(super) fn fs_sizes(&self) -> u64 {
+        (1 << 12) | (1 << 21) | if self.cap.fs1gp() { 1 << 30 } else { 0 }
+    }
+
+    pub(super) fn ss_format(&self, dirty: bool) -> Result<AnyFormat> {
+        let levels = self
+            .ss_levels
+            .ok_or(CoreError::NotSupported("second-stage translation"))?;
+        Ok(VtdSs::new(VtdSsConfig {
+            levels,
+            haw: self.haw,
+            pages_2m: self.cap.sslps() & 1 != 0,
+            pages_1g: self.cap.sslps() & 3 == 3,
+            snoop_ctl: self.ecap.sc(),
+            ad: dirty,
+        })?
+        .into())
+    }
+
+    pub(super) fn fs_format(&self) -> Result<AnyFormat> {
+        Ok(X86::new(X86Config {
+            levels: 4,
+            haw: self.haw,
+            pages_1g: self.cap.fs1gp(),
+            wpe: false,
+            dirty_tracking: false,
+        })?
+        .into())
+    }
+
+    /// Whether the unit walks first-stage tables of `format`; the reason when not.
+    pub(super) fn check_fs(&self, format: &AnyFormat) -> std::result::Result<u8, &'static str> {
+        let AnyFormat::X86(f) = format else {
+            return Err("a first-stage table must be in the x86-64 format");
+        };
+        if !self.ecap.fsts() {
+            return Err("no first-stage translation");
+        }
+        let c = f.config();
+        if c.levels == 5 && !self.cap.fs5lp() {
+            return Err("5-level first-stage tables not supported");
+        }
+        if c.pages_1g && !self.cap.fs1gp() {
+            return Err("first-stage 1 GiB pages not supported");
+        }
+        if c.haw > self.haw {
+            return Err("output width wider than this unit's");
+        }
+        Ok(c.levels)
+    }
+
+    /// Whether the unit walks second-stage tables of `format`; the reason when not.
+    pub(super) fn check_ss(
+        &self,
+        format: &AnyFormat,
+    ) -> std::result::Result<VtdSsConfig, &'static str> {
+        let AnyFormat::VtdSs(f) = format else {
+            return Err("not a VT-d table format");
+        };
+        if !self.ecap.ssts() {
+            return Err("no second-stage translation");
+        }
+        let c = *f.config();
+        if !matches!(c.levels, 3..=5) || self.cap.sagaw() & (1 << (c.levels - 2)) == 0 {
+            return Err("second-stage levels SAGAW does not report");
+        }
+        if format.geometry().ia_bits() > self.mgaw.max(39) {
+            return Err("input width wider than MGAW");
+        }
+        if c.pages_2m && self.cap.sslps() & 1 == 0 || c.pages_1g && self.cap.sslps() & 2 == 0 {
+            return Err("second-stage page sizes this unit does not walk");
+        }
+        if c.ad && !self.ecap.ssads() {
+            return Err("no second-stage dirty tracking");
+        }
+        if c.snoop_ctl && !self.ecap.sc() {
+            return Err("no snoop control");
+        }
+        if c.haw > self.haw {
+            return Err("output width wider than this unit's");
+        }
+        Ok(c)
+    }
+}
