@@ -27,6 +27,12 @@
 //!   [`model::VtdUnit`] puts it behind the register file as one unit: MMIO accesses with
 //!   their actions carried out, the invalidation queue drained from memory, faults recorded,
 //!   page requests queued, virtual commands answered.
+//! - [`driver`]: the OS side — [`driver::VtdDriver`] implements the core's `IommuDriver` by
+//!   writing only registers (through MMIO) and memory, as Linux's intel-iommu does: bring-up
+//!   (root table, 256-bit invalidation queue, TE), context entries and PASID directories per
+//!   device, domain IDs, PASID-table entries for blocked/identity/paging (second or first
+//!   stage)/SVA/nested targets with the invalidation sequences of spec Table 28, page-selective
+//!   flushes, page group responses, and DMA answered by the unit.
 //! - [`tlb`]: the lock-free set-associative cache the three caches are made of (a hit takes
 //!   no lock and allocates nothing).
 
