@@ -7,6 +7,14 @@ use crate::geometry::{Geometry, Level};
 use crate::prot::{Access, Perm, Prot};
 
 const R: u64 = 1 << 0;
+/// The rights of an entry by its R and W bits (no execute right in rev 5: an instruction
+/// fetch needs read).
+const SS_PERMS: [Perm; 4] = [
+    Perm::same(false, false, false),
+    Perm::same(true, false, true),
+    Perm::same(false, true, false),
+    Perm::same(true, true, true),
+];
 const W: u64 = 1 << 1;
 /// Extended memory type in a leaf (bits 5:3; used only when the PASID entry sets EMTE).
 const EMT_SHIFT: u32 = 3;
@@ -193,9 +201,7 @@ impl Format for VtdSs {
         if pte & self.rsvd_high != 0 {
             return Pte::Reserved;
         }
-        let read = pte & R != 0;
-        // No execute right in rev 5: an instruction fetch needs read.
-        let perm = Perm::same(read, pte & W != 0, read);
+        let perm = SS_PERMS[(pte & (R | W)) as usize];
         let number = self.number(level);
         match number {
             // Bit 7 of a PTE is ignored.

@@ -50,6 +50,8 @@ impl Default for X86Config {
 #[derive(Debug, Clone)]
 pub struct X86 {
     cfg: X86Config,
+    /// The rights of an entry by its R/W and U/S bits (index = U/S << 1 | R/W).
+    perms: [Perm; 4],
     geo: Geometry,
     addr_mask: u64,
 }
@@ -79,8 +81,13 @@ impl X86 {
             .collect();
         let ia = 12 + 9 * cfg.levels;
         let geo = Geometry::new(&levels, 12, ia, cfg.haw, 1u64 << (ia - 1))?;
+        let perms = std::array::from_fn(|i| {
+            let (rw, us) = (i & 1 != 0, i & 2 != 0);
+            Perm::new(us, us && rw, us, true, rw || !cfg.wpe, true)
+        });
         Ok(X86 {
             cfg,
+            perms,
             geo,
             addr_mask: ((1u64 << cfg.haw) - 1) & !0xfff,
         })
@@ -124,9 +131,7 @@ impl Format for X86 {
         if pte & ((1u64 << 52) - 1) & !((1u64 << self.cfg.haw) - 1) != 0 {
             return Pte::Reserved;
         }
-        let us = pte & US != 0;
-        let rw = pte & RW != 0;
-        let perm = Perm::new(us, us && rw, us, true, rw || !self.cfg.wpe, true);
+        let perm = self.perms[((pte & (RW | US)) >> 1) as usize];
         let number = self.number(level);
         let leaf = match number {
             1 => true,
