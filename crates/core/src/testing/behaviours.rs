@@ -598,6 +598,41 @@ pub fn s8_nested_pasid_table_claims_every_pasid(h: &dyn Harness) {
         (p.inst[2], nested.id())
     );
 
+    if !h.nested_pasid_table() {
+        // A driver without user-owned PASID tables (VT-d nests one stage-1 table per PASID
+        // entry) refuses to attach one, with its reason, and nothing changes.
+        assert_eq!(
+            incompatible(p.iommu.attach(a, &nested)),
+            (p.inst[0], nested.id())
+        );
+        assert!(nested.attachments().is_empty());
+        assert!(p.iommu.rid_domain(a).unwrap().is_none());
+        assert_eq!(p.fault_kind(a, None, IOVA), DmaFaultKind::Blocked);
+        // Its nesting is a single stage-1 table over the parent, at the RID or at a PASID.
+        let s1_nested = |root: u64| {
+            p.iommu
+                .new_nested(
+                    &parent,
+                    NestedData::Stage1 {
+                        format: p.stage1.clone(),
+                        root,
+                    },
+                )
+                .unwrap()
+        };
+        let (at_rid, at_pasid) = (s1_nested(s1_rid.root()), s1_nested(s1_b.root()));
+        assert!(!at_rid.claims_pasids());
+        p.iommu.attach(a, &at_rid).unwrap();
+        p.iommu.attach_pasid(b, 6, &at_pasid).unwrap();
+        assert_eq!(p.pa(a, None, IOVA + 0x28), g.data_hpa + 0x28);
+        assert_eq!(p.pa(b, Some(6), IOVA + 8), g.data_hpa + 2 * PAGE + 8);
+        // The parent's changes reach them.
+        parent.unmap_sync(g.data_gpa, PAGE).unwrap();
+        assert_eq!(p.fault_kind(a, None, IOVA), DmaFaultKind::NotPresent);
+        assert_eq!(p.pa(b, Some(6), IOVA + 8), g.data_hpa + 2 * PAGE + 8);
+        return;
+    }
+
     // Attached at the RID it translates requests without PASID and with any PASID through
     // the guest's tables, then the parent.
     p.iommu.attach(a, &nested).unwrap();

@@ -170,6 +170,15 @@ pub trait DriverSide: Send + Sync {
 pub trait Harness {
     /// A fresh platform whose instances have the capabilities of `specs`, in order.
     fn platform(&self, specs: &[InstSpec]) -> Platform;
+
+    /// Whether the driver takes a user-owned PASID table as a nested domain
+    /// ([`NestedData::PasidTable`](crate::NestedData::PasidTable), the SMMUv3 model). A
+    /// driver without it (VT-d nests one stage-1 table) must refuse to attach one with
+    /// [`CoreError::Incompatible`](crate::CoreError::Incompatible), which the tests then
+    /// check instead.
+    fn nested_pasid_table(&self) -> bool {
+        true
+    }
 }
 
 /// An IOMMU core with its instances, its RAM, and the driver side.
