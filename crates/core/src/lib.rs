@@ -59,6 +59,8 @@ mod pasid;
 pub mod reference;
 mod sva;
 mod table;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod topology;
 
 pub use caps::{DeviceCaps, EffectiveCaps, Family, IommuCaps};

@@ -5,23 +5,21 @@
 //! capabilities a test asks for ([`InstSpec`]), run by one driver. Everything a test needs
 //! from the driver side — instances of given capabilities, devices, DMA, memory, the page
 //! responses a device received, the driver's cache counters — goes through the platform, so
-//! the test bodies never name a driver. [`behaviour_tests!`] runs every behaviour test once
+//! the test bodies never name a driver. [`behaviour_tests!`](crate::behaviour_tests) runs every behaviour test once
 //! per harness.
 //!
-//! Harnesses so far: the reference driver with its private table format, and with the VT-d
-//! second-stage and Arm stage-1 hardware formats. The VT-d and SMMUv3 drivers add theirs here.
-
-#![allow(dead_code)]
+//! The reference driver's harnesses are here ([`RefHarness`]); a driver crate adds its own
+//! and runs the same tests from its own `tests/`.
 
 use std::ops::Range;
 use std::sync::Arc;
 
-use parking_lot::Mutex;
-use softiommu_core::reference::{RefConfig, RefIommu};
-use softiommu_core::{
+use crate::reference::{RefConfig, RefIommu};
+use crate::{
     DeviceCaps, DeviceDesc, DeviceId, DmaFault, DmaFaultKind, DmaTranslation, InstanceId, Iommu,
     Mem, PageResponse, Pasid, Result, Rid, Topology,
 };
+use parking_lot::Mutex;
 use softiommu_mem::{AddressSpace, PageAlloc, RamArena};
 use softiommu_pgtable::Access;
 use softiommu_pgtable::formats::any::AnyFormat;
@@ -172,6 +170,15 @@ pub trait DriverSide: Send + Sync {
 pub trait Harness {
     /// A fresh platform whose instances have the capabilities of `specs`, in order.
     fn platform(&self, specs: &[InstSpec]) -> Platform;
+
+    /// Whether the driver takes a user-owned PASID table as a nested domain
+    /// ([`NestedData::PasidTable`](crate::NestedData::PasidTable), the SMMUv3 model). A
+    /// driver without it (VT-d nests one stage-1 table) must refuse to attach one with
+    /// [`CoreError::Incompatible`](crate::CoreError::Incompatible), which the tests then
+    /// check instead.
+    fn nested_pasid_table(&self) -> bool {
+        true
+    }
 }
 
 /// An IOMMU core with its instances, its RAM, and the driver side.
@@ -523,27 +530,3 @@ impl Harness for RefHarness {
         )
     }
 }
-
-/// Defines, for every harness, a module of `#[test]`s that run the named behaviour tests
-/// (functions `fn(&dyn Harness)` of the invoking module).
-macro_rules! behaviour_tests {
-    ($($test:ident),* $(,)?) => {
-        $crate::common::behaviour_tests!(@harness reference_private,
-            $crate::common::RefHarness::Private; $($test),*);
-        $crate::common::behaviour_tests!(@harness reference_vtd_ss,
-            $crate::common::RefHarness::VtdSs; $($test),*);
-        $crate::common::behaviour_tests!(@harness reference_arm_s1,
-            $crate::common::RefHarness::ArmS1; $($test),*);
-    };
-    (@harness $module:ident, $harness:expr; $($test:ident),*) => {
-        mod $module {
-            $(
-                #[test]
-                fn $test() {
-                    super::$test(&$harness)
-                }
-            )*
-        }
-    };
-}
-pub(crate) use behaviour_tests;
