@@ -473,7 +473,10 @@ mod malformed {
             let mut c = ctx;
             if c[0] & 1 == 0 { c[0] = (c[0] & 0xfff) | (rig.pasid_table - 0x1000); }
             for (i, w) in c.iter().enumerate() { rig.mem.store_u64(ctx_at + 8 * i as u64, *w).unwrap(); }
-            let _ = dir;
+            // A random directory entry 0 (the directory is the page below the PASID table);
+            // keep it pointing at the PASID table half the time.
+            let dir_entry = if dir & 2 == 0 { (dir & 0xfff) | rig.pasid_table } else { dir };
+            rig.mem.store_u64(rig.pasid_table - 0x1000, dir_entry).unwrap();
             for (i, w) in pe.iter().enumerate() { rig.mem.store_u64(rig.pasid_table + 8 * i as u64, *w).unwrap(); }
             let access = Access { write, exec: false, privileged };
             match rig.unit.translate(Request { sid: SID, pasid, addr, access }) {
