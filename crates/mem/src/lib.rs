@@ -7,6 +7,8 @@
 //!   returns a [`MemError`] for an address that is not backed, never a panic;
 //! - [`RamArena`]: RAM as one lazily populated host reservation (64 GiB costs only what is used);
 //! - [`GuestRam`]: a VMM's rust-vmm guest memory (`vm-memory`) seen as physical memory;
+//! - [`MappedSpace`]: an address space seen through a translation (a nested walk's view of
+//!   its stage-1 tables through stage 2);
 //! - [`PageAlloc`]: naturally aligned, zeroed blocks for table pages (4 KiB to 1 MiB) carved from
 //!   a range of an address space, with one metadata word per 4 KiB page for the owner's use.
 //!
@@ -18,9 +20,11 @@ mod arena;
 mod error;
 mod guest;
 mod space;
+mod view;
 
 pub use alloc::{AllocStats, PageAlloc};
 pub use arena::RamArena;
 pub use error::{MemError, Result};
 pub use guest::GuestRam;
 pub use space::AddressSpace;
+pub use view::MappedSpace;

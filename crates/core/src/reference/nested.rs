@@ -2,9 +2,7 @@
 //! parent's input space, so the stage-1 walk reads them through a view of memory that
 //! translates every access through the parent domain.
 
-use std::sync::atomic::AtomicU64;
-
-use softiommu_mem::{AddressSpace, MemError};
+use softiommu_mem::{AddressSpace, MappedSpace, MemError};
 use softiommu_pgtable::formats::any::AnyFormat;
 use softiommu_pgtable::{Access, FaultKind, Translation, WalkFault, walk};
 
@@ -46,31 +44,12 @@ impl Stage2View<'_> {
     }
 }
 
-impl AddressSpace for Stage2View<'_> {
-    fn words(&self, pa: u64, count: usize) -> Result<&[AtomicU64], MemError> {
-        let hpa = self.host(pa, count as u64 * 8, false)?;
-        self.mem.words(hpa, count)
-    }
-
-    fn read(&self, pa: u64, buf: &mut [u8]) -> Result<(), MemError> {
-        let hpa = self.host(pa, buf.len() as u64, false)?;
-        self.mem.read(hpa, buf)
-    }
-
-    fn write(&self, pa: u64, buf: &[u8]) -> Result<(), MemError> {
-        let hpa = self.host(pa, buf.len() as u64, true)?;
-        self.mem.write(hpa, buf)
-    }
-
-    fn cmpxchg_u64(
-        &self,
-        pa: u64,
-        current: u64,
-        new: u64,
-    ) -> Result<std::result::Result<u64, u64>, MemError> {
-        // An Accessed/Dirty update of a stage-1 entry needs write rights in the parent.
-        let hpa = self.host(pa, 8, true)?;
-        self.mem.cmpxchg_u64(hpa, current, new)
+impl<'a> Stage2View<'a> {
+    /// Memory as the stage-1 walk sees it.
+    fn space(&'a self) -> impl AddressSpace + 'a {
+        MappedSpace::new(&**self.mem, move |ipa, len, write| {
+            self.host(ipa, len, write)
+        })
     }
 }
 
@@ -84,6 +63,7 @@ pub(super) fn pasid_entry(
 ) -> Result<u64, WalkFault> {
     let view = Stage2View { mem, parent };
     let e = view
+        .space()
         .load_u64(root + u64::from(pasid) * 8)
         .map_err(|e| WalkFault {
             kind: FaultKind::Fetch(e),
@@ -113,7 +93,7 @@ pub(super) fn translate(
     access: Access,
 ) -> Result<Translation, WalkFault> {
     let view = Stage2View { mem, parent };
-    let s1 = walk::translate(format, &view, root, iova, access)?;
+    let s1 = walk::translate(format, &view.space(), root, iova, access)?;
     let s2 = parent
         .with_table(|t| t.translate(s1.pa, access))
         .map_err(|_| bad_config())??;

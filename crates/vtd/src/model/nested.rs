@@ -1,9 +1,9 @@
 //! Memory as a nested first-stage walk sees it: every table address is a guest-physical
 //! address, translated through the second stage before the entry is read or updated.
 
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 
-use softiommu_mem::{AddressSpace, MemError};
+use softiommu_mem::{AddressSpace, MappedSpace, MemError};
 use softiommu_pgtable::formats::any::AnyFormat;
 use softiommu_pgtable::{Access, FaultKind};
 
@@ -50,30 +50,10 @@ impl<M: AddressSpace> SecondStageView<'_, M> {
     }
 }
 
-impl<M: AddressSpace> AddressSpace for SecondStageView<'_, M> {
-    fn words(&self, pa: u64, count: usize) -> Result<&[AtomicU64], MemError> {
-        let hpa = self.host(pa, count as u64 * 8, false)?;
-        self.mem.words(hpa, count)
-    }
-
-    fn read(&self, pa: u64, buf: &mut [u8]) -> Result<(), MemError> {
-        let hpa = self.host(pa, buf.len() as u64, false)?;
-        self.mem.read(hpa, buf)
-    }
-
-    fn write(&self, pa: u64, buf: &[u8]) -> Result<(), MemError> {
-        let hpa = self.host(pa, buf.len() as u64, true)?;
-        self.mem.write(hpa, buf)
-    }
-
-    fn cmpxchg_u64(
-        &self,
-        pa: u64,
-        current: u64,
-        new: u64,
-    ) -> Result<std::result::Result<u64, u64>, MemError> {
-        // A first-stage Accessed/Dirty update needs second-stage write rights (SFS.8).
-        let hpa = self.host(pa, 8, true)?;
-        self.mem.cmpxchg_u64(hpa, current, new)
+impl<'a, M: AddressSpace> SecondStageView<'a, M> {
+    /// Memory as the first-stage walk sees it: every access through the second stage (an
+    /// Accessed/Dirty update needs write rights there, SFS.8).
+    pub(super) fn space(&'a self) -> impl AddressSpace + 'a {
+        MappedSpace::new(self.mem, move |gpa, len, write| self.host(gpa, len, write))
     }
 }

@@ -483,7 +483,7 @@ impl<M: AddressSpace> TranslationUnit<M> {
             fault: AtomicU8::new(0),
         };
         let s1 = fs
-            .translate(&view, e.fs_table(), req.addr, req.access)
+            .translate(&view.space(), e.fs_table(), req.addr, req.access)
             .map_err(|f| {
                 let code = view.fault.load(Ordering::Relaxed);
                 let reason = FaultReason::from_code(code)
