@@ -37,7 +37,9 @@ mod format;
 pub mod formats;
 mod geometry;
 mod prot;
+pub mod stale;
 mod table;
+pub mod tlb;
 pub mod walk;
 
 pub use dirty::DirtyBitmap;

@@ -33,8 +33,10 @@
 //!   device, domain IDs, PASID-table entries for blocked/identity/paging (second or first
 //!   stage)/SVA/nested targets with the invalidation sequences of spec Table 28, page-selective
 //!   flushes, page group responses, and DMA answered by the unit.
-//! - [`tlb`]: the lock-free set-associative cache the three caches are made of (a hit takes
-//!   no lock and allocates nothing).
+//!
+//! The three caches are made of `softiommu_pgtable::tlb::Tlb` (a hit takes no lock and
+//! allocates nothing), and the checking mode keeps its reports in a
+//! `softiommu_pgtable::stale::StaleLog`, both shared with the SMMUv3 model.
 
 pub mod desc;
 pub mod driver;
@@ -42,4 +44,3 @@ pub mod fault;
 pub mod model;
 pub mod regs;
 pub mod structs;
-pub mod tlb;

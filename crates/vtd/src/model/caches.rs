@@ -4,7 +4,7 @@
 use softiommu_pgtable::Perm;
 
 use crate::structs::{ContextEntry, PasidEntry, Pgtt};
-use crate::tlb::Tlb;
+use softiommu_pgtable::tlb::Tlb;
 
 /// The class of an IOTLB entry, as invalidation tells them apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

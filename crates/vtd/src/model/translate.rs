@@ -5,11 +5,11 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 
-use parking_lot::Mutex;
 use softiommu_mem::AddressSpace;
 use softiommu_pgtable::formats::any::AnyFormat;
 use softiommu_pgtable::formats::vtd_ss::{VtdSs, VtdSsConfig};
 use softiommu_pgtable::formats::x86::{X86, X86Config};
+use softiommu_pgtable::stale::StaleLog;
 use softiommu_pgtable::{Access, FaultKind, Perm};
 
 use super::caches::{Caches, Class, IotlbEntry};
@@ -105,9 +105,7 @@ pub struct TranslationUnit<M: AddressSpace = Arc<dyn AddressSpace>> {
     ss: [[AnyFormat; 2]; 3],
     /// First-stage formats by (FSPM, WPE).
     fs: [[AnyFormat; 2]; 2],
-    checking: AtomicBool,
-    stale_count: AtomicU64,
-    stale: Mutex<Vec<StaleTranslation>>,
+    stale: StaleLog<StaleTranslation>,
 }
 
 impl<M: AddressSpace> std::fmt::Debug for TranslationUnit<M> {
@@ -189,9 +187,7 @@ impl<M: AddressSpace> TranslationUnit<M> {
                 [ss(5, false)?, ss(5, true)?],
             ],
             fs: [[fs(4, false)?, fs(4, true)?], [fs(5, false)?, fs(5, true)?]],
-            checking: AtomicBool::new(false),
-            stale_count: AtomicU64::new(0),
-            stale: Mutex::new(Vec::new()),
+            stale: StaleLog::new(),
         })
     }
 
@@ -219,17 +215,17 @@ impl<M: AddressSpace> TranslationUnit<M> {
 
     /// Turns the checking mode on or off: every IOTLB hit is compared with a fresh walk.
     pub fn set_checking(&self, on: bool) {
-        self.checking.store(on, Ordering::Relaxed);
+        self.stale.set_enabled(on);
     }
 
     /// How many stale hits the checking mode has found.
     pub fn stale_count(&self) -> u64 {
-        self.stale_count.load(Ordering::Relaxed)
+        self.stale.count()
     }
 
-    /// The stale hits found (the first 1024).
+    /// The stale hits found (the first `softiommu_pgtable::stale::KEPT`).
     pub fn stale_reports(&self) -> Vec<StaleTranslation> {
-        self.stale.lock().clone()
+        self.stale.reports()
     }
 
     /// Translates one request.
@@ -248,7 +244,7 @@ impl<M: AddressSpace> TranslationUnit<M> {
             && (e.dirty || !req.access.write)
         {
             let off = req.addr & 0xfff;
-            if self.checking.load(Ordering::Relaxed) {
+            if self.stale.enabled() {
                 self.check_hit(req, &e);
             }
             return Ok(Translated {
@@ -279,16 +275,12 @@ impl<M: AddressSpace> TranslationUnit<M> {
             Err(f) => Err(f.reason),
         };
         if fresh != Ok(e.pa) {
-            self.stale_count.fetch_add(1, Ordering::Relaxed);
-            let mut s = self.stale.lock();
-            if s.len() < 1024 {
-                s.push(StaleTranslation {
-                    request: req,
-                    did: e.did,
-                    cached: e.pa | (req.addr & 0xfff),
-                    fresh: fresh.map(|pa| pa | (req.addr & 0xfff)),
-                });
-            }
+            self.stale.report(StaleTranslation {
+                request: req,
+                did: e.did,
+                cached: e.pa | (req.addr & 0xfff),
+                fresh: fresh.map(|pa| pa | (req.addr & 0xfff)),
+            });
         }
     }
 
