@@ -208,6 +208,13 @@ fn tlb_key(class: Class, shift: u8, vmid: u16, asid: u16, input: u64) -> [u64; 2
     ]
 }
 
+/// What spreads one address space's entries over the TLB's sets apart from another's: the
+/// set index of a page is its page number plus this.
+fn tag_mix(class: Class, vmid: u16, asid: u16) -> u64 {
+    let tag = u64::from(asid) | u64::from(vmid) << 16 | (class as u64) << 32;
+    tag.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 24
+}
+
 struct TlbKey {
     class: u64,
     shift: u8,
@@ -274,6 +281,10 @@ pub struct Caches {
     /// Never cleared: an invalidation racing a fill could otherwise hide a size that still
     /// has entries from later range invalidations.
     shifts: AtomicU64,
+    /// A bit per VMID modulo 64, set once a global stage-1 entry of such a VMID is cached:
+    /// an invalidation by VA and ASID then sweeps the whole TLB for global entries of other
+    /// ASIDs, which sit in other sets.
+    global_vmids: AtomicU64,
     /// Bumped before every invalidation sweeps: a walk that began before it may not leave
     /// its (possibly stale) result behind.
     generation: AtomicU64,
@@ -308,6 +319,7 @@ impl Caches {
             context: Tlb::new(context),
             tlb: Tlb::new(tlb),
             shifts: AtomicU64::new(0),
+            global_vmids: AtomicU64::new(0),
             generation: AtomicU64::new(0),
             vmid_tags: caps.s2p,
             asid16: caps.asid16,
@@ -409,11 +421,12 @@ impl Caches {
     #[inline]
     pub(crate) fn tlb(&self, class: Class, vmid: u16, asid: u16, input: u64) -> Option<TlbEntry> {
         let mut sizes = self.shifts.load(Ordering::Relaxed);
+        let mix = tag_mix(class, vmid, asid);
         while sizes != 0 {
             let shift = sizes.trailing_zeros() as u8;
             sizes &= sizes - 1;
             let key = tlb_key(class, shift, vmid, asid, input);
-            if let Some([v]) = self.tlb.lookup(key[1], key) {
+            if let Some([v]) = self.tlb.lookup(key[1].wrapping_add(mix), key) {
                 return Some(decode_entry(v, shift));
             }
         }
@@ -433,8 +446,15 @@ impl Caches {
         if self.shifts.load(Ordering::Relaxed) & bit == 0 {
             self.shifts.fetch_or(bit, Ordering::Relaxed);
         }
+        if e.global {
+            let v = 1u64 << (vmid % 64);
+            if self.global_vmids.load(Ordering::Relaxed) & v == 0 {
+                self.global_vmids.fetch_or(v, Ordering::Relaxed);
+            }
+        }
         let key = tlb_key(class, e.shift, vmid, asid, input);
-        self.fill(&self.tlb, key[1], key, [encode_entry(e)], generation);
+        let index = key[1].wrapping_add(tag_mix(class, vmid, asid));
+        self.fill(&self.tlb, index, key, [encode_entry(e)], generation);
     }
 
     fn vmid(&self, vmid: u16) -> u16 {
@@ -501,13 +521,17 @@ impl Caches {
                 vmid, asid, range, ..
             } => {
                 let (vmid, asid) = (self.vmid(vmid), self.asid(asid));
-                self.invalidate_range(range, |k, e| {
+                let globals = self.global_vmids.load(Ordering::Relaxed) & 1 << (vmid % 64) != 0;
+                let sets = (!globals).then(|| tag_mix(Class::S1, vmid, asid));
+                self.invalidate_range(range, sets, |k, e| {
                     k.class == Class::S1 as u64 && k.vmid == vmid && (k.asid == asid || e.global)
                 })
             }
             S::NhVaa { vmid, range, .. } => {
                 let vmid = self.vmid(vmid);
-                self.invalidate_range(range, |k, _| k.class == Class::S1 as u64 && k.vmid == vmid)
+                self.invalidate_range(range, None, |k, _| {
+                    k.class == Class::S1 as u64 && k.vmid == vmid
+                })
             }
             S::S12Vmall { vmid } => {
                 let vmid = self.vmid(vmid);
@@ -515,7 +539,10 @@ impl Caches {
             }
             S::S2Ipa { vmid, range, .. } => {
                 let vmid = self.vmid(vmid);
-                self.invalidate_range(range, |k, _| k.class == Class::S2 as u64 && k.vmid == vmid)
+                let sets = Some(tag_mix(Class::S2, vmid, 0));
+                self.invalidate_range(range, sets, |k, _| {
+                    k.class == Class::S2 as u64 && k.vmid == vmid
+                })
             }
             S::NsnhAll => self.tlb.invalidate(None, |_, _| true),
         }
@@ -545,8 +572,14 @@ impl Caches {
     }
 
     /// TLB entries for which `hit` holds whose page overlaps `range` (and whose level matches
-    /// its TTL hint).
-    fn invalidate_range(&self, range: TlbiRange, hit: impl Fn(&TlbKey, &TlbEntry) -> bool) -> u64 {
+    /// its TTL hint), looked for in the sets of one address space (`mix`, see [`tag_mix`]) or
+    /// everywhere.
+    fn invalidate_range(
+        &self,
+        range: TlbiRange,
+        mix: Option<u64>,
+        hit: impl Fn(&TlbKey, &TlbEntry) -> bool,
+    ) -> u64 {
         let (start, len) = range.bounds();
         let end = start.saturating_add(len);
         let level = range.level();
@@ -559,16 +592,23 @@ impl Caches {
             base < end && start < top && level.is_none_or(|l| l == e.level) && hit(&k, &e)
         };
         let sets = (self.tlb.capacity() / softiommu_pgtable::tlb::WAYS) as u64;
-        let spans: Vec<(u64, u64)> = (0..64u32)
-            .filter(|s| sizes >> s & 1 != 0)
-            .map(|s| (start >> s, ((end - 1) >> s) + 1))
-            .collect();
-        if spans.iter().any(|&(lo, hi)| hi - lo >= sets) {
+        let mut spans = Vec::new();
+        let mut everywhere = mix.is_none();
+        for shift in (0..64u32).filter(|s| sizes >> s & 1 != 0) {
+            let (lo, hi) = (start >> shift, ((end - 1) >> shift) + 1);
+            let n = hi - lo;
+            let first = mix.and_then(|m| lo.checked_add(m)).filter(|_| n < sets);
+            match first.and_then(|f| Some(f..f.checked_add(n)?)) {
+                Some(r) => spans.push(r),
+                None => everywhere = true,
+            }
+        }
+        if everywhere {
             return self.tlb.invalidate(None, pred);
         }
         spans
             .into_iter()
-            .map(|(lo, hi)| self.tlb.invalidate(Some(lo..hi), pred))
+            .map(|r| self.tlb.invalidate(Some(r), pred))
             .sum()
     }
 }

@@ -358,7 +358,15 @@ impl<M: AddressSpace> TranslationUnit<M> {
             return self.translated(req);
         }
         let generation = self.caches.generation();
-        let w = self.walk(req, true, generation)?;
+        let ctx = self.resolve(&req, true, generation)?;
+        if req.kind == RequestKind::Untranslated
+            && matches!(ctx.kind, Kind::S1 | Kind::S2 | Kind::Nested)
+            && let Some(t) = self.hit(req, &ctx)
+        {
+            // The context was not cached, the translation was.
+            return Ok(t);
+        }
+        let w = self.walk_context(req, &ctx, true, generation)?;
         if let Some(f) = w.fill {
             self.caches
                 .fill_tlb(f.class, f.vmid, f.asid, f.input, &f.entry, generation);

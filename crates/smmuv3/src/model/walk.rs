@@ -133,6 +133,17 @@ impl<M: AddressSpace> TranslationUnit<M> {
         generation: u64,
     ) -> Result<Walked, Fault> {
         let ctx = self.resolve(&req, cached, generation)?;
+        self.walk_context(req, &ctx, cached, generation)
+    }
+
+    /// The page walk for `req` once its context is known.
+    pub(super) fn walk_context(
+        &self,
+        req: Request,
+        ctx: &Ctx,
+        cached: bool,
+        generation: u64,
+    ) -> Result<Walked, Fault> {
         let mut split = false;
         if req.kind == RequestKind::TranslationRequest && ctx.kind != Kind::Abort {
             match ctx.ste.effective_eats(&self.caps) {
@@ -153,9 +164,9 @@ impl<M: AddressSpace> TranslationUnit<M> {
                 })
             }
             Kind::S1 => {
-                let s1 = self.stage1(&req, &ctx, &self.mem, None)?;
+                let s1 = self.stage1(&req, ctx, &self.mem, None)?;
                 Ok(s1_walked(
-                    &ctx, &s1, s1.out, s1.shift, s1.perm, s1.dirty, cached,
+                    ctx, &s1, s1.out, s1.shift, s1.perm, s1.dirty, cached,
                 ))
             }
             Kind::S2 => {
@@ -171,7 +182,7 @@ impl<M: AddressSpace> TranslationUnit<M> {
                 }
                 self.stage2_input(&req, &ctx.ste, ctx.vmid, cached, generation)
             }
-            Kind::Nested => self.nested(&req, &ctx, split, cached, generation),
+            Kind::Nested => self.nested(&req, ctx, split, cached, generation),
         }
     }
 
