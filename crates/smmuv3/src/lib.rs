@@ -13,9 +13,10 @@
 //!   give C_BAD_SUBSTREAMID, F_STREAM_DISABLED and C_BAD_CD; [`event`]: every event record,
 //!   encoded and decoded (the table of triggers and event numbers is there).
 //! - [`model`]: the translation engine — bypass, stage 1, stage 2 and nested translation
-//!   through the shared Arm table formats, the configuration caches and the TLB (tagged by
-//!   VMID, ASID, address and level) with the reach of each invalidation command, and a
-//!   checking mode that reports a TLB hit a fresh walk contradicts.
+//!   through the shared Arm table formats, the configuration caches and the TLB (one look-up
+//!   per hit, entries tagged by VMID, ASID, address and level) with the reach of each
+//!   invalidation command, and a checking mode that reports a TLB hit a fresh walk
+//!   contradicts. [`model::ModelCaps`] holds the ID-register parameters it obeys.
 
 pub mod cd;
 pub mod event;
