@@ -337,7 +337,7 @@ impl StreamTlb {
     /// Removes the entries for which `drop` holds whose input range overlaps
     /// `[start, start + len)` (and whose level is `level`, when given), looking in the sets
     /// stream entries of those pages use, and when `walk_vmid` is given in the sets of that
-    /// VMID's walk entries too.
+    /// VMID's walk entries too (`drop` must refuse walk entries otherwise).
     pub(crate) fn sweep_range(
         &self,
         start: u64,
@@ -359,20 +359,32 @@ impl StreamTlb {
         }
         let sets = (self.t.capacity() / WAYS) as u64;
         let mixes = [Some(0), walk_vmid.map(walk_mix)];
-        let mut spans = Vec::new();
-        let sizes = self.shifts.load(Ordering::Relaxed) | self.walk_shifts.load(Ordering::Relaxed);
-        for shift in (0..64u32).filter(|s| sizes >> s & 1 != 0) {
+        // Walk entries only answer to commands that name their VMID (S2_IPA).
+        let walks = walk_vmid.map_or(0, |_| self.walk_shifts.load(Ordering::Relaxed));
+        let sizes = self.shifts.load(Ordering::Relaxed) | walks;
+        // The sets of each page size in use and each kind of entry the command reaches.
+        let mut spans = [(0u64, 0u64); 16];
+        let mut n = 0;
+        let mut left = sizes;
+        while left != 0 {
+            let shift = left.trailing_zeros();
+            left &= left - 1;
             let (lo, hi) = (start >> shift, ((end - 1) >> shift) + 1);
-            for mix in mixes.iter().flatten() {
-                match lo.checked_add(*mix).zip(hi.checked_add(*mix)) {
-                    Some((a, b)) if hi - lo < sets => spans.push(a..b),
+            for mix in mixes.into_iter().flatten() {
+                let span = lo.checked_add(mix).zip(hi.checked_add(mix));
+                match (span, spans.get_mut(n)) {
+                    (Some(r), Some(slot)) if hi - lo < sets => {
+                        *slot = r;
+                        n += 1;
+                    }
                     _ => return self.t.invalidate(None, pred),
                 }
             }
         }
         spans
-            .into_iter()
-            .map(|r| self.t.invalidate(Some(r), pred))
+            .iter()
+            .take(n)
+            .map(|&(a, b)| self.t.invalidate(Some(a..b), pred))
             .sum()
     }
 }
