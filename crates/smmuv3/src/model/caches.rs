@@ -76,8 +76,12 @@ impl TlbiRange {
             _ => 16,
         };
         let granules = u128::from(self.num & 31) + 1;
-        let len = granules << (5 * u32::from(self.scale & 31) + 1 + g);
-        let len = u64::try_from(len).unwrap_or(u64::MAX);
+        let shift = 5 * u32::from(self.scale & 31) + 1 + g;
+        let len = granules
+            .checked_shl(shift)
+            .filter(|_| shift < 100)
+            .and_then(|l| u64::try_from(l).ok())
+            .unwrap_or(u64::MAX);
         (self.addr & !((1u64 << g) - 1), len)
     }
 

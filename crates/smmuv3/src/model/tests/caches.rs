@@ -250,6 +250,33 @@ fn va_ranges_cover_num_and_scale_granules_and_ttl_picks_the_level() {
 }
 
 #[test]
+fn any_range_fields_are_a_range_not_a_panic() {
+    let rig = Rig::new();
+    let mut t = rig.s1();
+    t.map(VA, OLD, 0x1000, Prot::RW).unwrap();
+    rig.s1_stream(SID, &t, 1);
+    assert_eq!(rig.read(SID, VA), Ok(OLD));
+    t.unmap(VA, 0x1000).unwrap();
+    for (num, scale, tg) in [(31, 31, 3), (31, 31, 1), (0, 12, 2), (7, 25, 1)] {
+        let range = TlbiRange {
+            addr: 0,
+            num,
+            scale,
+            tg,
+            ttl: 0,
+        };
+        rig.unit.invalidate(S::NhVa {
+            vmid: 0,
+            asid: 1,
+            range,
+            leaf: false,
+        });
+    }
+    // The largest ranges reach the page.
+    assert!(rig.read(SID, VA).is_err());
+}
+
+#[test]
 fn global_entries_answer_to_va_invalidations_of_any_asid_not_to_asid_ones() {
     let rig = Rig::new();
     let mut t = rig.s1();
