@@ -1,9 +1,9 @@
 //! The TLB. Translations are keyed by the stream that made them — StreamID, SubstreamID,
 //! page size and the page of the input address — so that a hit is one look-up, as the
 //! VT-d IOTLB is keyed by source ID and PASID; each carries the tags the invalidation
-//! commands name (VMID, ASID, stage, leaf level, nG). The stage-2 translations walks make
-//! (of CD and stage-1 table addresses, and of stage-1 outputs) are kept apart, keyed by VMID
-//! and IPA, and shared by every stream of the VMID.
+//! commands name (VMID, ASID, stage, leaf level, nG). The stage-2 translations of the CDs
+//! and stage-1 tables walks read are kept apart, keyed by VMID and IPA, and shared by every
+//! stream of the VMID.
 //!
 //! A stream's entries belong to the STE and CD it resolved to: an invalidation of that
 //! configuration (CMD_CFGI_*) also drops them. The architecture lets a TLB lose entries at
