@@ -197,7 +197,10 @@ fn pasid_first_stage_identity_and_detach_rid() {
     fs.unmap_sync(0x7000, 0x1000).unwrap();
     let f = r.iommu.dma(dev, Some(7), 0x7008, Access::READ).unwrap_err();
     assert_eq!(f.kind, DmaFaultKind::NotPresent);
-    assert!(f.recoverable, "FS not-present with PRI");
+    assert!(
+        !f.recoverable,
+        "a paging domain has no I/O page fault handler, though the device has PRI"
+    );
     fs.map_sync(0x7000, 0x31_0000, 0x1000, Prot::RW).unwrap();
     // S7: detaching the RID leaves the PASID working.
     r.iommu.detach(dev).unwrap();
