@@ -223,14 +223,11 @@ impl<M: AddressSpace + 'static> IommuDriver for VtdDriver<M> {
         if !self.hw.ecap.prs() {
             return PageRequestBatch::default();
         }
-        // The device's page request reaches the unit, which queues it and raises its event;
-        // the event's handler drains the queue.
-        self.unit.page_request(Self::prq_descriptor(dev, req));
-        self.prq_drain()
+        self.prq_send(Self::prq_descriptor(dev, req))
     }
 
     fn take_page_requests(&self) -> PageRequestBatch {
-        self.prq_drain()
+        self.prq_drain(&mut self.state.lock())
     }
 
     fn dma(

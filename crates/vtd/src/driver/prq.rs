@@ -82,10 +82,18 @@ impl<M: AddressSpace + 'static> VtdDriver<M> {
         }
     }
 
+    /// A device sends `req`: the unit queues it (or drops it, or answers it itself) and
+    /// raises its event, whose handler drains the queue. Both happen under the driver's lock,
+    /// so that the request is in this batch unless the unit did not queue it, whatever other
+    /// threads send at the same time.
+    pub(super) fn prq_send(&self, req: PageRequest) -> PageRequestBatch {
+        let mut st = self.state.lock();
+        self.unit.page_request(req);
+        self.prq_drain(&mut st)
+    }
+
     /// The page-request event's handler: every request the unit queued since the last call.
-    pub(super) fn prq_drain(&self) -> PageRequestBatch {
-        let mut guard = self.state.lock();
-        let st = &mut *guard;
+    pub(super) fn prq_drain(&self, st: &mut State) -> PageRequestBatch {
         let mut batch = PageRequestBatch::default();
         let Some(prq) = st.prq else {
             return batch;
