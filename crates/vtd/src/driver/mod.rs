@@ -49,7 +49,7 @@ use crate::desc::{
 use crate::fault::FaultReason;
 use crate::model::VtdUnit;
 use crate::regs::{CAP_REG, Cap, ECAP_REG, Ecap, GCMD_REG, GSTS_REG, IQA_REG, IQT_REG, RTADDR_REG};
-use crate::structs::{ContextEntry, Pgtt, ScalableRootEntry, root_entry_address};
+use crate::structs::{ContextEntry, PasidEntry, Pgtt, ScalableRootEntry, root_entry_address};
 
 /// GCMD/GSTS.TE.
 const GCMD_TE: u32 = 1 << 31;
@@ -321,6 +321,10 @@ impl<M: AddressSpace + 'static> VtdDriver<M> {
     }
 
     /// Programs `pasid` (RID_PASID for the RID) of `dev` to translate through `new`.
+    ///
+    /// Everything that can refuse the change is checked before memory changes. Once the
+    /// change is made it stands: an invalidation the unit then refuses is recovered from and
+    /// recorded in [`queue_errors`](Self::queue_errors), not returned.
     fn set_target(&self, dev: &DeviceInfo, pasid: Pasid, new: Target<'_>) -> Result<()> {
         let mut guard = self.state.lock();
         let st = &mut *guard;
@@ -330,23 +334,41 @@ impl<M: AddressSpace + 'static> VtdDriver<M> {
         if pasid != RID_PASID && u64::from(pasid) >> self.hw.pasid_bits != 0 {
             return Err(CoreError::Invalid("PASID beyond this unit's width"));
         }
-        // Everything is checked and built before memory changes.
         let built = self.build(st, new)?;
-        let Some(d) = st.devices.get_mut(&dev.id) else {
-            return Err(CoreError::NoDevice(dev.id));
-        };
-        let old = d.entries.get(&pasid).copied();
-        if built.is_none() && old.is_none() {
-            return Ok(());
-        }
         // An attachment that takes I/O page faults needs page requests enabled before it is
         // live (and is refused where they cannot be).
         if built.as_ref().is_some_and(|(_, p)| p.sva) {
             self.set_pre(st, dev.id, true)?;
         }
-        let Some(d) = st.devices.get_mut(&dev.id) else {
-            return Err(CoreError::NoDevice(dev.id));
+        let r = self.program(st, dev.id, pasid, built);
+        // Nothing that takes I/O page faults is left (or the attachment that needed them
+        // failed): page requests off.
+        let pre_unused = st
+            .devices
+            .get(&dev.id)
+            .is_some_and(|d| d.ctx.qw0.pre() && !d.entries.values().any(|p| p.sva));
+        if pre_unused {
+            self.set_pre(st, dev.id, false)?;
+        }
+        r
+    }
+
+    /// Writes the PASID-table entry `built` (not present for `None`) of `pasid` of device
+    /// `id`, invalidates what the unit cached of the old one, and moves the domain IDs.
+    fn program(
+        &self,
+        st: &mut State,
+        id: DeviceId,
+        pasid: Pasid,
+        built: Option<(PasidEntry, Programmed)>,
+    ) -> Result<()> {
+        let Some(d) = st.devices.get_mut(&id) else {
+            return Err(CoreError::NoDevice(id));
         };
+        let old = d.entries.get(&pasid).copied();
+        if built.is_none() && old.is_none() {
+            return Ok(());
+        }
         let at = self.pasid_entry_at(d, pasid)?;
         match &built {
             Some((e, _)) => e.write(&*self.mem, at)?,
@@ -366,7 +388,7 @@ impl<M: AddressSpace + 'static> VtdDriver<M> {
             Some((_, p)) => d.entries.insert(pasid, p),
             None => d.entries.remove(&pasid),
         };
-        let user = (dev.id, pasid);
+        let user = (id, pasid);
         if let Some(o) = old.and_then(|o| o.domain) {
             Self::did_drop(st, o, user);
         }
@@ -376,15 +398,8 @@ impl<M: AddressSpace + 'static> VtdDriver<M> {
             Self::did_take(st, dom, p.did, user);
         }
         if !descs.is_empty() {
-            self.run(st, &descs)?;
-        }
-        // The last attachment that takes I/O page faults is gone: page requests off.
-        let pre_unused = st
-            .devices
-            .get(&dev.id)
-            .is_some_and(|d| d.ctx.qw0.pre() && !d.entries.values().any(|p| p.sva));
-        if pre_unused {
-            self.set_pre(st, dev.id, false)?;
+            // The change is made; a refused descriptor is recorded (see `set_target`).
+            let _ = self.run(st, &descs);
         }
         Ok(())
     }
