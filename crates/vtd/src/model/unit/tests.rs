@@ -11,7 +11,8 @@ use softiommu_pgtable::{Access, PageTable, Prot};
 use super::*;
 use crate::desc::{
     Descriptor, InvWait, InvWaitQw0, InvWaitQw1, IotlbGranularity, IotlbInv, IotlbInvQw0,
-    IotlbInvQw1, PageGroupResp, PageGroupRespQw0, PageGroupRespQw1, PageRequestQw0, PageRequestQw1,
+    IotlbInvQw1, PageGroupResp, PageGroupRespQw0, PageGroupRespQw1, PageRequest, PageRequestQw0,
+    PageRequestQw1,
 };
 use crate::regs::{
     Event, FEADDR_REG, FECTL_REG, FEDATA_REG, FRCD_REG, FSTS_REG, GCMD_REG, GSTS_REG, ICS_REG,
