@@ -26,7 +26,10 @@
 //!   reports the missing invalidation.
 //!   [`model::VtdUnit`] puts it behind the register file as one unit: MMIO accesses with
 //!   their actions carried out, the invalidation queue drained from memory, faults recorded,
-//!   page requests queued, virtual commands answered.
+//!   page requests checked against the requester's entries and queued after the implicit
+//!   IOTLB invalidation, virtual commands answered, and its work counted
+//!   ([`model::UnitStats`]: IOTLB hits and walks per thread behind a switch, invalidation
+//!   descriptors by type).
 //! - [`driver`]: the OS side — [`driver::VtdDriver`] implements the core's `IommuDriver` by
 //!   writing only registers (through MMIO) and memory, as Linux's intel-iommu does: bring-up
 //!   (root table, 256-bit invalidation queue, page request queue, TE), context entries and
