@@ -182,13 +182,22 @@ fn requests_the_driver_cannot_route_are_answered_invalid_or_dropped() {
         None,
         "the refused requests populated nothing"
     );
-    // A PASID with nothing behind it reaches the core, which answers Invalid.
+    // An address outside the address space reaches the core, whose handler answers Invalid.
     r.unit
-        .page_request(read_request(sid, Some(pasid + 1), VA, 5, true));
+        .page_request(read_request(sid, p, 0x1000_0000, 5, true));
     assert_eq!(r.iommu.page_request_event(r.inst).unwrap(), 1);
     assert_eq!(
         r.responses().last(),
-        Some(&(sid, Some(pasid + 1), 5, ResponseCode::InvalidRequest))
+        Some(&(sid, p, 5, ResponseCode::InvalidRequest))
+    );
+    assert_eq!(mm.lookup(0x1000_0000), None);
+    // A PASID with nothing attached is answered Invalid too.
+    r.unit
+        .page_request(read_request(sid, Some(pasid + 1), VA, 6, true));
+    r.iommu.page_request_event(r.inst).unwrap();
+    assert_eq!(
+        r.responses().last(),
+        Some(&(sid, Some(pasid + 1), 6, ResponseCode::InvalidRequest))
     );
 }
 
