@@ -79,6 +79,8 @@ macro_rules! address_field {
     };
 }
 
+pub(crate) use address_field;
+
 address_field!(
     QueueBase,
     "queue base as written, before alignment to the queue size"
