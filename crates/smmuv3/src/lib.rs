@@ -4,3 +4,20 @@
 //! Arm VMSAv8-64 stage-1/stage-2 tables from physical memory, caches what it walked until the
 //! driver's commands invalidate it, and writes events and page requests to queues in memory.
 //! The driver is the only code that knows both the model and the IOMMU core.
+//!
+//! What is here:
+//!
+//! - [`regs`]: the register file on both register pages — IDR0–IDR5 from
+//!   [`regs::SmmuParams`], CR0/CR0ACK, CR1, CR2, GBPA, the interrupt controls and MSI
+//!   configuration, GERROR/GERRORN, the stream table and the three queues' registers — with MMIO
+//!   reads and writes that return the actions the model must take, and the model's reports
+//!   (commands consumed or refused, records written or lost) that return the interrupts to
+//!   signal.
+//! - [`cmd`]: every command as `bitfield-struct` words, decoded with the CERROR an illegal one
+//!   raises (the opcode table is there); [`pri`]: the PRI queue entry and the `CMD_PRI_RESP`
+//!   responses; [`queue`]: the index arithmetic the command, event and PRI queues share.
+
+pub mod cmd;
+pub mod pri;
+pub mod queue;
+pub mod regs;
