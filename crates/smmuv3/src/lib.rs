@@ -28,6 +28,7 @@
 
 pub mod cd;
 pub mod cmd;
+pub mod driver;
 pub mod event;
 pub mod model;
 pub mod pri;
