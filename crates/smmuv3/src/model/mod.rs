@@ -10,8 +10,13 @@ mod nested;
 #[cfg(test)]
 mod tests;
 mod translate;
+mod unit;
 mod walk;
 
 pub use caches::{Caches, InvalidationScope, TlbiRange};
 pub use caps::{CapsError, Httu, ModelCaps, StallModel};
 pub use translate::{Fault, Request, RequestKind, StaleTranslation, Translated, TranslationUnit};
+pub use unit::{
+    AtcCompletion, AtcInvalidation, CommandCounts, DeviceMessage, DeviceSink, InterruptSink,
+    PageRequestOutcome, SmmuUnit, UnitError, UnitStats,
+};

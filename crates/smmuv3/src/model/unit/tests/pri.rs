@@ -1,0 +1,1 @@
+//! Page requests through the unit.
