@@ -13,7 +13,7 @@ use crate::cd::Cd;
 use crate::cmd::{ATC_INV_ALL, AtcInv, Command, TlbiNhAsid, TlbiS12Vmall};
 use crate::ste::{Eats, S1Dss, S1Fmt, Ste, SteConfig};
 
-use super::cdtab::{CdTable, s1_cd};
+use super::cdtab::{CdTable, stage1_cd};
 use super::strtab::EntryKind;
 use super::{Dev, SmmuDriver, State};
 
@@ -151,7 +151,7 @@ impl SmmuDriver {
                 let (root, format) = table_of(domain)?;
                 if let Ok(f) = self.hw.check_s1(&format) {
                     let asid = st.asids.take(id, "ASIDs")?;
-                    let cd = s1_cd(&f, root, asid, true);
+                    let cd = stage1_cd(&f, root, asid, true);
                     return Ok(Programmed::S1 {
                         domain: id,
                         sva: false,
@@ -177,7 +177,7 @@ impl SmmuDriver {
                     .check_s1(mm.format())
                     .map_err(CoreError::NotSupported)?;
                 let asid = st.asids.take(id, "ASIDs")?;
-                let cd = s1_cd(&f, mm.root(), asid, false);
+                let cd = stage1_cd(&f, mm.root(), asid, false);
                 Ok(Programmed::S1 {
                     domain: id,
                     sva: true,

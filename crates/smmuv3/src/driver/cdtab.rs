@@ -99,9 +99,9 @@ impl CdTable {
 }
 
 /// The CD Linux writes for a stage-1 table of format `f` at `root` tagged `asid`
-/// (`arm_smmu_make_s1_cd`): TTB1 off, faults recorded, terminated transactions aborted,
+/// (`arm_smmu_make_s1_cd`), valid: TTB1 off, faults recorded, terminated transactions aborted,
 /// ASID not shared with the CPU for DMA domains (`aset`) and shared for SVA.
-pub(super) fn s1_cd(f: &ArmS1, root: u64, asid: u16, aset: bool) -> Cd {
+pub fn stage1_cd(f: &ArmS1, root: u64, asid: u16, aset: bool) -> Cd {
     let mut cd = Cd::default().with_ttb0(root);
     cd.dw0 = CdDw0::new()
         .with_t0sz(f.t0sz())

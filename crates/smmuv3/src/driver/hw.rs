@@ -22,6 +22,8 @@ pub(super) struct Hw {
     pub(super) asid_bits: u8,
     /// VMID width (8 or 16).
     pub(super) vmid_bits: u8,
+    /// The OS page size: the granule of new domains where the SMMU has it.
+    pub(super) page: Granule,
 }
 
 /// Stage-1 input width of the driver's domains (Linux's VA_BITS for the device's page
@@ -32,7 +34,7 @@ pub(super) const S2_IA_BITS: u8 = 40;
 
 impl Hw {
     /// The ID registers as read.
-    pub(super) fn new(idr0: Idr0, idr1: Idr1, idr3: Idr3, idr5: Idr5) -> Result<Hw> {
+    pub(super) fn new(idr0: Idr0, idr1: Idr1, idr3: Idr3, idr5: Idr5, page: Granule) -> Result<Hw> {
         if idr0.ttf() & 0b10 == 0 {
             return Err(CoreError::NotSupported(
                 "AArch64 translation tables (IDR0.TTF)",
@@ -53,6 +55,7 @@ impl Hw {
             oas: oas.min(48),
             asid_bits: if idr0.asid16() { 16 } else { 8 },
             vmid_bits: if idr0.vmid16() { 16 } else { 8 },
+            page,
         })
     }
 
@@ -90,10 +93,10 @@ impl Hw {
         }
     }
 
-    /// The granule of new domains: 4 KiB where the SMMU has it (the CPU's page size), else
-    /// the smallest it has.
+    /// The granule of new domains: the OS page size where the SMMU has it, else the smallest
+    /// it has.
     pub(super) fn granule(&self) -> Result<Granule> {
-        [Granule::K4, Granule::K16, Granule::K64]
+        [self.page, Granule::K4, Granule::K16, Granule::K64]
             .into_iter()
             .find(|&g| self.granule_ok(g))
             .ok_or(CoreError::NotSupported("a translation granule (IDR5)"))

@@ -27,6 +27,7 @@ mod ops;
 mod queues;
 mod strtab;
 
+pub use cdtab::stage1_cd;
 pub use cmdq::CommandErrorReport;
 
 use std::collections::HashMap;
@@ -35,6 +36,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use softiommu_core::{CoreError, DeviceId, DeviceInfo, DomainId, Mem, Result, TableAlloc};
 use softiommu_mem::AddressSpace;
+use softiommu_pgtable::formats::arm::Granule;
 
 use crate::cmd::{CfgiSteRange, Command, TlbiEl2All, TlbiNsnhAll};
 use crate::event::Event;
@@ -130,15 +132,27 @@ impl std::fmt::Debug for SmmuDriver {
 const CMDQ_LOG2: u8 = 8;
 
 impl SmmuDriver {
-    /// Brings `unit` up as the module documentation describes. Structures live in `mem`,
-    /// their pages come from `alloc`.
+    /// Brings `unit` up as the module documentation describes, for an OS with 4 KiB pages.
+    /// Structures live in `mem`, their pages come from `alloc`.
     pub fn new(unit: Arc<dyn SmmuHw>, mem: Mem, alloc: TableAlloc) -> Result<SmmuDriver> {
+        Self::with_page_size(unit, mem, alloc, Granule::K4)
+    }
+
+    /// [`new`](Self::new) for an OS whose page size is `page`: new paging domains use that
+    /// granule where the SMMU walks it (Linux's `PAGE_SIZE` choice).
+    pub fn with_page_size(
+        unit: Arc<dyn SmmuHw>,
+        mem: Mem,
+        alloc: TableAlloc,
+        page: Granule,
+    ) -> Result<SmmuDriver> {
         let r = |off| unit.mmio_read(off, 4) as u32;
         let hw = Hw::new(
             Idr0::from_bits(r(SMMU_IDR0)),
             Idr1::from_bits(r(SMMU_IDR1)),
             Idr3::from_bits(r(SMMU_IDR3)),
             Idr5::from_bits(r(SMMU_IDR5)),
+            page,
         )?;
         if hw.stall_forced() {
             return Err(CoreError::NotSupported("an SMMU that only stalls faults"));
@@ -346,5 +360,23 @@ impl SmmuDriver {
             d.ste = new;
         }
         Ok(())
+    }
+}
+
+impl<M: AddressSpace + Send + Sync + 'static> SmmuHw for crate::model::SmmuUnit<M> {
+    fn mmio_read(&self, offset: u64, size: u32) -> u64 {
+        crate::model::SmmuUnit::mmio_read(self, offset, size)
+    }
+
+    fn mmio_write(&self, offset: u64, size: u32, value: u64) {
+        crate::model::SmmuUnit::mmio_write(self, offset, size, value)
+    }
+
+    fn translate(&self, req: Request) -> std::result::Result<Translated, Fault> {
+        crate::model::SmmuUnit::translate(self, req)
+    }
+
+    fn page_request(&self, req: PageRequest) {
+        let _ = crate::model::SmmuUnit::page_request(self, req);
     }
 }
