@@ -26,8 +26,8 @@ fn tg(g: Granule) -> u8 {
 }
 
 /// The (DW0, DW1) pairs of invalidations by address covering `[start, end)` in a table of
-/// granule `g`: ranges of (NUM+1)·2^SCALE granules with `ril`, else one per granule; `None`
-/// when that takes more than [`MAX_TLBI_OPS`] commands.
+/// granule `g`: ranges of (NUM+1)·2^SCALE granules with `ril` (TTL 0, never NUM = SCALE = 0),
+/// else one per granule; `None` when that takes more than [`MAX_TLBI_OPS`] commands.
 pub(super) fn by_address(
     start: u64,
     end: u64,
@@ -39,6 +39,11 @@ pub(super) fn by_address(
     let mut addr = start >> shift << shift;
     let last = end.checked_add(g.size() - 1)? >> shift << shift;
     let mut pages = (last.saturating_sub(addr)) >> shift;
+    if ril && pages & 31 == 1 {
+        // A range of NUM = SCALE = 0 without a level is illegal: one more granule makes the
+        // first command cover two or more (as Linux does).
+        pages += 1;
+    }
     let mut out = Vec::new();
     while pages > 0 {
         if out.len() == MAX_TLBI_OPS {
@@ -159,6 +164,11 @@ mod tests {
         // 3 pages: NUM=2, SCALE=0.
         let r = by_address(0x3000, 0x6000, Granule::K4, true, false).unwrap();
         assert_eq!((r.len(), r[0].0.num(), r[0].0.scale()), (1, 2, 0));
+        // 1 or 33 pages: one more, so that no command has NUM = SCALE = 0.
+        let r = by_address(0x3000, 0x4000, Granule::K4, true, false).unwrap();
+        assert_eq!((r.len(), r[0].0.num(), r[0].0.scale()), (1, 0, 1));
+        let r = by_address(0, 33 << 12, Granule::K4, true, false).unwrap();
+        assert!(r.iter().all(|(d0, _)| (d0.num(), d0.scale()) != (0, 0)));
         // Without RIL, one per page.
         let r = by_address(0x3000, 0x6000, Granule::K4, false, true).unwrap();
         let addrs: Vec<u64> = r.iter().map(|x| x.1.address()).collect();

@@ -4,6 +4,8 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering::Relaxed;
 
 use parking_lot::Mutex;
 use softiommu_core::testing::{CacheStats, DriverSide, Harness, InstSpec, Platform, Shape};
@@ -101,6 +103,7 @@ impl SmmuHarness {
                 msgs: Arc::default(),
                 unit,
                 driver,
+                refusals_expected: AtomicBool::new(false),
             }));
         }
         let inst = units.iter().map(|u| u.inst).collect();
@@ -122,12 +125,35 @@ pub struct Unit {
     pub msgs: Arc<Mutex<Vec<DeviceMessage>>>,
     pub unit: Arc<SmmuUnit<Mem>>,
     pub driver: Arc<SmmuDriver>,
+    /// The test makes the SMMU refuse commands on purpose.
+    pub refusals_expected: AtomicBool,
 }
 
 struct SmmuSide {
     units: Vec<Arc<Unit>>,
     /// Every device added: (instance, StreamID, handle).
     devices: Mutex<Vec<(InstanceId, u32, DeviceId)>>,
+}
+
+impl Drop for SmmuSide {
+    /// Every test on the platform ends with no command the SMMUs refused: a driver that
+    /// builds an illegal command would otherwise lose an invalidation silently.
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        for u in self
+            .units
+            .iter()
+            .filter(|u| !u.refusals_expected.load(Relaxed))
+        {
+            assert_eq!(
+                u.driver.command_errors(),
+                vec![],
+                "commands the SMMU refused"
+            );
+        }
+    }
 }
 
 impl DriverSide for SmmuSide {
