@@ -9,6 +9,7 @@ mod formats;
 mod nested;
 #[cfg(test)]
 mod tests;
+mod tlb;
 mod translate;
 mod unit;
 mod walk;
