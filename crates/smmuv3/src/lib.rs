@@ -25,6 +25,9 @@
 //!   through the shared Arm table formats, the configuration caches and the TLB (tagged by
 //!   VMID, ASID, address and level) with the reach of each invalidation command, and a
 //!   checking mode that reports a TLB hit a fresh walk contradicts.
+//! - [`driver`]: the OS side — [`driver::SmmuDriver`] puts one SMMU under the softiommu core
+//!   through its registers, stream and CD tables and command queue, as Linux's arm-smmu-v3
+//!   does.
 
 pub mod cd;
 pub mod cmd;
