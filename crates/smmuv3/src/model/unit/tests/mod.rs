@@ -174,22 +174,34 @@ impl Rig {
         self.w32(SMMU_GERRORN, self.r32(SMMU_GERROR));
     }
 
-    /// The raw records waiting in the event queue, consumed (CONS moves to PROD).
-    pub fn take_event_words(&self) -> Vec<[u64; 4]> {
-        let prod = QueueProd::from_bits(self.r32(SMMU_EVENTQ_PROD));
-        let cons = QueueCons::from_bits(self.r32(SMMU_EVENTQ_CONS));
-        let mask = (2u32 << EVTQ_LOG2) - 1;
+    /// The `N`-word entries waiting in the output queue at `base` (2^`log2` entries) whose
+    /// PROD and CONS are at `prod_reg` and `cons_reg`, consumed (CONS moves to PROD).
+    pub fn take_entries<const N: usize>(
+        &self,
+        (prod_reg, cons_reg): (u64, u64),
+        base: u64,
+        log2: u8,
+    ) -> Vec<[u64; N]> {
+        let prod = QueueProd::from_bits(self.r32(prod_reg));
+        let cons = QueueCons::from_bits(self.r32(cons_reg));
+        let mask = (2u32 << log2) - 1;
         let mut out = Vec::new();
         let mut rd = cons.rd();
         while rd != prod.wr() {
-            let at = self.evtq + u64::from(rd & ((1 << EVTQ_LOG2) - 1)) * 32;
+            let at = base + u64::from(rd & ((1 << log2) - 1)) * 8 * N as u64;
             out.push(std::array::from_fn(|i| {
                 self.mem.load_u64(at + 8 * i as u64).unwrap()
             }));
             rd = (rd + 1) & mask;
         }
-        self.w32(SMMU_EVENTQ_CONS, cons.with_rd(rd).into_bits());
+        self.w32(cons_reg, cons.with_rd(rd).into_bits());
         out
+    }
+
+    /// The raw records waiting in the event queue, consumed.
+    pub fn take_event_words(&self) -> Vec<[u64; 4]> {
+        let regs = (SMMU_EVENTQ_PROD, SMMU_EVENTQ_CONS);
+        self.take_entries(regs, self.evtq, EVTQ_LOG2)
     }
 
     /// The events waiting in the event queue, decoded and consumed.

@@ -17,21 +17,8 @@ fn request(ssid: Option<u32>, prgi: u16, last: bool) -> PageRequest {
 
 /// The raw PRI queue entries waiting, consumed.
 fn take_entries(rig: &Rig) -> Vec<[u64; 2]> {
-    let prod = QueueProd::from_bits(rig.r32(SMMU_PRIQ_PROD));
-    let cons = QueueCons::from_bits(rig.r32(SMMU_PRIQ_CONS));
-    let mask = (2u32 << PRIQ_LOG2) - 1;
-    let mut out = Vec::new();
-    let mut rd = cons.rd();
-    while rd != prod.wr() {
-        let at = rig.priq + u64::from(rd & ((1 << PRIQ_LOG2) - 1)) * 16;
-        out.push([
-            rig.mem.load_u64(at).unwrap(),
-            rig.mem.load_u64(at + 8).unwrap(),
-        ]);
-        rd = (rd + 1) & mask;
-    }
-    rig.w32(SMMU_PRIQ_CONS, cons.with_rd(rd).into_bits());
-    out
+    let regs = (SMMU_PRIQ_PROD, SMMU_PRIQ_CONS);
+    rig.take_entries(regs, rig.priq, PRIQ_LOG2)
 }
 
 #[test]
