@@ -241,10 +241,13 @@ impl Rig {
     /// Makes `sid` a stage-1 stream whose one CD (at a new page, returned) points at `table`
     /// with `asid`.
     pub fn s1_stream(&self, sid: u32, table: &PageTable<ArmS1, Mem>, asid: u16) -> u64 {
+        self.cd_stream(sid, &cd_for(table.format(), table.root(), asid))
+    }
+
+    /// Makes `sid` a stage-1 stream whose one CD, `cd`, is written at a new page (returned).
+    pub fn cd_stream(&self, sid: u32, cd: &crate::cd::Cd) -> u64 {
         let at = self.page();
-        cd_for(table.format(), table.root(), asid)
-            .write(&*self.mem, at)
-            .unwrap();
+        cd.write(&*self.mem, at).unwrap();
         self.set_ste(sid, &s1_ste(at));
         at
     }
