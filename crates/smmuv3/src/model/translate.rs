@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use softiommu_mem::AddressSpace;
+use softiommu_pgtable::counters::HitCounters;
 use softiommu_pgtable::stale::StaleLog;
 use softiommu_pgtable::{Access, Perm};
 
@@ -187,6 +188,7 @@ pub struct TranslationUnit<M: AddressSpace = Arc<dyn AddressSpace>> {
     record_invalid_sid: AtomicBool,
     stag: AtomicU32,
     stale: StaleLog<StaleTranslation>,
+    pub(super) counters: HitCounters,
 }
 
 impl<M: AddressSpace> std::fmt::Debug for TranslationUnit<M> {
@@ -215,6 +217,7 @@ impl<M: AddressSpace> TranslationUnit<M> {
             record_invalid_sid: AtomicBool::new(false),
             stag: AtomicU32::new(0),
             stale: StaleLog::new(),
+            counters: HitCounters::default(),
         })
     }
 
@@ -323,6 +326,7 @@ impl<M: AddressSpace> TranslationUnit<M> {
         if self.stale.enabled() {
             self.check_hit(req, ctx, e.out | off);
         }
+        self.counters.hit();
         Some(Translated {
             pa: e.out | off,
             len: size - off,
@@ -366,6 +370,7 @@ impl<M: AddressSpace> TranslationUnit<M> {
             // The context was not cached, the translation was.
             return Ok(t);
         }
+        self.counters.walk();
         let w = self.walk_context(req, &ctx, true, generation)?;
         if let Some(f) = w.fill {
             self.caches

@@ -408,10 +408,17 @@ impl<M: AddressSpace> SmmuUnit<M> {
         self.engine.checking().reports()
     }
 
-    /// The unit's counters: commands by opcode, `CMD_SYNC`s and TLB invalidation batches.
+    /// Turns the counting of TLB hits and walks on or off (off when the unit is made);
+    /// commands are counted always.
+    pub fn set_stats(&self, on: bool) {
+        self.engine.set_stats(on);
+    }
+
+    /// The unit's counters: TLB hits and walks (while counting is on), commands by opcode,
+    /// `CMD_SYNC`s and TLB invalidation batches.
     pub fn stats(&self) -> UnitStats {
-        let inner = self.inner.lock();
-        inner.tally.stats()
+        let hits = self.engine.hit_counts();
+        self.inner.lock().tally.stats(hits)
     }
 
     /// The translation engine (its caches and capabilities, for inspection).
