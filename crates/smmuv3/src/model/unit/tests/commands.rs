@@ -256,10 +256,7 @@ fn atc_inv_reaches_the_device_with_its_span() {
 
 #[test]
 fn resume_and_stall_term_reach_the_stalled_requests_device() {
-    let (rig, s1) = Rig::mapped();
-    let mut cd = cd_for(s1.format(), s1.root(), 1);
-    cd.dw0 = cd.dw0.with_s(true);
-    rig.cd_stream(SID, &cd);
+    let (rig, _s1) = Rig::stalling();
     let stag = |addr| {
         rig.read(SID, addr)
             .unwrap_err()

@@ -258,3 +258,43 @@ fn f_permission_record() {
         (0, 1, 0b10)
     );
 }
+
+#[test]
+fn the_event_interrupt_is_an_msi_write_when_configured() {
+    let (rig, _s1) = Rig::mapped();
+    let doorbell = rig.page() + 0x10;
+    rig.w32(SMMU_IRQ_CTRL, 0);
+    rig.w64(SMMU_EVENTQ_IRQ_CFG0, doorbell);
+    rig.w32(SMMU_EVENTQ_IRQ_CFG1, 0xabcd_0123);
+    rig.w32(
+        SMMU_IRQ_CTRL,
+        IrqCtrl::new().with_eventq_irqen(true).into_bits(),
+    );
+    rig.take_irqs();
+    rig.read_fault(SID, 0x5000_0000);
+    let mut b = [0u8; 4];
+    rig.mem.read(doorbell, &mut b).unwrap();
+    assert_eq!(u32::from_le_bytes(b), 0xabcd_0123);
+    let irqs = rig.take_irqs();
+    assert_eq!(irqs.len(), 1);
+    assert_eq!(irqs[0].msi.map(|m| m.addr), Some(doorbell));
+    // The queue was not empty for the second event: no interrupt.
+    rig.read_fault(SID, 0x5000_1000);
+    assert!(rig.take_irqs().is_empty());
+}
+
+#[test]
+fn a_stall_whose_event_is_lost_is_terminated_at_once() {
+    let (rig, _s1) = Rig::stalling();
+    let cap = 1u32 << EVTQ_LOG2;
+    for i in 0..cap {
+        let f = rig
+            .read(SID, 0x5000_0000 + u64::from(i) * 0x1000)
+            .unwrap_err();
+        assert!(f.stalled().is_some());
+    }
+    // The queue is full: the next stall cannot be recorded, so it is not held.
+    let f = rig.read(SID, 0x6000_0000).unwrap_err();
+    assert_eq!((f.id(), f.stalled()), (Some(EventId::Translation), None));
+    assert!(f.abort);
+}

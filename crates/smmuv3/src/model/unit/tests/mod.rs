@@ -20,6 +20,7 @@ mod events;
 mod pri;
 mod proptests;
 mod registers;
+mod threads;
 
 /// Bytes of RAM, from physical address 0.
 const MEM: u64 = 64 << 20;
@@ -258,6 +259,15 @@ impl Rig {
         let mut s1 = rig.s1();
         s1.map(0x4000_0000, 0x10_0000, 0x1000, Prot::RW).unwrap();
         rig.s1_stream(SID, &s1, 1);
+        (rig, s1)
+    }
+
+    /// As [`Rig::mapped`], with CD.S = 1: faulting requests stall.
+    pub fn stalling() -> (Rig, PageTable<ArmS1, Mem>) {
+        let (rig, s1) = Rig::mapped();
+        let mut cd = cd_for(s1.format(), s1.root(), 1);
+        cd.dw0 = cd.dw0.with_s(true);
+        rig.cd_stream(SID, &cd);
         (rig, s1)
     }
 
