@@ -383,7 +383,10 @@ impl<M: AddressSpace> SmmuUnit<M> {
     }
 
     /// Translates one request from a device. A fault whose event is to be recorded is written
-    /// to the event queue (see [`SmmuUnit::record`]) before it is returned.
+    /// to the event queue before it is returned: nothing is written while the queue is
+    /// disabled, a full queue reports an overflow (EVENTQ_PROD.OVFLG) and loses the event, an
+    /// aborted write activates EVENTQ_ABT_ERR; the event interrupt is signalled when the queue
+    /// was empty. A hit takes no lock.
     #[inline]
     pub fn translate(&self, req: Request) -> Result<Translated, Fault> {
         match self.engine.translate(req) {
