@@ -18,7 +18,8 @@
 
 use bitfield_struct::bitfield;
 use softiommu_mem::{AddressSpace, MemError};
-use softiommu_pgtable::formats::arm::Granule;
+use softiommu_pgtable::formats::arm::{Granule, MAIR};
+use softiommu_pgtable::formats::arm_s1::ArmS1;
 
 use crate::event::EventId;
 use crate::model::{Httu, ModelCaps, StallModel};
@@ -200,6 +201,32 @@ pub const fn tg1_encoding(g: Granule) -> u8 {
 }
 
 impl Cd {
+    /// A valid CD for the stage-1 table of format `f` at `root`, tagged `asid`, as Linux
+    /// writes one: TTB0 only (EPD1), the format's granule, size, output width and HA/HD,
+    /// write-back inner-shareable walks, Linux's MAIR, faults recorded, terminated
+    /// transactions aborted, a non-shared ASID.
+    pub fn for_table(f: &ArmS1, root: u64, asid: u16) -> Cd {
+        let mut cd = Cd::default().with_ttb0(root);
+        cd.dw0 = CdDw0::new()
+            .with_t0sz(f.t0sz())
+            .with_tg0(f.tg0())
+            .with_ir0(1)
+            .with_or0(1)
+            .with_sh0(3)
+            .with_ips(f.ips())
+            .with_epd1(true)
+            .with_v(true)
+            .with_aa64(true)
+            .with_r(true)
+            .with_a(true)
+            .with_aset(true)
+            .with_asid(asid)
+            .with_ha(f.config().ha)
+            .with_hd(f.config().hd);
+        cd.dw3 = CdDw3::from_bits(MAIR);
+        cd
+    }
+
     /// The TTB0 table address (before alignment).
     pub const fn ttb0(&self) -> u64 {
         self.dw1.ttb0() << 4
@@ -242,6 +269,7 @@ impl Cd {
     }
 
     /// The effective stage-1 output size in bits: min(IPS, OAS).
+    #[inline]
     pub fn ips_bits(&self, caps: &ModelCaps) -> u8 {
         caps.effective_ps(self.dw0.ips())
     }

@@ -20,7 +20,7 @@ use std::sync::atomic::Ordering;
 use bitfield_struct::bitfield;
 use softiommu_mem::{AddressSpace, MemError};
 use softiommu_pgtable::formats::arm::Granule;
-use softiommu_pgtable::formats::arm_s2::ArmS2Config;
+use softiommu_pgtable::formats::arm_s2::{ArmS2, ArmS2Config};
 
 use crate::event::EventId;
 use crate::model::{Httu, ModelCaps, StallModel};
@@ -516,6 +516,24 @@ impl Ste {
             dw3: self.dw3.with_s2ttb((addr >> 4) & ((1 << 52) - 1)),
             ..self
         }
+    }
+
+    /// The entry with stage-2 fields for the table of format `f` at `root`, tagged `vmid`:
+    /// S2T0SZ, S2SL0, S2TG, S2PS and S2HA/S2HD from the format, VMSAv8-64, faults recorded.
+    pub fn with_s2_table(self, f: &ArmS2, root: u64, vmid: u16) -> Ste {
+        let mut s = self.with_s2ttb(root);
+        s.dw2 = s
+            .dw2
+            .with_s2vmid(vmid)
+            .with_s2t0sz(f.t0sz())
+            .with_s2sl0(f.sl0())
+            .with_s2tg(f.tg())
+            .with_s2ps(f.ps())
+            .with_s2aa64(true)
+            .with_s2r(true)
+            .with_s2ha(f.config().ha)
+            .with_s2hd(f.config().hd);
+        s
     }
 
     /// The stage-2 granule S2TG names; `None` for the reserved 11.

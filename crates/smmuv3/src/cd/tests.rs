@@ -335,3 +335,19 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn for_table_writes_what_linux_writes() {
+    use softiommu_pgtable::formats::arm_s1::ArmS1Config;
+    let f = ArmS1::new(ArmS1Config::default()).unwrap();
+    let cd = Cd::for_table(&f, 0x8_1234_5000, 0x42);
+    let mut want = linux_cd();
+    want.dw3 = CdDw3::from_bits(MAIR);
+    assert_eq!(cd, want);
+    // MAIR: 0 Normal NC, 1 write-back, 2 Device-nGnRE.
+    assert_eq!(cd.mair() & 0xff_ffff, 0x04_ff44);
+    assert_eq!(
+        cd.check(&ste_with(0, S1Fmt::Linear, S1Dss::Terminate), &caps()),
+        Ok(())
+    );
+}

@@ -1,37 +1,38 @@
 //! The SMMU's caches — level-1 stream table descriptors, STEs by StreamID, level-1 CDs,
-//! stream contexts (the STE and CD a (StreamID, SubstreamID) pair resolves to) and the TLB —
-//! and the reach of each invalidation command over them.
+//! stream contexts (the STE and CD a (StreamID, SubstreamID) pair resolves to) and the TLB
+//! ([`super::tlb`]) — and the reach of each invalidation command over them.
 //!
 //! | Command | [`InvalidationScope`] | What goes |
 //! |---|---|---|
-//! | CMD_CFGI_STE | `Ste { sid, leaf }` | the STE of `sid`, every context and L1CD of `sid`; the L1STD covering `sid` unless `leaf` |
+//! | CMD_CFGI_STE | `Ste { sid, leaf }` | the STE of `sid`, every context and L1CD of `sid`, the stream's TLB entries; the L1STD covering `sid` unless `leaf` |
 //! | CMD_CFGI_STE_RANGE | `SteRange { sid, range }` | the same for the 2^(range+1) StreamIDs from `sid` aligned down, L1STDs included |
-//! | CMD_CFGI_CD | `Cd { sid, ssid, leaf }` | the context using CD `ssid` of `sid` (or its only CD); the L1CD covering `ssid` unless `leaf` |
-//! | CMD_CFGI_CD_ALL | `CdAll { sid }` | every context with a CD of `sid`, every L1CD of `sid` |
-//! | CMD_CFGI_ALL | `All` | every configuration cache entry |
+//! | CMD_CFGI_CD | `Cd { sid, ssid, leaf }` | the context using CD `ssid` of `sid` (or its only CD) and its TLB entries; the L1CD covering `ssid` unless `leaf` |
+//! | CMD_CFGI_CD_ALL | `CdAll { sid }` | every context with a CD of `sid` and their TLB entries, every L1CD of `sid` |
+//! | CMD_CFGI_ALL | `All` | every configuration cache entry, every stream's TLB entries |
 //! | CMD_TLBI_NH_ALL | `NhAll { vmid }` | stage-1 (and nested) entries of `vmid` |
 //! | CMD_TLBI_NH_ASID | `NhAsid { vmid, asid }` | non-global stage-1 entries of `vmid` and `asid` |
 //! | CMD_TLBI_NH_VA | `NhVa { vmid, asid, range, .. }` | stage-1 entries of `vmid`, of `asid` or global, overlapping the range |
 //! | CMD_TLBI_NH_VAA | `NhVaa { vmid, range, .. }` | stage-1 entries of `vmid`, any ASID, overlapping the range |
 //! | CMD_TLBI_S12_VMALL | `S12Vmall { vmid }` | every entry of `vmid` |
-//! | CMD_TLBI_S2_IPA | `S2Ipa { vmid, range, .. }` | stage-2-only entries of `vmid` overlapping the IPA range (combined nested entries stay, as the architecture says: software follows with S12_VMALL or NH_ALL) |
+//! | CMD_TLBI_S2_IPA | `S2Ipa { vmid, range, .. }` | stage-2-only entries of `vmid` overlapping the IPA range, and the stage-2 translations walks cached (combined nested entries stay, as the architecture says: software follows with S12_VMALL or NH_ALL) |
 //! | CMD_TLBI_NSNH_ALL | `NsnhAll` | every TLB entry |
 //!
 //! A range (TG ≠ 0) covers (NUM + 1) × 2^SCALE granules from the address; with TG = 0
 //! it is the one address. A TTL level hint (with TG ≠ 0) limits the reach to leaves of that
 //! level, as the architecture allows: an entry cached from a leaf at another level stays. The
 //! Leaf flag has no effect: the model keeps no walk caches, only leaf translations. Without
-//! stage 2 (IDR0.S2P = 0) nothing is VMID-tagged and command VMIDs are ignored.
+//! stage 2 (IDR0.S2P = 0) nothing is VMID-tagged and command VMIDs are ignored. That a CFGI
+//! also drops the TLB entries of the streams it reaches is explained in [`super::tlb`].
 //!
 //! Every cache is a lock-free `softiommu_pgtable::tlb::Tlb`: a hit takes no lock and writes
 //! nothing shared.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use softiommu_pgtable::Perm;
 use softiommu_pgtable::tlb::Tlb;
 
-use super::context::{Ctx, Kind};
+use super::context::{Ctx, tag_has_cd, tag_uses_cd};
+use super::tlb::{Class, Hit, StreamTlb, TlbEntry};
 use crate::cd::L1Cd;
 use crate::model::ModelCaps;
 use crate::ste::{L1Std, Ste};
@@ -169,91 +170,7 @@ pub enum InvalidationScope {
     NsnhAll,
 }
 
-/// Which translations a TLB entry holds, as invalidation tells them apart.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) enum Class {
-    /// Stage 1, or stage 1 and 2 combined (nested): tagged by VMID and ASID, keyed by VA.
-    S1 = 0,
-    /// Stage 2 only: tagged by VMID, keyed by IPA.
-    S2 = 1,
-}
-
-/// A cached translation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct TlbEntry {
-    /// Output address of the first byte of the page.
-    pub out: u64,
-    /// log2 of the page size.
-    pub shift: u8,
-    /// Rights of the whole translation.
-    pub perm: Perm,
-    /// A write may hit: the leaf (every leaf, nested) is already dirty or needs no update.
-    pub dirty: bool,
-    /// A global stage-1 leaf (nG = 0): invalidation by VA and ASID reaches it for any ASID.
-    pub global: bool,
-    /// Arm level of the leaf (of the stage-1 leaf for combined entries).
-    pub level: u8,
-    /// The stage-2 leaf maps Device memory (S2PTW refuses walks to it).
-    pub device: bool,
-}
-
-fn tlb_key(class: Class, shift: u8, vmid: u16, asid: u16, input: u64) -> [u64; 2] {
-    [
-        VALID
-            | (class as u64) << 1
-            | u64::from(shift) << 2
-            | u64::from(vmid) << 8
-            | u64::from(asid) << 24,
-        input >> shift,
-    ]
-}
-
-/// What spreads one address space's entries over the TLB's sets apart from another's: the
-/// set index of a page is its page number plus this.
-fn tag_mix(class: Class, vmid: u16, asid: u16) -> u64 {
-    let tag = u64::from(asid) | u64::from(vmid) << 16 | (class as u64) << 32;
-    tag.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 24
-}
-
-struct TlbKey {
-    class: u64,
-    shift: u8,
-    vmid: u16,
-    asid: u16,
-    page: u64,
-}
-
-fn parse_key(k: [u64; 2]) -> TlbKey {
-    TlbKey {
-        class: (k[0] >> 1) & 1,
-        shift: ((k[0] >> 2) & 0x3f) as u8,
-        vmid: (k[0] >> 8) as u16,
-        asid: (k[0] >> 24) as u16,
-        page: k[1],
-    }
-}
-
-fn encode_entry(e: &TlbEntry) -> u64 {
-    (e.out & !0xfff)
-        | u64::from(e.perm.bits())
-        | u64::from(e.dirty) << 6
-        | u64::from(e.global) << 7
-        | u64::from(e.level & 3) << 8
-        | u64::from(e.device) << 10
-}
-
-fn decode_entry(v: u64, shift: u8) -> TlbEntry {
-    TlbEntry {
-        out: v & !0xfff,
-        shift,
-        perm: Perm::from_bits(v as u8),
-        dirty: v >> 6 & 1 != 0,
-        global: v >> 7 & 1 != 0,
-        level: (v >> 8 & 3) as u8,
-        device: v >> 10 & 1 != 0,
-    }
-}
-
+#[inline(always)]
 fn context_key(sid: u32, ssid: Option<u32>) -> [u64; 2] {
     let (ssv, s) = match ssid {
         Some(s) => (1, u64::from(s & 0xf_ffff)),
@@ -266,6 +183,7 @@ fn context_sid(k: [u64; 2]) -> u32 {
     (k[1] >> 20) as u32
 }
 
+#[inline(always)]
 fn context_index(sid: u32, ssid: Option<u32>) -> u64 {
     u64::from(sid) ^ u64::from(ssid.map_or(0x8000_0000, |s| s)) << 20
 }
@@ -276,15 +194,7 @@ pub struct Caches {
     ste: Tlb<4>,
     l1cd: Tlb<1>,
     context: Tlb<8>,
-    tlb: Tlb<1>,
-    /// Bit n set once an entry of page size 2^n is in the TLB: the sizes a look-up probes.
-    /// Never cleared: an invalidation racing a fill could otherwise hide a size that still
-    /// has entries from later range invalidations.
-    shifts: AtomicU64,
-    /// A bit per VMID modulo 64, set once a global stage-1 entry of such a VMID is cached:
-    /// an invalidation by VA and ASID then sweeps the whole TLB for global entries of other
-    /// ASIDs, which sit in other sets.
-    global_vmids: AtomicU64,
+    tlb: StreamTlb,
     /// Bumped before every invalidation sweeps: a walk that began before it may not leave
     /// its (possibly stale) result behind.
     generation: AtomicU64,
@@ -317,9 +227,7 @@ impl Caches {
             ste: Tlb::new(ste),
             l1cd: Tlb::new(ste),
             context: Tlb::new(context),
-            tlb: Tlb::new(tlb),
-            shifts: AtomicU64::new(0),
-            global_vmids: AtomicU64::new(0),
+            tlb: StreamTlb::new(tlb),
             generation: AtomicU64::new(0),
             vmid_tags: caps.s2p,
             asid16: caps.asid16,
@@ -407,54 +315,38 @@ impl Caches {
     }
 
     pub(crate) fn fill_context(&self, sid: u32, ssid: Option<u32>, c: &Ctx, generation: u64) {
-        self.fill(
-            &self.context,
-            context_index(sid, ssid),
-            context_key(sid, ssid),
-            c.to_words(),
-            generation,
-        );
+        let (index, key) = (context_index(sid, ssid), context_key(sid, ssid));
+        self.fill(&self.context, index, key, c.to_words(), generation);
     }
 
-    /// The cached translation of `input` for `class`, `vmid` and `asid`, at any page size in
-    /// use, smallest first.
-    #[inline]
-    pub(crate) fn tlb(&self, class: Class, vmid: u16, asid: u16, input: u64) -> Option<TlbEntry> {
-        let mut sizes = self.shifts.load(Ordering::Relaxed);
-        let mix = tag_mix(class, vmid, asid);
-        while sizes != 0 {
-            let shift = sizes.trailing_zeros() as u8;
-            sizes &= sizes - 1;
-            let key = tlb_key(class, shift, vmid, asid, input);
-            if let Some([v]) = self.tlb.lookup(key[1].wrapping_add(mix), key) {
-                return Some(decode_entry(v, shift));
-            }
-        }
-        None
+    /// The translation cached for `addr` from stream `sid`/`ssid`.
+    #[inline(always)]
+    pub(crate) fn tlb(&self, sid: u32, ssid: Option<u32>, addr: u64) -> Option<Hit> {
+        self.tlb.stream(sid, ssid, addr)
     }
 
+    /// Caches `e`, the translation of `addr` from stream `sid`/`ssid`.
     pub(crate) fn fill_tlb(
         &self,
-        class: Class,
-        vmid: u16,
-        asid: u16,
-        input: u64,
+        sid: u32,
+        ssid: Option<u32>,
+        addr: u64,
         e: &TlbEntry,
         generation: u64,
     ) {
-        let bit = 1u64 << e.shift;
-        if self.shifts.load(Ordering::Relaxed) & bit == 0 {
-            self.shifts.fetch_or(bit, Ordering::Relaxed);
-        }
-        if e.global {
-            let v = 1u64 << (vmid % 64);
-            if self.global_vmids.load(Ordering::Relaxed) & v == 0 {
-                self.global_vmids.fetch_or(v, Ordering::Relaxed);
-            }
-        }
-        let key = tlb_key(class, e.shift, vmid, asid, input);
-        let index = key[1].wrapping_add(tag_mix(class, vmid, asid));
-        self.fill(&self.tlb, index, key, [encode_entry(e)], generation);
+        self.tlb
+            .fill_stream(sid, ssid, addr, e, &self.generation, generation);
+    }
+
+    /// The stage-2 translation of `ipa` cached for `vmid`'s walks.
+    pub(crate) fn walk_tlb(&self, vmid: u16, ipa: u64) -> Option<TlbEntry> {
+        self.tlb.walk(vmid, ipa)
+    }
+
+    /// Caches the stage-2 translation `e` of `ipa` for `vmid`'s walks.
+    pub(crate) fn fill_walk_tlb(&self, vmid: u16, ipa: u64, e: &TlbEntry, generation: u64) {
+        self.tlb
+            .fill_walk(vmid, ipa, e, &self.generation, generation);
     }
 
     fn vmid(&self, vmid: u16) -> u16 {
@@ -469,6 +361,7 @@ impl Caches {
     pub fn invalidate(&self, scope: InvalidationScope) -> u64 {
         use InvalidationScope as S;
         self.generation.fetch_add(1, Ordering::AcqRel);
+        let tlb = &self.tlb;
         match scope {
             S::Ste { sid, leaf } => self.invalidate_streams(u64::from(sid), 1, !leaf),
             S::SteRange { sid, range } => {
@@ -480,10 +373,11 @@ impl Caches {
                     + self.ste.invalidate(None, |_, _| true)
                     + self.l1cd.invalidate(None, |_, _| true)
                     + self.context.invalidate(None, |_, _| true)
+                    + tlb.sweep(|k, _| !k.walk)
             }
             S::Cd { sid, ssid, leaf } => {
                 let n = self.context.invalidate(None, |k, v| {
-                    context_sid(k) == sid && Ctx::from_words(v).uses_cd(ssid)
+                    context_sid(k) == sid && tag_uses_cd(v[0], ssid)
                 });
                 let l1 = if leaf {
                     0
@@ -493,62 +387,62 @@ impl Caches {
                             && k[1] == u64::from(ssid >> if k[0] & 2 != 0 { 10 } else { 6 })
                     })
                 };
-                n + l1
+                // A substream's translations, or those of a stream without substreams.
+                let t =
+                    tlb.sweep(|k, _| !k.walk && k.sid == sid && k.ssid.is_none_or(|s| s == ssid));
+                n + l1 + t
             }
             S::CdAll { sid } => {
-                self.context.invalidate(None, |k, v| {
-                    context_sid(k) == sid && Ctx::from_words(v).kind_has_cd()
-                }) + self
-                    .l1cd
-                    .invalidate(None, |k, _| k[0] >> 2 == u64::from(sid))
+                self.context
+                    .invalidate(None, |k, v| context_sid(k) == sid && tag_has_cd(v[0]))
+                    + self
+                        .l1cd
+                        .invalidate(None, |k, _| k[0] >> 2 == u64::from(sid))
+                    + tlb.sweep(|k, e| !k.walk && k.sid == sid && e.class == Class::S1)
             }
             S::NhAll { vmid } => {
                 let vmid = self.vmid(vmid);
-                self.tlb.invalidate(None, |k, _| {
-                    let k = parse_key(k);
-                    k.class == Class::S1 as u64 && k.vmid == vmid
-                })
+                tlb.sweep(|_, e| e.class == Class::S1 && e.vmid == vmid)
             }
             S::NhAsid { vmid, asid } => {
                 let (vmid, asid) = (self.vmid(vmid), self.asid(asid));
-                self.tlb.invalidate(None, |k, v| {
-                    let k = parse_key(k);
-                    let e = decode_entry(v[0], k.shift);
-                    k.class == Class::S1 as u64 && k.vmid == vmid && k.asid == asid && !e.global
+                tlb.sweep(|_, e| {
+                    e.class == Class::S1 && e.vmid == vmid && e.asid == asid && !e.global
                 })
             }
             S::NhVa {
                 vmid, asid, range, ..
             } => {
                 let (vmid, asid) = (self.vmid(vmid), self.asid(asid));
-                let globals = self.global_vmids.load(Ordering::Relaxed) & 1 << (vmid % 64) != 0;
-                let sets = (!globals).then(|| tag_mix(Class::S1, vmid, asid));
-                self.invalidate_range(range, sets, |k, e| {
-                    k.class == Class::S1 as u64 && k.vmid == vmid && (k.asid == asid || e.global)
+                let (start, len) = range.bounds();
+                tlb.sweep_range(start, len, range.level(), None, |_, e| {
+                    e.class == Class::S1 && e.vmid == vmid && (e.asid == asid || e.global)
                 })
             }
             S::NhVaa { vmid, range, .. } => {
                 let vmid = self.vmid(vmid);
-                self.invalidate_range(range, None, |k, _| {
-                    k.class == Class::S1 as u64 && k.vmid == vmid
+                let (start, len) = range.bounds();
+                tlb.sweep_range(start, len, range.level(), None, |_, e| {
+                    e.class == Class::S1 && e.vmid == vmid
                 })
             }
             S::S12Vmall { vmid } => {
                 let vmid = self.vmid(vmid);
-                self.tlb.invalidate(None, |k, _| parse_key(k).vmid == vmid)
+                tlb.sweep(|_, e| e.class != Class::Bypass && e.vmid == vmid)
             }
             S::S2Ipa { vmid, range, .. } => {
                 let vmid = self.vmid(vmid);
-                let sets = Some(tag_mix(Class::S2, vmid, 0));
-                self.invalidate_range(range, sets, |k, _| {
-                    k.class == Class::S2 as u64 && k.vmid == vmid
+                let (start, len) = range.bounds();
+                tlb.sweep_range(start, len, range.level(), Some(vmid), |_, e| {
+                    matches!(e.class, Class::S2 | Class::Walk) && e.vmid == vmid
                 })
             }
-            S::NsnhAll => self.tlb.invalidate(None, |_, _| true),
+            S::NsnhAll => tlb.sweep(|_, _| true),
         }
     }
 
-    /// Configuration entries of the `n` StreamIDs from `first`, L1STDs too when `l1`.
+    /// Configuration entries of the `n` StreamIDs from `first` and their TLB entries,
+    /// L1STDs too when `l1`.
     fn invalidate_streams(&self, first: u64, n: u64, l1: bool) -> u64 {
         let hit = |sid: u64| sid.wrapping_sub(first) < n;
         let mut removed = self
@@ -558,6 +452,7 @@ impl Caches {
             .context
             .invalidate(None, |k, _| hit(u64::from(context_sid(k))));
         removed += self.l1cd.invalidate(None, |k, _| hit(k[0] >> 2));
+        removed += self.tlb.sweep(|k, _| !k.walk && hit(u64::from(k.sid)));
         if l1 {
             removed += self.l1std.invalidate(None, |k, _| {
                 let split = (k[0] >> 1) & 0x1f;
@@ -569,58 +464,5 @@ impl Caches {
             });
         }
         removed
-    }
-
-    /// TLB entries for which `hit` holds whose page overlaps `range` (and whose level matches
-    /// its TTL hint), looked for in the sets of one address space (`mix`, see [`tag_mix`]) or
-    /// everywhere.
-    fn invalidate_range(
-        &self,
-        range: TlbiRange,
-        mix: Option<u64>,
-        hit: impl Fn(&TlbKey, &TlbEntry) -> bool,
-    ) -> u64 {
-        let (start, len) = range.bounds();
-        let end = start.saturating_add(len);
-        let level = range.level();
-        let sizes = self.shifts.load(Ordering::Relaxed);
-        let pred = |k: [u64; 2], v: [u64; 1]| {
-            let k = parse_key(k);
-            let e = decode_entry(v[0], k.shift);
-            let base = k.page.checked_shl(u32::from(k.shift)).unwrap_or(u64::MAX);
-            let top = base.saturating_add(1u64 << k.shift);
-            base < end && start < top && level.is_none_or(|l| l == e.level) && hit(&k, &e)
-        };
-        let sets = (self.tlb.capacity() / softiommu_pgtable::tlb::WAYS) as u64;
-        let mut spans = Vec::new();
-        let mut everywhere = mix.is_none();
-        for shift in (0..64u32).filter(|s| sizes >> s & 1 != 0) {
-            let (lo, hi) = (start >> shift, ((end - 1) >> shift) + 1);
-            let n = hi - lo;
-            let first = mix.and_then(|m| lo.checked_add(m)).filter(|_| n < sets);
-            match first.and_then(|f| Some(f..f.checked_add(n)?)) {
-                Some(r) => spans.push(r),
-                None => everywhere = true,
-            }
-        }
-        if everywhere {
-            return self.tlb.invalidate(None, pred);
-        }
-        spans
-            .into_iter()
-            .map(|r| self.tlb.invalidate(Some(r), pred))
-            .sum()
-    }
-}
-
-impl Ctx {
-    /// Whether the context holds a CD that CMD_CFGI_CD for `ssid` reaches: CD `ssid`, or the
-    /// only CD of a stream without substreams.
-    fn uses_cd(&self, ssid: u32) -> bool {
-        self.kind_has_cd() && (self.single || self.cd_index == ssid)
-    }
-
-    fn kind_has_cd(&self) -> bool {
-        matches!(self.kind, Kind::S1 | Kind::Nested)
     }
 }

@@ -150,6 +150,7 @@ impl ModelCaps {
 
     /// The effective output width of a CD.IPS or STE.S2PS encoding: min(encoding, OAS), with
     /// the reserved 111 behaving as 110 (52 bits) before the cap.
+    #[inline]
     pub fn effective_ps(&self, encoding: u8) -> u8 {
         let bits = oas_bits(encoding.min(6)).unwrap_or(52);
         bits.min(self.oas_bits)

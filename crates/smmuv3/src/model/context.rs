@@ -38,6 +38,20 @@ impl Kind {
     }
 }
 
+/// Tag-word bit: the context's CD is the only one.
+const SINGLE: u64 = 1 << 3;
+
+/// Whether a context's tag word holds a CD.
+pub(crate) fn tag_has_cd(w: u64) -> bool {
+    matches!(Kind::from_bits(w), Kind::S1 | Kind::Nested)
+}
+
+/// Whether CMD_CFGI_CD for `ssid` reaches a context's tag word: its CD is CD `ssid`, or the
+/// only CD of a stream without substreams.
+pub(crate) fn tag_uses_cd(w: u64, ssid: u32) -> bool {
+    tag_has_cd(w) && (w & SINGLE != 0 || (w >> 40) as u32 & 0xf_ffff == ssid)
+}
+
 /// A resolved stream context: the STE, the CD (when stage 1 translates) and the tags its
 /// translations carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,22 +66,39 @@ pub(crate) struct Ctx {
     /// The CD's index in the CD table.
     pub cd_index: u32,
     /// Words 0–3 of the STE.
-    pub ste: Ste,
+    ste: [u64; 4],
     /// Words 0–2 of the CD (zero without one).
-    pub cd: Cd,
+    cd: [u64; 3],
 }
 
 impl Ctx {
-    /// The context as the eight words the context cache holds.
-    pub(crate) fn to_words(self) -> [u64; 8] {
-        let tag = self.kind as u64
-            | u64::from(self.single) << 3
+    /// The tag word: kind, VMID, ASID and which CD.
+    pub(crate) fn tag(&self) -> u64 {
+        self.kind as u64
+            | if self.single { SINGLE } else { 0 }
             | u64::from(self.vmid) << 8
             | u64::from(self.asid) << 24
-            | u64::from(self.cd_index & 0xf_ffff) << 40;
-        let s = self.ste.to_words();
-        let c = self.cd.to_words();
-        [tag, s[0], s[1], s[2], s[3], c[0], c[1], c[2]]
+            | u64::from(self.cd_index & 0xf_ffff) << 40
+    }
+
+    /// The context as the eight words the context cache holds.
+    pub(crate) fn to_words(self) -> [u64; 8] {
+        let (s, c) = (self.ste, self.cd);
+        [self.tag(), s[0], s[1], s[2], s[3], c[0], c[1], c[2]]
+    }
+
+    /// The STE (words 0–3).
+    #[inline(always)]
+    pub(crate) fn ste(&self) -> Ste {
+        let s = self.ste;
+        Ste::from_words([s[0], s[1], s[2], s[3], 0, 0, 0, 0])
+    }
+
+    /// The CD (words 0–2; zero without one).
+    #[inline(always)]
+    pub(crate) fn cd(&self) -> Cd {
+        let c = self.cd;
+        Cd::from_words([c[0], c[1], c[2], 0, 0, 0, 0, 0])
     }
 
     /// The context [`to_words`](Self::to_words) gave.
@@ -75,20 +106,19 @@ impl Ctx {
     pub(crate) fn from_words(w: [u64; 8]) -> Ctx {
         Ctx {
             kind: Kind::from_bits(w[0]),
-            single: w[0] >> 3 & 1 != 0,
+            single: w[0] & SINGLE != 0,
             vmid: (w[0] >> 8) as u16,
             asid: (w[0] >> 24) as u16,
             cd_index: (w[0] >> 40) as u32 & 0xf_ffff,
-            ste: Ste::from_words([w[1], w[2], w[3], w[4], 0, 0, 0, 0]),
-            cd: Cd::from_words([w[5], w[6], w[7], 0, 0, 0, 0, 0]),
+            ste: [w[1], w[2], w[3], w[4]],
+            cd: [w[5], w[6], w[7]],
         }
     }
 
-    /// The address stage 1 translates (and the TLB keys by): `addr` with its top byte
-    /// replaced by the sign extension of bit 55 when TBI applies to its half.
-    #[inline(always)]
+    /// The address stage 1 translates: `addr` with its top byte replaced by the sign
+    /// extension of bit 55 when TBI applies to its half.
     pub(crate) fn s1_input(&self, addr: u64) -> u64 {
-        let d = self.cd.dw0;
+        let d = self.cd().dw0;
         let tbi = if addr >> 55 & 1 != 0 {
             d.tbi1()
         } else {
@@ -108,11 +138,11 @@ impl Ctx {
             asid: 0,
             single: false,
             cd_index: 0,
-            ste: Ste {
-                dw4_7: [0; 4],
-                ..ste
+            ste: {
+                let w = ste.to_words();
+                [w[0], w[1], w[2], w[3]]
             },
-            cd: Cd::default(),
+            cd: [0; 3],
         }
     }
 }
@@ -168,10 +198,9 @@ impl<M: AddressSpace> TranslationUnit<M> {
                             Substream::Index(i) => i,
                             _ => 0,
                         },
-                        cd: Cd {
-                            dw3: Default::default(),
-                            dw4_7: [0; 4],
-                            ..cd
+                        cd: {
+                            let w = cd.to_words();
+                            [w[0], w[1], w[2]]
                         },
                         ..Ctx::new(kind, ste, vmid)
                     }

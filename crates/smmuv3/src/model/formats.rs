@@ -2,7 +2,6 @@
 //! miss does not build one: the shared Arm stage-1 and stage-2 formats, with the Access flag
 //! fault disable of the CD (AFFD) or STE (S2AFFD) on top.
 
-use std::borrow::Cow;
 use std::sync::OnceLock;
 
 use softiommu_pgtable::formats::arm::Granule;
@@ -75,6 +74,25 @@ impl<F: Format> Format for Stage<F> {
     }
 }
 
+/// A format from the cache, or built for one walk when the cache had no room.
+pub(crate) enum Got<'a, F> {
+    /// Kept in the cache.
+    Shared(&'a F),
+    /// Built for this walk.
+    Own(Box<F>),
+}
+
+impl<F> std::ops::Deref for Got<'_, F> {
+    type Target = F;
+    #[inline(always)]
+    fn deref(&self) -> &F {
+        match self {
+            Got::Shared(f) => f,
+            Got::Own(f) => f,
+        }
+    }
+}
+
 /// Slots a cache holds; a configuration that finds none free is built for the one walk.
 const SLOTS: usize = 64;
 /// Slots a look-up probes.
@@ -96,43 +114,51 @@ impl<F: Clone> FormatCache<F> {
     }
 
     /// The format for `key`, built by `build` the first time; `None` when `build` refuses.
-    fn get(&self, key: u32, build: impl FnOnce() -> Option<F>) -> Option<Cow<'_, F>> {
+    #[inline]
+    fn get(&self, key: u32, build: impl FnOnce() -> Option<F>) -> Option<Got<'_, F>> {
         let start = (key.wrapping_mul(0x9e37_79b9) >> 26) as usize;
-        let mut built: Option<F> = None;
-        let mut build = Some(build);
         for i in 0..PROBES {
             let slot = &self.slots[(start + i) % SLOTS];
-            if let Some((k, f)) = slot.get() {
-                if *k == key {
-                    return Some(Cow::Borrowed(f));
-                }
-                continue;
-            }
-            let f = match built.take() {
-                Some(f) => f,
-                None => (build.take()?)()?,
-            };
-            match slot.set((key, Box::new(f))) {
-                Ok(()) => {
-                    if let Some((_, f)) = slot.get() {
-                        return Some(Cow::Borrowed(f));
-                    }
-                }
-                Err((_, f)) => {
-                    // Another walk filled the slot first, maybe with this very key.
-                    if let Some((k, g)) = slot.get()
-                        && *k == key
-                    {
-                        return Some(Cow::Borrowed(g));
-                    }
-                    built = Some(*f);
-                }
+            match slot.get() {
+                Some((k, f)) if *k == key => return Some(Got::Shared(f)),
+                Some(_) => continue,
+                None => return self.fill(slot, start + i, key, build),
             }
         }
-        match built {
-            Some(f) => Some(Cow::Owned(f)),
-            None => build.and_then(|b| b()).map(Cow::Owned),
+        build().map(|f| Got::Own(Box::new(f)))
+    }
+
+    /// Builds the format for `key` into the free `slot` (the `at`-th probe), or past it
+    /// when another walk takes the slot first.
+    #[cold]
+    fn fill<'a>(
+        &'a self,
+        slot: &'a Slot<F>,
+        at: usize,
+        key: u32,
+        build: impl FnOnce() -> Option<F>,
+    ) -> Option<Got<'a, F>> {
+        let mut f = Box::new(build()?);
+        let mut slot = slot;
+        let mut at = at;
+        loop {
+            match slot.set((key, f)) {
+                Ok(()) => break,
+                Err((_, back)) => f = back,
+            }
+            // Another walk filled the slot first, maybe with this very key.
+            if let Some((k, g)) = slot.get()
+                && *k == key
+            {
+                return Some(Got::Shared(g));
+            }
+            at += 1;
+            if at >= PROBES + (key.wrapping_mul(0x9e37_79b9) >> 26) as usize {
+                return Some(Got::Own(f));
+            }
+            slot = &self.slots[at % SLOTS];
         }
+        slot.get().map(|(_, f)| Got::Shared(&**f))
     }
 }
 
@@ -160,7 +186,7 @@ impl Formats {
 
     /// The stage-1 format of a CD half: granule, 64 − TxSZ input bits, the effective IPS,
     /// HA, HD and AFFD. `None` for a configuration the format refuses.
-    pub(crate) fn s1(&self, cfg: ArmS1Config, affd: bool) -> Option<Cow<'_, Stage<ArmS1>>> {
+    pub(crate) fn s1(&self, cfg: ArmS1Config, affd: bool) -> Option<Got<'_, Stage<ArmS1>>> {
         let key = granule_bits(cfg.granule)
             | u32::from(cfg.ia_bits) << 2
             | u32::from(cfg.oa_bits) << 8
@@ -176,7 +202,7 @@ impl Formats {
     }
 
     /// The stage-2 format of an STE, with S2AFFD.
-    pub(crate) fn s2(&self, cfg: ArmS2Config, affd: bool) -> Option<Cow<'_, Stage<ArmS2>>> {
+    pub(crate) fn s2(&self, cfg: ArmS2Config, affd: bool) -> Option<Got<'_, Stage<ArmS2>>> {
         let key = granule_bits(cfg.granule)
             | u32::from(cfg.ia_bits) << 2
             | u32::from(cfg.oa_bits) << 8
@@ -203,7 +229,7 @@ mod tests {
         let cfg = ArmS1Config::default();
         let a = f.s1(cfg, false).unwrap();
         let b = f.s1(cfg, false).unwrap();
-        assert!(matches!((&a, &b), (Cow::Borrowed(x), Cow::Borrowed(y)) if std::ptr::eq(*x, *y)));
+        assert!(matches!((&a, &b), (Got::Shared(x), Got::Shared(y)) if std::ptr::eq(*x, *y)));
         let c = f.s1(cfg, true).unwrap();
         assert!(c.affd && !a.affd);
         // A refused configuration is None.

@@ -11,6 +11,7 @@ mod formats;
 mod nested;
 #[cfg(test)]
 mod tests;
+mod tlb;
 mod translate;
 mod unit;
 mod walk;

@@ -52,7 +52,7 @@ impl<'a, M: AddressSpace> S2View<'a, M> {
         let access = if write { Access::WRITE } else { Access::READ };
         match self.unit.stage2(
             self.req,
-            &self.ctx.ste,
+            &self.ctx.ste(),
             self.ctx.vmid,
             ipa,
             access,

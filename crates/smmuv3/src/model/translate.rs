@@ -10,8 +10,9 @@ use softiommu_pgtable::counters::HitCounters;
 use softiommu_pgtable::stale::StaleLog;
 use softiommu_pgtable::{Access, Perm};
 
-use super::caches::{Caches, Class, InvalidationScope, TlbEntry};
-use super::context::{Ctx, Kind};
+use super::caches::{Caches, InvalidationScope};
+use super::tlb::TlbEntry;
+
 use super::formats::Formats;
 use super::{CapsError, ModelCaps};
 use crate::cd::Cd;
@@ -123,8 +124,8 @@ pub(super) struct Walked {
     pub shift: u8,
     /// Rights of the translation.
     pub perm: Perm,
-    /// The TLB entry to cache, when the translation may be cached.
-    pub fill: Option<Fill>,
+    /// The TLB entry to cache for the request's stream, when the translation may be cached.
+    pub fill: Option<TlbEntry>,
 }
 
 impl Walked {
@@ -136,16 +137,6 @@ impl Walked {
             perm: self.perm,
         }
     }
-}
-
-/// A TLB entry a walk leaves behind.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Fill {
-    pub class: Class,
-    pub vmid: u16,
-    pub asid: u16,
-    pub input: u64,
-    pub entry: TlbEntry,
 }
 
 /// Where a stage fault arose and what it was translating.
@@ -293,54 +284,43 @@ impl<M: AddressSpace> TranslationUnit<M> {
     pub fn translate(&self, req: Request) -> Result<Translated, Fault> {
         if req.kind == RequestKind::Untranslated
             && self.enabled.load(Ordering::Relaxed)
-            && let Some(ctx) = self.caches.context(req.sid, req.ssid)
+            && let Some(t) = self.hit(&req)
         {
-            match ctx.kind {
-                Kind::S1 | Kind::Nested | Kind::S2 => {
-                    if let Some(t) = self.hit(req, &ctx) {
-                        return Ok(t);
-                    }
-                }
-                Kind::Bypass if !beyond(req.addr, self.caps.oas_bits) => {
-                    return Ok(identity(req.addr));
-                }
-                _ => {}
-            }
+            return Ok(t);
         }
         self.translate_slow(req)
     }
 
+    /// The request answered from the TLB: an entry of its stream for its page that allows
+    /// it (a write needs a dirty entry; PAN refuses privileged data accesses to user pages).
     #[inline(always)]
-    fn hit(&self, req: Request, ctx: &Ctx) -> Option<Translated> {
-        let (class, asid, input) = match ctx.kind {
-            Kind::S2 => (Class::S2, 0, req.addr),
-            _ => (Class::S1, ctx.asid, ctx.s1_input(req.addr)),
-        };
-        let e = self.caches.tlb(class, ctx.vmid, asid, input)?;
-        let a = req.access;
-        if !e.perm.allows(a) || (a.write && !e.dirty) || pan_refuses(ctx, a, e.perm) {
+    fn hit(&self, req: &Request) -> Option<Translated> {
+        let h = self.caches.tlb(req.sid, req.ssid, req.addr)?;
+        let (a, perm) = (req.access, h.perm());
+        if !perm.allows(a) || (a.write && !h.dirty()) || pan_refuses(h.pan(), a, perm) {
             return None;
         }
-        let size = 1u64 << e.shift;
-        let off = input & (size - 1);
+        let size = 1u64 << h.shift;
+        let off = req.addr & (size - 1);
         if self.stale.enabled() {
-            self.check_hit(req, ctx, e.out | off);
+            self.check_hit(req, &h.entry(), h.out() | off);
         }
         self.counters.hit();
         Some(Translated {
-            pa: e.out | off,
+            pa: h.out() | off,
             len: size - off,
-            perm: e.perm,
+            perm,
         })
     }
 
-    fn check_hit(&self, req: Request, ctx: &Ctx, cached: u64) {
-        let fresh = self.walk(req, false, 0).map(|w| w.pa).map_err(|f| f.id());
+    #[cold]
+    fn check_hit(&self, req: &Request, e: &TlbEntry, cached: u64) {
+        let fresh = self.walk(*req, false, 0).map(|w| w.pa).map_err(|f| f.id());
         if fresh != Ok(cached) {
             self.stale.report(StaleTranslation {
-                request: req,
-                vmid: ctx.vmid,
-                asid: if ctx.kind == Kind::S2 { 0 } else { ctx.asid },
+                request: *req,
+                vmid: e.vmid,
+                asid: e.asid,
                 cached,
                 fresh,
             });
@@ -362,19 +342,11 @@ impl<M: AddressSpace> TranslationUnit<M> {
             return self.translated(req);
         }
         let generation = self.caches.generation();
-        let ctx = self.resolve(&req, true, generation)?;
-        if req.kind == RequestKind::Untranslated
-            && matches!(ctx.kind, Kind::S1 | Kind::S2 | Kind::Nested)
-            && let Some(t) = self.hit(req, &ctx)
-        {
-            // The context was not cached, the translation was.
-            return Ok(t);
-        }
         self.counters.walk();
-        let w = self.walk_context(req, &ctx, true, generation)?;
-        if let Some(f) = w.fill {
+        let w = self.walk(req, true, generation)?;
+        if let Some(e) = w.fill {
             self.caches
-                .fill_tlb(f.class, f.vmid, f.asid, f.input, &f.entry, generation);
+                .fill_tlb(req.sid, req.ssid, req.addr, &e, generation);
         }
         Ok(w.translated())
     }
@@ -416,7 +388,7 @@ impl<M: AddressSpace> TranslationUnit<M> {
             crate::ste::Eats::Full => Ok(identity(req.addr)),
             crate::ste::Eats::Split => {
                 let vmid = ste.vmid(&self.caps);
-                let w = self.stage2_input(&req, &ste, vmid, true, generation)?;
+                let (w, _) = self.stage2_input(&req, &ste, vmid, true, generation)?;
                 Ok(w.translated())
             }
             _ => Err(recorded(self.event(&req, EventId::TranslForbidden))),
@@ -424,6 +396,8 @@ impl<M: AddressSpace> TranslationUnit<M> {
     }
 
     /// The event of `id` for `req`, with its request fields filled in.
+    #[cold]
+    #[inline(never)]
     pub(super) fn event(&self, req: &Request, id: EventId) -> Event {
         Event {
             ssid: req.ssid,
@@ -438,6 +412,8 @@ impl<M: AddressSpace> TranslationUnit<M> {
     /// A configuration error (C_BAD_STREAMID, C_BAD_STE, C_BAD_SUBSTREAMID, C_BAD_CD,
     /// F_STREAM_DISABLED): recorded, except C_BAD_STREAMID without CR2.RECINVSID and any
     /// error of an ATS Translation Request.
+    #[cold]
+    #[inline(never)]
     pub(super) fn config_fault(&self, req: &Request, id: EventId) -> Fault {
         let mut e = self.event(req, id);
         if id == EventId::BadSubstreamId {
@@ -456,6 +432,8 @@ impl<M: AddressSpace> TranslationUnit<M> {
     }
 
     /// A fetch abort (F_STE_FETCH, F_CD_FETCH) at `addr`.
+    #[cold]
+    #[inline(never)]
     pub(super) fn fetch_fault(&self, req: &Request, id: EventId, addr: u64) -> Fault {
         let mut f = self.config_fault(req, id);
         if let Some(e) = f.event.as_mut() {
@@ -467,6 +445,8 @@ impl<M: AddressSpace> TranslationUnit<M> {
     /// A fault at a stage of translation: translation-related faults follow CD.{A,R,S} at
     /// stage 1 (`cd`) and STE.{S2R,S2S} at stage 2 (`s2`); faults of ATS Translation Requests
     /// are not recorded and do not stall.
+    #[cold]
+    #[inline(never)]
     pub(super) fn stage_fault(
         &self,
         req: &Request,
@@ -507,11 +487,11 @@ impl<M: AddressSpace> TranslationUnit<M> {
     }
 }
 
-/// Whether PAN refuses `access` to a page whose stage-1 rights are `perm`: a privileged
-/// data access to a page unprivileged requests may read.
+/// Whether PAN (when `pan`) refuses `access` to a page whose stage-1 rights are `perm`: a
+/// privileged data access to a page unprivileged requests may read.
 #[inline(always)]
-pub(super) fn pan_refuses(ctx: &Ctx, access: Access, perm: Perm) -> bool {
-    ctx.cd.dw0.pan() && access.privileged && !access.exec && perm.contains(Perm::UR)
+pub(super) fn pan_refuses(pan: bool, access: Access, perm: Perm) -> bool {
+    pan && access.privileged && !access.exec && perm.contains(Perm::UR)
 }
 
 /// An untranslated output: the input address, to the end of its 4 KiB page.
@@ -524,6 +504,7 @@ pub(super) fn identity(addr: u64) -> Translated {
 }
 
 /// A request terminated with an abort and no event.
+#[cold]
 pub(super) fn silent() -> Fault {
     Fault {
         event: None,
@@ -533,6 +514,7 @@ pub(super) fn silent() -> Fault {
 }
 
 /// A request aborted with event `e` recorded.
+#[cold]
 pub(super) fn recorded(e: Event) -> Fault {
     Fault {
         event: Some(e),

@@ -2,16 +2,14 @@
 //! the one shared walker, and the event each walk failure raises at its stage.
 
 use softiommu_mem::AddressSpace;
-use softiommu_pgtable::formats::arm::Granule;
 use softiommu_pgtable::formats::arm_s1::ArmS1Config;
 use softiommu_pgtable::{Access, FaultKind, Format, Perm, WalkFault, walk};
 
-use super::caches::{Class, TlbEntry};
 use super::context::{Ctx, Kind};
 use super::nested::S2View;
+use super::tlb::{Class, TlbEntry};
 use super::translate::{
-    Fault, Fill, Request, RequestKind, StageFault, TranslationUnit, Walked, pan_refuses, recorded,
-    silent,
+    Fault, Request, RequestKind, StageFault, TranslationUnit, Walked, pan_refuses, recorded, silent,
 };
 use crate::cd::Cd;
 use crate::event::{EventClass, EventId};
@@ -33,7 +31,7 @@ pub(super) struct S1Walk {
     pub level: u8,
     pub dirty: bool,
     pub global: bool,
-    /// The input as the TLB keys it (top byte sign-extended under TBI).
+    /// The input the walk translated (top byte sign-extended under TBI).
     pub va: u64,
 }
 
@@ -43,15 +41,12 @@ pub(super) struct S2Walk {
     pub shift: u8,
     pub perm: Perm,
     pub dirty: bool,
-}
-
-/// The Arm level of a leaf mapping 2^`shift` bytes with granule `g`.
-fn arm_level(g: Granule, shift: u8) -> u8 {
-    3u8.saturating_sub(shift.saturating_sub(g.shift()) / g.stride())
+    pub level: u8,
 }
 
 /// The mask that aligns a table base to its start-level table: bits below the table's size
 /// are taken as zero.
+#[inline(always)]
 fn root_mask<F: Format>(fmt: &F) -> u64 {
     let bytes = fmt.geometry().levels()[0].entries() as u64 * 8;
     !(bytes.max(8) - 1)
@@ -87,18 +82,21 @@ fn walk_event(kind: FaultKind) -> EventId {
     }
 }
 
-/// The result of a stage-1 (or combined nested) translation of `s1.va`: output `pa` in a
-/// page of 2^`shift` bytes with rights `perm`, cached (when `cached`) under the context's
-/// VMID and ASID with the stage-1 leaf's level and nG.
+/// The result of a stage-1 (or combined nested) translation of `addr`: output `pa` in a page of
+/// 2^`shift` bytes with rights `perm`, cached (when `cached`) with the context's VMID, ASID,
+/// PAN and TBI and the stage-1 leaf's level and nG.
+#[allow(clippy::too_many_arguments)]
 fn s1_walked(
     ctx: &Ctx,
     s1: &S1Walk,
+    addr: u64,
     pa: u64,
     shift: u8,
     perm: Perm,
     dirty: bool,
     cached: bool,
 ) -> Walked {
+    let d = ctx.cd().dw0;
     let entry = TlbEntry {
         out: pa & !((1u64 << shift) - 1),
         shift,
@@ -107,18 +105,40 @@ fn s1_walked(
         global: s1.global,
         level: s1.level,
         device: false,
+        pan: d.pan(),
+        tbi: s1.va != addr,
+        class: Class::S1,
+        vmid: ctx.vmid,
+        asid: ctx.asid,
     };
     Walked {
         pa,
         shift,
         perm,
-        fill: cached.then_some(Fill {
-            class: Class::S1,
-            vmid: ctx.vmid,
-            asid: ctx.asid,
-            input: s1.va,
-            entry,
-        }),
+        fill: cached.then_some(entry),
+    }
+}
+
+/// A translation cached for a stream as it is: bypass (4 KiB identity pages), or a
+/// stage-2-only translation.
+fn plain_walked(class: Class, vmid: u16, w: Walked, level: u8, cached: bool) -> Walked {
+    let entry = TlbEntry {
+        out: w.pa & !((1u64 << w.shift) - 1),
+        shift: w.shift,
+        perm: w.perm,
+        dirty: true,
+        global: false,
+        level,
+        device: false,
+        pan: false,
+        tbi: false,
+        class,
+        vmid,
+        asid: 0,
+    };
+    Walked {
+        fill: cached.then_some(entry),
+        ..w
     }
 }
 
@@ -146,7 +166,7 @@ impl<M: AddressSpace> TranslationUnit<M> {
     ) -> Result<Walked, Fault> {
         let mut split = false;
         if req.kind == RequestKind::TranslationRequest && ctx.kind != Kind::Abort {
-            match ctx.ste.effective_eats(&self.caps) {
+            match ctx.ste().effective_eats(&self.caps) {
                 Eats::Full => {}
                 Eats::Split if self.ats_checking() => split = true,
                 _ => return Err(recorded(self.event(&req, EventId::BadAtsTreq))),
@@ -156,17 +176,19 @@ impl<M: AddressSpace> TranslationUnit<M> {
             Kind::Abort => Err(silent()),
             Kind::Bypass => {
                 self.check_bypass(&req)?;
-                Ok(Walked {
+                let w = Walked {
                     pa: req.addr,
                     shift: 12,
                     perm: Perm::ALL,
                     fill: None,
-                })
+                };
+                Ok(plain_walked(Class::Bypass, 0, w, 3, cached))
             }
             Kind::S1 => {
                 let s1 = self.stage1(&req, ctx, &self.mem, None)?;
+                let (out, shift, perm, dirty) = (s1.out, s1.shift, s1.perm, s1.dirty);
                 Ok(s1_walked(
-                    ctx, &s1, s1.out, s1.shift, s1.perm, s1.dirty, cached,
+                    ctx, &s1, req.addr, out, shift, perm, dirty, cached,
                 ))
             }
             Kind::S2 => {
@@ -180,7 +202,9 @@ impl<M: AddressSpace> TranslationUnit<M> {
                         fill: None,
                     });
                 }
-                self.stage2_input(&req, &ctx.ste, ctx.vmid, cached, generation)
+                let (w, level) =
+                    self.stage2_input(&req, &ctx.ste(), ctx.vmid, cached, generation)?;
+                Ok(plain_walked(Class::S2, ctx.vmid, w, level, cached))
             }
             Kind::Nested => self.nested(&req, ctx, split, cached, generation),
         }
@@ -218,7 +242,7 @@ impl<M: AddressSpace> TranslationUnit<M> {
         }
         let s2 = self.stage2(
             req,
-            &ctx.ste,
+            &ctx.ste(),
             ctx.vmid,
             s1.out,
             req.access,
@@ -228,14 +252,9 @@ impl<M: AddressSpace> TranslationUnit<M> {
         )?;
         let shift = s1.shift.min(s2.shift);
         let dirty = s1.dirty && s2.dirty;
+        let perm = s1.perm & s2.perm;
         Ok(s1_walked(
-            ctx,
-            &s1,
-            s2.pa,
-            shift,
-            s1.perm & s2.perm,
-            dirty,
-            cached,
+            ctx, &s1, req.addr, s2.pa, shift, perm, dirty, cached,
         ))
     }
 
@@ -248,7 +267,7 @@ impl<M: AddressSpace> TranslationUnit<M> {
         vmid: u16,
         cached: bool,
         generation: u64,
-    ) -> Result<Walked, Fault> {
+    ) -> Result<(Walked, u8), Fault> {
         let w = self.stage2(
             req,
             ste,
@@ -259,12 +278,13 @@ impl<M: AddressSpace> TranslationUnit<M> {
             cached,
             generation,
         )?;
-        Ok(Walked {
+        let walked = Walked {
             pa: w.pa,
             shift: w.shift,
             perm: w.perm,
             fill: None,
-        })
+        };
+        Ok((walked, w.level))
     }
 
     /// The stage-1 walk of `ctx`'s CD for `req`, reading tables from `mem` (physical memory,
@@ -277,9 +297,9 @@ impl<M: AddressSpace> TranslationUnit<M> {
         mem: &A,
         view: Option<&S2View<'_, M>>,
     ) -> Result<S1Walk, Fault> {
-        let cd = &ctx.cd;
+        let cd = &ctx.cd();
         let d = cd.dw0;
-        let s2 = (ctx.ste.dw2.s2r(), ctx.ste.dw2.s2s());
+        let s2 = (ctx.ste().dw2.s2r(), ctx.ste().dw2.s2s());
         let fault = |id: EventId| {
             let sf = StageFault::new(id, false, EventClass::In);
             self.stage_fault(req, sf, Some(cd), s2)
@@ -299,15 +319,15 @@ impl<M: AddressSpace> TranslationUnit<M> {
         if outside >> n != 0 {
             return Err(fault(EventId::Translation));
         }
-        let cfg = granule.map(|granule| ArmS1Config {
+        let Some(granule) = granule else {
+            return Err(self.config_fault(req, EventId::BadCd));
+        };
+        let cfg = ArmS1Config {
             granule,
             ia_bits: n,
             oa_bits: cd.ips_bits(&self.caps).min(48),
             ha: d.ha(),
             hd: d.ha() && d.hd(),
-        });
-        let (Some(cfg), Some(g)) = (cfg, granule) else {
-            return Err(self.config_fault(req, EventId::BadCd));
         };
         let Some(fmt) = self.formats.s1(cfg, d.affd()) else {
             return Err(self.config_fault(req, EventId::BadCd));
@@ -317,7 +337,7 @@ impl<M: AddressSpace> TranslationUnit<M> {
         let t = walk::translate(&*fmt, mem, root, input, req.access)
             .map_err(|f| self.s1_fault(req, cd, s2, f, view))?;
         let perm = s1_rights(t.perm, cd);
-        if !perm.allows(req.access) || pan_refuses(ctx, req.access, perm) {
+        if !perm.allows(req.access) || pan_refuses(ctx.cd().dw0.pan(), req.access, perm) {
             return Err(fault(EventId::Permission));
         }
         let shift = t.page_size.trailing_zeros() as u8;
@@ -325,7 +345,7 @@ impl<M: AddressSpace> TranslationUnit<M> {
             out: t.pa,
             shift,
             perm,
-            level: arm_level(g, shift),
+            level: fmt.fmt.start_level() + t.level as u8,
             dirty: req.access.write || t.pte & S1_AP_RDONLY == 0,
             global: t.pte & S1_NG == 0,
             va,
@@ -335,6 +355,8 @@ impl<M: AddressSpace> TranslationUnit<M> {
     /// The event of a failed stage-1 walk: the stage-2 fault the `view` met translating a
     /// table address, or an F_WALK_EABT (CLASS=TT) for the physical fetch, or the stage-1
     /// fault (CLASS=IN).
+    #[cold]
+    #[inline(never)]
     fn s1_fault(
         &self,
         req: &Request,
@@ -371,7 +393,7 @@ impl<M: AddressSpace> TranslationUnit<M> {
     ) -> Result<S2Walk, Fault> {
         let ptw = class != EventClass::In && ste.dw2.s2ptw();
         if cached
-            && let Some(e) = self.caches.tlb(Class::S2, vmid, 0, ipa)
+            && let Some(e) = self.caches.walk_tlb(vmid, ipa)
             && e.perm.allows(access)
             && (e.dirty || !access.write)
             && !(ptw && e.device)
@@ -382,6 +404,7 @@ impl<M: AddressSpace> TranslationUnit<M> {
                 shift: e.shift,
                 perm: e.perm,
                 dirty: e.dirty,
+                level: e.level,
             });
         }
         let s2 = (ste.dw2.s2r(), ste.dw2.s2s());
@@ -394,8 +417,7 @@ impl<M: AddressSpace> TranslationUnit<M> {
             };
             self.stage_fault(req, sf, None, s2)
         };
-        let config = ste.s2_config(&self.caps).zip(ste.s2_granule());
-        let Some((cfg, g)) = config else {
+        let Some(cfg) = ste.s2_config(&self.caps) else {
             return Err(self.config_fault(req, EventId::BadSte));
         };
         let Some(fmt) = self.formats.s2(cfg, ste.dw2.s2affd()) else {
@@ -417,6 +439,7 @@ impl<M: AddressSpace> TranslationUnit<M> {
             shift,
             perm: t.perm,
             dirty: access.write || t.pte & S2_AP_WRITE != 0,
+            level: cfg.start_level + t.level as u8,
         };
         if cached {
             let size = 1u64 << shift;
@@ -426,11 +449,15 @@ impl<M: AddressSpace> TranslationUnit<M> {
                 perm: t.perm,
                 dirty: w.dirty,
                 global: false,
-                level: arm_level(g, shift),
+                level: w.level,
                 device,
+                pan: false,
+                tbi: false,
+                class: Class::Walk,
+                vmid,
+                asid: 0,
             };
-            self.caches
-                .fill_tlb(Class::S2, vmid, 0, ipa, &entry, generation);
+            self.caches.fill_walk_tlb(vmid, ipa, &entry, generation);
         }
         Ok(w)
     }

@@ -448,3 +448,17 @@ proptest! {
         prop_assert_eq!(StreamTable::from_bits(t.to_bits()), t);
     }
 }
+
+#[test]
+fn with_s2_table_describes_the_format() {
+    use softiommu_pgtable::formats::arm_s2::ArmS2;
+    let c = caps();
+    for (g, ia) in [(Granule::K4, 40), (Granule::K16, 36), (Granule::K64, 42)] {
+        let cfg = ArmS2Config::auto(g, ia, 44).unwrap();
+        let f = ArmS2::new(cfg).unwrap();
+        let s = Ste::with_config(SteConfig::S2Translate).with_s2_table(&f, 0x20_0000, 9);
+        assert_eq!(s.check(&c), Ok(()), "{g:?}");
+        assert_eq!(s.s2_config(&c), Some(cfg));
+        assert_eq!((s.vmid(&c), s.s2ttb()), (9, 0x20_0000));
+    }
+}

@@ -18,9 +18,14 @@ const VA: u64 = 0x4000_0000;
 const OLD: u64 = 0x100_0000;
 const NEW: u64 = 0x180_0000;
 
-/// Streams whose translations of `VA` the tests cache and then change:
+/// The address stream `sid` of a [`Scene`] translates: each its own page.
+const fn va(sid: u32) -> u64 {
+    VA + sid as u64 * 0x10_0000
+}
+
+/// Streams whose translations of [`va`] the tests cache and then change:
 /// 1: stage 1, VMID 1, ASID 1; 2: stage 1, VMID 1, ASID 2; 3: stage 1, VMID 2, ASID 1;
-/// 4: stage 2 only, VMID 1 (IPA `VA`); 5: nested, VMID 1, ASID 3.
+/// 4: stage 2 only, VMID 1; 5: nested, VMID 1, ASID 3.
 struct Scene {
     rig: Rig,
     s1: Vec<PageTable<ArmS1, Mem>>,
@@ -31,12 +36,12 @@ impl Scene {
     fn new() -> Scene {
         let rig = Rig::new();
         let mut s2 = identity_s2(&rig);
-        s2.map(VA, OLD + 0x10_0000, 0x1000, Prot::RW).unwrap();
+        s2.map(va(4), OLD + 0x4000, 0x1000, Prot::RW).unwrap();
         let mut s1 = Vec::new();
         for (sid, vmid, asid) in [(1u32, 1u16, 1u16), (2, 1, 2), (3, 2, 1), (5, 1, 3)] {
             let mut t = rig.s1();
             // The nested stream's stage 1 outputs an IPA the identity stage 2 passes on.
-            t.map(VA, OLD + u64::from(sid) * 0x1000, 0x1000, Prot::RW)
+            t.map(va(sid), OLD + u64::from(sid) * 0x1000, 0x1000, Prot::RW)
                 .unwrap();
             let cd = rig.page();
             rig.set_cd(cd, &cd_for(t.format(), t.root(), asid));
@@ -60,27 +65,23 @@ impl Scene {
         scene
     }
 
-    /// Moves every stream's `VA` to new pages, without invalidation.
+    /// Moves every stream's page to a new one, without invalidation.
     fn remap(&mut self) {
-        for (t, sid) in self.s1.iter_mut().zip([1u64, 2, 3, 5]) {
-            t.unmap(VA, 0x1000).unwrap();
-            t.map(VA, NEW + sid * 0x1000, 0x1000, Prot::RW).unwrap();
+        for (t, sid) in self.s1.iter_mut().zip([1u32, 2, 3, 5]) {
+            t.unmap(va(sid), 0x1000).unwrap();
+            t.map(va(sid), NEW + u64::from(sid) * 0x1000, 0x1000, Prot::RW)
+                .unwrap();
         }
-        self.s2.unmap(VA, 0x1000).unwrap();
-        self.s2.map(VA, NEW + 0x10_0000, 0x1000, Prot::RW).unwrap();
+        self.s2.unmap(va(4), 0x1000).unwrap();
+        self.s2.map(va(4), NEW + 0x4000, 0x1000, Prot::RW).unwrap();
     }
 
     /// For streams 1–5: `Some(true)` when the new mapping is seen, `Some(false)` for the old
     /// one.
     fn seen(&self) -> [Option<bool>; 5] {
-        let pa = |sid: u32| self.rig.read(sid, VA).ok();
         [1u32, 2, 3, 4, 5].map(|sid| {
-            let offset = if sid == 4 {
-                0x10_0000
-            } else {
-                u64::from(sid) * 0x1000
-            };
-            match pa(sid) {
+            let offset = u64::from(sid) * 0x1000;
+            match self.rig.read(sid, va(sid)).ok() {
                 Some(p) if p == NEW + offset => Some(true),
                 Some(p) if p == OLD + offset => Some(false),
                 _ => None,
@@ -98,6 +99,15 @@ impl Scene {
     }
 }
 
+fn page(vmid: u16, asid: u16, addr: u64) -> InvalidationScope {
+    S::NhVa {
+        vmid,
+        asid,
+        range: TlbiRange::page(addr),
+        leaf: true,
+    }
+}
+
 #[test]
 fn tlbi_nh_all_reaches_stage1_entries_of_the_vmid() {
     let r = Scene::reach(S::NhAll { vmid: 1 });
@@ -112,31 +122,32 @@ fn tlbi_nh_asid_reaches_the_asid_of_the_vmid() {
 
 #[test]
 fn tlbi_nh_va_reaches_the_address_of_the_asid() {
-    let va = |vmid, asid, addr| S::NhVa {
-        vmid,
-        asid,
-        range: TlbiRange::page(addr),
-        leaf: true,
-    };
     assert_eq!(
-        Scene::reach(va(1, 2, VA)),
+        Scene::reach(page(1, 2, va(2))),
         [false, true, false, false, false]
     );
-    assert_eq!(Scene::reach(va(1, 2, VA + 0x1000)), [false; 5]);
+    assert_eq!(Scene::reach(page(1, 2, va(2) + 0x1000)), [false; 5]);
     assert_eq!(
-        Scene::reach(va(2, 1, VA + 0xFFF)),
+        Scene::reach(page(1, 1, va(2))),
+        [false; 5],
+        "another ASID's page"
+    );
+    assert_eq!(
+        Scene::reach(page(2, 1, va(3) + 0xFFF)),
         [false, false, true, false, false]
     );
 }
 
 #[test]
 fn tlbi_nh_vaa_reaches_every_asid_of_the_vmid() {
-    let r = Scene::reach(S::NhVaa {
+    let vaa = |addr| S::NhVaa {
         vmid: 1,
-        range: TlbiRange::page(VA),
+        range: TlbiRange::page(addr),
         leaf: false,
-    });
-    assert_eq!(r, [true, true, false, false, true]);
+    };
+    assert_eq!(Scene::reach(vaa(va(2))), [false, true, false, false, false]);
+    assert_eq!(Scene::reach(vaa(va(5))), [false, false, false, false, true]);
+    assert_eq!(Scene::reach(vaa(va(3))), [false; 5], "another VMID");
 }
 
 #[test]
@@ -147,12 +158,14 @@ fn tlbi_s12_vmall_reaches_every_entry_of_the_vmid() {
 
 #[test]
 fn tlbi_s2_ipa_reaches_stage2_only_entries_not_combined_ones() {
-    let r = Scene::reach(S::S2Ipa {
+    let ipa = |addr| S::S2Ipa {
         vmid: 1,
-        range: TlbiRange::page(VA),
+        range: TlbiRange::page(addr),
         leaf: true,
-    });
-    assert_eq!(r, [false, false, false, true, false]);
+    };
+    assert_eq!(Scene::reach(ipa(va(4))), [false, false, false, true, false]);
+    // The nested stream's output IPA: its stage-2 translation goes, the combined entry stays.
+    assert_eq!(Scene::reach(ipa(OLD + 0x5000)), [false; 5]);
 }
 
 #[test]
@@ -161,21 +174,25 @@ fn tlbi_nsnh_all_reaches_everything() {
 }
 
 #[test]
-fn configuration_invalidations_leave_the_tlb_alone() {
-    for scope in [
-        S::All,
-        S::Ste {
-            sid: 1,
-            leaf: false,
-        },
-        S::Cd {
-            sid: 1,
+fn configuration_invalidations_reach_the_streams_they_name_not_the_vmids_stage2() {
+    assert_eq!(
+        Scene::reach(S::Ste { sid: 1, leaf: true }),
+        [true, false, false, false, false]
+    );
+    assert_eq!(
+        Scene::reach(S::Cd {
+            sid: 2,
             ssid: 0,
-            leaf: false,
-        },
-    ] {
-        assert_eq!(Scene::reach(scope), [false; 5], "{scope:?}");
-    }
+            leaf: false
+        }),
+        [false, true, false, false, false]
+    );
+    assert_eq!(
+        Scene::reach(S::CdAll { sid: 5 }),
+        [false, false, false, false, true]
+    );
+    // Stream 4's stage-2 translation is the VMID's, which only a TLBI removes.
+    assert_eq!(Scene::reach(S::All), [true, true, true, false, true]);
 }
 
 #[test]

@@ -12,7 +12,7 @@ use softiommu_pgtable::formats::arm_s2::{ArmS2, ArmS2Config};
 use softiommu_pgtable::{Access, PageTable};
 
 use super::*;
-use crate::cd::{Cd, CdDw0};
+use crate::cd::Cd;
 use crate::event::{Event, EventId};
 use crate::ste::{Ste, SteConfig, StreamTable};
 
@@ -125,24 +125,9 @@ impl Rig {
     }
 }
 
-/// The CD Linux writes for a stage-1 table of format `f` at `root`: TTB1 off, records
-/// faults, aborts terminated transactions.
+/// The CD Linux writes for a stage-1 table of format `f` at `root`.
 pub(super) fn cd_for(f: &ArmS1, root: u64, asid: u16) -> Cd {
-    let mut cd = Cd::default().with_ttb0(root);
-    cd.dw0 = CdDw0::new()
-        .with_t0sz(f.t0sz())
-        .with_tg0(f.tg0())
-        .with_ips(f.ips())
-        .with_epd1(true)
-        .with_v(true)
-        .with_aa64(true)
-        .with_r(true)
-        .with_a(true)
-        .with_aset(true)
-        .with_asid(asid)
-        .with_ha(f.config().ha)
-        .with_hd(f.config().hd);
-    cd
+    Cd::for_table(f, root, asid)
 }
 
 /// A stage-1 STE whose S1ContextPtr is `cd`.
@@ -152,19 +137,7 @@ pub(super) fn s1_ste(cd: u64) -> Ste {
 
 /// `ste` with stage-2 fields for `table` and `vmid`, recording faults.
 pub(super) fn with_s2(ste: Ste, f: &ArmS2, root: u64, vmid: u16) -> Ste {
-    let mut s = ste.with_s2ttb(root);
-    s.dw2 = s
-        .dw2
-        .with_s2vmid(vmid)
-        .with_s2t0sz(f.t0sz())
-        .with_s2sl0(f.sl0())
-        .with_s2tg(f.tg())
-        .with_s2ps(f.ps())
-        .with_s2aa64(true)
-        .with_s2r(true)
-        .with_s2ha(f.config().ha)
-        .with_s2hd(f.config().hd);
-    s
+    ste.with_s2_table(f, root, vmid)
 }
 
 /// A nested STE: stage 1 through the CD at `cd`, stage 2 through `s2`, tagged `vmid`.
