@@ -24,7 +24,10 @@
 //! - [`model`]: the translation engine — bypass, stage 1, stage 2 and nested translation
 //!   through the shared Arm table formats, the configuration caches and the TLB (tagged by
 //!   VMID, ASID, address and level) with the reach of each invalidation command, and a
-//!   checking mode that reports a TLB hit a fresh walk contradicts.
+//!   checking mode that reports a TLB hit a fresh walk contradicts; [`model::SmmuUnit`], the
+//!   SMMU as a whole: MMIO on both register pages, commands consumed from memory and carried
+//!   out, events and page requests written to their queues, interrupts and MSI writes, and
+//!   the messages to devices (ATC invalidations, PRI responses, resumed stalls).
 //! - [`driver`]: the OS side — [`driver::SmmuDriver`] puts one SMMU under the softiommu core
 //!   through its registers, stream and CD tables and command queue, as Linux's arm-smmu-v3
 //!   does.

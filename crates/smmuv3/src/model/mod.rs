@@ -1,6 +1,8 @@
 //! The SMMU's translation engine: the walk from the stream table through STE and CD to the
 //! stage-1 and stage-2 page tables, its caches, the event each failure raises, and the
-//! checking mode that compares every TLB hit with a fresh walk.
+//! checking mode that compares every TLB hit with a fresh walk; and [`SmmuUnit`], the whole
+//! SMMU as software and devices see it (registers, command, event and PRI queues, over the
+//! engine).
 
 mod caches;
 mod caps;

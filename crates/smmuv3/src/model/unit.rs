@@ -383,7 +383,10 @@ impl<M: AddressSpace> SmmuUnit<M> {
     }
 
     /// Translates one request from a device. A fault whose event is to be recorded is written
-    /// to the event queue (see [`SmmuUnit::record`]) before it is returned.
+    /// to the event queue before it is returned: nothing is written while the queue is
+    /// disabled, a full queue reports an overflow (EVENTQ_PROD.OVFLG) and loses the event, an
+    /// aborted write activates EVENTQ_ABT_ERR; the event interrupt is signalled when the queue
+    /// was empty. A hit takes no lock.
     #[inline]
     pub fn translate(&self, req: Request) -> Result<Translated, Fault> {
         match self.engine.translate(req) {
@@ -408,10 +411,17 @@ impl<M: AddressSpace> SmmuUnit<M> {
         self.engine.checking().reports()
     }
 
-    /// The unit's counters: commands by opcode, `CMD_SYNC`s and TLB invalidation batches.
+    /// Turns the counting of TLB hits and walks on or off (off when the unit is made);
+    /// commands are counted always.
+    pub fn set_stats(&self, on: bool) {
+        self.engine.set_stats(on);
+    }
+
+    /// The unit's counters: TLB hits and walks (while counting is on), commands by opcode,
+    /// `CMD_SYNC`s and TLB invalidation batches.
     pub fn stats(&self) -> UnitStats {
-        let inner = self.inner.lock();
-        inner.tally.stats()
+        let hits = self.engine.hit_counts();
+        self.inner.lock().tally.stats(hits)
     }
 
     /// The translation engine (its caches and capabilities, for inspection).

@@ -1,7 +1,22 @@
-//! What a unit has done: commands by opcode, `CMD_SYNC`s, and the TLB invalidation batches a
+//! What a unit has done: TLB hits and walks (behind a switch), commands by opcode, `CMD_SYNC`s, and the TLB invalidation batches a
 //! `CMD_SYNC` closed.
 
+use softiommu_mem::AddressSpace;
+
 use crate::cmd::Command;
+use crate::model::TranslationUnit;
+
+impl<M: AddressSpace> TranslationUnit<M> {
+    /// Turns the counting of TLB hits and walks on or off (off when the engine is made).
+    pub fn set_stats(&self, on: bool) {
+        self.counters.set_enabled(on);
+    }
+
+    /// The TLB hits and the page-table walks counted so far: (hits, walks).
+    pub fn hit_counts(&self) -> (u64, u64) {
+        self.counters.totals()
+    }
+}
 
 /// Number of opcodes counted (every legal opcode is below it).
 const OPCODES: usize = 0x80;
@@ -43,6 +58,11 @@ impl CommandCounts {
 /// The unit's counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct UnitStats {
+    /// Requests answered from the TLB (while counting was on).
+    pub tlb_hits: u64,
+    /// Requests that missed the TLB and walked the page tables, faulting or not (while
+    /// counting was on).
+    pub walks: u64,
     /// Commands carried out, by opcode (a command that stopped the queue is not counted).
     pub commands: CommandCounts,
     /// `CMD_SYNC`s completed.
@@ -79,8 +99,12 @@ impl CommandTally {
         }
     }
 
-    /// The counters.
-    pub(super) fn stats(&self) -> UnitStats {
-        self.stats
+    /// The counters, with the engine's `(hits, walks)`.
+    pub(super) fn stats(&self, (tlb_hits, walks): (u64, u64)) -> UnitStats {
+        UnitStats {
+            tlb_hits,
+            walks,
+            ..self.stats
+        }
     }
 }

@@ -256,12 +256,7 @@ fn atc_inv_reaches_the_device_with_its_span() {
 
 #[test]
 fn resume_and_stall_term_reach_the_stalled_requests_device() {
-    let (rig, s1) = Rig::mapped();
-    let at = rig.page();
-    let mut cd = cd_for(s1.format(), s1.root(), 1);
-    cd.dw0 = cd.dw0.with_s(true);
-    cd.write(&*rig.mem, at).unwrap();
-    rig.set_ste(SID, &s1_ste(at));
+    let (rig, _s1) = Rig::stalling();
     let stag = |addr| {
         rig.read(SID, addr)
             .unwrap_err()
@@ -324,4 +319,19 @@ fn counters_count_commands_syncs_and_tlbi_batches() {
     assert_eq!(s.commands.tlbi(), 3);
     assert_eq!(s.commands.total(), 8);
     assert_eq!((s.syncs, s.tlbi_batches), (4, 2));
+}
+
+#[test]
+fn tlb_hits_and_walks_are_counted_only_while_counting_is_on() {
+    let (rig, _s1) = Rig::mapped();
+    rig.read(SID, 0x4000_0000).unwrap();
+    rig.read(SID, 0x4000_0000).unwrap();
+    assert_eq!((rig.unit.stats().tlb_hits, rig.unit.stats().walks), (0, 0));
+    rig.unit.set_stats(true);
+    rig.submit_sync(Command::TlbiNsnhAll(TlbiNsnhAll::new()));
+    rig.read(SID, 0x4000_0000).unwrap();
+    rig.read(SID, 0x4000_0008).unwrap();
+    rig.read(SID, 0x4000_0010).unwrap();
+    let s = rig.unit.stats();
+    assert_eq!((s.tlb_hits, s.walks), (2, 1));
 }

@@ -20,6 +20,7 @@ mod events;
 mod pri;
 mod proptests;
 mod registers;
+mod threads;
 
 /// Bytes of RAM, from physical address 0.
 const MEM: u64 = 64 << 20;
@@ -174,22 +175,34 @@ impl Rig {
         self.w32(SMMU_GERRORN, self.r32(SMMU_GERROR));
     }
 
-    /// The raw records waiting in the event queue, consumed (CONS moves to PROD).
-    pub fn take_event_words(&self) -> Vec<[u64; 4]> {
-        let prod = QueueProd::from_bits(self.r32(SMMU_EVENTQ_PROD));
-        let cons = QueueCons::from_bits(self.r32(SMMU_EVENTQ_CONS));
-        let mask = (2u32 << EVTQ_LOG2) - 1;
+    /// The `N`-word entries waiting in the output queue at `base` (2^`log2` entries) whose
+    /// PROD and CONS are at `prod_reg` and `cons_reg`, consumed (CONS moves to PROD).
+    pub fn take_entries<const N: usize>(
+        &self,
+        (prod_reg, cons_reg): (u64, u64),
+        base: u64,
+        log2: u8,
+    ) -> Vec<[u64; N]> {
+        let prod = QueueProd::from_bits(self.r32(prod_reg));
+        let cons = QueueCons::from_bits(self.r32(cons_reg));
+        let mask = (2u32 << log2) - 1;
         let mut out = Vec::new();
         let mut rd = cons.rd();
         while rd != prod.wr() {
-            let at = self.evtq + u64::from(rd & ((1 << EVTQ_LOG2) - 1)) * 32;
+            let at = base + u64::from(rd & ((1 << log2) - 1)) * 8 * N as u64;
             out.push(std::array::from_fn(|i| {
                 self.mem.load_u64(at + 8 * i as u64).unwrap()
             }));
             rd = (rd + 1) & mask;
         }
-        self.w32(SMMU_EVENTQ_CONS, cons.with_rd(rd).into_bits());
+        self.w32(cons_reg, cons.with_rd(rd).into_bits());
         out
+    }
+
+    /// The raw records waiting in the event queue, consumed.
+    pub fn take_event_words(&self) -> Vec<[u64; 4]> {
+        let regs = (SMMU_EVENTQ_PROD, SMMU_EVENTQ_CONS);
+        self.take_entries(regs, self.evtq, EVTQ_LOG2)
     }
 
     /// The events waiting in the event queue, decoded and consumed.
@@ -229,10 +242,13 @@ impl Rig {
     /// Makes `sid` a stage-1 stream whose one CD (at a new page, returned) points at `table`
     /// with `asid`.
     pub fn s1_stream(&self, sid: u32, table: &PageTable<ArmS1, Mem>, asid: u16) -> u64 {
+        self.cd_stream(sid, &cd_for(table.format(), table.root(), asid))
+    }
+
+    /// Makes `sid` a stage-1 stream whose one CD, `cd`, is written at a new page (returned).
+    pub fn cd_stream(&self, sid: u32, cd: &crate::cd::Cd) -> u64 {
         let at = self.page();
-        cd_for(table.format(), table.root(), asid)
-            .write(&*self.mem, at)
-            .unwrap();
+        cd.write(&*self.mem, at).unwrap();
         self.set_ste(sid, &s1_ste(at));
         at
     }
@@ -243,6 +259,15 @@ impl Rig {
         let mut s1 = rig.s1();
         s1.map(0x4000_0000, 0x10_0000, 0x1000, Prot::RW).unwrap();
         rig.s1_stream(SID, &s1, 1);
+        (rig, s1)
+    }
+
+    /// As [`Rig::mapped`], with CD.S = 1: faulting requests stall.
+    pub fn stalling() -> (Rig, PageTable<ArmS1, Mem>) {
+        let (rig, s1) = Rig::mapped();
+        let mut cd = cd_for(s1.format(), s1.root(), 1);
+        cd.dw0 = cd.dw0.with_s(true);
+        rig.cd_stream(SID, &cd);
         (rig, s1)
     }
 
