@@ -87,6 +87,7 @@ impl SmmuHarness {
             let unit =
                 Arc::new(SmmuUnit::new(*p, mem.clone(), Arc::new(|_| {})).expect("SMMU unit"));
             unit.set_checking(true);
+            unit.set_stats(true);
             // The OS page size of the driver: 64 KiB where only that granule is beside 4 KiB.
             let page = if p.gran64k && !p.gran16k {
                 Granule::K64
@@ -203,11 +204,15 @@ impl DriverSide for SmmuSide {
         out
     }
 
-    fn stats(&self, _inst: InstanceId) -> Option<CacheStats> {
-        // The unit counts TLB invalidation batches (`UnitStats::tlbi_batches`) but not TLB
-        // hits or walks, which the behaviour tests compare together; the driver tests check
-        // the batches instead.
-        None
+    fn stats(&self, inst: InstanceId) -> Option<CacheStats> {
+        // A flush the core asks of the driver is one batch of TLB invalidations closed by a
+        // CMD_SYNC, however many commands the range and the users of the domain take.
+        let s = self.units.iter().find(|u| u.inst == inst)?.unit.stats();
+        Some(CacheStats {
+            flushes: s.tlbi_batches,
+            hits: s.tlb_hits,
+            walks: s.walks,
+        })
     }
 }
 

@@ -34,10 +34,13 @@ fn one_domain_on_two_smmus_and_one_unmap_reaches_both_tlbs() {
     d.map_sync(IOVA, buf, 0x4000, Prot::RW).unwrap();
     p.iommu.attach(a, &d).unwrap();
     p.iommu.attach(s, &d).unwrap();
-    for dev in [a, s] {
+    let hits = |i: usize| units[i].unit.stats().tlb_hits;
+    for (i, dev) in [a, s].into_iter().enumerate() {
         assert_eq!(p.pa(dev, None, IOVA + 0x1008), buf + 0x1008);
         // Twice: the second is a TLB hit.
+        let before = hits(i);
         assert_eq!(p.pa(dev, None, IOVA + 0x1008), buf + 0x1008);
+        assert_eq!(hits(i), before + 1);
     }
     // Each SMMU has its own ASID for it.
     assert!(units[0].driver.asid_of(d.id()).is_some());
