@@ -141,3 +141,39 @@ fn a_device_without_pasids_behind_a_full_smmu_takes_no_pasid() {
     let d = p.iommu.new_paging(dev, PagingRequest::default()).unwrap();
     assert!(p.iommu.attach_pasid(dev, 1, &d).is_err());
 }
+
+#[test]
+fn a_minimal_smmu_linear_stream_table_one_cd_and_syncs_without_msis() {
+    // Stage 1 only, 6-bit StreamIDs in a linear table, no SubstreamIDs, no MSIs: CMD_SYNC
+    // completion is seen by CONS passing it.
+    let (p, units) = SmmuHarness::build(&[SmmuParams::minimal()]);
+    let mut desc = p.desc(0, DEV);
+    desc.rid = softiommu_core::Rid::new(0, 0, 5, 2);
+    let topo = Topology {
+        bridges: Vec::new(),
+        devices: vec![desc],
+    };
+    let [dev] = <[DeviceId; 1]>::try_from(p.add_topology(&topo).unwrap()).unwrap();
+    assert_eq!(p.iommu.device_caps(dev).unwrap().pasid_bits, 0);
+    let d = p.iommu.new_paging(dev, PagingRequest::default()).unwrap();
+    let buf = p.alloc(0x10000);
+    d.map_sync(IOVA, buf, 0x10000, Prot::RW).unwrap();
+    p.iommu.attach(dev, &d).unwrap();
+    assert_eq!(p.pa(dev, None, IOVA + 0x2345), buf + 0x2345);
+    d.unmap_sync(IOVA, 0x10000).unwrap();
+    assert_eq!(p.fault_kind(dev, None, IOVA), DmaFaultKind::NotPresent);
+    assert_eq!(units[0].unit.stale_count(), 0);
+    // Identity, then blocked.
+    p.iommu.replace(dev, &p.iommu.identity_domain()).unwrap();
+    assert_eq!(p.pa(dev, None, buf + 8), buf + 8);
+    p.iommu.replace(dev, &p.iommu.blocked_domain()).unwrap();
+    assert_eq!(p.fault_kind(dev, None, buf + 8), DmaFaultKind::Blocked);
+    // A StreamID beyond the table is refused when the device is added.
+    let mut far = p.desc(0, DEV);
+    far.rid = softiommu_core::Rid::new(0, 1, 0, 0);
+    let topo = Topology {
+        bridges: Vec::new(),
+        devices: vec![far],
+    };
+    assert!(p.add_topology(&topo).is_err());
+}
