@@ -6,6 +6,8 @@
 
 mod common;
 
+#[path = "driver/concurrency.rs"]
+mod concurrency;
 #[path = "driver/lifecycle.rs"]
 mod lifecycle;
 #[path = "driver/nested.rs"]
