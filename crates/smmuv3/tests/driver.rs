@@ -12,5 +12,7 @@ mod concurrency;
 mod lifecycle;
 #[path = "driver/nested.rs"]
 mod nested;
+#[path = "driver/pri.rs"]
+mod pri;
 #[path = "driver/spans.rs"]
 mod spans;
