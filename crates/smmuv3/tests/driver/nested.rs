@@ -145,3 +145,29 @@ fn guest_cd_table_over_host_stage2_with_a_fault_at_each_stage() {
     assert_eq!(units[0].driver.vmid_of(n.id()), None);
     assert_eq!(p.fault_kind(a, None, IOVA), DmaFaultKind::Blocked);
 }
+
+#[test]
+fn a_stage2_domain_at_the_rid_is_invalidated_by_ipa() {
+    let (p, units) = SmmuHarness::build(&[SmmuParams::full()]);
+    let [a] = p.devices([(0, DEV)]);
+    let g = guest(&p, a);
+    p.iommu.attach(a, &g.parent).unwrap();
+    assert!(units[0].driver.vmid_of(g.parent.id()).is_some());
+    assert_eq!(p.pa(a, None, DATA_GPA + 0x40), g.data_hpa + 0x40);
+    let before = units[0].unit.stats();
+    g.parent.unmap_sync(DATA_GPA, 0x10000).unwrap();
+    let after = units[0].unit.stats();
+    // One batch of CMD_TLBI_S2_IPA (opcode 0x2a) commands.
+    assert_eq!(after.tlbi_batches - before.tlbi_batches, 1);
+    assert!(after.commands.get(0x2a) > before.commands.get(0x2a));
+    assert_eq!(
+        p.fault_kind(a, None, DATA_GPA + 0x40),
+        DmaFaultKind::NotPresent
+    );
+    let e = last_event(&units[0]);
+    assert_eq!((e.id, e.s2), (EventId::Translation, true));
+    assert_eq!(units[0].unit.stale_count(), 0);
+    // PASIDs need the CD table in the STE: refused while a stage-2 domain is at the RID.
+    let d = p.iommu.new_paging(a, PagingRequest::default()).unwrap();
+    assert!(p.iommu.attach_pasid(a, 3, &d).is_err());
+}
