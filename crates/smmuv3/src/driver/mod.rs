@@ -8,12 +8,22 @@
 //! - Per device: an STE. Its CD table (S6) is the device's, made at the first use of stage 1
 //!   at the RID or at a PASID and kept until the device is released; linear, or two-level
 //!   when the SubstreamID bits need more than one leaf.
+//! - What a RID translates through is the STE: abort (blocked) or bypass (identity) while no
+//!   CD is in use; the CD table with S1DSS terminate, bypass or CD 0 (a stage-1 domain) once
+//!   one is, so that PASIDs keep working whatever the RID does (S7); stage 2 alone for a
+//!   stage-2 domain; stage 1 + 2 for a nested domain, the user's CD table over the parent's
+//!   stage 2 (S8). A PASID is a CD: a stage-1 paging domain, or an SVA address space with a
+//!   CD pointing at its process table. A single user stage-1 table over a parent
+//!   (`NestedData::Stage1`) is refused: stage 2 is per stream, so SMMUv3 nests whole CD
+//!   tables.
 //! - Per (domain, SMMU): an ASID for stage-1 domains, a VMID for stage-2 and nested ones,
 //!   taken at the first attach and given back at the last detach; an SMMU out of them
 //!   refuses the attach with [`CoreError::Exhausted`].
-//! - Every change of a live STE or CD follows [`strtab::update_steps`], each step closed by
-//!   `CMD_CFGI_STE`/`CMD_CFGI_CD` and a `CMD_SYNC` completed by an MSI write the driver
-//!   polls; a command the SMMU refuses is skipped and recorded ([`SmmuDriver::command_errors`]).
+//! - Every change of a live STE or CD is made so that the SMMU never walks it torn: an
+//!   entry that was not valid gets its other words first and word 0 (V) last; a single word
+//!   changes with one store; otherwise V goes off, the words change, and word 0 comes back.
+//!   Each step is closed by `CMD_CFGI_STE`/`CMD_CFGI_CD` and a `CMD_SYNC` completed by an MSI
+//!   write the driver polls (CONS passing the sync without MSIs); a command the SMMU refuses is skipped and recorded ([`SmmuDriver::command_errors`]).
 //! - Events are drained from the event queue after each refused DMA ([`SmmuDriver::events`]);
 //!   page requests travel SMMU → PRI queue → driver → core, and the answer goes back as
 //!   `CMD_PRI_RESP`.
