@@ -16,3 +16,5 @@ mod nested;
 mod pri;
 #[path = "driver/spans.rs"]
 mod spans;
+#[path = "driver/tables.rs"]
+mod tables;
