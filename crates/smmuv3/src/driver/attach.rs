@@ -14,7 +14,7 @@ use crate::cmd::{ATC_INV_ALL, AtcInv, Command, TlbiNhAsid, TlbiS12Vmall};
 use crate::ste::{Eats, S1Dss, S1Fmt, Ste, SteConfig};
 
 use super::cdtab::{CdTable, stage1_cd};
-use super::strtab::EntryKind;
+use super::strtab::{EntryKind, Used};
 use super::{Dev, SmmuDriver, State};
 
 /// What a RID or a PASID translates through, as programmed.
@@ -304,13 +304,9 @@ impl SmmuDriver {
             Some(c) => t.cds.insert(ssid, c),
             None => t.cds.remove(&ssid),
         };
-        self.write_entry(
-            st,
-            EntryKind::Cd(sid, ssid),
-            at,
-            old.to_words(),
-            new.to_words(),
-        )
+        let used = (Used::cd(&old), Used::cd(&new));
+        let words = (old.to_words(), new.to_words());
+        self.write_entry(st, EntryKind::Cd(sid, ssid), at, words, used)
     }
 
     /// Points the RID (`pasid` None) or a PASID of `dev` at `new`.

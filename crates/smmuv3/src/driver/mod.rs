@@ -19,9 +19,11 @@
 //! - Per (domain, SMMU): an ASID for stage-1 domains, a VMID for stage-2 and nested ones,
 //!   taken at the first attach and given back at the last detach; an SMMU out of them
 //!   refuses the attach with [`CoreError::Exhausted`].
-//! - Every change of a live STE or CD is made so that the SMMU never walks it torn: an
-//!   entry that was not valid gets its other words first and word 0 (V) last; a single word
-//!   changes with one store; otherwise V goes off, the words change, and word 0 comes back.
+//! - Every change of a live STE or CD is made so that the SMMU never walks it torn: where
+//!   the SMMU reads only word 0 of the old entry (not valid, abort, bypass) the other words
+//!   go first and word 0 last, where it reads only word 0 of the new one word 0 goes first;
+//!   a single word changes with one store; otherwise V goes off, the words change, and word
+//!   0 comes back.
 //!   Each step is closed by `CMD_CFGI_STE`/`CMD_CFGI_CD` and a `CMD_SYNC` completed by an MSI
 //!   write the driver polls (CONS passing the sync without MSIs); a command the SMMU refuses is skipped and recorded ([`SmmuDriver::command_errors`]).
 //! - Events are drained from the event queue after each refused DMA ([`SmmuDriver::events`]);
@@ -340,17 +342,17 @@ impl SmmuDriver {
     }
 
     /// Changes the live entry at `at` of `kind` from `old` to `new` without letting the
-    /// SMMU see it torn ([`strtab::update_steps`]). The stores stand once made: a refused
-    /// invalidation is recorded, not returned.
+    /// SMMU see it torn ([`strtab::update_steps`]); `used` says what the SMMU reads of each.
+    /// The stores stand once made: a refused invalidation is recorded, not returned.
     fn write_entry(
         &self,
         st: &mut State,
         kind: EntryKind,
         at: u64,
-        old: [u64; 8],
-        new: [u64; 8],
+        (old, new): ([u64; 8], [u64; 8]),
+        used: (strtab::Used, strtab::Used),
     ) -> Result<()> {
-        for step in strtab::update_steps(old, new) {
+        for step in strtab::update_steps(old, new, used, kind.valid_bit()) {
             for (i, w) in step {
                 self.mem.store_u64(at + 8 * i as u64, w)?;
             }
@@ -365,7 +367,9 @@ impl SmmuDriver {
             return Err(CoreError::NoDevice(id));
         };
         let (sid, at, old) = (d.sid, d.ste_at, d.ste);
-        self.write_entry(st, EntryKind::Ste(sid), at, old.to_words(), new.to_words())?;
+        let used = (strtab::Used::ste(&old), strtab::Used::ste(&new));
+        let words = (old.to_words(), new.to_words());
+        self.write_entry(st, EntryKind::Ste(sid), at, words, used)?;
         if let Some(d) = st.devices.get_mut(&id) {
             d.ste = new;
         }

@@ -6,9 +6,10 @@ use std::collections::HashMap;
 
 use softiommu_core::{CoreError, Mem, Result, TableAlloc};
 
+use crate::cd::{Cd, CdDw0};
 use crate::cmd::{CfgiCd, CfgiSte, Command};
 use crate::regs::{STRTAB_FMT_TWO_LEVEL, StrtabBase, StrtabBaseCfg};
-use crate::ste::{L1STD_SIZE, L1Std, STE_SIZE, Ste, SteConfig};
+use crate::ste::{L1STD_SIZE, L1Std, STE_SIZE, Ste, SteConfig, SteDw0};
 
 /// StreamID bits a level-2 stream table resolves (Linux's STRTAB_SPLIT).
 pub(super) const SPLIT: u8 = 8;
@@ -115,6 +116,14 @@ pub(super) enum EntryKind {
 }
 
 impl EntryKind {
+    /// The valid bit of the entry's word 0.
+    pub(super) fn valid_bit(self) -> u64 {
+        match self {
+            EntryKind::Ste(_) => SteDw0::new().with_v(true).into_bits(),
+            EntryKind::Cd(..) => CdDw0::new().with_v(true).into_bits(),
+        }
+    }
+
     /// The configuration invalidation of this entry.
     pub(super) fn cfgi(self) -> Command {
         match self {
@@ -134,66 +143,111 @@ impl EntryKind {
     }
 }
 
+/// What of an entry the SMMU reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Used {
+    /// Word 0 only: an entry with V=0, or an STE that aborts or bypasses (this driver never
+    /// sets the attribute overrides those read from word 1).
+    First,
+    /// Every word.
+    All,
+}
+
+impl Used {
+    /// What the SMMU reads of STE `w`.
+    pub(super) fn ste(w: &Ste) -> Used {
+        let c = w.dw0.config();
+        if w.dw0.v() && (c.stage1() || c.stage2()) {
+            Used::All
+        } else {
+            Used::First
+        }
+    }
+
+    /// What the SMMU reads of CD `cd`.
+    pub(super) fn cd(cd: &Cd) -> Used {
+        if cd.dw0.v() { Used::All } else { Used::First }
+    }
+}
+
 /// The steps that change an 8-word entry from `old` to `new` so that the SMMU never walks a
-/// torn one: each step is a set of (word index, value) stores followed by the entry's
-/// invalidation and a sync.
+/// torn one (as Linux's `arm_smmu_write_entry`): each step is a set of (word index, value)
+/// stores followed by the entry's invalidation and a sync. `old_used` and `new_used` say
+/// what the SMMU reads of each; `v` is the valid bit of word 0.
 ///
-/// - Not valid before: everything but word 0, then word 0 (which holds V).
+/// - The SMMU reads only word 0 of the old entry: the other words first, word 0 last.
+/// - It reads only word 0 of the new one: word 0 first, the other words after.
 /// - One word differs: that word alone, a single 64-bit store.
 /// - Otherwise: word 0 with V cleared (the entry breaks), the other words, then word 0.
-pub(super) fn update_steps(old: [u64; 8], new: [u64; 8]) -> Vec<Vec<(usize, u64)>> {
-    const V: u64 = 1;
+pub(super) fn update_steps(
+    old: [u64; 8],
+    new: [u64; 8],
+    (old_used, new_used): (Used, Used),
+    v: u64,
+) -> Vec<Vec<(usize, u64)>> {
     if old == new {
         return Vec::new();
     }
-    let rest = |w: &[u64; 8]| -> Vec<(usize, u64)> {
-        (1..8)
-            .filter(|&i| old[i] != w[i])
-            .map(|i| (i, w[i]))
-            .collect()
-    };
-    if old[0] & V == 0 {
-        let mut steps = Vec::new();
-        let r = rest(&new);
-        if !r.is_empty() {
-            steps.push(r);
+    let rest: Vec<(usize, u64)> = (1..8)
+        .filter(|&i| old[i] != new[i])
+        .map(|i| (i, new[i]))
+        .collect();
+    let first = vec![(0, new[0])];
+    let mut steps = Vec::new();
+    let mut push = |s: Vec<(usize, u64)>| {
+        if !s.is_empty() {
+            steps.push(s);
         }
-        steps.push(vec![(0, new[0])]);
-        return steps;
+    };
+    if old_used == Used::First {
+        push(rest);
+        push(first);
+    } else if new_used == Used::First {
+        push(first);
+        push(rest);
+    } else if rest.is_empty() || (old[0] == new[0] && rest.len() == 1) {
+        push(if old[0] == new[0] { rest } else { first });
+    } else {
+        push(vec![(0, old[0] & !v)]);
+        push(rest);
+        push(first);
     }
-    let diff: Vec<usize> = (0..8).filter(|&i| old[i] != new[i]).collect();
-    if let [only] = diff[..] {
-        return vec![vec![(only, new[only])]];
-    }
-    let mut steps = vec![vec![(0, old[0] & !V)]];
-    let r = rest(&new);
-    if !r.is_empty() {
-        steps.push(r);
-    }
-    steps.push(vec![(0, new[0])]);
     steps
 }
 
 #[cfg(test)]
 mod tests {
-    use super::update_steps;
+    use super::{Used, update_steps};
+
+    const ALL: (Used, Used) = (Used::All, Used::All);
 
     #[test]
     fn a_live_entry_is_broken_before_more_than_one_word_changes() {
         let old = [1, 2, 3, 0, 0, 0, 0, 0];
-        assert!(update_steps(old, old).is_empty());
+        assert!(update_steps(old, old, ALL, 1).is_empty());
         // One word: a single store.
         let mut one = old;
         one[2] = 9;
-        assert_eq!(update_steps(old, one), vec![vec![(2, 9)]]);
+        assert_eq!(update_steps(old, one, ALL, 1), vec![vec![(2, 9)]]);
+        let mut w0 = old;
+        w0[0] = 3;
+        assert_eq!(update_steps(old, w0, ALL, 1), vec![vec![(0, 3)]]);
         // Two words: V off, the rest, then word 0.
         let two = [5, 2, 7, 0, 0, 0, 0, 0];
         assert_eq!(
-            update_steps(old, two),
+            update_steps(old, two, ALL, 1),
             vec![vec![(0, 0)], vec![(2, 7)], vec![(0, 5)]]
         );
-        // From not valid: the rest first, word 0 last.
+        // From an entry the SMMU reads only word 0 of: the rest first, word 0 last.
         let off = [0, 2, 3, 0, 0, 0, 0, 0];
-        assert_eq!(update_steps(off, two), vec![vec![(2, 7)], vec![(0, 5)]]);
+        assert_eq!(
+            update_steps(off, two, (Used::First, Used::All), 1),
+            vec![vec![(2, 7)], vec![(0, 5)]]
+        );
+        // To one: word 0 first, the rest after.
+        assert_eq!(
+            update_steps(two, off, (Used::All, Used::First), 1),
+            vec![vec![(0, 0)], vec![(2, 3)]]
+        );
     }
 }
