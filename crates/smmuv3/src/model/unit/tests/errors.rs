@@ -113,3 +113,19 @@ fn cerror_atc_inv_sync_stops_at_the_sync_after_a_failed_atc_invalidation() {
     assert!(rig.cmdq_drained());
     assert_eq!(rig.unit.stats().syncs, 1);
 }
+
+#[test]
+fn an_aborted_gerror_msi_is_itself_a_global_error_and_nothing_is_delivered() {
+    let rig = Rig::new();
+    rig.w32(SMMU_IRQ_CTRL, 0);
+    rig.w64(SMMU_GERROR_IRQ_CFG0, UNBACKED);
+    rig.w32(
+        SMMU_IRQ_CTRL,
+        IrqCtrl::new().with_gerror_irqen(true).into_bits(),
+    );
+    rig.take_irqs();
+    rig.submit_words(&[[0x7f, 0]]);
+    let active = rig.active_gerrors();
+    assert!(active.cmdq_err() && active.msi_gerror_abt_err());
+    assert!(rig.take_irqs().is_empty());
+}
