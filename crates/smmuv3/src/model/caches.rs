@@ -193,7 +193,7 @@ pub struct Caches {
     l1std: Tlb<1>,
     ste: Tlb<4>,
     l1cd: Tlb<1>,
-    context: Tlb<8>,
+    context: Tlb<9>,
     tlb: StreamTlb,
     /// Bumped before every invalidation sweeps: a walk that began before it may not leave
     /// its (possibly stale) result behind.
@@ -339,7 +339,8 @@ impl Caches {
     }
 
     /// The stage-2 translation of `ipa` cached for `vmid`'s walks.
-    pub(crate) fn walk_tlb(&self, vmid: u16, ipa: u64) -> Option<TlbEntry> {
+    #[inline]
+    pub(crate) fn walk_tlb(&self, vmid: u16, ipa: u64) -> Option<Hit> {
         self.tlb.walk(vmid, ipa)
     }
 

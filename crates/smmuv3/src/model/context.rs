@@ -7,6 +7,7 @@ use softiommu_mem::AddressSpace;
 use softiommu_pgtable::Access;
 
 use super::translate::{Fault, Request, TranslationUnit};
+use super::walk::{S2Cfg, s1_config};
 use crate::cd::{Cd, CdLocation, L1Cd, Substream, locate_cd, select_substream};
 use crate::event::{EventClass, EventId};
 use crate::ste::{L1Std, Ste, SteConfig, SteLocation, StreamTableFormat, beyond};
@@ -69,6 +70,9 @@ pub(crate) struct Ctx {
     ste: [u64; 4],
     /// Words 0–2 of the CD (zero without one).
     cd: [u64; 3],
+    /// The format slots of the TTB0 half of stage 1 (bits 7:0) and of stage 2 (15:8); 0xFF
+    /// when none (see [`super::formats::Got::slot`]).
+    fmt: u16,
 }
 
 impl Ctx {
@@ -82,9 +86,22 @@ impl Ctx {
     }
 
     /// The context as the eight words the context cache holds.
-    pub(crate) fn to_words(self) -> [u64; 8] {
+    pub(crate) fn to_words(self) -> [u64; 9] {
         let (s, c) = (self.ste, self.cd);
-        [self.tag(), s[0], s[1], s[2], s[3], c[0], c[1], c[2]]
+        let f = u64::from(self.fmt);
+        [self.tag(), s[0], s[1], s[2], s[3], c[0], c[1], c[2], f]
+    }
+
+    /// The slot of the stage-1 format of the TTB0 half, when it is kept.
+    #[inline(always)]
+    pub(crate) fn s1_slot(&self) -> Option<u8> {
+        Some(self.fmt as u8).filter(|&s| s != 0xFF)
+    }
+
+    /// The slot of the stage-2 format, when it is kept.
+    #[inline(always)]
+    pub(crate) fn s2_slot(&self) -> Option<u8> {
+        Some((self.fmt >> 8) as u8).filter(|&s| s != 0xFF)
     }
 
     /// The STE (words 0–3).
@@ -103,7 +120,7 @@ impl Ctx {
 
     /// The context [`to_words`](Self::to_words) gave.
     #[inline(always)]
-    pub(crate) fn from_words(w: [u64; 8]) -> Ctx {
+    pub(crate) fn from_words(w: [u64; 9]) -> Ctx {
         Ctx {
             kind: Kind::from_bits(w[0]),
             single: w[0] & SINGLE != 0,
@@ -112,6 +129,7 @@ impl Ctx {
             cd_index: (w[0] >> 40) as u32 & 0xf_ffff,
             ste: [w[1], w[2], w[3], w[4]],
             cd: [w[5], w[6], w[7]],
+            fmt: w[8] as u16,
         }
     }
 
@@ -143,6 +161,7 @@ impl Ctx {
                 [w[0], w[1], w[2], w[3]]
             },
             cd: [0; 3],
+            fmt: 0xFFFF,
         }
     }
 }
@@ -207,11 +226,33 @@ impl<M: AddressSpace> TranslationUnit<M> {
                 }
             }
         };
+        let ctx = self.with_formats(ctx);
         if cached {
             self.caches
                 .fill_context(req.sid, req.ssid, &ctx, generation);
         }
         Ok(ctx)
+    }
+
+    /// `ctx` with the slots of the formats its walks use.
+    fn with_formats(&self, ctx: Ctx) -> Ctx {
+        let mut fmt = 0xFFFFu16;
+        if matches!(ctx.kind, Kind::S1 | Kind::Nested) {
+            let cd = ctx.cd();
+            let slot = s1_config(&cd, false, &self.caps)
+                .and_then(|cfg| self.formats.s1(cfg, cd.dw0.affd()))
+                .and_then(|f| f.slot());
+            fmt = fmt & 0xFF00 | u16::from(slot.unwrap_or(0xFF));
+        }
+        if matches!(ctx.kind, Kind::S2 | Kind::Nested) {
+            let ste = ctx.ste();
+            let slot = ste
+                .s2_config(&self.caps)
+                .and_then(|cfg| self.formats.s2(cfg, ste.dw2.s2affd()))
+                .and_then(|f| f.slot());
+            fmt = fmt & 0x00FF | u16::from(slot.unwrap_or(0xFF)) << 8;
+        }
+        Ctx { fmt, ..ctx }
     }
 
     /// The checked STE of `req`'s StreamID: C_BAD_STREAMID, F_STE_FETCH or C_BAD_STE when
@@ -332,10 +373,14 @@ impl<M: AddressSpace> TranslationUnit<M> {
         if !ste.dw0.config().stage2() {
             return Ok(addr);
         }
-        let w = self.stage2(
-            req,
+        let s2 = S2Cfg {
             ste,
             vmid,
+            slot: None,
+        };
+        let w = self.stage2(
+            req,
+            s2,
             addr,
             Access::READ,
             EventClass::Cd,

@@ -76,10 +76,20 @@ impl<F: Format> Format for Stage<F> {
 
 /// A format from the cache, or built for one walk when the cache had no room.
 pub(crate) enum Got<'a, F> {
-    /// Kept in the cache.
-    Shared(&'a F),
+    /// Kept in the cache, in this slot.
+    Shared(&'a F, u8),
     /// Built for this walk.
     Own(Box<F>),
+}
+
+impl<F> Got<'_, F> {
+    /// The cache slot that keeps the format.
+    pub(crate) fn slot(&self) -> Option<u8> {
+        match self {
+            Got::Shared(_, i) => Some(*i),
+            Got::Own(_) => None,
+        }
+    }
 }
 
 impl<F> std::ops::Deref for Got<'_, F> {
@@ -87,7 +97,7 @@ impl<F> std::ops::Deref for Got<'_, F> {
     #[inline(always)]
     fn deref(&self) -> &F {
         match self {
-            Got::Shared(f) => f,
+            Got::Shared(f, _) => f,
             Got::Own(f) => f,
         }
     }
@@ -118,9 +128,10 @@ impl<F: Clone> FormatCache<F> {
     fn get(&self, key: u32, build: impl FnOnce() -> Option<F>) -> Option<Got<'_, F>> {
         let start = (key.wrapping_mul(0x9e37_79b9) >> 26) as usize;
         for i in 0..PROBES {
-            let slot = &self.slots[(start + i) % SLOTS];
+            let at = (start + i) % SLOTS;
+            let slot = &self.slots[at];
             match slot.get() {
-                Some((k, f)) if *k == key => return Some(Got::Shared(f)),
+                Some((k, f)) if *k == key => return Some(Got::Shared(f, at as u8)),
                 Some(_) => continue,
                 None => return self.fill(slot, start + i, key, build),
             }
@@ -150,7 +161,7 @@ impl<F: Clone> FormatCache<F> {
             if let Some((k, g)) = slot.get()
                 && *k == key
             {
-                return Some(Got::Shared(g));
+                return Some(Got::Shared(g, (at % SLOTS) as u8));
             }
             at += 1;
             if at >= PROBES + (key.wrapping_mul(0x9e37_79b9) >> 26) as usize {
@@ -158,7 +169,14 @@ impl<F: Clone> FormatCache<F> {
             }
             slot = &self.slots[at % SLOTS];
         }
-        slot.get().map(|(_, f)| Got::Shared(&**f))
+        slot.get()
+            .map(|(_, f)| Got::Shared(&**f, (at % SLOTS) as u8))
+    }
+
+    /// The format kept in slot `at`.
+    #[inline(always)]
+    fn at(&self, at: u8) -> Option<&F> {
+        self.slots.get(usize::from(at))?.get().map(|(_, f)| &**f)
     }
 }
 
@@ -201,6 +219,18 @@ impl Formats {
         })
     }
 
+    /// The stage-1 format a [`Got::slot`] of [`s1`](Self::s1) named.
+    #[inline(always)]
+    pub(crate) fn s1_at(&self, slot: u8) -> Option<&Stage<ArmS1>> {
+        self.s1.at(slot)
+    }
+
+    /// The stage-2 format a [`Got::slot`] of [`s2`](Self::s2) named.
+    #[inline(always)]
+    pub(crate) fn s2_at(&self, slot: u8) -> Option<&Stage<ArmS2>> {
+        self.s2.at(slot)
+    }
+
     /// The stage-2 format of an STE, with S2AFFD.
     pub(crate) fn s2(&self, cfg: ArmS2Config, affd: bool) -> Option<Got<'_, Stage<ArmS2>>> {
         let key = granule_bits(cfg.granule)
@@ -229,7 +259,12 @@ mod tests {
         let cfg = ArmS1Config::default();
         let a = f.s1(cfg, false).unwrap();
         let b = f.s1(cfg, false).unwrap();
-        assert!(matches!((&a, &b), (Got::Shared(x), Got::Shared(y)) if std::ptr::eq(*x, *y)));
+        assert!(
+            matches!((&a, &b), (Got::Shared(x, i), Got::Shared(y, j)) if std::ptr::eq(*x, *y) && i == j)
+        );
+        let slot = a.slot().unwrap();
+        assert!(std::ptr::eq(f.s1_at(slot).unwrap(), &*a));
+        assert!(f.s1_at(255).is_none());
         let c = f.s1(cfg, true).unwrap();
         assert!(c.affd && !a.affd);
         // A refused configuration is None.

@@ -9,6 +9,7 @@ use softiommu_pgtable::Access;
 
 use super::context::Ctx;
 use super::translate::{Fault, Request, TranslationUnit};
+use super::walk::S2Cfg;
 use crate::event::EventClass;
 
 /// Stage 2 under a nested stage-1 walk: the translation of each table access, the fault that
@@ -50,10 +51,15 @@ impl<'a, M: AddressSpace> S2View<'a, M> {
             return Err(out);
         }
         let access = if write { Access::WRITE } else { Access::READ };
+        let ste = self.ctx.ste();
+        let s2c = S2Cfg {
+            ste: &ste,
+            vmid: self.ctx.vmid,
+            slot: self.ctx.s2_slot(),
+        };
         match self.unit.stage2(
             self.req,
-            &self.ctx.ste(),
-            self.ctx.vmid,
+            s2c,
             ipa,
             access,
             EventClass::Tt,

@@ -154,6 +154,18 @@ impl Hit {
         self.v[0] >> 11 & 1 != 0
     }
 
+    /// The stage-2 leaf maps Device memory.
+    #[inline(always)]
+    pub(crate) fn device(&self) -> bool {
+        self.v[0] >> 10 & 1 != 0
+    }
+
+    /// Arm level of the leaf.
+    #[inline(always)]
+    pub(crate) fn level(&self) -> u8 {
+        (self.v[0] >> 8 & 3) as u8
+    }
+
     /// The whole entry.
     pub(crate) fn entry(&self) -> TlbEntry {
         TlbEntry::decode(self.v, self.shift)
@@ -246,17 +258,19 @@ impl StreamTlb {
         None
     }
 
-    /// The stage-2 translation of `ipa` a walk for `vmid` cached.
-    pub(crate) fn walk(&self, vmid: u16, ipa: u64) -> Option<TlbEntry> {
+    /// The stage-2 translation of `ipa` a walk for `vmid` cached, largest page size first
+    /// (tables usually sit in large stage-2 blocks).
+    #[inline]
+    pub(crate) fn walk(&self, vmid: u16, ipa: u64) -> Option<Hit> {
         let (k0, mix) = (walk_k0(vmid), walk_mix(vmid));
         let mut sizes = self.walk_shifts.load(Ordering::Relaxed);
         while sizes != 0 {
-            let shift = sizes.trailing_zeros() as u8;
-            sizes &= sizes - 1;
+            let shift = 63 - sizes.leading_zeros() as u8;
+            sizes &= !(1u64 << shift);
             let page = ipa >> shift;
             let key = [k0 | u64::from(shift) << 2, page];
             if let Some(v) = self.t.lookup(page.wrapping_add(mix), key) {
-                return Some(TlbEntry::decode(v, shift));
+                return Some(Hit { v, shift });
             }
         }
         None

@@ -11,9 +11,8 @@ use softiommu_pgtable::stale::StaleLog;
 use softiommu_pgtable::{Access, Perm};
 
 use super::caches::{Caches, InvalidationScope};
-use super::tlb::TlbEntry;
-
 use super::formats::Formats;
+use super::tlb::TlbEntry;
 use super::{CapsError, ModelCaps};
 use crate::cd::Cd;
 use crate::event::{Event, EventClass, EventId};
@@ -387,8 +386,12 @@ impl<M: AddressSpace> TranslationUnit<M> {
         match ste.effective_eats(&self.caps) {
             crate::ste::Eats::Full => Ok(identity(req.addr)),
             crate::ste::Eats::Split => {
-                let vmid = ste.vmid(&self.caps);
-                let (w, _) = self.stage2_input(&req, &ste, vmid, true, generation)?;
+                let s2c = super::walk::S2Cfg {
+                    ste: &ste,
+                    vmid: ste.vmid(&self.caps),
+                    slot: None,
+                };
+                let (w, _) = self.stage2_input(&req, s2c, true, generation)?;
                 Ok(w.translated())
             }
             _ => Err(recorded(self.event(&req, EventId::TranslForbidden))),

@@ -5,7 +5,9 @@ use softiommu_mem::AddressSpace;
 use softiommu_pgtable::formats::arm_s1::ArmS1Config;
 use softiommu_pgtable::{Access, FaultKind, Format, Perm, WalkFault, walk};
 
+use super::ModelCaps;
 use super::context::{Ctx, Kind};
+use super::formats::Got;
 use super::nested::S2View;
 use super::tlb::{Class, TlbEntry};
 use super::translate::{
@@ -21,6 +23,33 @@ const S1_AP_RDONLY: u64 = 1 << 7;
 const S2_AP_WRITE: u64 = 1 << 7;
 /// Stage-1 nG: the leaf is tagged by ASID.
 const S1_NG: u64 = 1 << 11;
+
+/// What a stage-2 walk needs: the STE, its VMID, and the slot of its format when the
+/// context keeps one.
+#[derive(Clone, Copy)]
+pub(super) struct S2Cfg<'a> {
+    pub ste: &'a Ste,
+    pub vmid: u16,
+    pub slot: Option<u8>,
+}
+
+/// The stage-1 format configuration of the TTB1 (`high`) or TTB0 half of `cd`; `None` for
+/// a reserved granule.
+pub(super) fn s1_config(cd: &Cd, high: bool, caps: &ModelCaps) -> Option<ArmS1Config> {
+    let d = cd.dw0;
+    let (txsz, granule) = if high {
+        (d.t1sz(), cd.granule1()?)
+    } else {
+        (d.t0sz(), cd.granule0()?)
+    };
+    Some(ArmS1Config {
+        granule,
+        ia_bits: 64u8.saturating_sub(txsz).min(63),
+        oa_bits: cd.ips_bits(caps).min(48),
+        ha: d.ha(),
+        hd: d.ha() && d.hd(),
+    })
+}
 
 /// A stage-1 translation.
 pub(super) struct S1Walk {
@@ -202,8 +231,13 @@ impl<M: AddressSpace> TranslationUnit<M> {
                         fill: None,
                     });
                 }
-                let (w, level) =
-                    self.stage2_input(&req, &ctx.ste(), ctx.vmid, cached, generation)?;
+                let ste = ctx.ste();
+                let s2c = S2Cfg {
+                    ste: &ste,
+                    vmid: ctx.vmid,
+                    slot: ctx.s2_slot(),
+                };
+                let (w, level) = self.stage2_input(&req, s2c, cached, generation)?;
                 Ok(plain_walked(Class::S2, ctx.vmid, w, level, cached))
             }
             Kind::Nested => self.nested(&req, ctx, split, cached, generation),
@@ -240,10 +274,15 @@ impl<M: AddressSpace> TranslationUnit<M> {
                 fill: None,
             });
         }
+        let ste = ctx.ste();
+        let s2c = S2Cfg {
+            ste: &ste,
+            vmid: ctx.vmid,
+            slot: ctx.s2_slot(),
+        };
         let s2 = self.stage2(
             req,
-            &ctx.ste(),
-            ctx.vmid,
+            s2c,
             s1.out,
             req.access,
             EventClass::In,
@@ -263,15 +302,13 @@ impl<M: AddressSpace> TranslationUnit<M> {
     pub(super) fn stage2_input(
         &self,
         req: &Request,
-        ste: &Ste,
-        vmid: u16,
+        s2c: S2Cfg<'_>,
         cached: bool,
         generation: u64,
     ) -> Result<(Walked, u8), Fault> {
         let w = self.stage2(
             req,
-            ste,
-            vmid,
+            s2c,
             req.addr,
             req.access,
             EventClass::In,
@@ -305,10 +342,10 @@ impl<M: AddressSpace> TranslationUnit<M> {
             self.stage_fault(req, sf, Some(cd), s2)
         };
         let high = req.addr >> 55 & 1 != 0;
-        let (epd, txsz, granule, ttb) = if high {
-            (d.epd1(), d.t1sz(), cd.granule1(), cd.ttb1())
+        let (epd, txsz, ttb) = if high {
+            (d.epd1(), d.t1sz(), cd.ttb1())
         } else {
-            (d.epd0(), d.t0sz(), cd.granule0(), cd.ttb0())
+            (d.epd0(), d.t0sz(), cd.ttb0())
         };
         if epd {
             return Err(fault(EventId::Translation));
@@ -319,17 +356,15 @@ impl<M: AddressSpace> TranslationUnit<M> {
         if outside >> n != 0 {
             return Err(fault(EventId::Translation));
         }
-        let Some(granule) = granule else {
-            return Err(self.config_fault(req, EventId::BadCd));
+        let kept = ctx
+            .s1_slot()
+            .filter(|_| !high)
+            .and_then(|i| Some(Got::Shared(self.formats.s1_at(i)?, i)));
+        let fmt = match kept {
+            Some(f) => Some(f),
+            None => s1_config(cd, high, &self.caps).and_then(|c| self.formats.s1(c, d.affd())),
         };
-        let cfg = ArmS1Config {
-            granule,
-            ia_bits: n,
-            oa_bits: cd.ips_bits(&self.caps).min(48),
-            ha: d.ha(),
-            hd: d.ha() && d.hd(),
-        };
-        let Some(fmt) = self.formats.s1(cfg, d.affd()) else {
+        let Some(fmt) = fmt else {
             return Err(self.config_fault(req, EventId::BadCd));
         };
         let root = ttb & root_mask(&*fmt);
@@ -383,28 +418,28 @@ impl<M: AddressSpace> TranslationUnit<M> {
     pub(super) fn stage2(
         &self,
         req: &Request,
-        ste: &Ste,
-        vmid: u16,
+        s2c: S2Cfg<'_>,
         ipa: u64,
         access: Access,
         class: EventClass,
         cached: bool,
         generation: u64,
     ) -> Result<S2Walk, Fault> {
+        let (ste, vmid) = (s2c.ste, s2c.vmid);
         let ptw = class != EventClass::In && ste.dw2.s2ptw();
         if cached
-            && let Some(e) = self.caches.walk_tlb(vmid, ipa)
-            && e.perm.allows(access)
-            && (e.dirty || !access.write)
-            && !(ptw && e.device)
+            && let Some(h) = self.caches.walk_tlb(vmid, ipa)
+            && h.perm().allows(access)
+            && (h.dirty() || !access.write)
+            && !(ptw && h.device())
         {
-            let size = 1u64 << e.shift;
+            let size = 1u64 << h.shift;
             return Ok(S2Walk {
-                pa: e.out | (ipa & (size - 1)),
-                shift: e.shift,
-                perm: e.perm,
-                dirty: e.dirty,
-                level: e.level,
+                pa: h.out() | (ipa & (size - 1)),
+                shift: h.shift,
+                perm: h.perm(),
+                dirty: h.dirty(),
+                level: h.level(),
             });
         }
         let s2 = (ste.dw2.s2r(), ste.dw2.s2s());
@@ -417,12 +452,19 @@ impl<M: AddressSpace> TranslationUnit<M> {
             };
             self.stage_fault(req, sf, None, s2)
         };
-        let Some(cfg) = ste.s2_config(&self.caps) else {
+        let kept = s2c
+            .slot
+            .and_then(|i| Some(Got::Shared(self.formats.s2_at(i)?, i)));
+        let fmt = match kept {
+            Some(f) => Some(f),
+            None => ste
+                .s2_config(&self.caps)
+                .and_then(|c| self.formats.s2(c, ste.dw2.s2affd())),
+        };
+        let Some(fmt) = fmt else {
             return Err(self.config_fault(req, EventId::BadSte));
         };
-        let Some(fmt) = self.formats.s2(cfg, ste.dw2.s2affd()) else {
-            return Err(self.config_fault(req, EventId::BadSte));
-        };
+        let cfg = *fmt.fmt.config();
         let root = ste.s2ttb() & root_mask(&*fmt);
         let t = walk::translate(&*fmt, &self.mem, root, ipa, access).map_err(|f| {
             let id = walk_event(f.kind);

@@ -447,3 +447,41 @@ fn the_checking_mode_reports_a_skipped_tlbi() {
     assert_eq!(rig.read(SID, VA), Ok(NEW));
     assert_eq!(rig.unit.checking().count(), 2);
 }
+
+#[test]
+fn translations_race_invalidations_without_tearing() {
+    let rig = Rig::new();
+    let mut t = rig.s1();
+    t.map(VA, OLD, 0x10_0000, Prot::RW).unwrap();
+    rig.s1_stream(SID, &t, 1);
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                let mut k = 0u64;
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    k = (k + 1) % 256;
+                    // The old page or the new one (or a fault between unmap and map), never
+                    // anything else.
+                    if let Ok(pa) = rig.read(SID, VA + (k << 12)) {
+                        assert!(pa == OLD + (k << 12) || pa == NEW + (k << 12), "{pa:#x}");
+                    }
+                }
+            });
+        }
+        for round in 0..40u64 {
+            let to = if round % 2 == 0 { NEW } else { OLD };
+            let from = if round % 2 == 0 { OLD } else { NEW };
+            for k in 0..256u64 {
+                let va = VA + (k << 12);
+                assert_eq!(t.lookup(va).map(|m| m.pa), Some(from + (k << 12)));
+                t.unmap(va, 0x1000).unwrap();
+                t.map(va, to + (k << 12), 0x1000, Prot::RW).unwrap();
+                rig.unit.invalidate(page(0, 1, va));
+            }
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    // Every page was invalidated after its last change.
+    assert!((0..256u64).all(|k| rig.read(SID, VA + (k << 12)) == Ok(OLD + (k << 12))));
+}

@@ -249,3 +249,45 @@ fn translation_requests_get_the_stage1_output_under_split_stage_ats() {
     assert_eq!(f.id(), Some(EventId::Translation));
     assert!(!f.record);
 }
+
+#[test]
+fn stage2_faults_of_each_kind_on_the_stage1_output() {
+    let mut n = Nest::new();
+    // Read-only at stage 2: a write is a stage-2 permission fault on the output.
+    n.s2.unmap(0x1000_1000, 0x1000).unwrap();
+    n.s2.map(0x1000_1000, 0x200_1000, 0x1000, Prot::READ)
+        .unwrap();
+    let e = n.event(0x1_0000_0000, Access::WRITE);
+    assert_eq!(
+        (e.id, e.s2, e.class, e.ipa),
+        (EventId::Permission, true, EventClass::In, 0x1000_1000)
+    );
+    // AF clear at stage 2 without S2HA or S2AFFD: an access flag fault.
+    let leaf = leaf_at(&n.s2, 0x1000_1000);
+    let pte = n.rig.mem.load_u64(leaf).unwrap();
+    n.rig.mem.store_u64(leaf, pte & !(1 << 10)).unwrap();
+    n.rig
+        .unit
+        .invalidate(InvalidationScope::S12Vmall { vmid: 4 });
+    assert_eq!(n.event(0x1_0000_0000, READ).id, EventId::Access);
+    // S2AFFD reads it as set.
+    let mut ste = n.ste;
+    ste.dw2 = ste.dw2.with_s2affd(true);
+    n.rig.set_ste(SID, &ste);
+    n.rig.unit.invalidate(InvalidationScope::All);
+    assert_eq!(n.rig.read(SID, 0x1_0000_0000), Ok(0x200_1000));
+    // An output beyond the effective S2PS (32 bits here): a stage-2 address size fault.
+    n.s2.map(0x3000_0000, 0x1_0000_0000, 0x1000, Prot::RW)
+        .unwrap();
+    ste.dw2 = ste.dw2.with_s2ps(0);
+    n.rig.set_ste(SID, &ste);
+    n.rig.unit.invalidate(InvalidationScope::All);
+    n.rig
+        .unit
+        .invalidate(InvalidationScope::S12Vmall { vmid: 4 });
+    let e = n.event(0x1_0000_1000, READ);
+    assert_eq!(
+        (e.id, e.s2, e.class),
+        (EventId::AddrSize, true, EventClass::In)
+    );
+}
