@@ -192,6 +192,28 @@ impl<const V: usize> Tlb<V> {
         }
     }
 
+    /// [`insert`](Self::insert) for a value computed by a walk that read `seen` from
+    /// `generation` before it started: nothing is cached if an invalidation has bumped
+    /// `generation` since, and the entry is taken back if one bumps it while the entry goes
+    /// in (its sweep may have passed the slot first). Invalidations bump `generation` before
+    /// they sweep.
+    pub fn insert_current(
+        &self,
+        index: u64,
+        key: [u64; 2],
+        value: [u64; V],
+        generation: &AtomicU64,
+        seen: u64,
+    ) {
+        if generation.load(Ordering::Acquire) != seen {
+            return;
+        }
+        self.insert(index, key, value);
+        if generation.load(Ordering::Acquire) != seen {
+            self.invalidate(Some(index..index + 1), |k, _| k == key);
+        }
+    }
+
     fn sweep(&self, set: &Set<V>, drop: &mut impl FnMut([u64; 2], [u64; V]) -> bool) -> u64 {
         let mut n = 0;
         for slot in &set.slots {
@@ -273,6 +295,17 @@ mod tests {
         // Global.
         t.invalidate(None, |_, _| true);
         assert!((0..16).all(|p| t.lookup(p, [1 | p << 8, 7]).is_none()));
+    }
+
+    #[test]
+    fn a_fill_from_before_an_invalidation_is_not_kept() {
+        let t: Tlb = Tlb::new(16);
+        let generation = AtomicU64::new(5);
+        t.insert_current(1, [1, 1], [10, 0], &generation, 5);
+        assert_eq!(t.lookup(1, [1, 1]), Some([10, 0]));
+        // The walk read generation 4; an invalidation has happened since.
+        t.insert_current(2, [1, 2], [20, 0], &generation, 4);
+        assert_eq!(t.lookup(2, [1, 2]), None);
     }
 
     #[test]
