@@ -29,8 +29,10 @@ pub enum NestedData {
     PasidTable {
         /// Format of the stage-1 tables the PASID table's entries point to.
         format: AnyFormat,
-        /// The PASID table, as an input address of the parent: 64-bit entries indexed by
-        /// PASID, bit 0 valid, bits 63:12 the stage-1 root.
+        /// The PASID table, as an input address of the parent, in the format the family's
+        /// hardware walks: for the reference driver 64-bit entries indexed by PASID, bit 0
+        /// valid, bits 63:12 the stage-1 root; for SMMUv3 a linear table of context
+        /// descriptors.
         root: u64,
         /// Number of entries (PASIDs 0 .. entries); PASID 0 serves requests without PASID.
         entries: u32,

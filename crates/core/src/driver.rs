@@ -9,7 +9,7 @@ use crate::caps::{DeviceCaps, IommuCaps};
 use crate::domain::Domain;
 use crate::error::Result;
 use crate::ids::{DeviceId, InstanceId, Pasid, Rid};
-use crate::iopf::PageResponse;
+use crate::iopf::{PageRequest, PageRequestBatch, PageResponse};
 use crate::table::{IoPageTable, TableAlloc};
 
 /// A device as its driver sees it.
@@ -137,6 +137,27 @@ pub trait IommuDriver: Send + Sync {
 
     /// Sends the answer to a page-request group to the device.
     fn page_response(&self, dev: &DeviceInfo, resp: &PageResponse);
+
+    /// The device side: `dev` sends page request `req` to this instance, and the instance's
+    /// page-request event is handled before the device waits for its answer. Returns what
+    /// the driver collected in that handling, for the core to route: a driver over hardware
+    /// with a page request queue hands `req` to the hardware and drains the queue (which may
+    /// hold earlier requests too, or lack `req` if the hardware dropped it). The default, an
+    /// instance with no queue, returns `req` itself.
+    fn send_page_request(&self, dev: &DeviceInfo, req: &PageRequest) -> PageRequestBatch {
+        let _ = dev;
+        PageRequestBatch {
+            requests: vec![*req],
+            overflowed: false,
+        }
+    }
+
+    /// The driver's handling of its page-request event (the interrupt of a hardware page
+    /// request queue): the requests the hardware queued since the last handling, oldest
+    /// first. The default, an instance with no queue, has none.
+    fn take_page_requests(&self) -> PageRequestBatch {
+        PageRequestBatch::default()
+    }
 
     /// The device side: how this instance answers one DMA request of `dev` (for a hardware
     /// model, the model's translation entry point).

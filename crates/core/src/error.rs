@@ -52,6 +52,9 @@ pub enum CoreError {
     /// The PASID space (or a device's) is exhausted.
     #[error("no free PASID")]
     NoPasid,
+    /// An instance ran out of a resource the call needs (domain IDs...).
+    #[error("exhausted: {0}")]
+    Exhausted(&'static str),
     /// A page-table operation was refused.
     #[error(transparent)]
     Table(#[from] PgError),
@@ -75,7 +78,7 @@ impl CoreError {
             CoreError::Invalid(_) | CoreError::Incompatible { .. } => libc::EINVAL,
             CoreError::Busy(_) => libc::EBUSY,
             CoreError::NotAttached { .. } => libc::ENOENT,
-            CoreError::NoPasid => libc::ENOSPC,
+            CoreError::NoPasid | CoreError::Exhausted(_) => libc::ENOSPC,
             CoreError::Table(e) => e.errno(),
             CoreError::Mem(e) => e.errno(),
             CoreError::Driver(_) => libc::EIO,

@@ -45,3 +45,15 @@ pub struct PageResponse {
     /// The answer.
     pub code: ResponseCode,
 }
+
+/// The page requests a driver collected from its hardware in one handling of its
+/// page-request event, for the core to route.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct PageRequestBatch {
+    /// The requests, oldest first.
+    pub requests: Vec<PageRequest>,
+    /// The hardware dropped requests since the last batch (its queue overflowed): a group
+    /// left open may never see its last request, so the core drops the open groups of the
+    /// instance's devices once it has routed `requests`.
+    pub overflowed: bool,
+}

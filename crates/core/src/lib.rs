@@ -39,8 +39,10 @@
 //! - **Replace is atomic**: a driver either programs the new target or changes nothing, so a
 //!   failed [`Iommu::replace`] leaves the old domain attached and working.
 //! - **SVA** ([`Iommu::sva_bind`]) attaches an address space at its PASID; a device's page
-//!   request for a missing page reaches [`Iommu::page_request`], which answers a whole
-//!   page-request group once, after its last request (S9).
+//!   request for a missing page goes to its instance, whose driver hands what its hardware
+//!   queued to the core ([`IommuDriver::send_page_request`], [`Iommu::page_request_event`]);
+//!   [`Iommu::page_request`] answers a whole page-request group once, after its last request,
+//!   through the driver (S9).
 //! - **Private PASIDs** ([`Iommu::alloc_private_pasid`]) let a kernel driver put its own DMA
 //!   on a PASID of its device (S11).
 //!
@@ -73,7 +75,7 @@ pub use ids::{
     BridgeId, DeviceId, DomainId, GroupId, InstanceId, PASID_LIMIT, PASID_MIN, Pasid, Rid,
 };
 pub use iommu::Iommu;
-pub use iopf::{PageRequest, PageResponse, ResponseCode};
+pub use iopf::{PageRequest, PageRequestBatch, PageResponse, ResponseCode};
 pub use sva::Mm;
 pub use table::{HwTable, IoPageTable, Mem, TableAlloc};
 pub use topology::{Bridge, DeviceDesc, Topology};

@@ -31,6 +31,7 @@
 //! access level by level, reports a [`WalkFault`] the model turns into its own fault record,
 //! and sets Accessed/Dirty bits atomically where the format enables them.
 
+pub mod counters;
 mod dirty;
 mod error;
 mod format;

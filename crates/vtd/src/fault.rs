@@ -1,74 +1,87 @@
 //! Fault reasons: the FR field of a fault recording register (rev 5.10 Table 30), for legacy
 //! and scalable mode.
 //!
-//! | FR | Name | Q | Condition |
-//! |---|---|---|---|
-//! | 1h | LRT.2 | no | Legacy root entry not present (P=0) |
-//! | 2h | LCT.2 | yes | Legacy context entry not present (P=0) |
-//! | 3h | LCT.4 | yes | Invalid legacy context entry: AW or TT unsupported, or the SSPTPTR fetch failed |
-//! | 4h | LGN.1 | yes | Input address beyond MGAW, AW or HAW |
-//! | 5h | LGN.2 | yes | Write without write permission |
-//! | 6h | LGN.3 | yes | Read without read permission |
-//! | 7h | LSS.1 | no | Second-stage paging entry access error |
-//! | 8h | LRT.1 | no | Root table access error |
-//! | 9h | LCT.1 | no | Context table access error |
-//! | Ah | LRT.3 | no | Reserved bits set in a legacy root entry |
-//! | Bh | LCT.3 | yes | Reserved bits set in a legacy context entry |
-//! | Ch | LSS.2 | yes | Reserved bits set in a second-stage paging entry |
-//! | Dh | LCT.5 | yes | TT blocks translation requests or translated requests |
-//! | Eh | LGN.4 | yes | Output address in the interrupt range (FEEx_xxxxh) |
-//! | 30h | RTA.1 | no | Bad RTADDR programming (TTM=10b, TTM=11b without ADMS, TTM=01b without SMTS, SSIRWE in legacy mode) |
-//! | 31h | RTA.2 | no | TTM=00b and the request carries a PASID |
-//! | 32h | RTA.3 | no | TTM=00b and a page request arrives |
-//! | 33h | RTA.4 | no | Request while in abort-DMA mode (TTM=11b) |
-//! | 34h | RTA.5 | no | ER=1 request-with-PASID to hardware with major version ≥ 8 |
-//! | 38h | SRT.1 | no | Scalable-mode root entry access error |
-//! | 39h | SRT.2 | no | Root entry LP or UP (the half used) is 0 |
-//! | 3Ah | SRT.3 | no | Reserved bits set in a scalable-mode root entry |
-//! | 40h | SCT.1 | no | Scalable-mode context entry access error |
-//! | 41h | SCT.2 | yes | Context entry not present (P=0) |
-//! | 42h | SCT.3 | yes | Reserved bits set in a scalable-mode context entry |
-//! | 43h | SCT.4 | yes | Invalid context entry: PRE=1 with DTE=0, EPTR=1 with PASIDE=0, or RID_PASID beyond PDTS |
-//! | 44h | SCT.5 | yes | DTE=0 for a translation request or a translated request |
-//! | 45h | SCT.6 | yes | PASIDE=0 for a request-with-PASID |
-//! | 46h | SCT.7 | yes | PASID beyond the PASID directory size (PDTS) |
-//! | 47h | SCT.8 | yes | PRE=0 for a page request |
-//! | 48h | SCT.9 | yes | Request-with-PASID whose PASID equals RID_PASID |
-//! | 49h | SCT.10 | yes | EPTR=0 for a translated request-with-PASID |
-//! | 50h | SPD.1 | no | PASID directory entry access error |
-//! | 51h | SPD.2 | yes | PASID directory entry not present (P=0) |
-//! | 52h | SPD.3 | yes | Reserved bits set in a PASID directory entry |
-//! | 58h | SPT.1 | no | PASID-table entry access error |
-//! | 59h | SPT.2 | yes | PASID-table entry not present (P=0) |
-//! | 5Ah | SPT.3 | yes | Reserved bits set in a PASID-table entry |
-//! | 5Bh | SPT.4 | yes | Invalid PASID-table entry: AW, PGTT or FSPM unsupported, or nested FSPTPTR beyond MGAW |
-//! | 5Ch | SPT.5 | yes | ER=1 request with ERS=0 (major version ≤ 7) |
-//! | 5Dh | SPT.6 | yes | Supervisor request with SRE=0 |
-//! | 60h | SPT.9 | yes | Host permission table size exceeded |
-//! | 70h | SFS.1 | no | First-stage paging entry access error |
-//! | 71h | SFS.2 | yes | First-stage paging entry not present (P=0) |
-//! | 72h | SFS.3 | yes | Reserved bits set in a first-stage paging entry |
-//! | 73h | SFS.4 | no | Access error fetching the first-stage root (FSPTPTR) |
-//! | 74h | SFS.5 | yes | Nested: first-stage ADDR beyond MGAW or AW |
-//! | 75h | SFS.6 | yes | Nested: no second-stage read permission for the first-stage root |
-//! | 76h | SFS.7 | yes | Nested: no second-stage read permission for a first-stage entry |
-//! | 77h | SFS.8 | yes | Nested: no second-stage write permission for a first-stage A/D update |
-//! | 78h | SSS.1 | no | Second-stage paging entry access error |
-//! | 79h | SSS.2 | yes | Second-stage entry with R=W=0, or the cumulative permissions fail |
-//! | 7Ah | SSS.3 | yes | Reserved bits set in a second-stage paging entry |
-//! | 7Bh | SSS.4 | no | Access error fetching the second-stage root (SSPTPTR) |
-//! | 7Ch | SSS.5 | yes | Second-stage A/D update needed without a snooped walk |
-//! | 7Dh | SSS.6 | no | Second-stage A/D update failed |
-//! | 80h | SGN.1 | yes | Non-canonical input address (first stage) |
-//! | 81h | SGN.2 | yes | User request to a supervisor page (U/S) |
-//! | 83h | SGN.4 | yes | Address beyond HAW (translated request or pass-through) |
-//! | 84h | SGN.5 | yes | Address beyond MGAW or AW (second stage) |
-//! | 85h | SGN.6 | yes | Write without write permission |
-//! | 86h | SGN.7 | yes | Read without read permission |
-//! | 87h | SGN.8 | yes | Output address in the interrupt range |
-//! | 89h | SGN.10 | yes | PASID wider than the supported PASID size (PSS) |
-//! | 90h | SFS.9 | yes | First-stage A/D update needed without a snooped walk |
-//! | 91h | SFS.10 | no | First-stage A/D update failed |
+//! | FR | Name | Q | Condition | Model |
+//! |---|---|---|---|---|
+//! | 1h | LRT.2 | no | Legacy root entry not present (P=0) | no (a) |
+//! | 2h | LCT.2 | yes | Legacy context entry not present (P=0) | no (a) |
+//! | 3h | LCT.4 | yes | Invalid legacy context entry: AW or TT unsupported, or the SSPTPTR fetch failed | no (a) |
+//! | 4h | LGN.1 | yes | Input address beyond MGAW, AW or HAW | no (a) |
+//! | 5h | LGN.2 | yes | Write without write permission | no (a) |
+//! | 6h | LGN.3 | yes | Read without read permission | no (a) |
+//! | 7h | LSS.1 | no | Second-stage paging entry access error | no (a) |
+//! | 8h | LRT.1 | no | Root table access error | no (a) |
+//! | 9h | LCT.1 | no | Context table access error | no (a) |
+//! | Ah | LRT.3 | no | Reserved bits set in a legacy root entry | no (a) |
+//! | Bh | LCT.3 | yes | Reserved bits set in a legacy context entry | no (a) |
+//! | Ch | LSS.2 | yes | Reserved bits set in a second-stage paging entry | no (a) |
+//! | Dh | LCT.5 | yes | TT blocks translation requests or translated requests | no (a) |
+//! | Eh | LGN.4 | yes | Output address in the interrupt range (FEEx_xxxxh) | no (a) |
+//! | 30h | RTA.1 | no | Bad RTADDR programming (TTM=10b, TTM=11b without ADMS, TTM=01b without SMTS, SSIRWE in legacy mode) | yes |
+//! | 31h | RTA.2 | no | TTM=00b and the request carries a PASID | yes |
+//! | 32h | RTA.3 | no | TTM=00b and a page request arrives | yes |
+//! | 33h | RTA.4 | no | Request while in abort-DMA mode (TTM=11b) | no (b) |
+//! | 34h | RTA.5 | no | ER=1 request-with-PASID to hardware with major version ≥ 8 | no (c) |
+//! | 38h | SRT.1 | no | Scalable-mode root entry access error | yes |
+//! | 39h | SRT.2 | no | Root entry LP or UP (the half used) is 0 | yes |
+//! | 3Ah | SRT.3 | no | Reserved bits set in a scalable-mode root entry | yes |
+//! | 40h | SCT.1 | no | Scalable-mode context entry access error | yes |
+//! | 41h | SCT.2 | yes | Context entry not present (P=0) | yes |
+//! | 42h | SCT.3 | yes | Reserved bits set in a scalable-mode context entry | yes |
+//! | 43h | SCT.4 | yes | Invalid context entry: PRE=1 with DTE=0, EPTR=1 with PASIDE=0, or RID_PASID beyond PDTS | yes |
+//! | 44h | SCT.5 | yes | DTE=0 for a translation request or a translated request | no (d) |
+//! | 45h | SCT.6 | yes | PASIDE=0 for a request-with-PASID | yes |
+//! | 46h | SCT.7 | yes | PASID beyond the PASID directory size (PDTS) | yes |
+//! | 47h | SCT.8 | yes | PRE=0 for a page request | yes |
+//! | 48h | SCT.9 | yes | Request-with-PASID whose PASID equals RID_PASID | yes |
+//! | 49h | SCT.10 | yes | EPTR=0 for a translated request-with-PASID | no (d) |
+//! | 50h | SPD.1 | no | PASID directory entry access error | yes |
+//! | 51h | SPD.2 | yes | PASID directory entry not present (P=0) | yes |
+//! | 52h | SPD.3 | yes | Reserved bits set in a PASID directory entry | yes |
+//! | 58h | SPT.1 | no | PASID-table entry access error | yes |
+//! | 59h | SPT.2 | yes | PASID-table entry not present (P=0) | yes |
+//! | 5Ah | SPT.3 | yes | Reserved bits set in a PASID-table entry | yes |
+//! | 5Bh | SPT.4 | yes | Invalid PASID-table entry: AW, PGTT or FSPM unsupported, or nested FSPTPTR beyond MGAW | yes |
+//! | 5Ch | SPT.5 | yes | ER=1 request with ERS=0 (major version ≤ 7) | yes |
+//! | 5Dh | SPT.6 | yes | Supervisor request with SRE=0 | yes |
+//! | 60h | SPT.9 | yes | Host permission table size exceeded | no (e) |
+//! | 70h | SFS.1 | no | First-stage paging entry access error | yes |
+//! | 71h | SFS.2 | yes | First-stage paging entry not present (P=0) | yes |
+//! | 72h | SFS.3 | yes | Reserved bits set in a first-stage paging entry | yes |
+//! | 73h | SFS.4 | no | Access error fetching the first-stage root (FSPTPTR) | yes |
+//! | 74h | SFS.5 | yes | Nested: first-stage ADDR beyond MGAW or AW | yes |
+//! | 75h | SFS.6 | yes | Nested: no second-stage read permission for the first-stage root | yes |
+//! | 76h | SFS.7 | yes | Nested: no second-stage read permission for a first-stage entry | yes |
+//! | 77h | SFS.8 | yes | Nested: no second-stage write permission for a first-stage A/D update | yes |
+//! | 78h | SSS.1 | no | Second-stage paging entry access error | yes |
+//! | 79h | SSS.2 | yes | Second-stage entry with R=W=0, or the cumulative permissions fail | yes |
+//! | 7Ah | SSS.3 | yes | Reserved bits set in a second-stage paging entry | yes |
+//! | 7Bh | SSS.4 | no | Access error fetching the second-stage root (SSPTPTR) | yes |
+//! | 7Ch | SSS.5 | yes | Second-stage A/D update needed without a snooped walk | no (f) |
+//! | 7Dh | SSS.6 | no | Second-stage A/D update failed | yes |
+//! | 80h | SGN.1 | yes | Non-canonical input address (first stage) | yes |
+//! | 81h | SGN.2 | yes | User request to a supervisor page (U/S) | yes |
+//! | 83h | SGN.4 | yes | Address beyond HAW (translated request or pass-through) | yes |
+//! | 84h | SGN.5 | yes | Address beyond MGAW or AW (second stage) | yes |
+//! | 85h | SGN.6 | yes | Write without write permission | yes |
+//! | 86h | SGN.7 | yes | Read without read permission | yes |
+//! | 87h | SGN.8 | yes | Output address in the interrupt range | yes |
+//! | 89h | SGN.10 | yes | PASID wider than the supported PASID size (PSS) | yes |
+//! | 90h | SFS.9 | yes | First-stage A/D update needed without a snooped walk | no (f) |
+//! | 91h | SFS.10 | no | First-stage A/D update failed | yes |
+//!
+//! **Model** says whether the model raises the fault; each one it raises has a test named
+//! after it in `tests/fault_reasons`, which also checks this column. Those it does not raise:
+//!
+//! - (a) Legacy-mode translation is not modelled: with a legacy root table latched every
+//!   request faults with RTA.1, or RTA.2 when it carries a PASID (page requests: RTA.3).
+//! - (b) The unit has no abort-DMA mode (ECAP.ADMS=0): TTM=11b is bad programming, RTA.1.
+//! - (c) VER reports major version 5, so an execute request with a PASID faults with SPT.5.
+//! - (d) The unit takes untranslated requests and page requests only; translation requests
+//!   and translated requests (ATS) do not reach it.
+//! - (e) The unit has no host permission tables (ECAP.HPTS=0).
+//! - (f) The unit snoops every page-walk access, PWSNP or not (its memory is coherent), so
+//!   an Accessed/Dirty update is never needed without snooping.
 //!
 //! **Q** says whether the fault is *qualified*: a qualified fault is not recorded when the
 //! applicable fault-processing-disable bit is 1 (the context entry's FPD in legacy mode; the

@@ -26,13 +26,19 @@
 //!   reports the missing invalidation.
 //!   [`model::VtdUnit`] puts it behind the register file as one unit: MMIO accesses with
 //!   their actions carried out, the invalidation queue drained from memory, faults recorded,
-//!   page requests queued, virtual commands answered.
+//!   page requests checked against the requester's entries and queued after the implicit
+//!   IOTLB invalidation, virtual commands answered, and its work counted
+//!   ([`model::UnitStats`]: IOTLB hits and walks per thread behind a switch, invalidation
+//!   descriptors by type).
 //! - [`driver`]: the OS side — [`driver::VtdDriver`] implements the core's `IommuDriver` by
 //!   writing only registers (through MMIO) and memory, as Linux's intel-iommu does: bring-up
-//!   (root table, 256-bit invalidation queue, TE), context entries and PASID directories per
-//!   device, domain IDs, PASID-table entries for blocked/identity/paging (second or first
-//!   stage)/SVA/nested targets with the invalidation sequences of spec Table 28, page-selective
-//!   flushes, page group responses, and DMA answered by the unit.
+//!   (root table, 256-bit invalidation queue, page request queue, TE), context entries and
+//!   PASID directories per device (page requests enabled while an SVA domain is attached),
+//!   domain IDs (a typed refusal when they run out), PASID-table entries for
+//!   blocked/identity/paging (second or first stage, with SSADE for dirty tracking)/SVA/nested
+//!   targets with the invalidation sequences of spec Table 28, page-selective flushes,
+//!   recovery from invalidation queue errors, page requests drained from the queue and handed
+//!   to the core, page group responses, and DMA answered by the unit.
 //!
 //! The three caches are made of `softiommu_pgtable::tlb::Tlb` (a hit takes no lock and
 //! allocates nothing), and the checking mode keeps its reports in a

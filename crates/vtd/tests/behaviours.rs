@@ -68,6 +68,7 @@ impl VtdHarness {
 struct Unit {
     inst: InstanceId,
     msgs: Arc<Mutex<Vec<DeviceMessage>>>,
+    unit: Arc<VtdUnit<Mem>>,
 }
 
 struct VtdSide {
@@ -122,10 +123,16 @@ impl DriverSide for VtdSide {
             .collect()
     }
 
-    fn stats(&self, _inst: InstanceId) -> Option<CacheStats> {
-        // The unit keeps no hit or flush counters; its checking mode (on) reports every
-        // missing invalidation instead, and the platform checks it is never needed.
-        None
+    fn stats(&self, inst: InstanceId) -> Option<CacheStats> {
+        // A flush the core asks of the driver is one batch of IOTLB (or PASID-based IOTLB)
+        // invalidations closed by a wait, however many descriptors the range and the PASIDs
+        // of the domain take.
+        let s = self.units.iter().find(|u| u.inst == inst)?.unit.stats();
+        Some(CacheStats {
+            flushes: s.iotlb_batches,
+            hits: s.iotlb_hits,
+            walks: s.walks,
+        })
     }
 }
 
@@ -151,11 +158,13 @@ impl Harness for VtdHarness {
                 .expect("VT-d unit"),
             );
             unit.set_checking(true);
+            unit.set_stats(true);
             let driver = Arc::new(
-                VtdDriver::new(unit, mem.clone(), alloc.clone()).expect("VT-d driver bring-up"),
+                VtdDriver::new(unit.clone(), mem.clone(), alloc.clone())
+                    .expect("VT-d driver bring-up"),
             );
             let inst = iommu.add_instance(driver);
-            units.push(Unit { inst, msgs });
+            units.push(Unit { inst, msgs, unit });
         }
         let inst = units.iter().map(|u| u.inst).collect();
         let stage1 = X86::new(X86Config::default()).expect("x86 format").into();

@@ -6,25 +6,46 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 use softiommu_core::{
-    CoreError, DeviceCaps, DeviceDesc, DeviceId, DmaFaultKind, Iommu, Mem, PagingRequest, Rid,
-    TableAlloc, Topology,
+    CoreError, DeviceCaps, DeviceDesc, DeviceId, DmaFaultKind, InstanceId, Iommu, Mem,
+    PagingRequest, Rid, TableAlloc, Topology,
 };
 use softiommu_mem::{AddressSpace, PageAlloc, RamArena};
 use softiommu_pgtable::formats::any::AnyFormat;
 use softiommu_pgtable::formats::vtd_ss::{VtdSs, VtdSsConfig};
 use softiommu_pgtable::formats::x86::{X86, X86Config};
 use softiommu_pgtable::{Access, Prot};
+use softiommu_vtd::desc::ResponseCode;
 use softiommu_vtd::driver::VtdDriver;
 use softiommu_vtd::model::{DeviceMessage, VtdUnit};
-use softiommu_vtd::regs::VtdParams;
+use softiommu_vtd::regs::{Event, RTADDR_REG, VtdParams};
+use softiommu_vtd::structs::{
+    ContextEntry, PasidDirEntry, PasidEntry, ScalableRootEntry, pasid_dir_index,
+    pasid_entry_address, root_entry_address,
+};
+
+#[path = "driver/dirty.rs"]
+mod dirty;
+#[path = "driver/lifecycle.rs"]
+mod lifecycle;
+#[path = "driver/prq.rs"]
+mod prq;
+#[path = "driver/queue.rs"]
+mod queue;
 
 const MEM: u64 = 64 << 20;
 
+/// A core with one VT-d unit under the driver, and three devices with 20-bit PASIDs, ATS and
+/// PRI: 00:03.0, 00:03.1 and 80:1f.7.
 struct Rig {
     iommu: Iommu,
     unit: Arc<VtdUnit<Mem>>,
     driver: Arc<VtdDriver<Mem>>,
+    alloc: TableAlloc,
+    /// What the unit sent to devices.
     msgs: Arc<Mutex<Vec<DeviceMessage>>>,
+    /// The interrupts the unit raised.
+    events: Arc<Mutex<Vec<Event>>>,
+    inst: InstanceId,
     devs: Vec<DeviceId>,
 }
 
@@ -33,51 +54,103 @@ fn rig(params: VtdParams) -> Rig {
     let alloc: TableAlloc =
         Arc::new(PageAlloc::new(mem.clone(), 8 << 20, MEM - (8 << 20)).unwrap());
     let msgs: Arc<Mutex<Vec<DeviceMessage>>> = Arc::default();
-    let m = msgs.clone();
+    let events: Arc<Mutex<Vec<Event>>> = Arc::default();
+    let (m, e) = (msgs.clone(), events.clone());
     let unit = Arc::new(
         VtdUnit::new(
             params,
             mem.clone(),
-            Arc::new(|_, _, _| {}),
+            Arc::new(move |which, _, _| e.lock().push(which)),
             Arc::new(move |msg| m.lock().push(msg)),
         )
         .unwrap(),
     );
     unit.set_checking(true);
     let driver = Arc::new(VtdDriver::new(unit.clone(), mem.clone(), alloc.clone()).unwrap());
-    let iommu = Iommu::new(mem, alloc);
+    let iommu = Iommu::new(mem, alloc.clone());
     let inst = iommu.add_instance(driver.clone());
-    let caps = DeviceCaps {
-        pasid_bits: 20,
-        ats: true,
-        pri: true,
-    };
-    let devices = [
+    let devs = [
         Rid::new(0, 3, 0, 0),
         Rid::new(0, 3, 0, 1),
         Rid::new(0, 0x80, 0x1f, 7),
     ]
     .into_iter()
-    .map(|rid| DeviceDesc {
+    .map(|rid| add_device(&iommu, inst, rid))
+    .collect();
+    Rig {
+        iommu,
+        unit,
+        driver,
+        alloc,
+        msgs,
+        events,
+        inst,
+        devs,
+    }
+}
+
+/// Adds a device with 20-bit PASIDs, ATS and PRI at `rid`.
+fn add_device(iommu: &Iommu, inst: InstanceId, rid: Rid) -> DeviceId {
+    let caps = DeviceCaps {
+        pasid_bits: 20,
+        ats: true,
+        pri: true,
+    };
+    let desc = DeviceDesc {
         rid,
         instance: inst,
         caps,
         bridge: None,
         alias: None,
-    })
-    .collect();
-    let devs = iommu
+    };
+    iommu
         .add_devices(&Topology {
             bridges: vec![],
-            devices,
+            devices: vec![desc],
         })
-        .unwrap();
-    Rig {
-        iommu,
-        unit,
-        driver,
-        msgs,
-        devs,
+        .unwrap()[0]
+}
+
+impl Rig {
+    /// The context entry of `rid` as the unit finds it: from RTADDR through the root table.
+    fn context_entry(&self, rid: Rid) -> (u64, ContextEntry) {
+        let mem = self.iommu.mem();
+        let rta = self.unit.mmio_read(RTADDR_REG, 8) & !0xfff;
+        let root = ScalableRootEntry::read(&**mem, root_entry_address(rta, rid.bus)).unwrap();
+        let at = root.context_entry_address(rid.devfn).unwrap();
+        (at, ContextEntry::read(&**mem, at).unwrap())
+    }
+
+    /// The PASID-table entry of `pasid` of `rid`, if its PASID table is present.
+    fn pasid_entry(&self, rid: Rid, pasid: u32) -> Option<PasidEntry> {
+        let mem = self.iommu.mem();
+        let (_, ctx) = self.context_entry(rid);
+        let de = ctx.pasid_dir() + 8 * u64::from(pasid_dir_index(pasid));
+        let de = PasidDirEntry::from_bits(mem.load_u64(de).unwrap());
+        de.p()
+            .then(|| PasidEntry::read(&**mem, pasid_entry_address(&de, pasid)).unwrap())
+    }
+
+    /// The requester ID of device `i`.
+    fn rid(&self, i: usize) -> Rid {
+        self.iommu.device_info(self.devs[i]).unwrap().rid
+    }
+
+    /// The page responses the unit sent, as (SID, PASID, PRGI, code).
+    fn responses(&self) -> Vec<(u16, Option<u32>, u16, ResponseCode)> {
+        self.msgs
+            .lock()
+            .iter()
+            .filter_map(|m| match *m {
+                DeviceMessage::PageResponse {
+                    sid,
+                    pasid,
+                    prgi,
+                    code,
+                } => Some((sid, pasid, prgi, code)),
+                DeviceMessage::InvalidateAtc { .. } => None,
+            })
+            .collect()
     }
 }
 
@@ -197,7 +270,10 @@ fn pasid_first_stage_identity_and_detach_rid() {
     fs.unmap_sync(0x7000, 0x1000).unwrap();
     let f = r.iommu.dma(dev, Some(7), 0x7008, Access::READ).unwrap_err();
     assert_eq!(f.kind, DmaFaultKind::NotPresent);
-    assert!(f.recoverable, "FS not-present with PRI");
+    assert!(
+        !f.recoverable,
+        "a paging domain has no I/O page fault handler, though the device has PRI"
+    );
     fs.map_sync(0x7000, 0x31_0000, 0x1000, Prot::RW).unwrap();
     // S7: detaching the RID leaves the PASID working.
     r.iommu.detach(dev).unwrap();

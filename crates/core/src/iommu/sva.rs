@@ -8,10 +8,10 @@ use softiommu_pgtable::Access;
 use super::{Iommu, OPEN_GROUPS_MAX};
 use crate::caps::EffectiveCaps;
 use crate::domain::{Domain, DomainKind};
-use crate::driver::{DmaFault, DmaTranslation};
+use crate::driver::{DeviceInfo, DmaFault, DmaTranslation, IommuDriver};
 use crate::error::{CoreError, Result};
-use crate::ids::{DeviceId, Pasid};
-use crate::iopf::{PageRequest, PageResponse, ResponseCode};
+use crate::ids::{DeviceId, InstanceId, Pasid};
+use crate::iopf::{PageRequest, PageRequestBatch, PageResponse, ResponseCode};
 use crate::sva::Mm;
 
 impl Iommu {
@@ -119,8 +119,10 @@ impl Iommu {
     }
 
     /// A DMA request from a device with page requests: when the translation faults in a way a
-    /// page request can fix, the device asks for the page, waits for the answer, and retries
-    /// once.
+    /// page request can fix, the device sends a page request (group 0, the last of its
+    /// group) to its instance, whose driver hands the core what its page-request event
+    /// collected; the core routes those requests, and the device retries once if its group
+    /// was answered with success.
     pub fn dma_with_page_request(
         &self,
         dev: DeviceId,
@@ -138,13 +140,66 @@ impl Iommu {
                     group: 0,
                     last: true,
                 };
-                match self.page_request(req) {
+                let Ok((drv, info)) = self.driver_of(dev) else {
+                    return Err(f);
+                };
+                let batch = drv.send_page_request(&info, &req);
+                let answer = self
+                    .route_page_requests(info.instance, batch)
+                    .into_iter()
+                    .find_map(|(r, code)| {
+                        (r.device == dev && r.pasid == pasid && r.group == req.group)
+                            .then_some(code)
+                            .flatten()
+                    });
+                match answer {
                     Some(ResponseCode::Success) => self.dma(dev, pasid, iova, access),
                     _ => Err(f),
                 }
             }
             r => r,
         }
+    }
+
+    /// The page-request event of instance `inst` (its hardware queued page requests and
+    /// raised its interrupt): the driver collects what the hardware queued, and the core
+    /// routes each request as [`page_request`](Self::page_request) does. Returns how many
+    /// requests were routed.
+    pub fn page_request_event(&self, inst: InstanceId) -> Result<usize> {
+        let drv = self.state.read().driver(inst)?;
+        let batch = drv.take_page_requests();
+        Ok(self.route_page_requests(inst, batch).len())
+    }
+
+    /// The driver and the driver's view of `dev`.
+    fn driver_of(&self, dev: DeviceId) -> Result<(Arc<dyn IommuDriver>, DeviceInfo)> {
+        let st = self.state.read();
+        let d = st.dev(dev)?;
+        Ok((st.driver(d.info.instance)?, d.info))
+    }
+
+    /// Routes the requests of `batch`, collected from instance `inst`, in order; after an
+    /// overflow, drops the groups its devices still have open. Returns each request with the
+    /// answer its group got, if it completed one.
+    fn route_page_requests(
+        &self,
+        inst: InstanceId,
+        batch: PageRequestBatch,
+    ) -> Vec<(PageRequest, Option<ResponseCode>)> {
+        let out: Vec<_> = batch
+            .requests
+            .into_iter()
+            .map(|r| (r, self.page_request(r)))
+            .collect();
+        if batch.overflowed {
+            let st = self.state.read();
+            self.open_groups.lock().retain(|k, _| {
+                st.dev(k.0)
+                    .map(|d| d.info.instance != inst)
+                    .unwrap_or(false)
+            });
+        }
+        out
     }
 
     /// A page request from a device, as its IOMMU reports it. Requests gather into their

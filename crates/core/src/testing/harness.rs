@@ -179,6 +179,24 @@ pub trait Harness {
     fn nested_pasid_table(&self) -> bool {
         true
     }
+
+    /// Whether the driver takes a single user stage-1 table over a nesting parent
+    /// ([`NestedData::Stage1`](crate::NestedData::Stage1), the VT-d model). A driver that
+    /// nests only whole PASID tables (SMMUv3, whose stage 2 is per stream) refuses it with
+    /// [`CoreError::Incompatible`](crate::CoreError::Incompatible), which S8 then checks.
+    fn nested_stage1(&self) -> bool {
+        true
+    }
+
+    /// Writes entry `index` of a user-owned PASID table at `table` (guest memory, 4 KiB):
+    /// stage-1 root `root`, valid or not, in the format the family's hardware walks. The
+    /// default is the format [`NestedData::PasidTable`](crate::NestedData::PasidTable) names
+    /// (64-bit entries, bit 0 valid); an SMMUv3 harness writes a context descriptor.
+    fn write_pasid_entry(&self, p: &Platform, table: u64, index: u32, root: u64, valid: bool) {
+        p.mem()
+            .store_u64(table + 8 * u64::from(index), root | u64::from(valid))
+            .expect("guest memory");
+    }
 }
 
 /// An IOMMU core with its instances, its RAM, and the driver side.

@@ -17,7 +17,7 @@
 //! | CMD_TLBI_S2_IPA | `S2Ipa { vmid, range, .. }` | stage-2-only entries of `vmid` overlapping the IPA range, and the stage-2 translations walks cached (combined nested entries stay, as the architecture says: software follows with S12_VMALL or NH_ALL) |
 //! | CMD_TLBI_NSNH_ALL | `NsnhAll` | every TLB entry |
 //!
-//! A range (TG ≠ 0) covers (NUM + 1) × 2^(5 × SCALE + 1) granules from the address; with TG = 0
+//! A range (TG ≠ 0) covers (NUM + 1) × 2^SCALE granules from the address; with TG = 0
 //! it is the one address. A TTL level hint (with TG ≠ 0) limits the reach to leaves of that
 //! level, as the architecture allows: an entry cached from a leaf at another level stays. The
 //! Leaf flag has no effect: the model keeps no walk caches, only leaf translations. Without
@@ -45,7 +45,7 @@ const VALID: u64 = 1;
 pub struct TlbiRange {
     /// The address (VA or IPA), bits 63:12.
     pub addr: u64,
-    /// NUM: the range is NUM + 1 times 2^(5 × SCALE + 1) granules.
+    /// NUM: the range is NUM + 1 times 2^SCALE granules.
     pub num: u8,
     /// SCALE.
     pub scale: u8,
@@ -75,13 +75,9 @@ impl TlbiRange {
             2 => 14,
             _ => 16,
         };
-        let granules = u128::from(self.num & 31) + 1;
-        let shift = 5 * u32::from(self.scale & 31) + 1 + g;
-        let len = granules
-            .checked_shl(shift)
-            .filter(|_| shift < 100)
-            .and_then(|l| u64::try_from(l).ok())
-            .unwrap_or(u64::MAX);
+        // (NUM + 1) × 2^SCALE granules: at most 2^5 × 2^31 × 2^16 bytes, no overflow.
+        let granules = u64::from(self.num & 31) + 1;
+        let len = granules << (u32::from(self.scale & 31) + g);
         (self.addr & !((1u64 << g) - 1), len)
     }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use softiommu_mem::AddressSpace;
+use softiommu_pgtable::counters::HitCounters;
 use softiommu_pgtable::stale::StaleLog;
 use softiommu_pgtable::{Access, Perm};
 
@@ -177,6 +178,7 @@ pub struct TranslationUnit<M: AddressSpace = Arc<dyn AddressSpace>> {
     record_invalid_sid: AtomicBool,
     stag: AtomicU32,
     stale: StaleLog<StaleTranslation>,
+    pub(super) counters: HitCounters,
 }
 
 impl<M: AddressSpace> std::fmt::Debug for TranslationUnit<M> {
@@ -205,6 +207,7 @@ impl<M: AddressSpace> TranslationUnit<M> {
             record_invalid_sid: AtomicBool::new(false),
             stag: AtomicU32::new(0),
             stale: StaleLog::new(),
+            counters: HitCounters::default(),
         })
     }
 
@@ -302,6 +305,7 @@ impl<M: AddressSpace> TranslationUnit<M> {
         if self.stale.enabled() {
             self.check_hit(req, &h.entry(), h.out() | off);
         }
+        self.counters.hit();
         Some(Translated {
             pa: h.out() | off,
             len: size - off,
@@ -338,6 +342,7 @@ impl<M: AddressSpace> TranslationUnit<M> {
             return self.translated(req);
         }
         let generation = self.caches.generation();
+        self.counters.walk();
         let w = self.walk(req, true, generation)?;
         if let Some(e) = w.fill {
             self.caches

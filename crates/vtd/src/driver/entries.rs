@@ -6,15 +6,15 @@ use softiommu_mem::AddressSpace;
 use softiommu_pgtable::formats::any::AnyFormat;
 
 use crate::desc::{
-    DevTlbInv, DevTlbInvQw0, DevTlbInvQw1, IotlbGranularity, IotlbInv, IotlbInvQw0, IotlbInvQw1,
-    PDevTlbInv, PDevTlbInvQw0, PDevTlbInvQw1, PIotlbGranularity, PIotlbInv, PIotlbInvQw0,
-    PcGranularity, PcInv, PcInvQw0,
+    DevTlbInv, DevTlbInvQw0, DevTlbInvQw1, PDevTlbInv, PDevTlbInvQw0, PDevTlbInvQw1, PcGranularity,
+    PcInv, PcInvQw0,
 };
 use crate::structs::{
     Fspm, PasidDirEntry, PasidEntry, PasidQw0, PasidQw1, PasidQw2, Pgtt, pasid_dir_index,
     pasid_table_index,
 };
 
+use super::flush::{iotlb, p_iotlb};
 use super::{Dev, IDENTITY_DID, PASID_ENTRY_BYTES, Programmed, RID_PASID, State, VtdDriver};
 
 impl<M: AddressSpace + 'static> VtdDriver<M> {
@@ -158,28 +158,11 @@ impl<M: AddressSpace + 'static> VtdDriver<M> {
             }
             .to_words(),
         ];
-        if old.pgtt == Pgtt::FirstStage {
-            v.push(
-                PIotlbInv {
-                    qw0: PIotlbInvQw0::new()
-                        .with_g(PIotlbGranularity::Pasid)
-                        .with_did(old.did)
-                        .with_pasid(pasid),
-                    qw1: IotlbInvQw1::new(),
-                }
-                .to_words(),
-            );
+        v.push(if old.pgtt == Pgtt::FirstStage {
+            p_iotlb(old.did, pasid, None, false)
         } else {
-            v.push(
-                IotlbInv {
-                    qw0: IotlbInvQw0::new()
-                        .with_g(IotlbGranularity::Domain)
-                        .with_did(old.did),
-                    qw1: IotlbInvQw1::new(),
-                }
-                .to_words(),
-            );
-        }
+            iotlb(old.did, None, false)
+        });
         if dev.ats {
             v.push(Self::dev_tlb_all(dev, pasid));
         }

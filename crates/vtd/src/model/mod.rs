@@ -2,12 +2,15 @@
 //! fault each failure raises.
 
 mod caches;
+mod checks;
 mod nested;
+mod stats;
 #[cfg(test)]
 mod tests;
 mod translate;
 mod unit;
 
 pub use caches::{Caches, IotlbScope};
+pub use stats::{DescriptorCounts, SHARDS, UnitStats};
 pub use translate::{Fault, ModelCaps, Request, StaleTranslation, Translated, TranslationUnit};
 pub use unit::{DeviceMessage, DeviceSink, UnitError, VtdUnit, model_caps};

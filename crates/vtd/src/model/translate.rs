@@ -87,10 +87,13 @@ pub struct StaleTranslation {
 }
 
 /// What the walk found before the page walk: the entry fields that steer it.
-struct Steer {
-    pasid: u32,
-    entry: PasidEntry,
-    fpd: bool,
+pub(super) struct Steer {
+    /// The PASID the request is translated with (RID_PASID for a request without one).
+    pub(super) pasid: u32,
+    /// Its PASID-table entry.
+    pub(super) entry: PasidEntry,
+    /// Whether fault processing is disabled for it (context, directory or PASID entry FPD).
+    pub(super) fpd: bool,
 }
 
 /// The translation engine of one unit: its view of memory, its caches and the structures
@@ -106,6 +109,8 @@ pub struct TranslationUnit<M: AddressSpace = Arc<dyn AddressSpace>> {
     /// First-stage formats by (FSPM, WPE).
     fs: [[AnyFormat; 2]; 2],
     stale: StaleLog<StaleTranslation>,
+    /// Hit and walk counters (see `stats.rs`).
+    pub(super) counters: super::stats::HitCounters,
 }
 
 impl<M: AddressSpace> std::fmt::Debug for TranslationUnit<M> {
@@ -188,6 +193,7 @@ impl<M: AddressSpace> TranslationUnit<M> {
             ],
             fs: [[fs(4, false)?, fs(4, true)?], [fs(5, false)?, fs(5, true)?]],
             stale: StaleLog::new(),
+            counters: super::stats::HitCounters::default(),
         })
     }
 
@@ -238,6 +244,9 @@ impl<M: AddressSpace> TranslationUnit<M> {
                 perm: Perm::ALL,
             });
         }
+        if req.access.exec && req.pasid.is_some() {
+            return Err(self.execute_refused(req));
+        }
         let privileged = req.access.privileged;
         if let Some(e) = self.caches.iotlb(req.sid, req.pasid, privileged, req.addr)
             && e.perm.allows(req.access)
@@ -247,12 +256,14 @@ impl<M: AddressSpace> TranslationUnit<M> {
             if self.stale.enabled() {
                 self.check_hit(req, &e);
             }
+            self.counters.hit();
             return Ok(Translated {
                 pa: e.pa | off,
                 len: 0x1000 - off,
                 perm: e.perm,
             });
         }
+        self.counters.walk();
         let generation = self.caches.generation();
         let (t, did, class, pasid) = self.walk(req, true, generation)?;
         let page = IotlbEntry {
@@ -284,7 +295,7 @@ impl<M: AddressSpace> TranslationUnit<M> {
         }
     }
 
-    fn fault(&self, req: Request, reason: FaultReason, fpd: bool) -> Fault {
+    pub(super) fn fault(&self, req: Request, reason: FaultReason, fpd: bool) -> Fault {
         Fault {
             reason,
             request: req,
@@ -292,12 +303,17 @@ impl<M: AddressSpace> TranslationUnit<M> {
         }
     }
 
-    /// The structure walk to the PASID entry, through the context and PASID caches when
+    /// The root and context entries of the request's source, through the context cache when
     /// `cached`.
-    fn steer(&self, req: Request, cached: bool, generation: u64) -> Result<Steer, Fault> {
+    pub(super) fn context(
+        &self,
+        req: Request,
+        cached: bool,
+        generation: u64,
+    ) -> Result<ContextEntry, Fault> {
         let caps = &self.caps.structs;
         let sid = req.sid;
-        let ctx = match self.caches.context(sid).filter(|_| cached) {
+        Ok(match self.caches.context(sid).filter(|_| cached) {
             Some(c) => c,
             None => {
                 let rta = self.root.load(Ordering::Acquire);
@@ -318,7 +334,20 @@ impl<M: AddressSpace> TranslationUnit<M> {
                 }
                 c
             }
-        };
+        })
+    }
+
+    /// The structure walk to the PASID entry, through the context and PASID caches when
+    /// `cached`.
+    pub(super) fn steer(
+        &self,
+        req: Request,
+        cached: bool,
+        generation: u64,
+    ) -> Result<Steer, Fault> {
+        let caps = &self.caps.structs;
+        let sid = req.sid;
+        let ctx = self.context(req, cached, generation)?;
         let mut fpd = ctx.qw0.fpd();
         let rid_pasid = ctx.effective_rid_pasid(caps);
         let pasid = match req.pasid {
@@ -429,7 +458,7 @@ impl<M: AddressSpace> TranslationUnit<M> {
             Pgtt::Nested => self.nested(req, e, &fault)?,
             Pgtt::Reserved(_) => return Err(fault(FaultReason::Spt4)),
         };
-        if req.pasid.is_none() && INTERRUPT_RANGE.contains(&t.pa) {
+        if INTERRUPT_RANGE.contains(&t.pa) {
             return Err(fault(FaultReason::Sgn8));
         }
         Ok((t, e.qw1.did(), pgtt.class(), st.pasid))

@@ -12,27 +12,33 @@
 //!
 //! - Only scalable mode translates. An SRTP with RTADDR.TTM other than 01b (legacy, the
 //!   reserved 10b, abort-DMA 11b which ADMS=0 does not allow) or TTM=01b without SMTS latches
-//!   nothing into the engine; GSTS.RTPS is still set, and while translation is enabled every
-//!   request faults with RTA.1 (30h). So does every request after TE=1 with no SRTP at all
-//!   (RTADDR resets to legacy mode).
+//!   nothing into the engine; GSTS.RTPS is still set. While translation is enabled every
+//!   request then faults: with RTA.2 (31h) when legacy mode is latched and the request carries
+//!   a PASID, otherwise with RTA.1 (30h) — legacy-mode translation is not modelled. So does
+//!   every request after TE=1 with no SRTP at all (RTADDR resets to legacy mode).
 //! - Invalidations and waits complete synchronously: FN and PD need no further work, and a
 //!   device-TLB invalidation is complete once [`DeviceSink::invalidate_atc`] returns.
-//! - The implicit IOTLB invalidation before a page request is queued (spec Table 27) is not
-//!   performed: it needs the PASID entry's PGTT, and a page request does not walk.
+//! - Page requests are checked against the structures, and make the implicit IOTLB
+//!   invalidation of spec Table 27, only while translation is enabled: with GSTS.TES=0 the
+//!   unit remaps nothing and queues them unchecked (see [`VtdUnit::page_request`]).
 
+mod prq;
 mod queue;
 #[cfg(test)]
 mod tests;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use parking_lot::Mutex;
 use softiommu_mem::AddressSpace;
 use thiserror::Error;
 
-use super::{Fault, IotlbScope, ModelCaps, Request, StaleTranslation, Translated, TranslationUnit};
-use crate::desc::{PageGroupResp, PageRequest, ResponseCode};
+use super::stats::InvalidationTally;
+use super::{
+    Fault, IotlbScope, ModelCaps, Request, StaleTranslation, Translated, TranslationUnit, UnitStats,
+};
+use crate::desc::ResponseCode;
 use crate::fault::FaultReason;
 use crate::regs::{
     Action, AddressType, Cap, Ecap, FaultRecord, InterruptSink, ParamsError, RegisterFile,
@@ -155,12 +161,41 @@ pub fn model_caps(params: &VtdParams, cap: Cap, ecap: Ecap) -> ModelCaps {
     }
 }
 
-/// The state behind the unit's lock: the registers and the PASIDs the virtual command
-/// interface has handed out.
+/// What the fault recording registers hold for fault `f` of a request of `kind`.
+fn fault_record(f: &Fault, kind: RequestKind) -> FaultRecord {
+    let r = f.request;
+    FaultRecord {
+        sid: r.sid,
+        addr: r.addr,
+        reason: f.reason.code(),
+        kind,
+        at: AddressType::Untranslated,
+        pasid: r.pasid,
+        privileged: r.access.privileged,
+        execute: r.access.exec,
+    }
+}
+
+/// The state behind the unit's lock: the registers, the PASIDs the virtual command
+/// interface has handed out, and the invalidation counts.
 struct Inner {
     regs: RegisterFile,
     /// One bit per PASID (empty without ECAP.VCS).
     pasids: Vec<u64>,
+    /// Invalidations carried out.
+    tally: InvalidationTally,
+}
+
+/// The translation mode the last SRTP latched (GSTS.RTPS), as `VtdUnit::mode` holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum RootMode {
+    /// TTM=00b: legacy mode (also the reset state), which the model does not translate.
+    Legacy = 0,
+    /// TTM=01b with ECAP.SMTS: scalable mode; the engine walks the root table.
+    Scalable = 1,
+    /// Any other programming (RTA.1).
+    Bad = 2,
 }
 
 /// One VT-d remapping unit: registers, translation engine, invalidation queue, page request
@@ -170,8 +205,8 @@ pub struct VtdUnit<M: AddressSpace> {
     engine: TranslationUnit<M>,
     mem: M,
     device: Arc<dyn DeviceSink>,
-    /// The latched root table is one the engine walks (scalable mode).
-    root_ok: AtomicBool,
+    /// The latched [`RootMode`].
+    mode: AtomicU8,
     /// GSTS.TES.
     te: AtomicBool,
     /// Physical address bits (HAW).
@@ -215,11 +250,15 @@ impl<M: AddressSpace + Clone> VtdUnit<M> {
             Vec::new()
         };
         Ok(VtdUnit {
-            inner: Mutex::new(Inner { regs, pasids }),
+            inner: Mutex::new(Inner {
+                regs,
+                pasids,
+                tally: InvalidationTally::default(),
+            }),
             engine,
             mem,
             device,
-            root_ok: AtomicBool::new(false),
+            mode: AtomicU8::new(RootMode::Legacy as u8),
             te: AtomicBool::new(false),
             haw: params.haw,
             pasid_bits: params.pasid_bits,
@@ -247,11 +286,15 @@ impl<M: AddressSpace> VtdUnit<M> {
     fn act(&self, inner: &mut Inner, action: Action) {
         match action {
             Action::SetRootTable { rtaddr } => {
-                let ok = rtaddr.ttm() == Ttm::Scalable && inner.regs.ecap().smts();
-                if ok {
+                let mode = match rtaddr.ttm() {
+                    Ttm::Scalable if inner.regs.ecap().smts() => RootMode::Scalable,
+                    Ttm::Legacy => RootMode::Legacy,
+                    _ => RootMode::Bad,
+                };
+                if mode == RootMode::Scalable {
                     self.engine.set_root_table(rtaddr.address());
                 }
-                self.root_ok.store(ok, Ordering::Release);
+                self.mode.store(mode as u8, Ordering::Release);
                 inner.regs.complete_root_table();
             }
             Action::SetIrTable { .. } => inner.regs.complete_ir_table(),
@@ -264,17 +307,15 @@ impl<M: AddressSpace> VtdUnit<M> {
                     caches.invalidate_pasid(None, None);
                 }
             }
-            Action::EnableQueue(true) | Action::TailWritten(_) => {
-                self.process_queue(&mut inner.regs)
-            }
-            Action::FaultStatusCleared(f) if f.iqe() || f.ite() => {
-                self.process_queue(&mut inner.regs)
-            }
+            Action::EnableQueue(true) | Action::TailWritten(_) => self.process_queue(inner),
+            Action::FaultStatusCleared(f) if f.iqe() || f.ite() => self.process_queue(inner),
             Action::VirtualCommand { cmd, operand } => self.virtual_command(inner, cmd, operand),
             Action::ContextCacheInvalidate(_) => {
+                inner.tally.register += 1;
                 self.engine.caches().invalidate_context(None);
             }
             Action::IotlbInvalidate { .. } => {
+                inner.tally.register += 1;
                 self.engine.caches().invalidate_iotlb(IotlbScope::Global);
             }
             Action::EnableQueue(false)
@@ -323,14 +364,20 @@ impl<M: AddressSpace> VtdUnit<M> {
     /// fault recording registers (raising the fault event) before it is returned. While
     /// translation is disabled (GSTS.TES=0) requests pass untranslated.
     pub fn translate(&self, req: Request) -> Result<Translated, Fault> {
-        let result = if self.te.load(Ordering::Acquire) && !self.root_ok.load(Ordering::Acquire) {
+        let mode = self.mode();
+        let result = if mode == RootMode::Scalable || !self.te.load(Ordering::Acquire) {
+            self.engine.translate(req)
+        } else {
+            let reason = if mode == RootMode::Legacy && req.pasid.is_some() {
+                FaultReason::Rta2
+            } else {
+                FaultReason::Rta1
+            };
             Err(Fault {
-                reason: FaultReason::Rta1,
+                reason,
                 request: req,
                 record: true,
             })
-        } else {
-            self.engine.translate(req)
         };
         if let Err(f) = &result
             && f.record
@@ -340,83 +387,14 @@ impl<M: AddressSpace> VtdUnit<M> {
         result
     }
 
-    /// Records fault `f` in the fault recording registers.
+    /// Records fault `f` of a DMA request in the fault recording registers.
     fn record(&self, f: &Fault) {
-        let r = f.request;
-        let kind = if r.access.write {
+        let kind = if f.request.access.write {
             RequestKind::Write
         } else {
             RequestKind::Read
         };
-        self.inner.lock().regs.record_fault(FaultRecord {
-            sid: r.sid,
-            addr: r.addr,
-            reason: f.reason as u8,
-            kind,
-            at: AddressType::Untranslated,
-            pasid: r.pasid,
-            privileged: r.access.privileged,
-            execute: r.access.exec,
-        });
-    }
-
-    /// A page request from a device: written into the page request queue with PRS.PPR set
-    /// and the page-request event raised.
-    ///
-    /// When the queue is full, or PRS.PRO is already set, the request is dropped and PRO
-    /// set; a dropped request with LPIG=1 (not a stop marker) gets a Success response from
-    /// the unit itself. So does a request whose queue entry cannot be written. Without
-    /// ECAP.PRS the request is dropped. Outside scalable mode it faults with RTA.3 and, with
-    /// LPIG=1, gets an Invalid Request response.
-    pub fn page_request(&self, req: PageRequest) {
-        let mut inner = self.inner.lock();
-        let regs = &mut inner.regs;
-        if !regs.ecap().prs() {
-            return;
-        }
-        let respond = |code| {
-            if req.qw1.lpig() && !req.is_stop_marker() {
-                let r = PageGroupResp::for_request(&req, code);
-                let pasid = r.qw0.pp().then_some(r.qw0.pasid());
-                self.device
-                    .page_response(r.qw0.rid(), pasid, r.qw1.prgi(), code);
-            }
-        };
-        if !self.root_ok.load(Ordering::Acquire) {
-            regs.record_fault(FaultRecord {
-                sid: req.qw0.rid(),
-                addr: req.address(),
-                reason: FaultReason::Rta3 as u8,
-                kind: RequestKind::PageRequest,
-                at: AddressType::Untranslated,
-                pasid: req.qw0.pp().then_some(req.qw0.pasid()),
-                privileged: req.qw0.pmr(),
-                execute: req.qw0.exr(),
-            });
-            respond(ResponseCode::InvalidRequest);
-            return;
-        }
-        let pqa = regs.pqa();
-        let size = pqa.size_bytes();
-        let head = u64::from(regs.pqh().pqh()) * 32 % size;
-        let tail = u64::from(regs.pqt().pqt()) * 32 % size;
-        let next = (tail + 32) % size;
-        if regs.prs().pro() || next == head {
-            regs.set_page_request_overflow();
-            respond(ResponseCode::Success);
-            return;
-        }
-        let words = req.encode();
-        let mut bytes = [0u8; 32];
-        for (chunk, w) in bytes.chunks_exact_mut(8).zip(words) {
-            chunk.copy_from_slice(&w.to_le_bytes());
-        }
-        if self.mem.write(pqa.base() + tail, &bytes).is_err() {
-            respond(ResponseCode::Success);
-            return;
-        }
-        regs.set_pq_tail(next);
-        regs.set_page_request_pending();
+        self.inner.lock().regs.record_fault(fault_record(f, kind));
     }
 
     /// Turns the checking mode on or off: every IOTLB hit is compared with a fresh walk.
@@ -432,6 +410,38 @@ impl<M: AddressSpace> VtdUnit<M> {
     /// The stale IOTLB hits found (the first 1024).
     pub fn stale_reports(&self) -> Vec<StaleTranslation> {
         self.engine.stale_reports()
+    }
+
+    /// Turns the counting of IOTLB hits and walks on or off (off when the unit is made);
+    /// invalidations are counted always. See [`UnitStats`] for what is counted and how.
+    pub fn set_stats(&self, on: bool) {
+        self.engine.set_stats(on);
+    }
+
+    /// The unit's counters: IOTLB hits and walks (while counting is on), invalidation
+    /// descriptors by type, IOTLB-flushing batches, register-based and implicit
+    /// invalidations.
+    pub fn stats(&self) -> UnitStats {
+        let (iotlb_hits, walks) = self.engine.hit_counts();
+        let inner = self.inner.lock();
+        let t = &inner.tally;
+        UnitStats {
+            iotlb_hits,
+            walks,
+            descriptors: t.descriptors,
+            iotlb_batches: t.iotlb_batches,
+            register_invalidations: t.register,
+            implicit_invalidations: t.implicit,
+        }
+    }
+
+    /// The root-table mode latched by the last SRTP.
+    fn mode(&self) -> RootMode {
+        match self.mode.load(Ordering::Acquire) {
+            1 => RootMode::Scalable,
+            2 => RootMode::Bad,
+            _ => RootMode::Legacy,
+        }
     }
 
     /// The translation engine (its caches, for inspection).

@@ -12,7 +12,7 @@ use crate::{
     Bridge, CoreError, DeviceCaps, DeviceDesc, DeviceId, DmaFault, DmaFaultKind, Domain,
     DomainKind, GroupId, NestedData, PageRequest, PagingRequest, ResponseCode, Topology,
 };
-use softiommu_mem::{AddressSpace, PageAlloc};
+use softiommu_mem::PageAlloc;
 use softiommu_pgtable::{Access, PageTable, Prot};
 
 /// Guest memory for S8: guest-physical addresses a nesting parent maps.
@@ -73,11 +73,10 @@ pub fn s8_nested_pasid_table_claims_every_pasid(h: &dyn Harness) {
     };
     let (s1_rid, s1_p3, s1_b) = (s1(0), s1(1), s1(2));
     let table = g.tables.alloc(4096).unwrap();
-    let mem = p.mem();
-    mem.store_u64(table, s1_rid.root() | 1).unwrap();
-    mem.store_u64(table + 3 * 8, s1_p3.root() | 1).unwrap();
+    h.write_pasid_entry(&p, table, 0, s1_rid.root(), true);
+    h.write_pasid_entry(&p, table, 3, s1_p3.root(), true);
     // Entry 5 holds a root but is not valid.
-    mem.store_u64(table + 5 * 8, s1_p3.root()).unwrap();
+    h.write_pasid_entry(&p, table, 5, s1_p3.root(), false);
 
     let not_parent = p.iommu.new_paging(a, PagingRequest::default()).unwrap();
     let data = NestedData::PasidTable {
@@ -163,7 +162,7 @@ pub fn s8_nested_pasid_table_claims_every_pasid(h: &dyn Harness) {
     assert_eq!(p.pa(a, Some(3), IOVA), g.data_hpa + PAGE);
 
     // The guest validates entry 5 and invalidates its stage 1.
-    mem.store_u64(table + 5 * 8, s1_p3.root() | 1).unwrap();
+    h.write_pasid_entry(&p, table, 5, s1_p3.root(), true);
     nested.invalidate_stage1().unwrap();
     assert_eq!(p.pa(a, Some(5), IOVA), g.data_hpa + PAGE);
 
@@ -174,7 +173,8 @@ pub fn s8_nested_pasid_table_claims_every_pasid(h: &dyn Harness) {
     assert_eq!(p.fault_kind(b, None, IOVA), DmaFaultKind::Blocked);
     assert_eq!(p.pa(b, Some(4), IOVA), buf_q);
 
-    // A single stage-1 table over the same parent attaches at a PASID.
+    // A single stage-1 table over the same parent attaches at a PASID, where the driver
+    // nests one stage-1 table; a driver that nests only whole tables refuses it.
     let s1_only = p
         .iommu
         .new_nested(
@@ -186,8 +186,16 @@ pub fn s8_nested_pasid_table_claims_every_pasid(h: &dyn Harness) {
         )
         .unwrap();
     assert!(!s1_only.claims_pasids());
-    p.iommu.attach_pasid(b, 6, &s1_only).unwrap();
-    assert_eq!(p.pa(b, Some(6), IOVA + 8), g.data_hpa + 2 * PAGE + 8);
+    if h.nested_stage1() {
+        p.iommu.attach_pasid(b, 6, &s1_only).unwrap();
+        assert_eq!(p.pa(b, Some(6), IOVA + 8), g.data_hpa + 2 * PAGE + 8);
+    } else {
+        assert_eq!(
+            incompatible(p.iommu.attach_pasid(b, 6, &s1_only)),
+            (p.inst[0], s1_only.id())
+        );
+        assert!(p.iommu.pasid_domain(b, 6).unwrap().is_none());
+    }
 
     // A replace that fails leaves the nested domain attached and translating as before.
     let other = p.iommu.new_paging(o, PagingRequest::default()).unwrap();

@@ -207,10 +207,10 @@ fn va_ranges_cover_num_and_scale_granules_and_ttl_picks_the_level() {
     assert_eq!(rig.read(SID, 0x8000_0000), Ok(0x40_0000));
     t.unmap(VA, 0x4000).unwrap();
     t.unmap(0x8000_0000, 0x20_0000).unwrap();
-    // TG=4K, NUM=0, SCALE=0: (0 + 1) × 2^1 = 2 pages from VA + 0x1000.
+    // TG=4K, NUM=1, SCALE=0: (1 + 1) × 2^0 = 2 pages from VA + 0x1000.
     let range = TlbiRange {
         addr: VA + 0x1000,
-        num: 0,
+        num: 1,
         scale: 0,
         tg: 1,
         ttl: 0,

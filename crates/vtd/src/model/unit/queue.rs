@@ -3,12 +3,13 @@
 
 use softiommu_mem::AddressSpace;
 
-use super::VtdUnit;
+use super::{Inner, VtdUnit};
 use crate::desc::{
     CcGranularity, DescCaps, Descriptor, IotlbGranularity, PIotlbGranularity, PcGranularity,
     QueueMode,
 };
 use crate::model::IotlbScope;
+use crate::model::stats::InvalidationTally;
 use crate::regs::{Iqei, RegisterFile, Ttm};
 
 /// The range `[addr, addr + 4096·2^am)`, naturally aligned, as (first byte, bytes), clamped
@@ -26,7 +27,8 @@ fn am_range(addr: u64, am: u8) -> (u64, u64) {
 impl<M: AddressSpace> VtdUnit<M> {
     /// Fetches and carries out descriptors while the register file says the queue is ready:
     /// IQH advances past each one; a bad one stops the queue with FSTS.IQE set and IQH on it.
-    pub(super) fn process_queue(&self, regs: &mut RegisterFile) {
+    pub(super) fn process_queue(&self, inner: &mut Inner) {
+        let Inner { regs, tally, .. } = inner;
         let ecap = regs.ecap();
         let caps = DescCaps {
             dit: ecap.dit(),
@@ -67,7 +69,7 @@ impl<M: AddressSpace> VtdUnit<M> {
                 *w = u64::from_le_bytes(b);
             }
             match Descriptor::decode(words, mode, &caps) {
-                Ok(d) => self.apply(regs, d),
+                Ok(d) => self.apply(regs, tally, d),
                 Err(e) => {
                     regs.set_queue_error(Iqei::from_code(e.iqei()).unwrap_or(Iqei::NoInfo));
                     return;
@@ -77,8 +79,9 @@ impl<M: AddressSpace> VtdUnit<M> {
         }
     }
 
-    /// Carries out one valid descriptor.
-    fn apply(&self, regs: &mut RegisterFile, d: Descriptor) {
+    /// Carries out one valid descriptor, and counts it.
+    fn apply(&self, regs: &mut RegisterFile, tally: &mut InvalidationTally, d: Descriptor) {
+        count(tally, &d);
         let caches = self.engine.caches();
         match d {
             Descriptor::ContextCache(c) => {
@@ -181,5 +184,34 @@ impl<M: AddressSpace> VtdUnit<M> {
             // No interrupt-entry cache and no host permission tables are modelled.
             Descriptor::InterruptEntryCache(_) | Descriptor::Hpt(_) => {}
         }
+    }
+}
+
+/// Counts descriptor `d` in `tally`: by type, and a wait that closes a batch of IOTLB
+/// invalidations.
+fn count(tally: &mut InvalidationTally, d: &Descriptor) {
+    let n = &mut tally.descriptors;
+    match d {
+        Descriptor::ContextCache(_) => n.context_cache += 1,
+        Descriptor::Iotlb(_) => {
+            n.iotlb += 1;
+            tally.iotlb_pending = true;
+        }
+        Descriptor::DevTlb(_) => n.dev_tlb += 1,
+        Descriptor::InterruptEntryCache(_) => n.iec += 1,
+        Descriptor::Wait(_) => {
+            n.wait += 1;
+            if std::mem::take(&mut tally.iotlb_pending) {
+                tally.iotlb_batches += 1;
+            }
+        }
+        Descriptor::PasidIotlb(_) => {
+            n.pasid_iotlb += 1;
+            tally.iotlb_pending = true;
+        }
+        Descriptor::PasidCache(_) => n.pasid_cache += 1,
+        Descriptor::PasidDevTlb(_) => n.pasid_dev_tlb += 1,
+        Descriptor::PageGroupResponse(_) => n.page_response += 1,
+        Descriptor::Hpt(_) => n.hpt += 1,
     }
 }

@@ -11,8 +11,10 @@ use softiommu_pgtable::{Access, PageTable, Prot};
 use super::*;
 use crate::desc::{
     Descriptor, InvWait, InvWaitQw0, InvWaitQw1, IotlbGranularity, IotlbInv, IotlbInvQw0,
-    IotlbInvQw1, PageGroupResp, PageGroupRespQw0, PageGroupRespQw1, PageRequestQw0, PageRequestQw1,
+    IotlbInvQw1, PageGroupResp, PageGroupRespQw0, PageGroupRespQw1, PageRequest, PageRequestQw0,
+    PageRequestQw1,
 };
+use crate::model::DescriptorCounts;
 use crate::regs::{
     Event, FEADDR_REG, FECTL_REG, FEDATA_REG, FRCD_REG, FSTS_REG, GCMD_REG, GSTS_REG, ICS_REG,
     IECTL_REG, IQA_REG, IQERCD_REG, IQH_REG, IQT_REG, PECTL_REG, PQA_REG, PQH_REG, PQT_REG,
@@ -578,4 +580,78 @@ proptest! {
 fn the_unit_is_send_and_sync() {
     fn check<T: Send + Sync>() {}
     check::<VtdUnit<Arc<RamArena>>>();
+}
+
+#[test]
+fn stats_count_hits_and_walks_only_while_on() {
+    let rig = Rig::new(VtdParams::default());
+    let mut ss = rig.ss_table();
+    ss.map(0x1000_0000, 0x20_0000, 0x2000, Prot::RW).unwrap();
+    rig.set_pasid(0, ss_entry(ss.root(), 7));
+    rig.gcmd(TE, true);
+    let r = |page: u64| req(SID, None, 0x1000_0000 + page * 0x1000, Access::READ);
+    rig.unit.translate(r(0)).unwrap();
+    rig.unit.translate(r(0)).unwrap();
+    assert_eq!(
+        (rig.unit.stats().iotlb_hits, rig.unit.stats().walks),
+        (0, 0)
+    );
+    rig.unit.set_stats(true);
+    rig.unit.translate(r(0)).unwrap(); // Cached before.
+    rig.unit.translate(r(1)).unwrap(); // Walks.
+    rig.unit.translate(r(1)).unwrap();
+    rig.unit.translate(r(5)).unwrap_err(); // Walks and faults.
+    let s = rig.unit.stats();
+    assert_eq!((s.iotlb_hits, s.walks), (2, 2));
+    rig.unit.set_stats(false);
+    rig.unit.translate(r(1)).unwrap();
+    assert_eq!(rig.unit.stats(), s);
+}
+
+#[test]
+fn stats_count_descriptors_by_type_and_batches_that_flush_the_iotlb() {
+    let rig = Rig::new(VtdParams::default());
+    let status = rig.alloc.alloc(4096).unwrap();
+    let dsi = Descriptor::Iotlb(IotlbInv {
+        qw0: IotlbInvQw0::new()
+            .with_g(IotlbGranularity::Domain)
+            .with_did(7),
+        qw1: IotlbInvQw1::new(),
+    })
+    .encode();
+    let p_iotlb = crate::desc::PIotlbInv {
+        qw0: crate::desc::PIotlbInvQw0::new()
+            .with_g(crate::desc::PIotlbGranularity::Pasid)
+            .with_did(7)
+            .with_pasid(3),
+        qw1: IotlbInvQw1::new(),
+    }
+    .to_words();
+    let cc = crate::desc::CcInv {
+        qw0: crate::desc::CcInvQw0::new().with_g(crate::desc::CcGranularity::Global),
+    }
+    .to_words();
+    let pc = crate::desc::PcInv {
+        qw0: crate::desc::PcInvQw0::new().with_g(crate::desc::PcGranularity::Global),
+    }
+    .to_words();
+    // Two IOTLB invalidations in one batch, a batch without any, one with a p_iotlb.
+    rig.submit(&[dsi, dsi, wait(status, 1, false)]);
+    rig.submit(&[cc, pc, wait(status, 2, false)]);
+    rig.submit(&[p_iotlb, wait(status, 3, false)]);
+    assert!(!rig.iqe());
+    let s = rig.unit.stats();
+    assert_eq!(
+        s.descriptors,
+        DescriptorCounts {
+            context_cache: 1,
+            iotlb: 2,
+            wait: 3,
+            pasid_iotlb: 1,
+            pasid_cache: 1,
+            ..DescriptorCounts::default()
+        }
+    );
+    assert_eq!(s.iotlb_batches, 2);
+    assert_eq!((s.register_invalidations, s.implicit_invalidations), (0, 0));
 }

@@ -1,0 +1,158 @@
+//! The invalidations that follow a change of a domain's page table: page-selective where the
+//! range is small enough, PASID- or domain-selective otherwise, then the device-TLBs.
+
+use softiommu_core::{Domain, DomainKind};
+use softiommu_mem::AddressSpace;
+use softiommu_pgtable::formats::any::AnyFormat;
+
+use crate::desc::{
+    IotlbGranularity, IotlbInv, IotlbInvQw0, IotlbInvQw1, PIotlbGranularity, PIotlbInv,
+    PIotlbInvQw0,
+};
+
+use super::{State, VtdDriver};
+
+/// Page-selective invalidations beyond this many chunks become domain-selective.
+const MAX_PSI_CHUNKS: usize = 16;
+
+/// `[start, end)` as naturally aligned power-of-two runs of 4 KiB pages, each at most
+/// 2^`max_am` pages: (address, AM) pairs.
+pub(super) fn psi_chunks(start: u64, end: u64, max_am: u8) -> Vec<(u64, u8)> {
+    let mut out = Vec::new();
+    let mut s = start & !0xfff;
+    let e = end.saturating_add(0xfff) & !0xfff;
+    while s < e {
+        let mut am = 0u8;
+        while am < max_am
+            && am < 51
+            && s & ((0x2000u64 << am) - 1) == 0
+            && s.saturating_add(0x2000u64 << am) <= e
+        {
+            am += 1;
+        }
+        out.push((s, am));
+        s = s.saturating_add(0x1000u64 << am);
+        if s == u64::MAX {
+            break;
+        }
+    }
+    out
+}
+
+/// A p_iotlb_inv_dsc for `pasid` of `did`: page-selective for `page` = (address, AM),
+/// PASID-selective for `None`.
+pub(super) fn p_iotlb(did: u16, pasid: u32, page: Option<(u64, u8)>, ih: bool) -> [u64; 4] {
+    let qw0 = PIotlbInvQw0::new().with_did(did).with_pasid(pasid);
+    match page {
+        Some((addr, am)) => PIotlbInv {
+            qw0: qw0.with_g(PIotlbGranularity::Page),
+            qw1: IotlbInvQw1::new()
+                .with_am(am)
+                .with_ih(ih)
+                .with_addr(addr >> 12),
+        },
+        None => PIotlbInv {
+            qw0: qw0.with_g(PIotlbGranularity::Pasid),
+            qw1: IotlbInvQw1::new(),
+        },
+    }
+    .to_words()
+}
+
+/// An iotlb_inv_dsc for `did`: page-selective for `page` = (address, AM), domain-selective
+/// for `None`.
+pub(super) fn iotlb(did: u16, page: Option<(u64, u8)>, ih: bool) -> [u64; 4] {
+    let qw0 = IotlbInvQw0::new().with_did(did);
+    match page {
+        Some((addr, am)) => IotlbInv {
+            qw0: qw0.with_g(IotlbGranularity::Page),
+            qw1: IotlbInvQw1::new()
+                .with_am(am)
+                .with_ih(ih)
+                .with_addr(addr >> 12),
+        },
+        None => IotlbInv {
+            qw0: qw0.with_g(IotlbGranularity::Domain),
+            qw1: IotlbInvQw1::new(),
+        },
+    }
+    .to_words()
+}
+
+impl<M: AddressSpace + 'static> VtdDriver<M> {
+    /// The descriptors that invalidate what the unit and the devices cache of `domain` for
+    /// `range` (all of it with `None`); none when the domain has no ID here.
+    pub(super) fn flush_descs(
+        &self,
+        st: &State,
+        domain: &Domain,
+        range: Option<(u64, u64)>,
+        tables_freed: bool,
+    ) -> Vec<[u64; 4]> {
+        let Some(u) = st.dids.get(&domain.id()) else {
+            return Vec::new();
+        };
+        let did = u.did;
+        let ih = !tables_freed;
+        let first_stage = match domain.kind() {
+            DomainKind::Paging(_) => domain
+                .with_table(|t| matches!(t.format(), Some(AnyFormat::X86(_))))
+                .unwrap_or(false),
+            DomainKind::Sva(_) => true,
+            _ => false,
+        };
+        let nested = matches!(domain.kind(), DomainKind::Nested(_));
+        let chunks = match range {
+            Some((s, e)) if !nested && s < e => {
+                let max_am = if first_stage { 51 } else { self.hw.cap.mamv() };
+                let c = psi_chunks(s, e, max_am);
+                (c.len() <= MAX_PSI_CHUNKS && (first_stage || self.hw.cap.psi())).then_some(c)
+            }
+            _ => None,
+        };
+        let mut descs = Vec::new();
+        match (&chunks, first_stage) {
+            (Some(c), true) => {
+                for &(_, pasid) in &u.users {
+                    descs.extend(c.iter().map(|&page| p_iotlb(did, pasid, Some(page), ih)));
+                }
+            }
+            (None, true) => {
+                descs.extend(
+                    u.users
+                        .iter()
+                        .map(|&(_, pasid)| p_iotlb(did, pasid, None, ih)),
+                );
+            }
+            (Some(c), false) => descs.extend(c.iter().map(|&page| iotlb(did, Some(page), ih))),
+            (None, false) => descs.push(iotlb(did, None, ih)),
+        }
+        for &(dev, pasid) in &u.users {
+            if let Some(d) = st.devices.get(&dev)
+                && d.ats
+            {
+                descs.push(Self::dev_tlb_all(d, pasid));
+            }
+        }
+        descs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::psi_chunks;
+
+    #[test]
+    fn psi_chunks_are_aligned_powers_of_two() {
+        assert_eq!(psi_chunks(0x1000, 0x2000, 9), vec![(0x1000, 0)]);
+        assert_eq!(psi_chunks(0, 0x4000, 9), vec![(0, 2)]);
+        assert_eq!(
+            psi_chunks(0x1000, 0x5000, 9),
+            vec![(0x1000, 0), (0x2000, 1), (0x4000, 0)]
+        );
+        assert_eq!(
+            psi_chunks(0, 0x10000, 2),
+            vec![(0, 2), (0x4000, 2), (0x8000, 2), (0xc000, 2)]
+        );
+    }
+}
