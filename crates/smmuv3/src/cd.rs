@@ -468,6 +468,7 @@ impl L1Cd {
         if !self.v() {
             return Err(EventId::BadSubstreamId);
         }
+        let leaf_bits = if leaf_bits > 20 { 20 } else { leaf_bits };
         let table = (self.l2ptr() << 12) & !((CD_SIZE << leaf_bits) - 1);
         if beyond(table, addr_bits) {
             return Err(EventId::BadSubstreamId);

@@ -175,6 +175,10 @@ impl<M: AddressSpace> TranslationUnit<M> {
         cached: bool,
         generation: u64,
     ) -> Result<Ctx, Fault> {
+        if req.ssid.is_some_and(|s| s >> 20 != 0) {
+            // Beyond the 20 bits a SubstreamID has.
+            return Err(self.config_fault(req, EventId::BadSubstreamId));
+        }
         if cached && let Some(c) = self.caches.context(req.sid, req.ssid) {
             return Ok(c);
         }

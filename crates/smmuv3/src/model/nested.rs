@@ -11,6 +11,7 @@ use super::context::Ctx;
 use super::translate::{Fault, Request, TranslationUnit};
 use super::walk::S2Cfg;
 use crate::event::EventClass;
+use crate::ste::Ste;
 
 /// Stage 2 under a nested stage-1 walk: the translation of each table access, the fault that
 /// stopped the walk, and the physical address of the last access.
@@ -18,6 +19,8 @@ pub(super) struct S2View<'a, M: AddressSpace> {
     unit: &'a TranslationUnit<M>,
     req: &'a Request,
     ctx: &'a Ctx,
+    /// The context's STE, decoded once for every table access.
+    ste: Ste,
     cached: bool,
     generation: u64,
     fault: OnceLock<Fault>,
@@ -36,6 +39,7 @@ impl<'a, M: AddressSpace> S2View<'a, M> {
             unit,
             req,
             ctx,
+            ste: ctx.ste(),
             cached,
             generation,
             fault: OnceLock::new(),
@@ -51,9 +55,8 @@ impl<'a, M: AddressSpace> S2View<'a, M> {
             return Err(out);
         }
         let access = if write { Access::WRITE } else { Access::READ };
-        let ste = self.ctx.ste();
         let s2c = S2Cfg {
-            ste: &ste,
+            ste: &self.ste,
             vmid: self.ctx.vmid,
             slot: self.ctx.s2_slot(),
         };

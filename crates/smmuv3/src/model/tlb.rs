@@ -1,9 +1,9 @@
 //! The TLB. Translations are keyed by the stream that made them — StreamID, SubstreamID,
 //! page size and the page of the input address — so that a hit is one look-up, as the
 //! VT-d IOTLB is keyed by source ID and PASID; each carries the tags the invalidation
-//! commands name (VMID, ASID, stage, leaf level, nG). The stage-2 translations walks make
-//! (of CD and stage-1 table addresses, and of stage-1 outputs) are kept apart, keyed by VMID
-//! and IPA, and shared by every stream of the VMID.
+//! commands name (VMID, ASID, stage, leaf level, nG). The stage-2 translations of the CDs
+//! and stage-1 tables walks read are kept apart, keyed by VMID and IPA, and shared by every
+//! stream of the VMID.
 //!
 //! A stream's entries belong to the STE and CD it resolved to: an invalidation of that
 //! configuration (CMD_CFGI_*) also drops them. The architecture lets a TLB lose entries at
@@ -337,7 +337,7 @@ impl StreamTlb {
     /// Removes the entries for which `drop` holds whose input range overlaps
     /// `[start, start + len)` (and whose level is `level`, when given), looking in the sets
     /// stream entries of those pages use, and when `walk_vmid` is given in the sets of that
-    /// VMID's walk entries too.
+    /// VMID's walk entries too (`drop` must refuse walk entries otherwise).
     pub(crate) fn sweep_range(
         &self,
         start: u64,
@@ -359,20 +359,32 @@ impl StreamTlb {
         }
         let sets = (self.t.capacity() / WAYS) as u64;
         let mixes = [Some(0), walk_vmid.map(walk_mix)];
-        let mut spans = Vec::new();
-        let sizes = self.shifts.load(Ordering::Relaxed) | self.walk_shifts.load(Ordering::Relaxed);
-        for shift in (0..64u32).filter(|s| sizes >> s & 1 != 0) {
+        // Walk entries only answer to commands that name their VMID (S2_IPA).
+        let walks = walk_vmid.map_or(0, |_| self.walk_shifts.load(Ordering::Relaxed));
+        let sizes = self.shifts.load(Ordering::Relaxed) | walks;
+        // The sets of each page size in use and each kind of entry the command reaches.
+        let mut spans = [(0u64, 0u64); 16];
+        let mut n = 0;
+        let mut left = sizes;
+        while left != 0 {
+            let shift = left.trailing_zeros();
+            left &= left - 1;
             let (lo, hi) = (start >> shift, ((end - 1) >> shift) + 1);
-            for mix in mixes.iter().flatten() {
-                match lo.checked_add(*mix).zip(hi.checked_add(*mix)) {
-                    Some((a, b)) if hi - lo < sets => spans.push(a..b),
+            for mix in mixes.into_iter().flatten() {
+                let span = lo.checked_add(mix).zip(hi.checked_add(mix));
+                match (span, spans.get_mut(n)) {
+                    (Some(r), Some(slot)) if hi - lo < sets => {
+                        *slot = r;
+                        n += 1;
+                    }
                     _ => return self.t.invalidate(None, pred),
                 }
             }
         }
         spans
-            .into_iter()
-            .map(|r| self.t.invalidate(Some(r), pred))
+            .iter()
+            .take(n)
+            .map(|&(a, b)| self.t.invalidate(Some(a..b), pred))
             .sum()
     }
 }

@@ -283,6 +283,7 @@ impl<M: AddressSpace> TranslationUnit<M> {
     pub fn translate(&self, req: Request) -> Result<Translated, Fault> {
         if req.kind == RequestKind::Untranslated
             && self.enabled.load(Ordering::Relaxed)
+            && req.ssid.is_none_or(|s| s >> 20 == 0)
             && let Some(t) = self.hit(&req)
         {
             return Ok(t);

@@ -411,8 +411,8 @@ impl<M: AddressSpace> TranslationUnit<M> {
         self.stage_fault(req, sf, Some(cd), s2)
     }
 
-    /// Stage 2 of `ste` for `ipa` (what `class` says it is): from the TLB's stage-2 entries
-    /// when `cached`, else walked (and cached). With S2PTW, a CD fetch or stage-1 table
+    /// Stage 2 of `ste` for `ipa` (what `class` says it is): for a CD or table address,
+    /// from the TLB's stage-2 walk entries when `cached`, else walked (and kept). With S2PTW, a CD fetch or stage-1 table
     /// access to Device memory is a stage-2 Permission fault.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn stage2(
@@ -427,6 +427,9 @@ impl<M: AddressSpace> TranslationUnit<M> {
     ) -> Result<S2Walk, Fault> {
         let (ste, vmid) = (s2c.ste, s2c.vmid);
         let ptw = class != EventClass::In && ste.dw2.s2ptw();
+        // The stage-2 translations of the tables a walk reads are kept for later walks; that
+        // of the input or of the stage-1 output is part of the stream's TLB entry.
+        let cached = cached && class != EventClass::In;
         if cached
             && let Some(h) = self.caches.walk_tlb(vmid, ipa)
             && h.perm().allows(access)

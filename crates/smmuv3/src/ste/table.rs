@@ -205,10 +205,15 @@ impl L1Std {
     /// small for StreamID\[SPLIT−1:0\]. L2Ptr is aligned down to the array's size.
     pub const fn ste_address(&self, sid: u32, split: u8) -> Result<u64, EventId> {
         let span = self.span();
-        if span == 0 || span >= 12 || span > split + 1 {
+        if span == 0 || span >= 12 || span as u16 > split as u16 + 1 {
             return Err(EventId::BadStreamId);
         }
-        let low = (sid as u64) & ((1 << split) - 1);
+        // StreamID[SPLIT-1:0] (every bit for a SPLIT beyond the StreamID).
+        let low = if split >= 32 {
+            sid as u64
+        } else {
+            (sid as u64) & ((1 << split) - 1)
+        };
         if low >> (span - 1) != 0 {
             return Err(EventId::BadStreamId);
         }

@@ -164,7 +164,7 @@ fn tlbi_s2_ipa_reaches_stage2_only_entries_not_combined_ones() {
         leaf: true,
     };
     assert_eq!(Scene::reach(ipa(va(4))), [false, false, false, true, false]);
-    // The nested stream's output IPA: its stage-2 translation goes, the combined entry stays.
+    // The nested stream's output IPA: the combined entry stays.
     assert_eq!(Scene::reach(ipa(OLD + 0x5000)), [false; 5]);
 }
 
@@ -174,7 +174,7 @@ fn tlbi_nsnh_all_reaches_everything() {
 }
 
 #[test]
-fn configuration_invalidations_reach_the_streams_they_name_not_the_vmids_stage2() {
+fn configuration_invalidations_reach_the_tlb_entries_of_the_streams_they_name() {
     assert_eq!(
         Scene::reach(S::Ste { sid: 1, leaf: true }),
         [true, false, false, false, false]
@@ -191,8 +191,7 @@ fn configuration_invalidations_reach_the_streams_they_name_not_the_vmids_stage2(
         Scene::reach(S::CdAll { sid: 5 }),
         [false, false, false, false, true]
     );
-    // Stream 4's stage-2 translation is the VMID's, which only a TLBI removes.
-    assert_eq!(Scene::reach(S::All), [true, true, true, false, true]);
+    assert_eq!(Scene::reach(S::All), [true; 5]);
 }
 
 #[test]
@@ -247,6 +246,33 @@ fn va_ranges_cover_num_and_scale_granules_and_ttl_picks_the_level() {
         rig.read_event(SID, None, 0x8000_1000).id,
         EventId::Translation
     );
+}
+
+#[test]
+fn any_range_fields_are_a_range_not_a_panic() {
+    let rig = Rig::new();
+    let mut t = rig.s1();
+    t.map(VA, OLD, 0x1000, Prot::RW).unwrap();
+    rig.s1_stream(SID, &t, 1);
+    assert_eq!(rig.read(SID, VA), Ok(OLD));
+    t.unmap(VA, 0x1000).unwrap();
+    for (num, scale, tg) in [(31, 31, 3), (31, 31, 1), (0, 12, 2), (7, 25, 1)] {
+        let range = TlbiRange {
+            addr: 0,
+            num,
+            scale,
+            tg,
+            ttl: 0,
+        };
+        rig.unit.invalidate(S::NhVa {
+            vmid: 0,
+            asid: 1,
+            range,
+            leaf: false,
+        });
+    }
+    // The largest ranges reach the page.
+    assert!(rig.read(SID, VA).is_err());
 }
 
 #[test]
@@ -484,4 +510,31 @@ fn translations_race_invalidations_without_tearing() {
     });
     // Every page was invalidated after its last change.
     assert!((0..256u64).all(|k| rig.read(SID, VA + (k << 12)) == Ok(OLD + (k << 12))));
+}
+
+#[test]
+fn tlbi_s2_ipa_reaches_the_stage2_translations_walks_keep() {
+    let rig = Rig::new();
+    let mut s2 = identity_s2(&rig);
+    let mut s1 = rig.s1();
+    s1.map(VA, OLD, 0x2000, Prot::RW).unwrap();
+    let cd = rig.page();
+    rig.set_cd(cd, &cd_for(s1.format(), s1.root(), 1));
+    rig.set_ste(SID, &nested_ste(cd, &s2, 6));
+    assert_eq!(rig.read(SID, VA), Ok(OLD));
+    // Stage 2 no longer maps the stage-1 root; the walk's translation of it is still kept.
+    let root = s1.root();
+    s2.unmap(root & !0x1f_ffff, 0x20_0000).unwrap();
+    assert_eq!(rig.read(SID, VA + 0x1000), Ok(OLD + 0x1000));
+    rig.unit.invalidate(S::S2Ipa {
+        vmid: 6,
+        range: TlbiRange::page(root),
+        leaf: false,
+    });
+    rig.unit.invalidate(page(6, 1, VA + 0x1000));
+    let e = rig.read_event(SID, None, VA + 0x1000);
+    assert_eq!(
+        (e.id, e.s2, e.class),
+        (EventId::Translation, true, crate::event::EventClass::Tt)
+    );
 }

@@ -287,3 +287,22 @@ fn f_permission_for_a_write_to_a_read_only_page() {
     );
     assert_eq!(e.encode()[1] & (1 << 35), 0, "RnW=0: a write");
 }
+
+#[test]
+fn c_bad_substreamid_for_a_substream_id_wider_than_20_bits() {
+    let rig = Rig::new();
+    let mut s1 = rig.s1();
+    s1.map(0x4000_0000, 0x100_0000, 0x1000, Prot::RW).unwrap();
+    let table = rig.page();
+    rig.set_cd(table + 5 * 64, &cd_for(s1.format(), s1.root(), 1));
+    let mut ste = s1_ste(table);
+    ste.dw0 = ste.dw0.with_s1cdmax(4);
+    rig.set_ste(SID, &ste);
+    assert_eq!(
+        rig.translate(SID, Some(5), 0x4000_0000, READ).unwrap().pa,
+        0x100_0000
+    );
+    // SubstreamID 5 with bit 20 set is not SubstreamID 5, cached or not.
+    let e = rig.read_event(SID, Some(1 << 20 | 5), 0x4000_0000);
+    assert_eq!(e.id, EventId::BadSubstreamId);
+}
