@@ -72,12 +72,61 @@ pub struct VtdSs {
     geo: Geometry,
     /// Address bits (HAW-1):12.
     addr_mask: u64,
-    /// Bits 51:HAW, reserved in every entry.
-    rsvd_high: u64,
     /// PS for each level (counted from the root).
     ps: [u64; crate::MAX_LEVELS],
     /// Leaf attribute bits (R, W, SNP) of every `Prot` value.
     attrs: [u64; 64],
+    /// Bits a table entry must have clear: reserved high bits and SNP.
+    table_rsvd: u64,
+    /// How a present entry decodes at each level (counted from the root); the last one
+    /// serves every index beyond the table.
+    rules: [LevelRule; crate::MAX_LEVELS + 1],
+}
+
+/// The decoding rules of one level, worked out once from the configuration: which entries
+/// are leaves, which bits a leaf must have clear, and where its address is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct LevelRule {
+    /// A present entry with one of these bits is a leaf: PS where pages are examined, every
+    /// bit at the PTE level (whose bit 7 is ignored), none beyond the table.
+    leaf_if: u64,
+    /// Bits a leaf must have clear: reserved high bits, address bits below the page's
+    /// alignment, SNP without snoop control; every bit where no page is allowed.
+    leaf_rsvd: u64,
+    /// A leaf's address bits.
+    leaf_addr: u64,
+}
+
+impl LevelRule {
+    /// The rules at the level the specification numbers `number` (0: beyond the table).
+    fn new(cfg: &VtdSsConfig, number: u8, rsvd_high: u64, addr_mask: u64) -> LevelRule {
+        let snp = if cfg.snoop_ctl { 0 } else { SNP };
+        match number {
+            0 => LevelRule::default(),
+            1 => LevelRule {
+                leaf_if: u64::MAX,
+                leaf_rsvd: rsvd_high | snp,
+                leaf_addr: addr_mask,
+            },
+            _ => {
+                let allowed = match number {
+                    2 => cfg.pages_2m,
+                    3 => cfg.pages_1g,
+                    _ => false,
+                };
+                let below = (1u64 << (12 + 9 * (u32::from(number) - 1))) - 1;
+                LevelRule {
+                    leaf_if: PS,
+                    leaf_rsvd: if allowed {
+                        rsvd_high | (below & !LOW) | snp
+                    } else {
+                        u64::MAX
+                    },
+                    leaf_addr: addr_mask & !below,
+                }
+            }
+        }
+    }
 }
 
 impl VtdSs {
@@ -115,11 +164,17 @@ impl VtdSs {
         let ia = 12 + 9 * cfg.levels;
         let geo = Geometry::new(&levels, 12, ia, cfg.haw, 1u64 << ia)?;
         let below_haw = (1u64 << cfg.haw) - 1;
+        let addr_mask = below_haw & !LOW;
+        let rsvd_high = ((1u64 << 52) - 1) & !below_haw;
         Ok(VtdSs {
             cfg,
             geo,
-            addr_mask: below_haw & !LOW,
-            rsvd_high: ((1u64 << 52) - 1) & !below_haw,
+            addr_mask,
+            table_rsvd: rsvd_high | SNP,
+            rules: std::array::from_fn(|i| {
+                let number = usize::from(cfg.levels).saturating_sub(i) as u8;
+                LevelRule::new(&cfg, number, rsvd_high, addr_mask)
+            }),
             ps: std::array::from_fn(|i| {
                 if i + 1 < usize::from(cfg.levels) {
                     PS
@@ -154,27 +209,6 @@ impl VtdSs {
     fn number(&self, level: usize) -> u8 {
         usize::from(self.cfg.levels).saturating_sub(level) as u8
     }
-
-    /// Whether a PS=1 entry is a page at level `number`.
-    fn large_allowed(&self, number: u8) -> bool {
-        match number {
-            2 => self.cfg.pages_2m,
-            3 => self.cfg.pages_1g,
-            _ => false,
-        }
-    }
-
-    /// A present leaf with address bits at `shift` and above.
-    fn decode_leaf(&self, pte: u64, shift: u8, perm: Perm) -> Pte {
-        if pte & SNP != 0 && !self.cfg.snoop_ctl {
-            return Pte::Reserved;
-        }
-        let span = 1u64 << shift;
-        Pte::Leaf {
-            pa: pte & self.addr_mask & !(span - 1),
-            perm,
-        }
-    }
 }
 
 impl Format for VtdSs {
@@ -198,28 +232,23 @@ impl Format for VtdSs {
             return Pte::Invalid;
         }
         // Bits 51:HAW are reserved everywhere; 63:52 (IR/IW included) are ignored.
-        if pte & self.rsvd_high != 0 {
-            return Pte::Reserved;
-        }
+        let rule = &self.rules[level.min(crate::MAX_LEVELS)];
         let perm = SS_PERMS[(pte & (R | W)) as usize];
-        let number = self.number(level);
-        match number {
-            // Bit 7 of a PTE is ignored.
-            1 => self.decode_leaf(pte, 12, perm),
-            2 | 3 if pte & PS != 0 => {
-                let shift = 12 + 9 * (number - 1);
-                // A size SSLPS does not offer, or address bits below the page's alignment.
-                if !self.large_allowed(number) || pte & ((1u64 << shift) - 1) & !LOW != 0 {
-                    return Pte::Reserved;
-                }
-                self.decode_leaf(pte, shift, perm)
+        if pte & rule.leaf_if != 0 {
+            if pte & rule.leaf_rsvd != 0 {
+                return Pte::Reserved;
             }
-            4 | 5 if pte & PS != 0 => Pte::Reserved,
-            _ if pte & SNP != 0 => Pte::Reserved,
-            _ => Pte::Table {
+            Pte::Leaf {
+                pa: pte & rule.leaf_addr,
+                perm,
+            }
+        } else if pte & self.table_rsvd != 0 {
+            Pte::Reserved
+        } else {
+            Pte::Table {
                 next: pte & self.addr_mask,
                 perm,
-            },
+            }
         }
     }
 
