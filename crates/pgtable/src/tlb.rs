@@ -117,7 +117,6 @@ pub struct TlbStats {
 pub struct Tlb<const V: usize = 2> {
     sets: Box<[Set<V>]>,
     mask: u64,
-    fills: AtomicU64,
     invalidated: AtomicU64,
 }
 
@@ -149,7 +148,6 @@ impl<const V: usize> Tlb<V> {
                 })
                 .collect(),
             mask: sets as u64 - 1,
-            fills: AtomicU64::new(0),
             invalidated: AtomicU64::new(0),
         }
     }
@@ -166,12 +164,16 @@ impl<const V: usize> Tlb<V> {
 
     /// The value cached under `key` in the set chosen by `index` (the caller's page number,
     /// mixed with what else spreads its entries).
-    #[inline]
+    #[inline(always)]
     pub fn lookup(&self, index: u64, key: [u64; 2]) -> Option<[u64; V]> {
-        self.set(index)
-            .slots
-            .iter()
-            .find_map(|slot| slot.read_matching(key))
+        self.set(index).slots.iter().find_map(|slot| {
+            // A slot whose second key word differs is passed over on one load; the match is
+            // then read under the slot's sequence counter.
+            if slot.k1.load(Ordering::Relaxed) != key[1] {
+                return None;
+            }
+            slot.read_matching(key)
+        })
     }
 
     /// Caches `value` under `key` in the set chosen by `index`, replacing an entry with the
@@ -179,16 +181,22 @@ impl<const V: usize> Tlb<V> {
     /// on its slot is dropped (this is a cache).
     pub fn insert(&self, index: u64, key: [u64; 2], value: [u64; V]) {
         let set = self.set(index);
-        let i = set
-            .slots
-            .iter()
-            .position(|s| s.key() == key)
-            .or_else(|| set.slots.iter().position(|s| s.key()[0] == 0))
-            .unwrap_or_else(|| (set.next.fetch_add(1, Ordering::Relaxed) % WAYS as u64) as usize);
-        let slot = &set.slots[i];
+        let keys: [[u64; 2]; WAYS] = std::array::from_fn(|i| set.slots[i].key());
+        let same = keys.iter().position(|k| *k == key);
+        let i = same
+            .or_else(|| keys.iter().position(|k| k[0] == 0))
+            .unwrap_or_else(|| {
+                // The victim pointer is a hint: fills racing on it may pick the same way, and
+                // one of them is then dropped at the claim.
+                let n = set.next.load(Ordering::Relaxed);
+                set.next.store(n.wrapping_add(1), Ordering::Relaxed);
+                (n % WAYS as u64) as usize
+            });
+        let Some(slot) = set.slots.get(i) else {
+            return;
+        };
         if let Some(s) = slot.try_claim() {
             slot.write_claimed(s, key, value);
-            self.fills.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -237,11 +245,20 @@ impl<const V: usize> Tlb<V> {
         n
     }
 
-    /// Counters.
+    /// Counters (exact when no fill or invalidation runs at the same time).
     pub fn stats(&self) -> TlbStats {
+        // Every write to a slot — a fill or a removal — advances its counter by two, so the
+        // fills are the writes less the removals, and a fill pays for no shared counter.
+        let writes: u64 = self
+            .sets
+            .iter()
+            .flat_map(|set| &set.slots)
+            .map(|slot| slot.seq.load(Ordering::Relaxed) / 2)
+            .sum();
+        let invalidated = self.invalidated.load(Ordering::Relaxed);
         TlbStats {
-            fills: self.fills.load(Ordering::Relaxed),
-            invalidated: self.invalidated.load(Ordering::Relaxed),
+            fills: writes.wrapping_sub(invalidated),
+            invalidated,
         }
     }
 }
@@ -273,6 +290,24 @@ mod tests {
         // Global.
         t.invalidate(None, |_, _| true);
         assert!((0..16).all(|p| t.lookup(p, [1 | p << 8, 7]).is_none()));
+    }
+
+    #[test]
+    fn counts_fills_and_removals() {
+        let t: Tlb = Tlb::new(64);
+        for p in 0..10u64 {
+            t.insert(p, [1 | p << 8, 0], [p, 0]);
+        }
+        // Rewriting an entry is a fill too.
+        t.insert(3, [1 | 3 << 8, 0], [9, 9]);
+        assert_eq!(t.invalidate(None, |k, _| k[0] >> 8 < 4), 4);
+        assert_eq!(
+            t.stats(),
+            TlbStats {
+                fills: 11,
+                invalidated: 4
+            }
+        );
     }
 
     #[test]
