@@ -1,9 +1,9 @@
 //! The unit's caches — context cache, PASID cache and IOTLB — and how each invalidation
 //! reaches them (spec Table 23, "Reach of each invalidation type" in the reference).
 
-use softiommu_pgtable::Perm;
+use softiommu_pgtable::{Access, Perm};
 
-use crate::structs::{ContextEntry, PasidEntry, Pgtt};
+use crate::structs::{ContextEntry, PasidEntry, PasidQw1, Pgtt};
 use softiommu_pgtable::tlb::Tlb;
 
 /// The class of an IOTLB entry, as invalidation tells them apart.
@@ -72,13 +72,39 @@ pub(crate) struct IotlbEntry {
     pub pasid: u32,
 }
 
+/// What the context and PASID entries decide for requests of one source ID with one request
+/// PASID (or none): the PASID the translation belongs to, the PASID entry (its first three
+/// words, which steer the walk) and whether fault processing is disabled along the way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Steer {
+    /// The request's PASID, or RID_PASID for a request without one.
+    pub pasid: u32,
+    /// The PASID entry (words 3 and up are not kept).
+    pub entry: PasidEntry,
+    /// FPD of the context entry, the PASID-directory entry or the PASID entry.
+    pub fpd: bool,
+}
+
 const VALID: u64 = 1;
+
+/// Bits 5:0 of an IOTLB entry's first value word: the rights of the walk; bits 11:6: the
+/// rights a hit may use (the write rights only once the leaf is Dirty).
+const PERM_BITS: u64 = 0x3f;
+const HIT_SHIFT: u32 = 6;
+/// The write rights of a [`Perm`], privileged and not.
+const WRITE_RIGHTS: u8 = Perm::UW.bits() | Perm::PW.bits();
 
 /// The context cache (by source ID), the PASID cache (by source ID and PASID) and the IOTLB
 /// (by source ID, PASID, privilege and page; tagged with the domain).
+///
+/// A fourth cache, the steer cache, holds what the context and PASID entries decide for a
+/// source ID and request PASID, so that an IOTLB miss probes one structure cache, not two.
+/// It is derived from the other two and goes wherever they go: every context-cache and
+/// PASID-cache invalidation removes the steer entries it could have changed.
 pub struct Caches {
     context: Tlb<2>,
     pasid: Tlb<3>,
+    steer: Tlb<4>,
     iotlb: Tlb<2>,
     /// A bit per domain ID modulo 64: set once a first-stage entry of such a domain is
     /// cached, so that a page-selective invalidation sweeps the whole IOTLB (as first-stage
@@ -113,12 +139,43 @@ fn iotlb_key(sid: u16, pasid: Option<u32>, privileged: bool, page: u64) -> [u64;
     ]
 }
 
+/// The rights each access needs, by [`access_index`].
+const NEEDS: [u8; 8] = {
+    let mut t = [0; 8];
+    let mut i = 0;
+    while i < 8 {
+        let a = Access {
+            write: i & 1 != 0,
+            exec: i & 2 != 0,
+            privileged: i & 4 != 0,
+        };
+        t[i] = a.needs().bits();
+        i += 1;
+    }
+    t
+};
+
+/// An access as a number below 8: write, exec and privileged as bits 0, 1 and 2.
+#[inline(always)]
+fn access_index(a: Access) -> usize {
+    usize::from(a.write) | usize::from(a.exec) << 1 | usize::from(a.privileged) << 2
+}
+
+/// The steer-cache set index and key of a source ID and request PASID.
+#[inline(always)]
+fn steer_key(sid: u16, pasid: Option<u32>) -> (u64, [u64; 2]) {
+    let p = u64::from(pasid.unwrap_or(0));
+    let k0 = VALID | u64::from(sid) << 1 | u64::from(pasid.is_some()) << 17 | p << 18;
+    (p << 16 | u64::from(sid), [k0, 0])
+}
+
 impl Caches {
     /// Caches of at least the given numbers of entries.
     pub fn new(context: usize, pasid: usize, iotlb: usize) -> Caches {
         Caches {
             context: Tlb::new(context),
             pasid: Tlb::new(pasid),
+            steer: Tlb::new(pasid.max(context)),
             iotlb: Tlb::new(iotlb),
             first_stage_dids: std::sync::atomic::AtomicU64::new(0),
             generation: std::sync::atomic::AtomicU64::new(0),
@@ -181,6 +238,44 @@ impl Caches {
         self.fill(&self.pasid, index, key, [w[0], w[1], w[2]], generation);
     }
 
+    /// What the structures decided for `sid` and request PASID `pasid`, if cached.
+    #[inline]
+    pub(crate) fn steer(&self, sid: u16, pasid: Option<u32>) -> Option<Steer> {
+        let (index, key) = steer_key(sid, pasid);
+        let [a, b, c, d] = self.steer.lookup(index, key)?;
+        Some(Steer {
+            pasid: d as u32,
+            entry: PasidEntry::from_words([a, b, c, 0, 0, 0, 0, 0]),
+            fpd: d >> 32 & 1 != 0,
+        })
+    }
+
+    pub(crate) fn fill_steer(&self, sid: u16, pasid: Option<u32>, st: &Steer, generation: u64) {
+        let (index, key) = steer_key(sid, pasid);
+        let w = st.entry.to_words();
+        let d = u64::from(st.pasid) | u64::from(st.fpd) << 32;
+        self.fill(&self.steer, index, key, [w[0], w[1], w[2], d], generation);
+    }
+
+    /// The translation an IOTLB entry gives `access` to `addr`, when there is one and it
+    /// allows the access without a walk.
+    #[inline(always)]
+    pub(crate) fn iotlb_hit(
+        &self,
+        sid: u16,
+        pasid: Option<u32>,
+        addr: u64,
+        access: Access,
+    ) -> Option<(u64, Perm)> {
+        let page = addr >> 12;
+        let [v0, _] = self
+            .iotlb
+            .lookup(page, iotlb_key(sid, pasid, access.privileged, page))?;
+        let needs = u64::from(NEEDS[access_index(access)]);
+        (v0 >> HIT_SHIFT & needs == needs)
+            .then_some((v0 & !0xfff, Perm::from_bits((v0 & PERM_BITS) as u8)))
+    }
+
     #[inline]
     pub(crate) fn iotlb(
         &self,
@@ -195,7 +290,7 @@ impl Caches {
             .lookup(page, iotlb_key(sid, pasid, privileged, page))?;
         Some(IotlbEntry {
             pa: v0 & !0xfff,
-            perm: Perm::from_bits(v0 as u8),
+            perm: Perm::from_bits((v0 & PERM_BITS) as u8),
             did: v1 as u16,
             class: if v1 >> 16 & 1 != 0 {
                 Class::First
@@ -208,6 +303,7 @@ impl Caches {
         })
     }
 
+    #[inline]
     pub(crate) fn fill_iotlb(
         &self,
         sid: u16,
@@ -222,7 +318,12 @@ impl Caches {
             self.first_stage_dids
                 .fetch_or(1 << (e.did % 64), std::sync::atomic::Ordering::Relaxed);
         }
-        let v0 = (e.pa & !0xfff) | u64::from(e.perm.bits());
+        let hit = if e.dirty {
+            e.perm.bits()
+        } else {
+            e.perm.bits() & !WRITE_RIGHTS
+        };
+        let v0 = (e.pa & !0xfff) | u64::from(e.perm.bits()) | u64::from(hit) << HIT_SHIFT;
         let v1 = u64::from(e.did)
             | u64::from(e.class == Class::First) << 16
             | u64::from(e.dirty) << 17
@@ -236,6 +337,9 @@ impl Caches {
     /// is not tagged by domain: a domain-selective invalidation is global.)
     pub fn invalidate_context(&self, sid: Option<u16>) -> u64 {
         self.bump();
+        self.steer.invalidate(None, |k, _| {
+            sid.is_none_or(|s| k[0] >> 1 & 0xffff == u64::from(s))
+        });
         match sid {
             Some(s) => self
                 .context
@@ -249,6 +353,10 @@ impl Caches {
     /// PASID-cache invalidation: everything (`did` None), a domain, or a domain's PASID.
     pub fn invalidate_pasid(&self, did: Option<u16>, pasid: Option<u32>) -> u64 {
         self.bump();
+        self.steer.invalidate(None, |_, v| {
+            let entry_did = PasidQw1::from_bits(v[1]).did();
+            did.is_none_or(|d| d == entry_did) && pasid.is_none_or(|p| v[3] as u32 == p)
+        });
         self.pasid.invalidate(None, |k, v| {
             let entry_did = PasidEntry::from_words([v[0], v[1], v[2], 0, 0, 0, 0, 0])
                 .qw1

@@ -3,16 +3,16 @@
 //! specification gives it.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use softiommu_mem::AddressSpace;
-use softiommu_pgtable::formats::any::AnyFormat;
 use softiommu_pgtable::formats::vtd_ss::{VtdSs, VtdSsConfig};
 use softiommu_pgtable::formats::x86::{X86, X86Config};
 use softiommu_pgtable::stale::StaleLog;
+use softiommu_pgtable::walk;
 use softiommu_pgtable::{Access, FaultKind, Perm};
 
-use super::caches::{Caches, Class, IotlbEntry};
+use super::caches::{Caches, Class, IotlbEntry, Steer};
 use super::nested::SecondStageView;
 use crate::fault::FaultReason;
 use crate::structs::{
@@ -86,12 +86,10 @@ pub struct StaleTranslation {
     pub fresh: Result<u64, FaultReason>,
 }
 
-/// What the walk found before the page walk: the entry fields that steer it.
-struct Steer {
-    pasid: u32,
-    entry: PasidEntry,
-    fpd: bool,
-}
+/// `mode` bit: translation is enabled (GCMD.TE).
+const ENABLED: u8 = 1;
+/// `mode` bit: the checking mode is on.
+const CHECKING: u8 = 2;
 
 /// The translation engine of one unit: its view of memory, its caches and the structures
 /// software pointed it at.
@@ -100,11 +98,13 @@ pub struct TranslationUnit<M: AddressSpace = Arc<dyn AddressSpace>> {
     mem: M,
     caches: Caches,
     root: AtomicU64,
-    enabled: AtomicBool,
+    /// [`ENABLED`] and [`CHECKING`]: one load tells a request whether the plain IOTLB path
+    /// applies.
+    mode: AtomicU8,
     /// Second-stage formats by (levels - 3, SSADE).
-    ss: [[AnyFormat; 2]; 3],
+    ss: [[VtdSs; 2]; 3],
     /// First-stage formats by (FSPM, WPE).
-    fs: [[AnyFormat; 2]; 2],
+    fs: [[X86; 2]; 2],
     stale: StaleLog<StaleTranslation>,
 }
 
@@ -148,39 +148,33 @@ impl<M: AddressSpace> TranslationUnit<M> {
     /// no table format the engine can walk.
     pub fn new(caps: ModelCaps, mem: M) -> Option<TranslationUnit<M>> {
         let s = caps.structs;
-        let ss = |levels: u8, ad: bool| -> Option<AnyFormat> {
-            Some(
-                VtdSs::new(VtdSsConfig {
-                    levels,
-                    haw: s.haw,
-                    pages_2m: caps.ss_2m,
-                    pages_1g: caps.ss_1g && caps.ss_2m,
-                    snoop_ctl: s.sc,
-                    ad,
-                })
-                .ok()?
-                .into(),
-            )
+        let ss = |levels: u8, ad: bool| -> Option<VtdSs> {
+            VtdSs::new(VtdSsConfig {
+                levels,
+                haw: s.haw,
+                pages_2m: caps.ss_2m,
+                pages_1g: caps.ss_1g && caps.ss_2m,
+                snoop_ctl: s.sc,
+                ad,
+            })
+            .ok()
         };
-        let fs = |levels: u8, wpe: bool| -> Option<AnyFormat> {
-            Some(
-                X86::new(X86Config {
-                    levels,
-                    haw: s.haw,
-                    pages_1g: caps.fs1gp,
-                    wpe,
-                    dirty_tracking: true,
-                })
-                .ok()?
-                .into(),
-            )
+        let fs = |levels: u8, wpe: bool| -> Option<X86> {
+            X86::new(X86Config {
+                levels,
+                haw: s.haw,
+                pages_1g: caps.fs1gp,
+                wpe,
+                dirty_tracking: true,
+            })
+            .ok()
         };
         Some(TranslationUnit {
             caps,
             mem,
             caches: Caches::default(),
             root: AtomicU64::new(0),
-            enabled: AtomicBool::new(false),
+            mode: AtomicU8::new(0),
             ss: [
                 [ss(3, false)?, ss(3, true)?],
                 [ss(4, false)?, ss(4, true)?],
@@ -207,7 +201,11 @@ impl<M: AddressSpace> TranslationUnit<M> {
 
     /// Turns translation on or off (GCMD.TE). Off, requests pass untranslated.
     pub fn enable(&self, on: bool) {
-        self.enabled.store(on, Ordering::Release);
+        if on {
+            self.mode.fetch_or(ENABLED, Ordering::AcqRel);
+        } else {
+            self.mode.fetch_and(!ENABLED, Ordering::AcqRel);
+        }
         if !on {
             self.caches.invalidate_iotlb(super::IotlbScope::Global);
         }
@@ -216,6 +214,11 @@ impl<M: AddressSpace> TranslationUnit<M> {
     /// Turns the checking mode on or off: every IOTLB hit is compared with a fresh walk.
     pub fn set_checking(&self, on: bool) {
         self.stale.set_enabled(on);
+        if on {
+            self.mode.fetch_or(CHECKING, Ordering::AcqRel);
+        } else {
+            self.mode.fetch_and(!CHECKING, Ordering::AcqRel);
+        }
     }
 
     /// How many stale hits the checking mode has found.
@@ -229,9 +232,33 @@ impl<M: AddressSpace> TranslationUnit<M> {
     }
 
     /// Translates one request.
-    #[inline]
+    #[inline(always)]
     pub fn translate(&self, req: Request) -> Result<Translated, Fault> {
-        if !self.enabled.load(Ordering::Acquire) {
+        if self.mode.load(Ordering::Acquire) != ENABLED {
+            return self.translate_unusual(req);
+        }
+        match self
+            .caches
+            .iotlb_hit(req.sid, req.pasid, req.addr, req.access)
+        {
+            Some((pa, perm)) => {
+                let off = req.addr & 0xfff;
+                Ok(Translated {
+                    pa: pa | off,
+                    len: 0x1000 - off,
+                    perm,
+                })
+            }
+            None => self.miss(req),
+        }
+    }
+
+    /// A request while translation is off (it passes untranslated) or the checking mode is on
+    /// (an IOTLB hit is compared with a fresh walk).
+    #[cold]
+    #[inline(never)]
+    fn translate_unusual(&self, req: Request) -> Result<Translated, Fault> {
+        if self.mode.load(Ordering::Acquire) & ENABLED == 0 {
             return Ok(Translated {
                 pa: req.addr,
                 len: 0x1000 - (req.addr & 0xfff),
@@ -253,6 +280,12 @@ impl<M: AddressSpace> TranslationUnit<M> {
                 perm: e.perm,
             });
         }
+        self.miss(req)
+    }
+
+    /// An IOTLB miss: the walk, through the structure caches, and the IOTLB fill.
+    #[inline(never)]
+    fn miss(&self, req: Request) -> Result<Translated, Fault> {
         let generation = self.caches.generation();
         let (t, did, class, pasid) = self.walk(req, true, generation)?;
         let page = IotlbEntry {
@@ -264,8 +297,14 @@ impl<M: AddressSpace> TranslationUnit<M> {
             shift: 12,
             pasid,
         };
-        self.caches
-            .fill_iotlb(req.sid, req.pasid, privileged, req.addr, &page, generation);
+        self.caches.fill_iotlb(
+            req.sid,
+            req.pasid,
+            req.access.privileged,
+            req.addr,
+            &page,
+            generation,
+        );
         Ok(t)
     }
 
@@ -292,9 +331,25 @@ impl<M: AddressSpace> TranslationUnit<M> {
         }
     }
 
+    /// The structure walk to the PASID entry, through the steer cache (then the context and
+    /// PASID caches) when `cached`.
+    #[inline(always)]
+    fn steer(&self, req: Request, cached: bool, generation: u64) -> Result<Steer, Fault> {
+        if !cached {
+            return self.steer_walk(req, false, generation);
+        }
+        if let Some(st) = self.caches.steer(req.sid, req.pasid) {
+            return Ok(st);
+        }
+        let st = self.steer_walk(req, true, generation)?;
+        self.caches.fill_steer(req.sid, req.pasid, &st, generation);
+        Ok(st)
+    }
+
     /// The structure walk to the PASID entry, through the context and PASID caches when
     /// `cached`.
-    fn steer(&self, req: Request, cached: bool, generation: u64) -> Result<Steer, Fault> {
+    #[inline(never)]
+    fn steer_walk(&self, req: Request, cached: bool, generation: u64) -> Result<Steer, Fault> {
         let caps = &self.caps.structs;
         let sid = req.sid;
         let ctx = match self.caches.context(sid).filter(|_| cached) {
@@ -361,17 +416,18 @@ impl<M: AddressSpace> TranslationUnit<M> {
         })
     }
 
-    fn ss_format(&self, e: &PasidEntry) -> Option<&AnyFormat> {
+    fn ss_format(&self, e: &PasidEntry) -> Option<&VtdSs> {
         let levels = e.ss_levels()?;
         Some(&self.ss[usize::from(levels - 3)][usize::from(e.qw0.ssade())])
     }
 
-    fn fs_format(&self, e: &PasidEntry) -> &AnyFormat {
+    fn fs_format(&self, e: &PasidEntry) -> &X86 {
         let five = matches!(e.qw2.fspm(), crate::structs::Fspm::FiveLevel);
         &self.fs[usize::from(five)][usize::from(e.qw2.wpe())]
     }
 
     /// The whole walk (no IOTLB): the translation, the domain and the class it belongs to.
+    #[inline(always)]
     fn walk(
         &self,
         req: Request,
@@ -404,8 +460,7 @@ impl<M: AddressSpace> TranslationUnit<M> {
                 if width < 64 && req.addr >> width != 0 {
                     return Err(fault(FaultReason::Sgn5));
                 }
-                let t = fmt
-                    .translate(&self.mem, e.ss_table(), req.addr, req.access)
+                let t = walk::translate(fmt, &self.mem, e.ss_table(), req.addr, req.access)
                     .map_err(|f| fault(ss_reason(f.kind, f.level, req.access.write)))?;
                 Translated {
                     pa: t.pa,
@@ -415,8 +470,7 @@ impl<M: AddressSpace> TranslationUnit<M> {
             }
             Pgtt::FirstStage => {
                 let fmt = self.fs_format(e);
-                let t = fmt
-                    .translate(&self.mem, e.fs_table(), req.addr, req.access)
+                let t = walk::translate(fmt, &self.mem, e.fs_table(), req.addr, req.access)
                     .map_err(|f| {
                         fault(self.fs_permission(fmt, e.fs_table(), req, f.kind, f.level))
                     })?;
@@ -438,7 +492,7 @@ impl<M: AddressSpace> TranslationUnit<M> {
     /// Tells a first-stage U/S violation (SGN.2) from a write-permission one (SGN.6).
     fn fs_permission(
         &self,
-        fmt: &AnyFormat,
+        fmt: &X86,
         root: u64,
         req: Request,
         kind: FaultKind,
@@ -452,7 +506,7 @@ impl<M: AddressSpace> TranslationUnit<M> {
             exec: false,
             ..req.access
         };
-        match fmt.translate(&self.mem, root, req.addr, read) {
+        match walk::translate(fmt, &self.mem, root, req.addr, read) {
             Err(f) if f.kind == FaultKind::Permission => FaultReason::Sgn2,
             _ => FaultReason::Sgn6,
         }
@@ -474,9 +528,8 @@ impl<M: AddressSpace> TranslationUnit<M> {
             fs_root: e.fs_table(),
             fault: AtomicU8::new(0),
         };
-        let s1 = fs
-            .translate(&view.space(), e.fs_table(), req.addr, req.access)
-            .map_err(|f| {
+        let s1 =
+            walk::translate(fs, &view.space(), e.fs_table(), req.addr, req.access).map_err(|f| {
                 let code = view.fault.load(Ordering::Relaxed);
                 let reason = FaultReason::from_code(code)
                     .unwrap_or_else(|| self.fs_permission(fs, e.fs_table(), req, f.kind, f.level));
@@ -495,8 +548,7 @@ impl<M: AddressSpace> TranslationUnit<M> {
             }
             Err(f) => return Err(f),
         };
-        let s2 = ss
-            .translate(&self.mem, e.ss_table(), s1.pa, req.access)
+        let s2 = walk::translate(ss, &self.mem, e.ss_table(), s1.pa, req.access)
             .map_err(|f| fault(ss_reason(f.kind, f.level, req.access.write)))?;
         Ok(Translated {
             pa: s2.pa,
