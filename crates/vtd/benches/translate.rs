@@ -6,7 +6,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::Criterion;
 use softiommu_mem::{PageAlloc, RamArena};
 use softiommu_pgtable::formats::vtd_ss::{VtdSs, VtdSsConfig};
 use softiommu_pgtable::formats::x86::{X86, X86Config};
@@ -193,5 +193,57 @@ fn benches(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(vtd, benches);
-criterion_main!(vtd);
+/// One operation of a scenario, `n` times, in a function of its own so that
+/// `valgrind --tool=callgrind --toggle-collect='*counted*'` counts exactly its instructions.
+#[inline(never)]
+fn counted(r: &Rig, scenario: &str, n: u64) {
+    let mut k = 0u64;
+    match scenario {
+        "hit" => {
+            for _ in 0..n {
+                let _ = black_box(r.unit.translate(black_box(req(None, 0x4_2345))));
+            }
+        }
+        "miss" => {
+            for _ in 0..n {
+                k = (k + 1) % PAGES;
+                let _ = black_box(r.unit.translate(black_box(req(None, k << 12))));
+            }
+        }
+        "nested" => {
+            for _ in 0..n {
+                k = (k + 1) % PAGES;
+                let _ = black_box(r.unit.translate(black_box(req(Some(1), k << 12))));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `VTD_BENCH_COUNT=SCENARIO:N` (hit, miss, nested) runs one scenario N times after a warm-up
+/// of N, for instruction counts; otherwise the criterion benchmarks run.
+fn main() {
+    if let Ok(spec) = std::env::var("VTD_BENCH_COUNT") {
+        let (scenario, n) = spec.split_once(':').unwrap_or((spec.as_str(), "10000"));
+        let n = n.parse().unwrap_or(10_000);
+        let r = rig();
+        // Warm the structure caches and the IOTLB (the hit page, and the miss pages' walks).
+        warm_up(&r, scenario, n);
+        counted(&r, scenario, n);
+        return;
+    }
+    benches(&mut Criterion::default().configure_from_args());
+    Criterion::default().configure_from_args().final_summary();
+}
+
+/// The warm-up of [`counted`], outside its count.
+#[inline(never)]
+fn warm_up(r: &Rig, scenario: &str, n: u64) {
+    let mut k = PAGES / 2;
+    for _ in 0..n {
+        k = (k + 1) % PAGES;
+        let pasid = (scenario == "nested").then_some(1);
+        black_box(r.unit.translate(req(pasid, k << 12)).is_ok());
+    }
+    black_box(r.unit.translate(req(None, 0x4_2345)).is_ok());
+}
