@@ -160,28 +160,14 @@ fn a_root_table_pointer_drops_every_cached_structure() {
     let mut ss = rig.ss_table(false);
     ss.map(0, OUT[0], 0x1000, Prot::RW).unwrap();
     rig.set_pasid(8, ss_entry(ss.root(), 4));
-    assert_eq!(
-        rig.unit
-            .translate(req(Some(8), 0, Access::READ))
-            .unwrap()
-            .pa,
-        OUT[0]
-    );
+    let read = || rig.unit.translate(req(Some(8), 0, Access::READ));
+    assert_eq!(read().unwrap().pa, OUT[0]);
     // The entry goes away in memory; the caches keep it until SRTP is written again.
     rig.set_pasid(8, PasidEntry::default());
     rig.unit.caches().invalidate_iotlb(IotlbScope::Global);
-    assert_eq!(
-        rig.unit
-            .translate(req(Some(8), 0, Access::READ))
-            .unwrap()
-            .pa,
-        OUT[0]
-    );
+    assert_eq!(read().unwrap().pa, OUT[0]);
     rig.unit.set_root_table(rig.unit_root());
-    assert_eq!(
-        reason(rig.unit.translate(req(Some(8), 0, Access::READ))),
-        FaultReason::Spt2
-    );
+    assert_eq!(reason(read()), FaultReason::Spt2);
 }
 
 #[test]
