@@ -166,7 +166,9 @@ fn access_index(a: Access) -> usize {
 fn steer_key(sid: u16, pasid: Option<u32>) -> (u64, [u64; 2]) {
     let p = u64::from(pasid.unwrap_or(0));
     let k0 = VALID | u64::from(sid) << 1 | u64::from(pasid.is_some()) << 17 | p << 18;
-    (p << 16 | u64::from(sid), [k0, 0])
+    // The second word repeats the first: a lookup passes over a slot whose second word
+    // differs on one load.
+    (p << 16 | u64::from(sid), [k0, k0])
 }
 
 impl Caches {

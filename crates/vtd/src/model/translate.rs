@@ -86,6 +86,14 @@ pub struct StaleTranslation {
     pub fresh: Result<u64, FaultReason>,
 }
 
+/// What a walk found: the translation and the tags of its IOTLB entry.
+struct Walked {
+    t: Translated,
+    did: u16,
+    class: Class,
+    pasid: u32,
+}
+
 /// `mode` bit: translation is enabled (GCMD.TE).
 const ENABLED: u8 = 1;
 /// `mode` bit: the checking mode is on.
@@ -287,7 +295,12 @@ impl<M: AddressSpace> TranslationUnit<M> {
     #[inline(never)]
     fn miss(&self, req: Request) -> Result<Translated, Fault> {
         let generation = self.caches.generation();
-        let (t, did, class, pasid) = self.walk(req, true, generation)?;
+        let Walked {
+            t,
+            did,
+            class,
+            pasid,
+        } = self.walk(req, true, generation)?;
         let page = IotlbEntry {
             pa: t.pa & !0xfff,
             perm: t.perm,
@@ -310,7 +323,7 @@ impl<M: AddressSpace> TranslationUnit<M> {
 
     fn check_hit(&self, req: Request, e: &IotlbEntry) {
         let fresh = match self.walk(req, false, 0) {
-            Ok((t, _, _, _)) => Ok(t.pa & !0xfff),
+            Ok(w) => Ok(w.t.pa & !0xfff),
             Err(f) => Err(f.reason),
         };
         if fresh != Ok(e.pa) {
@@ -323,6 +336,7 @@ impl<M: AddressSpace> TranslationUnit<M> {
         }
     }
 
+    #[cold]
     fn fault(&self, req: Request, reason: FaultReason, fpd: bool) -> Fault {
         Fault {
             reason,
@@ -428,65 +442,78 @@ impl<M: AddressSpace> TranslationUnit<M> {
 
     /// The whole walk (no IOTLB): the translation, the domain and the class it belongs to.
     #[inline(always)]
-    fn walk(
-        &self,
-        req: Request,
-        cached: bool,
-        generation: u64,
-    ) -> Result<(Translated, u16, Class, u32), Fault> {
+    fn walk(&self, req: Request, cached: bool, generation: u64) -> Result<Walked, Fault> {
         let st = self.steer(req, cached, generation)?;
         let e = &st.entry;
-        let fault = |r: FaultReason| self.fault(req, r, st.fpd);
         if req.access.privileged && !e.qw2.sre() {
-            return Err(fault(FaultReason::Spt6));
+            return Err(self.fault(req, FaultReason::Spt6, st.fpd));
         }
-        let caps = &self.caps.structs;
         let pgtt = e.qw0.pgtt();
-        let t = match pgtt {
+        let t = if matches!(pgtt, Pgtt::SecondStage) {
+            self.second_stage(req, e)
+        } else {
+            self.other_stage(req, e)
+        };
+        let t = t.map_err(|r| self.fault(req, r, st.fpd))?;
+        if req.pasid.is_none() && INTERRUPT_RANGE.contains(&t.pa) {
+            return Err(self.fault(req, FaultReason::Sgn8, st.fpd));
+        }
+        Ok(Walked {
+            t,
+            did: e.qw1.did(),
+            class: pgtt.class(),
+            pasid: st.pasid,
+        })
+    }
+
+    /// The page walk of a second-stage PASID entry (PGTT 010).
+    #[inline(always)]
+    fn second_stage(&self, req: Request, e: &PasidEntry) -> Result<Translated, FaultReason> {
+        let fmt = self.ss_format(e).ok_or(FaultReason::Spt4)?;
+        let aw = 12 + 9 * u32::from(e.ss_levels().unwrap_or(4));
+        let width = aw.min(u32::from(self.caps.structs.mgaw));
+        if width < 64 && req.addr >> width != 0 {
+            return Err(FaultReason::Sgn5);
+        }
+        let t = walk::translate(fmt, &self.mem, e.ss_table(), req.addr, req.access)
+            .map_err(|f| ss_reason(f.kind, f.level, req.access.write))?;
+        Ok(Translated {
+            pa: t.pa,
+            len: 0x1000 - (t.pa & 0xfff),
+            perm: t.perm,
+        })
+    }
+
+    /// The page walk of a pass-through, first-stage or nested PASID entry (PGTT 100, 001,
+    /// 011), or the fault of a reserved PGTT.
+    #[inline(never)]
+    fn other_stage(&self, req: Request, e: &PasidEntry) -> Result<Translated, FaultReason> {
+        let caps = &self.caps.structs;
+        match e.qw0.pgtt() {
             Pgtt::PassThrough => {
                 if caps.haw < 64 && req.addr >> caps.haw != 0 {
-                    return Err(fault(FaultReason::Sgn4));
+                    return Err(FaultReason::Sgn4);
                 }
-                Translated {
+                Ok(Translated {
                     pa: req.addr,
                     len: 0x1000 - (req.addr & 0xfff),
                     perm: Perm::ALL,
-                }
+                })
             }
-            Pgtt::SecondStage => {
-                let fmt = self.ss_format(e).ok_or_else(|| fault(FaultReason::Spt4))?;
-                let aw = 12 + 9 * u32::from(e.ss_levels().unwrap_or(4));
-                let width = aw.min(u32::from(caps.mgaw));
-                if width < 64 && req.addr >> width != 0 {
-                    return Err(fault(FaultReason::Sgn5));
-                }
-                let t = walk::translate(fmt, &self.mem, e.ss_table(), req.addr, req.access)
-                    .map_err(|f| fault(ss_reason(f.kind, f.level, req.access.write)))?;
-                Translated {
-                    pa: t.pa,
-                    len: 0x1000 - (t.pa & 0xfff),
-                    perm: t.perm,
-                }
-            }
+            Pgtt::SecondStage => self.second_stage(req, e),
             Pgtt::FirstStage => {
                 let fmt = self.fs_format(e);
                 let t = walk::translate(fmt, &self.mem, e.fs_table(), req.addr, req.access)
-                    .map_err(|f| {
-                        fault(self.fs_permission(fmt, e.fs_table(), req, f.kind, f.level))
-                    })?;
-                Translated {
+                    .map_err(|f| self.fs_permission(fmt, e.fs_table(), req, f.kind, f.level))?;
+                Ok(Translated {
                     pa: t.pa,
                     len: 0x1000 - (t.pa & 0xfff),
                     perm: t.perm,
-                }
+                })
             }
-            Pgtt::Nested => self.nested(req, e, &fault)?,
-            Pgtt::Reserved(_) => return Err(fault(FaultReason::Spt4)),
-        };
-        if req.pasid.is_none() && INTERRUPT_RANGE.contains(&t.pa) {
-            return Err(fault(FaultReason::Sgn8));
+            Pgtt::Nested => self.nested(req, e),
+            Pgtt::Reserved(_) => Err(FaultReason::Spt4),
         }
-        Ok((t, e.qw1.did(), pgtt.class(), st.pasid))
     }
 
     /// Tells a first-stage U/S violation (SGN.2) from a write-permission one (SGN.6).
@@ -512,13 +539,10 @@ impl<M: AddressSpace> TranslationUnit<M> {
         }
     }
 
-    fn nested(
-        &self,
-        req: Request,
-        e: &PasidEntry,
-        fault: &dyn Fn(FaultReason) -> Fault,
-    ) -> Result<Translated, Fault> {
-        let ss = self.ss_format(e).ok_or_else(|| fault(FaultReason::Spt4))?;
+    /// The nested walk: the first-stage table read through the second stage, then the
+    /// second stage of its output.
+    fn nested(&self, req: Request, e: &PasidEntry) -> Result<Translated, FaultReason> {
+        let ss = self.ss_format(e).ok_or(FaultReason::Spt4)?;
         let fs = self.fs_format(e);
         let view = SecondStageView {
             mem: &self.mem,
@@ -531,25 +555,24 @@ impl<M: AddressSpace> TranslationUnit<M> {
         let s1 =
             walk::translate(fs, &view.space(), e.fs_table(), req.addr, req.access).map_err(|f| {
                 let code = view.fault.load(Ordering::Relaxed);
-                let reason = FaultReason::from_code(code)
-                    .unwrap_or_else(|| self.fs_permission(fs, e.fs_table(), req, f.kind, f.level));
-                fault(reason)
+                FaultReason::from_code(code)
+                    .unwrap_or_else(|| self.fs_permission(fs, e.fs_table(), req, f.kind, f.level))
             });
         let s1 = match s1 {
             Ok(t) => t,
-            Err(f) if f.reason == FaultReason::Sgn2 || f.reason == FaultReason::Sgn6 => {
+            Err(FaultReason::Sgn2 | FaultReason::Sgn6) => {
                 // A first-stage rights check cannot be redone outside the view: report it as
                 // the first-stage permission fault it is.
-                return Err(fault(if req.access.write {
+                return Err(if req.access.write {
                     FaultReason::Sgn6
                 } else {
                     FaultReason::Sgn2
-                }));
+                });
             }
-            Err(f) => return Err(f),
+            Err(r) => return Err(r),
         };
         let s2 = walk::translate(ss, &self.mem, e.ss_table(), s1.pa, req.access)
-            .map_err(|f| fault(ss_reason(f.kind, f.level, req.access.write)))?;
+            .map_err(|f| ss_reason(f.kind, f.level, req.access.write))?;
         Ok(Translated {
             pa: s2.pa,
             len: 0x1000 - (s2.pa & 0xfff),
