@@ -87,12 +87,11 @@ pub(crate) struct Steer {
 
 const VALID: u64 = 1;
 
-/// Bits 5:0 of an IOTLB entry's first value word: the rights of the walk; bits 11:6: the
-/// rights a hit may use (the write rights only once the leaf is Dirty).
+/// Bits 5:0 of an IOTLB entry's first value word: the rights of the walk; bits 9:6: which
+/// accesses of the entry's privilege a hit serves, by [`hit_index`] (a write only once the
+/// leaf is Dirty).
 const PERM_BITS: u64 = 0x3f;
 const HIT_SHIFT: u32 = 6;
-/// The write rights of a [`Perm`], privileged and not.
-const WRITE_RIGHTS: u8 = Perm::UW.bits() | Perm::PW.bits();
 
 /// The context cache (by source ID), the PASID cache (by source ID and PASID) and the IOTLB
 /// (by source ID, PASID, privilege and page; tagged with the domain).
@@ -139,27 +138,36 @@ fn iotlb_key(sid: u16, pasid: Option<u32>, privileged: bool, page: u64) -> [u64;
     ]
 }
 
-/// The rights each access needs, by [`access_index`].
-const NEEDS: [u8; 8] = {
-    let mut t = [0; 8];
+/// An access of a given privilege as a number below 4: write and exec as bits 0 and 1.
+#[inline(always)]
+const fn hit_index(a: Access) -> u32 {
+    a.write as u32 | (a.exec as u32) << 1
+}
+
+/// The accesses an IOTLB entry serves on a hit (bit [`hit_index`]), by the rights of its walk
+/// (bits 5:0), whether its leaf is Dirty (bit 6) and its privilege (bit 7).
+const HITS: [u8; 256] = {
+    let mut t = [0; 256];
     let mut i = 0;
-    while i < 8 {
-        let a = Access {
-            write: i & 1 != 0,
-            exec: i & 2 != 0,
-            privileged: i & 4 != 0,
-        };
-        t[i] = a.needs().bits();
+    while i < 256 {
+        let perm = Perm::from_bits(i as u8 & 0x3f);
+        let dirty = i & 0x40 != 0;
+        let mut k = 0;
+        while k < 4 {
+            let a = Access {
+                write: k & 1 != 0,
+                exec: k & 2 != 0,
+                privileged: i & 0x80 != 0,
+            };
+            if perm.allows(a) && (dirty || !a.write) {
+                t[i] |= 1 << hit_index(a);
+            }
+            k += 1;
+        }
         i += 1;
     }
     t
 };
-
-/// An access as a number below 8: write, exec and privileged as bits 0, 1 and 2.
-#[inline(always)]
-fn access_index(a: Access) -> usize {
-    usize::from(a.write) | usize::from(a.exec) << 1 | usize::from(a.privileged) << 2
-}
 
 /// The steer-cache set index and key of a source ID and request PASID.
 #[inline(always)]
@@ -273,8 +281,7 @@ impl Caches {
         let [v0, _] = self
             .iotlb
             .lookup(page, iotlb_key(sid, pasid, access.privileged, page))?;
-        let needs = u64::from(NEEDS[access_index(access)]);
-        (v0 >> HIT_SHIFT & needs == needs)
+        (v0 >> (HIT_SHIFT + hit_index(access)) & 1 != 0)
             .then_some((v0 & !0xfff, Perm::from_bits((v0 & PERM_BITS) as u8)))
     }
 
@@ -320,12 +327,9 @@ impl Caches {
             self.first_stage_dids
                 .fetch_or(1 << (e.did % 64), std::sync::atomic::Ordering::Relaxed);
         }
-        let hit = if e.dirty {
-            e.perm.bits()
-        } else {
-            e.perm.bits() & !WRITE_RIGHTS
-        };
-        let v0 = (e.pa & !0xfff) | u64::from(e.perm.bits()) | u64::from(hit) << HIT_SHIFT;
+        let hits = HITS
+            [usize::from(e.perm.bits()) | usize::from(e.dirty) << 6 | usize::from(privileged) << 7];
+        let v0 = (e.pa & !0xfff) | u64::from(e.perm.bits()) | u64::from(hits) << HIT_SHIFT;
         let v1 = u64::from(e.did)
             | u64::from(e.class == Class::First) << 16
             | u64::from(e.dirty) << 17
