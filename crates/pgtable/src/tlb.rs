@@ -203,8 +203,15 @@ impl<const V: usize> Tlb<V> {
     fn sweep(&self, set: &Set<V>, drop: &mut impl FnMut([u64; 2], [u64; V]) -> bool) -> u64 {
         let mut n = 0;
         for slot in &set.slots {
-            if slot.key()[0] == 0 {
-                continue;
+            // A consistent look first: a slot that is empty or that `drop` keeps is passed
+            // over without claiming it (a claimed slot makes its readers miss).
+            let s1 = slot.seq.load(Ordering::Acquire);
+            if s1 & 1 == 0 {
+                let (k, v) = (slot.key(), slot.value());
+                fence(Ordering::Acquire);
+                if slot.seq.load(Ordering::Relaxed) == s1 && (k[0] == 0 || !drop(k, v)) {
+                    continue;
+                }
             }
             let s = slot.claim();
             let (k, v) = (slot.key(), slot.value());
@@ -220,28 +227,23 @@ impl<const V: usize> Tlb<V> {
 
     /// Removes every entry for which `drop(key, value)` says so, in the sets that `indices`
     /// choose (every set when `None`, or when they are more than the sets). Returns how many
-    /// went.
+    /// went. `drop` must answer the same for the same entry: it may be asked twice.
     pub fn invalidate(
         &self,
         indices: Option<std::ops::Range<u64>>,
         mut drop: impl FnMut([u64; 2], [u64; V]) -> bool,
     ) -> u64 {
         let n = match indices {
+            // Two indices of the range may choose the same set: sweeping it again finds
+            // nothing more to remove.
             Some(r) if r.end.saturating_sub(r.start) < self.sets.len() as u64 => {
-                let mut seen = Vec::new();
-                let mut n = 0;
-                for i in r {
-                    let s = (hash(i) & self.mask) as usize;
-                    if !seen.contains(&s) {
-                        seen.push(s);
-                        n += self.sweep(&self.sets[s], &mut drop);
-                    }
-                }
-                n
+                r.map(|i| self.sweep(self.set(i), &mut drop)).sum()
             }
             _ => self.sets.iter().map(|s| self.sweep(s, &mut drop)).sum(),
         };
-        self.invalidated.fetch_add(n, Ordering::Relaxed);
+        if n != 0 {
+            self.invalidated.fetch_add(n, Ordering::Relaxed);
+        }
         n
     }
 
