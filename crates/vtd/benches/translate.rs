@@ -144,13 +144,7 @@ fn benches(c: &mut Criterion) {
                 let a = (i % 512) << 12;
                 let _ = r.unit.translate(req(None, a));
                 let start = Instant::now();
-                r.unit
-                    .caches()
-                    .invalidate_iotlb(black_box(IotlbScope::Pages {
-                        did: 1,
-                        addr: a,
-                        size: 0x1000,
-                    }));
+                psi(&r, a);
                 total += start.elapsed();
             }
             total
@@ -216,11 +210,30 @@ fn counted(r: &Rig, scenario: &str, n: u64) {
                 let _ = black_box(r.unit.translate(black_box(req(Some(1), k << 12))));
             }
         }
+        "psi" => {
+            for i in 0..n {
+                let a = (i % 512) << 12;
+                let _ = r.unit.translate(req(None, a));
+                psi(r, a);
+            }
+        }
         _ => {}
     }
 }
 
-/// `VTD_BENCH_COUNT=SCENARIO:N` (hit, miss, nested) runs one scenario N times after a warm-up
+/// One page-selective invalidation of the page at `a` in domain 1.
+#[inline(never)]
+fn psi(r: &Rig, a: u64) {
+    r.unit
+        .caches()
+        .invalidate_iotlb(black_box(IotlbScope::Pages {
+            did: 1,
+            addr: a,
+            size: 0x1000,
+        }));
+}
+
+/// `VTD_BENCH_COUNT=SCENARIO:N` (hit, miss, nested, psi) runs one scenario N times after a warm-up
 /// of N, for instruction counts; otherwise the criterion benchmarks run.
 fn main() {
     if let Ok(spec) = std::env::var("VTD_BENCH_COUNT") {
