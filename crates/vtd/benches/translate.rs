@@ -222,7 +222,7 @@ fn counted(r: &Rig, scenario: &str, n: u64) {
 }
 
 /// One page-selective invalidation of the page at `a` in domain 1.
-#[inline(never)]
+#[inline(always)]
 fn psi(r: &Rig, a: u64) {
     r.unit
         .caches()
