@@ -233,8 +233,11 @@ fn psi(r: &Rig, a: u64) {
         }));
 }
 
-/// `VTD_BENCH_COUNT=SCENARIO:N` (hit, miss, nested, psi) runs one scenario N times after a warm-up
-/// of N, for instruction counts; otherwise the criterion benchmarks run.
+/// `VTD_BENCH_COUNT=SCENARIO:N` (hit, miss, nested, psi: a miss that fills a page, then its
+/// invalidation) runs one scenario N times after a warm-up of N, for instruction counts. `VTD_BENCH_TIME=SCENARIO:N:BATCHES` times BATCHES
+/// batches of N and prints the fastest and the median batch per operation: on a machine
+/// whose neighbours come and go, the fastest batch is the figure least disturbed. Otherwise
+/// the criterion benchmarks run.
 fn main() {
     if let Ok(spec) = std::env::var("VTD_BENCH_COUNT") {
         let (scenario, n) = spec.split_once(':').unwrap_or((spec.as_str(), "10000"));
@@ -243,6 +246,32 @@ fn main() {
         // Warm the structure caches and the IOTLB (the hit page, and the miss pages' walks).
         warm_up(&r, scenario, n);
         counted(&r, scenario, n);
+        return;
+    }
+    if let Ok(spec) = std::env::var("VTD_BENCH_TIME") {
+        let mut parts = spec.split(':');
+        let scenario = parts.next().unwrap_or("hit");
+        let n: u64 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(20_000);
+        let batches: usize = parts
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(50)
+            .max(1);
+        let r = rig();
+        warm_up(&r, scenario, n);
+        let mut per_op: Vec<f64> = (0..batches)
+            .map(|_| {
+                let start = Instant::now();
+                counted(&r, scenario, n);
+                start.elapsed().as_secs_f64() * 1e9 / n as f64
+            })
+            .collect();
+        per_op.sort_by(f64::total_cmp);
+        println!(
+            "{scenario}: fastest {:.2} ns, median {:.2} ns per operation ({batches} batches of {n})",
+            per_op[0],
+            per_op[batches / 2]
+        );
         return;
     }
     benches(&mut Criterion::default().configure_from_args());
