@@ -105,6 +105,12 @@ impl Geometry {
         &self.levels[..self.count as usize]
     }
 
+    /// Level `i` (counted from the root; `i` below [`MAX_LEVELS`]).
+    #[inline(always)]
+    pub(crate) fn level(&self, i: usize) -> &Level {
+        &self.levels[i]
+    }
+
     /// Index of `iova` in a table at level `i` (counted from the root).
     #[inline(always)]
     pub fn index(&self, i: usize, iova: u64) -> usize {

@@ -117,7 +117,6 @@ pub struct TlbStats {
 pub struct Tlb<const V: usize = 2> {
     sets: Box<[Set<V>]>,
     mask: u64,
-    fills: AtomicU64,
     invalidated: AtomicU64,
 }
 
@@ -149,7 +148,6 @@ impl<const V: usize> Tlb<V> {
                 })
                 .collect(),
             mask: sets as u64 - 1,
-            fills: AtomicU64::new(0),
             invalidated: AtomicU64::new(0),
         }
     }
@@ -166,12 +164,16 @@ impl<const V: usize> Tlb<V> {
 
     /// The value cached under `key` in the set chosen by `index` (the caller's page number,
     /// mixed with what else spreads its entries).
-    #[inline]
+    #[inline(always)]
     pub fn lookup(&self, index: u64, key: [u64; 2]) -> Option<[u64; V]> {
-        self.set(index)
-            .slots
-            .iter()
-            .find_map(|slot| slot.read_matching(key))
+        self.set(index).slots.iter().find_map(|slot| {
+            // A slot whose second key word differs is passed over on one load; the match is
+            // then read under the slot's sequence counter.
+            if slot.k1.load(Ordering::Relaxed) != key[1] {
+                return None;
+            }
+            slot.read_matching(key)
+        })
     }
 
     /// Caches `value` under `key` in the set chosen by `index`, replacing an entry with the
@@ -179,16 +181,22 @@ impl<const V: usize> Tlb<V> {
     /// on its slot is dropped (this is a cache).
     pub fn insert(&self, index: u64, key: [u64; 2], value: [u64; V]) {
         let set = self.set(index);
-        let i = set
-            .slots
-            .iter()
-            .position(|s| s.key() == key)
-            .or_else(|| set.slots.iter().position(|s| s.key()[0] == 0))
-            .unwrap_or_else(|| (set.next.fetch_add(1, Ordering::Relaxed) % WAYS as u64) as usize);
-        let slot = &set.slots[i];
+        let keys: [[u64; 2]; WAYS] = std::array::from_fn(|i| set.slots[i].key());
+        let same = keys.iter().position(|k| *k == key);
+        let i = same
+            .or_else(|| keys.iter().position(|k| k[0] == 0))
+            .unwrap_or_else(|| {
+                // The victim pointer is a hint: fills racing on it may pick the same way, and
+                // one of them is then dropped at the claim.
+                let n = set.next.load(Ordering::Relaxed);
+                set.next.store(n.wrapping_add(1), Ordering::Relaxed);
+                (n % WAYS as u64) as usize
+            });
+        let Some(slot) = set.slots.get(i) else {
+            return;
+        };
         if let Some(s) = slot.try_claim() {
             slot.write_claimed(s, key, value);
-            self.fills.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -217,8 +225,15 @@ impl<const V: usize> Tlb<V> {
     fn sweep(&self, set: &Set<V>, drop: &mut impl FnMut([u64; 2], [u64; V]) -> bool) -> u64 {
         let mut n = 0;
         for slot in &set.slots {
-            if slot.key()[0] == 0 {
-                continue;
+            // A consistent look first: a slot that is empty or that `drop` keeps is passed
+            // over without claiming it (a claimed slot makes its readers miss).
+            let s1 = slot.seq.load(Ordering::Acquire);
+            if s1 & 1 == 0 {
+                let (k, v) = (slot.key(), slot.value());
+                fence(Ordering::Acquire);
+                if slot.seq.load(Ordering::Relaxed) == s1 && (k[0] == 0 || !drop(k, v)) {
+                    continue;
+                }
             }
             let s = slot.claim();
             let (k, v) = (slot.key(), slot.value());
@@ -234,36 +249,40 @@ impl<const V: usize> Tlb<V> {
 
     /// Removes every entry for which `drop(key, value)` says so, in the sets that `indices`
     /// choose (every set when `None`, or when they are more than the sets). Returns how many
-    /// went.
+    /// went. `drop` must answer the same for the same entry: it may be asked twice.
     pub fn invalidate(
         &self,
         indices: Option<std::ops::Range<u64>>,
         mut drop: impl FnMut([u64; 2], [u64; V]) -> bool,
     ) -> u64 {
         let n = match indices {
+            // Two indices of the range may choose the same set: sweeping it again finds
+            // nothing more to remove.
             Some(r) if r.end.saturating_sub(r.start) < self.sets.len() as u64 => {
-                let mut seen = Vec::new();
-                let mut n = 0;
-                for i in r {
-                    let s = (hash(i) & self.mask) as usize;
-                    if !seen.contains(&s) {
-                        seen.push(s);
-                        n += self.sweep(&self.sets[s], &mut drop);
-                    }
-                }
-                n
+                r.map(|i| self.sweep(self.set(i), &mut drop)).sum()
             }
             _ => self.sets.iter().map(|s| self.sweep(s, &mut drop)).sum(),
         };
-        self.invalidated.fetch_add(n, Ordering::Relaxed);
+        if n != 0 {
+            self.invalidated.fetch_add(n, Ordering::Relaxed);
+        }
         n
     }
 
-    /// Counters.
+    /// Counters (exact when no fill or invalidation runs at the same time).
     pub fn stats(&self) -> TlbStats {
+        // Every write to a slot — a fill or a removal — advances its counter by two, so the
+        // fills are the writes less the removals, and a fill pays for no shared counter.
+        let writes: u64 = self
+            .sets
+            .iter()
+            .flat_map(|set| &set.slots)
+            .map(|slot| slot.seq.load(Ordering::Relaxed) / 2)
+            .sum();
+        let invalidated = self.invalidated.load(Ordering::Relaxed);
         TlbStats {
-            fills: self.fills.load(Ordering::Relaxed),
-            invalidated: self.invalidated.load(Ordering::Relaxed),
+            fills: writes.wrapping_sub(invalidated),
+            invalidated,
         }
     }
 }
@@ -306,6 +325,24 @@ mod tests {
         // The walk read generation 4; an invalidation has happened since.
         t.insert_current(2, [1, 2], [20, 0], &generation, 4);
         assert_eq!(t.lookup(2, [1, 2]), None);
+    }
+
+    #[test]
+    fn counts_fills_and_removals() {
+        let t: Tlb = Tlb::new(64);
+        for p in 0..10u64 {
+            t.insert(p, [1 | p << 8, 0], [p, 0]);
+        }
+        // Rewriting an entry is a fill too.
+        t.insert(3, [1 | 3 << 8, 0], [9, 9]);
+        assert_eq!(t.invalidate(None, |k, _| k[0] >> 8 < 4), 4);
+        assert_eq!(
+            t.stats(),
+            TlbStats {
+                fills: 11,
+                invalidated: 4
+            }
+        );
     }
 
     #[test]

@@ -144,10 +144,62 @@ pub fn iova_to_phys<F: Format, M: AddressSpace + ?Sized>(
     None
 }
 
+/// A walk fault of `kind` at level `level` (an index into `levels`), at entry `entry`.
+#[cold]
+#[inline(never)]
+fn walk_fault(levels: &[crate::Level], kind: FaultKind, level: usize, entry: u64) -> WalkFault {
+    WalkFault {
+        kind,
+        level,
+        number: levels.get(level).map_or(0, |l| l.number),
+        entry,
+    }
+}
+
+/// Replaces the entry at `at`, `current`, with `new` (an Accessed/Dirty update): `Ok(Ok(()))`
+/// when it was replaced, `Ok(Err(found))` when someone changed it first.
+#[cold]
+#[inline(never)]
+fn update_entry<M: AddressSpace + ?Sized>(
+    mem: &M,
+    at: u64,
+    current: u64,
+    new: u64,
+) -> Result<Result<(), u64>, MemError> {
+    Ok(mem.cmpxchg_u64(at, current, new)?.map(|_| ()))
+}
+
+/// What one level of a walk found.
+enum Found {
+    /// A table at `.0` whose entry leaves the rights `.1`.
+    Table(u64, Perm),
+    /// A page at `.0` with the rights `.1` of the whole walk.
+    Leaf(u64, Perm),
+}
+
 /// The walk the hardware makes for one `access` to `iova`: every level's rights are ANDed,
 /// faults are reported as the format's rules say, and Accessed/Dirty bits are set atomically
 /// where the format enables them.
+#[inline]
 pub fn translate<F: Format, M: AddressSpace + ?Sized>(
+    fmt: &F,
+    mem: &M,
+    root: u64,
+    iova: u64,
+    access: Access,
+) -> Result<Translation, WalkFault> {
+    // The usual depths get a walk whose level loop the compiler unrolls.
+    match fmt.geometry().depth() {
+        4 => translate_levels::<F, M, 4>(fmt, mem, root, iova, access),
+        3 => translate_levels::<F, M, 3>(fmt, mem, root, iova, access),
+        5 => translate_levels::<F, M, 5>(fmt, mem, root, iova, access),
+        _ => translate_levels::<F, M, 0>(fmt, mem, root, iova, access),
+    }
+}
+
+/// [`translate`] over `N` levels (`N` = 0: as many as the geometry has).
+#[inline]
+fn translate_levels<F: Format, M: AddressSpace + ?Sized, const N: usize>(
     fmt: &F,
     mem: &M,
     root: u64,
@@ -156,85 +208,86 @@ pub fn translate<F: Format, M: AddressSpace + ?Sized>(
 ) -> Result<Translation, WalkFault> {
     let geo = fmt.geometry();
     let levels = geo.levels();
-    let fault = |kind, level: usize, entry| WalkFault {
-        kind,
-        level,
-        number: levels[level].number,
-        entry,
+    let Some(va) = fmt.input(iova) else {
+        return Err(walk_fault(levels, FaultKind::Input, 0, root));
     };
-    let va = fmt
-        .input(iova)
-        .ok_or_else(|| fault(FaultKind::Input, 0, root))?;
     let oa_limit = 1u64 << geo.oa_bits();
+    let depth = if N == 0 { levels.len() } else { N };
     let mut table = root;
     let mut perm = Perm::ALL;
-    for (i, lv) in levels.iter().enumerate() {
-        let entry = table + lv.index(va) as u64 * 8;
+    for i in 0..depth {
+        let lv = geo.level(i);
+        let entry = table + geo.index(i, va) as u64 * 8;
+        let mut pte = match mem.load_u64(entry) {
+            Ok(pte) => pte,
+            Err(e) => return Err(walk_fault(levels, FaultKind::Fetch(e), i, entry)),
+        };
         let mut tries = 0;
-        loop {
-            let pte = mem
-                .load_u64(entry)
-                .map_err(|e| fault(FaultKind::Fetch(e), i, entry))?;
-            let (next, table_perm, leaf) = match fmt.decode(pte, i) {
-                Pte::Invalid => return Err(fault(FaultKind::Translation, i, entry)),
-                Pte::Reserved => return Err(fault(FaultKind::Reserved, i, entry)),
+        let (pte, found) = loop {
+            let found = match fmt.decode(pte, i) {
+                Pte::Invalid => return Err(walk_fault(levels, FaultKind::Translation, i, entry)),
+                Pte::Reserved => return Err(walk_fault(levels, FaultKind::Reserved, i, entry)),
                 Pte::Table { next, perm: p } => {
                     if next >= oa_limit {
-                        return Err(fault(FaultKind::AddressSize, i, entry));
+                        return Err(walk_fault(levels, FaultKind::AddressSize, i, entry));
                     }
-                    (next, p, None)
+                    Found::Table(next, p)
                 }
                 Pte::Leaf { pa, perm: p } => {
                     if fmt.access_flag_fault(pte, i) {
-                        return Err(fault(FaultKind::AccessFlag, i, entry));
+                        return Err(walk_fault(levels, FaultKind::AccessFlag, i, entry));
                     }
                     let all = perm & p;
                     if !all.allows(access) {
-                        return Err(fault(FaultKind::Permission, i, entry));
+                        return Err(walk_fault(levels, FaultKind::Permission, i, entry));
                     }
                     if pa >= oa_limit {
-                        return Err(fault(FaultKind::AddressSize, i, entry));
+                        return Err(walk_fault(levels, FaultKind::AddressSize, i, entry));
                     }
-                    (0, Perm::ALL, Some((pa, all)))
+                    Found::Leaf(pa, all)
                 }
             };
-            let new = fmt.hw_update(pte, i, leaf.is_some(), access);
-            if new != pte {
-                match mem.cmpxchg_u64(entry, pte, new) {
-                    Ok(Ok(_)) => {}
-                    Ok(Err(_)) => {
-                        tries += 1;
-                        if tries >= UPDATE_TRIES {
-                            return Err(fault(FaultKind::Update, i, entry));
-                        }
-                        // Someone changed the entry: look at it again.
-                        continue;
-                    }
-                    Err(e) => return Err(fault(FaultKind::Fetch(e), i, entry)),
-                }
+            let new = fmt.hw_update(pte, i, matches!(found, Found::Leaf(..)), access);
+            if new == pte {
+                break (pte, found);
             }
-            match leaf {
-                Some((pa, all)) => {
-                    let span = lv.span();
-                    return Ok(Translation {
-                        pa: pa | (va & (span - 1)),
-                        page_size: span,
-                        perm: all,
-                        pte: new,
-                        level: i,
-                    });
+            match update_entry(mem, entry, pte, new) {
+                Ok(Ok(())) => break (new, found),
+                Ok(Err(now)) => {
+                    tries += 1;
+                    if tries >= UPDATE_TRIES {
+                        return Err(walk_fault(levels, FaultKind::Update, i, entry));
+                    }
+                    // Someone changed the entry: look at it again.
+                    pte = now;
                 }
-                None => {
-                    perm = perm & table_perm;
-                    table = next;
-                    break;
-                }
+                Err(e) => return Err(walk_fault(levels, FaultKind::Fetch(e), i, entry)),
+            }
+        };
+        match found {
+            Found::Leaf(pa, all) => {
+                let span = lv.span();
+                return Ok(Translation {
+                    pa: pa | (va & (span - 1)),
+                    page_size: span,
+                    perm: all,
+                    pte,
+                    level: i,
+                });
+            }
+            Found::Table(next, p) => {
+                perm = perm & p;
+                table = next;
             }
         }
     }
     // The last level of every format decodes to a leaf or a fault; a table there is malformed.
-    let last = levels.len() - 1;
-    Err(fault(FaultKind::Reserved, last, table))
+    Err(walk_fault(
+        levels,
+        FaultKind::Reserved,
+        depth.saturating_sub(1),
+        table,
+    ))
 }
 
 /// Every entry a walk for `iova` reads, level by level, until a leaf or a fault.

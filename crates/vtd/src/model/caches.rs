@@ -1,9 +1,9 @@
 //! The unit's caches — context cache, PASID cache and IOTLB — and how each invalidation
 //! reaches them (spec Table 23, "Reach of each invalidation type" in the reference).
 
-use softiommu_pgtable::Perm;
+use softiommu_pgtable::{Access, Perm};
 
-use crate::structs::{ContextEntry, PasidEntry, Pgtt};
+use crate::structs::{ContextEntry, PasidEntry, PasidQw1, Pgtt};
 use softiommu_pgtable::tlb::Tlb;
 
 /// The class of an IOTLB entry, as invalidation tells them apart.
@@ -72,13 +72,38 @@ pub(crate) struct IotlbEntry {
     pub pasid: u32,
 }
 
+/// What the context and PASID entries decide for requests of one source ID with one request
+/// PASID (or none): the PASID the translation belongs to, the PASID entry (its first three
+/// words, which steer the walk) and whether fault processing is disabled along the way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Steer {
+    /// The request's PASID, or RID_PASID for a request without one.
+    pub pasid: u32,
+    /// The PASID entry (words 3 and up are not kept).
+    pub entry: PasidEntry,
+    /// FPD of the context entry, the PASID-directory entry or the PASID entry.
+    pub fpd: bool,
+}
+
 const VALID: u64 = 1;
+
+/// Bits 5:0 of an IOTLB entry's first value word: the rights of the walk; bits 9:6: which
+/// accesses of the entry's privilege a hit serves, by [`hit_index`] (a write only once the
+/// leaf is Dirty).
+const PERM_BITS: u64 = 0x3f;
+const HIT_SHIFT: u32 = 6;
 
 /// The context cache (by source ID), the PASID cache (by source ID and PASID) and the IOTLB
 /// (by source ID, PASID, privilege and page; tagged with the domain).
+///
+/// A fourth cache, the steer cache, holds what the context and PASID entries decide for a
+/// source ID and request PASID, so that an IOTLB miss probes one structure cache, not two.
+/// It is derived from the other two and goes wherever they go: every context-cache and
+/// PASID-cache invalidation removes the steer entries it could have changed.
 pub struct Caches {
     context: Tlb<2>,
     pasid: Tlb<3>,
+    steer: Tlb<4>,
     iotlb: Tlb<2>,
     /// A bit per domain ID modulo 64: set once a first-stage entry of such a domain is
     /// cached, so that a page-selective invalidation sweeps the whole IOTLB (as first-stage
@@ -113,12 +138,54 @@ fn iotlb_key(sid: u16, pasid: Option<u32>, privileged: bool, page: u64) -> [u64;
     ]
 }
 
+/// An access of a given privilege as a number below 4: write and exec as bits 0 and 1.
+#[inline(always)]
+const fn hit_index(a: Access) -> u32 {
+    a.write as u32 | (a.exec as u32) << 1
+}
+
+/// The accesses an IOTLB entry serves on a hit (bit [`hit_index`]), by the rights of its walk
+/// (bits 5:0), whether its leaf is Dirty (bit 6) and its privilege (bit 7).
+const HITS: [u8; 256] = {
+    let mut t = [0; 256];
+    let mut i = 0;
+    while i < 256 {
+        let perm = Perm::from_bits(i as u8 & 0x3f);
+        let dirty = i & 0x40 != 0;
+        let mut k = 0;
+        while k < 4 {
+            let a = Access {
+                write: k & 1 != 0,
+                exec: k & 2 != 0,
+                privileged: i & 0x80 != 0,
+            };
+            if perm.allows(a) && (dirty || !a.write) {
+                t[i] |= 1 << hit_index(a);
+            }
+            k += 1;
+        }
+        i += 1;
+    }
+    t
+};
+
+/// The steer-cache set index and key of a source ID and request PASID.
+#[inline(always)]
+fn steer_key(sid: u16, pasid: Option<u32>) -> (u64, [u64; 2]) {
+    let p = u64::from(pasid.unwrap_or(0));
+    let k0 = VALID | u64::from(sid) << 1 | u64::from(pasid.is_some()) << 17 | p << 18;
+    // The second word repeats the first: a lookup passes over a slot whose second word
+    // differs on one load.
+    (p << 16 | u64::from(sid), [k0, k0])
+}
+
 impl Caches {
     /// Caches of at least the given numbers of entries.
     pub fn new(context: usize, pasid: usize, iotlb: usize) -> Caches {
         Caches {
             context: Tlb::new(context),
             pasid: Tlb::new(pasid),
+            steer: Tlb::new(pasid.max(context)),
             iotlb: Tlb::new(iotlb),
             first_stage_dids: std::sync::atomic::AtomicU64::new(0),
             generation: std::sync::atomic::AtomicU64::new(0),
@@ -181,6 +248,43 @@ impl Caches {
         self.fill(&self.pasid, index, key, [w[0], w[1], w[2]], generation);
     }
 
+    /// What the structures decided for `sid` and request PASID `pasid`, if cached.
+    #[inline]
+    pub(crate) fn steer(&self, sid: u16, pasid: Option<u32>) -> Option<Steer> {
+        let (index, key) = steer_key(sid, pasid);
+        let [a, b, c, d] = self.steer.lookup(index, key)?;
+        Some(Steer {
+            pasid: d as u32,
+            entry: PasidEntry::from_words([a, b, c, 0, 0, 0, 0, 0]),
+            fpd: d >> 32 & 1 != 0,
+        })
+    }
+
+    pub(crate) fn fill_steer(&self, sid: u16, pasid: Option<u32>, st: &Steer, generation: u64) {
+        let (index, key) = steer_key(sid, pasid);
+        let w = st.entry.to_words();
+        let d = u64::from(st.pasid) | u64::from(st.fpd) << 32;
+        self.fill(&self.steer, index, key, [w[0], w[1], w[2], d], generation);
+    }
+
+    /// The translation an IOTLB entry gives `access` to `addr`, when there is one and it
+    /// allows the access without a walk.
+    #[inline(always)]
+    pub(crate) fn iotlb_hit(
+        &self,
+        sid: u16,
+        pasid: Option<u32>,
+        addr: u64,
+        access: Access,
+    ) -> Option<(u64, Perm)> {
+        let page = addr >> 12;
+        let [v0, _] = self
+            .iotlb
+            .lookup(page, iotlb_key(sid, pasid, access.privileged, page))?;
+        (v0 >> (HIT_SHIFT + hit_index(access)) & 1 != 0)
+            .then_some((v0 & !0xfff, Perm::from_bits((v0 & PERM_BITS) as u8)))
+    }
+
     #[inline]
     pub(crate) fn iotlb(
         &self,
@@ -195,7 +299,7 @@ impl Caches {
             .lookup(page, iotlb_key(sid, pasid, privileged, page))?;
         Some(IotlbEntry {
             pa: v0 & !0xfff,
-            perm: Perm::from_bits(v0 as u8),
+            perm: Perm::from_bits((v0 & PERM_BITS) as u8),
             did: v1 as u16,
             class: if v1 >> 16 & 1 != 0 {
                 Class::First
@@ -208,6 +312,7 @@ impl Caches {
         })
     }
 
+    #[inline]
     pub(crate) fn fill_iotlb(
         &self,
         sid: u16,
@@ -222,7 +327,9 @@ impl Caches {
             self.first_stage_dids
                 .fetch_or(1 << (e.did % 64), std::sync::atomic::Ordering::Relaxed);
         }
-        let v0 = (e.pa & !0xfff) | u64::from(e.perm.bits());
+        let hits = HITS
+            [usize::from(e.perm.bits()) | usize::from(e.dirty) << 6 | usize::from(privileged) << 7];
+        let v0 = (e.pa & !0xfff) | u64::from(e.perm.bits()) | u64::from(hits) << HIT_SHIFT;
         let v1 = u64::from(e.did)
             | u64::from(e.class == Class::First) << 16
             | u64::from(e.dirty) << 17
@@ -236,6 +343,9 @@ impl Caches {
     /// is not tagged by domain: a domain-selective invalidation is global.)
     pub fn invalidate_context(&self, sid: Option<u16>) -> u64 {
         self.bump();
+        self.steer.invalidate(None, |k, _| {
+            sid.is_none_or(|s| k[0] >> 1 & 0xffff == u64::from(s))
+        });
         match sid {
             Some(s) => self
                 .context
@@ -249,6 +359,10 @@ impl Caches {
     /// PASID-cache invalidation: everything (`did` None), a domain, or a domain's PASID.
     pub fn invalidate_pasid(&self, did: Option<u16>, pasid: Option<u32>) -> u64 {
         self.bump();
+        self.steer.invalidate(None, |_, v| {
+            let entry_did = PasidQw1::from_bits(v[1]).did();
+            did.is_none_or(|d| d == entry_did) && pasid.is_none_or(|p| v[3] as u32 == p)
+        });
         self.pasid.invalidate(None, |k, v| {
             let entry_did = PasidEntry::from_words([v[0], v[1], v[2], 0, 0, 0, 0, 0])
                 .qw1

@@ -4,7 +4,8 @@
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use softiommu_mem::{AddressSpace, MappedSpace, MemError};
-use softiommu_pgtable::formats::any::AnyFormat;
+use softiommu_pgtable::formats::vtd_ss::VtdSs;
+use softiommu_pgtable::walk;
 use softiommu_pgtable::{Access, FaultKind};
 
 use crate::fault::FaultReason;
@@ -12,7 +13,7 @@ use crate::fault::FaultReason;
 /// The second stage under a nested walk, and the fault it raised last.
 pub(super) struct SecondStageView<'a, M: AddressSpace> {
     pub mem: &'a M,
-    pub ss: &'a AnyFormat,
+    pub ss: &'a VtdSs,
     pub ss_root: u64,
     pub mgaw: u8,
     /// The first-stage table root (its read is SFS.6; deeper entries SFS.7).
@@ -33,7 +34,7 @@ impl<M: AddressSpace> SecondStageView<'_, M> {
             return Err(fail(FaultReason::Sfs5));
         }
         let access = if write { Access::WRITE } else { Access::READ };
-        match self.ss.translate(self.mem, self.ss_root, gpa, access) {
+        match walk::translate(self.ss, self.mem, self.ss_root, gpa, access) {
             Ok(t) => {
                 if (gpa & 0xfff) + len > 0x1000 {
                     return Err(out);

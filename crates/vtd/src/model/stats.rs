@@ -26,6 +26,7 @@ impl<M: AddressSpace> TranslationUnit<M> {
     /// Turns the counting of IOTLB hits and walks on or off (off when the engine is made).
     pub fn set_stats(&self, on: bool) {
         self.counters.set_enabled(on);
+        self.set_mode(super::translate::COUNTING, on);
     }
 
     /// The IOTLB hits and the walks counted so far: (hits, walks).

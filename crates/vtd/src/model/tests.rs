@@ -448,6 +448,8 @@ fn invalidation_reaches_what_the_spec_says() {
     assert_eq!(rig.unit.caches().invalidate_iotlb(IotlbScope::Domain(4)), 6);
 }
 
+mod structure_caches;
+
 mod malformed {
     use super::*;
     use proptest::prelude::*;

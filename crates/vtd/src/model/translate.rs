@@ -3,16 +3,16 @@
 //! specification gives it.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use softiommu_mem::AddressSpace;
-use softiommu_pgtable::formats::any::AnyFormat;
 use softiommu_pgtable::formats::vtd_ss::{VtdSs, VtdSsConfig};
 use softiommu_pgtable::formats::x86::{X86, X86Config};
 use softiommu_pgtable::stale::StaleLog;
+use softiommu_pgtable::walk;
 use softiommu_pgtable::{Access, FaultKind, Perm};
 
-use super::caches::{Caches, Class, IotlbEntry};
+use super::caches::{Caches, Class, IotlbEntry, Steer};
 use super::nested::SecondStageView;
 use crate::fault::FaultReason;
 use crate::structs::{
@@ -86,15 +86,20 @@ pub struct StaleTranslation {
     pub fresh: Result<u64, FaultReason>,
 }
 
-/// What the walk found before the page walk: the entry fields that steer it.
-pub(super) struct Steer {
-    /// The PASID the request is translated with (RID_PASID for a request without one).
-    pub(super) pasid: u32,
-    /// Its PASID-table entry.
-    pub(super) entry: PasidEntry,
-    /// Whether fault processing is disabled for it (context, directory or PASID entry FPD).
-    pub(super) fpd: bool,
+/// What a walk found: the translation and the tags of its IOTLB entry.
+struct Walked {
+    t: Translated,
+    did: u16,
+    class: Class,
+    pasid: u32,
 }
+
+/// `mode` bit: translation is enabled (GCMD.TE).
+const ENABLED: u8 = 1;
+/// `mode` bit: the checking mode is on.
+const CHECKING: u8 = 2;
+/// `mode` bit: hits and walks are counted.
+pub(super) const COUNTING: u8 = 4;
 
 /// The translation engine of one unit: its view of memory, its caches and the structures
 /// software pointed it at.
@@ -103,11 +108,13 @@ pub struct TranslationUnit<M: AddressSpace = Arc<dyn AddressSpace>> {
     mem: M,
     caches: Caches,
     root: AtomicU64,
-    enabled: AtomicBool,
+    /// [`ENABLED`], [`CHECKING`] and [`COUNTING`]: one load tells a request whether the plain IOTLB path
+    /// applies.
+    mode: AtomicU8,
     /// Second-stage formats by (levels - 3, SSADE).
-    ss: [[AnyFormat; 2]; 3],
+    ss: [[VtdSs; 2]; 3],
     /// First-stage formats by (FSPM, WPE).
-    fs: [[AnyFormat; 2]; 2],
+    fs: [[X86; 2]; 2],
     stale: StaleLog<StaleTranslation>,
     /// Hit and walk counters (see `stats.rs`).
     pub(super) counters: super::stats::HitCounters,
@@ -153,39 +160,33 @@ impl<M: AddressSpace> TranslationUnit<M> {
     /// no table format the engine can walk.
     pub fn new(caps: ModelCaps, mem: M) -> Option<TranslationUnit<M>> {
         let s = caps.structs;
-        let ss = |levels: u8, ad: bool| -> Option<AnyFormat> {
-            Some(
-                VtdSs::new(VtdSsConfig {
-                    levels,
-                    haw: s.haw,
-                    pages_2m: caps.ss_2m,
-                    pages_1g: caps.ss_1g && caps.ss_2m,
-                    snoop_ctl: s.sc,
-                    ad,
-                })
-                .ok()?
-                .into(),
-            )
+        let ss = |levels: u8, ad: bool| -> Option<VtdSs> {
+            VtdSs::new(VtdSsConfig {
+                levels,
+                haw: s.haw,
+                pages_2m: caps.ss_2m,
+                pages_1g: caps.ss_1g && caps.ss_2m,
+                snoop_ctl: s.sc,
+                ad,
+            })
+            .ok()
         };
-        let fs = |levels: u8, wpe: bool| -> Option<AnyFormat> {
-            Some(
-                X86::new(X86Config {
-                    levels,
-                    haw: s.haw,
-                    pages_1g: caps.fs1gp,
-                    wpe,
-                    dirty_tracking: true,
-                })
-                .ok()?
-                .into(),
-            )
+        let fs = |levels: u8, wpe: bool| -> Option<X86> {
+            X86::new(X86Config {
+                levels,
+                haw: s.haw,
+                pages_1g: caps.fs1gp,
+                wpe,
+                dirty_tracking: true,
+            })
+            .ok()
         };
         Some(TranslationUnit {
             caps,
             mem,
             caches: Caches::default(),
             root: AtomicU64::new(0),
-            enabled: AtomicBool::new(false),
+            mode: AtomicU8::new(0),
             ss: [
                 [ss(3, false)?, ss(3, true)?],
                 [ss(4, false)?, ss(4, true)?],
@@ -213,7 +214,11 @@ impl<M: AddressSpace> TranslationUnit<M> {
 
     /// Turns translation on or off (GCMD.TE). Off, requests pass untranslated.
     pub fn enable(&self, on: bool) {
-        self.enabled.store(on, Ordering::Release);
+        if on {
+            self.mode.fetch_or(ENABLED, Ordering::AcqRel);
+        } else {
+            self.mode.fetch_and(!ENABLED, Ordering::AcqRel);
+        }
         if !on {
             self.caches.invalidate_iotlb(super::IotlbScope::Global);
         }
@@ -222,6 +227,16 @@ impl<M: AddressSpace> TranslationUnit<M> {
     /// Turns the checking mode on or off: every IOTLB hit is compared with a fresh walk.
     pub fn set_checking(&self, on: bool) {
         self.stale.set_enabled(on);
+        self.set_mode(CHECKING, on);
+    }
+
+    /// Sets or clears `bit` of the mode byte the hit path reads.
+    pub(super) fn set_mode(&self, bit: u8, on: bool) {
+        if on {
+            self.mode.fetch_or(bit, Ordering::AcqRel);
+        } else {
+            self.mode.fetch_and(!bit, Ordering::AcqRel);
+        }
     }
 
     /// How many stale hits the checking mode has found.
@@ -235,9 +250,34 @@ impl<M: AddressSpace> TranslationUnit<M> {
     }
 
     /// Translates one request.
-    #[inline]
+    #[inline(always)]
     pub fn translate(&self, req: Request) -> Result<Translated, Fault> {
-        if !self.enabled.load(Ordering::Acquire) {
+        if self.mode.load(Ordering::Acquire) != ENABLED || (req.access.exec && req.pasid.is_some())
+        {
+            return self.translate_unusual(req);
+        }
+        match self
+            .caches
+            .iotlb_hit(req.sid, req.pasid, req.addr, req.access)
+        {
+            Some((pa, perm)) => {
+                let off = req.addr & 0xfff;
+                Ok(Translated {
+                    pa: pa | off,
+                    len: 0x1000 - off,
+                    perm,
+                })
+            }
+            None => self.miss(req),
+        }
+    }
+
+    /// A request while translation is off (it passes untranslated) or the checking mode is on
+    /// (an IOTLB hit is compared with a fresh walk).
+    #[cold]
+    #[inline(never)]
+    fn translate_unusual(&self, req: Request) -> Result<Translated, Fault> {
+        if self.mode.load(Ordering::Acquire) & ENABLED == 0 {
             return Ok(Translated {
                 pa: req.addr,
                 len: 0x1000 - (req.addr & 0xfff),
@@ -263,9 +303,20 @@ impl<M: AddressSpace> TranslationUnit<M> {
                 perm: e.perm,
             });
         }
+        self.miss(req)
+    }
+
+    /// An IOTLB miss: the walk, through the structure caches, and the IOTLB fill.
+    #[inline(never)]
+    fn miss(&self, req: Request) -> Result<Translated, Fault> {
         self.counters.walk();
         let generation = self.caches.generation();
-        let (t, did, class, pasid) = self.walk(req, true, generation)?;
+        let Walked {
+            t,
+            did,
+            class,
+            pasid,
+        } = self.walk(req, true, generation)?;
         let page = IotlbEntry {
             pa: t.pa & !0xfff,
             perm: t.perm,
@@ -275,14 +326,20 @@ impl<M: AddressSpace> TranslationUnit<M> {
             shift: 12,
             pasid,
         };
-        self.caches
-            .fill_iotlb(req.sid, req.pasid, privileged, req.addr, &page, generation);
+        self.caches.fill_iotlb(
+            req.sid,
+            req.pasid,
+            req.access.privileged,
+            req.addr,
+            &page,
+            generation,
+        );
         Ok(t)
     }
 
     fn check_hit(&self, req: Request, e: &IotlbEntry) {
         let fresh = match self.walk(req, false, 0) {
-            Ok((t, _, _, _)) => Ok(t.pa & !0xfff),
+            Ok(w) => Ok(w.t.pa & !0xfff),
             Err(f) => Err(f.reason),
         };
         if fresh != Ok(e.pa) {
@@ -295,6 +352,7 @@ impl<M: AddressSpace> TranslationUnit<M> {
         }
     }
 
+    #[cold]
     pub(super) fn fault(&self, req: Request, reason: FaultReason, fpd: bool) -> Fault {
         Fault {
             reason,
@@ -337,14 +395,30 @@ impl<M: AddressSpace> TranslationUnit<M> {
         })
     }
 
-    /// The structure walk to the PASID entry, through the context and PASID caches when
-    /// `cached`.
+    /// The structure walk to the PASID entry, through the steer cache (then the context and
+    /// PASID caches) when `cached`.
+    #[inline(always)]
     pub(super) fn steer(
         &self,
         req: Request,
         cached: bool,
         generation: u64,
     ) -> Result<Steer, Fault> {
+        if !cached {
+            return self.steer_walk(req, false, generation);
+        }
+        if let Some(st) = self.caches.steer(req.sid, req.pasid) {
+            return Ok(st);
+        }
+        let st = self.steer_walk(req, true, generation)?;
+        self.caches.fill_steer(req.sid, req.pasid, &st, generation);
+        Ok(st)
+    }
+
+    /// The structure walk to the PASID entry, through the context and PASID caches when
+    /// `cached`.
+    #[inline(never)]
+    fn steer_walk(&self, req: Request, cached: bool, generation: u64) -> Result<Steer, Fault> {
         let caps = &self.caps.structs;
         let sid = req.sid;
         let ctx = self.context(req, cached, generation)?;
@@ -390,84 +464,96 @@ impl<M: AddressSpace> TranslationUnit<M> {
         })
     }
 
-    fn ss_format(&self, e: &PasidEntry) -> Option<&AnyFormat> {
+    fn ss_format(&self, e: &PasidEntry) -> Option<&VtdSs> {
         let levels = e.ss_levels()?;
         Some(&self.ss[usize::from(levels - 3)][usize::from(e.qw0.ssade())])
     }
 
-    fn fs_format(&self, e: &PasidEntry) -> &AnyFormat {
+    fn fs_format(&self, e: &PasidEntry) -> &X86 {
         let five = matches!(e.qw2.fspm(), crate::structs::Fspm::FiveLevel);
         &self.fs[usize::from(five)][usize::from(e.qw2.wpe())]
     }
 
     /// The whole walk (no IOTLB): the translation, the domain and the class it belongs to.
-    fn walk(
-        &self,
-        req: Request,
-        cached: bool,
-        generation: u64,
-    ) -> Result<(Translated, u16, Class, u32), Fault> {
+    #[inline(always)]
+    fn walk(&self, req: Request, cached: bool, generation: u64) -> Result<Walked, Fault> {
         let st = self.steer(req, cached, generation)?;
         let e = &st.entry;
-        let fault = |r: FaultReason| self.fault(req, r, st.fpd);
         if req.access.privileged && !e.qw2.sre() {
-            return Err(fault(FaultReason::Spt6));
+            return Err(self.fault(req, FaultReason::Spt6, st.fpd));
         }
-        let caps = &self.caps.structs;
         let pgtt = e.qw0.pgtt();
-        let t = match pgtt {
+        let t = if matches!(pgtt, Pgtt::SecondStage) {
+            self.second_stage(req, e)
+        } else {
+            self.other_stage(req, e)
+        };
+        let t = t.map_err(|r| self.fault(req, r, st.fpd))?;
+        if INTERRUPT_RANGE.contains(&t.pa) {
+            return Err(self.fault(req, FaultReason::Sgn8, st.fpd));
+        }
+        Ok(Walked {
+            t,
+            did: e.qw1.did(),
+            class: pgtt.class(),
+            pasid: st.pasid,
+        })
+    }
+
+    /// The page walk of a second-stage PASID entry (PGTT 010).
+    #[inline(always)]
+    fn second_stage(&self, req: Request, e: &PasidEntry) -> Result<Translated, FaultReason> {
+        let fmt = self.ss_format(e).ok_or(FaultReason::Spt4)?;
+        let aw = 12 + 9 * u32::from(e.ss_levels().unwrap_or(4));
+        let width = aw.min(u32::from(self.caps.structs.mgaw));
+        if width < 64 && req.addr >> width != 0 {
+            return Err(FaultReason::Sgn5);
+        }
+        let t = walk::translate(fmt, &self.mem, e.ss_table(), req.addr, req.access)
+            .map_err(|f| ss_reason(f.kind, f.level, req.access.write))?;
+        Ok(Translated {
+            pa: t.pa,
+            len: 0x1000 - (t.pa & 0xfff),
+            perm: t.perm,
+        })
+    }
+
+    /// The page walk of a pass-through, first-stage or nested PASID entry (PGTT 100, 001,
+    /// 011), or the fault of a reserved PGTT.
+    #[inline(never)]
+    fn other_stage(&self, req: Request, e: &PasidEntry) -> Result<Translated, FaultReason> {
+        let caps = &self.caps.structs;
+        match e.qw0.pgtt() {
             Pgtt::PassThrough => {
                 if caps.haw < 64 && req.addr >> caps.haw != 0 {
-                    return Err(fault(FaultReason::Sgn4));
+                    return Err(FaultReason::Sgn4);
                 }
-                Translated {
+                Ok(Translated {
                     pa: req.addr,
                     len: 0x1000 - (req.addr & 0xfff),
                     perm: Perm::ALL,
-                }
+                })
             }
-            Pgtt::SecondStage => {
-                let fmt = self.ss_format(e).ok_or_else(|| fault(FaultReason::Spt4))?;
-                let aw = 12 + 9 * u32::from(e.ss_levels().unwrap_or(4));
-                let width = aw.min(u32::from(caps.mgaw));
-                if width < 64 && req.addr >> width != 0 {
-                    return Err(fault(FaultReason::Sgn5));
-                }
-                let t = fmt
-                    .translate(&self.mem, e.ss_table(), req.addr, req.access)
-                    .map_err(|f| fault(ss_reason(f.kind, f.level, req.access.write)))?;
-                Translated {
-                    pa: t.pa,
-                    len: 0x1000 - (t.pa & 0xfff),
-                    perm: t.perm,
-                }
-            }
+            Pgtt::SecondStage => self.second_stage(req, e),
             Pgtt::FirstStage => {
                 let fmt = self.fs_format(e);
-                let t = fmt
-                    .translate(&self.mem, e.fs_table(), req.addr, req.access)
-                    .map_err(|f| {
-                        fault(self.fs_permission(fmt, e.fs_table(), req, f.kind, f.level))
-                    })?;
-                Translated {
+                let t = walk::translate(fmt, &self.mem, e.fs_table(), req.addr, req.access)
+                    .map_err(|f| self.fs_permission(fmt, e.fs_table(), req, f.kind, f.level))?;
+                Ok(Translated {
                     pa: t.pa,
                     len: 0x1000 - (t.pa & 0xfff),
                     perm: t.perm,
-                }
+                })
             }
-            Pgtt::Nested => self.nested(req, e, &fault)?,
-            Pgtt::Reserved(_) => return Err(fault(FaultReason::Spt4)),
-        };
-        if INTERRUPT_RANGE.contains(&t.pa) {
-            return Err(fault(FaultReason::Sgn8));
+            Pgtt::Nested => self.nested(req, e),
+            Pgtt::Reserved(_) => Err(FaultReason::Spt4),
         }
-        Ok((t, e.qw1.did(), pgtt.class(), st.pasid))
     }
 
     /// Tells a first-stage U/S violation (SGN.2) from a write-permission one (SGN.6).
     fn fs_permission(
         &self,
-        fmt: &AnyFormat,
+        fmt: &X86,
         root: u64,
         req: Request,
         kind: FaultKind,
@@ -481,19 +567,16 @@ impl<M: AddressSpace> TranslationUnit<M> {
             exec: false,
             ..req.access
         };
-        match fmt.translate(&self.mem, root, req.addr, read) {
+        match walk::translate(fmt, &self.mem, root, req.addr, read) {
             Err(f) if f.kind == FaultKind::Permission => FaultReason::Sgn2,
             _ => FaultReason::Sgn6,
         }
     }
 
-    fn nested(
-        &self,
-        req: Request,
-        e: &PasidEntry,
-        fault: &dyn Fn(FaultReason) -> Fault,
-    ) -> Result<Translated, Fault> {
-        let ss = self.ss_format(e).ok_or_else(|| fault(FaultReason::Spt4))?;
+    /// The nested walk: the first-stage table read through the second stage, then the
+    /// second stage of its output.
+    fn nested(&self, req: Request, e: &PasidEntry) -> Result<Translated, FaultReason> {
+        let ss = self.ss_format(e).ok_or(FaultReason::Spt4)?;
         let fs = self.fs_format(e);
         let view = SecondStageView {
             mem: &self.mem,
@@ -503,30 +586,27 @@ impl<M: AddressSpace> TranslationUnit<M> {
             fs_root: e.fs_table(),
             fault: AtomicU8::new(0),
         };
-        let s1 = fs
-            .translate(&view.space(), e.fs_table(), req.addr, req.access)
-            .map_err(|f| {
+        let s1 =
+            walk::translate(fs, &view.space(), e.fs_table(), req.addr, req.access).map_err(|f| {
                 let code = view.fault.load(Ordering::Relaxed);
-                let reason = FaultReason::from_code(code)
-                    .unwrap_or_else(|| self.fs_permission(fs, e.fs_table(), req, f.kind, f.level));
-                fault(reason)
+                FaultReason::from_code(code)
+                    .unwrap_or_else(|| self.fs_permission(fs, e.fs_table(), req, f.kind, f.level))
             });
         let s1 = match s1 {
             Ok(t) => t,
-            Err(f) if f.reason == FaultReason::Sgn2 || f.reason == FaultReason::Sgn6 => {
+            Err(FaultReason::Sgn2 | FaultReason::Sgn6) => {
                 // A first-stage rights check cannot be redone outside the view: report it as
                 // the first-stage permission fault it is.
-                return Err(fault(if req.access.write {
+                return Err(if req.access.write {
                     FaultReason::Sgn6
                 } else {
                     FaultReason::Sgn2
-                }));
+                });
             }
-            Err(f) => return Err(f),
+            Err(r) => return Err(r),
         };
-        let s2 = ss
-            .translate(&self.mem, e.ss_table(), s1.pa, req.access)
-            .map_err(|f| fault(ss_reason(f.kind, f.level, req.access.write)))?;
+        let s2 = walk::translate(ss, &self.mem, e.ss_table(), s1.pa, req.access)
+            .map_err(|f| ss_reason(f.kind, f.level, req.access.write))?;
         Ok(Translated {
             pa: s2.pa,
             len: 0x1000 - (s2.pa & 0xfff),
