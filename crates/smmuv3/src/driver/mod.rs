@@ -26,6 +26,12 @@
 //!   0 comes back.
 //!   Each step is closed by `CMD_CFGI_STE`/`CMD_CFGI_CD` and a `CMD_SYNC` completed by an MSI
 //!   write the driver polls (CONS passing the sync without MSIs); a command the SMMU refuses is skipped and recorded ([`SmmuDriver::command_errors`]).
+//! - Dirty tracking is stage 1's, with IDR0.HTTU reporting Access flag and dirty-state
+//!   updates: a domain made for it has CD.HA and CD.HD and its writable leaves mapped
+//!   writable-clean (DBM, read-only), so that the first DMA write makes them dirty. Clearing
+//!   makes them writable-clean again; the flush the caller makes then (`CMD_TLBI_NH_VA` of
+//!   the leaves, and the ATCs) drops TLB entries cached dirty, which later writes would
+//!   otherwise hit without marking the page.
 //! - Events are drained from the event queue after each refused DMA ([`SmmuDriver::events`]);
 //!   page requests travel SMMU → PRI queue → driver → core, and the answer goes back as
 //!   `CMD_PRI_RESP`.
