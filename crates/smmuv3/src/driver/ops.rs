@@ -86,7 +86,7 @@ impl IommuDriver for SmmuDriver {
         if d.ats {
             inv.push(Self::atc_inv(d.sid, None));
         }
-        let ok = self.run(st, &inv).is_ok();
+        let ok = self.run_invalidations(st, &inv).is_ok();
         if ok && let Some(t) = &d.cd {
             // Nothing walks it any more.
             t.free(&self.alloc);
@@ -158,7 +158,7 @@ impl IommuDriver for SmmuDriver {
         let cmds = self.flush_cmds(st, domain, range, tables_freed);
         if !cmds.is_empty() {
             // The trait gives flush no way to fail; a refused command was recovered from.
-            let _ = self.run(st, &cmds);
+            let _ = self.run_invalidations(st, &cmds);
         }
     }
 
