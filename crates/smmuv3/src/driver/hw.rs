@@ -117,9 +117,13 @@ impl Hw {
         s
     }
 
-    /// The SMMU updates the dirty state of stage-1 leaves (IDR0.HTTU of 0b10 or more).
+    /// The SMMU updates the dirty state of stage-1 leaves (IDR0.HTTU of 0b10 or more), with
+    /// accesses to the tables coherent with the CPU's (IDR0.COHACC), as Linux requires before
+    /// it lets hardware write the tables it reads and clears.
     pub(super) fn dirty_ok(&self) -> bool {
-        self.idr0.s1p() && matches!(self.idr0.httu(), Httu::AccessDirty | Httu::AccessDirtyTable)
+        self.idr0.s1p()
+            && self.idr0.cohacc()
+            && matches!(self.idr0.httu(), Httu::AccessDirty | Httu::AccessDirtyTable)
     }
 
     /// The stage-1 format of new paging domains; with `dirty`, one the SMMU marks dirty
@@ -130,7 +134,7 @@ impl Hw {
         }
         if dirty && !self.dirty_ok() {
             return Err(CoreError::NotSupported(
-                "hardware dirty-state updates (IDR0.HTTU)",
+                "coherent hardware dirty-state updates (IDR0.HTTU, COHACC)",
             ));
         }
         Ok(ArmS1::new(ArmS1Config {
@@ -172,7 +176,7 @@ impl Hw {
             return Err("no hardware Access flag updates (IDR0.HTTU)");
         }
         if c.ha && c.hd && !self.dirty_ok() {
-            return Err("no hardware dirty-state updates (IDR0.HTTU)");
+            return Err("no coherent hardware dirty-state updates (IDR0.HTTU, COHACC)");
         }
         Ok(f.clone())
     }

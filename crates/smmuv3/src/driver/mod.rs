@@ -31,7 +31,7 @@
 //!   vSTE's EATS: split-stage and reserved values refused). The ATCs of devices whose STE has
 //!   it are invalidated after each TLB invalidation is complete.
 //! - Dirty tracking is stage 1's, with IDR0.HTTU reporting Access flag and dirty-state
-//!   updates: a domain made for it has CD.HA and CD.HD and its writable leaves mapped
+//!   updates and IDR0.COHACC coherent table accesses: a domain made for it has CD.HA and CD.HD and its writable leaves mapped
 //!   writable-clean (DBM, read-only), so that the first DMA write makes them dirty. Clearing
 //!   makes them writable-clean again; the flush the caller makes then (`CMD_TLBI_NH_VA` of
 //!   the leaves, and the ATCs) drops TLB entries cached dirty, which later writes would

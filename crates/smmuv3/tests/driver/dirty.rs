@@ -162,7 +162,7 @@ fn without_the_flush_a_write_hits_the_stale_dirty_entry() {
 }
 
 #[test]
-fn dirty_tracking_is_refused_without_httu_dirty_or_at_stage_2() {
+fn dirty_tracking_is_refused_without_coherent_httu_dirty_or_at_stage_2() {
     let mut access_only = SmmuParams::full();
     access_only.httu = Httu::Access;
     let (p, units) = SmmuHarness::build(&[access_only, SmmuParams::full()]);
@@ -190,17 +190,22 @@ fn dirty_tracking_is_refused_without_httu_dirty_or_at_stage_2() {
         p.iommu.new_paging(b, s2),
         Err(CoreError::NotSupported(_))
     ));
+    // Nor on an SMMU whose table accesses are not coherent, nor on one without stage 1.
+    let mut not_coherent = SmmuParams::full();
+    not_coherent.coherent = false;
     let mut s2_only = SmmuParams::full();
     s2_only.stage1 = false;
     s2_only.hyp = false;
     s2_only.two_level_cd = false;
-    let (q, units) = SmmuHarness::build(&[s2_only]);
-    let [c] = q.devices([(0, DEV)]);
-    assert!(!units[0].driver.caps().dirty_tracking);
-    assert!(matches!(
-        q.iommu.new_paging(c, DIRTY),
-        Err(CoreError::NotSupported(_))
-    ));
+    for params in [not_coherent, s2_only] {
+        let (q, units) = SmmuHarness::build(&[params]);
+        let [c] = q.devices([(0, DEV)]);
+        assert!(!units[0].driver.caps().dirty_tracking);
+        assert!(matches!(
+            q.iommu.new_paging(c, DIRTY),
+            Err(CoreError::NotSupported(_))
+        ));
+    }
 }
 
 /// One step of a device and its dirty-tracking user.
