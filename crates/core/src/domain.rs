@@ -36,6 +36,10 @@ pub enum NestedData {
         root: u64,
         /// Number of entries (PASIDs 0 .. entries); PASID 0 serves requests without PASID.
         entries: u32,
+        /// The ATS the user's stream entry asks for, in the family's encoding: for SMMUv3 the
+        /// vSTE's EATS (0 none, 1 full ATS; a driver refuses what it cannot honour). 0 asks
+        /// for none.
+        ats: u8,
     },
 }
 

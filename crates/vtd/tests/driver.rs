@@ -388,6 +388,7 @@ fn incompatible_domains_are_refused() {
                 format: f,
                 root: 0,
                 entries: 1,
+                ats: 0,
             },
         )
         .unwrap();

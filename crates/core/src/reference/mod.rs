@@ -262,6 +262,7 @@ impl RefIommu {
                         format,
                         root,
                         entries,
+                        ..
                     } => {
                         let p = sub.unwrap_or(0);
                         if p >= *entries {

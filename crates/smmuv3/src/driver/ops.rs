@@ -33,7 +33,7 @@ impl IommuDriver for SmmuDriver {
             second_stage: s2,
             nesting: s1 && s2,
             sva: s1 && ssid > 0 && h.idr0.pri(),
-            dirty_tracking: false,
+            dirty_tracking: h.dirty_ok(),
             ats: h.idr0.ats(),
             pri: h.idr0.pri(),
         }
@@ -86,7 +86,7 @@ impl IommuDriver for SmmuDriver {
         if d.ats {
             inv.push(Self::atc_inv(d.sid, None));
         }
-        let ok = self.run(st, &inv).is_ok();
+        let ok = self.run_invalidations(st, &inv).is_ok();
         if ok && let Some(t) = &d.cd {
             // Nothing walks it any more.
             t.free(&self.alloc);
@@ -94,13 +94,17 @@ impl IommuDriver for SmmuDriver {
     }
 
     fn alloc_table(&self, req: &PagingRequest, alloc: &TableAlloc) -> Result<Box<dyn IoPageTable>> {
-        if req.dirty_tracking {
-            return Err(CoreError::NotSupported("dirty tracking"));
+        // Dirty tracking is stage 1's (HTTU); a nesting parent is a stage-2 table.
+        if req.dirty_tracking && req.nest_parent {
+            return Err(CoreError::NotSupported("dirty tracking of a stage-2 table"));
         }
         let format = if req.nest_parent || !self.hw.idr0.s1p() {
+            if req.dirty_tracking {
+                return Err(CoreError::NotSupported("dirty tracking without stage 1"));
+            }
             self.hw.s2_format()?
         } else {
-            self.hw.s1_format()?
+            self.hw.s1_format(req.dirty_tracking)?
         };
         Ok(Box::new(HwTable::new(format, alloc.clone())?))
     }
@@ -154,7 +158,7 @@ impl IommuDriver for SmmuDriver {
         let cmds = self.flush_cmds(st, domain, range, tables_freed);
         if !cmds.is_empty() {
             // The trait gives flush no way to fail; a refused command was recovered from.
-            let _ = self.run(st, &cmds);
+            let _ = self.run_invalidations(st, &cmds);
         }
     }
 
