@@ -499,15 +499,10 @@ impl IommuDriver for RefIommu {
                 })
             }
             Err(f) => {
-                let kind = fault_kind(f.kind);
                 let sva = matches!(domain.kind(), DomainKind::Sva(_));
-                Err(DmaFault {
-                    kind,
-                    recoverable: sva
-                        && dev.caps.pri
-                        && self.cfg.pri
-                        && matches!(kind, DmaFaultKind::NotPresent | DmaFaultKind::Permission),
-                })
+                Err(DmaFault::new(fault_kind(f.kind), || {
+                    sva && dev.caps.pri && self.cfg.pri
+                }))
             }
         }
     }
