@@ -85,6 +85,12 @@ pub struct DmaFault {
 }
 
 impl DmaFault {
+    /// The fault of a request from a blocked RID or PASID, or one where nothing is attached.
+    pub const BLOCKED: DmaFault = DmaFault {
+        kind: DmaFaultKind::Blocked,
+        recoverable: false,
+    };
+
     /// A fault of `kind`, recoverable when a page request could resolve it: `kind` is
     /// not-present or permission, and `can_request` (asked only then) says the address space
     /// has a fault handler and the device sends page requests.

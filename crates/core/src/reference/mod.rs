@@ -453,15 +453,11 @@ impl IommuDriver for RefIommu {
         iova: u64,
         access: Access,
     ) -> std::result::Result<DmaTranslation, DmaFault> {
-        let blocked = DmaFault {
-            kind: DmaFaultKind::Blocked,
-            recoverable: false,
-        };
         // Read before the device's entry and the walk: see `tlb_gen`.
         let generation = self.tlb_gen.load(Ordering::Acquire);
-        let (entry, sub) = self.entry(dev, pasid).ok_or(blocked)?;
+        let (entry, sub) = self.entry(dev, pasid).ok_or(DmaFault::BLOCKED)?;
         let domain = match entry {
-            Entry::Blocked => return Err(blocked),
+            Entry::Blocked => return Err(DmaFault::BLOCKED),
             Entry::Identity => {
                 return Ok(DmaTranslation {
                     pa: iova,

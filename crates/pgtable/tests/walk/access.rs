@@ -121,7 +121,7 @@ fn vtd_walk_sets_accessed_and_dirty_only_with_ad() {
             }
             for iova in [page, block] {
                 let p = path(&t, iova);
-                let before: Vec<u64> = p.iter().map(|&e| load(&t, e)).collect();
+                let before: Vec<u64> = loads(&t, &p);
                 ok(&t, iova + 8, READ);
                 for (&e, &v) in p.iter().zip(&before) {
                     let want = if ad { v | A } else { v };
@@ -157,7 +157,7 @@ fn arm_s1_with_ha_and_hd_starts_writable_clean_and_a_write_clears_ap2() {
         t.map(block * 5, PA_BASE + block, block, Prot::RW).unwrap();
         for iova in [page, block * 5] {
             let p = path(&t, iova);
-            let before: Vec<u64> = p.iter().map(|&e| load(&t, e)).collect();
+            let before: Vec<u64> = loads(&t, &p);
             let leaf = *before.last().unwrap();
             assert_eq!(
                 leaf & (AP2 | DBM),
@@ -165,10 +165,10 @@ fn arm_s1_with_ha_and_hd_starts_writable_clean_and_a_write_clears_ap2() {
                 "writable-clean: AP[2] = 1, DBM = 1"
             );
             ok(&t, iova, READ);
-            let now: Vec<u64> = p.iter().map(|&e| load(&t, e)).collect();
+            let now: Vec<u64> = loads(&t, &p);
             assert_eq!(now, before, "a read changes nothing");
             let tr = ok(&t, iova, WRITE);
-            let now: Vec<u64> = p.iter().map(|&e| load(&t, e)).collect();
+            let now: Vec<u64> = loads(&t, &p);
             let last = p.len() - 1;
             assert_eq!(now[..last], before[..last], "tables are not touched");
             assert_eq!(now[last], leaf & !AP2, "a write clears AP[2] only");
@@ -202,14 +202,14 @@ fn arm_s2_with_ha_and_hd_a_write_sets_s2ap_write() {
         t.map(block * 5, PA_BASE + block, block, Prot::RW).unwrap();
         for iova in [page, block * 5] {
             let p = path(&t, iova);
-            let before: Vec<u64> = p.iter().map(|&e| load(&t, e)).collect();
+            let before: Vec<u64> = loads(&t, &p);
             let leaf = *before.last().unwrap();
             assert_eq!(leaf & (S2AP_R | S2AP_W | DBM), S2AP_R | DBM);
             ok(&t, iova, READ);
-            let now: Vec<u64> = p.iter().map(|&e| load(&t, e)).collect();
+            let now: Vec<u64> = loads(&t, &p);
             assert_eq!(now, before, "a read changes nothing");
             let tr = ok(&t, iova, WRITE);
-            let now: Vec<u64> = p.iter().map(|&e| load(&t, e)).collect();
+            let now: Vec<u64> = loads(&t, &p);
             let last = p.len() - 1;
             assert_eq!(now[..last], before[..last], "tables are not touched");
             assert_eq!(now[last], leaf | S2AP_W, "a write sets S2AP[1] only");

@@ -99,6 +99,11 @@ fn with_entry<F: Format>(t: &Table<F>, pa: u64, value: u64, check: impl FnOnce()
     store(t, pa, old);
 }
 
+/// The raw entries at `entries` (e.g. a walk's [`path`]), in order.
+fn loads<F: Format>(t: &Table<F>, entries: &[u64]) -> Vec<u64> {
+    entries.iter().map(|&e| load(t, e)).collect()
+}
+
 /// The table at `level` on the walk of `iova` (the entry's address less index × 8).
 fn table_at<F: Format>(t: &Table<F>, shape: &Shape, level: usize, iova: u64) -> u64 {
     path(t, iova)[level] - shape.index(level, iova) * 8
