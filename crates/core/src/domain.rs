@@ -237,6 +237,15 @@ impl Domain {
         Ok(f(&**self.paging()?.table.read()))
     }
 
+    /// The hardware format of the paging domain's table, for a driver checking that its
+    /// instance can walk it; the reason when this is no paging domain or its table has no
+    /// hardware format.
+    pub fn table_format(&self) -> std::result::Result<AnyFormat, &'static str> {
+        self.with_table(|t| t.format().cloned())
+            .map_err(|_| "not a paging domain")?
+            .ok_or("a table the hardware cannot walk")
+    }
+
     /// Maps `[iova, iova + size)` to `pa`; the invalidation it owes (if any) goes to `gather`.
     pub fn map(
         &self,

@@ -110,14 +110,9 @@ impl IommuDriver for SmmuDriver {
     }
 
     fn check_domain(&self, domain: &Domain) -> std::result::Result<(), &'static str> {
-        let table_format = |d: &Domain| -> std::result::Result<AnyFormat, &'static str> {
-            d.with_table(|t| t.format().cloned())
-                .map_err(|_| "not a paging domain")?
-                .ok_or("a table the SMMU cannot walk")
-        };
         match domain.kind() {
             DomainKind::Paging(_) => {
-                let f = table_format(domain)?;
+                let f = domain.table_format()?;
                 if matches!(f, AnyFormat::ArmS2(_)) {
                     self.hw.check_s2(&f).map(|_| ())
                 } else {
@@ -128,7 +123,7 @@ impl IommuDriver for SmmuDriver {
             DomainKind::Nested(n) => match &n.data {
                 NestedData::PasidTable { format, .. } => {
                     self.hw.check_s1(format)?;
-                    self.hw.check_s2(&table_format(&n.parent)?).map(|_| ())
+                    self.hw.check_s2(&n.parent.table_format()?).map(|_| ())
                 }
                 NestedData::Stage1 { .. } => {
                     Err("SMMUv3 nests a user's whole CD table, not one stage-1 table")
@@ -248,13 +243,13 @@ impl SmmuDriver {
         };
         // A fault an I/O page fault handler can resolve, from a device that can ask: not
         // present or not writable in an SVA address space, with page requests.
-        let recoverable = matches!(kind, DmaFaultKind::NotPresent | DmaFaultKind::Permission)
-            && d.is_some_and(|d| {
+        DmaFault::new(kind, || {
+            d.is_some_and(|d| {
                 d.pri
                     && pasid
                         .and_then(|p| d.pasids.get(&p))
                         .is_some_and(|p| matches!(p, Programmed::S1 { sva: true, .. }))
-            });
-        DmaFault { kind, recoverable }
+            })
+        })
     }
 }
