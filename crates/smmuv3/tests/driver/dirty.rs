@@ -254,3 +254,19 @@ proptest! {
         prop_assert_eq!(units[0].unit.stale_count(), 0);
     }
 }
+
+#[test]
+fn a_write_after_a_read_marks_the_page_even_when_the_read_filled_the_tlb() {
+    let (p, units, a, d) = tracked();
+    // No checking walks: the TLB alone answers hits.
+    units[0].unit.set_checking(false);
+    p.dma(a, None, IOVA + 0x1000, Access::READ).unwrap();
+    p.dma(a, None, IOVA + 0x1000, Access::READ).unwrap();
+    assert_eq!(dirty(&d, false), Vec::<u64>::new());
+    p.dma(a, None, IOVA + 0x1000, Access::WRITE).unwrap();
+    assert_eq!(dirty(&d, false), vec![IOVA + 0x1000]);
+    assert_eq!(clear(&d), vec![IOVA + 0x1000]);
+    p.dma(a, None, IOVA + 0x1000, Access::READ).unwrap();
+    p.dma(a, None, IOVA + 0x1000, Access::WRITE).unwrap();
+    assert_eq!(dirty(&d, false), vec![IOVA + 0x1000]);
+}

@@ -92,6 +92,9 @@ struct Walked {
     did: u16,
     class: Class,
     pasid: u32,
+    /// A write must walk to set a Dirty flag (first stage, nested, or second stage with
+    /// SSADE): an entry a read filled may not answer a write.
+    tracked: bool,
 }
 
 /// `mode` bit: translation is enabled (GCMD.TE).
@@ -316,13 +319,14 @@ impl<M: AddressSpace> TranslationUnit<M> {
             did,
             class,
             pasid,
+            tracked,
         } = self.walk(req, true, generation)?;
         let page = IotlbEntry {
             pa: t.pa & !0xfff,
             perm: t.perm,
             did,
             class,
-            dirty: req.access.write || class == Class::Second,
+            dirty: req.access.write || !tracked,
             shift: 12,
             pasid,
         };
@@ -497,6 +501,11 @@ impl<M: AddressSpace> TranslationUnit<M> {
             did: e.qw1.did(),
             class: pgtt.class(),
             pasid: st.pasid,
+            tracked: match pgtt {
+                Pgtt::PassThrough => false,
+                Pgtt::SecondStage => e.qw0.ssade(),
+                _ => true,
+            },
         })
     }
 

@@ -106,3 +106,35 @@ fn dirty_tracking_is_refused_on_a_unit_without_ssads() {
     let d = other.iommu.new_paging(other.devs[0], req).unwrap();
     assert!(r.driver.check_domain(&d).is_err());
 }
+
+#[test]
+fn a_write_after_a_read_marks_the_page_even_when_the_read_filled_the_iotlb() {
+    let r = rig(VtdParams::default());
+    // No checking walks: the IOTLB alone answers hits.
+    r.unit.set_checking(false);
+    let dev = r.devs[0];
+    let tracked = PagingRequest {
+        dirty_tracking: true,
+        ..Default::default()
+    };
+    let d = r.iommu.new_paging(dev, tracked).unwrap();
+    r.iommu.attach(dev, &d).unwrap();
+    d.map_sync(IOVA, 0x30_0000, SIZE, Prot::RW).unwrap();
+    r.iommu.dma(dev, None, IOVA + 0x1000, Access::READ).unwrap();
+    r.iommu.dma(dev, None, IOVA + 0x1000, Access::READ).unwrap();
+    assert_eq!(dirty(&d, false), Vec::<u64>::new());
+    r.iommu
+        .dma(dev, None, IOVA + 0x1000, Access::WRITE)
+        .unwrap();
+    assert_eq!(dirty(&d, false), vec![IOVA + 0x1000]);
+    // Written again after clearing and the flush: marked again.
+    assert_eq!(dirty(&d, true), vec![IOVA + 0x1000]);
+    let mut g = Gather::new();
+    g.add(IOVA, IOVA + SIZE);
+    d.sync(&mut g);
+    r.iommu.dma(dev, None, IOVA + 0x1000, Access::READ).unwrap();
+    r.iommu
+        .dma(dev, None, IOVA + 0x1000, Access::WRITE)
+        .unwrap();
+    assert_eq!(dirty(&d, false), vec![IOVA + 0x1000]);
+}
