@@ -9,6 +9,8 @@
 //! - [`GuestRam`]: a VMM's rust-vmm guest memory (`vm-memory`) seen as physical memory;
 //! - [`MappedSpace`]: an address space seen through a translation (a nested walk's view of
 //!   its stage-1 tables through stage 2);
+//! - [`DryRun`]: an address space read but never changed, its writes only recorded (what the
+//!   hardware models' checking walks go through);
 //! - [`PageAlloc`]: naturally aligned, zeroed blocks for table pages (4 KiB to 1 MiB) carved from
 //!   a range of an address space, with one metadata word per 4 KiB page for the owner's use.
 //!
@@ -17,6 +19,7 @@
 
 mod alloc;
 mod arena;
+mod dry;
 mod error;
 mod guest;
 mod space;
@@ -24,6 +27,7 @@ mod view;
 
 pub use alloc::{AllocStats, PageAlloc};
 pub use arena::RamArena;
+pub use dry::DryRun;
 pub use error::{MemError, Result};
 pub use guest::GuestRam;
 pub use space::AddressSpace;
