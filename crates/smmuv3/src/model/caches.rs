@@ -325,6 +325,19 @@ impl Caches {
         self.tlb.stream(sid, ssid, addr)
     }
 
+    /// The TLB's answer to `access` at `addr` from stream `sid`/`ssid`: output address,
+    /// bytes to the end of the page, rights.
+    #[inline(always)]
+    pub(crate) fn tlb_hit(
+        &self,
+        sid: u32,
+        ssid: Option<u32>,
+        addr: u64,
+        access: softiommu_pgtable::Access,
+    ) -> Option<(u64, u64, softiommu_pgtable::Perm)> {
+        self.tlb.stream_hit(sid, ssid, addr, access)
+    }
+
     /// Caches `e`, the translation of `addr` from stream `sid`/`ssid`.
     pub(crate) fn fill_tlb(
         &self,

@@ -18,7 +18,9 @@ mod walk;
 
 pub use caches::{Caches, InvalidationScope, TlbiRange};
 pub use caps::{CapsError, Httu, ModelCaps, StallModel};
-pub use translate::{Fault, Request, RequestKind, StaleTranslation, Translated, TranslationUnit};
+pub use translate::{
+    Checking, Fault, Request, RequestKind, StaleTranslation, Translated, TranslationUnit,
+};
 pub use unit::{
     AtcCompletion, AtcInvalidation, CommandCounts, DeviceMessage, DeviceSink, InterruptSink,
     PageRequestOutcome, SmmuUnit, UnitError, UnitStats,
