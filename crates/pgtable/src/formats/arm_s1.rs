@@ -52,7 +52,12 @@ pub struct ArmS1 {
     /// Dirty-state management in effect (`hd && ha`).
     hd: bool,
     bits: arm::LeafBits,
+    /// How a descriptor decodes at each level (counted from the root; the last serves every
+    /// index beyond the table).
+    rules: [arm::LevelRule; crate::MAX_LEVELS],
 }
+
+mod walk;
 
 /// How this stage marks a written DBM page.
 const DIRTY: arm::DirtyBit = arm::DirtyBit {
@@ -96,6 +101,9 @@ impl ArmS1 {
             start,
             hd: cfg.hd && cfg.ha,
             bits: arm::LeafBits::new(cfg.granule, start, |p| s1_attrs(p, cfg.hd && cfg.ha)),
+            rules: std::array::from_fn(|i| {
+                arm::LevelRule::new(cfg.granule, usize::from(start) + i)
+            }),
         })
     }
 
@@ -127,6 +135,12 @@ impl ArmS1 {
     #[inline(always)]
     fn number(&self, level: usize) -> usize {
         usize::from(self.start) + level
+    }
+
+    /// How a descriptor at `level` (counted from the root) decodes.
+    #[inline(always)]
+    fn rule(&self, level: usize) -> &arm::LevelRule {
+        &self.rules[level.min(crate::MAX_LEVELS - 1)]
     }
 
     #[inline(always)]
@@ -181,7 +195,7 @@ impl Format for ArmS1 {
 
     #[inline(always)]
     fn decode(&self, pte: u64, level: usize) -> Pte {
-        match arm::classify(self.cfg.granule, pte, self.number(level)) {
+        match self.rule(level).classify(pte) {
             Desc::Invalid => Pte::Invalid,
             Desc::Reserved => Pte::Reserved,
             Desc::Table(next) => Pte::Table {

@@ -369,7 +369,9 @@ impl<M: AddressSpace> TranslationUnit<M> {
         };
         let root = ttb & root_mask(&*fmt);
         let input = va & ((1u64 << n) - 1);
-        let t = walk::translate(&*fmt, mem, root, input, req.access)
+        let t = fmt
+            .fmt
+            .translate(mem, root, input, req.access, fmt.affd)
             .map_err(|f| self.s1_fault(req, cd, s2, f, view))?;
         let perm = s1_rights(t.perm, cd);
         if !perm.allows(req.access) || pan_refuses(ctx.cd().dw0.pan(), req.access, perm) {
