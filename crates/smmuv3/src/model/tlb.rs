@@ -329,18 +329,29 @@ impl StreamTlb {
     ) -> Option<(u64, u64, Perm)> {
         let k0 = stream_k0(sid, ssid);
         let bit = HIT_SHIFT + hit_index(access);
+        let answer = |[v0, v1]: [u64; 2], shift: u32| {
+            if v1 >> bit & 1 == 0 {
+                return None;
+            }
+            let off = addr & ((1u64 << shift) - 1);
+            let len = (1u64 << shift) - off;
+            Some(((v0 & !0xfff) | off, len, Perm::from_bits(v0 as u8)))
+        };
         let mut sizes = self.shifts.load(Ordering::Relaxed);
+        // 4 KiB, the smallest page, first: its probe does not wait for the sizes in use.
+        if sizes & 1 << 12 != 0 {
+            let page = addr >> 12;
+            if let Some(v) = self.t.lookup(page, [k0 | 12 << 2, page]) {
+                return answer(v, 12);
+            }
+            sizes &= !(1 << 12);
+        }
         while sizes != 0 {
             let shift = sizes.trailing_zeros();
             sizes &= sizes - 1;
             let page = addr >> shift;
-            if let Some([v0, v1]) = self.t.lookup(page, [k0 | u64::from(shift) << 2, page]) {
-                if v1 >> bit & 1 == 0 {
-                    return None;
-                }
-                let off = addr & ((1u64 << shift) - 1);
-                let len = (1u64 << shift) - off;
-                return Some(((v0 & !0xfff) | off, len, Perm::from_bits(v0 as u8)));
+            if let Some(v) = self.t.lookup(page, [k0 | u64::from(shift) << 2, page]) {
+                return answer(v, shift);
             }
         }
         None
