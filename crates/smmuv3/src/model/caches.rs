@@ -339,6 +339,7 @@ impl Caches {
     }
 
     /// Caches `e`, the translation of `addr` from stream `sid`/`ssid`.
+    #[inline]
     pub(crate) fn fill_tlb(
         &self,
         sid: u32,

@@ -375,6 +375,7 @@ impl StreamTlb {
         None
     }
 
+    #[inline(always)]
     fn note(&self, e: &TlbEntry) {
         let bit = 1u64 << e.shift;
         let shifts = if e.class == Class::Walk {
@@ -392,6 +393,7 @@ impl StreamTlb {
 
     /// Caches `e` for `addr` from stream `sid`/`ssid`, unless `generation` moved on from
     /// `seen`.
+    #[inline]
     pub(crate) fn fill_stream(
         &self,
         sid: u32,

@@ -336,10 +336,11 @@ impl<M: AddressSpace> TranslationUnit<M> {
     ) -> Result<S1Walk, Fault> {
         let cd = &ctx.cd();
         let d = cd.dw0;
-        let s2 = (ctx.ste().dw2.s2r(), ctx.ste().dw2.s2s());
+        // STE.S2R and S2S, read only when a fault needs them.
+        let s2 = || (ctx.ste().dw2.s2r(), ctx.ste().dw2.s2s());
         let fault = |id: EventId| {
             let sf = StageFault::new(id, false, EventClass::In);
-            self.stage_fault(req, sf, Some(cd), s2)
+            self.stage_fault(req, sf, Some(cd), s2())
         };
         let high = req.addr >> 55 & 1 != 0;
         let (epd, txsz, ttb) = if high {
@@ -372,9 +373,9 @@ impl<M: AddressSpace> TranslationUnit<M> {
         let t = fmt
             .fmt
             .translate(mem, root, input, req.access, fmt.affd)
-            .map_err(|f| self.s1_fault(req, cd, s2, f, view))?;
+            .map_err(|f| self.s1_fault(req, cd, s2(), f, view))?;
         let perm = s1_rights(t.perm, cd);
-        if !perm.allows(req.access) || pan_refuses(ctx.cd().dw0.pan(), req.access, perm) {
+        if !perm.allows(req.access) || pan_refuses(d.pan(), req.access, perm) {
             return Err(fault(EventId::Permission));
         }
         let shift = t.page_size.trailing_zeros() as u8;
