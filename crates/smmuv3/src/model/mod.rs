@@ -9,6 +9,7 @@ mod caps;
 mod context;
 mod formats;
 mod nested;
+mod stream;
 #[cfg(test)]
 mod tests;
 mod tlb;

@@ -406,14 +406,24 @@ impl<M: AddressSpace> TranslationUnit<M> {
         if req.access.write && req.access.exec {
             return Err(unsupported(self.event(&req, EventId::Uut)));
         }
+        if let Some(t) = self.stage1_miss(&req) {
+            return Ok(t);
+        }
         self.walk_and_fill(req)
     }
 
-    /// The walk for `req` and the TLB fill it leaves.
+    /// The walk for `req` and the TLB fill it leaves; the stream configuration of its
+    /// context too, when later misses may start from one.
     fn walk_and_fill(&self, req: Request) -> Result<Translated, Fault> {
         let generation = self.caches.generation();
         self.counters.walk();
-        let w = self.walk(req, true, generation)?;
+        let ctx = self.resolve(&req, true, generation)?;
+        if req.kind == RequestKind::Untranslated
+            && let Some(c) = self.stream_cfg(&ctx)
+        {
+            self.caches.fill_stream(req.sid, req.ssid, &c, generation);
+        }
+        let w = self.walk_context(req, &ctx, true, generation)?;
         if let Some(e) = w.fill {
             self.caches
                 .fill_tlb(req.sid, req.ssid, req.addr, &e, generation);
