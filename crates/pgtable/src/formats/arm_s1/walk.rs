@@ -4,7 +4,7 @@
 
 use softiommu_mem::AddressSpace;
 
-use super::{ArmS1, table_perm};
+use super::ArmS1;
 use crate::format::Format;
 use crate::formats::arm::Desc;
 use crate::prot::Access;
@@ -119,13 +119,12 @@ impl ArmS1 {
         above: u64,
     ) -> Result<Translation, WalkFault> {
         let fault = |kind| Err(self.walk_fault(kind, level, entry));
-        let limit = table_perm(above);
         let mut tries = 0;
         loop {
             if !w.affd && self.access_flag_fault(pte, level) {
                 return fault(FaultKind::AccessFlag);
             }
-            let all = limit & self.leaf_perm(pte);
+            let all = self.walk_perm(above, pte);
             if !all.allows(w.access) {
                 return fault(FaultKind::Permission);
             }

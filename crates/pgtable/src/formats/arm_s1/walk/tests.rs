@@ -121,3 +121,13 @@ fn affd_lets_a_leaf_without_the_access_flag_through() {
         (0x40_0000_0000 | (va & 0xfff), 0x1000, 3)
     );
 }
+
+proptest! {
+    /// The rights the walk looks up are those the descriptors' bits give, level by level.
+    #[test]
+    fn looked_up_rights_are_the_descriptors_rights(above: u64, pte: u64, hd: bool) {
+        let f = ArmS1::new(ArmS1Config { ha: true, hd, ..ArmS1Config::default() }).unwrap();
+        let want = super::super::table_perm(above) & f.leaf_perm(pte);
+        prop_assert_eq!(f.walk_perm(above, pte), want);
+    }
+}
