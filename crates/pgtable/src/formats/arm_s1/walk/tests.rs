@@ -131,3 +131,61 @@ proptest! {
         prop_assert_eq!(f.walk_perm(above, pte), want);
     }
 }
+
+/// Memory whose first compare-and-exchange finds the entry already changed to `now` by
+/// someone else.
+struct Racing {
+    mem: RamArena,
+    now: std::sync::Mutex<Option<u64>>,
+}
+
+impl AddressSpace for Racing {
+    fn words(
+        &self,
+        pa: u64,
+        count: usize,
+    ) -> softiommu_mem::Result<&[std::sync::atomic::AtomicU64]> {
+        self.mem.words(pa, count)
+    }
+    fn read(&self, pa: u64, buf: &mut [u8]) -> softiommu_mem::Result<()> {
+        self.mem.read(pa, buf)
+    }
+    fn write(&self, pa: u64, buf: &[u8]) -> softiommu_mem::Result<()> {
+        self.mem.write(pa, buf)
+    }
+    fn cmpxchg_u64(
+        &self,
+        pa: u64,
+        current: u64,
+        new: u64,
+    ) -> softiommu_mem::Result<Result<u64, u64>> {
+        if let Some(now) = self.now.lock().unwrap().take() {
+            self.mem.store_u64(pa, now)?;
+        }
+        self.mem.cmpxchg_u64(pa, current, new)
+    }
+}
+
+proptest! {
+    /// A leaf changed under the walk's Access flag update — to another leaf, a table, or
+    /// anything — is looked at again as the shared walker looks at it.
+    #[test]
+    fn a_raced_update_is_walked_as_the_shared_walker_walks_it(
+        kind in 0u8..4, attrs in attrs(), raw: u64, write: bool,
+    ) {
+        let f = ArmS1::new(ArmS1Config { ha: true, hd: true, ..ArmS1Config::default() })
+            .unwrap();
+        let va = 0x1234_5000;
+        // Level 2 holds a block without AF: the walk must set it, and loses the race to `now`.
+        let mut ptes: Vec<u64> = (0..2).map(|i| pte(0, i, 4, 0, 0)).collect();
+        ptes.push(0x4000_0000 | 0b01 | S1_AP_UNPRIV);
+        ptes.push(pte(1, 3, 4, AF | S1_AP_UNPRIV, 0));
+        let now = pte(kind, 2, 4, attrs, raw);
+        let racing = || Racing { mem: chain(&ptes, va, &f), now: std::sync::Mutex::new(Some(now)) };
+        let access = if write { Access::WRITE } else { Access::READ };
+        let (a, b) = (racing(), racing());
+        let want = walk::translate(&f, &a, TABLES, va, access);
+        let got = f.translate(&b, TABLES, va, access, false);
+        prop_assert_eq!(got, want);
+    }
+}
