@@ -36,6 +36,10 @@ pub enum NestedData {
         root: u64,
         /// Number of entries (PASIDs 0 .. entries); PASID 0 serves requests without PASID.
         entries: u32,
+        /// The ATS the user's stream entry asks for, in the family's encoding: for SMMUv3 the
+        /// vSTE's EATS (0 none, 1 full ATS; a driver refuses what it cannot honour). 0 asks
+        /// for none.
+        ats: u8,
     },
 }
 
@@ -231,6 +235,15 @@ impl Domain {
     /// root and format, or a reference walk.
     pub fn with_table<R>(&self, f: impl FnOnce(&dyn IoPageTable) -> R) -> Result<R> {
         Ok(f(&**self.paging()?.table.read()))
+    }
+
+    /// The hardware format of the paging domain's table, for a driver checking that its
+    /// instance can walk it; the reason when this is no paging domain or its table has no
+    /// hardware format.
+    pub fn table_format(&self) -> std::result::Result<AnyFormat, &'static str> {
+        self.with_table(|t| t.format().cloned())
+            .map_err(|_| "not a paging domain")?
+            .ok_or("a table the hardware cannot walk")
     }
 
     /// Maps `[iova, iova + size)` to `pa`; the invalidation it owes (if any) goes to `gather`.

@@ -84,6 +84,23 @@ pub struct DmaFault {
     pub recoverable: bool,
 }
 
+impl DmaFault {
+    /// The fault of a request from a blocked RID or PASID, or one where nothing is attached.
+    pub const BLOCKED: DmaFault = DmaFault {
+        kind: DmaFaultKind::Blocked,
+        recoverable: false,
+    };
+
+    /// A fault of `kind`, recoverable when a page request could resolve it: `kind` is
+    /// not-present or permission, and `can_request` (asked only then) says the address space
+    /// has a fault handler and the device sends page requests.
+    pub fn new(kind: DmaFaultKind, can_request: impl FnOnce() -> bool) -> DmaFault {
+        let recoverable =
+            matches!(kind, DmaFaultKind::NotPresent | DmaFaultKind::Permission) && can_request();
+        DmaFault { kind, recoverable }
+    }
+}
+
 /// A DMA request the IOMMU translated.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct DmaTranslation {
@@ -168,4 +185,33 @@ pub trait IommuDriver: Send + Sync {
         iova: u64,
         access: Access,
     ) -> std::result::Result<DmaTranslation, DmaFault>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_not_present_and_permission_faults_are_recoverable() {
+        for kind in [DmaFaultKind::NotPresent, DmaFaultKind::Permission] {
+            assert!(DmaFault::new(kind, || true).recoverable);
+            assert!(!DmaFault::new(kind, || false).recoverable);
+        }
+        for kind in [
+            DmaFaultKind::Blocked,
+            DmaFaultKind::AddressSize,
+            DmaFaultKind::BadConfig,
+        ] {
+            let f = DmaFault::new(kind, || {
+                panic!("asked for a fault no page request resolves")
+            });
+            assert_eq!(
+                f,
+                DmaFault {
+                    kind,
+                    recoverable: false
+                }
+            );
+        }
+    }
 }

@@ -79,40 +79,28 @@ pub trait AddressSpace: Send + Sync {
     }
 }
 
-impl<T: AddressSpace + ?Sized> AddressSpace for Arc<T> {
-    #[inline]
-    fn words(&self, pa: u64, count: usize) -> Result<&[AtomicU64]> {
-        (**self).words(pa, count)
-    }
-    #[inline]
-    fn read(&self, pa: u64, buf: &mut [u8]) -> Result<()> {
-        (**self).read(pa, buf)
-    }
-    #[inline]
-    fn write(&self, pa: u64, buf: &[u8]) -> Result<()> {
-        (**self).write(pa, buf)
-    }
-    #[inline]
-    fn fill(&self, pa: u64, len: u64, byte: u8) -> Result<()> {
-        (**self).fill(pa, len, byte)
-    }
+/// Implements [`AddressSpace`] for a pointer type by forwarding to the space it points at.
+macro_rules! forward_address_space {
+    ($($ptr:ty),*) => {$(
+        impl<T: AddressSpace + ?Sized> AddressSpace for $ptr {
+            #[inline]
+            fn words(&self, pa: u64, count: usize) -> Result<&[AtomicU64]> {
+                (**self).words(pa, count)
+            }
+            #[inline]
+            fn read(&self, pa: u64, buf: &mut [u8]) -> Result<()> {
+                (**self).read(pa, buf)
+            }
+            #[inline]
+            fn write(&self, pa: u64, buf: &[u8]) -> Result<()> {
+                (**self).write(pa, buf)
+            }
+            #[inline]
+            fn fill(&self, pa: u64, len: u64, byte: u8) -> Result<()> {
+                (**self).fill(pa, len, byte)
+            }
+        }
+    )*};
 }
 
-impl<T: AddressSpace + ?Sized> AddressSpace for &T {
-    #[inline]
-    fn words(&self, pa: u64, count: usize) -> Result<&[AtomicU64]> {
-        (**self).words(pa, count)
-    }
-    #[inline]
-    fn read(&self, pa: u64, buf: &mut [u8]) -> Result<()> {
-        (**self).read(pa, buf)
-    }
-    #[inline]
-    fn write(&self, pa: u64, buf: &[u8]) -> Result<()> {
-        (**self).write(pa, buf)
-    }
-    #[inline]
-    fn fill(&self, pa: u64, len: u64, byte: u8) -> Result<()> {
-        (**self).fill(pa, len, byte)
-    }
-}
+forward_address_space!(Arc<T>, &T);

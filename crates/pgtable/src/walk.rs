@@ -100,27 +100,15 @@ pub fn lookup<F: Format, M: AddressSpace + ?Sized>(
     root: u64,
     iova: u64,
 ) -> Option<Mapping> {
-    let va = fmt.input(iova)?;
-    let mut table = root;
-    for (i, lv) in fmt.geometry().levels().iter().enumerate() {
-        let pte = mem.load_u64(table + lv.index(va) as u64 * 8).ok()?;
-        match fmt.decode(pte, i) {
-            Pte::Table { next, .. } => table = next,
-            Pte::Leaf { pa, .. } => {
-                let size = lv.span();
-                return Some(Mapping {
-                    iova: iova & !(size - 1),
-                    pa,
-                    size,
-                    prot: fmt.leaf_prot(pte, i),
-                    pte,
-                    level: i,
-                });
-            }
-            Pte::Invalid | Pte::Reserved => return None,
-        }
-    }
-    None
+    let (pte, level, pa, size) = find_leaf(fmt, mem, root, iova)?;
+    Some(Mapping {
+        iova: iova & !(size - 1),
+        pa,
+        size,
+        prot: fmt.leaf_prot(pte, level),
+        pte,
+        level,
+    })
 }
 
 /// The output address of `iova` in the table at `root`, or `None` when it is not mapped.
@@ -131,13 +119,26 @@ pub fn iova_to_phys<F: Format, M: AddressSpace + ?Sized>(
     root: u64,
     iova: u64,
 ) -> Option<u64> {
+    let (_, _, pa, size) = find_leaf(fmt, mem, root, iova)?;
+    Some(pa | (iova & (size - 1)))
+}
+
+/// The leaf that maps `iova` in the table at `root`, as (entry, level, output address of the
+/// page or block, its size); `None` where the walk finds no valid leaf.
+#[inline(always)]
+fn find_leaf<F: Format, M: AddressSpace + ?Sized>(
+    fmt: &F,
+    mem: &M,
+    root: u64,
+    iova: u64,
+) -> Option<(u64, usize, u64, u64)> {
     let va = fmt.input(iova)?;
     let mut table = root;
     for (i, lv) in fmt.geometry().levels().iter().enumerate() {
         let pte = mem.load_u64(table + lv.index(va) as u64 * 8).ok()?;
         match fmt.decode(pte, i) {
             Pte::Table { next, .. } => table = next,
-            Pte::Leaf { pa, .. } => return Some(pa | (va & (lv.span() - 1))),
+            Pte::Leaf { pa, .. } => return Some((pte, i, pa, lv.span())),
             Pte::Invalid | Pte::Reserved => return None,
         }
     }

@@ -8,6 +8,8 @@ mod common;
 
 #[path = "driver/concurrency.rs"]
 mod concurrency;
+#[path = "driver/dirty.rs"]
+mod dirty;
 #[path = "driver/lifecycle.rs"]
 mod lifecycle;
 #[path = "driver/nested.rs"]

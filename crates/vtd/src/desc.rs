@@ -22,6 +22,33 @@
 //! descriptor or into the [`QueueError`] whose IQEI the unit records. [`Descriptor::encode`] is
 //! the driver side. Every field not named in a descriptor's words is reserved (RsvdZ).
 
+/// Gives a descriptor made of the quadwords named (QW0 first) its conversions from and to the
+/// four words of a queue entry, bits 63:0 first.
+macro_rules! queue_words {
+    ($desc:ident { qw0: $q0:ty $(, qw1: $q1:ty)? }) => {
+        impl $desc {
+            /// The descriptor held in `words`; words beyond its own are dropped.
+            pub const fn from_words(words: [u64; 4]) -> $desc {
+                $desc {
+                    qw0: <$q0>::from_bits(words[0]),
+                    $(qw1: <$q1>::from_bits(words[1]),)?
+                }
+            }
+
+            /// The descriptor as four words, padded with zeros.
+            pub const fn to_words(&self) -> [u64; 4] {
+                [self.qw0.into_bits(), queue_words!(@qw1 self.qw1 $(, $q1)?), 0, 0]
+            }
+        }
+    };
+    (@qw1 $field:expr, $q1:ty) => {
+        <$q1>::into_bits($field)
+    };
+    (@qw1 $field:expr) => {
+        0
+    };
+}
+
 mod inval;
 mod inval_pasid;
 mod prq;
@@ -197,47 +224,26 @@ impl Descriptor {
         } else {
             [words[0], words[1], 0, 0]
         };
+        // The type's reserved-field violation, and the descriptor the words hold.
+        macro_rules! checked {
+            ($desc:ident, $variant:ident) => {
+                (
+                    $desc::violation(&words, caps),
+                    Descriptor::$variant($desc::from_words(words)),
+                )
+            };
+        }
         let (violation, desc) = match ty {
-            CcInv::TYPE => (
-                CcInv::violation(&words, caps),
-                Descriptor::ContextCache(CcInv::from_words(words)),
-            ),
-            IotlbInv::TYPE => (
-                IotlbInv::violation(&words, caps),
-                Descriptor::Iotlb(IotlbInv::from_words(words)),
-            ),
-            DevTlbInv::TYPE => (
-                DevTlbInv::violation(&words, caps),
-                Descriptor::DevTlb(DevTlbInv::from_words(words)),
-            ),
-            IecInv::TYPE => (
-                IecInv::violation(&words, caps),
-                Descriptor::InterruptEntryCache(IecInv::from_words(words)),
-            ),
-            InvWait::TYPE => (
-                InvWait::violation(&words, caps),
-                Descriptor::Wait(InvWait::from_words(words)),
-            ),
-            PIotlbInv::TYPE => (
-                PIotlbInv::violation(&words, caps),
-                Descriptor::PasidIotlb(PIotlbInv::from_words(words)),
-            ),
-            PcInv::TYPE => (
-                PcInv::violation(&words, caps),
-                Descriptor::PasidCache(PcInv::from_words(words)),
-            ),
-            PDevTlbInv::TYPE => (
-                PDevTlbInv::violation(&words, caps),
-                Descriptor::PasidDevTlb(PDevTlbInv::from_words(words)),
-            ),
-            PageGroupResp::TYPE => (
-                PageGroupResp::violation(&words, caps),
-                Descriptor::PageGroupResponse(PageGroupResp::from_words(words)),
-            ),
-            _ => (
-                HptInv::violation(&words, caps),
-                Descriptor::Hpt(HptInv::from_words(words)),
-            ),
+            CcInv::TYPE => checked!(CcInv, ContextCache),
+            IotlbInv::TYPE => checked!(IotlbInv, Iotlb),
+            DevTlbInv::TYPE => checked!(DevTlbInv, DevTlb),
+            IecInv::TYPE => checked!(IecInv, InterruptEntryCache),
+            InvWait::TYPE => checked!(InvWait, Wait),
+            PIotlbInv::TYPE => checked!(PIotlbInv, PasidIotlb),
+            PcInv::TYPE => checked!(PcInv, PasidCache),
+            PDevTlbInv::TYPE => checked!(PDevTlbInv, PasidDevTlb),
+            PageGroupResp::TYPE => checked!(PageGroupResp, PageGroupResponse),
+            _ => checked!(HptInv, Hpt),
         };
         match violation {
             Some(field) => Err(QueueError::ReservedField { field }),

@@ -179,7 +179,7 @@ use memory_access;
 /// Capabilities and memory shared by the structure tests.
 #[cfg(test)]
 pub(crate) mod testutil {
-    use super::StructCaps;
+    use super::{PasidEntry, PasidQw0, PasidQw1, Pgtt, StructCaps};
     use softiommu_mem::RamArena;
 
     /// Takes one capability away.
@@ -245,6 +245,19 @@ pub(crate) mod testutil {
     /// 16 MiB of RAM at physical address 0.
     pub(crate) fn arena() -> RamArena {
         RamArena::new(0, 1 << 24).unwrap()
+    }
+
+    /// A second-stage-only PASID entry: 4-level tables (AW 2) at `root`, domain `did`.
+    pub(crate) fn ss_entry(root: u64, did: u16) -> PasidEntry {
+        PasidEntry {
+            qw0: PasidQw0::new()
+                .with_p(true)
+                .with_aw(2)
+                .with_pgtt(Pgtt::SecondStage)
+                .with_ssptptr(root >> 12),
+            qw1: PasidQw1::new().with_did(did),
+            ..PasidEntry::default()
+        }
     }
 }
 

@@ -1,6 +1,8 @@
 //! The core's behaviour tests of DESIGN.md ([`softiommu_core::testing::behaviours`]) on the
 //! VT-d driver over the unit model: one `#[test]` per behaviour in `vtd::`.
 
+mod common;
+
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -94,31 +96,22 @@ impl DriverSide for VtdSide {
             .find(|u| u.inst == inst)
             .expect("an instance of this platform");
         let devs = self.devices.lock();
-        unit.msgs
-            .lock()
-            .iter()
-            .filter_map(|m| match *m {
-                DeviceMessage::PageResponse {
-                    sid,
-                    pasid,
-                    prgi,
-                    code,
-                } => Some(PageResponse {
-                    device: devs
-                        .iter()
-                        .find(|(i, s, _)| *i == inst && *s == sid)
-                        .expect("a response to a device of this unit")
-                        .2,
-                    pasid,
-                    group: prgi,
-                    code: match code {
-                        VtdCode::Success => ResponseCode::Success,
-                        VtdCode::InvalidRequest => ResponseCode::Invalid,
-                        VtdCode::Failure => ResponseCode::Failure,
-                        VtdCode::Reserved(c) => panic!("a reserved response code {c:#x}"),
-                    },
-                }),
-                DeviceMessage::InvalidateAtc { .. } => None,
+        common::page_responses(&unit.msgs.lock())
+            .into_iter()
+            .map(|(sid, pasid, prgi, code)| PageResponse {
+                device: devs
+                    .iter()
+                    .find(|(i, s, _)| *i == inst && *s == sid)
+                    .expect("a response to a device of this unit")
+                    .2,
+                pasid,
+                group: prgi,
+                code: match code {
+                    VtdCode::Success => ResponseCode::Success,
+                    VtdCode::InvalidRequest => ResponseCode::Invalid,
+                    VtdCode::Failure => ResponseCode::Failure,
+                    VtdCode::Reserved(c) => panic!("a reserved response code {c:#x}"),
+                },
             })
             .collect()
     }

@@ -23,6 +23,7 @@ use softiommu_vtd::structs::{
     pasid_entry_address, root_entry_address,
 };
 
+mod common;
 #[path = "driver/dirty.rs"]
 mod dirty;
 #[path = "driver/lifecycle.rs"]
@@ -138,19 +139,7 @@ impl Rig {
 
     /// The page responses the unit sent, as (SID, PASID, PRGI, code).
     fn responses(&self) -> Vec<(u16, Option<u32>, u16, ResponseCode)> {
-        self.msgs
-            .lock()
-            .iter()
-            .filter_map(|m| match *m {
-                DeviceMessage::PageResponse {
-                    sid,
-                    pasid,
-                    prgi,
-                    code,
-                } => Some((sid, pasid, prgi, code)),
-                DeviceMessage::InvalidateAtc { .. } => None,
-            })
-            .collect()
+        common::page_responses(&self.msgs.lock())
     }
 }
 
@@ -388,6 +377,7 @@ fn incompatible_domains_are_refused() {
                 format: f,
                 root: 0,
                 entries: 1,
+                ats: 0,
             },
         )
         .unwrap();

@@ -108,12 +108,11 @@ impl Iommu {
     ) -> std::result::Result<DmaTranslation, DmaFault> {
         let (drv, info) = {
             let st = self.state.read();
-            let blocked = DmaFault {
-                kind: crate::driver::DmaFaultKind::Blocked,
-                recoverable: false,
-            };
-            let d = st.dev(dev).map_err(|_| blocked)?;
-            (st.driver(d.info.instance).map_err(|_| blocked)?, d.info)
+            let d = st.dev(dev).map_err(|_| DmaFault::BLOCKED)?;
+            (
+                st.driver(d.info.instance).map_err(|_| DmaFault::BLOCKED)?,
+                d.info,
+            )
         };
         drv.dma(&info, pasid, iova, access)
     }

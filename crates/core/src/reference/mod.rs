@@ -262,6 +262,7 @@ impl RefIommu {
                         format,
                         root,
                         entries,
+                        ..
                     } => {
                         let p = sub.unwrap_or(0);
                         if p >= *entries {
@@ -453,15 +454,11 @@ impl IommuDriver for RefIommu {
         iova: u64,
         access: Access,
     ) -> std::result::Result<DmaTranslation, DmaFault> {
-        let blocked = DmaFault {
-            kind: DmaFaultKind::Blocked,
-            recoverable: false,
-        };
         // Read before the device's entry and the walk: see `tlb_gen`.
         let generation = self.tlb_gen.load(Ordering::Acquire);
-        let (entry, sub) = self.entry(dev, pasid).ok_or(blocked)?;
+        let (entry, sub) = self.entry(dev, pasid).ok_or(DmaFault::BLOCKED)?;
         let domain = match entry {
-            Entry::Blocked => return Err(blocked),
+            Entry::Blocked => return Err(DmaFault::BLOCKED),
             Entry::Identity => {
                 return Ok(DmaTranslation {
                     pa: iova,
@@ -499,15 +496,10 @@ impl IommuDriver for RefIommu {
                 })
             }
             Err(f) => {
-                let kind = fault_kind(f.kind);
                 let sva = matches!(domain.kind(), DomainKind::Sva(_));
-                Err(DmaFault {
-                    kind,
-                    recoverable: sva
-                        && dev.caps.pri
-                        && self.cfg.pri
-                        && matches!(kind, DmaFaultKind::NotPresent | DmaFaultKind::Permission),
-                })
+                Err(DmaFault::new(fault_kind(f.kind), || {
+                    sva && dev.caps.pri && self.cfg.pri
+                }))
             }
         }
     }

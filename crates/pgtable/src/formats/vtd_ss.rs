@@ -25,6 +25,11 @@ const IPAT: u64 = 1 << 6;
 const PS: u64 = 1 << 7;
 const A: u64 = 1 << 8;
 const D: u64 = 1 << 9;
+/// How a walk sets [`A`] and [`D`].
+const AD: super::AccessedDirty = super::AccessedDirty {
+    accessed: A,
+    dirty: D,
+};
 /// Snoop: in a leaf when ECAP.SC=1; reserved in non-leaf entries and when SC=0.
 const SNP: u64 = 1 << 11;
 /// I/O read and write rights (used instead of R/W only when RTADDR.SSIRWE=1; not modelled).
@@ -305,11 +310,7 @@ impl Format for VtdSs {
         if !self.cfg.ad {
             return pte;
         }
-        let mut v = pte | A;
-        if leaf && access.write {
-            v |= D;
-        }
-        v
+        AD.hw_update(pte, leaf, access.write)
     }
 
     fn tracks_dirty(&self) -> bool {
@@ -317,11 +318,11 @@ impl Format for VtdSs {
     }
 
     fn is_dirty(&self, pte: u64, _level: usize) -> bool {
-        pte & D != 0
+        AD.is_dirty(pte)
     }
 
     fn clear_dirty(&self, pte: u64, _level: usize) -> u64 {
-        pte & !D
+        AD.clean(pte)
     }
 
     fn describe(&self, pte: u64, level: usize) -> String {

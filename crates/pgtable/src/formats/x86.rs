@@ -12,6 +12,11 @@ const PWT: u64 = 1 << 3;
 const PCD: u64 = 1 << 4;
 const A: u64 = 1 << 5;
 const D: u64 = 1 << 6;
+/// How a walk sets [`A`] and [`D`].
+const AD: super::AccessedDirty = super::AccessedDirty {
+    accessed: A,
+    dirty: D,
+};
 const PS: u64 = 1 << 7;
 /// PAT in a 4 KiB PTE.
 const PAT_4K: u64 = 1 << 7;
@@ -225,11 +230,7 @@ impl Format for X86 {
 
     #[inline(always)]
     fn hw_update(&self, pte: u64, _level: usize, leaf: bool, access: Access) -> u64 {
-        let mut v = pte | A;
-        if leaf && access.write {
-            v |= D;
-        }
-        v
+        AD.hw_update(pte, leaf, access.write)
     }
 
     fn tracks_dirty(&self) -> bool {
@@ -237,11 +238,11 @@ impl Format for X86 {
     }
 
     fn is_dirty(&self, pte: u64, _level: usize) -> bool {
-        pte & D != 0
+        AD.is_dirty(pte)
     }
 
     fn clear_dirty(&self, pte: u64, _level: usize) -> u64 {
-        pte & !D
+        AD.clean(pte)
     }
 
     fn describe(&self, pte: u64, level: usize) -> String {

@@ -185,7 +185,10 @@ impl SmmuDriver {
                 })
             }
             DomainKind::Nested(n) => {
-                let NestedData::PasidTable { root, entries, .. } = &n.data else {
+                let NestedData::PasidTable {
+                    root, entries, ats, ..
+                } = &n.data
+                else {
                     return Err(CoreError::NotSupported(
                         "SMMUv3 nests a user's whole CD table, not one stage-1 table",
                     ));
@@ -196,6 +199,7 @@ impl SmmuDriver {
                 if *entries == 0 {
                     return Err(CoreError::Invalid("an empty CD table"));
                 }
+                let eats = Self::nested_eats(*ats)?;
                 let s1cdmax = (31 - entries.leading_zeros()).min(u32::from(self.hw.ssid_bits()));
                 let (s2root, s2format) = table_of(&n.parent)?;
                 let f = self
@@ -213,7 +217,8 @@ impl SmmuDriver {
                     .with_s1dss(S1Dss::Substream0)
                     .with_s1cir(1)
                     .with_s1cor(1)
-                    .with_s1csh(3);
+                    .with_s1csh(3)
+                    .with_eats(eats);
                 Ok(Programmed::Ste {
                     domain: id,
                     ste: Self::with_s2(ste, &f, s2root, vmid),
@@ -224,6 +229,17 @@ impl SmmuDriver {
             DomainKind::Identity => {
                 Err(CoreError::Invalid("identity is not attachable at a PASID"))
             }
+        }
+    }
+
+    /// The EATS a user's nested STE asks for (its vSTE's EATS field, as Linux takes it):
+    /// none, or full ATS; split-stage ATS and the reserved value are refused.
+    fn nested_eats(ats: u8) -> Result<Eats> {
+        match Eats::from_bits(ats) {
+            _ if ats > 3 => Err(CoreError::Invalid("EATS is a 2-bit field")),
+            e @ (Eats::Disabled | Eats::Full) => Ok(e),
+            Eats::Split => Err(CoreError::NotSupported("split-stage ATS in a nested STE")),
+            Eats::Dpt => Err(CoreError::Invalid("a reserved EATS in a nested STE")),
         }
     }
 
@@ -251,6 +267,11 @@ impl SmmuDriver {
             let mut s = ste;
             if d.ats && ste.dw0.config() == SteConfig::S2Translate {
                 s.dw1 = s.dw1.with_eats(Eats::Full);
+            }
+            if !d.ats {
+                // A user's nested STE asked for ATS the device or the SMMU does not have: off,
+                // as Linux leaves it.
+                s.dw1 = s.dw1.with_eats(Eats::Disabled);
             }
             return s;
         }
@@ -402,7 +423,7 @@ impl SmmuDriver {
             inv.push(Self::atc_inv(sid, pasid));
         }
         if !inv.is_empty() {
-            let _ = self.run(st, &inv);
+            let _ = self.run_invalidations(st, &inv);
         }
         Ok(())
     }

@@ -1,15 +1,17 @@
 //! The invalidations that follow a change of a domain's tables, as Linux's
 //! `arm_smmu_tlb_inv_range_domain` builds them: by address (a range per command with
 //! IDR3.RIL, else one command per granule) where the range is small enough, by ASID or VMID
-//! otherwise, then the ATCs of the devices using the domain.
+//! otherwise, then — once those are complete — the ATCs of the devices using the domain.
 
-use softiommu_core::{Domain, DomainKind};
+use softiommu_core::{Domain, DomainKind, Result};
 use softiommu_pgtable::formats::any::AnyFormat;
 use softiommu_pgtable::formats::arm::Granule;
 
 use crate::cmd::{
     CfgiCdAll, Command, TlbiDw0, TlbiDw1, TlbiNhAsid, TlbiNhVa, TlbiS2Ipa, TlbiS12Vmall,
 };
+
+use crate::ste::Eats;
 
 use super::{SmmuDriver, State};
 
@@ -69,6 +71,25 @@ pub(super) fn by_address(
 }
 
 impl SmmuDriver {
+    /// Submits `cmds`, invalidations of TLBs and ATCs: the TLBs' first, completed by their
+    /// `CMD_SYNC`, then the ATCs' — an ATS Translation Request arriving in between would
+    /// otherwise refill an ATC from a TLB entry about to go.
+    pub(super) fn run_invalidations(&self, st: &mut State, cmds: &[Command]) -> Result<()> {
+        let (atc, tlb): (Vec<Command>, Vec<Command>) =
+            cmds.iter().partition(|c| matches!(c, Command::AtcInv(_)));
+        let first = if tlb.is_empty() {
+            Ok(())
+        } else {
+            self.run(st, &tlb)
+        };
+        let second = if atc.is_empty() {
+            Ok(())
+        } else {
+            self.run(st, &atc)
+        };
+        first.and(second)
+    }
+
     /// The commands that invalidate what this SMMU and the devices behind it cache of
     /// `domain` for `range` (all of it with `None`); none when the domain is not used here.
     pub(super) fn flush_cmds(
@@ -138,7 +159,13 @@ impl SmmuDriver {
         if asid.is_none() && vmid.is_none() {
             return cmds;
         }
-        for d in st.devices.values().filter(|d| d.ats) {
+        // The ATCs of devices whose STE lets them use ATS (a nested STE only where its user
+        // asked for it).
+        for d in st
+            .devices
+            .values()
+            .filter(|d| d.ats && d.ste.dw1.eats() == Eats::Full)
+        {
             if d.rid.domain() == Some(id) {
                 cmds.push(Self::atc_inv(d.sid, None));
             }

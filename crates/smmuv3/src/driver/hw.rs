@@ -7,7 +7,7 @@ use softiommu_pgtable::formats::arm::{Granule, oas_bits};
 use softiommu_pgtable::formats::arm_s1::{ArmS1, ArmS1Config};
 use softiommu_pgtable::formats::arm_s2::{ArmS2, ArmS2Config};
 
-use crate::regs::{Idr0, Idr1, Idr3, Idr5, ST_LEVEL_TWO, StallModel};
+use crate::regs::{Httu, Idr0, Idr1, Idr3, Idr5, ST_LEVEL_TWO, StallModel};
 
 /// The ID registers, and what the driver derives from them.
 #[derive(Debug, Clone, Copy)]
@@ -117,17 +117,32 @@ impl Hw {
         s
     }
 
-    /// The stage-1 format of new paging domains.
-    pub(super) fn s1_format(&self) -> Result<AnyFormat> {
+    /// The SMMU updates the dirty state of stage-1 leaves (IDR0.HTTU of 0b10 or more), with
+    /// accesses to the tables coherent with the CPU's (IDR0.COHACC), as Linux requires before
+    /// it lets hardware write the tables it reads and clears.
+    pub(super) fn dirty_ok(&self) -> bool {
+        self.idr0.s1p()
+            && self.idr0.cohacc()
+            && matches!(self.idr0.httu(), Httu::AccessDirty | Httu::AccessDirtyTable)
+    }
+
+    /// The stage-1 format of new paging domains; with `dirty`, one the SMMU marks dirty
+    /// (CD.HA and CD.HD, writable leaves mapped writable-clean).
+    pub(super) fn s1_format(&self, dirty: bool) -> Result<AnyFormat> {
         if !self.idr0.s1p() {
             return Err(CoreError::NotSupported("stage-1 translation"));
+        }
+        if dirty && !self.dirty_ok() {
+            return Err(CoreError::NotSupported(
+                "coherent hardware dirty-state updates (IDR0.HTTU, COHACC)",
+            ));
         }
         Ok(ArmS1::new(ArmS1Config {
             granule: self.granule()?,
             ia_bits: S1_IA_BITS,
             oa_bits: self.oas,
-            ha: false,
-            hd: false,
+            ha: dirty,
+            hd: dirty,
         })?
         .into())
     }
@@ -157,8 +172,11 @@ impl Hw {
         if c.oa_bits > self.oas {
             return Err("output wider than this SMMU's OAS");
         }
-        if c.ha && self.idr0.httu() as u8 == 0 {
+        if c.ha && self.idr0.httu() == Httu::None {
             return Err("no hardware Access flag updates (IDR0.HTTU)");
+        }
+        if c.ha && c.hd && !self.dirty_ok() {
+            return Err("no coherent hardware dirty-state updates (IDR0.HTTU, COHACC)");
         }
         Ok(f.clone())
     }

@@ -33,7 +33,7 @@ impl IommuDriver for SmmuDriver {
             second_stage: s2,
             nesting: s1 && s2,
             sva: s1 && ssid > 0 && h.idr0.pri(),
-            dirty_tracking: false,
+            dirty_tracking: h.dirty_ok(),
             ats: h.idr0.ats(),
             pri: h.idr0.pri(),
         }
@@ -86,7 +86,7 @@ impl IommuDriver for SmmuDriver {
         if d.ats {
             inv.push(Self::atc_inv(d.sid, None));
         }
-        let ok = self.run(st, &inv).is_ok();
+        let ok = self.run_invalidations(st, &inv).is_ok();
         if ok && let Some(t) = &d.cd {
             // Nothing walks it any more.
             t.free(&self.alloc);
@@ -94,26 +94,25 @@ impl IommuDriver for SmmuDriver {
     }
 
     fn alloc_table(&self, req: &PagingRequest, alloc: &TableAlloc) -> Result<Box<dyn IoPageTable>> {
-        if req.dirty_tracking {
-            return Err(CoreError::NotSupported("dirty tracking"));
+        // Dirty tracking is stage 1's (HTTU); a nesting parent is a stage-2 table.
+        if req.dirty_tracking && req.nest_parent {
+            return Err(CoreError::NotSupported("dirty tracking of a stage-2 table"));
         }
         let format = if req.nest_parent || !self.hw.idr0.s1p() {
+            if req.dirty_tracking {
+                return Err(CoreError::NotSupported("dirty tracking without stage 1"));
+            }
             self.hw.s2_format()?
         } else {
-            self.hw.s1_format()?
+            self.hw.s1_format(req.dirty_tracking)?
         };
         Ok(Box::new(HwTable::new(format, alloc.clone())?))
     }
 
     fn check_domain(&self, domain: &Domain) -> std::result::Result<(), &'static str> {
-        let table_format = |d: &Domain| -> std::result::Result<AnyFormat, &'static str> {
-            d.with_table(|t| t.format().cloned())
-                .map_err(|_| "not a paging domain")?
-                .ok_or("a table the SMMU cannot walk")
-        };
         match domain.kind() {
             DomainKind::Paging(_) => {
-                let f = table_format(domain)?;
+                let f = domain.table_format()?;
                 if matches!(f, AnyFormat::ArmS2(_)) {
                     self.hw.check_s2(&f).map(|_| ())
                 } else {
@@ -124,7 +123,7 @@ impl IommuDriver for SmmuDriver {
             DomainKind::Nested(n) => match &n.data {
                 NestedData::PasidTable { format, .. } => {
                     self.hw.check_s1(format)?;
-                    self.hw.check_s2(&table_format(&n.parent)?).map(|_| ())
+                    self.hw.check_s2(&n.parent.table_format()?).map(|_| ())
                 }
                 NestedData::Stage1 { .. } => {
                     Err("SMMUv3 nests a user's whole CD table, not one stage-1 table")
@@ -154,7 +153,7 @@ impl IommuDriver for SmmuDriver {
         let cmds = self.flush_cmds(st, domain, range, tables_freed);
         if !cmds.is_empty() {
             // The trait gives flush no way to fail; a refused command was recovered from.
-            let _ = self.run(st, &cmds);
+            let _ = self.run_invalidations(st, &cmds);
         }
     }
 
@@ -244,13 +243,13 @@ impl SmmuDriver {
         };
         // A fault an I/O page fault handler can resolve, from a device that can ask: not
         // present or not writable in an SVA address space, with page requests.
-        let recoverable = matches!(kind, DmaFaultKind::NotPresent | DmaFaultKind::Permission)
-            && d.is_some_and(|d| {
+        DmaFault::new(kind, || {
+            d.is_some_and(|d| {
                 d.pri
                     && pasid
                         .and_then(|p| d.pasids.get(&p))
                         .is_some_and(|p| matches!(p, Programmed::S1 { sva: true, .. }))
-            });
-        DmaFault { kind, recoverable }
+            })
+        })
     }
 }

@@ -1,16 +1,19 @@
 //! Nested translation with a guest-owned CD table over a host stage 2: translation through
-//! both, and a fault at each stage reported with its event.
+//! both, a fault at each stage reported with its event, and ATS as the user's STE asks.
 
 use std::sync::Arc;
 
 use softiommu_core::testing::{DEV, Platform};
-use softiommu_core::{DmaFaultKind, Domain, NestedData, PagingRequest};
+use softiommu_core::{CoreError, DeviceCaps, DmaFaultKind, Domain, NestedData, PagingRequest};
 use softiommu_mem::PageAlloc;
-use softiommu_pgtable::{PageTable, Prot};
+use softiommu_pgtable::{Access, PageTable, Prot};
 use softiommu_smmuv3::event::{EventClass, EventId};
+use softiommu_smmuv3::model::{DeviceMessage, Request, RequestKind};
 use softiommu_smmuv3::regs::SmmuParams;
+use softiommu_smmuv3::ste::{Eats, SteConfig};
 
 use crate::common::{SmmuHarness, Unit, guest_cd};
+use crate::tables::ste_of;
 
 const IOVA: u64 = 0x40_0000;
 /// Guest-physical address of the guest's data page.
@@ -70,6 +73,7 @@ fn guest_cd_table_over_host_stage2_with_a_fault_at_each_stage() {
                     format: p.stage1.clone(),
                     root,
                     entries: 2,
+                    ats: 0,
                 },
             )
             .unwrap()
@@ -170,4 +174,125 @@ fn a_stage2_domain_at_the_rid_is_invalidated_by_ipa() {
     // PASIDs need the CD table in the STE: refused while a stage-2 domain is at the RID.
     let d = p.iommu.new_paging(a, PagingRequest::default()).unwrap();
     assert!(p.iommu.attach_pasid(a, 3, &d).is_err());
+}
+
+/// An ATS Translation Request of `sid` (at `pasid`) for `iova`.
+fn ats_request(sid: u32, pasid: Option<u32>, iova: u64) -> Request {
+    Request {
+        sid,
+        ssid: pasid,
+        addr: iova,
+        access: Access::READ,
+        kind: RequestKind::TranslationRequest,
+    }
+}
+
+/// The ATC invalidations `u` sent to `sid`.
+fn atc_invalidations(u: &Unit, sid: u32) -> usize {
+    u.msgs
+        .lock()
+        .iter()
+        .filter(|m| matches!(m, DeviceMessage::InvalidateAtc { sid: s, .. } if *s == sid))
+        .count()
+}
+
+#[test]
+fn a_nested_ste_asking_for_ats_gets_full_ats_and_its_invalidations_reach_the_atc() {
+    let (p, units) = SmmuHarness::build(&[SmmuParams::full()]);
+    let u = &units[0];
+    let no_ats = DeviceCaps {
+        ats: false,
+        pri: false,
+        ..DEV
+    };
+    let [a, b, c] = p.devices([(0, DEV), (0, DEV), (0, no_ats)]);
+    let sid = |d| u32::from(p.iommu.device_info(d).unwrap().rid.source_id());
+    let g = guest(&p, a);
+    let mut s1 = PageTable::new(p.stage1.clone(), g.tables.clone()).unwrap();
+    s1.map(IOVA, DATA_GPA, 0x10000, Prot::RW).unwrap();
+    let table = g.tables.alloc(4096).unwrap();
+    guest_cd(p.mem(), table, 0, s1.root(), true);
+    guest_cd(p.mem(), table, 1, s1.root(), true);
+    let nested = |ats: u8| {
+        p.iommu
+            .new_nested(
+                &g.parent,
+                NestedData::PasidTable {
+                    format: p.stage1.clone(),
+                    root: table,
+                    entries: 2,
+                    ats,
+                },
+            )
+            .unwrap()
+    };
+
+    // The user's STE asks for full ATS: EATS=01, and Translation Requests are answered through
+    // the user's stage 1 and the host's stage 2.
+    let n = nested(1);
+    p.iommu.attach(a, &n).unwrap();
+    assert_eq!(ste_of(&p, u, a).dw1.eats(), Eats::Full);
+    let t = u
+        .unit
+        .translate(ats_request(sid(a), None, IOVA + 0x123))
+        .unwrap();
+    assert_eq!(t.pa, g.data_hpa + 0x123);
+    let t = u
+        .unit
+        .translate(ats_request(sid(a), Some(1), IOVA + 0x40))
+        .unwrap();
+    assert_eq!(t.pa, g.data_hpa + 0x40);
+
+    // The user's invalidation of its stage 1 reaches the TLB and the device's ATC.
+    let (before, stats) = (atc_invalidations(u, sid(a)), u.unit.stats());
+    n.invalidate_stage1().unwrap();
+    assert!(atc_invalidations(u, sid(a)) > before);
+    let after = u.unit.stats();
+    assert!(
+        after.commands.get(0x40) > stats.commands.get(0x40),
+        "CMD_ATC_INV"
+    );
+    assert!(
+        after.commands.get(0x28) > stats.commands.get(0x28),
+        "CMD_TLBI_S12_VMALL"
+    );
+    // Two CMD_SYNCs: the ATC goes once the TLB invalidation is complete, so that no ATS
+    // request in between refills it from the TLB.
+    assert_eq!(after.syncs - stats.syncs, 2);
+    // So does a change of the host's stage 2 under it: the ATC asks again and is refused.
+    let before = atc_invalidations(u, sid(a));
+    g.parent.unmap_sync(DATA_GPA, 0x10000).unwrap();
+    assert!(atc_invalidations(u, sid(a)) > before);
+    assert!(u.unit.translate(ats_request(sid(a), None, IOVA)).is_err());
+
+    // A user's STE without ATS: EATS=00, Translation Requests refused, no ATC invalidation.
+    let plain = nested(0);
+    p.iommu.attach(b, &plain).unwrap();
+    assert_eq!(ste_of(&p, u, b).dw1.eats(), Eats::Disabled);
+    let f = u
+        .unit
+        .translate(ats_request(sid(b), None, IOVA))
+        .unwrap_err();
+    assert_eq!(f.id(), Some(EventId::BadAtsTreq));
+    let (before, stats) = (atc_invalidations(u, sid(b)), u.unit.stats());
+    plain.invalidate_stage1().unwrap();
+    assert_eq!(atc_invalidations(u, sid(b)), before);
+    assert_eq!(u.unit.stats().syncs - stats.syncs, 1);
+
+    // A device without ATS: the request for it is left off, as Linux does.
+    p.iommu.attach(c, &nested(1)).unwrap();
+    assert_eq!(ste_of(&p, u, c).dw1.eats(), Eats::Disabled);
+
+    // Split-stage ATS and the reserved encoding are refused, and the STE stays as it was.
+    p.iommu.detach(b).unwrap();
+    assert!(matches!(
+        p.iommu.attach(b, &nested(2)),
+        Err(CoreError::NotSupported(_))
+    ));
+    assert!(matches!(
+        p.iommu.attach(b, &nested(3)),
+        Err(CoreError::Invalid(_))
+    ));
+    assert_eq!(ste_of(&p, u, b).dw0.config(), SteConfig::Abort);
+    assert_eq!(u.unit.stale_count(), 0);
 }

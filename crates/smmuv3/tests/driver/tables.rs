@@ -12,7 +12,7 @@ use softiommu_smmuv3::ste::{L1Std, S1Dss, Ste, SteConfig};
 use crate::common::{SmmuHarness, Unit};
 
 /// `dev`'s STE, found from the stream table registers as the SMMU finds it.
-fn ste_of(p: &Platform, u: &Unit, dev: DeviceId) -> Ste {
+pub(crate) fn ste_of(p: &Platform, u: &Unit, dev: DeviceId) -> Ste {
     let sid = u32::from(p.iommu.device_info(dev).unwrap().rid.source_id());
     let base = StrtabBase::from_bits(u.unit.mmio_read(SMMU_STRTAB_BASE, 8)).address();
     let cfg = StrtabBaseCfg::from_bits(u.unit.mmio_read(SMMU_STRTAB_BASE_CFG, 4) as u32);

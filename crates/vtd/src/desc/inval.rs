@@ -259,21 +259,11 @@ pub struct CcInv {
     pub qw0: CcInvQw0,
 }
 
+queue_words!(CcInv { qw0: CcInvQw0 });
+
 impl CcInv {
     /// The descriptor type.
     pub const TYPE: u8 = 0x1;
-
-    /// The descriptor held in `words`; words beyond its own are dropped.
-    pub const fn from_words(words: [u64; 4]) -> CcInv {
-        CcInv {
-            qw0: CcInvQw0::from_bits(words[0]),
-        }
-    }
-
-    /// The descriptor as four words, padded with zeros.
-    pub const fn to_words(&self) -> [u64; 4] {
-        [self.qw0.into_bits(), 0, 0, 0]
-    }
 
     /// The first reserved-field violation in words of this type, if any.
     pub(super) fn violation(words: &[u64; 4], _caps: &DescCaps) -> Option<&'static str> {
@@ -359,22 +349,14 @@ pub struct IotlbInv {
     pub qw1: IotlbInvQw1,
 }
 
+queue_words!(IotlbInv {
+    qw0: IotlbInvQw0,
+    qw1: IotlbInvQw1
+});
+
 impl IotlbInv {
     /// The descriptor type.
     pub const TYPE: u8 = 0x2;
-
-    /// The descriptor held in `words`; words beyond its own are dropped.
-    pub const fn from_words(words: [u64; 4]) -> IotlbInv {
-        IotlbInv {
-            qw0: IotlbInvQw0::from_bits(words[0]),
-            qw1: IotlbInvQw1::from_bits(words[1]),
-        }
-    }
-
-    /// The descriptor as four words, padded with zeros.
-    pub const fn to_words(&self) -> [u64; 4] {
-        [self.qw0.into_bits(), self.qw1.into_bits(), 0, 0]
-    }
 
     /// The first reserved-field violation in words of this type, if any. A page-selective
     /// AM above CAP.MAMV counts as one.
@@ -475,22 +457,14 @@ pub struct DevTlbInv {
     pub qw1: DevTlbInvQw1,
 }
 
+queue_words!(DevTlbInv {
+    qw0: DevTlbInvQw0,
+    qw1: DevTlbInvQw1
+});
+
 impl DevTlbInv {
     /// The descriptor type.
     pub const TYPE: u8 = 0x3;
-
-    /// The descriptor held in `words`; words beyond its own are dropped.
-    pub const fn from_words(words: [u64; 4]) -> DevTlbInv {
-        DevTlbInv {
-            qw0: DevTlbInvQw0::from_bits(words[0]),
-            qw1: DevTlbInvQw1::from_bits(words[1]),
-        }
-    }
-
-    /// The descriptor as four words, padded with zeros.
-    pub const fn to_words(&self) -> [u64; 4] {
-        [self.qw0.into_bits(), self.qw1.into_bits(), 0, 0]
-    }
 
     /// The first reserved-field violation in words of this type, if any; PFSID and MIP are
     /// reserved unless DIT=1.
@@ -555,21 +529,11 @@ pub struct IecInv {
     pub qw0: IecInvQw0,
 }
 
+queue_words!(IecInv { qw0: IecInvQw0 });
+
 impl IecInv {
     /// The descriptor type.
     pub const TYPE: u8 = 0x4;
-
-    /// The descriptor held in `words`; words beyond its own are dropped.
-    pub const fn from_words(words: [u64; 4]) -> IecInv {
-        IecInv {
-            qw0: IecInvQw0::from_bits(words[0]),
-        }
-    }
-
-    /// The descriptor as four words, padded with zeros.
-    pub const fn to_words(&self) -> [u64; 4] {
-        [self.qw0.into_bits(), 0, 0, 0]
-    }
 
     /// The first reserved-field violation in words of this type, if any.
     pub(super) fn violation(words: &[u64; 4], _caps: &DescCaps) -> Option<&'static str> {
@@ -648,22 +612,14 @@ pub struct InvWait {
     pub qw1: InvWaitQw1,
 }
 
+queue_words!(InvWait {
+    qw0: InvWaitQw0,
+    qw1: InvWaitQw1
+});
+
 impl InvWait {
     /// The descriptor type.
     pub const TYPE: u8 = 0x5;
-
-    /// The descriptor held in `words`; words beyond its own are dropped.
-    pub const fn from_words(words: [u64; 4]) -> InvWait {
-        InvWait {
-            qw0: InvWaitQw0::from_bits(words[0]),
-            qw1: InvWaitQw1::from_bits(words[1]),
-        }
-    }
-
-    /// The descriptor as four words, padded with zeros.
-    pub const fn to_words(&self) -> [u64; 4] {
-        [self.qw0.into_bits(), self.qw1.into_bits(), 0, 0]
-    }
 
     /// The first reserved-field violation in words of this type, if any; PD is reserved
     /// unless PDS=1.

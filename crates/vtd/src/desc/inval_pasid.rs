@@ -47,22 +47,14 @@ pub struct PIotlbInv {
     pub qw1: IotlbInvQw1,
 }
 
+queue_words!(PIotlbInv {
+    qw0: PIotlbInvQw0,
+    qw1: IotlbInvQw1
+});
+
 impl PIotlbInv {
     /// The descriptor type.
     pub const TYPE: u8 = 0x6;
-
-    /// The descriptor held in `words`; words beyond its own are dropped.
-    pub const fn from_words(words: [u64; 4]) -> PIotlbInv {
-        PIotlbInv {
-            qw0: PIotlbInvQw0::from_bits(words[0]),
-            qw1: IotlbInvQw1::from_bits(words[1]),
-        }
-    }
-
-    /// The descriptor as four words, padded with zeros.
-    pub const fn to_words(&self) -> [u64; 4] {
-        [self.qw0.into_bits(), self.qw1.into_bits(), 0, 0]
-    }
 
     /// The first reserved-field violation in words of this type, if any.
     pub(super) fn violation(words: &[u64; 4], _caps: &DescCaps) -> Option<&'static str> {
@@ -122,21 +114,11 @@ pub struct PcInv {
     pub qw0: PcInvQw0,
 }
 
+queue_words!(PcInv { qw0: PcInvQw0 });
+
 impl PcInv {
     /// The descriptor type.
     pub const TYPE: u8 = 0x7;
-
-    /// The descriptor held in `words`; words beyond its own are dropped.
-    pub const fn from_words(words: [u64; 4]) -> PcInv {
-        PcInv {
-            qw0: PcInvQw0::from_bits(words[0]),
-        }
-    }
-
-    /// The descriptor as four words, padded with zeros.
-    pub const fn to_words(&self) -> [u64; 4] {
-        [self.qw0.into_bits(), 0, 0, 0]
-    }
 
     /// The first reserved-field violation in words of this type, if any.
     pub(super) fn violation(words: &[u64; 4], _caps: &DescCaps) -> Option<&'static str> {
@@ -225,22 +207,14 @@ pub struct PDevTlbInv {
     pub qw1: PDevTlbInvQw1,
 }
 
+queue_words!(PDevTlbInv {
+    qw0: PDevTlbInvQw0,
+    qw1: PDevTlbInvQw1
+});
+
 impl PDevTlbInv {
     /// The descriptor type.
     pub const TYPE: u8 = 0x8;
-
-    /// The descriptor held in `words`; words beyond its own are dropped.
-    pub const fn from_words(words: [u64; 4]) -> PDevTlbInv {
-        PDevTlbInv {
-            qw0: PDevTlbInvQw0::from_bits(words[0]),
-            qw1: PDevTlbInvQw1::from_bits(words[1]),
-        }
-    }
-
-    /// The descriptor as four words, padded with zeros.
-    pub const fn to_words(&self) -> [u64; 4] {
-        [self.qw0.into_bits(), self.qw1.into_bits(), 0, 0]
-    }
 
     /// The first reserved-field violation in words of this type, if any; PFSID and MIP are
     /// reserved unless DIT=1.
@@ -321,22 +295,14 @@ pub struct PageGroupResp {
     pub qw1: PageGroupRespQw1,
 }
 
+queue_words!(PageGroupResp {
+    qw0: PageGroupRespQw0,
+    qw1: PageGroupRespQw1
+});
+
 impl PageGroupResp {
     /// The descriptor type.
     pub const TYPE: u8 = 0x9;
-
-    /// The descriptor held in `words`; words beyond its own are dropped.
-    pub const fn from_words(words: [u64; 4]) -> PageGroupResp {
-        PageGroupResp {
-            qw0: PageGroupRespQw0::from_bits(words[0]),
-            qw1: PageGroupRespQw1::from_bits(words[1]),
-        }
-    }
-
-    /// The descriptor as four words, padded with zeros.
-    pub const fn to_words(&self) -> [u64; 4] {
-        [self.qw0.into_bits(), self.qw1.into_bits(), 0, 0]
-    }
 
     /// The response to the page request group that `req` (its last request, LPIG=1) closes.
     pub const fn for_request(req: &super::PageRequest, rc: ResponseCode) -> PageGroupResp {
@@ -425,22 +391,14 @@ pub struct HptInv {
     pub qw1: HptInvQw1,
 }
 
+queue_words!(HptInv {
+    qw0: HptInvQw0,
+    qw1: HptInvQw1
+});
+
 impl HptInv {
     /// The descriptor type.
     pub const TYPE: u8 = 0xA;
-
-    /// The descriptor held in `words`; words beyond its own are dropped.
-    pub const fn from_words(words: [u64; 4]) -> HptInv {
-        HptInv {
-            qw0: HptInvQw0::from_bits(words[0]),
-            qw1: HptInvQw1::from_bits(words[1]),
-        }
-    }
-
-    /// The descriptor as four words, padded with zeros.
-    pub const fn to_words(&self) -> [u64; 4] {
-        [self.qw0.into_bits(), self.qw1.into_bits(), 0, 0]
-    }
 
     /// The first reserved-field violation in words of this type, if any.
     pub(super) fn violation(words: &[u64; 4], _caps: &DescCaps) -> Option<&'static str> {

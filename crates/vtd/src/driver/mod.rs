@@ -417,16 +417,14 @@ impl<M: AddressSpace + 'static> VtdDriver<M> {
         // A fault that an I/O page fault handler can resolve, from a device that can send the
         // page request: a not-present or write-protect fault in an SVA address space, with
         // page requests enabled.
-        let mut recoverable = false;
-        if matches!(kind, DmaFaultKind::NotPresent | DmaFaultKind::Permission) {
+        DmaFault::new(kind, || {
             let st = self.state.lock();
-            if let Some(d) = st.devices.get(&dev.id) {
-                recoverable = d.ctx.qw0.pre()
+            st.devices.get(&dev.id).is_some_and(|d| {
+                d.ctx.qw0.pre()
                     && d.entries
                         .get(&pasid.unwrap_or(RID_PASID))
-                        .is_some_and(|p| p.sva && p.pgtt == Pgtt::FirstStage);
-            }
-        }
-        DmaFault { kind, recoverable }
+                        .is_some_and(|p| p.sva && p.pgtt == Pgtt::FirstStage)
+            })
+        })
     }
 }

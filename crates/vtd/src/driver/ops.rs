@@ -132,14 +132,9 @@ impl<M: AddressSpace + 'static> IommuDriver for VtdDriver<M> {
     }
 
     fn check_domain(&self, domain: &Domain) -> std::result::Result<(), &'static str> {
-        let table_format = |d: &Domain| -> std::result::Result<AnyFormat, &'static str> {
-            d.with_table(|t| t.format().cloned())
-                .map_err(|_| "not a paging domain")?
-                .ok_or("a table the hardware cannot walk")
-        };
         match domain.kind() {
             DomainKind::Paging(_) => {
-                let f = table_format(domain)?;
+                let f = domain.table_format()?;
                 if matches!(f, AnyFormat::X86(_)) {
                     self.hw.check_fs(&f).map(|_| ())
                 } else {
@@ -153,7 +148,7 @@ impl<M: AddressSpace + 'static> IommuDriver for VtdDriver<M> {
                         return Err("no nesting");
                     }
                     self.hw.check_fs(format)?;
-                    let parent = table_format(&n.parent)?;
+                    let parent = n.parent.table_format()?;
                     self.hw.check_ss(&parent).map(|_| ())
                 }
                 NestedData::PasidTable { .. } => Err(

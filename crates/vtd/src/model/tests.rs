@@ -10,6 +10,7 @@ use softiommu_pgtable::{Access, PageTable, Prot};
 use super::*;
 use crate::fault::FaultReason;
 use crate::regs::VtdParams;
+use crate::structs::testutil::ss_entry;
 use crate::structs::{
     ContextEntry, ContextQw0, ContextQw1, PasidDirEntry, PasidEntry, PasidQw0, PasidQw1, PasidQw2,
     Pgtt, ScalableRootEntry, pasid_dir_index, pasid_table_index, root_entry_address,
@@ -92,18 +93,6 @@ impl Rig {
 
     fn fs_table(&self) -> PageTable<X86, Arc<RamArena>> {
         PageTable::new(X86::new(X86Config::default()).unwrap(), self.alloc.clone()).unwrap()
-    }
-}
-
-fn ss_entry(root: u64, did: u16) -> PasidEntry {
-    PasidEntry {
-        qw0: PasidQw0::new()
-            .with_p(true)
-            .with_aw(2)
-            .with_pgtt(Pgtt::SecondStage)
-            .with_ssptptr(root >> 12),
-        qw1: PasidQw1::new().with_did(did),
-        ..PasidEntry::default()
     }
 }
 

@@ -23,10 +23,7 @@ fn fpd_in_the_context_entry_suppresses_qualified_faults() {
     let rig = Rig::new(VtdParams::default());
     fpd_context(&rig, context(rig.dir));
     // SPT.2 (qualified): not recorded, but the request still faults.
-    let f = rig
-        .translate(dma(SID, Some(6), 0x1000, Access::READ))
-        .unwrap_err();
-    assert_eq!((f.reason, f.record), (FaultReason::Spt2, false));
+    rig.expect_unrecorded_fault(dma(SID, Some(6), 0x1000, Access::READ), FaultReason::Spt2);
     rig.expect_nothing_recorded();
 }
 
@@ -34,10 +31,7 @@ fn fpd_in_the_context_entry_suppresses_qualified_faults() {
 fn fpd_in_a_context_entry_that_is_not_present_suppresses_sct_2() {
     let rig = Rig::new(VtdParams::default());
     fpd_context(&rig, ContextEntry::default());
-    let f = rig
-        .translate(dma(SID, None, 0x1000, Access::READ))
-        .unwrap_err();
-    assert_eq!((f.reason, f.record), (FaultReason::Sct2, false));
+    rig.expect_unrecorded_fault(dma(SID, None, 0x1000, Access::READ), FaultReason::Sct2);
     rig.expect_nothing_recorded();
 }
 
@@ -46,10 +40,7 @@ fn fpd_in_the_pasid_directory_and_pasid_entries_suppresses_qualified_faults() {
     let rig = Rig::new(VtdParams::default());
     // PASID 64: a directory entry with FPD and no P.
     rig.set_dir_entry(1, PasidDirEntry::new().with_fpd(true));
-    let f = rig
-        .translate(dma(SID, Some(64), 0, Access::READ))
-        .unwrap_err();
-    assert_eq!((f.reason, f.record), (FaultReason::Spd2, false));
+    rig.expect_unrecorded_fault(dma(SID, Some(64), 0, Access::READ), FaultReason::Spd2);
     // PASID 7: a PASID entry with FPD and no P.
     rig.set_pasid(
         7,
@@ -58,10 +49,7 @@ fn fpd_in_the_pasid_directory_and_pasid_entries_suppresses_qualified_faults() {
             ..PasidEntry::default()
         },
     );
-    let f = rig
-        .translate(dma(SID, Some(7), 0, Access::READ))
-        .unwrap_err();
-    assert_eq!((f.reason, f.record), (FaultReason::Spt2, false));
+    rig.expect_unrecorded_fault(dma(SID, Some(7), 0, Access::READ), FaultReason::Spt2);
     rig.expect_nothing_recorded();
 }
 

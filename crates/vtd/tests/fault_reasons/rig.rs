@@ -389,6 +389,13 @@ impl Rig {
         self.expect_recorded(Expected::dma(req, reason));
     }
 
+    /// Asserts that `req` faults with `reason` and that the fault is one the unit does not
+    /// record (fault processing disabled where it is qualified).
+    pub fn expect_unrecorded_fault(&self, req: Request, reason: FaultReason) {
+        let f = self.unit.translate(req).unwrap_err();
+        assert_eq!((f.reason, f.record), (reason, false));
+    }
+
     /// The byte offset of FRCD\[0\] (CAP.FRO × 16) and the number of records (CAP.NFR + 1).
     pub fn frcd_layout(&self) -> (u64, u64) {
         let cap = self.unit.mmio_read(CAP_REG, 8);

@@ -83,6 +83,7 @@ pub fn s8_nested_pasid_table_claims_every_pasid(h: &dyn Harness) {
         format: p.stage1.clone(),
         root: table,
         entries: 8,
+        ats: 0,
     };
     refused!(
         p.iommu.new_nested(&not_parent, data.clone()),
@@ -603,6 +604,7 @@ pub fn a_replace_that_fails_leaves_the_old_domain_working(h: &dyn Harness) {
                 format: p.stage1.clone(),
                 root: 0,
                 entries: 1,
+                ats: 0,
             },
         )
         .unwrap();

@@ -20,9 +20,10 @@ use crate::regs::{
     IECTL_REG, IQA_REG, IQERCD_REG, IQH_REG, IQT_REG, PECTL_REG, PQA_REG, PQH_REG, PQT_REG,
     PRS_REG, RTADDR_REG, VCMD_REG, VCRSP_REG,
 };
+use crate::structs::testutil::ss_entry;
 use crate::structs::{
-    ContextEntry, ContextQw0, ContextQw1, PasidDirEntry, PasidEntry, PasidQw0, PasidQw1, Pgtt,
-    ScalableRootEntry, pasid_dir_index, pasid_table_index, root_entry_address,
+    ContextEntry, ContextQw0, ContextQw1, PasidDirEntry, PasidEntry, ScalableRootEntry,
+    pasid_dir_index, pasid_table_index, root_entry_address,
 };
 
 const MEM: u64 = 32 << 20;
@@ -45,18 +46,6 @@ struct Rig {
     pasid_table: u64,
     iq: u64,
     pq: u64,
-}
-
-fn ss_entry(root: u64, did: u16) -> PasidEntry {
-    PasidEntry {
-        qw0: PasidQw0::new()
-            .with_p(true)
-            .with_aw(2)
-            .with_pgtt(Pgtt::SecondStage)
-            .with_ssptptr(root >> 12),
-        qw1: PasidQw1::new().with_did(did),
-        ..PasidEntry::default()
-    }
 }
 
 fn req(sid: u16, pasid: Option<u32>, addr: u64, access: Access) -> Request {
