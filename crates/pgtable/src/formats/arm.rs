@@ -356,29 +356,68 @@ pub(crate) fn one_memory_type(p: crate::Prot) -> crate::Prot {
     }
 }
 
-/// Sorts out `pte` found at Arm level `number`. Addresses are bits 47:G (tables and pages) or
-/// 47:level shift (blocks); other bits are left to the caller.
+/// How a descriptor decodes at one Arm level of one granule, worked out once: the address
+/// bits its table, page or block form carries. Every decode of a descriptor's structure goes
+/// through it ([`classify`] and the formats' own per-level tables).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct LevelRule {
+    /// Type `11` is a table (levels 0–2), not a page (level 3).
+    table: bool,
+    /// Address bits of a type-`11` descriptor: 47:G. Zero beyond level 3, where nothing is
+    /// valid.
+    next_mask: u64,
+    /// Address bits of a block (type `01`), 47:level shift; zero where no block is allowed.
+    block_mask: u64,
+}
+
+impl LevelRule {
+    /// The rule at Arm level `number` (beyond 3: every present descriptor is reserved).
+    pub(crate) const fn new(g: Granule, number: usize) -> LevelRule {
+        if number > 3 {
+            return LevelRule {
+                table: false,
+                next_mask: 0,
+                block_mask: 0,
+            };
+        }
+        let n = number as u8;
+        LevelRule {
+            table: n < 3,
+            next_mask: OA_MASK & !(g.size() - 1),
+            block_mask: if g.block_allowed(n) {
+                OA_MASK & !((1u64 << g.level_shift(n)) - 1)
+            } else {
+                0
+            },
+        }
+    }
+
+    /// Sorts out `pte`. Addresses are bits 47:G (tables and pages) or 47:level shift
+    /// (blocks); other bits are left to the caller.
+    #[inline(always)]
+    pub(crate) fn classify(&self, pte: u64) -> Desc {
+        if pte & 1 == 0 {
+            Desc::Invalid
+        } else if self.next_mask == 0 {
+            Desc::Reserved
+        } else if pte & DESC_TYPE == DESC_TABLE {
+            if self.table {
+                Desc::Table(pte & self.next_mask)
+            } else {
+                Desc::Leaf(pte & self.next_mask)
+            }
+        } else if self.block_mask != 0 {
+            Desc::Leaf(pte & self.block_mask)
+        } else {
+            Desc::Reserved
+        }
+    }
+}
+
+/// Sorts out `pte` found at Arm level `number` (see [`LevelRule::classify`]).
 #[inline(always)]
 pub(crate) fn classify(g: Granule, pte: u64, number: usize) -> Desc {
-    if pte & 1 == 0 {
-        return Desc::Invalid;
-    }
-    if number > 3 {
-        return Desc::Reserved;
-    }
-    let number = number as u8;
-    let page_mask = OA_MASK & !(g.size() - 1);
-    if pte & DESC_TYPE == DESC_TABLE {
-        if number == 3 {
-            Desc::Leaf(pte & page_mask)
-        } else {
-            Desc::Table(pte & page_mask)
-        }
-    } else if g.block_allowed(number) {
-        Desc::Leaf(pte & OA_MASK & !((1u64 << g.level_shift(number)) - 1))
-    } else {
-        Desc::Reserved
-    }
+    LevelRule::new(g, number).classify(pte)
 }
 
 /// Type bits and output address of a leaf mapping `pa` at Arm level `number` (`11` page at level 3,

@@ -52,7 +52,27 @@ pub struct ArmS1 {
     /// Dirty-state management in effect (`hd && ha`).
     hd: bool,
     bits: arm::LeafBits,
+    /// How a descriptor decodes at each level (counted from the root; the last serves every
+    /// index beyond the table).
+    rules: [arm::LevelRule; crate::MAX_LEVELS],
+    /// The rights of a leaf by its AP\[2:1\], DBM, PXN and UXN bits ([`leaf_bits`]).
+    leaf_perms: [Perm; 32],
 }
+
+/// A leaf's AP\[2:1\] (bits 7:6), DBM (51), PXN (53) and UXN (54), gathered into bits 4:0:
+/// everything its rights depend on.
+#[inline(always)]
+fn leaf_bits(pte: u64) -> usize {
+    ((pte >> 6) & 3 | (pte >> 49) & 4 | (pte >> 50) & 0x18) as usize
+}
+
+/// A leaf with the bits [`leaf_bits`] gathers set as `i` says, and no other.
+fn leaf_with_bits(i: usize) -> u64 {
+    let i = i as u64;
+    (i & 3) << 6 | (i & 4) << 49 | (i & 0x18) << 50
+}
+
+mod walk;
 
 /// How this stage marks a written DBM page.
 const DIRTY: arm::DirtyBit = arm::DirtyBit {
@@ -96,7 +116,18 @@ impl ArmS1 {
             start,
             hd: cfg.hd && cfg.ha,
             bits: arm::LeafBits::new(cfg.granule, start, |p| s1_attrs(p, cfg.hd && cfg.ha)),
-        })
+            rules: std::array::from_fn(|i| {
+                arm::LevelRule::new(cfg.granule, usize::from(start) + i)
+            }),
+            leaf_perms: [Perm::NONE; 32],
+        }
+        .with_leaf_perms())
+    }
+
+    /// The format with its table of leaf rights filled in from [`leaf_perm`](Self::leaf_perm).
+    fn with_leaf_perms(mut self) -> ArmS1 {
+        self.leaf_perms = std::array::from_fn(|i| self.leaf_perm(leaf_with_bits(i)));
+        self
     }
 
     /// The configuration.
@@ -129,6 +160,12 @@ impl ArmS1 {
         usize::from(self.start) + level
     }
 
+    /// How a descriptor at `level` (counted from the root) decodes.
+    #[inline(always)]
+    fn rule(&self, level: usize) -> &arm::LevelRule {
+        &self.rules[level.min(crate::MAX_LEVELS - 1)]
+    }
+
     #[inline(always)]
     fn writable(&self, pte: u64) -> bool {
         pte & S1_AP_RDONLY == 0 || (self.hd && pte & DBM != 0)
@@ -151,7 +188,7 @@ impl ArmS1 {
 
 /// What a table descriptor's APTable, UXNTable and PXNTable leave to the entries below it.
 #[inline(always)]
-fn table_perm(pte: u64) -> Perm {
+const fn table_perm(pte: u64) -> Perm {
     let user = pte & S1_AP_TABLE_NO_EL0 == 0;
     let write = pte & S1_AP_TABLE_RDONLY == 0;
     Perm::new(
@@ -162,6 +199,27 @@ fn table_perm(pte: u64) -> Perm {
         write,
         pte & S1_PXN_TABLE == 0,
     )
+}
+
+/// The rights table descriptors leave, by their PXNTable, UXNTable and APTable\[1:0\]
+/// (bits 62:59 moved to 3:0).
+const TABLE_PERMS: [Perm; 16] = {
+    let mut t = [Perm::NONE; 16];
+    let mut i = 0;
+    while i < 16 {
+        t[i] = table_perm((i as u64) << 59);
+        i += 1;
+    }
+    t
+};
+
+impl ArmS1 {
+    /// The rights of leaf `pte` below table descriptors whose bits, ORed, are `above`.
+    #[inline(always)]
+    fn walk_perm(&self, above: u64, pte: u64) -> Perm {
+        let table = TABLE_PERMS[(above >> 59 & 15) as usize];
+        table & self.leaf_perms[leaf_bits(pte)]
+    }
 }
 
 impl Format for ArmS1 {
@@ -181,7 +239,7 @@ impl Format for ArmS1 {
 
     #[inline(always)]
     fn decode(&self, pte: u64, level: usize) -> Pte {
-        match arm::classify(self.cfg.granule, pte, self.number(level)) {
+        match self.rule(level).classify(pte) {
             Desc::Invalid => Pte::Invalid,
             Desc::Reserved => Pte::Reserved,
             Desc::Table(next) => Pte::Table {

@@ -9,6 +9,7 @@
 //! | CMD_CFGI_CD | `Cd { sid, ssid, leaf }` | the context using CD `ssid` of `sid` (or its only CD) and its TLB entries; the L1CD covering `ssid` unless `leaf` |
 //! | CMD_CFGI_CD_ALL | `CdAll { sid }` | every context with a CD of `sid` and their TLB entries, every L1CD of `sid` |
 //! | CMD_CFGI_ALL | `All` | every configuration cache entry, every stream's TLB entries |
+
 //! | CMD_TLBI_NH_ALL | `NhAll { vmid }` | stage-1 (and nested) entries of `vmid` |
 //! | CMD_TLBI_NH_ASID | `NhAsid { vmid, asid }` | non-global stage-1 entries of `vmid` and `asid` |
 //! | CMD_TLBI_NH_VA | `NhVa { vmid, asid, range, .. }` | stage-1 entries of `vmid`, of `asid` or global, overlapping the range |
@@ -22,7 +23,8 @@
 //! level, as the architecture allows: an entry cached from a leaf at another level stays. The
 //! Leaf flag has no effect: the model keeps no walk caches, only leaf translations. Without
 //! stage 2 (IDR0.S2P = 0) nothing is VMID-tagged and command VMIDs are ignored. That a CFGI
-//! also drops the TLB entries of the streams it reaches is explained in [`super::tlb`].
+//! also drops the TLB entries of the streams it reaches is explained in [`super::tlb`]; every
+//! context a CFGI drops takes its stream configuration ([`super::stream`]) with it.
 //!
 //! Every cache is a lock-free `softiommu_pgtable::tlb::Tlb`: a hit takes no lock and writes
 //! nothing shared.
@@ -32,6 +34,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use softiommu_pgtable::tlb::Tlb;
 
 use super::context::{Ctx, tag_has_cd, tag_uses_cd};
+use super::stream::StreamCfg;
 use super::tlb::{Class, Hit, StreamTlb, TlbEntry};
 use crate::cd::L1Cd;
 use crate::model::ModelCaps;
@@ -194,6 +197,9 @@ pub struct Caches {
     ste: Tlb<4>,
     l1cd: Tlb<1>,
     context: Tlb<9>,
+    /// The stream configurations stage-1 misses start from ([`super::stream`]), keyed and
+    /// dropped as the contexts they come from.
+    stream: Tlb<2>,
     tlb: StreamTlb,
     /// Bumped before every invalidation sweeps: a walk that began before it may not leave
     /// its (possibly stale) result behind.
@@ -227,6 +233,7 @@ impl Caches {
             ste: Tlb::new(ste),
             l1cd: Tlb::new(ste),
             context: Tlb::new(context),
+            stream: Tlb::new(context),
             tlb: StreamTlb::new(tlb),
             generation: AtomicU64::new(0),
             vmid_tags: caps.s2p,
@@ -319,13 +326,49 @@ impl Caches {
         self.fill(&self.context, index, key, c.to_words(), generation);
     }
 
+    /// The stream configuration of `sid` with `ssid`.
+    #[inline(always)]
+    pub(crate) fn stream(&self, sid: u32, ssid: Option<u32>) -> Option<StreamCfg> {
+        self.stream
+            .lookup(context_index(sid, ssid), context_key(sid, ssid))
+            .map(StreamCfg)
+    }
+
+    /// Keeps `c`, the stream configuration of `sid` with `ssid`, unless an invalidation
+    /// began since `gen_`.
+    pub(crate) fn fill_stream(&self, sid: u32, ssid: Option<u32>, c: &StreamCfg, gen_: u64) {
+        let (index, key) = (context_index(sid, ssid), context_key(sid, ssid));
+        self.fill(&self.stream, index, key, c.0, gen_);
+    }
+
+    /// Removes the contexts for which `drop(key, tag word)` holds, and the stream
+    /// configurations that came from them. Returns how many contexts went.
+    fn drop_contexts(&self, drop: impl Fn([u64; 2], u64) -> bool) -> u64 {
+        self.stream.invalidate(None, |k, v| drop(k, v[0]));
+        self.context.invalidate(None, |k, v| drop(k, v[0]))
+    }
+
     /// The translation cached for `addr` from stream `sid`/`ssid`.
     #[inline(always)]
     pub(crate) fn tlb(&self, sid: u32, ssid: Option<u32>, addr: u64) -> Option<Hit> {
         self.tlb.stream(sid, ssid, addr)
     }
 
+    /// The TLB's answer to `access` at `addr` from stream `sid`/`ssid`: output address,
+    /// bytes to the end of the page, rights.
+    #[inline(always)]
+    pub(crate) fn tlb_hit(
+        &self,
+        sid: u32,
+        ssid: Option<u32>,
+        addr: u64,
+        access: softiommu_pgtable::Access,
+    ) -> Option<(u64, u64, softiommu_pgtable::Perm)> {
+        self.tlb.stream_hit(sid, ssid, addr, access)
+    }
+
     /// Caches `e`, the translation of `addr` from stream `sid`/`ssid`.
+    #[inline]
     pub(crate) fn fill_tlb(
         &self,
         sid: u32,
@@ -373,13 +416,12 @@ impl Caches {
                 self.l1std.invalidate(None, |_, _| true)
                     + self.ste.invalidate(None, |_, _| true)
                     + self.l1cd.invalidate(None, |_, _| true)
-                    + self.context.invalidate(None, |_, _| true)
+                    + self.drop_contexts(|_, _| true)
                     + tlb.sweep(|k, _| !k.walk)
             }
             S::Cd { sid, ssid, leaf } => {
-                let n = self.context.invalidate(None, |k, v| {
-                    context_sid(k) == sid && tag_uses_cd(v[0], ssid)
-                });
+                let n =
+                    self.drop_contexts(|k, tag| context_sid(k) == sid && tag_uses_cd(tag, ssid));
                 let l1 = if leaf {
                     0
                 } else {
@@ -394,8 +436,7 @@ impl Caches {
                 n + l1 + t
             }
             S::CdAll { sid } => {
-                self.context
-                    .invalidate(None, |k, v| context_sid(k) == sid && tag_has_cd(v[0]))
+                self.drop_contexts(|k, tag| context_sid(k) == sid && tag_has_cd(tag))
                     + self
                         .l1cd
                         .invalidate(None, |k, _| k[0] >> 2 == u64::from(sid))
@@ -449,9 +490,7 @@ impl Caches {
         let mut removed = self
             .ste
             .invalidate((n <= 16).then_some(first..first + n), |k, _| hit(k[1]));
-        removed += self
-            .context
-            .invalidate(None, |k, _| hit(u64::from(context_sid(k))));
+        removed += self.drop_contexts(|k, _| hit(u64::from(context_sid(k))));
         removed += self.l1cd.invalidate(None, |k, _| hit(k[0] >> 2));
         removed += self.tlb.sweep(|k, _| !k.walk && hit(u64::from(k.sid)));
         if l1 {

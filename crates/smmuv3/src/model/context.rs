@@ -53,6 +53,16 @@ pub(crate) fn tag_uses_cd(w: u64, ssid: u32) -> bool {
     tag_has_cd(w) && (w & SINGLE != 0 || (w >> 40) as u32 & 0xf_ffff == ssid)
 }
 
+/// The VMID of a context's tag word.
+pub(crate) fn tag_vmid(w: u64) -> u16 {
+    (w >> 8) as u16
+}
+
+/// The ASID of a context's tag word.
+pub(crate) fn tag_asid(w: u64) -> u16 {
+    (w >> 24) as u16
+}
+
 /// A resolved stream context: the STE, the CD (when stage 1 translates) and the tags its
 /// translations carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,8 +134,8 @@ impl Ctx {
         Ctx {
             kind: Kind::from_bits(w[0]),
             single: w[0] & SINGLE != 0,
-            vmid: (w[0] >> 8) as u16,
-            asid: (w[0] >> 24) as u16,
+            vmid: tag_vmid(w[0]),
+            asid: tag_asid(w[0]),
             cd_index: (w[0] >> 40) as u32 & 0xf_ffff,
             ste: [w[1], w[2], w[3], w[4]],
             cd: [w[5], w[6], w[7]],

@@ -9,6 +9,7 @@ mod caps;
 mod context;
 mod formats;
 mod nested;
+mod stream;
 #[cfg(test)]
 mod tests;
 mod tlb;
@@ -18,7 +19,9 @@ mod walk;
 
 pub use caches::{Caches, InvalidationScope, TlbiRange};
 pub use caps::{CapsError, Httu, ModelCaps, StallModel};
-pub use translate::{Fault, Request, RequestKind, StaleTranslation, Translated, TranslationUnit};
+pub use translate::{
+    Checking, Fault, Request, RequestKind, StaleTranslation, Translated, TranslationUnit,
+};
 pub use unit::{
     AtcCompletion, AtcInvalidation, CommandCounts, DeviceMessage, DeviceSink, InterruptSink,
     PageRequestOutcome, SmmuUnit, UnitError, UnitStats,

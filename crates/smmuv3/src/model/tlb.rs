@@ -13,10 +13,13 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use softiommu_pgtable::Perm;
 use softiommu_pgtable::tlb::{Tlb, WAYS};
+use softiommu_pgtable::{Access, Perm};
 
 const VALID: u64 = 1;
+/// Value word 1, bits 47:40: the hit bits, one per kind of access ([`hit_index`]) that the
+/// entry answers without a walk.
+const HIT_SHIFT: u32 = 40;
 /// Key bit 1: a walk's stage-2 entry (keyed by VMID), not a stream's.
 const WALK: u64 = 1 << 1;
 
@@ -73,7 +76,67 @@ pub(crate) struct TlbEntry {
     pub asid: u16,
 }
 
+/// The bit of an access among an entry's hit bits: write, instruction, privileged.
+#[inline(always)]
+fn hit_index(a: Access) -> u32 {
+    u32::from(a.write) | u32::from(a.exec) << 1 | u32::from(a.privileged) << 2
+}
+
+/// The rights each kind of access needs, by [`hit_index`]; an instruction write needs more
+/// than any entry grants.
+const NEEDS: [u8; 8] = {
+    let mut n = [u8::MAX; 8];
+    let mut i = 0;
+    while i < 8 {
+        let a = Access {
+            write: i & 1 != 0,
+            exec: i & 2 != 0,
+            privileged: i & 4 != 0,
+        };
+        if !(a.write && a.exec) {
+            n[i] = a.needs().bits();
+        }
+        i += 1;
+    }
+    n
+};
+/// The hit bits the rights of an entry give, by the rights' bits.
+const HITS: [u8; 64] = {
+    let mut h = [0u8; 64];
+    let mut p = 0;
+    while p < 64 {
+        let mut i = 0;
+        while i < 8 {
+            if p as u8 & NEEDS[i] == NEEDS[i] {
+                h[p] |= 1 << i;
+            }
+            i += 1;
+        }
+        p += 1;
+    }
+    h
+};
+/// The hit bits of data writes.
+const WRITES: u64 = 1 << 1 | 1 << 5;
+/// The hit bits of privileged data accesses.
+const PRIVILEGED_DATA: u64 = 1 << 4 | 1 << 5;
+
 impl TlbEntry {
+    /// The hit bits of every kind of access: those whose rights the entry grants, but for
+    /// writes to an entry not yet dirty, privileged data accesses PAN refuses (to a
+    /// user-readable page), and instruction writes (which the SMMU refuses as unsupported
+    /// before any look-up).
+    fn hit_bits(&self) -> u64 {
+        let mut bits = u64::from(HITS[usize::from(self.perm.bits() & 63)]);
+        if !self.dirty {
+            bits &= !WRITES;
+        }
+        if self.pan && self.perm.contains(Perm::UR) {
+            bits &= !PRIVILEGED_DATA;
+        }
+        bits
+    }
+
     fn encode(&self) -> [u64; 2] {
         [
             (self.out & !0xfff)
@@ -86,7 +149,8 @@ impl TlbEntry {
             u64::from(self.vmid)
                 | u64::from(self.asid) << 16
                 | (self.class as u64) << 32
-                | u64::from(self.tbi) << 34,
+                | u64::from(self.tbi) << 34
+                | self.hit_bits() << HIT_SHIFT,
         ]
     }
 
@@ -146,12 +210,6 @@ impl Hit {
     #[inline(always)]
     pub(crate) fn dirty(&self) -> bool {
         self.v[0] >> 6 & 1 != 0
-    }
-
-    /// CD.PAN applies.
-    #[inline(always)]
-    pub(crate) fn pan(&self) -> bool {
-        self.v[0] >> 11 & 1 != 0
     }
 
     /// The stage-2 leaf maps Device memory.
@@ -258,6 +316,47 @@ impl StreamTlb {
         None
     }
 
+    /// The answer to `access` at `addr` from stream `sid`/`ssid` when the TLB holds it: the
+    /// output address of `addr`, the bytes left in its page, and the rights. `None` when the
+    /// first entry found (smallest page size first) does not answer the access.
+    #[inline(always)]
+    pub(crate) fn stream_hit(
+        &self,
+        sid: u32,
+        ssid: Option<u32>,
+        addr: u64,
+        access: Access,
+    ) -> Option<(u64, u64, Perm)> {
+        let k0 = stream_k0(sid, ssid);
+        let bit = HIT_SHIFT + hit_index(access);
+        let answer = |[v0, v1]: [u64; 2], shift: u32| {
+            if v1 >> bit & 1 == 0 {
+                return None;
+            }
+            let off = addr & ((1u64 << shift) - 1);
+            let len = (1u64 << shift) - off;
+            Some(((v0 & !0xfff) | off, len, Perm::from_bits(v0 as u8)))
+        };
+        let mut sizes = self.shifts.load(Ordering::Relaxed);
+        // 4 KiB, the smallest page, first: its probe does not wait for the sizes in use.
+        if sizes & 1 << 12 != 0 {
+            let page = addr >> 12;
+            if let Some(v) = self.t.lookup(page, [k0 | 12 << 2, page]) {
+                return answer(v, 12);
+            }
+            sizes &= !(1 << 12);
+        }
+        while sizes != 0 {
+            let shift = sizes.trailing_zeros();
+            sizes &= sizes - 1;
+            let page = addr >> shift;
+            if let Some(v) = self.t.lookup(page, [k0 | u64::from(shift) << 2, page]) {
+                return answer(v, shift);
+            }
+        }
+        None
+    }
+
     /// The stage-2 translation of `ipa` a walk for `vmid` cached, largest page size first
     /// (tables usually sit in large stage-2 blocks).
     #[inline]
@@ -276,6 +375,7 @@ impl StreamTlb {
         None
     }
 
+    #[inline(always)]
     fn note(&self, e: &TlbEntry) {
         let bit = 1u64 << e.shift;
         let shifts = if e.class == Class::Walk {
@@ -293,6 +393,7 @@ impl StreamTlb {
 
     /// Caches `e` for `addr` from stream `sid`/`ssid`, unless `generation` moved on from
     /// `seen`.
+    #[inline]
     pub(crate) fn fill_stream(
         &self,
         sid: u32,
@@ -386,5 +487,58 @@ impl StreamTlb {
             .take(n)
             .map(|&(a, b)| self.t.invalidate(Some(a..b), pred))
             .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::translate::pan_refuses;
+    use proptest::prelude::*;
+
+    fn entry(perm: u8, dirty: bool, pan: bool) -> TlbEntry {
+        TlbEntry {
+            out: 0x8000,
+            shift: 12,
+            perm: Perm::from_bits(perm),
+            dirty,
+            global: false,
+            level: 3,
+            device: false,
+            pan,
+            tbi: false,
+            class: Class::S1,
+            vmid: 0,
+            asid: 0,
+        }
+    }
+
+    proptest! {
+        /// An access hits exactly when the entry's rights allow it, a write finds it dirty,
+        /// PAN does not refuse it, and it is not an instruction write.
+        #[test]
+        fn hit_bits_follow_rights_dirty_and_pan(
+            perm in 0u8..64, dirty: bool, pan: bool,
+            write: bool, exec: bool, privileged: bool,
+        ) {
+            let e = entry(perm, dirty, pan);
+            let a = Access { write, exec, privileged };
+            let p = e.perm;
+            let want = p.allows(a) && (!write || dirty) && !pan_refuses(pan, a, p)
+                && !(write && exec);
+            let got = e.hit_bits() >> hit_index(a) & 1 != 0;
+            prop_assert_eq!(got, want);
+            let [_, v1] = e.encode();
+            prop_assert_eq!(v1 >> (HIT_SHIFT + hit_index(a)) & 1 != 0, want);
+        }
+    }
+
+    #[test]
+    fn a_read_only_user_page_answers_reads_only() {
+        // UR | PR: user and privileged reads hit; no write, no instruction fetch.
+        let e = entry(0b00_1001, true, false);
+        assert_eq!(e.hit_bits(), 1 << 0 | 1 << 4);
+        // PAN takes the privileged read away.
+        assert_eq!(entry(0b00_1001, true, true).hit_bits(), 1 << 0);
     }
 }

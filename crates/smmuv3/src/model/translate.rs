@@ -3,7 +3,7 @@
 //! event each failure raises.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
 
 use softiommu_mem::AddressSpace;
 use softiommu_pgtable::counters::HitCounters;
@@ -17,6 +17,47 @@ use super::{CapsError, ModelCaps};
 use crate::cd::Cd;
 use crate::event::{Event, EventClass, EventId};
 use crate::ste::{StreamTable, beyond};
+
+/// `mode` bit: translation is enabled (CR0.SMMUEN).
+const ENABLED: u8 = 1;
+/// `mode` bit: the checking mode is on.
+const CHECKING: u8 = 2;
+/// `mode` bit: TLB hits and walks are counted.
+pub(super) const COUNTING: u8 = 4;
+
+/// The checking mode of a [`TranslationUnit`]: the switch, and the stale hits it found.
+#[derive(Debug, Clone, Copy)]
+pub struct Checking<'a> {
+    log: &'a StaleLog<StaleTranslation>,
+    mode: &'a AtomicU8,
+}
+
+impl Checking<'_> {
+    /// Turns checking on or off: on, every TLB hit is compared with a fresh walk.
+    pub fn set_enabled(&self, on: bool) {
+        self.log.set_enabled(on);
+        if on {
+            self.mode.fetch_or(CHECKING, Ordering::AcqRel);
+        } else {
+            self.mode.fetch_and(!CHECKING, Ordering::AcqRel);
+        }
+    }
+
+    /// Whether checking is on.
+    pub fn enabled(&self) -> bool {
+        self.log.enabled()
+    }
+
+    /// How many stale hits were found.
+    pub fn count(&self) -> u64 {
+        self.log.count()
+    }
+
+    /// The first stale hits found, oldest first.
+    pub fn reports(&self) -> Vec<StaleTranslation> {
+        self.log.reports()
+    }
+}
 
 /// How a request reaches the SMMU (PCIe ATS).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -172,7 +213,9 @@ pub struct TranslationUnit<M: AddressSpace = Arc<dyn AddressSpace>> {
     pub(super) caches: Caches,
     pub(super) formats: Formats,
     stream_table: AtomicU64,
-    enabled: AtomicBool,
+    /// [`ENABLED`], [`CHECKING`] and [`COUNTING`]: one load tells a request whether the
+    /// plain TLB path serves it.
+    mode: AtomicU8,
     gbpa_abort: AtomicBool,
     ats_check: AtomicBool,
     record_invalid_sid: AtomicBool,
@@ -201,7 +244,7 @@ impl<M: AddressSpace> TranslationUnit<M> {
             caps,
             mem,
             stream_table: AtomicU64::new(StreamTable::linear(0, 0).to_bits()),
-            enabled: AtomicBool::new(false),
+            mode: AtomicU8::new(0),
             gbpa_abort: AtomicBool::new(false),
             ats_check: AtomicBool::new(false),
             record_invalid_sid: AtomicBool::new(false),
@@ -244,12 +287,21 @@ impl<M: AddressSpace> TranslationUnit<M> {
 
     /// Turns translation on or off (CR0.SMMUEN). Off, GBPA decides.
     pub fn enable(&self, on: bool) {
-        self.enabled.store(on, Ordering::Release);
+        self.set_mode(ENABLED, on);
     }
 
     /// Whether translation is on.
     pub fn enabled(&self) -> bool {
-        self.enabled.load(Ordering::Acquire)
+        self.mode.load(Ordering::Acquire) & ENABLED != 0
+    }
+
+    /// Sets or clears `bit` of the mode byte the hit path reads.
+    pub(super) fn set_mode(&self, bit: u8, on: bool) {
+        if on {
+            self.mode.fetch_or(bit, Ordering::AcqRel);
+        } else {
+            self.mode.fetch_and(!bit, Ordering::AcqRel);
+        }
     }
 
     /// GBPA.ABORT: with SMMUEN=0, abort every request instead of letting it bypass.
@@ -274,43 +326,64 @@ impl<M: AddressSpace> TranslationUnit<M> {
 
     /// The checking mode: turn it on there to compare every TLB hit with a fresh walk, and
     /// read the stale hits it found.
-    pub fn checking(&self) -> &StaleLog<StaleTranslation> {
-        &self.stale
+    pub fn checking(&self) -> Checking<'_> {
+        Checking {
+            log: &self.stale,
+            mode: &self.mode,
+        }
     }
 
     /// Translates one request.
-    #[inline]
+    #[inline(always)]
     pub fn translate(&self, req: Request) -> Result<Translated, Fault> {
+        if self.mode.load(Ordering::Acquire) != ENABLED
+            || req.kind != RequestKind::Untranslated
+            || req.ssid.is_some_and(|s| s >> 20 != 0)
+        {
+            return self.translate_unusual(req);
+        }
+        match self.caches.tlb_hit(req.sid, req.ssid, req.addr, req.access) {
+            Some((pa, len, perm)) => Ok(Translated { pa, len, perm }),
+            None => self.miss(req),
+        }
+    }
+
+    /// A request the plain TLB path does not serve: translation off, the checking mode or
+    /// the counters on, ATS traffic, or a SubstreamID beyond 20 bits.
+    #[cold]
+    #[inline(never)]
+    fn translate_unusual(&self, req: Request) -> Result<Translated, Fault> {
+        if req.access.write && req.access.exec {
+            return Err(unsupported(self.event(&req, EventId::Uut)));
+        }
+        if !self.enabled() {
+            return self.disabled(req);
+        }
+        if req.kind == RequestKind::Translated {
+            return self.translated(req);
+        }
         if req.kind == RequestKind::Untranslated
-            && self.enabled.load(Ordering::Relaxed)
             && req.ssid.is_none_or(|s| s >> 20 == 0)
             && let Some(t) = self.hit(&req)
         {
             return Ok(t);
         }
-        self.translate_slow(req)
+        self.walk_and_fill(req)
     }
 
-    /// The request answered from the TLB: an entry of its stream for its page that allows
-    /// it (a write needs a dirty entry; PAN refuses privileged data accesses to user pages).
-    #[inline(always)]
+    /// The request answered from the TLB, compared with a fresh walk in checking mode and
+    /// counted when counting is on.
     fn hit(&self, req: &Request) -> Option<Translated> {
-        let h = self.caches.tlb(req.sid, req.ssid, req.addr)?;
-        let (a, perm) = (req.access, h.perm());
-        if !perm.allows(a) || (a.write && !h.dirty()) || pan_refuses(h.pan(), a, perm) {
-            return None;
-        }
-        let size = 1u64 << h.shift;
-        let off = req.addr & (size - 1);
-        if self.stale.enabled() {
-            self.check_hit(req, &h.entry(), h.out() | off);
+        let (pa, len, perm) = self
+            .caches
+            .tlb_hit(req.sid, req.ssid, req.addr, req.access)?;
+        if self.stale.enabled()
+            && let Some(h) = self.caches.tlb(req.sid, req.ssid, req.addr)
+        {
+            self.check_hit(req, &h.entry(), pa);
         }
         self.counters.hit();
-        Some(Translated {
-            pa: h.out() | off,
-            len: size - off,
-            perm,
-        })
+        Some(Translated { pa, len, perm })
     }
 
     #[cold]
@@ -327,23 +400,30 @@ impl<M: AddressSpace> TranslationUnit<M> {
         }
     }
 
+    /// A TLB miss of an enabled SMMU's untranslated request.
     #[inline(never)]
-    fn translate_slow(&self, req: Request) -> Result<Translated, Fault> {
+    fn miss(&self, req: Request) -> Result<Translated, Fault> {
         if req.access.write && req.access.exec {
-            // An instruction write cannot be expressed: an unsupported transaction.
-            let mut e = self.event(&req, EventId::Uut);
-            e.reason = 1;
-            return Err(recorded(e));
+            return Err(unsupported(self.event(&req, EventId::Uut)));
         }
-        if !self.enabled() {
-            return self.disabled(req);
+        if let Some(t) = self.stage1_miss(&req) {
+            return Ok(t);
         }
-        if req.kind == RequestKind::Translated {
-            return self.translated(req);
-        }
+        self.walk_and_fill(req)
+    }
+
+    /// The walk for `req` and the TLB fill it leaves; the stream configuration of its
+    /// context too, when later misses may start from one.
+    fn walk_and_fill(&self, req: Request) -> Result<Translated, Fault> {
         let generation = self.caches.generation();
         self.counters.walk();
-        let w = self.walk(req, true, generation)?;
+        let ctx = self.resolve(&req, true, generation)?;
+        if req.kind == RequestKind::Untranslated
+            && let Some(c) = self.stream_cfg(&ctx)
+        {
+            self.caches.fill_stream(req.sid, req.ssid, &c, generation);
+        }
+        let w = self.walk_context(req, &ctx, true, generation)?;
         if let Some(e) = w.fill {
             self.caches
                 .fill_tlb(req.sid, req.ssid, req.addr, &e, generation);
@@ -496,6 +576,13 @@ impl<M: AddressSpace> TranslationUnit<M> {
 #[inline(always)]
 pub(super) fn pan_refuses(pan: bool, access: Access, perm: Perm) -> bool {
     pan && access.privileged && !access.exec && perm.contains(Perm::UR)
+}
+
+/// An instruction write: it cannot be expressed, so it is an unsupported transaction.
+#[cold]
+fn unsupported(mut e: Event) -> Fault {
+    e.reason = 1;
+    recorded(e)
 }
 
 /// An untranslated output: the input address, to the end of its 4 KiB page.

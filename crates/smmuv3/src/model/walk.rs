@@ -18,11 +18,11 @@ use crate::event::{EventClass, EventId};
 use crate::ste::{Eats, Ste, beyond};
 
 /// Stage-1 AP\[2\]: read-only (clear once a DBM page is written).
-const S1_AP_RDONLY: u64 = 1 << 7;
+pub(super) const S1_AP_RDONLY: u64 = 1 << 7;
 /// Stage-2 S2AP\[1\]: writable (set once a DBM page is written).
 const S2_AP_WRITE: u64 = 1 << 7;
 /// Stage-1 nG: the leaf is tagged by ASID.
-const S1_NG: u64 = 1 << 11;
+pub(super) const S1_NG: u64 = 1 << 11;
 
 /// What a stage-2 walk needs: the STE, its VMID, and the slot of its format when the
 /// context keeps one.
@@ -76,20 +76,20 @@ pub(super) struct S2Walk {
 /// The mask that aligns a table base to its start-level table: bits below the table's size
 /// are taken as zero.
 #[inline(always)]
-fn root_mask<F: Format>(fmt: &F) -> u64 {
+pub(super) fn root_mask<F: Format>(fmt: &F) -> u64 {
     let bytes = fmt.geometry().levels()[0].entries() as u64 * 8;
     !(bytes.max(8) - 1)
 }
 
 /// The rights stage 1 grants once the CD's controls apply: VMSAv8-64 never lets privileged
 /// requests execute from user-writable pages, and WXN makes writable pages non-executable.
-fn s1_rights(perm: Perm, cd: &Cd) -> Perm {
+pub(super) fn s1_rights(perm: Perm, wxn: bool) -> Perm {
     let mut b = perm.bits();
     let (uw, pw) = (perm.contains(Perm::UW), perm.contains(Perm::PW));
     if uw {
         b &= !Perm::PX.bits();
     }
-    if cd.dw0.wxn() {
+    if wxn {
         if uw {
             b &= !Perm::UX.bits();
         }
@@ -336,10 +336,11 @@ impl<M: AddressSpace> TranslationUnit<M> {
     ) -> Result<S1Walk, Fault> {
         let cd = &ctx.cd();
         let d = cd.dw0;
-        let s2 = (ctx.ste().dw2.s2r(), ctx.ste().dw2.s2s());
+        // STE.S2R and S2S, read only when a fault needs them.
+        let s2 = || (ctx.ste().dw2.s2r(), ctx.ste().dw2.s2s());
         let fault = |id: EventId| {
             let sf = StageFault::new(id, false, EventClass::In);
-            self.stage_fault(req, sf, Some(cd), s2)
+            self.stage_fault(req, sf, Some(cd), s2())
         };
         let high = req.addr >> 55 & 1 != 0;
         let (epd, txsz, ttb) = if high {
@@ -369,10 +370,12 @@ impl<M: AddressSpace> TranslationUnit<M> {
         };
         let root = ttb & root_mask(&*fmt);
         let input = va & ((1u64 << n) - 1);
-        let t = walk::translate(&*fmt, mem, root, input, req.access)
-            .map_err(|f| self.s1_fault(req, cd, s2, f, view))?;
-        let perm = s1_rights(t.perm, cd);
-        if !perm.allows(req.access) || pan_refuses(ctx.cd().dw0.pan(), req.access, perm) {
+        let t = fmt
+            .fmt
+            .translate(mem, root, input, req.access, fmt.affd)
+            .map_err(|f| self.s1_fault(req, cd, s2(), f, view))?;
+        let perm = s1_rights(t.perm, d.wxn());
+        if !perm.allows(req.access) || pan_refuses(d.pan(), req.access, perm) {
             return Err(fault(EventId::Permission));
         }
         let shift = t.page_size.trailing_zeros() as u8;

@@ -22,6 +22,7 @@ mod controls;
 mod events;
 mod nested;
 mod proptests;
+mod stream;
 
 /// Bytes of RAM the rigs have, from physical address 0.
 pub(super) const MEM: u64 = 256 << 20;

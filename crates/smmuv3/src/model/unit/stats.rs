@@ -10,6 +10,7 @@ impl<M: AddressSpace> TranslationUnit<M> {
     /// Turns the counting of TLB hits and walks on or off (off when the engine is made).
     pub fn set_stats(&self, on: bool) {
         self.counters.set_enabled(on);
+        self.set_mode(crate::model::translate::COUNTING, on);
     }
 
     /// The TLB hits and the page-table walks counted so far: (hits, walks).
