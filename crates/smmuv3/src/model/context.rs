@@ -393,6 +393,7 @@ impl<M: AddressSpace> TranslationUnit<M> {
             slot: None,
         };
         let w = self.stage2(
+            &self.mem,
             req,
             s2,
             addr,

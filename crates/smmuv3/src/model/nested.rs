@@ -15,35 +15,57 @@ use crate::ste::Ste;
 
 /// Stage 2 under a nested stage-1 walk: the translation of each table access, the fault that
 /// stopped the walk, and the physical address of the last access.
-pub(super) struct S2View<'a, M: AddressSpace> {
+pub(super) struct S2View<'a, M: AddressSpace, A: ?Sized> {
     unit: &'a TranslationUnit<M>,
+    /// The memory the walk reads and updates.
+    mem: &'a A,
     req: &'a Request,
     ctx: &'a Ctx,
     /// The context's STE, decoded once for every table access.
     ste: Ste,
     cached: bool,
     generation: u64,
+    trace: S2Trace,
+}
+
+/// What a nested stage-1 walk met at stage 2: the fault that stopped it and the physical
+/// address of its last table access.
+#[derive(Default)]
+pub(super) struct S2Trace {
     fault: OnceLock<Fault>,
     last_pa: AtomicU64,
 }
 
-impl<'a, M: AddressSpace> S2View<'a, M> {
+impl S2Trace {
+    /// The stage-2 fault that stopped the walk, if one did.
+    pub(super) fn fault(&self) -> Option<Fault> {
+        self.fault.get().copied()
+    }
+
+    /// The physical address of the last table access.
+    pub(super) fn last_pa(&self) -> u64 {
+        self.last_pa.load(Ordering::Relaxed)
+    }
+}
+
+impl<'a, M: AddressSpace, A: AddressSpace + ?Sized> S2View<'a, M, A> {
     pub(super) fn new(
         unit: &'a TranslationUnit<M>,
+        mem: &'a A,
         req: &'a Request,
         ctx: &'a Ctx,
         cached: bool,
         generation: u64,
-    ) -> S2View<'a, M> {
+    ) -> S2View<'a, M, A> {
         S2View {
             unit,
+            mem,
             req,
             ctx,
             ste: ctx.ste(),
             cached,
             generation,
-            fault: OnceLock::new(),
-            last_pa: AtomicU64::new(0),
+            trace: S2Trace::default(),
         }
     }
 
@@ -61,6 +83,7 @@ impl<'a, M: AddressSpace> S2View<'a, M> {
             slot: self.ctx.s2_slot(),
         };
         match self.unit.stage2(
+            self.mem,
             self.req,
             s2c,
             ipa,
@@ -70,30 +93,23 @@ impl<'a, M: AddressSpace> S2View<'a, M> {
             self.generation,
         ) {
             Ok(w) => {
-                self.last_pa.store(w.pa, Ordering::Relaxed);
+                self.trace.last_pa.store(w.pa, Ordering::Relaxed);
                 Ok(w.pa)
             }
             Err(f) => {
-                let _ = self.fault.set(f);
+                let _ = self.trace.fault.set(f);
                 Err(out)
             }
         }
     }
 
-    /// The stage-2 fault that stopped the walk, if one did.
-    pub(super) fn fault(&self) -> Option<Fault> {
-        self.fault.get().copied()
-    }
-
-    /// The physical address of the last table access.
-    pub(super) fn last_pa(&self) -> u64 {
-        self.last_pa.load(Ordering::Relaxed)
+    /// What the walk met at stage 2.
+    pub(super) fn trace(&self) -> &S2Trace {
+        &self.trace
     }
 
     /// Memory as the stage-1 walk sees it.
     pub(super) fn space(&'a self) -> impl AddressSpace + 'a {
-        MappedSpace::new(&self.unit.mem, move |ipa, len, write| {
-            self.host(ipa, len, write)
-        })
+        MappedSpace::new(self.mem, move |ipa, len, write| self.host(ipa, len, write))
     }
 }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
 
-use softiommu_mem::AddressSpace;
+use softiommu_mem::{AddressSpace, DryRun};
 use softiommu_pgtable::counters::HitCounters;
 use softiommu_pgtable::stale::StaleLog;
 use softiommu_pgtable::{Access, Perm};
@@ -153,6 +153,9 @@ pub struct StaleTranslation {
     /// What the tables say now: an output address, or the event (if any) the request would
     /// raise.
     pub fresh: Result<u64, Option<EventId>>,
+    /// The tables lost an Access flag or dirty state the cached entry took as set: a fresh
+    /// walk would have to set it again (software cleared it without invalidating).
+    pub flags_cleared: bool,
 }
 
 /// What a walk found.
@@ -388,14 +391,20 @@ impl<M: AddressSpace> TranslationUnit<M> {
 
     #[cold]
     fn check_hit(&self, req: &Request, e: &TlbEntry, cached: u64) {
-        let fresh = self.walk(*req, false, 0).map(|w| w.pa).map_err(|f| f.id());
-        if fresh != Ok(cached) {
+        // The fresh walk leaves the tables as they are: the hit it checks set no flags.
+        let dry = DryRun::new(&self.mem);
+        let fresh = self
+            .walk_in(&dry, *req, false, 0)
+            .map(|w| w.pa)
+            .map_err(|f| f.id());
+        if fresh != Ok(cached) || dry.wrote() {
             self.stale.report(StaleTranslation {
                 request: *req,
                 vmid: e.vmid,
                 asid: e.asid,
                 cached,
                 fresh,
+                flags_cleared: dry.wrote(),
             });
         }
     }
@@ -423,7 +432,7 @@ impl<M: AddressSpace> TranslationUnit<M> {
         {
             self.caches.fill_stream(req.sid, req.ssid, &c, generation);
         }
-        let w = self.walk_context(req, &ctx, true, generation)?;
+        let w = self.walk_context(&self.mem, req, &ctx, true, generation)?;
         if let Some(e) = w.fill {
             self.caches
                 .fill_tlb(req.sid, req.ssid, req.addr, &e, generation);
@@ -472,7 +481,7 @@ impl<M: AddressSpace> TranslationUnit<M> {
                     vmid: ste.vmid(&self.caps),
                     slot: None,
                 };
-                let (w, _) = self.stage2_input(&req, s2c, true, generation)?;
+                let (w, _) = self.stage2_input(&self.mem, &req, s2c, true, generation)?;
                 Ok(w.translated())
             }
             _ => Err(recorded(self.event(&req, EventId::TranslForbidden))),

@@ -8,7 +8,7 @@ use softiommu_pgtable::{Access, FaultKind, Format, Perm, WalkFault, walk};
 use super::ModelCaps;
 use super::context::{Ctx, Kind};
 use super::formats::Got;
-use super::nested::S2View;
+use super::nested::{S2Trace, S2View};
 use super::tlb::{Class, TlbEntry};
 use super::translate::{
     Fault, Request, RequestKind, StageFault, TranslationUnit, Walked, pan_refuses, recorded, silent,
@@ -173,21 +173,24 @@ fn plain_walked(class: Class, vmid: u16, w: Walked, level: u8, cached: bool) -> 
 
 impl<M: AddressSpace> TranslationUnit<M> {
     /// The whole walk for `req` (no TLB look-up): the translation and the TLB entry it may
-    /// leave. Configuration and stage-2 translations it reads on the way are cached when
-    /// `cached`.
-    pub(super) fn walk(
+    /// leave, the page tables read (and their Access/dirty flags updated) through `mem` — the
+    /// engine's memory, or a dry run of it. Configuration and stage-2 translations it reads
+    /// on the way are cached when `cached`.
+    pub(super) fn walk_in<A: AddressSpace + ?Sized>(
         &self,
+        mem: &A,
         req: Request,
         cached: bool,
         generation: u64,
     ) -> Result<Walked, Fault> {
         let ctx = self.resolve(&req, cached, generation)?;
-        self.walk_context(req, &ctx, cached, generation)
+        self.walk_context(mem, req, &ctx, cached, generation)
     }
 
-    /// The page walk for `req` once its context is known.
-    pub(super) fn walk_context(
+    /// The page walk for `req` once its context is known, through `mem`.
+    pub(super) fn walk_context<A: AddressSpace + ?Sized>(
         &self,
+        mem: &A,
         req: Request,
         ctx: &Ctx,
         cached: bool,
@@ -214,7 +217,7 @@ impl<M: AddressSpace> TranslationUnit<M> {
                 Ok(plain_walked(Class::Bypass, 0, w, 3, cached))
             }
             Kind::S1 => {
-                let s1 = self.stage1(&req, ctx, &self.mem, None)?;
+                let s1 = self.stage1(&req, ctx, mem, None)?;
                 let (out, shift, perm, dirty) = (s1.out, s1.shift, s1.perm, s1.dirty);
                 Ok(s1_walked(
                     ctx, &s1, req.addr, out, shift, perm, dirty, cached,
@@ -237,10 +240,10 @@ impl<M: AddressSpace> TranslationUnit<M> {
                     vmid: ctx.vmid,
                     slot: ctx.s2_slot(),
                 };
-                let (w, level) = self.stage2_input(&req, s2c, cached, generation)?;
+                let (w, level) = self.stage2_input(mem, &req, s2c, cached, generation)?;
                 Ok(plain_walked(Class::S2, ctx.vmid, w, level, cached))
             }
-            Kind::Nested => self.nested(&req, ctx, split, cached, generation),
+            Kind::Nested => self.nested(mem, &req, ctx, split, cached, generation),
         }
     }
 
@@ -256,16 +259,17 @@ impl<M: AddressSpace> TranslationUnit<M> {
 
     /// Stage 1 over stage 2: every stage-1 table access through stage 2 (CLASS=TT), then the
     /// stage-1 output (CLASS=IN). With `split` (split-stage ATS), the stage-1 output.
-    fn nested(
+    fn nested<A: AddressSpace + ?Sized>(
         &self,
+        mem: &A,
         req: &Request,
         ctx: &Ctx,
         split: bool,
         cached: bool,
         generation: u64,
     ) -> Result<Walked, Fault> {
-        let view = S2View::new(self, req, ctx, cached, generation);
-        let s1 = self.stage1(req, ctx, &view.space(), Some(&view))?;
+        let view = S2View::new(self, mem, req, ctx, cached, generation);
+        let s1 = self.stage1(req, ctx, &view.space(), Some(view.trace()))?;
         if split {
             return Ok(Walked {
                 pa: s1.out,
@@ -281,6 +285,7 @@ impl<M: AddressSpace> TranslationUnit<M> {
             slot: ctx.s2_slot(),
         };
         let s2 = self.stage2(
+            mem,
             req,
             s2c,
             s1.out,
@@ -299,14 +304,16 @@ impl<M: AddressSpace> TranslationUnit<M> {
 
     /// Stage 2 alone for the request's address, an IPA: stage 1 bypassed, or a Translated
     /// request under split-stage ATS. The stage-2 entry is the TLB entry.
-    pub(super) fn stage2_input(
+    pub(super) fn stage2_input<A: AddressSpace + ?Sized>(
         &self,
+        mem: &A,
         req: &Request,
         s2c: S2Cfg<'_>,
         cached: bool,
         generation: u64,
     ) -> Result<(Walked, u8), Fault> {
         let w = self.stage2(
+            mem,
             req,
             s2c,
             req.addr,
@@ -332,7 +339,7 @@ impl<M: AddressSpace> TranslationUnit<M> {
         req: &Request,
         ctx: &Ctx,
         mem: &A,
-        view: Option<&S2View<'_, M>>,
+        view: Option<&S2Trace>,
     ) -> Result<S1Walk, Fault> {
         let cd = &ctx.cd();
         let d = cd.dw0;
@@ -401,7 +408,7 @@ impl<M: AddressSpace> TranslationUnit<M> {
         cd: &Cd,
         s2: (bool, bool),
         f: WalkFault,
-        view: Option<&S2View<'_, M>>,
+        view: Option<&S2Trace>,
     ) -> Fault {
         let mut sf = StageFault::new(walk_event(f.kind), false, EventClass::In);
         if sf.id == EventId::WalkEabt {
@@ -418,8 +425,9 @@ impl<M: AddressSpace> TranslationUnit<M> {
     /// from the TLB's stage-2 walk entries when `cached`, else walked (and kept). With S2PTW, a CD fetch or stage-1 table
     /// access to Device memory is a stage-2 Permission fault.
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn stage2(
+    pub(super) fn stage2<A: AddressSpace + ?Sized>(
         &self,
+        mem: &A,
         req: &Request,
         s2c: S2Cfg<'_>,
         ipa: u64,
@@ -472,7 +480,7 @@ impl<M: AddressSpace> TranslationUnit<M> {
         };
         let cfg = *fmt.fmt.config();
         let root = ste.s2ttb() & root_mask(&*fmt);
-        let t = walk::translate(&*fmt, &self.mem, root, ipa, access).map_err(|f| {
+        let t = walk::translate(&*fmt, mem, root, ipa, access).map_err(|f| {
             let id = walk_event(f.kind);
             fault(id, if id == EventId::WalkEabt { f.entry } else { 0 })
         })?;

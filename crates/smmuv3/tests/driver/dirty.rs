@@ -145,14 +145,20 @@ fn clearing_is_invalidated_by_address_at_the_leaves() {
 #[test]
 fn without_the_flush_a_write_hits_the_stale_dirty_entry() {
     let (p, units, a, d) = tracked();
-    // The checking mode would walk afresh on every hit: off, the TLB answers alone.
-    units[0].unit.set_checking(false);
+    let u = &units[0].unit;
     p.dma(a, None, IOVA, Access::WRITE).unwrap();
     // Cleared but not flushed: the TLB still holds the entry as dirty, and the write that
-    // hits it does not mark the page (what the flush after clearing is for).
+    // hits it does not mark the page (what the flush after clearing is for). The checking
+    // mode's walk leaves the flags alone and reports the hit.
     assert_eq!(dirty(&d, true), vec![IOVA]);
+    assert_eq!(u.stale_count(), 0);
     p.dma(a, None, IOVA, Access::WRITE).unwrap();
     assert_eq!(dirty(&d, false), Vec::<u64>::new());
+    let stale = u.stale_reports();
+    assert_eq!(stale.len(), 1);
+    assert!(stale[0].flags_cleared);
+    assert_eq!(stale[0].fresh, Ok(stale[0].cached));
+    assert_eq!(stale[0].request.addr, IOVA);
     // The flush makes the next write miss and mark the page.
     let mut g = Gather::new();
     g.add(IOVA, IOVA + 0x1000);

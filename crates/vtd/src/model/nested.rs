@@ -11,7 +11,7 @@ use softiommu_pgtable::{Access, FaultKind};
 use crate::fault::FaultReason;
 
 /// The second stage under a nested walk, and the fault it raised last.
-pub(super) struct SecondStageView<'a, M: AddressSpace> {
+pub(super) struct SecondStageView<'a, M: AddressSpace + ?Sized> {
     pub mem: &'a M,
     pub ss: &'a VtdSs,
     pub ss_root: u64,
@@ -22,7 +22,7 @@ pub(super) struct SecondStageView<'a, M: AddressSpace> {
     pub fault: AtomicU8,
 }
 
-impl<M: AddressSpace> SecondStageView<'_, M> {
+impl<M: AddressSpace + ?Sized> SecondStageView<'_, M> {
     fn host(&self, gpa: u64, len: u64, write: bool) -> Result<u64, MemError> {
         let out = MemError::OutOfRange { addr: gpa, len };
         let table = gpa & !0xfff;
@@ -51,7 +51,7 @@ impl<M: AddressSpace> SecondStageView<'_, M> {
     }
 }
 
-impl<'a, M: AddressSpace> SecondStageView<'a, M> {
+impl<'a, M: AddressSpace + ?Sized> SecondStageView<'a, M> {
     /// Memory as the first-stage walk sees it: every access through the second stage (an
     /// Accessed/Dirty update needs write rights there, SFS.8).
     pub(super) fn space(&'a self) -> impl AddressSpace + 'a {

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
-use softiommu_mem::AddressSpace;
+use softiommu_mem::{AddressSpace, DryRun};
 use softiommu_pgtable::formats::vtd_ss::{VtdSs, VtdSsConfig};
 use softiommu_pgtable::formats::x86::{X86, X86Config};
 use softiommu_pgtable::stale::StaleLog;
@@ -84,6 +84,9 @@ pub struct StaleTranslation {
     pub cached: u64,
     /// What the tables say now: an output address or a fault reason.
     pub fresh: Result<u64, FaultReason>,
+    /// The tables lost an Accessed or Dirty flag the cached entry took as set: a fresh walk
+    /// would have to set it again (software cleared it without invalidating).
+    pub flags_cleared: bool,
 }
 
 /// What a walk found: the translation and the tags of its IOTLB entry.
@@ -320,7 +323,7 @@ impl<M: AddressSpace> TranslationUnit<M> {
             class,
             pasid,
             tracked,
-        } = self.walk(req, true, generation)?;
+        } = self.walk(&self.mem, req, true, generation)?;
         let page = IotlbEntry {
             pa: t.pa & !0xfff,
             perm: t.perm,
@@ -342,16 +345,19 @@ impl<M: AddressSpace> TranslationUnit<M> {
     }
 
     fn check_hit(&self, req: Request, e: &IotlbEntry) {
-        let fresh = match self.walk(req, false, 0) {
+        // The fresh walk leaves the tables as they are: the hit it checks set no flags.
+        let dry = DryRun::new(&self.mem);
+        let fresh = match self.walk(&dry, req, false, 0) {
             Ok(w) => Ok(w.t.pa & !0xfff),
             Err(f) => Err(f.reason),
         };
-        if fresh != Ok(e.pa) {
+        if fresh != Ok(e.pa) || dry.wrote() {
             self.stale.report(StaleTranslation {
                 request: req,
                 did: e.did,
                 cached: e.pa | (req.addr & 0xfff),
                 fresh: fresh.map(|pa| pa | (req.addr & 0xfff)),
+                flags_cleared: dry.wrote(),
             });
         }
     }
@@ -480,7 +486,13 @@ impl<M: AddressSpace> TranslationUnit<M> {
 
     /// The whole walk (no IOTLB): the translation, the domain and the class it belongs to.
     #[inline(always)]
-    fn walk(&self, req: Request, cached: bool, generation: u64) -> Result<Walked, Fault> {
+    fn walk<A: AddressSpace + ?Sized>(
+        &self,
+        mem: &A,
+        req: Request,
+        cached: bool,
+        generation: u64,
+    ) -> Result<Walked, Fault> {
         let st = self.steer(req, cached, generation)?;
         let e = &st.entry;
         if req.access.privileged && !e.qw2.sre() {
@@ -488,9 +500,9 @@ impl<M: AddressSpace> TranslationUnit<M> {
         }
         let pgtt = e.qw0.pgtt();
         let t = if matches!(pgtt, Pgtt::SecondStage) {
-            self.second_stage(req, e)
+            self.second_stage(mem, req, e)
         } else {
-            self.other_stage(req, e)
+            self.other_stage(mem, req, e)
         };
         let t = t.map_err(|r| self.fault(req, r, st.fpd))?;
         if INTERRUPT_RANGE.contains(&t.pa) {
@@ -511,14 +523,19 @@ impl<M: AddressSpace> TranslationUnit<M> {
 
     /// The page walk of a second-stage PASID entry (PGTT 010).
     #[inline(always)]
-    fn second_stage(&self, req: Request, e: &PasidEntry) -> Result<Translated, FaultReason> {
+    fn second_stage<A: AddressSpace + ?Sized>(
+        &self,
+        mem: &A,
+        req: Request,
+        e: &PasidEntry,
+    ) -> Result<Translated, FaultReason> {
         let fmt = self.ss_format(e).ok_or(FaultReason::Spt4)?;
         let aw = 12 + 9 * u32::from(e.ss_levels().unwrap_or(4));
         let width = aw.min(u32::from(self.caps.structs.mgaw));
         if width < 64 && req.addr >> width != 0 {
             return Err(FaultReason::Sgn5);
         }
-        let t = walk::translate(fmt, &self.mem, e.ss_table(), req.addr, req.access)
+        let t = walk::translate(fmt, mem, e.ss_table(), req.addr, req.access)
             .map_err(|f| ss_reason(f.kind, f.level, req.access.write))?;
         Ok(Translated {
             pa: t.pa,
@@ -530,7 +547,12 @@ impl<M: AddressSpace> TranslationUnit<M> {
     /// The page walk of a pass-through, first-stage or nested PASID entry (PGTT 100, 001,
     /// 011), or the fault of a reserved PGTT.
     #[inline(never)]
-    fn other_stage(&self, req: Request, e: &PasidEntry) -> Result<Translated, FaultReason> {
+    fn other_stage<A: AddressSpace + ?Sized>(
+        &self,
+        mem: &A,
+        req: Request,
+        e: &PasidEntry,
+    ) -> Result<Translated, FaultReason> {
         let caps = &self.caps.structs;
         match e.qw0.pgtt() {
             Pgtt::PassThrough => {
@@ -543,25 +565,28 @@ impl<M: AddressSpace> TranslationUnit<M> {
                     perm: Perm::ALL,
                 })
             }
-            Pgtt::SecondStage => self.second_stage(req, e),
+            Pgtt::SecondStage => self.second_stage(mem, req, e),
             Pgtt::FirstStage => {
                 let fmt = self.fs_format(e);
-                let t = walk::translate(fmt, &self.mem, e.fs_table(), req.addr, req.access)
-                    .map_err(|f| self.fs_permission(fmt, e.fs_table(), req, f.kind, f.level))?;
+                let t =
+                    walk::translate(fmt, mem, e.fs_table(), req.addr, req.access).map_err(|f| {
+                        self.fs_permission(mem, fmt, e.fs_table(), req, f.kind, f.level)
+                    })?;
                 Ok(Translated {
                     pa: t.pa,
                     len: 0x1000 - (t.pa & 0xfff),
                     perm: t.perm,
                 })
             }
-            Pgtt::Nested => self.nested(req, e),
+            Pgtt::Nested => self.nested(mem, req, e),
             Pgtt::Reserved(_) => Err(FaultReason::Spt4),
         }
     }
 
     /// Tells a first-stage U/S violation (SGN.2) from a write-permission one (SGN.6).
-    fn fs_permission(
+    fn fs_permission<A: AddressSpace + ?Sized>(
         &self,
+        mem: &A,
         fmt: &X86,
         root: u64,
         req: Request,
@@ -576,7 +601,7 @@ impl<M: AddressSpace> TranslationUnit<M> {
             exec: false,
             ..req.access
         };
-        match walk::translate(fmt, &self.mem, root, req.addr, read) {
+        match walk::translate(fmt, mem, root, req.addr, read) {
             Err(f) if f.kind == FaultKind::Permission => FaultReason::Sgn2,
             _ => FaultReason::Sgn6,
         }
@@ -584,11 +609,16 @@ impl<M: AddressSpace> TranslationUnit<M> {
 
     /// The nested walk: the first-stage table read through the second stage, then the
     /// second stage of its output.
-    fn nested(&self, req: Request, e: &PasidEntry) -> Result<Translated, FaultReason> {
+    fn nested<A: AddressSpace + ?Sized>(
+        &self,
+        mem: &A,
+        req: Request,
+        e: &PasidEntry,
+    ) -> Result<Translated, FaultReason> {
         let ss = self.ss_format(e).ok_or(FaultReason::Spt4)?;
         let fs = self.fs_format(e);
         let view = SecondStageView {
-            mem: &self.mem,
+            mem,
             ss,
             ss_root: e.ss_table(),
             mgaw: self.caps.structs.mgaw,
@@ -598,8 +628,9 @@ impl<M: AddressSpace> TranslationUnit<M> {
         let s1 =
             walk::translate(fs, &view.space(), e.fs_table(), req.addr, req.access).map_err(|f| {
                 let code = view.fault.load(Ordering::Relaxed);
-                FaultReason::from_code(code)
-                    .unwrap_or_else(|| self.fs_permission(fs, e.fs_table(), req, f.kind, f.level))
+                FaultReason::from_code(code).unwrap_or_else(|| {
+                    self.fs_permission(mem, fs, e.fs_table(), req, f.kind, f.level)
+                })
             });
         let s1 = match s1 {
             Ok(t) => t,
@@ -614,7 +645,7 @@ impl<M: AddressSpace> TranslationUnit<M> {
             }
             Err(r) => return Err(r),
         };
-        let s2 = walk::translate(ss, &self.mem, e.ss_table(), s1.pa, req.access)
+        let s2 = walk::translate(ss, mem, e.ss_table(), s1.pa, req.access)
             .map_err(|f| ss_reason(f.kind, f.level, req.access.write))?;
         Ok(Translated {
             pa: s2.pa,

@@ -112,14 +112,7 @@ fn a_write_after_a_read_marks_the_page_even_when_the_read_filled_the_iotlb() {
     let r = rig(VtdParams::default());
     // No checking walks: the IOTLB alone answers hits.
     r.unit.set_checking(false);
-    let dev = r.devs[0];
-    let tracked = PagingRequest {
-        dirty_tracking: true,
-        ..Default::default()
-    };
-    let d = r.iommu.new_paging(dev, tracked).unwrap();
-    r.iommu.attach(dev, &d).unwrap();
-    d.map_sync(IOVA, 0x30_0000, SIZE, Prot::RW).unwrap();
+    let (dev, d) = tracked(&r);
     r.iommu.dma(dev, None, IOVA + 0x1000, Access::READ).unwrap();
     r.iommu.dma(dev, None, IOVA + 0x1000, Access::READ).unwrap();
     assert_eq!(dirty(&d, false), Vec::<u64>::new());
@@ -137,4 +130,40 @@ fn a_write_after_a_read_marks_the_page_even_when_the_read_filled_the_iotlb() {
         .dma(dev, None, IOVA + 0x1000, Access::WRITE)
         .unwrap();
     assert_eq!(dirty(&d, false), vec![IOVA + 0x1000]);
+}
+
+#[test]
+fn the_checking_mode_reports_a_dirty_flag_cleared_without_a_flush_and_leaves_it_clear() {
+    let r = rig(VtdParams::default());
+    let (dev, d) = tracked(&r);
+    r.iommu.dma(dev, None, IOVA, Access::WRITE).unwrap();
+    // Cleared but not flushed: the IOTLB still holds the entry as dirty, and the write that
+    // hits it leaves the page clean. The checking walk sets no flag and reports the hit.
+    assert_eq!(dirty(&d, true), vec![IOVA]);
+    assert_eq!(r.unit.stale_count(), 0);
+    r.iommu.dma(dev, None, IOVA + 8, Access::WRITE).unwrap();
+    assert_eq!(dirty(&d, false), Vec::<u64>::new());
+    let stale = r.unit.stale_reports();
+    assert_eq!(stale.len(), 1);
+    assert!(stale[0].flags_cleared);
+    assert_eq!(stale[0].fresh, Ok(stale[0].cached));
+    assert_eq!(stale[0].request.addr, IOVA + 8);
+}
+
+/// A dirty-tracking domain on the rig's first device, `[IOVA, IOVA + SIZE)` mapped.
+fn tracked(
+    r: &Rig,
+) -> (
+    softiommu_core::DeviceId,
+    std::sync::Arc<softiommu_core::Domain>,
+) {
+    let dev = r.devs[0];
+    let tracked = PagingRequest {
+        dirty_tracking: true,
+        ..Default::default()
+    };
+    let d = r.iommu.new_paging(dev, tracked).unwrap();
+    r.iommu.attach(dev, &d).unwrap();
+    d.map_sync(IOVA, 0x30_0000, SIZE, Prot::RW).unwrap();
+    (dev, d)
 }
