@@ -23,19 +23,19 @@
 //!   the SMMU reads only word 0 of the old entry (not valid, abort, bypass) the other words
 //!   go first and word 0 last, where it reads only word 0 of the new one word 0 goes first;
 //!   a single word changes with one store; otherwise V goes off, the words change, and word
-//!   0 comes back.
-//!   Each step is closed by `CMD_CFGI_STE`/`CMD_CFGI_CD` and a `CMD_SYNC` completed by an MSI
-//!   write the driver polls (CONS passing the sync without MSIs); a command the SMMU refuses is skipped and recorded ([`SmmuDriver::command_errors`]).
+//!   0 comes back. Each step is closed by `CMD_CFGI_STE`/`CMD_CFGI_CD` and a `CMD_SYNC`
+//!   completed by an MSI write the driver polls (CONS passing the sync without MSIs); a
+//!   command the SMMU refuses is skipped and recorded ([`SmmuDriver::command_errors`]).
 //! - ATS (EATS full) is on in the STEs the driver makes for a device and SMMU that have it;
 //!   a user's nested STE has it where its user asks (`NestedData::PasidTable::ats`, the
 //!   vSTE's EATS: split-stage and reserved values refused). The ATCs of devices whose STE has
 //!   it are invalidated after each TLB invalidation is complete.
 //! - Dirty tracking is stage 1's, with IDR0.HTTU reporting Access flag and dirty-state
-//!   updates and IDR0.COHACC coherent table accesses: a domain made for it has CD.HA and CD.HD and its writable leaves mapped
-//!   writable-clean (DBM, read-only), so that the first DMA write makes them dirty. Clearing
-//!   makes them writable-clean again; the flush the caller makes then (`CMD_TLBI_NH_VA` of
-//!   the leaves, and the ATCs) drops TLB entries cached dirty, which later writes would
-//!   otherwise hit without marking the page.
+//!   updates and IDR0.COHACC coherent table accesses: a domain made for it has CD.HA and
+//!   CD.HD and its writable leaves mapped writable-clean (DBM, read-only), so that the first
+//!   DMA write makes them dirty. Clearing makes them writable-clean again; the flush the
+//!   caller makes then (`CMD_TLBI_NH_VA` of the leaves, and the ATCs) drops TLB entries
+//!   cached dirty, which later writes would otherwise hit without marking the page.
 //! - Events are drained from the event queue after each refused DMA ([`SmmuDriver::events`]);
 //!   page requests travel SMMU → PRI queue → driver → core, and the answer goes back as
 //!   `CMD_PRI_RESP`.
