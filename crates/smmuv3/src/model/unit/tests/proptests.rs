@@ -5,6 +5,8 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::cmd::{CmdCaps, Command, PrefetchConfig};
+use crate::model::RequestKind;
+use crate::pri::PageRequest;
 
 /// Every opcode a command type has, and a few reserved ones.
 const OPCODES: [u8; 28] = [
@@ -62,5 +64,130 @@ proptest! {
         prop_assert!(rig.cmdq_drained());
         // Each command ran once: as itself, or as the command that replaced it.
         prop_assert_eq!(rig.unit.stats().commands.total(), cmds.len() as u64);
+    }
+}
+
+/// One thing software, a device or a stray write does to the SMMU.
+#[derive(Debug, Clone)]
+enum Poke {
+    /// A register write: offset (one of the registers, or anywhere in the frame), size, value.
+    Mmio(u64, bool, u64),
+    /// A word of the stream table, the command queue or table memory overwritten.
+    Mem(u64, u64),
+    /// A device's request.
+    Dma(u32, Option<u32>, u64, u8, u8),
+    /// A device's page request, as raw PRI queue entry words.
+    PageRequest(u64, u64),
+}
+
+/// Register offsets software writes, and their page-1 aliases.
+const REGS: [u64; 30] = [
+    SMMU_CR0,
+    SMMU_CR1,
+    SMMU_CR2,
+    SMMU_GBPA,
+    SMMU_IRQ_CTRL,
+    SMMU_GERRORN,
+    SMMU_GERROR_IRQ_CFG0,
+    SMMU_GERROR_IRQ_CFG1,
+    SMMU_STRTAB_BASE,
+    SMMU_STRTAB_BASE_CFG,
+    SMMU_CMDQ_BASE,
+    SMMU_CMDQ_PROD,
+    SMMU_CMDQ_CONS,
+    SMMU_EVENTQ_BASE,
+    SMMU_EVENTQ_PROD_PAGE0,
+    SMMU_EVENTQ_CONS_PAGE0,
+    SMMU_EVENTQ_IRQ_CFG0,
+    SMMU_EVENTQ_IRQ_CFG1,
+    SMMU_PRIQ_BASE,
+    SMMU_PRIQ_PROD_PAGE0,
+    SMMU_PRIQ_CONS_PAGE0,
+    SMMU_PRIQ_IRQ_CFG0,
+    SMMU_EVENTQ_PROD,
+    SMMU_EVENTQ_CONS,
+    SMMU_PRIQ_PROD,
+    SMMU_PRIQ_CONS,
+    SMMU_IDR0,
+    SMMU_GERROR,
+    SMMU_CR0ACK,
+    SMMU_FRAME_SIZE - 8,
+];
+
+/// Values with the shapes registers and entries take: small numbers, addresses in the rig's
+/// memory (tables and queues sit there), and anything.
+fn value() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        0u64..64,
+        (0u64..MEM).prop_map(|a| a & !7),
+        (0u64..MEM, 0u64..32).prop_map(|(a, log2)| (a & !0x3f) | log2),
+        any::<u64>(),
+    ]
+}
+
+fn poke() -> impl Strategy<Value = Poke> {
+    let offset = prop_oneof![
+        prop::sample::select(&REGS[..]),
+        (0u64..SMMU_FRAME_SIZE / 4).prop_map(|w| w * 4),
+    ];
+    prop_oneof![
+        (offset, any::<bool>(), value()).prop_map(|(o, wide, v)| Poke::Mmio(o, wide, v)),
+        (0u64..(1 << 20), value()).prop_map(|(at, v)| Poke::Mem(at & !7, v)),
+        (
+            0u32..300,
+            prop::option::of(0u32..(1 << 21)),
+            value(),
+            0u8..8,
+            0u8..3,
+        )
+            .prop_map(|(sid, ssid, addr, access, kind)| Poke::Dma(sid, ssid, addr, access, kind)),
+        (any::<u64>(), any::<u64>()).prop_map(|(a, b)| Poke::PageRequest(a, b)),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// Random register writes, stray writes over the stream table, the queues and table
+    /// memory, DMA and page requests, in any order: the SMMU answers each (a translation, a
+    /// fault, a queue error), never panics and never stops answering.
+    #[test]
+    fn random_registers_memory_and_requests_never_panic_or_hang(
+        pokes in prop::collection::vec(poke(), 1..48),
+    ) {
+        let rig = Rig::new();
+        for p in pokes {
+            match p {
+                Poke::Mmio(offset, wide, v) => {
+                    let size = if wide && offset % 8 == 0 { 8 } else { 4 };
+                    rig.unit.mmio_write(offset, size, v);
+                }
+                Poke::Mem(at, v) => {
+                    // Over the stream table, the command queue, or tables the tests map.
+                    let base = [rig.strtab, rig.cmdq, ALLOC][(at % 3) as usize];
+                    let _ = rig.mem.store_u64(base + (at % 0x4000) / 8 * 8, v);
+                }
+                Poke::Dma(sid, ssid, addr, access, kind) => {
+                    let access = Access {
+                        write: access & 1 != 0,
+                        exec: access & 2 != 0,
+                        privileged: access & 4 != 0,
+                    };
+                    let kind = [
+                        RequestKind::Untranslated,
+                        RequestKind::Translated,
+                        RequestKind::TranslationRequest,
+                    ][usize::from(kind)];
+                    let req = Request { kind, ..Request::new(sid, ssid, addr, access) };
+                    let _ = rig.unit.translate(req);
+                }
+                Poke::PageRequest(a, b) => {
+                    let _ = rig.unit.page_request(PageRequest::decode([a, b]));
+                }
+            }
+            // The registers still read, and a plain request still gets an answer.
+            let _ = rig.unit.mmio_read(SMMU_GERROR, 4);
+            let _ = rig.unit.translate(Request::new(SID, None, 0x1000, Access::READ));
+        }
     }
 }

@@ -26,6 +26,8 @@ use crate::structs::{
     pasid_dir_index, pasid_table_index, root_entry_address,
 };
 
+mod chaos;
+
 const MEM: u64 = 32 << 20;
 const SID: u16 = 0x0310;
 /// A second device whose context entry sets FPD.
