@@ -117,6 +117,10 @@ macro_rules! behaviour_tests {
                 $crate::testing::behaviours::s11_private_pasids_for_kernel_dma(&$harness)
             }
             #[test]
+            fn random_operations_agree_with_a_model() {
+                $crate::testing::behaviours::random_operations_agree_with_a_model(&$harness)
+            }
+            #[test]
             fn groups_are_attached_and_claimed_whole() {
                 $crate::testing::behaviours::groups_are_attached_and_claimed_whole(&$harness)
             }

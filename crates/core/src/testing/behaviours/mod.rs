@@ -73,6 +73,8 @@ pub(super) fn places(d: &Domain) -> BTreeSet<(DeviceId, Option<Pasid>)> {
 
 mod attach;
 mod nested_sva;
+mod random;
 
 pub use attach::*;
 pub use nested_sva::*;
+pub use random::*;
