@@ -25,7 +25,8 @@ const PAGES: u64 = 3;
 /// One step of a sequence.
 #[derive(Debug, Clone)]
 enum Op {
-    /// Attach (or replace) domain `dom` at device `dev`'s RID, or at its PASID.
+    /// Attach (or replace) domain `dom` at device `dev`'s RID, or at its PASID. At a RID,
+    /// `dom` = [`DOMAINS`] is the identity domain and [`DOMAINS`] + 1 the blocked one.
     Attach {
         dev: usize,
         pasid: Option<u32>,
@@ -58,12 +59,14 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         2 => (dev.clone(), pasid.clone(), 0..DOMAINS)
             .prop_map(|(dev, pasid, dom)| Op::Attach { dev, pasid, dom }),
+        1 => (dev.clone(), DOMAINS..DOMAINS + 2)
+            .prop_map(|(dev, dom)| Op::Attach { dev, pasid: None, dom }),
         1 => (dev.clone(), pasid.clone()).prop_map(|(dev, pasid)| Op::Detach { dev, pasid }),
         3 => (0..DOMAINS, 0..PAGES, 0..PAGES, any::<bool>())
             .prop_map(|(dom, page, to, write)| Op::Map { dom, page, to, write }),
         2 => (0..DOMAINS, 0..PAGES).prop_map(|(dom, page)| Op::Unmap { dom, page }),
-        // Mostly the first 4 KiB pages of a mapping, so that DMA meets what earlier DMA
-        // left in the caches.
+        // Mostly the first bytes of a mapping, so that DMA meets what earlier DMA left in
+        // the caches.
         5 => (dev, pasid, 0..PAGES, prop_oneof![4 => 0..0x100u64, 1 => 0..PAGE], any::<bool>())
             .prop_map(|(dev, pasid, page, offset, write)| Op::Dma { dev, pasid, page, offset, write }),
     ]
@@ -72,7 +75,8 @@ fn op() -> impl Strategy<Value = Op> {
 /// What the sequence has done, as a user of the core sees it.
 #[derive(Default)]
 struct Model {
-    /// The domain at each (device, PASID); a device starts blocked.
+    /// The domain at each (device, PASID), as an index into the paging domains with the
+    /// identity and blocked ones last; a device starts blocked.
     attached: HashMap<(usize, Option<u32>), usize>,
     /// Each domain's pages: RAM page and whether writable.
     maps: [BTreeMap<u64, (u64, bool)>; DOMAINS],
@@ -82,9 +86,11 @@ struct Model {
 fn run(h: &dyn Harness, ops: &[Op]) -> Result<(), TestCaseError> {
     let p = h.platform(&[InstSpec::full()]);
     let devs: [DeviceId; DEVICES] = p.devices([(0, DEV), (0, DEV)]);
-    let doms: Vec<Arc<Domain>> = (0..DOMAINS)
+    let mut doms: Vec<Arc<Domain>> = (0..DOMAINS)
         .map(|_| p.iommu.new_paging(devs[0], PASID_REQ).unwrap())
         .collect();
+    doms.push(p.iommu.identity_domain());
+    doms.push(p.iommu.blocked_domain());
     let ram = p.alloc(PAGES * PAGE);
     let mut m = Model::default();
     for op in ops {
@@ -138,9 +144,17 @@ fn run(h: &dyn Harness, ops: &[Op]) -> Result<(), TestCaseError> {
             } => {
                 let access = if write { Access::WRITE } else { Access::READ };
                 let got = p.dma(devs[dev], pasid, IOVA + page * PAGE + offset, access);
-                let Some(&dom) = m.attached.get(&(dev, pasid)) else {
-                    prop_assert!(got.is_err(), "{op:?}: nothing attached, got {got:?}");
-                    continue;
+                let dom = match m.attached.get(&(dev, pasid)) {
+                    Some(&d) if d < DOMAINS => d,
+                    Some(&d) if d == DOMAINS => {
+                        let iova = IOVA + page * PAGE + offset;
+                        prop_assert_eq!(got.map(|t| t.pa), Ok(iova), "{:?}: identity", op);
+                        continue;
+                    }
+                    _ => {
+                        prop_assert!(got.is_err(), "{op:?}: blocked, got {got:?}");
+                        continue;
+                    }
                 };
                 match m.maps[dom].get(&page) {
                     None => prop_assert_eq!(
