@@ -1,4 +1,4 @@
-//! Random sequences of attaches, detaches, maps, unmaps and DMA on one instance, each DMA
+//! Random sequences of attaches, detaches, maps, unmaps and DMA on two instances, each DMA
 //! answer checked against a model of what is attached where and what each domain maps: the
 //! drivers' tables, caches and invalidations seen only through what devices get.
 
@@ -84,8 +84,9 @@ struct Model {
 
 /// Runs `ops` on a fresh platform of `h`, checking every DMA against the model.
 fn run(h: &dyn Harness, ops: &[Op]) -> Result<(), TestCaseError> {
-    let p = h.platform(&[InstSpec::full()]);
-    let devs: [DeviceId; DEVICES] = p.devices([(0, DEV), (0, DEV)]);
+    // One device on each of two instances: a domain used on both is flushed on both.
+    let p = h.platform(&[InstSpec::full(), InstSpec::full()]);
+    let devs: [DeviceId; DEVICES] = p.devices([(0, DEV), (1, DEV)]);
     let mut doms: Vec<Arc<Domain>> = (0..DOMAINS)
         .map(|_| p.iommu.new_paging(devs[0], PASID_REQ).unwrap())
         .collect();
