@@ -114,23 +114,12 @@ fn table_of(d: &Domain) -> Result<(u64, AnyFormat)> {
 }
 
 impl SmmuDriver {
-    /// The stage-2 fields of an STE for `f` at `root`, tagged `vmid`.
+    /// The stage-2 fields of an STE for `f` at `root`, tagged `vmid`, with the table walks
+    /// inner and outer write-back cacheable and inner shareable, as the driver allocates
+    /// tables.
     fn with_s2(ste: Ste, f: &ArmS2, root: u64, vmid: u16) -> Ste {
-        let mut s = ste.with_s2ttb(root);
-        s.dw2 = s
-            .dw2
-            .with_s2vmid(vmid)
-            .with_s2t0sz(f.t0sz())
-            .with_s2sl0(f.sl0())
-            .with_s2tg(f.tg())
-            .with_s2ps(f.ps())
-            .with_s2ir0(1)
-            .with_s2or0(1)
-            .with_s2sh0(3)
-            .with_s2aa64(true)
-            .with_s2r(true)
-            .with_s2ha(f.config().ha)
-            .with_s2hd(f.config().hd);
+        let mut s = ste.with_s2_table(f, root, vmid);
+        s.dw2 = s.dw2.with_s2ir0(1).with_s2or0(1).with_s2sh0(3);
         s
     }
 
