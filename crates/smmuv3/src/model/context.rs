@@ -114,6 +114,15 @@ impl Ctx {
         Some((self.fmt >> 8) as u8).filter(|&s| s != 0xFF)
     }
 
+    /// The stage-2 configuration of the context, its STE being `ste` (from [`ste`](Self::ste)).
+    pub(super) fn s2cfg<'a>(&self, ste: &'a Ste) -> S2Cfg<'a> {
+        S2Cfg {
+            ste,
+            vmid: self.vmid,
+            slot: self.s2_slot(),
+        }
+    }
+
     /// The STE (words 0–3).
     #[inline(always)]
     pub(crate) fn ste(&self) -> Ste {

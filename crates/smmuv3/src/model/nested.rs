@@ -9,7 +9,6 @@ use softiommu_pgtable::Access;
 
 use super::context::Ctx;
 use super::translate::{Fault, Request, TranslationUnit};
-use super::walk::S2Cfg;
 use crate::event::EventClass;
 use crate::ste::Ste;
 
@@ -77,11 +76,7 @@ impl<'a, M: AddressSpace, A: AddressSpace + ?Sized> S2View<'a, M, A> {
             return Err(out);
         }
         let access = if write { Access::WRITE } else { Access::READ };
-        let s2c = S2Cfg {
-            ste: &self.ste,
-            vmid: self.ctx.vmid,
-            slot: self.ctx.s2_slot(),
-        };
+        let s2c = self.ctx.s2cfg(&self.ste);
         match self.unit.stage2(
             self.mem,
             self.req,

@@ -235,11 +235,7 @@ impl<M: AddressSpace> TranslationUnit<M> {
                     });
                 }
                 let ste = ctx.ste();
-                let s2c = S2Cfg {
-                    ste: &ste,
-                    vmid: ctx.vmid,
-                    slot: ctx.s2_slot(),
-                };
+                let s2c = ctx.s2cfg(&ste);
                 let (w, level) = self.stage2_input(mem, &req, s2c, cached, generation)?;
                 Ok(plain_walked(Class::S2, ctx.vmid, w, level, cached))
             }
@@ -279,11 +275,7 @@ impl<M: AddressSpace> TranslationUnit<M> {
             });
         }
         let ste = ctx.ste();
-        let s2c = S2Cfg {
-            ste: &ste,
-            vmid: ctx.vmid,
-            slot: ctx.s2_slot(),
-        };
+        let s2c = ctx.s2cfg(&ste);
         let s2 = self.stage2(
             mem,
             req,
