@@ -6,24 +6,20 @@ mod common;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use softiommu_core::testing::{CacheStats, DriverSide, Harness, InstSpec, Platform, Shape};
-use softiommu_core::{
-    DeviceId, InstanceId, Iommu, Mem, PageResponse, ResponseCode, Result, TableAlloc, Topology,
+use softiommu_core::testing::{
+    CacheStats, DriverSide, FREE, Harness, InstSpec, Platform, RAM, Shape, platform_memory,
 };
-use softiommu_mem::{PageAlloc, RamArena};
+use softiommu_core::{
+    DeviceId, InstanceId, Iommu, Mem, PageResponse, ResponseCode, Result, Topology,
+};
 use softiommu_pgtable::formats::x86::{X86, X86Config};
 use softiommu_vtd::desc::ResponseCode as VtdCode;
 use softiommu_vtd::driver::VtdDriver;
 use softiommu_vtd::model::{DeviceMessage, VtdUnit};
 use softiommu_vtd::regs::VtdParams;
 
-/// RAM: one lazily populated arena.
-const RAM: u64 = 1 << 30;
-/// Table pages and the units' structures come from `[TABLES_START, TABLES_END)`.
-const TABLES_START: u64 = 8 << 20;
-const TABLES_END: u64 = 64 << 20;
-/// The tests' free RAM starts here.
-const FREE: u64 = 256 << 20;
+/// Table pages and the units' structures come from here.
+const TABLES: std::ops::Range<u64> = (8 << 20)..(64 << 20);
 
 /// VT-d units built from the specs: [`Shape::Full`] is the default modern unit (3- and
 /// 4-level second stage, MGAW 48, 2 MiB and 1 GiB pages); [`Shape::Narrow`] has only a
@@ -131,12 +127,7 @@ impl DriverSide for VtdSide {
 
 impl Harness for VtdHarness {
     fn platform(&self, specs: &[InstSpec]) -> Platform {
-        let mem: Mem = Arc::new(RamArena::new(0, RAM).expect("RAM arena"));
-        let alloc: TableAlloc = Arc::new(
-            PageAlloc::new(mem.clone(), TABLES_START, TABLES_END - TABLES_START)
-                .expect("table pages"),
-        );
-        let iommu = Iommu::new(mem.clone(), alloc.clone());
+        let (mem, alloc, iommu) = platform_memory(TABLES);
         let mut units = Vec::new();
         for spec in specs {
             let msgs: Arc<Mutex<Vec<DeviceMessage>>> = Arc::default();

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use crate::reference::{RefConfig, RefIommu};
 use crate::{
     DeviceCaps, DeviceDesc, DeviceId, DmaFault, DmaFaultKind, DmaTranslation, InstanceId, Iommu,
-    Mem, PageResponse, Pasid, Result, Rid, Topology,
+    Mem, PageResponse, Pasid, Result, Rid, TableAlloc, Topology,
 };
 use parking_lot::Mutex;
 use softiommu_mem::{AddressSpace, PageAlloc, RamArena};
@@ -407,15 +407,29 @@ impl Platform {
     }
 }
 
+/// Bytes of a platform's RAM (one lazily populated arena from address 0).
+pub const RAM: u64 = 1 << 30;
+/// A platform's free RAM, for the tests' data: `[FREE, RAM)`. Tables and hardware structures
+/// sit below.
+pub const FREE: u64 = 256 << 20;
+
+/// A platform's RAM, the allocator of table pages carved from `tables` (below [`FREE`]), and
+/// the core over them.
+pub fn platform_memory(tables: Range<u64>) -> (Mem, TableAlloc, Iommu) {
+    assert!(tables.end <= FREE, "table pages below the free RAM");
+    let mem: Mem = Arc::new(RamArena::new(0, RAM).expect("RAM arena"));
+    let alloc: TableAlloc = Arc::new(
+        PageAlloc::new(mem.clone(), tables.start, tables.end - tables.start).expect("table pages"),
+    );
+    let iommu = Iommu::new(mem.clone(), alloc.clone());
+    (mem, alloc, iommu)
+}
+
 // ------------------------------------------------------------------------------------------
 // The reference driver.
 
-/// RAM: one lazily populated arena.
-const RAM: u64 = 1 << 30;
 /// Table pages (and SVA data pages) come from `[0, TABLES)`.
 const TABLES: u64 = 64 << 20;
-/// The tests' free RAM starts here.
-const FREE: u64 = 256 << 20;
 
 /// The reference driver, with its private table format or with a hardware format.
 #[derive(Clone, Copy, Debug)]
@@ -529,10 +543,7 @@ impl DriverSide for RefSide {
 
 impl Harness for RefHarness {
     fn platform(&self, specs: &[InstSpec]) -> Platform {
-        let arena = Arc::new(RamArena::new(0, RAM).expect("RAM arena"));
-        let mem: Mem = arena;
-        let tables = Arc::new(PageAlloc::new(mem.clone(), 0, TABLES).expect("table pages"));
-        let iommu = Iommu::new(mem.clone(), tables);
+        let (mem, _, iommu) = platform_memory(0..TABLES);
         let mut drivers = Vec::new();
         for spec in specs {
             let drv = RefIommu::new(self.config(spec), mem.clone()).expect("reference instance");

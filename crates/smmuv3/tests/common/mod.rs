@@ -8,11 +8,12 @@ use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::Relaxed;
 
 use parking_lot::Mutex;
-use softiommu_core::testing::{CacheStats, DriverSide, Harness, InstSpec, Platform, Shape};
-use softiommu_core::{
-    DeviceId, InstanceId, Iommu, Mem, PageResponse, ResponseCode, Result, TableAlloc, Topology,
+use softiommu_core::testing::{
+    CacheStats, DriverSide, FREE, Harness, InstSpec, Platform, RAM, Shape, platform_memory,
 };
-use softiommu_mem::{PageAlloc, RamArena};
+use softiommu_core::{
+    DeviceId, InstanceId, Iommu, Mem, PageResponse, ResponseCode, Result, Topology,
+};
 use softiommu_pgtable::formats::any::AnyFormat;
 use softiommu_pgtable::formats::arm::Granule;
 use softiommu_pgtable::formats::arm_s1::{ArmS1, ArmS1Config};
@@ -21,13 +22,8 @@ use softiommu_smmuv3::model::{DeviceMessage, SmmuUnit};
 use softiommu_smmuv3::pri::PriResponse;
 use softiommu_smmuv3::regs::SmmuParams;
 
-/// RAM: one lazily populated arena.
-pub const RAM: u64 = 1 << 30;
-/// Table pages and the units' structures come from `[TABLES_START, TABLES_END)`.
-pub const TABLES_START: u64 = 8 << 20;
-pub const TABLES_END: u64 = 128 << 20;
-/// The tests' free RAM starts here.
-pub const FREE: u64 = 256 << 20;
+/// Table pages and the units' structures come from here.
+const TABLES: std::ops::Range<u64> = (8 << 20)..(128 << 20);
 
 /// SMMUs built from the specs. [`Shape::Full`] walks 4 KiB and 16 KiB granules with a 44-bit
 /// OAS (its domains: 4 KiB granule, 44-bit output); [`Shape::Narrow`] is the same with a
@@ -76,12 +72,7 @@ impl SmmuHarness {
 
     /// A platform of SMMUs with `params`, and what the tests need to look inside.
     pub fn build(params: &[SmmuParams]) -> (Platform, Vec<Arc<Unit>>) {
-        let mem: Mem = Arc::new(RamArena::new(0, RAM).expect("RAM arena"));
-        let alloc: TableAlloc = Arc::new(
-            PageAlloc::new(mem.clone(), TABLES_START, TABLES_END - TABLES_START)
-                .expect("table pages"),
-        );
-        let iommu = Iommu::new(mem.clone(), alloc.clone());
+        let (mem, alloc, iommu) = platform_memory(TABLES);
         let mut units = Vec::new();
         for p in params {
             let unit =
