@@ -74,17 +74,9 @@ fn rig() -> Rig {
     let mut fs = PageTable::new(X86::new(X86Config::default()).expect("fs"), alloc.clone())
         .expect("fs table");
     fs.map(0, 0, 256 << 20, Prot::RW).expect("fs data");
-    PasidEntry {
-        qw0: PasidQw0::new()
-            .with_p(true)
-            .with_aw(2)
-            .with_pgtt(Pgtt::SecondStage)
-            .with_ssptptr(ss.root() >> 12),
-        qw1: PasidQw1::new().with_did(1),
-        ..PasidEntry::default()
-    }
-    .write(&*mem, table)
-    .expect("pasid 0");
+    PasidEntry::second_stage(ss.root(), 2, 1)
+        .write(&*mem, table)
+        .expect("pasid 0");
     PasidEntry {
         qw0: PasidQw0::new()
             .with_p(true)

@@ -179,7 +179,7 @@ use memory_access;
 /// Capabilities and memory shared by the structure tests.
 #[cfg(test)]
 pub(crate) mod testutil {
-    use super::{PasidEntry, PasidQw0, PasidQw1, Pgtt, StructCaps};
+    use super::{PasidEntry, StructCaps};
     use softiommu_mem::RamArena;
 
     /// Takes one capability away.
@@ -249,15 +249,7 @@ pub(crate) mod testutil {
 
     /// A second-stage-only PASID entry: 4-level tables (AW 2) at `root`, domain `did`.
     pub(crate) fn ss_entry(root: u64, did: u16) -> PasidEntry {
-        PasidEntry {
-            qw0: PasidQw0::new()
-                .with_p(true)
-                .with_aw(2)
-                .with_pgtt(Pgtt::SecondStage)
-                .with_ssptptr(root >> 12),
-            qw1: PasidQw1::new().with_did(did),
-            ..PasidEntry::default()
-        }
+        PasidEntry::second_stage(root, 2, did)
     }
 }
 

@@ -311,6 +311,20 @@ pub struct PasidEntry {
 }
 
 impl PasidEntry {
+    /// A present second-stage-only entry (PGTT 010): tables at `root` with address width
+    /// `aw` (AW: 1 for 3 levels, 2 for 4, 3 for 5), domain `did`; everything else zero.
+    pub fn second_stage(root: u64, aw: u8, did: u16) -> PasidEntry {
+        PasidEntry {
+            qw0: PasidQw0::new()
+                .with_p(true)
+                .with_aw(aw)
+                .with_pgtt(Pgtt::SecondStage)
+                .with_ssptptr(root >> 12),
+            qw1: PasidQw1::new().with_did(did),
+            ..PasidEntry::default()
+        }
+    }
+
     /// The entry held in `words` (bits 63:0 first).
     pub const fn from_words(words: [u64; 8]) -> PasidEntry {
         PasidEntry {

@@ -143,15 +143,7 @@ pub fn context(dir: u64) -> ContextEntry {
 
 /// A second-stage-only PASID entry: 4-level tables at `root`, domain `did`.
 pub fn ss_entry(root: u64, did: u16) -> PasidEntry {
-    PasidEntry {
-        qw0: PasidQw0::new()
-            .with_p(true)
-            .with_aw(2)
-            .with_pgtt(Pgtt::SecondStage)
-            .with_ssptptr(root >> 12),
-        qw1: PasidQw1::new().with_did(did),
-        ..PasidEntry::default()
-    }
+    PasidEntry::second_stage(root, 2, did)
 }
 
 /// A first-stage-only PASID entry: 4-level tables at `root`, domain `did`.

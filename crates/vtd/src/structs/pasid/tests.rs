@@ -426,3 +426,13 @@ proptest! {
         prop_assert!(pasid_dir_index(pasid) < 1 << 14);
     }
 }
+
+#[test]
+fn a_second_stage_entry_sets_p_aw_pgtt_ssptptr_and_did() {
+    let e = PasidEntry::second_stage(0x1234_5000, 2, 0x77);
+    // P (bit 0), AW (4:2) = 010, PGTT (8:6) = 010, SSPTPTR (63:12).
+    assert_eq!(e.to_words()[0], 1 | 0b010 << 2 | 0b010 << 6 | 0x1234_5000);
+    // DID (15:0 of the second quadword).
+    assert_eq!(e.to_words()[1], 0x77);
+    assert_eq!(e.to_words()[2..], [0; 6]);
+}
