@@ -61,6 +61,10 @@ pub const ALL: &[(&str, Behaviour)] = &[
         "a_replace_that_fails_leaves_the_old_domain_working",
         behaviours::a_replace_that_fails_leaves_the_old_domain_working,
     ),
+    (
+        "random_operations_agree_with_a_model",
+        behaviours::random_operations_agree_with_a_model,
+    ),
 ];
 
 /// Runs every behaviour test on `h`, in order (panics at the first that fails).
