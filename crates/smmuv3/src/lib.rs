@@ -24,8 +24,8 @@
 //! - [`model`]: the translation engine — bypass, stage 1, stage 2 and nested translation
 //!   through the shared Arm table formats, the configuration caches and the TLB (one look-up
 //!   per hit, entries tagged by VMID, ASID, address and level) with the reach of each
-//!   invalidation command, and a checking mode that reports a TLB hit a fresh walk
-//!   contradicts. [`model::ModelCaps`] holds the ID-register parameters it obeys.
+//!   invalidation command, and a checking mode that reports a TLB hit a fresh walk (one that
+//!   sets no Access flag or dirty state) contradicts. [`model::ModelCaps`] holds the ID-register parameters it obeys.
 //!   [`model::SmmuUnit`], the SMMU as a whole: MMIO on both register pages, commands consumed
 //!   from memory and carried out, events and page requests written to their queues,
 //!   interrupts and MSI writes, and the messages to devices (ATC invalidations, PRI

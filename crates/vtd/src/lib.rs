@@ -22,8 +22,9 @@
 //!   first stage (x86-64 4/5-level), second stage, nested (every first-stage table access and
 //!   the output through the second stage) or pass-through; context cache, PASID cache and
 //!   IOTLB that keep entries until invalidated, with the invalidation reach of the
-//!   specification; a checking mode that compares every IOTLB hit with a fresh walk and
-//!   reports the missing invalidation.
+//!   specification; a checking mode that compares every IOTLB hit with a fresh walk (one
+//!   that sets no Accessed/Dirty flag) and reports the missing invalidation, a flag cleared
+//!   without one included.
 //!   [`model::VtdUnit`] puts it behind the register file as one unit: MMIO accesses with
 //!   their actions carried out, the invalidation queue drained from memory, faults recorded,
 //!   page requests checked against the requester's entries and queued after the implicit
