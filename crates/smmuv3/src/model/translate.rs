@@ -394,7 +394,7 @@ impl<M: AddressSpace> TranslationUnit<M> {
         // The fresh walk leaves the tables as they are: the hit it checks set no flags.
         let dry = DryRun::new(&self.mem);
         let fresh = self
-            .walk_in(&dry, *req, false, 0)
+            .walk(&dry, *req, false, 0)
             .map(|w| w.pa)
             .map_err(|f| f.id());
         if fresh != Ok(cached) || dry.wrote() {

@@ -176,7 +176,7 @@ impl<M: AddressSpace> TranslationUnit<M> {
     /// leave, the page tables read (and their Access/dirty flags updated) through `mem` — the
     /// engine's memory, or a dry run of it. Configuration and stage-2 translations it reads
     /// on the way are cached when `cached`.
-    pub(super) fn walk_in<A: AddressSpace + ?Sized>(
+    pub(super) fn walk<A: AddressSpace + ?Sized>(
         &self,
         mem: &A,
         req: Request,
