@@ -8,6 +8,9 @@
 //!
 //! Exit codes: 0 on success, 1 when a table operation fails, 2 for a wrong command line or
 //! mapping file.
+//!
+//! The command is the front end of softiommu's layers (`docs/design.md` at the root of the
+//! repository); it uses only `softiommu-mem` and `softiommu-pgtable`.
 
 mod parse;
 mod pgtable_cmd;
