@@ -220,7 +220,8 @@ impl PgtableArgs {
         let size = self.table_memory.unwrap_or(DEFAULT_TABLE_MEMORY);
         if size == 0 || !size.is_multiple_of(4096) || size > MAX_TABLE_MEMORY {
             return Err(CmdError::Usage(format!(
-                "--table-memory {size:#x}: give a multiple of 4K from 4K to {}",
+                "--table-memory {}: give a multiple of 4K from 4K to {}",
+                human_size(size),
                 human_size(MAX_TABLE_MEMORY)
             )));
         }
