@@ -71,7 +71,8 @@ pub struct PgtableArgs {
     #[arg(long = "walk", value_name = "IOVA", value_parser = parse_num)]
     pub walks: Vec<u64>,
 
-    /// Also make the hardware's checked walk for this access at each --walk address.
+    /// Also make the hardware's checked walk for this access (r, w, x or read, write, exec) at
+    /// each --walk address.
     #[arg(long, value_enum)]
     pub access: Option<AccessArg>,
 
