@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{pgtable, scratch, stderr, stdout};
+use common::{bad_file, pgtable, scratch, stderr, stdout};
 
 #[test]
 fn bare_run_shows_the_example() {
@@ -140,10 +140,7 @@ fn mappings_from_a_file() {
 
 #[test]
 fn a_bad_file_line_names_its_line() {
-    let path = scratch("bad-maps.txt", "0x1000 0x2000 4K\n# fine\n0x2000 0x3000\n");
-    let o = pgtable(&["--file", path.to_str().expect("utf-8 path")]);
-    assert_eq!(o.status.code(), Some(2));
-    let err = stderr(&o);
+    let err = bad_file("bad-maps.txt", "0x1000 0x2000 4K\n# fine\n0x2000 0x3000\n");
     assert!(
         err.contains("bad-maps.txt:3: expected IOVA PA SIZE [PROT]"),
         "{err}"

@@ -2,13 +2,11 @@
 
 mod common;
 
-use common::{pgtable, scratch, stderr, stdout};
+use common::{bad_file, pgtable, refused, stderr, stdout};
 
 #[test]
 fn an_unaligned_unmap_names_no_pa() {
-    let o = pgtable(&["--map", "0x1000:0x2000:4K", "--unmap", "0x1800:4K"]);
-    assert_eq!(o.status.code(), Some(1));
-    let err = stderr(&o);
+    let err = refused(1, &["--map", "0x1000:0x2000:4K", "--unmap", "0x1800:4K"]);
     assert!(
         err.contains("unmap 0x1800:4K: iova 0x1800 is not aligned to the 4K granule"),
         "{err}"
@@ -18,9 +16,7 @@ fn an_unaligned_unmap_names_no_pa() {
 
 #[test]
 fn an_unaligned_map_names_only_what_is_unaligned() {
-    let o = pgtable(&["--map", "0x1000:0x2800:4K"]);
-    assert_eq!(o.status.code(), Some(1));
-    let err = stderr(&o);
+    let err = refused(1, &["--map", "0x1000:0x2800:4K"]);
     assert!(
         err.contains("pa 0x2800 is not aligned to the 4K granule"),
         "{err}"
@@ -40,13 +36,10 @@ fn a_zero_size_is_called_a_zero_size() {
             "{err}"
         );
     }
-    let path = scratch("zero-size.txt", "0x1000 0x2000 4K\n0x3000 0x4000 0K\n");
-    let o = pgtable(&["--file", path.to_str().expect("utf-8 path")]);
-    assert_eq!(o.status.code(), Some(2));
+    let err = bad_file("zero-size.txt", "0x1000 0x2000 4K\n0x3000 0x4000 0K\n");
     assert!(
-        stderr(&o).contains("zero-size.txt:2: SIZE: '0K' is a zero size"),
-        "{}",
-        stderr(&o)
+        err.contains("zero-size.txt:2: SIZE: '0K' is a zero size"),
+        "{err}"
     );
 }
 
@@ -59,43 +52,33 @@ fn a_mapping_without_access_is_a_usage_error() {
         assert!(stderr(&o).contains("grant no access"), "{}", stderr(&o));
         assert!(stdout(&o).is_empty(), "{}", stdout(&o));
     }
-    let path = scratch("no-access.txt", "0x1000 0x2000 4K r\n0x3000 0x4000 4K -\n");
-    let o = pgtable(&["--file", path.to_str().expect("utf-8 path")]);
-    assert_eq!(o.status.code(), Some(2));
+    let err = bad_file("no-access.txt", "0x1000 0x2000 4K r\n0x3000 0x4000 4K -\n");
     assert!(
-        stderr(&o).contains("no-access.txt:2: permissions '-' grant no access"),
-        "{}",
-        stderr(&o)
+        err.contains("no-access.txt:2: permissions '-' grant no access"),
+        "{err}"
     );
 }
 
 #[test]
 fn invisible_characters_are_shown_escaped() {
     // A byte-order mark, as some editors write at the start of a file.
-    let path = scratch("bom.txt", "\u{feff}0x1000 0x2000 4K\n");
-    let o = pgtable(&["--file", path.to_str().expect("utf-8 path")]);
-    assert_eq!(o.status.code(), Some(2));
-    let err = stderr(&o);
+    let err = bad_file("bom.txt", "\u{feff}0x1000 0x2000 4K\n");
     assert!(
         err.contains("bom.txt:1: IOVA: '\\u{feff}0x1000' is not a number"),
         "{err}"
     );
     assert!(!err.contains('\u{feff}'), "{err}");
     // A zero-width space inside a number, and a control character in a permission.
-    let path = scratch("zwsp.txt", "0x1000 0x2000 4\u{200b}K\n");
-    let o = pgtable(&["--file", path.to_str().expect("utf-8 path")]);
-    assert!(stderr(&o).contains("'4\\u{200b}K'"), "{}", stderr(&o));
+    let err = bad_file("zwsp.txt", "0x1000 0x2000 4\u{200b}K\n");
+    assert!(err.contains("'4\\u{200b}K'"), "{err}");
     let o = pgtable(&["--map", "0x1000:0x2000:4K:r\u{7}w"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("'r\\u{7}w'"), "{}", stderr(&o));
     // Bytes that are not UTF-8 at all.
-    let path = scratch("latin1.txt", b"0x1000 0x2000 4K r\xe9ad\n");
-    let o = pgtable(&["--file", path.to_str().expect("utf-8 path")]);
-    assert_eq!(o.status.code(), Some(2));
+    let err = bad_file("latin1.txt", b"0x1000 0x2000 4K r\xe9ad\n");
     assert!(
-        stderr(&o).contains("latin1.txt:1: not UTF-8 text: '0x1000 0x2000 4K r\\xe9ad'"),
-        "{}",
-        stderr(&o)
+        err.contains("latin1.txt:1: not UTF-8 text: '0x1000 0x2000 4K r\\xe9ad'"),
+        "{err}"
     );
 }
 

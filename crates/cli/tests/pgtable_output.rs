@@ -8,7 +8,7 @@ use std::io::Write;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{command, pgtable, scratch, stderr, stdout};
+use common::{command, pgtable, refused, scratch, stderr, stdout};
 
 /// A mapping file of `n` 4K pages, every other page of IOVA space from 4G: 256 of them to
 /// each 2M leaf table.
@@ -51,9 +51,7 @@ fn table_memory_is_sized_by_its_option() {
         stdout(&o)
     );
     // Four levels need four table pages; three are not enough.
-    let o = pgtable(&["--table-memory", "12K", "--map", "0:0:4K"]);
-    assert_eq!(o.status.code(), Some(1));
-    let err = stderr(&o);
+    let err = refused(1, &["--table-memory", "12K", "--map", "0:0:4K"]);
     assert!(
         err.contains("map 0x0:0x0:4K:rw: out of table memory (12K given): raise --table-memory"),
         "{err}"

@@ -37,3 +37,20 @@ pub fn scratch(name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
     std::fs::write(&path, bytes).expect("scratch file written");
     path
 }
+
+/// Runs `softiommu pgtable --file` on a scratch file `name` holding `bytes`, which must be
+/// refused as a wrong mapping file (exit code 2); what the run printed on standard error.
+pub fn bad_file(name: &str, bytes: impl AsRef<[u8]>) -> String {
+    let path = scratch(name, bytes);
+    let o = pgtable(&["--file", path.to_str().expect("utf-8 path")]);
+    assert_eq!(o.status.code(), Some(2), "{name}: {}", stderr(&o));
+    stderr(&o)
+}
+
+/// Runs `softiommu pgtable` with `args`, which must fail with exit code `code`; what the run
+/// printed on standard error.
+pub fn refused(code: i32, args: &[&str]) -> String {
+    let o = pgtable(args);
+    assert_eq!(o.status.code(), Some(code), "{args:?}: {}", stderr(&o));
+    stderr(&o)
+}
