@@ -1,13 +1,15 @@
 //! `softiommu`: the command-line front end of softiommu.
 //!
-//! `softiommu pgtable` builds an I/O page table of a chosen format (x86-64, VT-d second
-//! stage) from `--map` and `--file` mappings, unmaps ranges, prints the walk for addresses
-//! level by level (entry address, raw value, decoded fields), optionally checks an access the
-//! way the hardware would, and ends with the table's figures. Run bare, it shows a built-in
-//! example.
+//! `softiommu pgtable` builds an I/O page table of a chosen format — `x86-4` and `x86-5`
+//! (x86-64 4- and 5-level paging, the VT-d first stage), `vtd-ss` (VT-d second stage),
+//! `arm-s1` and `arm-s2` (Arm VMSAv8-64 stage 1 and stage 2) — from `--map` and `--file`
+//! mappings, unmaps ranges, prints the walk for addresses level by level (entry address, raw
+//! value, decoded fields), optionally checks an access the way the hardware would, and ends
+//! with the table's figures. Run with no arguments at all, it shows a built-in example.
 //!
-//! Exit codes: 0 on success, 1 when a table operation fails, 2 for a wrong command line or
-//! mapping file.
+//! Exit codes: 0 on success, and also when the output is closed early (`| head`); 1 when a
+//! table operation is refused or table memory runs out; 2 for a wrong command line or mapping
+//! file; 3 when the output cannot be written (a full disk, for example).
 //!
 //! The command is the front end of softiommu's layers (`docs/design.md` at the root of the
 //! repository); it uses only `softiommu-mem` and `softiommu-pgtable`.
@@ -15,7 +17,7 @@
 mod parse;
 mod pgtable_cmd;
 
-use std::io::{self, Write};
+use std::io::{self, BufWriter, Write};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -49,15 +51,15 @@ fn main() -> ExitCode {
             return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
         }
     };
-    let mut out = io::stdout().lock();
+    let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
     let res = match &cli.cmd {
         Cmd::Pgtable(args) => pgtable_cmd::dispatch(args, &mut out),
     };
-    let res = res.and_then(|()| out.flush().map_err(pgtable_cmd::CmdError::Io));
-    match res {
+    // What was printed before an error goes out before the error's message.
+    let flushed = out.flush().map_err(pgtable_cmd::CmdError::Io);
+    match res.and(flushed) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let _ = out.flush();
             if !e.is_broken_pipe() {
                 let _ = writeln!(io::stderr(), "error: {e}");
             }

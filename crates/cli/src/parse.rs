@@ -4,7 +4,11 @@
 //! binary unit: `K`, `M`, `G`, `T` or `P` (upper or lower case), so `4K`, `2M`, `0x40000000`
 //! and `1G` all parse. Permissions are rights letters (`r`, `w`, `x`, `-`) and words
 //! (`noexec`, `priv`, `cache`, `mmio`) joined with `,` or `+`, for example `rw`, `r+noexec`
-//! or `rw,priv,cache`; the rights default to `rw` when no letters are given.
+//! or `rw,priv,cache`; the rights default to `rw` when no letters are given, and must include
+//! `r` or `w` when they are. Every message quotes the input with invisible characters escaped
+//! (a byte-order mark shows as `\u{feff}`).
+
+use std::io::{self, BufRead};
 
 use softiommu_pgtable::Prot;
 
@@ -59,13 +63,28 @@ pub fn parse_num(s: &str) -> Result<u64, String> {
     let digits = digits.replace('_', "");
     if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
         return Err(format!(
-            "'{t}' is not a number (hex with 0x or decimal, optionally ending in K, M, G, T or P)"
+            "'{}' is not a number (hex with 0x or decimal, optionally ending in K, M, G, T or P)",
+            shown(t)
         ));
     }
     u64::from_str_radix(&digits, radix)
         .ok()
         .and_then(|v| v.checked_mul(1u64 << shift))
-        .ok_or_else(|| format!("'{t}' does not fit in 64 bits"))
+        .ok_or_else(|| format!("'{}' does not fit in 64 bits", shown(t)))
+}
+
+/// A size: a number as [`parse_num`] reads it that is not zero.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    match parse_num(s)? {
+        0 => Err(format!("'{}' is a zero size", shown(s.trim()))),
+        n => Ok(n),
+    }
+}
+
+/// `s` with control, format and other invisible characters escaped (`\u{feff}`, `\t`), so
+/// that a message shows exactly what was given.
+pub fn shown(s: &str) -> String {
+    s.escape_debug().to_string()
 }
 
 /// Permissions: rights letters and words joined with `,` or `+`; the rights are `rw` when no
@@ -90,18 +109,26 @@ pub fn parse_prot(s: &str) -> Result<Prot, String> {
             }
         } else {
             return Err(format!(
-                "'{word}' in permissions '{s}' is neither rights letters (r, w, x) nor one of \
-                 the words noexec, priv, cache, mmio"
+                "'{}' in permissions '{}' is neither rights letters (r, w, x, -) nor one of \
+                 the words noexec, priv, cache, mmio",
+                shown(&word),
+                shown(s)
             ));
         }
     }
     if exec && prot.contains(Prot::NOEXEC) {
         return Err(format!(
-            "permissions '{s}' ask for both execute (x) and noexec"
+            "permissions '{}' ask for both execute (x) and noexec",
+            shown(s)
         ));
     }
     if !letters {
         prot = prot | Prot::RW;
+    } else if !prot.intersects(Prot::RW) {
+        return Err(format!(
+            "permissions '{}' grant no access: a mapping needs r, w or both",
+            shown(s)
+        ));
     }
     Ok(prot)
 }
@@ -140,7 +167,7 @@ fn map_fields(fields: &[&str]) -> Result<MapSpec, String> {
     Ok(MapSpec {
         iova: parse_num(iova).map_err(|e| format!("IOVA: {e}"))?,
         pa: parse_num(pa).map_err(|e| format!("PA: {e}"))?,
-        size: parse_num(size).map_err(|e| format!("SIZE: {e}"))?,
+        size: parse_size(size).map_err(|e| format!("SIZE: {e}"))?,
         prot,
     })
 }
@@ -149,7 +176,7 @@ fn map_fields(fields: &[&str]) -> Result<MapSpec, String> {
 pub fn parse_map(s: &str) -> Result<MapSpec, String> {
     let fields: Vec<&str> = s.split(':').collect();
     if !(3..=4).contains(&fields.len()) {
-        return Err(format!("expected IOVA:PA:SIZE[:PROT], got '{s}'"));
+        return Err(format!("expected IOVA:PA:SIZE[:PROT], got '{}'", shown(s)));
     }
     map_fields(&fields)
 }
@@ -157,11 +184,11 @@ pub fn parse_map(s: &str) -> Result<MapSpec, String> {
 /// An `--unmap` value: `IOVA:SIZE`.
 pub fn parse_unmap(s: &str) -> Result<UnmapSpec, String> {
     let Some((iova, size)) = s.split_once(':') else {
-        return Err(format!("expected IOVA:SIZE, got '{s}'"));
+        return Err(format!("expected IOVA:SIZE, got '{}'", shown(s)));
     };
     Ok(UnmapSpec {
         iova: parse_num(iova).map_err(|e| format!("IOVA: {e}"))?,
-        size: parse_num(size).map_err(|e| format!("SIZE: {e}"))?,
+        size: parse_size(size).map_err(|e| format!("SIZE: {e}"))?,
     })
 }
 
@@ -176,16 +203,61 @@ pub fn parse_map_line(line: &str) -> Result<Option<MapSpec>, String> {
     map_fields(&fields).map(Some)
 }
 
-/// Every mapping of a mapping file, each with its line number (from 1); or the number of the
-/// first bad line and what is wrong with it.
-pub fn parse_map_file(text: &str) -> Result<Vec<(usize, MapSpec)>, (usize, String)> {
-    let mut maps = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if let Some(m) = parse_map_line(line).map_err(|e| (i + 1, e))? {
-            maps.push((i + 1, m));
+/// Why a mapping file could not be read to the end.
+#[derive(Debug)]
+pub enum MapFileError {
+    /// Reading the file failed.
+    Read(io::Error),
+    /// A line (numbered from 1) is not a mapping; what is wrong with it.
+    Line(usize, String),
+}
+
+/// The mappings of a mapping file, read one line at a time as they are asked for.
+#[derive(Debug)]
+pub struct MapLines<R> {
+    input: R,
+    line: usize,
+    buf: Vec<u8>,
+}
+
+impl<R: BufRead> MapLines<R> {
+    /// Mappings read from `input`.
+    pub fn new(input: R) -> Self {
+        MapLines {
+            input,
+            line: 0,
+            buf: Vec::new(),
         }
     }
-    Ok(maps)
+
+    /// The next mapping with its line number (from 1), skipping blank and comment lines;
+    /// `None` at the end of the input.
+    pub fn next_map(&mut self) -> Result<Option<(usize, MapSpec)>, MapFileError> {
+        loop {
+            self.buf.clear();
+            if self
+                .input
+                .read_until(b'\n', &mut self.buf)
+                .map_err(MapFileError::Read)?
+                == 0
+            {
+                return Ok(None);
+            }
+            self.line += 1;
+            let line = std::str::from_utf8(&self.buf).map_err(|_| {
+                MapFileError::Line(
+                    self.line,
+                    format!(
+                        "not UTF-8 text: '{}'",
+                        self.buf.trim_ascii_end().escape_ascii()
+                    ),
+                )
+            })?;
+            if let Some(m) = parse_map_line(line).map_err(|e| MapFileError::Line(self.line, e))? {
+                return Ok(Some((self.line, m)));
+            }
+        }
+    }
 }
 
 /// A size the way a person reads it: the largest binary unit that divides it (`4K`, `2M`,
@@ -223,6 +295,7 @@ mod tests {
         assert_eq!(parse_num("0x10K"), Ok(0x4000));
         assert_eq!(parse_num(" 12 "), Ok(12));
         assert_eq!(parse_num("0"), Ok(0));
+        assert_eq!(parse_size("0x1000"), Ok(4096));
         assert_eq!(parse_num("0xffffffffffffffff"), Ok(u64::MAX));
     }
 
@@ -266,8 +339,18 @@ mod tests {
         );
         assert_eq!(parse_prot("mmio"), Ok(Prot::RW | Prot::MMIO));
         assert_eq!(parse_prot("priv+w"), Ok(Prot::WRITE | Prot::PRIV));
-        assert_eq!(parse_prot("-"), Ok(Prot::NONE));
-        for bad in ["", "rw,", "rq", "exec", "rwx,noexec", "r,,w"] {
+        assert_eq!(parse_prot("x,r"), Ok(Prot::READ));
+        for bad in [
+            "",
+            "rw,",
+            "rq",
+            "exec",
+            "rwx,noexec",
+            "r,,w",
+            "-",
+            "x",
+            "-,priv",
+        ] {
             assert!(parse_prot(bad).is_err(), "{bad:?} accepted");
         }
     }
@@ -315,24 +398,63 @@ mod tests {
         assert!(parse_unmap("0x1000:4K:rw").is_err());
     }
 
+    /// Every mapping of `text`, or the first error's line and message.
+    fn map_file(text: &[u8]) -> Result<Vec<(usize, MapSpec)>, (usize, String)> {
+        let mut lines = MapLines::new(text);
+        let mut maps = Vec::new();
+        loop {
+            match lines.next_map() {
+                Ok(Some(m)) => maps.push(m),
+                Ok(None) => return Ok(maps),
+                Err(MapFileError::Line(n, e)) => return Err((n, e)),
+                Err(MapFileError::Read(e)) => return Err((0, e.to_string())),
+            }
+        }
+    }
+
     #[test]
     fn mapping_files() {
         let text = "# device buffers\n\
                     0x1000 0x2000 4K\n\
                     \n\
                     \t0x200000   0x40000000  2M  r+noexec   # firmware\n\
-                    0x40000000 0x80000000 1G rw,cache\n";
-        let maps = parse_map_file(text).unwrap();
-        assert_eq!(maps.len(), 3);
+                    0x40000000 0x80000000 1G rw,cache\r\n\
+                    0x80000000 0x80000000 4K";
+        let maps = map_file(text.as_bytes()).unwrap();
+        assert_eq!(maps.len(), 4);
         assert_eq!(maps[0].0, 2);
         assert_eq!(maps[1].0, 4);
         assert_eq!(maps[1].1.prot, Prot::READ | Prot::NOEXEC);
         assert_eq!(maps[2].1.size, 1 << 30);
-        let (line, why) = parse_map_file("0 0 4K\n# ok\n0x1000 0x2000\n").unwrap_err();
+        assert_eq!(maps[2].1.prot, Prot::RW | Prot::CACHE);
+        assert_eq!(maps[3].0, 6);
+        let (line, why) = map_file(b"0 0 4K\n# ok\n0x1000 0x2000\n").unwrap_err();
         assert_eq!(line, 3);
         assert!(why.contains("IOVA PA SIZE"), "{why}");
-        assert_eq!(parse_map_file("0 0 4K rw extra").unwrap_err().0, 1);
-        assert_eq!(parse_map_file(""), Ok(vec![]));
+        assert_eq!(map_file(b"0 0 4K rw extra").unwrap_err().0, 1);
+        assert_eq!(map_file(b"").unwrap(), vec![]);
+    }
+
+    #[test]
+    fn mapping_file_errors_show_invisible_characters() {
+        let (line, why) = map_file("\u{feff}0x1000 0x2000 4K\n".as_bytes()).unwrap_err();
+        assert_eq!(line, 1);
+        assert!(why.contains("'\\u{feff}0x1000' is not a number"), "{why}");
+        let (line, why) = map_file(b"0 0 4K\n0x1000 0x2000 4\xffK\n").unwrap_err();
+        assert_eq!(line, 2);
+        assert_eq!(why, "not UTF-8 text: '0x1000 0x2000 4\\xffK'");
+        let why = parse_num("4\u{200b}K").unwrap_err();
+        assert!(why.starts_with("'4\\u{200b}K'"), "{why}");
+    }
+
+    #[test]
+    fn zero_sizes_are_refused() {
+        assert_eq!(
+            parse_map("0x1000:0x2000:0"),
+            Err("SIZE: '0' is a zero size".into())
+        );
+        assert!(parse_unmap("0x1000:0x0").unwrap_err().contains("zero size"));
+        assert!(parse_map_line("0 0 0K").unwrap_err().contains("zero size"));
     }
 
     #[test]

@@ -4,28 +4,29 @@
 //! The format is chosen by name in [`dispatch`]; everything after that is the one generic
 //! [`run`], so a new format is one more arm of that `match` (and its name in [`FORMATS`]).
 
+mod args;
+mod show;
+
 use std::fmt;
-use std::io::{self, Write};
-use std::path::PathBuf;
+use std::fs::File;
+use std::io::{self, BufReader, Write};
 use std::sync::Arc;
 
-use clap::{Args, ValueEnum};
-use softiommu_mem::{PageAlloc, RamArena};
+use softiommu_mem::{AddressSpace, MemError, PageAlloc, RamArena};
 use softiommu_pgtable::formats::arm::Granule;
 use softiommu_pgtable::formats::arm_s1::{ArmS1, ArmS1Config};
 use softiommu_pgtable::formats::arm_s2::{ArmS2, ArmS2Config};
 use softiommu_pgtable::formats::vtd_ss::{VtdSs, VtdSsConfig};
 use softiommu_pgtable::formats::x86::{X86, X86Config};
-use softiommu_pgtable::{Access, FaultKind, Format, PageTable, PgError, Pte};
+use softiommu_pgtable::{Format, PageTable, PgError};
 
-use crate::parse::{
-    MapSpec, UnmapSpec, human_size, parse_map, parse_map_file, parse_num, parse_unmap, prot_arg,
-};
+pub use self::args::PgtableArgs;
+use self::show::{print_format, print_stats, print_walk};
+use crate::parse::{MapFileError, MapLines, MapSpec, UnmapSpec, human_size, prot_arg, shown};
 
-/// Physical address of the RAM that table pages are allocated from.
+/// Physical address of the RAM that table pages are allocated from (`--table-memory` bytes
+/// of it, reserved lazily, so only the table pages in use cost memory).
 pub const ARENA_BASE: u64 = 0x1_0000_0000;
-/// Size of that RAM; it is reserved lazily, so only the table pages in use cost memory.
-pub const ARENA_SIZE: u64 = 1 << 30;
 
 /// The formats `--format` knows, with a word on each.
 pub const FORMATS: &[(&str, &str)] = &[
@@ -52,6 +53,8 @@ pub const FORMATS: &[(&str, &str)] = &[
     ),
 ];
 
+/// The built-in example's format, also the default of `--format`.
+const EXAMPLE_FORMAT: &str = "vtd-ss";
 /// The built-in example's mappings, as `--map` spells them.
 const EXAMPLE_MAPS: &[&str] = &[
     "0x10000:0x70000000:64K:rw,cache",
@@ -63,96 +66,6 @@ const EXAMPLE_UNMAPS: &[&str] = &["0x210000:64K"];
 /// The built-in example's walks: a 4K page, a 2M block, the hole the unmap made.
 const EXAMPLE_WALKS: &[&str] = &["0x12345", "0x4abcde", "0x218000"];
 
-/// Options of `softiommu pgtable`.
-#[derive(Debug, Clone, Args)]
-#[command(after_help = "\
-Numbers are hex (0x...) or decimal, '_' allowed, with optional K, M, G, T suffixes (4K, 2M, 1G).
-PROT is rights letters (rw, r, w) and words (noexec, priv, cache, mmio) joined with ',' or '+',
-for example rw,priv or r+noexec; it is rw when omitted (and the rights are rw if only words are
-given). A --file holds one 'IOVA PA SIZE [PROT]' per line; '#' starts a comment.
-
-With no --map, --file, --unmap or --walk, runs a built-in example on a vtd-ss table.")]
-pub struct PgtableArgs {
-    /// Page-table format: x86-4, x86-5, vtd-ss, arm-s1 or arm-s2.
-    #[arg(long, value_name = "NAME", default_value = "vtd-ss")]
-    pub format: String,
-
-    /// Levels of a vtd-ss table [default: 4].
-    #[arg(long, value_name = "3|4|5", value_parser = clap::value_parser!(u8).range(3..=5))]
-    pub levels: Option<u8>,
-
-    /// Translation granule (Arm formats only).
-    #[arg(long, value_enum, ignore_case = true)]
-    pub granule: Option<GranuleArg>,
-
-    /// Input-address bits (Arm formats only).
-    #[arg(long, value_name = "N")]
-    pub ia_bits: Option<u8>,
-
-    /// Map IOVA..IOVA+SIZE to PA..PA+SIZE (repeatable).
-    #[arg(long = "map", value_name = "IOVA:PA:SIZE[:PROT]", value_parser = parse_map)]
-    pub maps: Vec<MapSpec>,
-
-    /// Read mappings from a file: one 'IOVA PA SIZE' per line, PROT optional after SIZE
-    /// (repeatable; applied before the --map mappings).
-    #[arg(long = "file", value_name = "PATH")]
-    pub files: Vec<PathBuf>,
-
-    /// Unmap IOVA..IOVA+SIZE after all mappings are made (repeatable, in order).
-    #[arg(long = "unmap", value_name = "IOVA:SIZE", value_parser = parse_unmap)]
-    pub unmaps: Vec<UnmapSpec>,
-
-    /// Show the walk for IOVA, level by level (repeatable).
-    #[arg(long = "walk", value_name = "IOVA", value_parser = parse_num)]
-    pub walks: Vec<u64>,
-
-    /// Also make the hardware's checked walk for this access at each --walk address.
-    #[arg(long, value_enum)]
-    pub access: Option<AccessArg>,
-
-    /// Make the --access a privileged (supervisor) request.
-    #[arg(long = "priv", requires = "access")]
-    pub privileged: bool,
-}
-
-/// The translation granule of an Arm table, as `--granule` spells it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum GranuleArg {
-    /// 4 KiB.
-    #[value(name = "4k")]
-    K4,
-    /// 16 KiB.
-    #[value(name = "16k")]
-    K16,
-    /// 64 KiB.
-    #[value(name = "64k")]
-    K64,
-}
-
-impl From<GranuleArg> for Granule {
-    fn from(g: GranuleArg) -> Granule {
-        match g {
-            GranuleArg::K4 => Granule::K4,
-            GranuleArg::K16 => Granule::K16,
-            GranuleArg::K64 => Granule::K64,
-        }
-    }
-}
-
-/// The kind of access `--access` checks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum AccessArg {
-    /// A data read.
-    #[value(name = "r", alias = "read")]
-    Read,
-    /// A data write.
-    #[value(name = "w", alias = "write")]
-    Write,
-    /// An instruction fetch.
-    #[value(name = "x", alias = "exec")]
-    Exec,
-}
-
 /// Why the command failed.
 #[derive(Debug)]
 pub enum CmdError {
@@ -160,7 +73,7 @@ pub enum CmdError {
     Usage(String),
     /// An operation on the table failed (exit code 1).
     Failed(String),
-    /// Writing the output failed (exit code 1).
+    /// Writing the output failed (exit code 3; 0 when the reader went away).
     Io(io::Error),
 }
 
@@ -168,12 +81,14 @@ impl CmdError {
     /// The process exit code for this error.
     pub fn exit_code(&self) -> u8 {
         match self {
+            _ if self.is_broken_pipe() => 0,
             CmdError::Usage(_) => 2,
-            CmdError::Failed(_) | CmdError::Io(_) => 1,
+            CmdError::Failed(_) => 1,
+            CmdError::Io(_) => 3,
         }
     }
 
-    /// Whether the output was closed early (`| head`): not worth a message.
+    /// Whether the output was closed early (`| head`): not worth a message, and not a failure.
     pub fn is_broken_pipe(&self) -> bool {
         matches!(self, CmdError::Io(e) if e.kind() == io::ErrorKind::BrokenPipe)
     }
@@ -194,150 +109,26 @@ impl From<io::Error> for CmdError {
     }
 }
 
-/// A mapping and where it came from (`PATH:LINE` for a file, nothing for `--map`).
-#[derive(Debug, Clone)]
-pub struct Origin<T> {
-    /// The operation.
-    pub op: T,
-    /// `PATH:LINE` of a mapping-file line.
-    pub at: Option<String>,
-}
-
-/// What to do to the table, whatever its format.
-#[derive(Debug, Clone, Default)]
-pub struct Job {
-    /// Mappings, in the order they are made.
-    pub maps: Vec<Origin<MapSpec>>,
-    /// Unmaps, made after the mappings, in order.
-    pub unmaps: Vec<UnmapSpec>,
-    /// Addresses to walk.
-    pub walks: Vec<u64>,
-    /// The access to check at each walked address.
-    pub access: Option<Access>,
-}
-
-impl PgtableArgs {
-    /// Refuses the format options that `format` does not take; `takes` names those it does.
-    pub fn only(&self, format: &str, takes: &[&str]) -> Result<(), CmdError> {
-        let given = [
-            ("--levels", self.levels.is_some()),
-            ("--granule", self.granule.is_some()),
-            ("--ia-bits", self.ia_bits.is_some()),
-        ];
-        match given
-            .iter()
-            .find(|(flag, set)| *set && !takes.contains(flag))
-        {
-            Some((flag, _)) => Err(CmdError::Usage(format!(
-                "format {format} does not take {flag}"
-            ))),
-            None => Ok(()),
-        }
-    }
-
-    /// Whether no mapping, unmap or walk was asked for (the built-in example then runs).
-    pub fn is_bare(&self) -> bool {
-        self.maps.is_empty()
-            && self.files.is_empty()
-            && self.unmaps.is_empty()
-            && self.walks.is_empty()
-    }
-
-    /// The access `--access` and `--priv` ask for.
-    fn access(&self) -> Option<Access> {
-        let a = match self.access? {
-            AccessArg::Read => Access::READ,
-            AccessArg::Write => Access::WRITE,
-            AccessArg::Exec => Access {
-                exec: true,
-                ..Access::READ
-            },
-        };
-        Some(if self.privileged { a.privileged() } else { a })
-    }
-
-    /// The job these options ask for: mapping files read, the example filled in if bare.
-    pub fn job(&self, out: &mut dyn Write) -> Result<Job, CmdError> {
-        let mut job = Job {
-            access: self.access(),
-            ..Job::default()
-        };
-        if self.is_bare() {
-            let usage = |e: String| CmdError::Usage(format!("built-in example: {e}"));
-            for m in EXAMPLE_MAPS {
-                let op = parse_map(m).map_err(usage)?;
-                job.maps.push(Origin { op, at: None });
-            }
-            for u in EXAMPLE_UNMAPS {
-                job.unmaps.push(parse_unmap(u).map_err(usage)?);
-            }
-            for w in EXAMPLE_WALKS {
-                job.walks.push(parse_num(w).map_err(usage)?);
-            }
-            writeln!(
-                out,
-                "No mappings given: running the built-in example, the same as\n  {}\n",
-                self.example_command()
-            )?;
-            return Ok(job);
-        }
-        for path in &self.files {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                CmdError::Usage(format!("cannot read mapping file {}: {e}", path.display()))
-            })?;
-            let maps = parse_map_file(&text)
-                .map_err(|(line, e)| CmdError::Usage(format!("{}:{line}: {e}", path.display())))?;
-            job.maps.extend(maps.into_iter().map(|(line, op)| Origin {
-                op,
-                at: Some(format!("{}:{line}", path.display())),
-            }));
-        }
-        job.maps
-            .extend(self.maps.iter().map(|&op| Origin { op, at: None }));
-        job.unmaps.clone_from(&self.unmaps);
-        job.walks.clone_from(&self.walks);
-        Ok(job)
-    }
-
-    /// The command line the built-in example stands for.
-    fn example_command(&self) -> String {
-        let mut cmd = format!("softiommu pgtable --format {}", self.format);
-        if let Some(l) = self.levels {
-            cmd += &format!(" --levels {l}");
-        }
-        if let Some(g) = self.granule.and_then(|g| g.to_possible_value()) {
-            cmd += &format!(" --granule {}", g.get_name());
-        }
-        if let Some(ia) = self.ia_bits {
-            cmd += &format!(" --ia-bits {ia}");
-        }
-        for m in EXAMPLE_MAPS {
-            cmd += &format!(" \\\n      --map {m}");
-        }
-        for u in EXAMPLE_UNMAPS {
-            cmd += &format!(" \\\n      --unmap {u}");
-        }
-        cmd += " \\\n     ";
-        for w in EXAMPLE_WALKS {
-            cmd += &format!(" --walk {w}");
-        }
-        if let Some(a) = self.access.and_then(|a| a.to_possible_value()) {
-            cmd += &format!(" --access {}", a.get_name());
-        }
-        if self.privileged {
-            cmd += " --priv";
-        }
-        cmd
-    }
-}
-
 /// Runs `softiommu pgtable`, writing its report to `out`.
 ///
-/// Builds the format `args` names and hands it to [`run`]. This `match` is the one place
-/// that knows format names: a format is one arm that refuses the options it does not take
-/// and calls [`run`] with its value.
+/// With no argument at all it runs the built-in example. Otherwise it builds the format
+/// `args` names and hands it to [`run`]. This `match` is the one place that knows format
+/// names: a format is one arm that refuses the options it does not take and calls [`run`]
+/// with its value.
 pub fn dispatch(args: &PgtableArgs, out: &mut dyn Write) -> Result<(), CmdError> {
-    let name = args.format.as_str();
+    let example;
+    let args = if args.is_bare() {
+        example = PgtableArgs::example()?;
+        writeln!(
+            out,
+            "No arguments given: running the built-in example, the same as\n  {}\n",
+            example_command()
+        )?;
+        &example
+    } else {
+        args
+    };
+    let name = args.format_name();
     let config = |e: PgError| CmdError::Usage(format!("format {name}: {e}"));
     match name {
         "x86-4" | "x86-5" => {
@@ -381,210 +172,224 @@ pub fn dispatch(args: &PgtableArgs, out: &mut dyn Write) -> Result<(), CmdError>
                 .map(|(n, what)| format!("  {n:<8} {what}"))
                 .collect();
             Err(CmdError::Usage(format!(
-                "unknown format '{name}'; the formats are:\n{}",
+                "unknown format '{}'; the formats are:\n{}",
+                shown(name),
                 known.join("\n")
             )))
         }
     }
 }
 
-/// Builds a table of format `fmt` and runs the job `args` ask for on it: makes the mappings,
-/// then the unmaps, prints each walk, and ends with the table's figures.
+/// The command line the built-in example stands for.
+fn example_command() -> String {
+    let mut cmd = format!("softiommu pgtable --format {EXAMPLE_FORMAT}");
+    for m in EXAMPLE_MAPS {
+        cmd += &format!(" \\\n      --map {m}");
+    }
+    for u in EXAMPLE_UNMAPS {
+        cmd += &format!(" \\\n      --unmap {u}");
+    }
+    cmd += " \\\n     ";
+    for w in EXAMPLE_WALKS {
+        cmd += &format!(" --walk {w}");
+    }
+    cmd
+}
+
+/// Builds a table of format `fmt` and runs what `args` ask for on it: makes the mappings of
+/// each `--file` as its lines are read, then the `--map` ones, then the unmaps, prints each
+/// walk, and ends with the table's figures.
 pub fn run<F: Format>(fmt: F, args: &PgtableArgs, out: &mut dyn Write) -> Result<(), CmdError> {
-    let job = args.job(out)?;
-    print_format(&fmt, out)?;
+    let memory = args.table_memory()?;
+    // Every file is opened before anything is made, so a missing one changes nothing.
+    let files = args
+        .files
+        .iter()
+        .map(|path| {
+            let name = shown(&path.display().to_string());
+            match File::open(path) {
+                Ok(f) => Ok((name, BufReader::new(f))),
+                Err(e) => Err(CmdError::Usage(format!(
+                    "cannot read mapping file {name}: {e}"
+                ))),
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let quiet = args.quiet;
+    if !quiet {
+        print_format(&fmt, out)?;
+    }
     let failed = |what: &str, e: &dyn fmt::Display| CmdError::Failed(format!("{what}: {e}"));
-    let arena = RamArena::new(ARENA_BASE, ARENA_SIZE).map_err(|e| failed("table memory", &e))?;
+    let arena = RamArena::new(ARENA_BASE, memory).map_err(|e| failed("table memory", &e))?;
     let alloc =
-        PageAlloc::new(arena, ARENA_BASE, ARENA_SIZE).map_err(|e| failed("table memory", &e))?;
-    let mut pt = PageTable::new(fmt, Arc::new(alloc)).map_err(|e| failed("new table", &e))?;
-    writeln!(
+        PageAlloc::new(arena, ARENA_BASE, memory).map_err(|e| failed("table memory", &e))?;
+    let pt = PageTable::new(fmt, Arc::new(alloc))
+        .map_err(|e| failed("new table", &refusal(&e, None, memory)))?;
+    let mut t = Session {
+        pt,
         out,
-        "table pages from RAM at {ARENA_BASE:#x}+{}, root at {:#x}",
-        human_size(ARENA_SIZE),
-        pt.root()
-    )?;
-    if !job.maps.is_empty() || !job.unmaps.is_empty() {
-        writeln!(out)?;
+        quiet,
+        memory,
+    };
+    if !quiet {
+        writeln!(
+            t.out,
+            "table pages from RAM at {ARENA_BASE:#x}+{}, root at {:#x}",
+            human_size(memory),
+            t.pt.root()
+        )?;
+        if !args.files.is_empty() || !args.maps.is_empty() || !args.unmaps.is_empty() {
+            writeln!(t.out)?;
+        }
     }
 
-    for Origin { op: m, at } in &job.maps {
-        let what = format!(
-            "{}map {:#x}:{:#x}:{}:{}",
-            at.as_ref().map_or(String::new(), |at| format!("{at}: ")),
+    for (name, input) in files {
+        let mut lines = MapLines::new(input);
+        loop {
+            match lines.next_map() {
+                Ok(Some((line, m))) => t.map(&m, Some((&name, line)))?,
+                Ok(None) => break,
+                Err(MapFileError::Line(line, e)) => {
+                    return Err(CmdError::Usage(format!("{name}:{line}: {e}")));
+                }
+                Err(MapFileError::Read(e)) => {
+                    return Err(CmdError::Usage(format!(
+                        "cannot read mapping file {name}: {e}"
+                    )));
+                }
+            }
+        }
+    }
+    for m in &args.maps {
+        t.map(m, None)?;
+    }
+    for u in &args.unmaps {
+        t.unmap(u)?;
+    }
+
+    let access = args.access();
+    for (i, &iova) in args.walks.iter().enumerate() {
+        if !quiet || i > 0 {
+            writeln!(t.out)?;
+        }
+        print_walk(&t.pt, iova, access, t.out)?;
+    }
+    if !quiet || !args.walks.is_empty() {
+        writeln!(t.out)?;
+    }
+    print_stats(&t.pt, t.out)?;
+    Ok(())
+}
+
+/// A table being built, and where its report goes.
+struct Session<'o, F: Format, M: AddressSpace> {
+    pt: PageTable<F, M>,
+    out: &'o mut dyn Write,
+    /// No line for each map and unmap.
+    quiet: bool,
+    /// Bytes of table memory, for the message when they run out.
+    memory: u64,
+}
+
+impl<F: Format, M: AddressSpace> Session<'_, F, M> {
+    /// Makes mapping `m`, read from `at` (a file and line) if it came from a file.
+    fn map(&mut self, m: &MapSpec, at: Option<(&str, usize)>) -> Result<(), CmdError> {
+        if let Err(e) = self.pt.map(m.iova, m.pa, m.size, m.prot) {
+            let at = at.map_or(String::new(), |(path, line)| format!("{path}:{line}: "));
+            return Err(CmdError::Failed(format!(
+                "{at}map {:#x}:{:#x}:{}:{}: {}",
+                m.iova,
+                m.pa,
+                human_size(m.size),
+                prot_arg(m.prot),
+                refusal(&e, Some(m.pa), self.memory)
+            )));
+        }
+        if self.quiet {
+            return Ok(());
+        }
+        let kept = self.pt.format().effective(m.prot);
+        write!(
+            self.out,
+            "map    {:<#12x} -> {:<#12x} {:>5}  {}",
             m.iova,
             m.pa,
             human_size(m.size),
-            prot_arg(m.prot)
-        );
-        pt.map(m.iova, m.pa, m.size, m.prot)
-            .map_err(|e| failed(&what, &e))?;
-        let kept = pt.format().effective(m.prot);
-        let note = if kept == m.prot {
-            String::new()
-        } else {
-            format!("  ({} keeps {})", pt.format().name(), prot_arg(kept))
-        };
-        writeln!(
-            out,
-            "map    {:<12} -> {:<12} {:>5}  {}{note}",
-            format!("{:#x}", m.iova),
-            format!("{:#x}", m.pa),
-            human_size(m.size),
             prot_arg(m.prot),
         )?;
-    }
-    for u in &job.unmaps {
-        let what = format!("unmap {:#x}:{}", u.iova, human_size(u.size));
-        let done = pt.unmap(u.iova, u.size).map_err(|e| failed(&what, &e))?;
-        writeln!(
-            out,
-            "unmap  {:<12}    {:<12} {:>5}  ({} were mapped)",
-            format!("{:#x}", u.iova),
-            "",
-            human_size(u.size),
-            human_size(done)
-        )?;
+        if kept != m.prot {
+            write!(
+                self.out,
+                "  ({} keeps {})",
+                self.pt.format().name(),
+                prot_arg(kept)
+            )?;
+        }
+        writeln!(self.out)?;
+        Ok(())
     }
 
-    for &iova in &job.walks {
-        writeln!(out)?;
-        print_walk(&pt, iova, job.access, out)?;
+    /// Unmaps `u`.
+    fn unmap(&mut self, u: &UnmapSpec) -> Result<(), CmdError> {
+        let done = self.pt.unmap(u.iova, u.size).map_err(|e| {
+            CmdError::Failed(format!(
+                "unmap {:#x}:{}: {}",
+                u.iova,
+                human_size(u.size),
+                refusal(&e, None, self.memory)
+            ))
+        })?;
+        if !self.quiet {
+            writeln!(
+                self.out,
+                "unmap  {:<#12x}    {:<12} {:>5}  ({} were mapped)",
+                u.iova,
+                "",
+                human_size(u.size),
+                human_size(done)
+            )?;
+        }
+        Ok(())
     }
-    writeln!(out)?;
-    print_stats(&pt, out)
 }
 
-/// One line on the format: levels, widths, page sizes.
-fn print_format<F: Format>(fmt: &F, out: &mut dyn Write) -> io::Result<()> {
-    let geo = fmt.geometry();
-    let pages: Vec<String> = geo.page_sizes().map(human_size).collect();
-    writeln!(
-        out,
-        "format {}: {} levels, {}-bit input, {}-bit output, {} granule, pages {}",
-        fmt.name(),
-        geo.depth(),
-        geo.ia_bits(),
-        geo.oa_bits(),
-        human_size(geo.granule()),
-        pages.join(" ")
-    )
-}
-
-/// The walk for `iova`, level by level, its result, and the checked walk for `access`.
-fn print_walk<F: Format, M: softiommu_mem::AddressSpace>(
-    pt: &PageTable<F, M>,
-    iova: u64,
-    access: Option<Access>,
-    out: &mut dyn Write,
-) -> io::Result<()> {
-    writeln!(out, "walk {iova:#x}")?;
-    let steps = pt.trace(iova);
-    for s in &steps {
-        writeln!(
-            out,
-            "  level {}  entry {:<13} {:#018x}  {}",
-            s.number,
-            format!("{:#x}", s.entry_pa),
-            s.raw,
-            s.fields
-        )?;
-    }
-    let result = match (pt.lookup(iova), steps.last()) {
-        (Some(m), _) => {
-            let off = iova.wrapping_sub(m.iova);
+/// Why the table refused an operation, in the command's terms: an alignment error names only
+/// the values that are unaligned (`pa` is `None` for an unmap, which has none), and running
+/// out of table memory names the option that gives more.
+fn refusal(e: &PgError, pa: Option<u64>, memory: u64) -> String {
+    match *e {
+        PgError::Unaligned {
+            iova,
+            size,
+            granule,
+            ..
+        } => {
+            let bad: Vec<String> = [("iova", Some(iova)), ("pa", pa), ("size", Some(size))]
+                .into_iter()
+                .filter_map(|(name, v)| v.map(|v| (name, v)))
+                .filter(|&(_, v)| !v.is_multiple_of(granule))
+                .map(|(name, v)| format!("{name} {v:#x}"))
+                .collect();
+            let Some((last, rest)) = bad.split_last() else {
+                return e.to_string();
+            };
+            let (list, verb) = if rest.is_empty() {
+                (last.clone(), "is")
+            } else {
+                (format!("{} and {last}", rest.join(", ")), "are")
+            };
             format!(
-                "=> {:#x}  ({} page {:#x} -> {:#x}, {})",
-                m.pa | off,
-                human_size(m.size),
-                m.iova,
-                m.pa,
-                prot_arg(m.prot)
+                "{list} {verb} not aligned to the {} granule",
+                human_size(granule)
             )
         }
-        (None, None) => format!(
-            "=> outside the {}-bit input range: not translated",
-            pt.format().geometry().ia_bits()
+        PgError::Mem(MemError::Exhausted { .. }) => format!(
+            "out of table memory ({} given): raise --table-memory",
+            human_size(memory)
         ),
-        (None, Some(last)) => match last.pte {
-            Pte::Reserved => format!(
-                "=> fault: level {} entry has reserved bits set",
-                last.number
-            ),
-            _ => format!("=> not mapped (level {} entry not present)", last.number),
-        },
-    };
-    writeln!(out, "  {result}")?;
-    if let Some(a) = access {
-        let kind = match (a.write, a.exec) {
-            (true, _) => "write",
-            (_, true) => "exec",
-            _ => "read",
-        };
-        let who = if a.privileged { "privileged" } else { "user" };
-        match pt.translate(iova, a) {
-            Ok(t) => writeln!(
-                out,
-                "  {who} {kind}: allowed => {:#x}, {} page, rights {:?}",
-                t.pa,
-                human_size(t.page_size),
-                t.perm
-            )?,
-            Err(f) => writeln!(
-                out,
-                "  {who} {kind}: {} at level {} (entry {:#x})",
-                fault_name(f.kind),
-                f.number,
-                f.entry
-            )?,
-        }
-    }
-    Ok(())
-}
-
-/// A walk fault's kind, in words.
-fn fault_name(kind: FaultKind) -> String {
-    match kind {
-        FaultKind::Input => "input-range fault".into(),
-        FaultKind::Translation => "translation fault".into(),
-        FaultKind::Reserved => "reserved-bit fault".into(),
-        FaultKind::AccessFlag => "access-flag fault".into(),
-        FaultKind::Permission => "permission fault".into(),
-        FaultKind::AddressSize => "address-size fault".into(),
-        FaultKind::Fetch(e) => format!("fetch fault ({e})"),
-        FaultKind::Update => "accessed/dirty update fault".into(),
+        _ => e.to_string(),
     }
 }
-
-/// The table's figures: root, leaves of each page size, table pages and bytes.
-fn print_stats<F: Format, M: softiommu_mem::AddressSpace>(
-    pt: &PageTable<F, M>,
-    out: &mut dyn Write,
-) -> Result<(), CmdError> {
-    let st = pt.stats();
-    writeln!(out, "table")?;
-    writeln!(out, "  {:<13} {:#x}", "root", pt.root())?;
-    let mut mapped = 0u64;
-    for &(size, count) in &st.pages {
-        writeln!(
-            out,
-            "  {:<13} {count}",
-            format!("{} leaves", human_size(size))
-        )?;
-        mapped = mapped.saturating_add(size.saturating_mul(count));
-    }
-    writeln!(out, "  {:<13} {}", "mapped", human_size(mapped))?;
-    writeln!(
-        out,
-        "  {:<13} {} ({}, {} bytes)",
-        "table pages",
-        st.tables,
-        human_size(st.table_bytes),
-        st.table_bytes
-    )?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -632,10 +437,19 @@ mod tests {
         assert!(text.contains("=> 0x70002345"), "{text}");
         assert!(text.contains("=> 0x802abcde"), "{text}");
         assert!(text.contains("not mapped (level 1"), "{text}");
-        // The example works for every format.
+        assert!(text.contains(&example_command()), "{text}");
+    }
+
+    #[test]
+    fn options_alone_build_the_empty_table() {
         for (name, _) in FORMATS {
-            output(&["--format", name]).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let text = output(&["--format", name]).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(!text.contains("example"), "{text}");
+            assert!(text.contains(&format!("format {name}:")), "{text}");
+            assert!(text.contains("  mapped        0\n"), "{text}");
         }
+        let text = output(&["--quiet"]).unwrap();
+        assert!(text.starts_with("table\n  root"), "{text}");
     }
 
     #[test]
@@ -667,7 +481,48 @@ mod tests {
         let err = output(&["--map", "0x1000:0x2000:4K", "--unmap", "0x2000:4K"]).unwrap_err();
         assert!(err.to_string().contains("nothing is mapped"), "{err}");
         let err = output(&["--map", "0x1000:0x2000:4K:-"]).unwrap_err();
-        assert!(err.to_string().contains("neither read nor write"), "{err}");
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("grant no access"), "{err}");
+    }
+
+    #[test]
+    fn refusals_name_what_is_wrong() {
+        let unaligned = |iova, pa, size| PgError::Unaligned {
+            iova,
+            pa,
+            size,
+            granule: 0x1000,
+        };
+        assert_eq!(
+            refusal(&unaligned(0x1800, 0, 0x1000), None, 1 << 30),
+            "iova 0x1800 is not aligned to the 4K granule"
+        );
+        assert_eq!(
+            refusal(&unaligned(0x1000, 0x2800, 0x800), Some(0x2800), 1 << 30),
+            "pa 0x2800 and size 0x800 are not aligned to the 4K granule"
+        );
+        assert_eq!(
+            refusal(&unaligned(0x10, 0x20, 0x30), Some(0x20), 1 << 30),
+            "iova 0x10, pa 0x20 and size 0x30 are not aligned to the 4K granule"
+        );
+        let used_up = PgError::Mem(MemError::Exhausted { size: 4096 });
+        assert_eq!(
+            refusal(&used_up, None, 8192),
+            "out of table memory (8K given): raise --table-memory"
+        );
+    }
+
+    #[test]
+    fn output_errors_have_their_own_exit_codes() {
+        let pipe = CmdError::Io(io::Error::from(io::ErrorKind::BrokenPipe));
+        assert_eq!(pipe.exit_code(), 0);
+        assert!(pipe.is_broken_pipe());
+        let full = CmdError::Io(io::Error::from_raw_os_error(28));
+        assert_eq!(full.exit_code(), 3);
+        assert!(
+            full.to_string().starts_with("writing the output: "),
+            "{full}"
+        );
     }
 
     #[test]

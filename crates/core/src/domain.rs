@@ -101,7 +101,16 @@ impl std::fmt::Debug for Attachment {
 #[derive(Debug, Default, Clone)]
 pub struct Gather {
     range: Option<(u64, u64)>,
+    mapped: Option<(u64, u64)>,
     tables_freed: bool,
+}
+
+/// Widens `range` to cover `[start, end)`.
+fn widen(range: &mut Option<(u64, u64)>, start: u64, end: u64) {
+    *range = Some(match *range {
+        Some((s, e)) => (s.min(start), e.max(end)),
+        None => (start, end),
+    });
 }
 
 impl Gather {
@@ -110,22 +119,33 @@ impl Gather {
         Gather::default()
     }
 
-    /// Adds `[start, end)` to what must be invalidated.
+    /// Adds `[start, end)` to what must be invalidated: translations that were there and
+    /// have changed or gone.
     pub fn add(&mut self, start: u64, end: u64) {
-        self.range = Some(match self.range {
-            Some((s, e)) => (s.min(start), e.max(end)),
-            None => (start, end),
-        });
+        widen(&mut self.range, start, end);
+    }
+
+    /// Adds `[start, end)` to what was newly mapped where nothing was: only hardware that
+    /// caches not-present entries needs to hear of it (see [`IommuDriver::flush_map`]).
+    ///
+    /// [`IommuDriver::flush_map`]: crate::IommuDriver::flush_map
+    pub fn add_mapped(&mut self, start: u64, end: u64) {
+        widen(&mut self.mapped, start, end);
     }
 
     /// Whether nothing is owed.
     pub fn is_empty(&self) -> bool {
-        self.range.is_none()
+        self.range.is_none() && self.mapped.is_none()
     }
 
-    /// The range owed, if any.
+    /// The range owed an invalidation, if any.
     pub fn range(&self) -> Option<(u64, u64)> {
         self.range
+    }
+
+    /// The newly mapped range, if any.
+    pub fn mapped(&self) -> Option<(u64, u64)> {
+        self.mapped
     }
 }
 
@@ -246,7 +266,8 @@ impl Domain {
             .ok_or("a table the hardware cannot walk")
     }
 
-    /// Maps `[iova, iova + size)` to `pa`; the invalidation it owes (if any) goes to `gather`.
+    /// Maps `[iova, iova + size)` to `pa`; the new range goes to `gather`, for hardware that
+    /// caches not-present entries.
     pub fn map(
         &self,
         iova: u64,
@@ -256,8 +277,7 @@ impl Domain {
         gather: &mut Gather,
     ) -> Result<()> {
         self.paging()?.table.write().map(iova, pa, size, prot)?;
-        // Caching-mode hardware may cache not-present entries: a map is flushed too.
-        gather.add(iova, iova + size);
+        gather.add_mapped(iova, iova.saturating_add(size));
         Ok(())
     }
 
@@ -289,6 +309,9 @@ impl Domain {
     /// Flushes what `gather` owes on every instance the domain is used on — where it is
     /// attached, and where a nested domain over it is — once per instance, and empties it.
     pub fn sync(&self, gather: &mut Gather) {
+        if let Some(mapped) = gather.mapped.take() {
+            self.flush_users_map(mapped);
+        }
         let Some(range) = gather.range.take() else {
             return;
         };
@@ -311,14 +334,24 @@ impl Domain {
 
     /// Flushes the domain on every instance it is attached to, once each.
     pub(crate) fn flush_users(&self, range: Option<(u64, u64)>, tables_freed: bool) {
+        self.each_instance(|a| a.driver.flush(self, range, tables_freed));
+    }
+
+    /// Runs `f` on one attachment of each instance the domain is attached to.
+    fn each_instance(&self, f: impl Fn(&Attachment)) {
         let users = self.attachments.read().clone();
         let mut done: Vec<InstanceId> = Vec::new();
-        for a in users {
+        for a in &users {
             if !done.contains(&a.instance) {
                 done.push(a.instance);
-                a.driver.flush(self, range, tables_freed);
+                f(a);
             }
         }
+    }
+
+    /// Tells every instance the domain is attached to, once each, of a newly mapped range.
+    fn flush_users_map(&self, range: (u64, u64)) {
+        self.each_instance(|a| a.driver.flush_map(self, range));
     }
 
     /// The output address of `iova` in a paging domain.

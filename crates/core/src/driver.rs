@@ -152,6 +152,13 @@ pub trait IommuDriver: Send + Sync {
     /// so cached non-leaf entries must go too.
     fn flush(&self, domain: &Domain, range: Option<(u64, u64)>, tables_freed: bool);
 
+    /// Makes `[start, end)`, newly mapped in `domain` where nothing was mapped, visible to
+    /// this instance. Only hardware that caches not-present entries (VT-d caching mode) owes
+    /// anything here; the default sends nothing, as for hardware that caches translations only.
+    fn flush_map(&self, domain: &Domain, range: (u64, u64)) {
+        let _ = (domain, range);
+    }
+
     /// Sends the answer to a page-request group to the device.
     fn page_response(&self, dev: &DeviceInfo, resp: &PageResponse);
 

@@ -12,9 +12,7 @@ pub enum PgError {
     #[error("bad page-table configuration: {0}")]
     BadConfig(&'static str),
     /// An address or size is not a multiple of the smallest page.
-    #[error(
-        "iova {iova:#x}, pa {pa:#x} or size {size:#x} is not aligned to the {granule:#x}-byte granule"
-    )]
+    #[error("{}", unaligned_message(*iova, *pa, *size, *granule))]
     Unaligned {
         /// Input address given.
         iova: u64,
@@ -99,5 +97,50 @@ impl PgError {
             PgError::Contended { .. } => libc::EBUSY,
             PgError::Mem(e) => e.errno(),
         }
+    }
+}
+
+/// The message of [`PgError::Unaligned`]: it names only the values that are not multiples of
+/// the granule (an unmap's `pa` is 0, so it is never named).
+fn unaligned_message(iova: u64, pa: u64, size: u64, granule: u64) -> String {
+    let bad: Vec<String> = [("iova", iova), ("pa", pa), ("size", size)]
+        .into_iter()
+        .filter(|&(_, v)| granule != 0 && !v.is_multiple_of(granule))
+        .map(|(name, v)| format!("{name} {v:#x}"))
+        .collect();
+    format!(
+        "{} not aligned to the {granule:#x}-byte granule",
+        match bad.as_slice() {
+            [] => "an address or size".to_string(),
+            [one] => format!("{one} is"),
+            many => format!("{} are", many.join(", ")),
+        }
+    )
+}
+
+#[cfg(test)]
+mod message_tests {
+    use super::PgError;
+
+    #[test]
+    fn unaligned_names_only_what_is_unaligned() {
+        let e = |iova, pa, size| {
+            PgError::Unaligned {
+                iova,
+                pa,
+                size,
+                granule: 0x1000,
+            }
+            .to_string()
+        };
+        // An unmap: no output address, and an aligned one is never named.
+        assert_eq!(
+            e(0x1800, 0, 0x1000),
+            "iova 0x1800 is not aligned to the 0x1000-byte granule"
+        );
+        assert_eq!(
+            e(0x1000, 0x2800, 0x800),
+            "pa 0x2800, size 0x800 are not aligned to the 0x1000-byte granule"
+        );
     }
 }
