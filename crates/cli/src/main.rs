@@ -10,6 +10,9 @@
 //! Exit codes: 0 on success, and also when the output is closed early (`| head`); 1 when a
 //! table operation is refused or table memory runs out; 2 for a wrong command line or mapping
 //! file; 3 when the output cannot be written (a full disk, for example).
+//!
+//! The command is the front end of softiommu's layers (`docs/design.md` at the root of the
+//! repository); it uses only `softiommu-mem` and `softiommu-pgtable`.
 
 mod parse;
 mod pgtable_cmd;

@@ -23,7 +23,9 @@
 //!    '-- attachments: [(device, RID or PASID, instance)]  -> who to flush on sync
 //! ```
 //!
-//! What belongs to whom, as in Linux since the PASID rework:
+//! What belongs to whom, as in Linux since the PASID rework (the ids S3–S11 name the
+//! behaviours of `docs/design.md`, at the root of the repository, which also tells where
+//! this crate sits among the others and where each behaviour is tested):
 //!
 //! - **Capabilities are asked of a device** ([`Iommu::device_caps`]): the instance behind it
 //!   decides, and instances differ (S4).
@@ -49,6 +51,13 @@
 //! Drivers implement [`IommuDriver`]: the reference driver in [`mod@reference`] is pure software;
 //! the VT-d and SMMUv3 drivers program their hardware models. A driver's `dma` call is the
 //! device side, so the same behaviour tests run against every driver.
+//!
+//! # Example
+//!
+//! [`Iommu`] shows the whole path on the reference driver: an instance, a device, a paging
+//! domain attached and mapped, and the device's DMA. The VT-d and SMMUv3 crates have the same
+//! over their hardware models, as examples (`cargo run --example vtd_dma -p softiommu-vtd`,
+//! `cargo run --example smmu_dma -p softiommu-smmuv3`).
 
 mod caps;
 mod domain;

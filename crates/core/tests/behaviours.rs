@@ -1,4 +1,4 @@
-//! The behaviour tests of DESIGN.md ([`softiommu_core::testing::behaviours`]) on the
+//! The behaviour tests of `docs/design.md` ([`softiommu_core::testing::behaviours`]) on the
 //! reference driver, with its private table format and with the VT-d second-stage and Arm
 //! stage-1 hardware formats.
 

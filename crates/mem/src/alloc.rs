@@ -45,6 +45,21 @@ struct Buddy {
 /// Each 4 KiB page has one metadata word ([`PageAlloc::meta`]) that the owner of the block may
 /// use as it likes (page tables keep the count of valid entries there); it is zero when the
 /// block is handed out.
+///
+/// ```
+/// use softiommu_mem::{AddressSpace, PageAlloc, RamArena};
+///
+/// let ram = RamArena::new(0, 64 << 20)?;
+/// // Table pages from [16 MiB, 32 MiB) of the arena.
+/// let pages = PageAlloc::new(ram, 16 << 20, 16 << 20)?;
+/// let table = pages.alloc(4096)?;
+/// let big = pages.alloc(64 << 10)?;
+/// assert_eq!(big % (64 << 10), 0, "naturally aligned");
+/// assert_eq!(pages.mem().load_u64(table)?, 0, "zeroed");
+/// pages.free(big, 64 << 10)?;
+/// pages.free(table, 4096)?;
+/// # Ok::<(), softiommu_mem::MemError>(())
+/// ```
 pub struct PageAlloc<M> {
     mem: M,
     base: u64,

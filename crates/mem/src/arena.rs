@@ -10,6 +10,26 @@ use crate::space::AddressSpace;
 ///
 /// The arena covers `[base, base + size)`. The host reserves the range without committing it, so
 /// a 64 GiB arena costs only the pages that are touched; untouched memory reads as zero.
+///
+/// ```
+/// use softiommu_mem::{AddressSpace, MemError, RamArena};
+///
+/// // 64 GiB of RAM from physical address 4 GiB.
+/// let ram = RamArena::new(4 << 30, 64 << 30)?;
+/// ram.write(0x1_2345_6000, b"dma")?;
+/// let mut buf = [0; 3];
+/// ram.read(0x1_2345_6000, &mut buf)?;
+/// assert_eq!(&buf, b"dma");
+///
+/// // 64-bit entries are read and written atomically; untouched memory reads as zero.
+/// ram.store_u64(0x1_0000_0008, 0x8000_0003)?;
+/// assert_eq!(ram.load_u64(0x1_0000_0008)?, 0x8000_0003);
+/// assert_eq!(ram.load_u64(0x2_0000_0000)?, 0);
+///
+/// // An address outside the arena is an error, never a panic.
+/// assert!(matches!(ram.load_u64(0x1000), Err(MemError::OutOfRange { .. })));
+/// # Ok::<(), MemError>(())
+/// ```
 #[derive(Debug)]
 pub struct RamArena {
     base: u64,

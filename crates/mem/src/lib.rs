@@ -15,7 +15,10 @@
 //!   a range of an address space, with one metadata word per 4 KiB page for the owner's use.
 //!
 //! Users are generic over `M: AddressSpace`, so on the arena an entry access compiles to a
-//! bounds check and a plain load or store.
+//! bounds check and a plain load or store. [`RamArena`] and [`PageAlloc`] have examples.
+//!
+//! This is the lowest layer of softiommu: it depends on no other crate of the project. The
+//! layers, and the rules each keeps, are in `docs/design.md` at the root of the repository.
 
 mod alloc;
 mod arena;

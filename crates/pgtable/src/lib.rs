@@ -30,6 +30,38 @@
 //! nothing. The walk functions serve the hardware models: [`walk::translate`] checks one
 //! access level by level, reports a [`WalkFault`] the model turns into its own fault record,
 //! and sets Accessed/Dirty bits atomically where the format enables them.
+//!
+//! # Example
+//!
+//! An x86-64 4-level table (the VT-d first stage) in a RAM arena, mapped and looked up:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use softiommu_mem::{PageAlloc, RamArena};
+//! use softiommu_pgtable::formats::x86::{X86, X86Config};
+//! use softiommu_pgtable::{PageTable, Prot};
+//!
+//! let ram = RamArena::new(0, 1 << 30)?;
+//! let pages = Arc::new(PageAlloc::new(ram, 0, 16 << 20)?);
+//! let mut table = PageTable::new(X86::new(X86Config::default())?, pages)?;
+//!
+//! table.map(0x20_0000, 0x4000_0000, 2 << 20, Prot::RW)?; // one 2 MiB page
+//! table.map(0x1000, 0x5000, 4096, Prot::READ)?;           // one 4 KiB page
+//!
+//! let m = table.lookup(0x20_1234).expect("mapped");
+//! assert_eq!((m.pa, m.size), (0x4000_0000, 2 << 20));
+//! assert_eq!(table.iova_to_phys(0x1234), Some(0x5234));
+//! assert_eq!(table.iova_to_phys(0x3000), None);
+//!
+//! assert_eq!(table.unmap(0x1000, 4096)?, 4096);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! `crates/pgtable/examples/build_and_walk.rs` goes further: a level-by-level trace, the
+//! hardware's checked walk, a block split by an unmap.
+//!
+//! How the crates fit together, and the rules they keep, is in `docs/design.md` at the root
+//! of the repository.
 
 pub mod counters;
 mod dirty;

@@ -1,4 +1,30 @@
 //! The one walker: software look-ups, the hardware's checked walk, and a level-by-level trace.
+//!
+//! The functions take any table in memory by its format and root, as hardware finds it:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use softiommu_mem::{PageAlloc, RamArena};
+//! use softiommu_pgtable::formats::vtd_ss::{VtdSs, VtdSsConfig};
+//! use softiommu_pgtable::{Access, FaultKind, PageTable, Prot, walk};
+//!
+//! let ram = RamArena::new(0, 1 << 30)?;
+//! let pages = Arc::new(PageAlloc::new(ram, 0, 16 << 20)?);
+//! let fmt = VtdSs::new(VtdSsConfig::default())?;
+//! let mut table = PageTable::new(fmt.clone(), pages)?;
+//! table.map(0x1000, 0x9000, 4096, Prot::READ)?;
+//! let (mem, root) = (table.mem(), table.root());
+//!
+//! // A read passes; a write faults at the leaf, level 3 counted from the root at 0.
+//! let t = walk::translate(&fmt, mem, root, 0x1010, Access::READ).expect("readable");
+//! assert_eq!((t.pa, t.page_size), (0x9010, 4096));
+//! let f = walk::translate(&fmt, mem, root, 0x1010, Access::WRITE).expect_err("read-only");
+//! assert_eq!((f.kind, f.level), (FaultKind::Permission, 3));
+//!
+//! // Every entry the walk reads, root first.
+//! assert_eq!(walk::trace(&fmt, mem, root, 0x1010).len(), 4);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use softiommu_mem::{AddressSpace, MemError};
 

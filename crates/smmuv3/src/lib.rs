@@ -33,6 +33,38 @@
 //! - [`driver`]: the OS side — [`driver::SmmuDriver`] puts one SMMU under the softiommu core
 //!   through its registers, stream and CD tables and command queue, as Linux's arm-smmu-v3
 //!   does.
+//!
+//! # Bring-up
+//!
+//! An SMMU in its reset state, brought up by the driver through its registers and put under
+//! the core as one instance:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use softiommu_core::{Family, Iommu, Mem, TableAlloc};
+//! use softiommu_mem::{PageAlloc, RamArena};
+//! use softiommu_smmuv3::driver::SmmuDriver;
+//! use softiommu_smmuv3::model::SmmuUnit;
+//! use softiommu_smmuv3::regs::{Cr0, SMMU_CR0ACK, SmmuParams};
+//!
+//! let ram: Mem = Arc::new(RamArena::new(0, 64 << 20)?);
+//! let tables: TableAlloc = Arc::new(PageAlloc::new(ram.clone(), 8 << 20, 56 << 20)?);
+//! let unit = Arc::new(SmmuUnit::new(SmmuParams::full(), ram.clone(), Arc::new(|_| {}))?);
+//! assert!(!Cr0::from_bits(unit.mmio_read(SMMU_CR0ACK, 4) as u32).smmuen());
+//!
+//! let driver = Arc::new(SmmuDriver::new(unit.clone(), ram.clone(), tables.clone())?);
+//! assert!(Cr0::from_bits(unit.mmio_read(SMMU_CR0ACK, 4) as u32).smmuen(), "SMMU enabled");
+//!
+//! let iommu = Iommu::new(ram, tables);
+//! let instance = iommu.add_instance(driver);
+//! assert_eq!(iommu.family(instance)?, Family::Smmuv3);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! `crates/smmuv3/examples/smmu_dma.rs` goes on from there: a device, a paging domain, its
+//! DMA translated by the SMMU, and a translation fault in the event queue. The crate's place
+//! among the others, and the behaviours its driver is tested for (`tests/behaviours.rs`), are
+//! in `docs/design.md` at the root of the repository.
 
 pub mod cd;
 pub mod cmd;

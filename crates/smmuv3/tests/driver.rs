@@ -1,6 +1,6 @@
 //! The SMMUv3 driver over the unit model, beyond the core's behaviour tests: S3 between SMMUs
 //! of different capabilities, nested translation with a guest CD table, release, ASID and
-//! VMID exhaustion, and command errors.
+//! VMID exhaustion, and command errors. (S3 and the other ids: `docs/design.md`.)
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

@@ -44,6 +44,43 @@
 //! The three caches are made of `softiommu_pgtable::tlb::Tlb` (a hit takes no lock and
 //! allocates nothing), and the checking mode keeps its reports in a
 //! `softiommu_pgtable::stale::StaleLog`, both shared with the SMMUv3 model.
+//!
+//! # Bring-up
+//!
+//! A unit in its reset state, brought up by the driver through its registers and put under
+//! the core as one instance:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use softiommu_core::{Family, Iommu, Mem, TableAlloc};
+//! use softiommu_mem::{PageAlloc, RamArena};
+//! use softiommu_vtd::driver::VtdDriver;
+//! use softiommu_vtd::model::VtdUnit;
+//! use softiommu_vtd::regs::{GSTS_REG, Gsts, VtdParams};
+//!
+//! let ram: Mem = Arc::new(RamArena::new(0, 64 << 20)?);
+//! let tables: TableAlloc = Arc::new(PageAlloc::new(ram.clone(), 8 << 20, 56 << 20)?);
+//! let unit = Arc::new(VtdUnit::new(
+//!     VtdParams::default(),
+//!     ram.clone(),
+//!     Arc::new(|_, _, _| {}), // interrupts
+//!     Arc::new(|_| {}),       // messages to devices: ATC invalidations, page responses
+//! )?);
+//! assert!(!Gsts::from_bits(unit.mmio_read(GSTS_REG, 4) as u32).te());
+//!
+//! let driver = Arc::new(VtdDriver::new(unit.clone(), ram.clone(), tables.clone())?);
+//! assert!(Gsts::from_bits(unit.mmio_read(GSTS_REG, 4) as u32).te(), "translation enabled");
+//!
+//! let iommu = Iommu::new(ram, tables);
+//! let instance = iommu.add_instance(driver);
+//! assert_eq!(iommu.family(instance)?, Family::Vtd);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! `crates/vtd/examples/vtd_dma.rs` goes on from there: a device, a paging domain, and its
+//! DMA translated by the unit. The crate's place among the others, and the behaviours its
+//! driver is tested for (`tests/behaviours.rs`), are in `docs/design.md` at the root of the
+//! repository.
 
 pub mod desc;
 pub mod driver;

@@ -1,5 +1,5 @@
-//! The core's behaviour tests of DESIGN.md ([`softiommu_core::testing::behaviours`]) on the
-//! VT-d driver over the unit model: one `#[test]` per behaviour in `vtd::`.
+//! The core's behaviour tests of `docs/design.md` ([`softiommu_core::testing::behaviours`]) on
+//! the VT-d driver over the unit model: one `#[test]` per behaviour in `vtd::`.
 
 mod common;
 

@@ -264,7 +264,7 @@ fn pasid_first_stage_identity_and_detach_rid() {
         "a paging domain has no I/O page fault handler, though the device has PRI"
     );
     fs.map_sync(0x7000, 0x31_0000, 0x1000, Prot::RW).unwrap();
-    // S7: detaching the RID leaves the PASID working.
+    // S7 (docs/design.md): detaching the RID leaves the PASID working.
     r.iommu.detach(dev).unwrap();
     assert_eq!(
         r.iommu

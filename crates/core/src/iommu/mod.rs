@@ -85,6 +85,49 @@ fn target(d: Option<&Arc<Domain>>) -> Target<'_> {
 
 /// The IOMMU core: the registry of instances, devices, groups and domains, and the calls that
 /// attach domains to RIDs and PASIDs, bind process address spaces, and route I/O page faults.
+///
+/// One instance run by the pure-software reference driver, one device behind it, a paging
+/// domain attached at its RID and mapped, and the device's DMA:
+///
+/// ```
+/// use std::sync::Arc;
+/// use softiommu_core::reference::{RefConfig, RefIommu};
+/// use softiommu_core::{
+///     DeviceCaps, DeviceDesc, DmaFaultKind, Iommu, Mem, PagingRequest, Rid, TableAlloc, Topology,
+/// };
+/// use softiommu_mem::{PageAlloc, RamArena};
+/// use softiommu_pgtable::{Access, Prot};
+///
+/// let ram: Mem = Arc::new(RamArena::new(0, 256 << 20)?);
+/// let tables: TableAlloc = Arc::new(PageAlloc::new(ram.clone(), 0, 16 << 20)?);
+/// let iommu = Iommu::new(ram.clone(), tables);
+/// let instance = iommu.add_instance(RefIommu::new(RefConfig::default(), ram)?);
+///
+/// let device = DeviceDesc {
+///     rid: Rid::new(0, 0, 3, 0),
+///     instance,
+///     caps: DeviceCaps::default(),
+///     bridge: None,
+///     alias: None,
+/// };
+/// let topology = Topology { bridges: vec![], devices: vec![device] };
+/// let dev = iommu.add_devices(&topology)?[0];
+///
+/// let domain = iommu.new_paging(dev, PagingRequest::default())?;
+/// iommu.attach(dev, &domain)?;
+/// domain.map_sync(0x10_0000, 0x800_0000, 64 << 10, Prot::RW)?;
+///
+/// let t = iommu.dma(dev, None, 0x10_1234, Access::WRITE).expect("mapped");
+/// assert_eq!(t.pa, 0x800_1234);
+/// let f = iommu.dma(dev, None, 0x20_0000, Access::READ).expect_err("not mapped");
+/// assert_eq!(f.kind, DmaFaultKind::NotPresent);
+///
+/// // Detaching blocks the RID.
+/// iommu.detach(dev)?;
+/// let f = iommu.dma(dev, None, 0x10_1234, Access::READ).expect_err("blocked");
+/// assert_eq!(f.kind, DmaFaultKind::Blocked);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Iommu {
     mem: Mem,
     tables: TableAlloc,

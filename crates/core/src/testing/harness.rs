@@ -32,7 +32,8 @@ use softiommu_pgtable::formats::x86::{X86, X86Config};
 /// granules included), so the same test maps on every platform.
 pub const PAGE: u64 = 0x1_0000;
 
-/// How an instance compares with the family's usual one, for the tests of S3.
+/// How an instance compares with the family's usual one, for the tests of S3
+/// (`docs/design.md`).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Shape {
     /// The family's usual instance.
@@ -183,7 +184,8 @@ pub trait Harness {
     /// Whether the driver takes a single user stage-1 table over a nesting parent
     /// ([`NestedData::Stage1`](crate::NestedData::Stage1), the VT-d model). A driver that
     /// nests only whole PASID tables (SMMUv3, whose stage 2 is per stream) refuses it with
-    /// [`CoreError::Incompatible`](crate::CoreError::Incompatible), which S8 then checks.
+    /// [`CoreError::Incompatible`](crate::CoreError::Incompatible), which S8
+    /// (`docs/design.md`) then checks.
     fn nested_stage1(&self) -> bool {
         true
     }

@@ -1,4 +1,5 @@
-//! The behaviour tests of DESIGN.md, for every driver (feature `testing`).
+//! The behaviour tests of `docs/design.md` (S2–S9, S11 and more), for every driver (feature
+//! `testing`).
 //!
 //! [`harness`] is the platform the tests run on, behind the [`Harness`] trait, with the
 //! reference driver's harnesses ([`RefHarness`]); [`behaviours`] holds one `pub fn(&dyn
@@ -15,7 +16,7 @@ pub use harness::*;
 /// A behaviour test: a function of the harness it runs on.
 pub type Behaviour = fn(&dyn Harness);
 
-/// Every behaviour test, by name, in the order of DESIGN.md.
+/// Every behaviour test, by name, in the order of `docs/design.md`.
 pub const ALL: &[(&str, Behaviour)] = &[
     (
         "s2_devices_share_a_domain_or_not_and_separate_domains_isolate",

@@ -1,6 +1,6 @@
-//! A device's CD table (S6: it belongs to the device, not to a domain): one CD, a linear
-//! table, or a two-level table with 64 KiB leaves allocated as SubstreamIDs are used, sized
-//! by the SubstreamID bits the device and the SMMU share — as Linux's
+//! A device's CD table (S6 of `docs/design.md`: it belongs to the device, not to a domain):
+//! one CD, a linear table, or a two-level table with 64 KiB leaves allocated as SubstreamIDs
+//! are used, sized by the SubstreamID bits the device and the SMMU share — as Linux's
 //! `arm_smmu_alloc_cd_tables` lays it out.
 
 use std::collections::HashMap;

@@ -1,5 +1,6 @@
 //! The SMMUv3 driver: puts one SMMU under the softiommu core, touching only its registers
-//! (through MMIO) and the structures in memory it walks, as Linux's arm-smmu-v3 does.
+//! (through MMIO) and the structures in memory it walks, as Linux's arm-smmu-v3 does. The
+//! behaviour ids (S6, S7, S8) are those of `docs/design.md`.
 //!
 //! - Bring-up ([`SmmuDriver::new`]): IDR0/1/3/5 read; incoming transactions aborted through
 //!   GBPA; a stream table (two-level with IDR0.ST_LEVEL, else linear, of every abort STE);

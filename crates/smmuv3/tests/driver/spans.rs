@@ -1,5 +1,5 @@
-//! S3 on SMMUv3: one domain on two SMMUs of different capabilities, refused by one that
-//! cannot walk it, and one unmap invalidated on both.
+//! S3 of `docs/design.md` on SMMUv3: one domain on two SMMUs of different capabilities,
+//! refused by one that cannot walk it, and one unmap invalidated on both.
 
 use softiommu_core::testing::{DEV, Platform};
 use softiommu_core::{CoreError, DeviceCaps, DeviceId, DmaFaultKind, PagingRequest, Topology};

@@ -1,6 +1,6 @@
-//! The structures the driver leaves in memory, read as the SMMU reads them: S6 (the CD table
-//! is the device's, made at its first use and kept across domains) and the STE each RID state
-//! makes.
+//! The structures the driver leaves in memory, read as the SMMU reads them: S6 of
+//! `docs/design.md` (the CD table is the device's, made at its first use and kept across
+//! domains) and the STE each RID state makes.
 
 use softiommu_core::testing::{DEV, Platform};
 use softiommu_core::{DeviceId, PagingRequest};

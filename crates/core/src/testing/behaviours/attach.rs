@@ -1,5 +1,6 @@
 //! S2–S7: sharing and isolating domains, spanning instances, capabilities per device,
-//! PASID attachment and its independence from the RID.
+//! PASID attachment and its independence from the RID. The ids, and the seed threads each
+//! behaviour comes from, are those of `docs/design.md`.
 
 #![allow(clippy::unwrap_used)]
 

@@ -1,6 +1,6 @@
-//! The behaviours of DESIGN.md (S2–S9, S11, groups, atomic replace), and random sequences of
-//! attaches, maps, unmaps and DMA checked against a model, shown through the core's public
-//! API on every driver: each test is a function of a
+//! The behaviours of `docs/design.md` (S2–S9, S11, groups, atomic replace), and random
+//! sequences of attaches, maps, unmaps and DMA checked against a model, shown through the
+//! core's public API on every driver: each test is a function of a
 //! [`Harness`](crate::testing::harness::Harness), run once per harness by
 //! [`behaviour_tests!`](crate::behaviour_tests). Each shows the behaviour and the refusal of
 //! the wrong case with its exact error.

@@ -1,5 +1,6 @@
 //! S8, S9, S11, groups and atomic replace: nested PASID tables, SVA and page faults, private
-//! PASIDs, group attachment, and replace failures that change nothing.
+//! PASIDs, group attachment, and replace failures that change nothing. The ids, and the seed
+//! threads each behaviour comes from, are those of `docs/design.md`.
 
 #![allow(clippy::unwrap_used)]
 
