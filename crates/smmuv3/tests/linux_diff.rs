@@ -281,6 +281,13 @@ fn platform(params: SmmuParams) -> (Platform, Vec<Arc<Unit>>) {
     SmmuHarness::build(&[params])
 }
 
+/// A nesting parent: a stage-2 table.
+const PARENT: PagingRequest = PagingRequest {
+    nest_parent: true,
+    dirty_tracking: false,
+    pasid: false,
+};
+
 const NO_ATS: DeviceCaps = DeviceCaps {
     ats: false,
     pri: false,
@@ -386,11 +393,7 @@ fn stage2_paging_at_the_rid() {
         let (p, units) = platform(params);
         let s = Smmu::new(&p, &units[0]);
         let [a] = p.devices([(0, caps)]);
-        let req = PagingRequest {
-            nest_parent: true,
-            ..PagingRequest::default()
-        };
-        let d = p.iommu.new_paging(a, req).unwrap();
+        let d = p.iommu.new_paging(a, PARENT).unwrap();
         p.iommu.attach(a, &d).unwrap();
         let dom = linux::S2Domain {
             vmid: u64::from(units[0].driver.vmid_of(d.id()).expect("a VMID")),
@@ -408,11 +411,7 @@ fn nested_over_a_users_vste() {
     let f = s.features();
     for (caps, ats) in [(DEV, 1u8), (DEV, 0), (NO_ATS, 1)] {
         let [a] = p.devices([(0, caps)]);
-        let req = PagingRequest {
-            nest_parent: true,
-            ..PagingRequest::default()
-        };
-        let parent = p.iommu.new_paging(a, req).unwrap();
+        let parent = p.iommu.new_paging(a, PARENT).unwrap();
         let table = p.alloc(0x1000);
         parent.map_sync(table, table, 0x1000, Prot::RW).unwrap();
         let n = p
@@ -563,11 +562,7 @@ fn a_non_coherent_smmu() {
         &linux::s1_cd(&s.s1_domain(&d), false),
         &[walk("IRGN0"), walk("ORGN0"), walk("SH0"), MAIR_HIGH],
     );
-    let req = PagingRequest {
-        nest_parent: true,
-        ..PagingRequest::default()
-    };
-    let d2 = p.iommu.new_paging(b, req).unwrap();
+    let d2 = p.iommu.new_paging(b, PARENT).unwrap();
     p.iommu.attach(b, &d2).unwrap();
     let dom = linux::S2Domain {
         vmid: u64::from(units[0].driver.vmid_of(d2.id()).unwrap()),

@@ -15,7 +15,7 @@ use softiommu_smmuv3::regs::SmmuParams;
 
 use crate::linux::{self, Cmd, Tlbi};
 use crate::rig::{Mem, Rig, SID};
-use crate::structures::features;
+use crate::structures::{features, mapped_s1};
 
 const IOVA: u64 = 0x40_0000;
 /// Pages each address space maps from [`IOVA`].
@@ -300,10 +300,8 @@ fn configuration_invalidations_make_the_smmu_read_what_changed() {
         assert_eq!(r.fault(None, IOVA), None, "{inval:x?}");
     }
     // CDs: CFGI_CD and CFGI_CD_ALL make a changed TTB0 seen.
-    let mut a = r.s1_table(Granule::K4, 48, 48);
-    a.map(IOVA, 0x10_0000, 0x1000, Prot::RW).unwrap();
-    let mut b = r.s1_table(Granule::K4, 48, 48);
-    b.map(IOVA, 0x20_0000, 0x1000, Prot::RW).unwrap();
+    let a = mapped_s1(&r, IOVA, 0x10_0000);
+    let b = mapped_s1(&r, IOVA, 0x20_0000);
     let cds = r.table(4096);
     let cd = |root| {
         linux::s1_cd(

@@ -41,6 +41,13 @@ fn s1_domain(root: u64, asid: u64) -> linux::S1Domain {
     }
 }
 
+/// A 4 KiB, 48-bit stage-1 table mapping 64 KiB at `iova` to `pa`.
+pub fn mapped_s1(r: &Rig, iova: u64, pa: u64) -> PageTable<AnyFormat, Mem> {
+    let mut t = r.s1_table(Granule::K4, 48, 48);
+    t.map(iova, pa, 0x10000, Prot::RW).unwrap();
+    t
+}
+
 fn ste_ok(e: &Entry, p: &SmmuParams) -> Ste {
     let s = Ste::from_words(*e);
     assert_eq!(s.check(&ModelCaps::from_params(p)), Ok(()), "{e:x?}");
@@ -78,10 +85,8 @@ fn stage1_through_a_linear_cd_table_with_a_dma_cd_and_an_sva_cd() {
     let p = SmmuParams::full();
     let r = Rig::new(p);
     let f = features(&p);
-    let mut dma = r.s1_table(Granule::K4, 48, 48);
-    dma.map(IOVA, Rig::data(0), 0x10000, Prot::RW).unwrap();
-    let mut proc = r.s1_table(Granule::K4, 48, 48);
-    proc.map(IOVA, Rig::data(1), 0x10000, Prot::RW).unwrap();
+    let dma = mapped_s1(&r, IOVA, Rig::data(0));
+    let proc = mapped_s1(&r, IOVA, Rig::data(1));
     let table = r.table(64 << 4);
     let cd0 = linux::s1_cd(&s1_domain(dma.root(), 1), false);
     let mm = linux::Mm {
@@ -153,8 +158,7 @@ fn stage1_through_a_two_level_cd_table_with_l1_descriptors() {
     let p = SmmuParams::full();
     let r = Rig::new(p);
     let f = features(&p);
-    let mut t1 = r.s1_table(Granule::K4, 48, 48);
-    t1.map(IOVA, Rig::data(0), 0x10000, Prot::RW).unwrap();
+    let t1 = mapped_s1(&r, IOVA, Rig::data(0));
     // SSIDSIZE 20: 1024 L1CDs of 1024-CD leaves (STRTAB_STE_0_S1FMT_64K_L2).
     let l1 = r.table(8 << 10);
     let leaf0 = r.table(64 << 10);
@@ -192,8 +196,7 @@ fn s1dss_bypass_and_terminate_and_eats_for_ats() {
     let p = SmmuParams::full();
     let r = Rig::new(p);
     let f = features(&p);
-    let mut t1 = r.s1_table(Granule::K4, 48, 48);
-    t1.map(IOVA, Rig::data(0), 0x10000, Prot::RW).unwrap();
+    let t1 = mapped_s1(&r, IOVA, Rig::data(0));
     let table = r.table(64 << 4);
     r.install_cd(
         SID,
@@ -435,8 +438,7 @@ fn an_el2_stream_world_a_vhe_host_writes_is_taken_as_ns_el1() {
         e2h: true,
         ..features(&p)
     };
-    let mut t1 = r.s1_table(Granule::K4, 48, 48);
-    t1.map(IOVA, Rig::data(0), 0x10000, Prot::RW).unwrap();
+    let t1 = mapped_s1(&r, IOVA, Rig::data(0));
     let table = r.table(4096);
     r.install_cd(
         SID,
