@@ -18,7 +18,7 @@
 
 use bitfield_struct::bitfield;
 use softiommu_mem::{AddressSpace, MemError};
-use softiommu_pgtable::formats::arm::{Granule, MAIR};
+use softiommu_pgtable::formats::arm::Granule;
 use softiommu_pgtable::formats::arm_s1::ArmS1;
 
 use crate::event::EventId;
@@ -203,8 +203,8 @@ pub const fn tg1_encoding(g: Granule) -> u8 {
 impl Cd {
     /// A valid CD for the stage-1 table of format `f` at `root`, tagged `asid`, as Linux
     /// writes one: TTB0 only (EPD1), the format's granule, size, output width and HA/HD,
-    /// write-back inner-shareable walks, Linux's MAIR, faults recorded, terminated
-    /// transactions aborted, a non-shared ASID.
+    /// write-back inner-shareable walks, the format's MAIR (the attribute of each AttrIndx
+    /// its leaves use), faults recorded, terminated transactions aborted, a non-shared ASID.
     pub fn for_table(f: &ArmS1, root: u64, asid: u16) -> Cd {
         let mut cd = Cd::default().with_ttb0(root);
         cd.dw0 = CdDw0::new()
@@ -223,7 +223,7 @@ impl Cd {
             .with_asid(asid)
             .with_ha(f.config().ha)
             .with_hd(f.config().hd);
-        cd.dw3 = CdDw3::from_bits(MAIR);
+        cd.dw3 = CdDw3::from_bits(f.mair());
         cd
     }
 

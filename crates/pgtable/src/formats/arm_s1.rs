@@ -155,6 +155,12 @@ impl ArmS1 {
         arm::oas_encoding(self.cfg.oa_bits).unwrap_or(0)
     }
 
+    /// The MAIR (CD.MAIR, MAIR_EL1) that gives the AttrIndx values this format writes their
+    /// meaning: [`MAIR`](arm::MAIR).
+    pub const fn mair(&self) -> u64 {
+        arm::MAIR
+    }
+
     #[inline(always)]
     fn number(&self, level: usize) -> usize {
         usize::from(self.start) + level

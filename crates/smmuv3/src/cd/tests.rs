@@ -2,6 +2,7 @@ use super::*;
 use crate::ste::{S1Fmt, SteConfig};
 use proptest::prelude::*;
 use softiommu_mem::RamArena;
+use softiommu_pgtable::formats::arm::MAIR;
 
 fn caps() -> ModelCaps {
     ModelCaps::default()

@@ -114,12 +114,19 @@ fn table_of(d: &Domain) -> Result<(u64, AnyFormat)> {
 }
 
 impl SmmuDriver {
-    /// The stage-2 fields of an STE for `f` at `root`, tagged `vmid`, with the table walks
-    /// inner and outer write-back cacheable and inner shareable, as the driver allocates
-    /// tables.
+    /// The stage-2 fields of an STE for `f` at `root`, tagged `vmid`, as Linux's
+    /// `arm_smmu_make_s2_domain_ste` writes them: the table walks inner and outer write-back
+    /// cacheable and inner shareable (as the driver allocates tables), faults recorded, and
+    /// S2PTW, so that a stage-1 walk or CD fetch that stage 2 maps to Device memory faults
+    /// instead of reading a device.
     fn with_s2(ste: Ste, f: &ArmS2, root: u64, vmid: u16) -> Ste {
         let mut s = ste.with_s2_table(f, root, vmid);
-        s.dw2 = s.dw2.with_s2ir0(1).with_s2or0(1).with_s2sh0(3);
+        s.dw2 = s
+            .dw2
+            .with_s2ir0(1)
+            .with_s2or0(1)
+            .with_s2sh0(3)
+            .with_s2ptw(true);
         s
     }
 
@@ -166,7 +173,7 @@ impl SmmuDriver {
                     .check_s1(mm.format())
                     .map_err(CoreError::NotSupported)?;
                 let asid = st.asids.take(id, "ASIDs")?;
-                let cd = stage1_cd(&f, mm.root(), asid, false);
+                let cd = stage1_cd(&f, mm.root(), asid, true);
                 Ok(Programmed::S1 {
                     domain: id,
                     sva: true,
@@ -201,12 +208,15 @@ impl SmmuDriver {
                     .dw0
                     .with_s1fmt(S1Fmt::Linear)
                     .with_s1cdmax(s1cdmax as u8);
+                // Events of a user's stream may be merged (MEV), as Linux asks for every
+                // nested STE: a guest must not flood the host's event queue.
                 ste.dw1 = ste
                     .dw1
                     .with_s1dss(S1Dss::Substream0)
                     .with_s1cir(1)
                     .with_s1cor(1)
                     .with_s1csh(3)
+                    .with_mev(true)
                     .with_eats(eats);
                 Ok(Programmed::Ste {
                     domain: id,
@@ -278,12 +288,15 @@ impl SmmuDriver {
             Programmed::Identity => S1Dss::Bypass,
             _ => S1Dss::Terminate,
         };
+        // No master here is stall-enabled (PCI devices never are): on an SMMU whose faults
+        // can stall, S1STALLD keeps stage-1 faults of this stream terminating.
         s.dw1 = s
             .dw1
             .with_s1dss(s1dss)
             .with_s1cir(1)
             .with_s1cor(1)
-            .with_s1csh(3);
+            .with_s1csh(3)
+            .with_s1stalld(self.hw.stalls());
         if d.ats {
             s.dw1 = s.dw1.with_eats(Eats::Full);
         }

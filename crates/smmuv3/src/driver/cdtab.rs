@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use softiommu_core::{CoreError, Mem, Result, TableAlloc};
 use softiommu_pgtable::formats::arm_s1::ArmS1;
 
-use crate::cd::{CD_SIZE, Cd, CdDw0, L1CD_SIZE, L1Cd};
+use crate::cd::{CD_SIZE, Cd, L1CD_SIZE, L1Cd};
 use crate::ste::S1Fmt;
 
 /// SubstreamID bits a level-2 CD table resolves (1024 CDs: S1Fmt 64K_L2).
@@ -99,27 +99,12 @@ impl CdTable {
 }
 
 /// The CD Linux writes for a stage-1 table of format `f` at `root` tagged `asid`
-/// (`arm_smmu_make_s1_cd`), valid: TTB1 off, faults recorded, terminated transactions aborted,
-/// ASID not shared with the CPU for DMA domains (`aset`) and shared for SVA.
+/// (`arm_smmu_make_s1_cd`, `arm_smmu_make_sva_cd`), valid: TTB0 only (EPD1), the format's
+/// granule, size, output width and HA/HD, write-back inner-shareable walks, the format's MAIR,
+/// faults recorded, terminated transactions aborted; ASET as `aset` says (Linux sets it for
+/// every CD it makes: no ASID it hands out is shared with a CPU's broadcast invalidations).
 pub fn stage1_cd(f: &ArmS1, root: u64, asid: u16, aset: bool) -> Cd {
-    let mut cd = Cd::default().with_ttb0(root);
-    cd.dw0 = CdDw0::new()
-        .with_t0sz(f.t0sz())
-        .with_tg0(f.tg0())
-        .with_ips(f.ips())
-        .with_ir0(1)
-        .with_or0(1)
-        .with_sh0(3)
-        .with_epd1(true)
-        .with_v(true)
-        .with_aa64(true)
-        .with_r(true)
-        .with_a(true)
-        .with_aset(aset)
-        .with_asid(asid)
-        .with_ha(f.config().ha)
-        .with_hd(f.config().hd);
-    // Normal write-back memory at AttrIndx 0, Device-nGnRE at 1 (Linux's MAIR).
-    cd.dw3 = cd.dw3.with_mair0(0x04ff);
+    let mut cd = Cd::for_table(f, root, asid);
+    cd.dw0 = cd.dw0.with_aset(aset);
     cd
 }

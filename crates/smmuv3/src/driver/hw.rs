@@ -84,6 +84,13 @@ impl Hw {
         self.idr0.stall_model() == StallModel::StallForced
     }
 
+    /// Faults can stall (IDR0.STALL_MODEL 00 or 10: Linux's ARM_SMMU_FEAT_STALLS): a stage-1
+    /// STE of a master that is not stall-enabled (no PCI device is) disables stalls with
+    /// S1STALLD.
+    pub(super) fn stalls(&self) -> bool {
+        self.idr0.stall_model().stalls()
+    }
+
     /// Whether `g` is a granule the SMMU walks.
     pub(super) fn granule_ok(&self, g: Granule) -> bool {
         match g {

@@ -17,6 +17,14 @@
 //!   CD pointing at its process table. A single user stage-1 table over a parent
 //!   (`NestedData::Stage1`) is refused: stage 2 is per stream, so SMMUv3 nests whole CD
 //!   tables.
+//! - The entries are Linux's: a CD has TTB0 only (EPD1), write-back inner-shareable walks,
+//!   the MAIR of the table's format (its AttrIndx 0 non-cacheable, 1 write-back, 2
+//!   Device-nGnRE), R, A and ASET (DMA and SVA alike); a stage-1 STE has S1STALLD on an SMMU
+//!   whose faults can stall (no PCI master is stall-enabled); stage-2 and nested STEs have
+//!   S2PTW and S2R, and nested ones MEV.
+//! - A map sends no command: SMMUv3 caches no not-present entries, so the core's
+//!   `flush_map` is left to its default; an unmap sends its TLB invalidation and `CMD_SYNC`,
+//!   then the ATCs'.
 //! - Per (domain, SMMU): an ASID for stage-1 domains, a VMID for stage-2 and nested ones,
 //!   taken at the first attach and given back at the last detach; an SMMU out of them
 //!   refuses the attach with [`CoreError::Exhausted`].

@@ -177,3 +177,46 @@ fn a_minimal_smmu_linear_stream_table_one_cd_and_syncs_without_msis() {
     };
     assert!(p.add_topology(&topo).is_err());
 }
+
+#[test]
+fn a_map_sends_no_command_and_an_unmap_sends_its_invalidation_and_a_sync() {
+    // SMMUv3 caches no not-present entries: what a map makes present needs no invalidation.
+    let (p, units) = SmmuHarness::build(&[SmmuParams::full()]);
+    let u = &units[0];
+    let [a] = devices(&p, [0]);
+    let d = p.iommu.new_paging(a, PagingRequest::default()).unwrap();
+    p.iommu.attach(a, &d).unwrap();
+    let asid = u.driver.asid_of(d.id()).expect("an ASID");
+    let buf = p.alloc(0x4000);
+    // A fault on the page first: a walk that found nothing, which the SMMU does not cache.
+    assert_eq!(p.fault_kind(a, None, IOVA), DmaFaultKind::NotPresent);
+    let before = u.unit.stats();
+    d.map_sync(IOVA, buf, 0x4000, Prot::RW).unwrap();
+    let after = u.unit.stats();
+    assert_eq!(
+        after.commands.total(),
+        before.commands.total(),
+        "a map queued commands"
+    );
+    assert_eq!(after.syncs, before.syncs);
+    assert_eq!(p.pa(a, None, IOVA + 0x1008), buf + 0x1008);
+
+    // An unmap: one CMD_TLBI_NH_VA (a range command with IDR3.RIL) and the CMD_SYNC that
+    // completes it, then the device's CMD_ATC_INV (it has ATS) and its CMD_SYNC, as Linux
+    // orders them.
+    let before = u.unit.stats();
+    d.unmap_sync(IOVA + 0x1000, 0x1000).unwrap();
+    let after = u.unit.stats();
+    let delta = |op: u8| after.commands.get(op) - before.commands.get(op);
+    assert_eq!(delta(0x12), 1, "CMD_TLBI_NH_VA");
+    assert_eq!(delta(0x40), 1, "CMD_ATC_INV");
+    assert_eq!(delta(0x46), 2, "CMD_SYNC");
+    assert_eq!(after.commands.total() - before.commands.total(), 4);
+    assert_eq!(after.tlbi_batches - before.tlbi_batches, 1);
+    assert_ne!(asid, 0);
+    assert_eq!(
+        p.fault_kind(a, None, IOVA + 0x1000),
+        DmaFaultKind::NotPresent
+    );
+    assert_eq!(p.pa(a, None, IOVA), buf);
+}
