@@ -32,8 +32,13 @@ impl<M: AddressSpace + 'static> VtdDriver<M> {
                     return Err(CoreError::NotSupported("pass-through (ECAP.PT)"));
                 }
                 let e = PasidEntry {
-                    qw0: PasidQw0::new().with_p(true).with_pgtt(Pgtt::PassThrough),
-                    qw1: PasidQw1::new().with_did(IDENTITY_DID),
+                    qw0: PasidQw0::new()
+                        .with_p(true)
+                        .with_aw(self.hw.agaw())
+                        .with_pgtt(Pgtt::PassThrough),
+                    qw1: PasidQw1::new()
+                        .with_did(IDENTITY_DID)
+                        .with_pwsnp(self.hw.pwsnp()),
                     ..PasidEntry::from_words([0; 8])
                 };
                 let p = Programmed {
@@ -53,7 +58,7 @@ impl<M: AddressSpace + 'static> VtdDriver<M> {
             why,
         };
         let mut e = PasidEntry::from_words([0; 8]);
-        e.qw1 = PasidQw1::new().with_did(did);
+        e.qw1 = PasidQw1::new().with_did(did).with_pwsnp(self.hw.pwsnp());
         let fs = |e: &mut PasidEntry, format: &AnyFormat, root: u64| -> Result<()> {
             let levels = self.hw.check_fs(format).map_err(bad)?;
             let fspm = if levels == 5 {
@@ -62,6 +67,8 @@ impl<M: AddressSpace + 'static> VtdDriver<M> {
                 Fspm::FourLevel
             };
             e.qw2 = PasidQw2::new().with_fspm(fspm).with_fsptptr(root >> 12);
+            // Linux's AW for a first-stage entry; a nested entry's second stage sets its own.
+            e.qw0 = e.qw0.with_aw(self.hw.agaw());
             Ok(())
         };
         let ss = |e: &mut PasidEntry, dom: &Domain| -> Result<()> {
@@ -148,7 +155,7 @@ impl<M: AddressSpace + 'static> VtdDriver<M> {
     /// The descriptors that invalidate what the unit caches of `old` at `pasid` of the
     /// device (Table 28: PASID-selective pc, then iotlb DSI or p_iotlb PASID-selective, then
     /// the device-TLB).
-    pub(super) fn teardown_descs(dev: &Dev, pasid: u32, old: &Programmed) -> Vec<[u64; 4]> {
+    pub(super) fn teardown_descs(&self, dev: &Dev, pasid: u32, old: &Programmed) -> Vec<[u64; 4]> {
         let mut v = vec![
             PcInv {
                 qw0: PcInvQw0::new()
@@ -161,7 +168,7 @@ impl<M: AddressSpace + 'static> VtdDriver<M> {
         v.push(if old.pgtt == Pgtt::FirstStage {
             p_iotlb(old.did, pasid, None, false)
         } else {
-            iotlb(old.did, None, false)
+            iotlb(&self.hw, old.did, None, false)
         });
         if dev.ats {
             v.push(Self::dev_tlb_all(dev, pasid));
