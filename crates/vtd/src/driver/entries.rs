@@ -17,6 +17,17 @@ use crate::structs::{
 use super::flush::{iotlb, p_iotlb};
 use super::{Dev, IDENTITY_DID, PASID_ENTRY_BYTES, Programmed, RID_PASID, State, VtdDriver};
 
+/// A PASID-selective pc_inv_dsc of `pasid` within `did`.
+fn pc_pasid(did: u16, pasid: u32) -> [u64; 4] {
+    PcInv {
+        qw0: PcInvQw0::new()
+            .with_g(PcGranularity::Pasid)
+            .with_did(did)
+            .with_pasid(pasid),
+    }
+    .to_words()
+}
+
 impl<M: AddressSpace + 'static> VtdDriver<M> {
     /// The complete PASID-table entry for `target`, and what it programs. `Ok(None)` for
     /// blocked. Nothing is changed.
@@ -153,27 +164,33 @@ impl<M: AddressSpace + 'static> VtdDriver<M> {
     }
 
     /// The descriptors that invalidate what the unit caches of `old` at `pasid` of the
-    /// device (Table 28: PASID-selective pc, then iotlb DSI or p_iotlb PASID-selective, then
-    /// the device-TLB).
+    /// device (Table 28, as Linux sends them: PASID-selective pc, then p_iotlb
+    /// PASID-selective for a first-stage or pass-through entry or iotlb DSI for one that
+    /// walks a second stage, then the device-TLB).
     pub(super) fn teardown_descs(&self, dev: &Dev, pasid: u32, old: &Programmed) -> Vec<[u64; 4]> {
-        let mut v = vec![
-            PcInv {
-                qw0: PcInvQw0::new()
-                    .with_g(PcGranularity::Pasid)
-                    .with_did(old.did)
-                    .with_pasid(pasid),
-            }
-            .to_words(),
-        ];
-        v.push(if old.pgtt == Pgtt::FirstStage {
-            p_iotlb(old.did, pasid, None, false)
-        } else {
+        let mut v = vec![pc_pasid(old.did, pasid)];
+        v.push(if old.pgtt.uses_second_stage() {
             iotlb(&self.hw, old.did, None, false)
+        } else {
+            p_iotlb(old.did, pasid, None, false)
         });
         if dev.ats {
             v.push(Self::dev_tlb_all(dev, pasid));
         }
         v
+    }
+
+    /// What a newly present entry at `pasid` owes, as Linux sends it: in caching mode, where
+    /// the unit may have cached the entry not present, a PASID-selective pc and p_iotlb;
+    /// otherwise nothing (the unit caches no not-present entry).
+    pub(super) fn setup_descs(&self, pasid: u32, new: &Programmed) -> Vec<[u64; 4]> {
+        if !self.hw.cap.cm() {
+            return Vec::new();
+        }
+        vec![
+            pc_pasid(new.did, pasid),
+            p_iotlb(new.did, pasid, None, false),
+        ]
     }
 
     /// A device-TLB invalidation of everything the device caches for `pasid`.

@@ -19,7 +19,8 @@
 //!   a descriptor the unit refuses is skipped and recorded ([`VtdDriver::queue_errors`]).
 //!   IOTLB invalidations set DR/DW when the unit reports CAP.DRD/DWD.
 //! - A new mapping is invalidated only in caching mode (CAP.CM), with the one covering
-//!   page-selective IOTLB invalidation Linux sends for a second-stage domain.
+//!   page-selective IOTLB invalidation Linux sends for a second-stage domain; so is a newly
+//!   present PASID-table entry (PASID-selective PASID cache and PASID-based IOTLB).
 //! - Page requests travel unit → page request queue → driver → core, and the core's answer
 //!   goes back as a page group response descriptor → unit → device. When an entry of a
 //!   device with page requests enabled is torn down, the PASID's page requests are drained
@@ -399,9 +400,10 @@ impl<M: AddressSpace + 'static> VtdDriver<M> {
                 }
             }
         }
-        let descs = match &old {
-            Some(o) => self.teardown_descs(d, pasid, o),
-            None => Vec::new(),
+        let descs = match (&old, &built) {
+            (Some(o), _) => self.teardown_descs(d, pasid, o),
+            (None, Some((_, n))) => self.setup_descs(pasid, n),
+            (None, None) => Vec::new(),
         };
         // Page requests of the old attachment may still be in flight: drained below, before
         // the PASID can be reused.

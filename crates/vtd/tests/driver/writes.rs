@@ -242,3 +242,34 @@ fn sva_unbind_drains_the_pasids_page_requests_before_it_is_reused() {
     );
     assert!(r.driver.queue_errors().is_empty());
 }
+
+#[test]
+fn new_entries_are_invalidated_in_caching_mode_and_pass_through_goes_pasid_selective() {
+    for cm in [false, true] {
+        let r = rig(VtdParams {
+            caching_mode: cm,
+            ..VtdParams::default()
+        });
+        let dev = r.devs[0];
+        let pc = |r: &Rig| r.unit.stats().descriptors.pasid_cache;
+        let d = r.iommu.new_paging(dev, PagingRequest::default()).unwrap();
+        let (c0, p0) = (counts(&r), pc(&r));
+        r.iommu.attach_pasid(dev, 3, &d).unwrap();
+        let (c1, p1) = (counts(&r), pc(&r));
+        // Linux's pasid_flush_caches: PASID-selective pc and p_iotlb in caching mode only.
+        let want = u64::from(cm);
+        assert_eq!(
+            (p1 - p0, c1.1 - c0.1, c1.0 - c0.0),
+            (want, want, 0),
+            "CM={cm}"
+        );
+        // A pass-through entry torn down: PASID-selective p_iotlb, no iotlb_inv_dsc.
+        let ident = r.iommu.identity_domain();
+        r.iommu.attach_pasid(dev, 4, &ident).unwrap();
+        let c2 = counts(&r);
+        r.iommu.detach_pasid(dev, 4).unwrap();
+        let c3 = counts(&r);
+        assert_eq!((c3.0 - c2.0, c3.1 - c2.1), (0, 1), "CM={cm}");
+        assert!(r.driver.queue_errors().is_empty());
+    }
+}
