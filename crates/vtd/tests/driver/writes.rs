@@ -44,6 +44,15 @@ fn mm(r: &Rig) -> Arc<Mm> {
     mm
 }
 
+/// A paging domain for PASIDs: first-stage tables.
+fn first_stage_domain(r: &Rig, dev: DeviceId) -> Arc<softiommu_core::Domain> {
+    let req = PagingRequest {
+        pasid: true,
+        ..PagingRequest::default()
+    };
+    r.iommu.new_paging(dev, req).unwrap()
+}
+
 #[test]
 fn pasid_entries_snoop_page_walks_and_carry_the_units_address_width() {
     // The default unit snoops its walks (SMPWCS) and reports 3- and 4-level second-stage
@@ -52,16 +61,7 @@ fn pasid_entries_snoop_page_walks_and_carry_the_units_address_width() {
     let (dev, rid) = (r.devs[0], r.rid(0));
     let ss = r.iommu.new_paging(dev, PagingRequest::default()).unwrap();
     r.iommu.attach(dev, &ss).unwrap();
-    let fs = r
-        .iommu
-        .new_paging(
-            dev,
-            PagingRequest {
-                pasid: true,
-                ..PagingRequest::default()
-            },
-        )
-        .unwrap();
+    let fs = first_stage_domain(&r, dev);
     r.iommu.attach_pasid(dev, 5, &fs).unwrap();
     let ident = r.iommu.identity_domain();
     r.iommu.attach_pasid(dev, 6, &ident).unwrap();
@@ -166,16 +166,7 @@ fn a_map_is_invalidated_only_in_caching_mode() {
         );
 
         // A first-stage domain gets nothing even in caching mode, as in Linux.
-        let fs = r
-            .iommu
-            .new_paging(
-                dev,
-                PagingRequest {
-                    pasid: true,
-                    ..PagingRequest::default()
-                },
-            )
-            .unwrap();
+        let fs = first_stage_domain(&r, dev);
         r.iommu.attach_pasid(dev, 9, &fs).unwrap();
         let before = counts(&r);
         fs.map_sync(0x1000, 0x30_0000, 0x1000, Prot::RW).unwrap();

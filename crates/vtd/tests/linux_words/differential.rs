@@ -489,9 +489,9 @@ impl IommuDriver for Watched {
     }
 }
 
-#[test]
-fn every_entry_the_behaviours_make_is_linuxs_but_for_the_listed_differences() {
-    let harness = VtdHarness {
+/// The VT-d harness with every driver watched.
+fn watched() -> VtdHarness {
+    VtdHarness {
         wrap: |inner, mem| {
             Arc::new(Watched {
                 inner,
@@ -499,7 +499,12 @@ fn every_entry_the_behaviours_make_is_linuxs_but_for_the_listed_differences() {
                 sva: Mutex::default(),
             })
         },
-    };
+    }
+}
+
+#[test]
+fn every_entry_the_behaviours_make_is_linuxs_but_for_the_listed_differences() {
+    let harness = watched();
     for (name, behaviour) in ALL {
         let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| behaviour(&harness)));
         if let Err(e) = run {
@@ -542,16 +547,7 @@ fn every_entry_the_behaviours_make_is_linuxs_but_for_the_listed_differences() {
 
 #[test]
 fn a_released_device_has_its_context_entry_cleared_as_linux_clears_it() {
-    let p = VtdHarness {
-        wrap: |inner, mem| {
-            Arc::new(Watched {
-                inner,
-                mem,
-                sva: Mutex::default(),
-            })
-        },
-    }
-    .platform(&[InstSpec::full()]);
+    let p = watched().platform(&[InstSpec::full()]);
     let desc = DeviceDesc {
         rid: Rid::new(0, 2, 0, 0),
         instance: p.inst[0],

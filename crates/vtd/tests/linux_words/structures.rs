@@ -103,6 +103,25 @@ fn ss_table(r: &Rig) -> u64 {
     root
 }
 
+/// The default unit's checks, with supervisor requests (ECAP.SRS).
+fn with_srs() -> StructCaps {
+    StructCaps {
+        srs: true,
+        ..caps()
+    }
+}
+
+/// Writes `e` at PASID `p`: the unit faults a request through it with SPT.3 (a reserved
+/// field set), and a unit that also reports `more` takes it.
+fn reserved_here(r: &Rig, p: u32, e: &pasid::Entry, more: StructCaps) {
+    r.put_pasid(p, e);
+    let f = r
+        .translate(dma(SID, Some(p), IOVA, Access::READ))
+        .unwrap_err();
+    assert_eq!(f.reason, FaultReason::Spt3);
+    assert_eq!(PasidEntry::from_words(*e).check(&more), Ok(()));
+}
+
 /// Checks the entry at PASID `p` as the unit does and translates a read and a write of
 /// [`IOVA`] + 0x123 through it.
 fn translates(r: &Rig, p: Option<u32>, e: &pasid::Entry, to: u64) -> PasidEntry {
@@ -136,16 +155,7 @@ fn second_stage_entries() {
         pasid::set_pgsnp(&mut old);
         translates(&r, Some(P), &old, PA);
         pasid::set_sre(&mut old);
-        r.put_pasid(P + 1, &old);
-        let f = r
-            .translate(dma(SID, Some(P + 1), IOVA, Access::READ))
-            .unwrap_err();
-        assert_eq!(f.reason, FaultReason::Spt3);
-        let srs = StructCaps {
-            srs: true,
-            ..caps()
-        };
-        assert_eq!(PasidEntry::from_words(old).check(&srs), Ok(()));
+        reserved_here(&r, P + 1, &old, with_srs());
     }
 }
 
@@ -199,11 +209,7 @@ fn pass_through_entries() {
     // for second-stage entries above.
     let mut old = e;
     pasid::set_sre(&mut old);
-    r.put_pasid(P + 1, &old);
-    let f = r
-        .translate(dma(SID, Some(P + 1), IOVA, Access::READ))
-        .unwrap_err();
-    assert_eq!(f.reason, FaultReason::Spt3);
+    reserved_here(&r, P + 1, &old, with_srs());
 }
 
 #[test]
@@ -263,18 +269,13 @@ fn nested_entries() {
             pasid::S1 { eafe: true, ..s1 },
         ] {
             let e = pasid::nested(s1, ss.root(), AGAW, 11, true, false, dirty);
-            r.put_pasid(P + 2, &e);
-            let f = r
-                .translate(dma(SID, Some(P + 2), IOVA, Access::READ))
-                .unwrap_err();
-            assert_eq!(f.reason, FaultReason::Spt3);
             let full = StructCaps {
                 srs: true,
                 eafs: true,
                 ..caps()
             };
+            reserved_here(&r, P + 2, &e, full);
             let d = PasidEntry::from_words(e);
-            assert_eq!(d.check(&full), Ok(()));
             assert_eq!(
                 (d.qw2.sre(), d.qw2.wpe(), d.qw2.eafe()),
                 (s1.sre, s1.wpe, s1.eafe)
