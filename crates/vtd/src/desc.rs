@@ -81,7 +81,8 @@ pub struct QueueMode {
 /// The capabilities that decide which descriptor types and fields are valid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct DescCaps {
-    /// ECAP.DIT: device-TLB invalidation throttling; makes PFSID and MIP fields, not reserved.
+    /// ECAP.DIT: device-TLB invalidation throttling; makes PFSID a field, not reserved (MIP
+    /// is a field either way).
     pub dit: bool,
     /// ECAP.PDS: page-request drain; makes inv_wait_dsc.PD a field, not reserved.
     pub pds: bool,
@@ -189,8 +190,8 @@ impl Descriptor {
     ///    legacy mode, 9h without PRS, Ah without HPTS;
     /// 3. [`QueueError::ReservedField`] for a set reserved bit (bits 255:128 of a 256-bit
     ///    queue entry included), a reserved field value (a G or RC encoding the specification
-    ///    reserves, a page-selective IOTLB AM above MAMV), PFSID or MIP without DIT, PD without
-    ///    PDS.
+    ///    reserves, a page-selective IOTLB AM above MAMV), PFSID without DIT, PD without PDS.
+    ///    MIP (the device's invalidate queue depth) is accepted whatever DIT is.
     ///
     /// In a 128-bit queue only `words[0]` and `words[1]` are the descriptor; the others are
     /// ignored. Bit 66 of a page group response (where Linux writes LPIG) is ignored.

@@ -33,13 +33,15 @@
 //!   descriptors by type).
 //! - [`driver`]: the OS side — [`driver::VtdDriver`] implements the core's `IommuDriver` by
 //!   writing only registers (through MMIO) and memory, as Linux's intel-iommu does: bring-up
-//!   (root table, 256-bit invalidation queue, page request queue, TE), context entries and
-//!   PASID directories per device (page requests enabled while an SVA domain is attached),
-//!   domain IDs (a typed refusal when they run out), PASID-table entries for
-//!   blocked/identity/paging (second or first stage, with SSADE for dirty tracking)/SVA/nested
-//!   targets with the invalidation sequences of spec Table 28, page-selective flushes,
-//!   recovery from invalidation queue errors, page requests drained from the queue and handed
-//!   to the core, page group responses, and DMA answered by the unit.
+//!   (root table, 256-bit invalidation queue of Linux's size, page request queue, TE),
+//!   context entries and PASID directories per device (page requests enabled while an SVA
+//!   domain is attached), domain IDs (a typed refusal when they run out), PASID-table entries
+//!   for blocked/identity/paging (second or first stage, with SSADE for dirty tracking)/SVA/
+//!   nested targets with Linux's PWSNP and AW and the invalidation sequences of spec
+//!   Table 28, page-selective flushes (IOTLB ones with the drain bits the unit reports), a
+//!   new mapping invalidated in caching mode only, recovery from invalidation queue errors,
+//!   page requests drained from the queue and handed to the core, a PASID's page requests
+//!   drained before it is reused, page group responses, and DMA answered by the unit.
 //!
 //! The three caches are made of `softiommu_pgtable::tlb::Tlb` (a hit takes no lock and
 //! allocates nothing), and the checking mode keeps its reports in a

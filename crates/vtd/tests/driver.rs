@@ -32,6 +32,8 @@ mod lifecycle;
 mod prq;
 #[path = "driver/queue.rs"]
 mod queue;
+#[path = "driver/writes.rs"]
+mod writes;
 
 const MEM: u64 = 64 << 20;
 

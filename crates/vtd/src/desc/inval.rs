@@ -398,7 +398,8 @@ pub struct DevTlbInvQw0 {
     /// PFSID\[3:0\]: physical-function source ID, low bits (a hint; reserved unless DIT=1).
     #[bits(4)]
     pub pfsid_lo: u8,
-    /// MIP: maximum invalidations pending (a hint; reserved unless DIT=1).
+    /// MIP: maximum invalidations pending, the device's invalidate queue depth (0 = 32); a
+    /// hint that only a unit with DIT=1 uses, a field whatever DIT is.
     #[bits(5)]
     pub mip: u8,
     /// Bits 31:21, reserved.
@@ -466,8 +467,8 @@ impl DevTlbInv {
     /// The descriptor type.
     pub const TYPE: u8 = 0x3;
 
-    /// The first reserved-field violation in words of this type, if any; PFSID and MIP are
-    /// reserved unless DIT=1.
+    /// The first reserved-field violation in words of this type, if any; PFSID is reserved
+    /// unless DIT=1, MIP never is.
     pub(super) fn violation(words: &[u64; 4], caps: &DescCaps) -> Option<&'static str> {
         let (q0, q1) = (
             DevTlbInvQw0::from_bits(words[0]),
@@ -481,10 +482,6 @@ impl DevTlbInv {
             rule(
                 !caps.dit && q0.pfsid() != 0,
                 "dev_tlb_inv_dsc PFSID without DIT",
-            ),
-            rule(
-                !caps.dit && q0.mip() != 0,
-                "dev_tlb_inv_dsc MIP without DIT",
             ),
         ])
     }

@@ -143,7 +143,8 @@ pub struct PDevTlbInvQw0 {
     /// Type\[3:0\]: 8h.
     #[bits(4, default = 8, access = RO)]
     pub desc_type: u8,
-    /// MIP: maximum invalidations pending (a hint; reserved unless DIT=1).
+    /// MIP: maximum invalidations pending, the device's invalidate queue depth (0 = 32); a
+    /// hint that only a unit with DIT=1 uses, a field whatever DIT is.
     #[bits(5)]
     pub mip: u8,
     /// Type\[6:4\]: 0.
@@ -216,8 +217,8 @@ impl PDevTlbInv {
     /// The descriptor type.
     pub const TYPE: u8 = 0x8;
 
-    /// The first reserved-field violation in words of this type, if any; PFSID and MIP are
-    /// reserved unless DIT=1.
+    /// The first reserved-field violation in words of this type, if any; PFSID is reserved
+    /// unless DIT=1, MIP never is.
     pub(super) fn violation(words: &[u64; 4], caps: &DescCaps) -> Option<&'static str> {
         let (q0, q1) = (
             PDevTlbInvQw0::from_bits(words[0]),
@@ -228,10 +229,6 @@ impl PDevTlbInv {
             rule(
                 !caps.dit && q0.pfsid() != 0,
                 "p_dev_tlb_inv_dsc PFSID without DIT",
-            ),
-            rule(
-                !caps.dit && q0.mip() != 0,
-                "p_dev_tlb_inv_dsc MIP without DIT",
             ),
         ])
     }

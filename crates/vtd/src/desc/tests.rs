@@ -410,7 +410,7 @@ fn a_128_bit_queue_in_scalable_mode_is_iqei_5() {
 }
 
 #[test]
-fn pfsid_and_mip_are_reserved_unless_dit() {
+fn pfsid_is_reserved_unless_dit_and_mip_never_is() {
     // dev_tlb_inv_dsc: PFSID[3:0] (15:12), MIP (20:16), PFSID[15:4] (63:52).
     // p_dev_tlb_inv_dsc: MIP (8:4), PFSID[3:0] (15:12), PFSID[15:4] (63:52).
     let no_dit = none();
@@ -418,20 +418,43 @@ fn pfsid_and_mip_are_reserved_unless_dit() {
         dit: true,
         ..none()
     };
-    let cases: [(u64, u64); 6] = [
+    let pfsid: [(u64, u64); 4] = [
         (0x3, 1 << 12),
-        (0x3, 1 << 16),
         (0x3, 1 << 63),
-        (0x8, 1 << 4),
         (0x8, 1 << 15),
         (0x8, 1 << 52),
     ];
-    for (ty, bit) in cases {
+    for (ty, bit) in pfsid {
         let words = [ty | bit, 0, 0, 0];
         let got = Descriptor::decode(words, SM, &no_dit);
         assert_eq!(iqei(got), 4, "type {ty:#x} bit {bit:#x}");
         assert!(Descriptor::decode(words, SM, &dit).is_ok());
         assert!(Descriptor::decode([ty, 0, 0, 0], SM, &no_dit).is_ok());
+    }
+    // MIP carries the device's invalidate queue depth whatever DIT is: every value 0-31.
+    for mip in 0..32u64 {
+        for caps in [no_dit, dit] {
+            let Ok(Descriptor::DevTlb(d)) =
+                Descriptor::decode([0x3 | mip << 16, 0, 0, 0], SM, &caps)
+            else {
+                panic!("dev_tlb_inv_dsc MIP {mip} refused");
+            };
+            assert_eq!(u64::from(d.qw0.mip()), mip);
+            let Ok(Descriptor::PasidDevTlb(d)) =
+                Descriptor::decode([0x8 | mip << 4, 0, 0, 0], SM, &caps)
+            else {
+                panic!("p_dev_tlb_inv_dsc MIP {mip} refused");
+            };
+            assert_eq!(u64::from(d.qw0.mip()), mip);
+        }
+    }
+    // The reserved bits around MIP stay reserved: dev_tlb 8:4 and 31:21, p_dev_tlb QW1 10:1.
+    for words in [
+        [0x3 | 1 << 4, 0, 0, 0],
+        [0x3 | 1 << 21, 0, 0, 0],
+        [0x8, 1 << 1, 0, 0],
+    ] {
+        assert_eq!(iqei(Descriptor::decode(words, SM, &dit)), 4, "{words:#x?}");
     }
     // As Linux writes a global device-TLB flush when DIT=0: PFSID=0, QDEP=0, S=1, ADDR all 1s
     // up to bit 62.

@@ -32,7 +32,7 @@ impl<M: AddressSpace + 'static> VtdDriver<M> {
     /// The invalidations after a change of `dev`'s context entry (Table 28): device-selective
     /// context cache, then per domain ID the device uses, domain-selective PASID cache and
     /// IOTLB, then the device-TLB of the function.
-    pub(super) fn context_change_descs(dev: &Dev) -> Vec<[u64; 4]> {
+    pub(super) fn context_change_descs(&self, dev: &Dev) -> Vec<[u64; 4]> {
         let sid = dev.info.rid.source_id();
         let mut descs = vec![
             CcInv {
@@ -50,7 +50,7 @@ impl<M: AddressSpace + 'static> VtdDriver<M> {
                 }
                 .to_words(),
             );
-            descs.push(iotlb(did, None, false));
+            descs.push(iotlb(&self.hw, did, None, false));
         }
         if dev.ats {
             descs.push(Self::dev_tlb_all(dev, RID_PASID));
@@ -85,7 +85,7 @@ impl<M: AddressSpace + 'static> VtdDriver<M> {
         // Only word 0 changes: one 64-bit store.
         self.mem.store_u64(d.ctx_at, ctx.qw0.into_bits())?;
         d.ctx = ctx;
-        let descs = Self::context_change_descs(d);
+        let descs = self.context_change_descs(d);
         // The change is made; a refused descriptor is recorded in `queue_errors`.
         let _ = self.run(st, &descs);
         Ok(())

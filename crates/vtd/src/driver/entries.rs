@@ -17,6 +17,17 @@ use crate::structs::{
 use super::flush::{iotlb, p_iotlb};
 use super::{Dev, IDENTITY_DID, PASID_ENTRY_BYTES, Programmed, RID_PASID, State, VtdDriver};
 
+/// A PASID-selective pc_inv_dsc of `pasid` within `did`.
+fn pc_pasid(did: u16, pasid: u32) -> [u64; 4] {
+    PcInv {
+        qw0: PcInvQw0::new()
+            .with_g(PcGranularity::Pasid)
+            .with_did(did)
+            .with_pasid(pasid),
+    }
+    .to_words()
+}
+
 impl<M: AddressSpace + 'static> VtdDriver<M> {
     /// The complete PASID-table entry for `target`, and what it programs. `Ok(None)` for
     /// blocked. Nothing is changed.
@@ -32,8 +43,13 @@ impl<M: AddressSpace + 'static> VtdDriver<M> {
                     return Err(CoreError::NotSupported("pass-through (ECAP.PT)"));
                 }
                 let e = PasidEntry {
-                    qw0: PasidQw0::new().with_p(true).with_pgtt(Pgtt::PassThrough),
-                    qw1: PasidQw1::new().with_did(IDENTITY_DID),
+                    qw0: PasidQw0::new()
+                        .with_p(true)
+                        .with_aw(self.hw.agaw())
+                        .with_pgtt(Pgtt::PassThrough),
+                    qw1: PasidQw1::new()
+                        .with_did(IDENTITY_DID)
+                        .with_pwsnp(self.hw.pwsnp()),
                     ..PasidEntry::from_words([0; 8])
                 };
                 let p = Programmed {
@@ -53,7 +69,7 @@ impl<M: AddressSpace + 'static> VtdDriver<M> {
             why,
         };
         let mut e = PasidEntry::from_words([0; 8]);
-        e.qw1 = PasidQw1::new().with_did(did);
+        e.qw1 = PasidQw1::new().with_did(did).with_pwsnp(self.hw.pwsnp());
         let fs = |e: &mut PasidEntry, format: &AnyFormat, root: u64| -> Result<()> {
             let levels = self.hw.check_fs(format).map_err(bad)?;
             let fspm = if levels == 5 {
@@ -62,6 +78,8 @@ impl<M: AddressSpace + 'static> VtdDriver<M> {
                 Fspm::FourLevel
             };
             e.qw2 = PasidQw2::new().with_fspm(fspm).with_fsptptr(root >> 12);
+            // Linux's AW for a first-stage entry; a nested entry's second stage sets its own.
+            e.qw0 = e.qw0.with_aw(self.hw.agaw());
             Ok(())
         };
         let ss = |e: &mut PasidEntry, dom: &Domain| -> Result<()> {
@@ -146,27 +164,33 @@ impl<M: AddressSpace + 'static> VtdDriver<M> {
     }
 
     /// The descriptors that invalidate what the unit caches of `old` at `pasid` of the
-    /// device (Table 28: PASID-selective pc, then iotlb DSI or p_iotlb PASID-selective, then
-    /// the device-TLB).
-    pub(super) fn teardown_descs(dev: &Dev, pasid: u32, old: &Programmed) -> Vec<[u64; 4]> {
-        let mut v = vec![
-            PcInv {
-                qw0: PcInvQw0::new()
-                    .with_g(PcGranularity::Pasid)
-                    .with_did(old.did)
-                    .with_pasid(pasid),
-            }
-            .to_words(),
-        ];
-        v.push(if old.pgtt == Pgtt::FirstStage {
-            p_iotlb(old.did, pasid, None, false)
+    /// device (Table 28, as Linux sends them: PASID-selective pc, then p_iotlb
+    /// PASID-selective for a first-stage or pass-through entry or iotlb DSI for one that
+    /// walks a second stage, then the device-TLB).
+    pub(super) fn teardown_descs(&self, dev: &Dev, pasid: u32, old: &Programmed) -> Vec<[u64; 4]> {
+        let mut v = vec![pc_pasid(old.did, pasid)];
+        v.push(if old.pgtt.uses_second_stage() {
+            iotlb(&self.hw, old.did, None, false)
         } else {
-            iotlb(old.did, None, false)
+            p_iotlb(old.did, pasid, None, false)
         });
         if dev.ats {
             v.push(Self::dev_tlb_all(dev, pasid));
         }
         v
+    }
+
+    /// What a newly present entry at `pasid` owes, as Linux sends it: in caching mode, where
+    /// the unit may have cached the entry not present, a PASID-selective pc and p_iotlb;
+    /// otherwise nothing (the unit caches no not-present entry).
+    pub(super) fn setup_descs(&self, pasid: u32, new: &Programmed) -> Vec<[u64; 4]> {
+        if !self.hw.cap.cm() {
+            return Vec::new();
+        }
+        vec![
+            pc_pasid(new.did, pasid),
+            p_iotlb(new.did, pasid, None, false),
+        ]
     }
 
     /// A device-TLB invalidation of everything the device caches for `pasid`.

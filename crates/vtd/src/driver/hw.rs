@@ -27,6 +27,24 @@ pub(super) struct Hw {
 }
 
 impl Hw {
+    /// The AW field of first-stage, pass-through and SVA PASID entries, as Linux fills it
+    /// (its `iommu->agaw`): the deepest second-stage table SAGAW reports, up to 57 bits
+    /// (1 = 39-bit, 2 = 48-bit, 3 = 57-bit); 0 when SAGAW reports none. The unit does not
+    /// walk these entries' AW.
+    pub(super) fn agaw(&self) -> u8 {
+        (1..=3u8)
+            .rev()
+            .find(|&b| self.cap.sagaw() & (1 << b) != 0)
+            .unwrap_or(0)
+    }
+
+    /// PWSNP of every PASID entry: the unit snoops its scalable-mode page walks
+    /// (ECAP.SMPWCS, Linux's `ecap_smpwc`), so its walks see the CPU's writes to the tables
+    /// without a cache flush. Without SMPWCS the bit is reserved.
+    pub(super) fn pwsnp(&self) -> bool {
+        self.ecap.smpwcs()
+    }
+
     pub(super) fn ss_sizes(&self) -> u64 {
         let mut s = 1 << 12;
         if self.cap.sslps() & 1 != 0 {

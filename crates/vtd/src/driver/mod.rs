@@ -3,19 +3,28 @@
 //! does in scalable mode.
 //!
 //! - Bring-up ([`VtdDriver::new`]): CAP/ECAP read through MMIO, a scalable-mode root table
-//!   latched with SRTP, a 256-bit invalidation queue enabled, the page request queue
-//!   programmed (with ECAP.PRS), then translation.
+//!   latched with SRTP, a 256-bit invalidation queue of 256 descriptors (two pages, IQA.QS=1,
+//!   as Linux sizes it) enabled, the page request queue programmed (with ECAP.PRS), then
+//!   translation.
 //! - Per device: a context entry (context tables allocated per bus half on demand), a PASID
 //!   directory covering the PASID width, PASID tables allocated on demand. Requests without
 //!   PASID use RID_PASID 0. Page requests (context-entry PRE) are enabled while the device
 //!   has an attachment that takes I/O page faults (an SVA domain).
 //! - Per (domain, unit): a domain ID, allocated on first attach and freed when the domain
 //!   leaves the unit's last device; a unit out of IDs refuses the attach.
+//! - PASID-table entries carry what Linux writes: PWSNP when the unit snoops its page walks
+//!   (ECAP.SMPWCS), AW from SAGAW in first-stage, pass-through and SVA entries too.
 //! - Every change of a PASID-table entry is followed by the software sequence of spec
 //!   Table 28 through the invalidation queue, closed by a wait whose status write is polled;
 //!   a descriptor the unit refuses is skipped and recorded ([`VtdDriver::queue_errors`]).
+//!   IOTLB invalidations set DR/DW when the unit reports CAP.DRD/DWD.
+//! - A new mapping is invalidated only in caching mode (CAP.CM), with the one covering
+//!   page-selective IOTLB invalidation Linux sends for a second-stage domain; so is a newly
+//!   present PASID-table entry (PASID-selective PASID cache and PASID-based IOTLB).
 //! - Page requests travel unit → page request queue → driver → core, and the core's answer
-//!   goes back as a page group response descriptor → unit → device.
+//!   goes back as a page group response descriptor → unit → device. When an entry of a
+//!   device with page requests enabled is torn down, the PASID's page requests are drained
+//!   before it can be reused, in Linux's sequence (see `prq`).
 //!
 //! This module is the only code of the crate that knows the core.
 
@@ -37,15 +46,12 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 use softiommu_core::{
-    CoreError, DeviceId, DeviceInfo, DmaFault, DmaFaultKind, DomainId, Mem, Pasid, Result,
-    TableAlloc, Target,
+    CoreError, DeviceId, DeviceInfo, DmaFault, DmaFaultKind, DomainId, Mem, PageRequestBatch,
+    Pasid, Result, TableAlloc, Target,
 };
 use softiommu_mem::AddressSpace;
 
-use crate::desc::{
-    CcGranularity, CcInv, CcInvQw0, IotlbGranularity, IotlbInv, IotlbInvQw0, IotlbInvQw1,
-    PcGranularity, PcInv, PcInvQw0,
-};
+use crate::desc::{CcGranularity, CcInv, CcInvQw0, PcGranularity, PcInv, PcInvQw0};
 use crate::fault::FaultReason;
 use crate::model::VtdUnit;
 use crate::regs::{CAP_REG, Cap, ECAP_REG, Ecap, GCMD_REG, GSTS_REG, IQA_REG, IQT_REG, RTADDR_REG};
@@ -63,6 +69,11 @@ const GSTS_LEVELS: u32 = 0x96ff_ffff;
 const TTM_SCALABLE: u64 = 1 << 10;
 /// IQA.DW: 256-bit descriptors.
 const IQA_DW256: u64 = 1 << 11;
+/// IQA.QS of the invalidation queue: 2^QS 4 KiB pages. Linux's queue holds 256
+/// descriptors; 256 of 256 bits take two pages.
+const IQ_QS: u8 = 1;
+/// Bytes of the invalidation queue.
+const IQ_BYTES: u64 = 4096 << IQ_QS;
 /// How many times a status bit is polled after a command.
 const POLLS: u32 = 1000;
 /// The domain ID of pass-through entries (Linux's FLPT_DEFAULT_DID); allocation starts
@@ -126,6 +137,9 @@ struct State {
     free_dids: Vec<u16>,
     /// The page request queue (with ECAP.PRS).
     prq: Option<prq::Prq>,
+    /// Page requests the handler took from the queue outside the core's calls (while a
+    /// PASID's requests were drained), handed to the core with the next batch.
+    held: PageRequestBatch,
 }
 
 /// The driver of one VT-d unit, implementing [`IommuDriver`](softiommu_core::IommuDriver) for
@@ -190,7 +204,7 @@ impl<M: AddressSpace + 'static> VtdDriver<M> {
             did_bits: 4 + 2 * cap.nd(),
         };
         let root = alloc.alloc(4096)?;
-        let iq = alloc.alloc(4096)?;
+        let iq = alloc.alloc(IQ_BYTES)?;
         let status = alloc.alloc(4096)?;
         let prq = prq::Prq::alloc(ecap.prs(), &alloc)?;
         let d = VtdDriver {
@@ -200,13 +214,14 @@ impl<M: AddressSpace + 'static> VtdDriver<M> {
             hw,
             state: Mutex::new(State {
                 root,
-                queue: queue::InvQueue::new(iq, 4096, status),
+                queue: queue::InvQueue::new(iq, IQ_BYTES, status),
                 ctx_tables: HashMap::new(),
                 devices: HashMap::new(),
                 dids: HashMap::new(),
                 next_did: u32::from(IDENTITY_DID) + 1,
                 free_dids: Vec::new(),
                 prq,
+                held: PageRequestBatch::default(),
             }),
         };
         d.bring_up()?;
@@ -261,7 +276,8 @@ impl<M: AddressSpace + 'static> VtdDriver<M> {
         self.unit.mmio_write(RTADDR_REG, 8, root | TTM_SCALABLE);
         self.gcmd(GCMD_SRTP, "SRTP")?;
         self.unit.mmio_write(IQT_REG, 8, 0);
-        self.unit.mmio_write(IQA_REG, 8, iq | IQA_DW256);
+        self.unit
+            .mmio_write(IQA_REG, 8, iq | IQA_DW256 | u64::from(IQ_QS));
         self.gcmd(GCMD_QIE, "QIE")?;
         if let Some(prq) = prq {
             self.prq_enable(prq);
@@ -278,11 +294,7 @@ impl<M: AddressSpace + 'static> VtdDriver<M> {
                     qw0: PcInvQw0::new().with_g(PcGranularity::Global),
                 }
                 .to_words(),
-                IotlbInv {
-                    qw0: IotlbInvQw0::new().with_g(IotlbGranularity::Global),
-                    qw1: IotlbInvQw1::new(),
-                }
-                .to_words(),
+                flush::iotlb_global(&self.hw),
             ],
         )?;
         self.gcmd(GCMD_TE, "TE")
@@ -290,7 +302,15 @@ impl<M: AddressSpace + 'static> VtdDriver<M> {
 
     fn run(&self, st: &mut State, descs: &[[u64; 4]]) -> Result<()> {
         st.queue
-            .run(&self.unit, &self.mem, descs)
+            .run(&self.unit, &self.mem, descs, false)
+            .map_err(CoreError::Driver)
+    }
+
+    /// [`run`](Self::run), closed by a wait with page-request drain (PD=1) where the unit
+    /// has it (ECAP.PDS).
+    fn run_page_drain(&self, st: &mut State, descs: &[[u64; 4]]) -> Result<()> {
+        st.queue
+            .run(&self.unit, &self.mem, descs, self.hw.ecap.pds())
             .map_err(CoreError::Driver)
     }
 
@@ -380,10 +400,20 @@ impl<M: AddressSpace + 'static> VtdDriver<M> {
                 }
             }
         }
-        let descs = match &old {
-            Some(o) => Self::teardown_descs(d, pasid, o),
-            None => Vec::new(),
+        let descs = match (&old, &built) {
+            (Some(o), _) => self.teardown_descs(d, pasid, o),
+            (None, Some((_, n))) => self.setup_descs(pasid, n),
+            (None, None) => Vec::new(),
         };
+        // Page requests of the old attachment may still be in flight: drained below, before
+        // the PASID can be reused.
+        let drain = old.filter(|_| d.ctx.qw0.pre()).map(|o| prq::Drain {
+            dev: id,
+            sid: d.info.rid.source_id(),
+            pasid,
+            did: o.did,
+            dev_tlb: d.ats.then(|| Self::dev_tlb_all(d, pasid)),
+        });
         match built {
             Some((_, p)) => d.entries.insert(pasid, p),
             None => d.entries.remove(&pasid),
@@ -400,6 +430,9 @@ impl<M: AddressSpace + 'static> VtdDriver<M> {
         if !descs.is_empty() {
             // The change is made; a refused descriptor is recorded (see `set_target`).
             let _ = self.run(st, &descs);
+        }
+        if let Some(drain) = drain {
+            self.prq_drain_pasid(st, &drain);
         }
         Ok(())
     }

@@ -10,10 +10,10 @@ use softiommu_mem::AddressSpace;
 use softiommu_pgtable::Access;
 use softiommu_pgtable::formats::any::AnyFormat;
 
-use crate::desc::{PageGroupResp, PageGroupRespQw0, PageGroupRespQw1, ResponseCode};
+use crate::desc::ResponseCode;
 use crate::model::Request;
 
-use super::{Dev, RID_PASID, VtdDriver};
+use super::{Dev, RID_PASID, VtdDriver, prq};
 
 impl<M: AddressSpace + 'static> IommuDriver for VtdDriver<M> {
     fn caps(&self) -> IommuCaps {
@@ -102,7 +102,7 @@ impl<M: AddressSpace + 'static> IommuDriver for VtdDriver<M> {
         for k in 1..4 {
             let _ = self.mem.store_u64(d.ctx_at + 8 * k, 0);
         }
-        let descs = Self::context_change_descs(&d);
+        let descs = self.context_change_descs(&d);
         let ok = self.run(st, &descs).is_ok();
         for (&pasid, p) in &d.entries {
             if let Some(dom) = p.domain {
@@ -193,6 +193,16 @@ impl<M: AddressSpace + 'static> IommuDriver for VtdDriver<M> {
         }
     }
 
+    fn flush_map(&self, domain: &Domain, range: (u64, u64)) {
+        let mut guard = self.state.lock();
+        let st = &mut *guard;
+        let descs = self.flush_map_descs(st, domain, range);
+        if !descs.is_empty() {
+            // As for `flush`: no way to fail, a queue error was recovered from already.
+            let _ = self.run(st, &descs);
+        }
+    }
+
     fn page_response(&self, dev: &DeviceInfo, resp: &PageResponse) {
         if !self.hw.ecap.prs() {
             return;
@@ -202,14 +212,7 @@ impl<M: AddressSpace + 'static> IommuDriver for VtdDriver<M> {
             softiommu_core::ResponseCode::Invalid => ResponseCode::InvalidRequest,
             softiommu_core::ResponseCode::Failure => ResponseCode::Failure,
         };
-        let d = PageGroupResp {
-            qw0: PageGroupRespQw0::new()
-                .with_pp(resp.pasid.is_some())
-                .with_rc(rc)
-                .with_rid(dev.rid.source_id())
-                .with_pasid(resp.pasid.unwrap_or(0)),
-            qw1: PageGroupRespQw1::new().with_prgi(resp.group & 0x1ff),
-        };
+        let d = prq::group_response(dev.rid.source_id(), resp.pasid, resp.group, rc);
         let mut st = self.state.lock();
         let _ = self.run(&mut st, &[d.to_words()]);
     }

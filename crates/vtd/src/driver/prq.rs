@@ -2,16 +2,21 @@
 //! bring-up (PQH, PQT, PQA, the event unmasked), drained by the page-request event's handler
 //! — PRS.PPR cleared, descriptors read from PQH up to PQT, PQH advanced, an overflow cleared
 //! once the queue is empty — and each request handed to the core, or answered Invalid by the
-//! driver itself when it cannot be.
+//! driver itself when it cannot be; and the drain of one PASID's page requests before the
+//! PASID is reused (spec 7.10, Linux's `intel_drain_pasid_prq`).
 
-use softiommu_core::{DeviceInfo, PageRequestBatch, Result};
+use softiommu_core::{DeviceId, DeviceInfo, PageRequestBatch, Result};
 use softiommu_mem::AddressSpace;
 use softiommu_pgtable::Access;
 
-use crate::desc::{PageGroupResp, PageRequest, PageRequestQw0, PageRequestQw1, ResponseCode};
+use crate::desc::{
+    InvWait, InvWaitQw0, PIotlbGranularity, PIotlbInv, PIotlbInvQw0, PageGroupResp,
+    PageGroupRespQw0, PageGroupRespQw1, PageRequest, PageRequestQw0, PageRequestQw1, ResponseCode,
+};
 use crate::regs::{PECTL_REG, PQA_REG, PQH_REG, PQT_REG, PRS_REG, Pqa, Pqh, Pqt, Prs};
 
-use super::{State, VtdDriver};
+use super::flush::iotlb;
+use super::{RID_PASID, State, VtdDriver};
 
 /// The queue is 2^PRQ_ORDER pages (Linux's PRQ_ORDER): 2048 requests of 32 bytes.
 const PRQ_ORDER: u8 = 4;
@@ -38,6 +43,51 @@ impl Prq {
             base: alloc.alloc(size)?,
             size,
         }))
+    }
+}
+
+/// How many times the drain's invalidations are sent again while the unit reports a page
+/// request overflow.
+const DRAIN_RETRIES: u32 = 8;
+
+/// A PASID whose page requests are drained after its entry was torn down: the device, the
+/// PASID (RID_PASID for requests without one), the domain ID its entry had, and the
+/// device-TLB invalidation of that PASID when the device has ATS.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Drain {
+    pub(super) dev: DeviceId,
+    pub(super) sid: u16,
+    pub(super) pasid: u32,
+    pub(super) did: u16,
+    pub(super) dev_tlb: Option<[u64; 4]>,
+}
+
+impl Drain {
+    /// Whether a request from `sid` with `pasid` (None: without PASID) is of this PASID.
+    fn matches(&self, sid: u16, pasid: Option<u32>) -> bool {
+        sid == self.sid && pasid.unwrap_or(RID_PASID) == self.pasid
+    }
+
+    /// Whether the request `r`, as the driver hands it to the core, is of this PASID.
+    fn takes(&self, r: &softiommu_core::PageRequest) -> bool {
+        r.device == self.dev && r.pasid.unwrap_or(RID_PASID) == self.pasid
+    }
+}
+
+/// The page group response to the group `prgi` of `rid` at `pasid` (None: without PASID).
+pub(super) fn group_response(
+    rid: u16,
+    pasid: Option<u32>,
+    prgi: u16,
+    rc: ResponseCode,
+) -> PageGroupResp {
+    PageGroupResp {
+        qw0: PageGroupRespQw0::new()
+            .with_pp(pasid.is_some())
+            .with_rc(rc)
+            .with_rid(rid)
+            .with_pasid(pasid.unwrap_or(0)),
+        qw1: PageGroupRespQw1::new().with_prgi(prgi & 0x1ff),
     }
 }
 
@@ -92,8 +142,90 @@ impl<M: AddressSpace + 'static> VtdDriver<M> {
         self.prq_drain(&mut st)
     }
 
-    /// The page-request event's handler: every request the unit queued since the last call.
+    /// The page-request event's handler: every request the unit queued since the last call,
+    /// after those taken out of the queue in a PASID's drain.
     pub(super) fn prq_drain(&self, st: &mut State) -> PageRequestBatch {
+        let mut batch = std::mem::take(&mut st.held);
+        let more = self.prq_handle(st, None);
+        batch.requests.extend(more.requests);
+        batch.overflowed |= more.overflowed;
+        batch
+    }
+
+    /// Drains the page requests of `gone`'s PASID, whose entry was just torn down, as
+    /// Linux does before the PASID is reused (spec 7.10):
+    ///
+    /// 1. while the queue holds a request of that PASID, the handler runs: requests of
+    ///    other PASIDs are kept for the core's next batch, the PASID's own are answered
+    ///    Invalid (the last of a group) or dropped, as nothing handles them any more;
+    /// 2. a fenced wait, the PASID's IOTLB invalidation (domain-selective for RID_PASID,
+    ///    PASID-selective otherwise), its device-TLB invalidation, and a wait with
+    ///    page-request drain (PD), so that every request and response in flight is through;
+    /// 3. if the unit overflowed its queue meanwhile, the handler runs and step 2 again.
+    pub(super) fn prq_drain_pasid(&self, st: &mut State, gone: &Drain) {
+        let Some(prq) = st.prq else {
+            return;
+        };
+        if self.prq_holds(prq, gone) {
+            self.prq_hold(st, Some(gone));
+        }
+        let mut descs = vec![
+            InvWait {
+                qw0: InvWaitQw0::new().with_fn_flag(true),
+                ..InvWait::default()
+            }
+            .to_words(),
+            if gone.pasid == RID_PASID {
+                iotlb(&self.hw, gone.did, None, false)
+            } else {
+                PIotlbInv {
+                    qw0: PIotlbInvQw0::new()
+                        .with_g(PIotlbGranularity::Pasid)
+                        .with_did(gone.did)
+                        .with_pasid(gone.pasid),
+                    ..PIotlbInv::default()
+                }
+                .to_words()
+            },
+        ];
+        descs.extend(gone.dev_tlb);
+        for _ in 0..DRAIN_RETRIES {
+            // The entry is gone whatever happens here; a refused descriptor is recorded.
+            let _ = self.run_page_drain(st, &descs);
+            if !Prs::from_bits(self.unit.mmio_read(PRS_REG, 4) as u32).pro() {
+                return;
+            }
+            self.prq_hold(st, Some(gone));
+        }
+    }
+
+    /// Whether the queue, from PQH to PQT, holds a request of `gone`'s PASID.
+    fn prq_holds(&self, prq: Prq, gone: &Drain) -> bool {
+        let (mut head, tail) = self.prq_pointers(prq);
+        while head != tail {
+            let at = prq.base + head;
+            if let Ok(w0) = self.mem.load_u64(at) {
+                let q0 = PageRequestQw0::from_bits(w0);
+                if gone.matches(q0.rid(), q0.pp().then_some(q0.pasid())) {
+                    return true;
+                }
+            }
+            head = (head + PRQ_ENTRY_BYTES) % prq.size;
+        }
+        false
+    }
+
+    /// Runs the handler outside the core's calls, keeping what it took for the core's next
+    /// batch.
+    fn prq_hold(&self, st: &mut State, gone: Option<&Drain>) {
+        let b = self.prq_handle(st, gone);
+        st.held.requests.extend(b.requests);
+        st.held.overflowed |= b.overflowed;
+    }
+
+    /// One run of the handler over the queue. Requests of `gone`'s PASID are not handed on:
+    /// the last of a group is answered Invalid, the others are dropped.
+    fn prq_handle(&self, st: &mut State, gone: Option<&Drain>) -> PageRequestBatch {
         let mut batch = PageRequestBatch::default();
         let Some(prq) = st.prq else {
             return batch;
@@ -105,7 +237,14 @@ impl<M: AddressSpace + 'static> VtdDriver<M> {
         let mut refused = Vec::new();
         while head != tail {
             match self.prq_take(st, prq.base + head) {
-                Taken::Request(r) => batch.requests.push(r),
+                Taken::Request(r) => match gone.filter(|g| g.takes(&r)) {
+                    Some(g) if r.last => refused.push(
+                        group_response(g.sid, r.pasid, r.group, ResponseCode::InvalidRequest)
+                            .to_words(),
+                    ),
+                    Some(_) => {}
+                    None => batch.requests.push(r),
+                },
                 Taken::Dropped => {}
                 Taken::Refused(resp) => refused.push(resp.to_words()),
             }

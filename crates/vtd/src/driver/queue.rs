@@ -63,14 +63,17 @@ impl InvQueue {
     }
 
     /// Submits `descs` and waits for them: in batches that fit the queue, each followed by
-    /// an inv_wait with SW=1 whose status write the driver polls in memory. A descriptor the
-    /// unit refuses is skipped (see [`recover`](Self::recover)); the batches still complete,
-    /// and the first such error is returned.
+    /// an inv_wait with SW=1 whose status write the driver polls in memory, and with PD=1
+    /// when `page_drain` (the wait then also completes behind every page request the unit
+    /// has received). A descriptor the unit refuses is skipped (see
+    /// [`recover`](Self::recover)); the batches still complete, and the first such error is
+    /// returned.
     pub(super) fn run<M: AddressSpace>(
         &mut self,
         unit: &VtdUnit<M>,
         mem: &Mem,
         descs: &[[u64; 4]],
+        page_drain: bool,
     ) -> Result<(), String> {
         // One slot stays empty (head == tail means empty) and one takes the wait.
         let batch = usize::try_from(self.size / DESC_BYTES - 2)
@@ -78,12 +81,12 @@ impl InvQueue {
             .max(1);
         let mut first_err = None;
         for chunk in descs.chunks(batch) {
-            if let Err(e) = self.batch(unit, mem, chunk) {
+            if let Err(e) = self.batch(unit, mem, chunk, page_drain) {
                 first_err.get_or_insert(e);
             }
         }
         if descs.is_empty() {
-            self.batch(unit, mem, &[])?;
+            self.batch(unit, mem, &[], page_drain)?;
         }
         first_err.map_or(Ok(()), Err)
     }
@@ -102,13 +105,17 @@ impl InvQueue {
         unit: &VtdUnit<M>,
         mem: &Mem,
         descs: &[[u64; 4]],
+        page_drain: bool,
     ) -> Result<(), String> {
         for d in descs {
             self.put(mem, d)?;
         }
         self.seq = self.seq.wrapping_add(1);
         let wait = InvWait {
-            qw0: InvWaitQw0::new().with_sw(true).with_status_data(self.seq),
+            qw0: InvWaitQw0::new()
+                .with_sw(true)
+                .with_pd(page_drain)
+                .with_status_data(self.seq),
             qw1: InvWaitQw1::new().with_status_address(self.status),
         };
         self.put(mem, &wait.to_words())?;

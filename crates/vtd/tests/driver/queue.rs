@@ -3,7 +3,7 @@
 
 use super::*;
 use softiommu_vtd::desc::{CcGranularity, CcInv, CcInvQw0};
-use softiommu_vtd::regs::{FSTS_REG, Fsts, IQH_REG, IQT_REG, Iqei};
+use softiommu_vtd::regs::{FSTS_REG, Fsts, IQA_REG, IQH_REG, IQT_REG, Iqa, Iqei};
 
 #[test]
 fn a_refused_descriptor_is_recorded_skipped_and_later_invalidations_work() {
@@ -23,8 +23,9 @@ fn a_refused_descriptor_is_recorded_skipped_and_later_invalidations_work() {
     let reserved = [cc[0] | 1 << 12, 0, 0, 0];
     let bad_type = [cc[0] | 1 << 9, 0, 0, 0];
     let tail = r.unit.mmio_read(IQT_REG, 8);
-    // Byte offset of the k-th descriptor from the tail (the queue is one page).
-    let at = |k: u64| (tail + 32 * k) % 4096;
+    // Byte offset of the k-th descriptor from the tail.
+    let size = Iqa::from_bits(r.unit.mmio_read(IQA_REG, 8)).size_bytes();
+    let at = |k: u64| (tail + 32 * k) % size;
     let err = r.driver.invalidate(&[cc, reserved, cc, bad_type, cc]);
     assert!(matches!(err, Err(CoreError::Driver(_))), "{err:?}");
     let errs = r.driver.queue_errors();
