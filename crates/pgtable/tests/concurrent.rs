@@ -13,7 +13,7 @@
 mod common;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -27,12 +27,18 @@ use softiommu_pgtable::{Access, FaultKind, Format, PgError, Prot, Pte, walk};
 /// Every mapping's output address is its input address plus this.
 const OFFSET: u64 = 1 << 40;
 
-/// The main thread makes at least this many operations per format...
+/// The main thread makes at least this many operations per format, and goes on until the
+/// walkers have seen a page, a block and a fault each at least once (on a loaded machine the
+/// walkers may get little time)...
 const MIN_OPS: usize = 2_000;
-/// ...and goes on until the walkers have had this long...
-const MIN_TIME: Duration = Duration::from_millis(300);
-/// ...but never makes more than this many.
-const MAX_OPS: usize = 200_000;
+/// ...but never for longer than this, when the walkers never ran at all.
+const MAX_TIME: Duration = Duration::from_secs(120);
+
+/// Kinds of result in [`Seen`], as bits of the walkers' shared record.
+const SAW_PAGE: u8 = 1;
+const SAW_BLOCK: u8 = 2;
+const SAW_FAULT: u8 = 4;
+const SAW_ALL: u8 = SAW_PAGE | SAW_BLOCK | SAW_FAULT;
 
 /// A small xorshift generator: the same sequence every run.
 struct Rng(u64);
@@ -60,6 +66,13 @@ struct Seen {
     faults: u64,
 }
 
+/// What the main thread and the walkers share: when to stop, and the kinds of result seen.
+#[derive(Default)]
+struct Shared {
+    stop: AtomicBool,
+    saw: AtomicU8,
+}
+
 /// Walks random addresses of `[base, base + span)` until `stop`, checking every result.
 fn walker<F: Format>(
     fmt: F,
@@ -68,10 +81,18 @@ fn walker<F: Format>(
     base: u64,
     span: u64,
     seed: u64,
-    stop: Arc<AtomicBool>,
+    shared: Arc<Shared>,
 ) -> Seen {
+    let Shared { stop, saw } = &*shared;
     let mut rng = Rng(seed);
     let mut seen = Seen::default();
+    let mut mine = 0u8;
+    let mut note = |kind: u8| {
+        if mine & kind == 0 {
+            mine |= kind;
+            saw.fetch_or(kind, Ordering::Relaxed);
+        }
+    };
     let sizes: Vec<u64> = fmt.geometry().page_sizes().collect();
     while !stop.load(Ordering::Relaxed) {
         let iova = base + (rng.below(span) & !7);
@@ -91,8 +112,10 @@ fn walker<F: Format>(
                 );
                 assert!(sizes.contains(&tr.page_size), "{tr:?}");
                 seen.translated += 1;
+                note(SAW_PAGE);
                 if tr.page_size > sizes[sizes.len() - 1] {
                     seen.blocks += 1;
+                    note(SAW_BLOCK);
                 }
             }
             Err(f) => {
@@ -103,6 +126,7 @@ fn walker<F: Format>(
                     fmt.name()
                 );
                 seen.faults += 1;
+                note(SAW_FAULT);
             }
         }
     }
@@ -131,12 +155,12 @@ fn race<F: Format>(fmt: F) {
 
     let mem = Arc::new(RamArena::new(0, ARENA).unwrap());
     let mut t = table_in(fmt.clone(), mem.clone());
-    let stop = Arc::new(AtomicBool::new(false));
+    let shared = Arc::new(Shared::default());
     let walkers: Vec<_> = (0..2u64)
         .map(|k| {
-            let (fmt, mem, stop) = (fmt.clone(), mem.clone(), stop.clone());
+            let (fmt, mem, shared) = (fmt.clone(), mem.clone(), shared.clone());
             let root = t.root();
-            thread::spawn(move || walker(fmt, mem, root, base, span, 0x9e37_79b9 + k, stop))
+            thread::spawn(move || walker(fmt, mem, root, base, span, 0x9e37_79b9 + k, shared))
         })
         .collect();
 
@@ -145,7 +169,9 @@ fn race<F: Format>(fmt: F) {
     let block_at = |rng: &mut Rng| base + rng.below(4) * block;
     let start = Instant::now();
     let mut ops = 0;
-    while ops < MAX_OPS && (ops < MIN_OPS || start.elapsed() < MIN_TIME) {
+    while ops < MIN_OPS
+        || (shared.saw.load(Ordering::Relaxed) != SAW_ALL && start.elapsed() < MAX_TIME)
+    {
         ops += 1;
         let result = match rng.below(8) {
             // One smallest page, mapped or unmapped: the single-page paths.
@@ -187,7 +213,7 @@ fn race<F: Format>(fmt: F) {
             refused_as_expected(e);
         }
     }
-    stop.store(true, Ordering::Relaxed);
+    shared.stop.store(true, Ordering::Relaxed);
     let mut total = Seen::default();
     for w in walkers {
         let seen = w.join().expect("a walker panicked");
