@@ -56,7 +56,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use softiommu_core::{CoreError, DeviceId, DeviceInfo, DomainId, Mem, Result, TableAlloc};
+use softiommu_core::{CoreError, DeviceId, DeviceInfo, DomainId, HwError, Mem, Result, TableAlloc};
 use softiommu_mem::AddressSpace;
 use softiommu_pgtable::formats::arm::Granule;
 
@@ -78,7 +78,7 @@ use hw::Hw;
 use queues::{EventQueue, PriQueue};
 use strtab::{EntryKind, Strtab};
 
-/// How many times a register acknowledgement is polled.
+/// How many times a register acknowledgement (CR0ACK, GBPA.UPDATE) is polled.
 const POLLS: u32 = 10_000;
 
 /// The SMMU as the driver sees it: its register frame, and the device side of the bus (the
@@ -130,6 +130,20 @@ struct State {
     vmids: IdPool,
     /// Events drained from the event queue, oldest first (the last 1024).
     events: Vec<Event>,
+    /// The hardware errors met, oldest first (the first 64).
+    hw_errors: Vec<HwError>,
+}
+
+/// Hardware errors kept for [`SmmuDriver::hardware_errors`].
+const HW_ERRORS_KEPT: usize = 64;
+
+impl State {
+    /// Records a hardware error met where the caller cannot be told.
+    fn hw_error(&mut self, e: HwError) {
+        if self.hw_errors.len() < HW_ERRORS_KEPT {
+            self.hw_errors.push(e);
+        }
+    }
 }
 
 /// The driver of one SMMUv3, implementing [`IommuDriver`](softiommu_core::IommuDriver) for the
@@ -208,6 +222,7 @@ impl SmmuDriver {
                 asids: IdPool::new(hw.asid_bits),
                 vmids: IdPool::new(hw.vmid_bits),
                 events: Vec::new(),
+                hw_errors: Vec::new(),
             }),
         };
         d.reset()?;
@@ -235,7 +250,8 @@ impl SmmuDriver {
     /// Submits `cmds` through the command queue, closed by a `CMD_SYNC`, and waits for them.
     /// A command the SMMU refuses is skipped and recorded in
     /// [`command_errors`](Self::command_errors), and the call fails with
-    /// [`CoreError::Driver`]; the others still complete.
+    /// [`CoreError::Driver`]; the others still complete. An SMMU that does not complete the
+    /// batch fails it with [`CoreError::Hardware`] (see the module documentation).
     pub fn submit(&self, cmds: &[Command]) -> Result<()> {
         self.run(&mut self.state.lock(), cmds)
     }
@@ -250,10 +266,21 @@ impl SmmuDriver {
         self.state.lock().vmids.get(domain)
     }
 
+    /// The hardware errors the driver met where no caller could be told (a `CMD_SYNC` that
+    /// timed out under an STE update or a flush, an event or PRI queue whose pointers were out
+    /// of range), oldest first (the first 64).
+    pub fn hardware_errors(&self) -> Vec<HwError> {
+        self.state.lock().hw_errors.clone()
+    }
+
+    /// Runs `cmds` through the command queue; a hardware error is also recorded for
+    /// [`hardware_errors`](Self::hardware_errors), since most callers cannot return it.
     fn run(&self, st: &mut State, cmds: &[Command]) -> Result<()> {
-        st.cmdq
-            .run(&*self.unit, &self.mem, cmds)
-            .map_err(CoreError::Driver)
+        let r = st.cmdq.run(&*self.unit, &self.mem, cmds);
+        if let Err(CoreError::Hardware(e)) = &r {
+            st.hw_error(e.clone());
+        }
+        r
     }
 
     fn r32(&self, off: u64) -> u32 {
@@ -270,7 +297,10 @@ impl SmmuDriver {
             }
             std::hint::spin_loop();
         }
-        Err(CoreError::Driver("CR0ACK did not follow CR0".into()))
+        Err(CoreError::Hardware(HwError::Timeout {
+            what: "CR0ACK following CR0",
+            polls: POLLS,
+        }))
     }
 
     /// GBPA with `abort`, through the UPDATE handshake.
@@ -285,7 +315,10 @@ impl SmmuDriver {
             }
             std::hint::spin_loop();
         }
-        Err(CoreError::Driver("GBPA.UPDATE did not clear".into()))
+        Err(CoreError::Hardware(HwError::Timeout {
+            what: "GBPA.UPDATE clearing",
+            polls: POLLS,
+        }))
     }
 
     /// Linux's `arm_smmu_device_reset`.

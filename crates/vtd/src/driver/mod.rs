@@ -24,10 +24,12 @@ mod dids;
 mod entries;
 mod flush;
 mod hw;
+mod mmio;
 mod ops;
 mod prq;
 mod queue;
 
+pub use mmio::VtdMmio;
 pub use queue::QueueErrorReport;
 
 use hw::Hw;
@@ -37,7 +39,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 use softiommu_core::{
-    CoreError, DeviceId, DeviceInfo, DmaFault, DmaFaultKind, DomainId, Mem, Pasid, Result,
+    CoreError, DeviceId, DeviceInfo, DmaFault, DmaFaultKind, DomainId, HwError, Mem, Pasid, Result,
     TableAlloc, Target,
 };
 use softiommu_mem::AddressSpace;
@@ -63,8 +65,11 @@ const GSTS_LEVELS: u32 = 0x96ff_ffff;
 const TTM_SCALABLE: u64 = 1 << 10;
 /// IQA.DW: 256-bit descriptors.
 const IQA_DW256: u64 = 1 << 11;
-/// How many times a status bit is polled after a command.
+/// How many times GSTS is read for the status bit of a GCMD command before the command is
+/// taken as failed.
 const POLLS: u32 = 1000;
+/// Hardware errors kept for [`VtdDriver::hardware_errors`].
+const HW_ERRORS_KEPT: usize = 64;
 /// The domain ID of pass-through entries (Linux's FLPT_DEFAULT_DID); allocation starts
 /// above it, and DID 0 is never used.
 const IDENTITY_DID: u16 = 1;
@@ -126,12 +131,25 @@ struct State {
     free_dids: Vec<u16>,
     /// The page request queue (with ECAP.PRS).
     prq: Option<prq::Prq>,
+    /// The hardware errors met, oldest first (the first 64).
+    hw_errors: Vec<HwError>,
+}
+
+impl State {
+    /// Records a hardware error met where the caller cannot be told.
+    fn hw_error(&mut self, e: HwError) {
+        if self.hw_errors.len() < HW_ERRORS_KEPT {
+            self.hw_errors.push(e);
+        }
+    }
 }
 
 /// The driver of one VT-d unit, implementing [`IommuDriver`](softiommu_core::IommuDriver) for
 /// the softiommu core.
 pub struct VtdDriver<M: AddressSpace> {
     unit: Arc<VtdUnit<M>>,
+    /// The path of every register access.
+    regs: Arc<dyn VtdMmio>,
     mem: Mem,
     alloc: TableAlloc,
     hw: Hw,
@@ -151,8 +169,8 @@ impl<M: AddressSpace + 'static> VtdDriver<M> {
     /// 256-bit invalidation queue and translation. Structures live in `mem`, their pages come
     /// from `alloc`. The host address width is taken as MGAW (at most 52).
     pub fn new(unit: Arc<VtdUnit<M>>, mem: Mem, alloc: TableAlloc) -> Result<VtdDriver<M>> {
-        let mgaw = (Cap::from_bits(unit.mmio_read(CAP_REG, 8)).mgaw() + 1).min(52);
-        Self::with_haw(unit, mem, alloc, mgaw)
+        let regs: Arc<dyn VtdMmio> = unit.clone();
+        Self::with_mmio(unit, regs, mem, alloc, None)
     }
 
     /// [`new`](Self::new) with the host address width `haw` given by the platform.
@@ -162,13 +180,30 @@ impl<M: AddressSpace + 'static> VtdDriver<M> {
         alloc: TableAlloc,
         haw: u8,
     ) -> Result<VtdDriver<M>> {
-        let cap = Cap::from_bits(unit.mmio_read(CAP_REG, 8));
-        let ecap = Ecap::from_bits(unit.mmio_read(ECAP_REG, 8));
+        let regs: Arc<dyn VtdMmio> = unit.clone();
+        Self::with_mmio(unit, regs, mem, alloc, Some(haw))
+    }
+
+    /// [`with_haw`](Self::with_haw) (or [`new`](Self::new) when `haw` is `None`) with every
+    /// register access made through `regs` rather than straight to `unit`: the platform's
+    /// MMIO path to the unit. `unit` still receives what devices send (DMA, page requests).
+    ///
+    /// Bring-up fails with [`CoreError::Hardware`] when CAP/ECAP report reserved or
+    /// contradictory values or a GCMD command is never acknowledged in GSTS (see the module
+    /// documentation for the bounds).
+    pub fn with_mmio(
+        unit: Arc<VtdUnit<M>>,
+        regs: Arc<dyn VtdMmio>,
+        mem: Mem,
+        alloc: TableAlloc,
+        haw: Option<u8>,
+    ) -> Result<VtdDriver<M>> {
+        let cap = Cap::from_bits(regs.mmio_read(CAP_REG, 8));
+        let ecap = Ecap::from_bits(regs.mmio_read(ECAP_REG, 8));
+        hw::check_ids(cap, ecap)?;
+        let haw = haw.unwrap_or((cap.mgaw() + 1).min(52));
         if !ecap.smts() {
             return Err(CoreError::NotSupported("scalable mode (ECAP.SMTS)"));
-        }
-        if !ecap.qi() {
-            return Err(CoreError::NotSupported("queued invalidation (ECAP.QI)"));
         }
         let mgaw = cap.mgaw() + 1;
         let ss_levels = if ecap.ssts() {
@@ -195,6 +230,7 @@ impl<M: AddressSpace + 'static> VtdDriver<M> {
         let prq = prq::Prq::alloc(ecap.prs(), &alloc)?;
         let d = VtdDriver {
             unit,
+            regs,
             mem,
             alloc,
             hw,
@@ -207,6 +243,7 @@ impl<M: AddressSpace + 'static> VtdDriver<M> {
                 next_did: u32::from(IDENTITY_DID) + 1,
                 free_dids: Vec::new(),
                 prq,
+                hw_errors: Vec::new(),
             }),
         };
         d.bring_up()?;
@@ -224,20 +261,28 @@ impl<M: AddressSpace + 'static> VtdDriver<M> {
     }
 
     fn gsts(&self) -> u32 {
-        self.unit.mmio_read(GSTS_REG, 4) as u32
+        self.regs.mmio_read(GSTS_REG, 4) as u32
     }
 
-    /// A GCMD write as Linux builds it (GSTS levels with `bit` set), then GSTS polled.
-    fn gcmd(&self, bit: u32, what: &str) -> Result<()> {
+    /// A GCMD write as Linux builds it (GSTS levels with `bit` set), then GSTS polled until
+    /// it reports `what` done.
+    fn gcmd(&self, bit: u32, what: &'static str) -> Result<()> {
         let v = (self.gsts() & GSTS_LEVELS) | bit;
-        self.unit.mmio_write(GCMD_REG, 4, u64::from(v));
+        self.regs.mmio_write(GCMD_REG, 4, u64::from(v));
         for _ in 0..POLLS {
             if self.gsts() & bit != 0 {
                 return Ok(());
             }
             std::hint::spin_loop();
         }
-        Err(CoreError::Driver(format!("{what} did not complete")))
+        Err(CoreError::Hardware(HwError::Timeout { what, polls: POLLS }))
+    }
+
+    /// The hardware errors the driver met where no caller could be told (an invalidation
+    /// that timed out under a flush, a page request queue whose pointers were out of range),
+    /// oldest first (the first 64).
+    pub fn hardware_errors(&self) -> Vec<HwError> {
+        self.state.lock().hw_errors.clone()
     }
 
     /// The invalidation queue errors the driver recovered from, oldest first (the first 64).
@@ -258,11 +303,11 @@ impl<M: AddressSpace + 'static> VtdDriver<M> {
             let st = self.state.lock();
             (st.root, st.queue.base, st.prq)
         };
-        self.unit.mmio_write(RTADDR_REG, 8, root | TTM_SCALABLE);
-        self.gcmd(GCMD_SRTP, "SRTP")?;
-        self.unit.mmio_write(IQT_REG, 8, 0);
-        self.unit.mmio_write(IQA_REG, 8, iq | IQA_DW256);
-        self.gcmd(GCMD_QIE, "QIE")?;
+        self.regs.mmio_write(RTADDR_REG, 8, root | TTM_SCALABLE);
+        self.gcmd(GCMD_SRTP, "GSTS.RTPS after SRTP")?;
+        self.regs.mmio_write(IQT_REG, 8, 0);
+        self.regs.mmio_write(IQA_REG, 8, iq | IQA_DW256);
+        self.gcmd(GCMD_QIE, "GSTS.QIES after QIE")?;
         if let Some(prq) = prq {
             self.prq_enable(prq);
         }
@@ -285,13 +330,17 @@ impl<M: AddressSpace + 'static> VtdDriver<M> {
                 .to_words(),
             ],
         )?;
-        self.gcmd(GCMD_TE, "TE")
+        self.gcmd(GCMD_TE, "GSTS.TES after TE")
     }
 
+    /// Runs `descs` through the invalidation queue; a hardware error is also recorded for
+    /// [`hardware_errors`](Self::hardware_errors), since most callers cannot return it.
     fn run(&self, st: &mut State, descs: &[[u64; 4]]) -> Result<()> {
-        st.queue
-            .run(&self.unit, &self.mem, descs)
-            .map_err(CoreError::Driver)
+        let r = st.queue.run(&*self.regs, &self.mem, descs);
+        if let Err(CoreError::Hardware(e)) = &r {
+            st.hw_error(e.clone());
+        }
+        r
     }
 
     /// The address of the context entry of `rid`, allocating its context table.
