@@ -122,6 +122,9 @@ impl InvQueue {
             if free >= n * DESC_BYTES {
                 return Ok(());
             }
+            // Publish the tail again: the unit may have missed it (the batches behind it are
+            // whole, each closed by its wait).
+            regs.mmio_write(IQT_REG, 8, self.tail);
             std::hint::spin_loop();
         }
         Err(CoreError::Hardware(HwError::Timeout {

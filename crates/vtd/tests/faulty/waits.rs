@@ -1,0 +1,145 @@
+//! Invalidation waits that never complete, error bits that never clear, and IQH out of
+//! range: each call ends in a typed error within its bound, and the driver answers the next.
+
+use softiommu_core::{DmaFaultKind, PagingRequest};
+use softiommu_pgtable::{Access, Prot};
+use softiommu_vtd::desc::{IotlbGranularity, IotlbInv, IotlbInvQw0, IotlbInvQw1};
+use softiommu_vtd::regs::{FSTS_REG, IQH_REG, IQT_REG};
+
+use super::*;
+
+/// How many times the driver reads the status word (or IQH, waiting for room) per batch.
+const POLLS: u64 = 1000;
+/// FSTS.IQE.
+const IQE: u64 = 1 << 4;
+
+fn global_iotlb() -> [u64; 4] {
+    IotlbInv {
+        qw0: IotlbInvQw0::new().with_g(IotlbGranularity::Global),
+        qw1: IotlbInvQw1::new(),
+    }
+    .to_words()
+}
+
+/// A page mapped and attached for the rig's device at IOVA 0x1000; the unmap after it must
+/// reach the IOTLB for the DMA to fault.
+fn unmap_reaches_the_iotlb(r: &Rig) {
+    let d = r.iommu.new_paging(r.dev, PagingRequest::default()).unwrap();
+    d.map_sync(0x1000, 0x20_0000, 0x1000, Prot::RW).unwrap();
+    r.iommu.attach(r.dev, &d).unwrap();
+    assert_eq!(
+        r.iommu.dma(r.dev, None, 0x1000, Access::READ).unwrap().pa,
+        0x20_0000
+    );
+    d.unmap_sync(0x1000, 0x1000).unwrap();
+    let f = r.iommu.dma(r.dev, None, 0x1000, Access::READ).unwrap_err();
+    assert_eq!(f.kind, DmaFaultKind::NotPresent);
+}
+
+#[test]
+fn a_wait_whose_status_write_never_lands_times_out_and_the_next_call_answers() {
+    let r = rig();
+    r.parts.faulty_mem.drop_writes_of(4);
+    let first = r.driver.invalidate(&[global_iotlb()]);
+    assert!(timed_out(&first), "{first:?}");
+    // The unit did fetch everything: only the status write was lost.
+    let (h, t) = (
+        r.parts.unit.mmio_read(IQH_REG, 8),
+        r.parts.unit.mmio_read(IQT_REG, 8),
+    );
+    assert_eq!(h, t);
+    // Still lost: the next call answers the same way, and both are on record.
+    assert!(timed_out(&r.driver.invalidate(&[])));
+    assert_eq!(r.driver.hardware_errors().len(), 2);
+    // The status writes land again: calls succeed, and a flush reaches the IOTLB.
+    r.parts.faulty_mem.heal();
+    r.driver.invalidate(&[global_iotlb()]).unwrap();
+    unmap_reaches_the_iotlb(&r);
+    assert_eq!(r.parts.unit.stale_count(), 0);
+}
+
+#[test]
+fn a_unit_that_never_sees_the_tail_fills_the_queue_and_recovers_when_it_does() {
+    let r = rig();
+    let head = r.parts.unit.mmio_read(IQH_REG, 8);
+    r.parts.faults.drop_writes(IQT_REG);
+    let mut room = false;
+    // One wait descriptor a call in a 128-slot queue with one slot kept empty: full after
+    // 127 calls.
+    for _ in 0..140 {
+        match r.driver.invalidate(&[]) {
+            Err(CoreError::Hardware(HwError::Timeout { what, polls })) => {
+                assert_eq!(u64::from(polls), POLLS);
+                room |= what.contains("room");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(room, "the full queue was waited on");
+    // The unit never fetched anything.
+    assert_eq!(r.parts.unit.mmio_read(IQH_REG, 8), head);
+    // IQT reaches the unit again: the waiting batches run, and so does the next call.
+    r.parts.faults.heal(IQT_REG);
+    r.driver.invalidate(&[global_iotlb()]).unwrap();
+    assert_eq!(
+        r.parts.unit.mmio_read(IQH_REG, 8),
+        r.parts.unit.mmio_read(IQT_REG, 8)
+    );
+    unmap_reaches_the_iotlb(&r);
+}
+
+#[test]
+fn a_queue_error_that_never_clears_ends_the_batch_after_one_recovery_per_descriptor() {
+    let r = rig();
+    // The status write is lost, so the driver keeps polling, and FSTS.IQE reads set
+    // whatever the driver writes to clear it.
+    r.parts.faulty_mem.drop_writes_of(4);
+    r.parts.faults.stick(FSTS_REG, IQE, IQE);
+    let res = r.driver.invalidate(&[global_iotlb(), global_iotlb()]);
+    assert!(bad_register(&res, "FSTS"), "{res:?}");
+    // One recovery per descriptor of the batch, then the error.
+    assert_eq!(r.driver.queue_errors().len(), 2);
+    // A batch with no descriptor of its own has no recovery to make.
+    assert!(bad_register(&r.driver.invalidate(&[]), "FSTS"));
+    assert_eq!(r.driver.queue_errors().len(), 2);
+    assert!(r.parts.faults.reads(FSTS_REG) <= 8);
+    r.parts.faults.heal(FSTS_REG);
+    r.parts.faulty_mem.heal();
+    r.driver.invalidate(&[global_iotlb()]).unwrap();
+    unmap_reaches_the_iotlb(&r);
+}
+
+#[test]
+fn an_iqh_outside_the_queue_is_refused_without_writing_the_queue() {
+    let r = rig();
+    let tail = r.parts.unit.mmio_read(IQT_REG, 8);
+    // Beyond the 4 KiB queue; inside a descriptor; a reserved bit.
+    for bad in [0x1000, 0x10, 1 << 40] {
+        r.parts.faults.set(IQH_REG, bad);
+        let res = r.driver.invalidate(&[global_iotlb()]);
+        assert!(bad_register(&res, "IQH"), "{bad:#x}: {res:?}");
+        // Nothing was queued.
+        assert_eq!(r.parts.unit.mmio_read(IQT_REG, 8), tail);
+    }
+    r.parts.faults.heal(IQH_REG);
+    r.driver.invalidate(&[global_iotlb()]).unwrap();
+    unmap_reaches_the_iotlb(&r);
+}
+
+#[test]
+fn core_calls_over_a_wedged_queue_return_and_the_timeouts_are_on_record() {
+    let r = rig();
+    r.parts.faults.drop_writes(IQT_REG);
+    let d = r.iommu.new_paging(r.dev, PagingRequest::default()).unwrap();
+    d.map_sync(0x1000, 0x20_0000, 0x1000, Prot::RW).unwrap();
+    // The attach's PASID-entry invalidations time out; the change itself stands.
+    r.iommu.attach(r.dev, &d).unwrap();
+    d.unmap_sync(0x1000, 0x1000).unwrap();
+    let errs = r.driver.hardware_errors();
+    assert!(!errs.is_empty());
+    assert!(
+        errs.iter()
+            .all(|e| matches!(e, HwError::Timeout { polls: 1000, .. })),
+        "{errs:?}"
+    );
+}
