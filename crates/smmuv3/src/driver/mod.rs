@@ -39,6 +39,30 @@
 //! - Events are drained from the event queue after each refused DMA ([`SmmuDriver::events`]);
 //!   page requests travel SMMU → PRI queue → driver → core, and the answer goes back as
 //!   `CMD_PRI_RESP`.
+//!
+//! The SMMU is reached through an [`SmmuHw`]. One that misbehaves gets a
+//! [`CoreError::Hardware`] after a bounded wait, never a hang or a panic; the bounds count
+//! polls, each followed by a spin-loop hint:
+//!
+//! - Bring-up refuses ID register values no SMMU reports (IDR0.TTENDIAN 0b01, STALL_MODEL
+//!   0b11, ST_LEVEL above 0b01; IDR1.SIDSIZE above 32, SSIDSIZE above 20, a queue size
+//!   above 2^19 entries) with [`HwError::BadRegister`] before writing any register, and a
+//!   big-endian-only SMMU as not supported. Each CR0 change reads CR0ACK at most 10 000
+//!   times, the GBPA update reads GBPA at most 10 000 times, then [`HwError::Timeout`]. A
+//!   failed bring-up leaves its pages allocated: the SMMU may still point at them.
+//! - A command batch waits for room (CMDQ_CONS read at most 100 000 times per command,
+//!   PROD published again after each read) and for its `CMD_SYNC` (the MSI word, or
+//!   CMDQ_CONS without MSIs, polled at most 100 000 times); a command error is recovered
+//!   from at most once per command of the batch. Past these bounds the call fails with
+//!   [`HwError::Timeout`] (room, sync) or [`HwError::BadRegister`] (GERROR.CMDQ_ERR raised
+//!   more often, or a CMDQ_CONS with bits set above the wrap bit). The next call starts
+//!   afresh: it succeeds once the SMMU works the queue again, and meanwhile fails within the
+//!   same bounds.
+//! - Calls that cannot return the error (STE and CD updates, whose stores stand; flushes;
+//!   PRI responses) record it; [`SmmuDriver::hardware_errors`] lists the first 64.
+//! - An event or PRI queue whose PROD or CONS has bits set above the wrap bit reads nothing
+//!   and is left as it is, recording the error; garbage in the queues is dropped (events
+//!   that do not decode), routed to the core, or refused, as any record the driver reads.
 
 mod attach;
 mod cdtab;

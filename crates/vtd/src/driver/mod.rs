@@ -17,6 +17,31 @@
 //! - Page requests travel unit → page request queue → driver → core, and the core's answer
 //!   goes back as a page group response descriptor → unit → device.
 //!
+//! Register accesses go through a [`VtdMmio`] ([`VtdDriver::with_mmio`]; the unit itself by
+//! default). A unit that misbehaves gets a [`CoreError::Hardware`] after a bounded wait,
+//! never a hang or a panic; the bounds count reads, each poll followed by a spin-loop hint:
+//!
+//! - Bring-up refuses CAP/ECAP values no unit reports (ND 7, SSLPS other than 0, 1 or 3,
+//!   RWBF with SMTS, a PASID width above 20 bits, NEST without FSTS and SSTS, SMTS without
+//!   QI) with [`HwError::BadRegister`] before writing any register. Each GCMD command (SRTP,
+//!   QIE, TE) reads GSTS at most 1000 times for its status bit, then fails with
+//!   [`HwError::Timeout`]. A failed bring-up leaves its pages allocated: the unit may still
+//!   point at them.
+//! - An invalidation batch first waits for room: IQH read at most 1000 times, the tail
+//!   written to IQT again after each read, so that a unit that missed it catches up. Then the
+//!   wait's status word is read at most 1000 times (FSTS with it); a queue error is recovered
+//!   from at most once per descriptor of the batch. Past these bounds the call fails with
+//!   [`HwError::Timeout`] (room, status write) or [`HwError::BadRegister`] (FSTS.IQE raised
+//!   more often, or an IQH outside the queue or inside a descriptor), and its later batches
+//!   are not sent. The next call starts afresh: it succeeds once the unit works the queue
+//!   again, and meanwhile fails within the same bounds.
+//! - Calls that cannot return the error (flushes, page responses, PASID-entry and
+//!   context-entry changes, whose stores stand) record it; [`VtdDriver::hardware_errors`]
+//!   lists the first 64.
+//! - A PQH or PQT outside the page request queue reads nothing and leaves the queue as it
+//!   is, recording the error; garbage in the queue is routed to the core or refused, as any
+//!   request the driver cannot route.
+//!
 //! This module is the only code of the crate that knows the core.
 
 mod context;
@@ -293,7 +318,9 @@ impl<M: AddressSpace + 'static> VtdDriver<M> {
     /// Submits `descs` (256-bit invalidation descriptors, as four words each) through the
     /// invalidation queue, closed by a wait, and waits for them. A descriptor the unit
     /// refuses is skipped and recorded in [`queue_errors`](Self::queue_errors), and the call
-    /// fails with [`CoreError::Driver`]; the others still complete.
+    /// fails with [`CoreError::Driver`]; the others still complete. A unit that does not
+    /// complete the wait fails the call with [`CoreError::Hardware`] (see the module
+    /// documentation for the bounds).
     pub fn invalidate(&self, descs: &[[u64; 4]]) -> Result<()> {
         self.run(&mut self.state.lock(), descs)
     }

@@ -99,7 +99,7 @@ impl Parts {
 }
 
 /// A driver brought up through faulty registers (none injected yet), under a core with one
-/// device with PASIDs, ATS and PRI at 00:03.0.
+/// device with PASIDs, ATS and PRI at 03:00.0.
 struct Rig {
     parts: Parts,
     driver: Arc<VtdDriver<FaultyMem>>,

@@ -52,7 +52,7 @@ impl Rig {
 }
 
 /// Queue entries: random words, or page requests with random fields (half of them from the
-/// rig's device, 00:03.0).
+/// rig's device, 03:00.0).
 fn entry() -> impl Strategy<Value = [u64; 4]> {
     prop_oneof![
         any::<[u64; 4]>(),
