@@ -206,3 +206,40 @@ impl InvQueue {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use softiommu_mem::RamArena;
+
+    use super::*;
+
+    /// A unit that fetches nothing: every register reads 0 (IQH at the start of the queue,
+    /// no error), and writes are ignored.
+    struct Idle;
+
+    impl VtdMmio for Idle {
+        fn mmio_read(&self, _: u64, _: u32) -> u64 {
+            0
+        }
+
+        fn mmio_write(&self, _: u64, _: u32, _: u64) {}
+    }
+
+    #[test]
+    fn a_wait_after_the_status_data_wraps_is_not_done_on_a_zero_status_word() {
+        let mem: Mem = Arc::new(RamArena::new(0, 0x3000).unwrap());
+        let mut q = InvQueue::new(0x1000, 0x1000, 0x2000);
+        q.seq = u32::MAX;
+        let r = q.run(&Idle, &mem, &[]);
+        assert!(
+            matches!(
+                r,
+                Err(CoreError::Hardware(HwError::Timeout { polls: POLLS, .. }))
+            ),
+            "{r:?}"
+        );
+        assert_eq!(q.seq, 1);
+    }
+}

@@ -62,25 +62,35 @@ fn a_wait_whose_status_write_never_lands_times_out_and_the_next_call_answers() {
 fn a_unit_that_never_sees_the_tail_fills_the_queue_and_recovers_when_it_does() {
     let r = rig();
     let head = r.parts.unit.mmio_read(IQH_REG, 8);
+    let iotlb = || r.parts.unit.stats().descriptors.iotlb;
+    let before = iotlb();
     r.parts.faults.drop_writes(IQT_REG);
-    let mut room = false;
-    // One wait descriptor a call in a 128-slot queue with one slot kept empty: full after
-    // 127 calls.
-    for _ in 0..140 {
-        match r.driver.invalidate(&[]) {
+    let (mut queued, mut room) = (0, false);
+    // Two descriptors a call in a 128-slot queue with one slot kept empty: full after 63
+    // calls. Later calls must wait for room rather than write over descriptors the unit has
+    // not fetched.
+    for _ in 0..80 {
+        match r.driver.invalidate(&[global_iotlb()]) {
             Err(CoreError::Hardware(HwError::Timeout { what, polls })) => {
                 assert_eq!(u64::from(polls), POLLS);
-                room |= what.contains("room");
+                if what.contains("room") {
+                    room = true;
+                } else {
+                    queued += 1;
+                }
             }
             other => panic!("{other:?}"),
         }
     }
     assert!(room, "the full queue was waited on");
+    assert_eq!(queued, 63);
     // The unit never fetched anything.
     assert_eq!(r.parts.unit.mmio_read(IQH_REG, 8), head);
-    // IQT reaches the unit again: the waiting batches run, and so does the next call.
+    assert_eq!(iotlb(), before);
+    // IQT reaches the unit again: every queued invalidation runs, then the next call's.
     r.parts.faults.heal(IQT_REG);
     r.driver.invalidate(&[global_iotlb()]).unwrap();
+    assert_eq!(iotlb(), before + queued + 1);
     assert_eq!(
         r.parts.unit.mmio_read(IQH_REG, 8),
         r.parts.unit.mmio_read(IQT_REG, 8)
