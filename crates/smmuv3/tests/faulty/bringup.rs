@@ -28,7 +28,7 @@ fn reserved_id_register_values_are_refused_before_any_register_write() {
         let p = Parts::new(SmmuParams::full());
         p.faults.stick(reg, mask, value);
         let r = p.bring_up();
-        assert!(bad_register(&r, name), "{reg:#x} {value:#x}: {r:?}");
+        assert!(is_bad_register(&r, name), "{reg:#x} {value:#x}: {r:?}");
         assert_eq!(p.unit.mmio_read(SMMU_CR0, 4), 0, "nothing enabled");
     }
     // Big-endian tables only: a real SMMU, but not one this driver can drive.
@@ -62,7 +62,7 @@ fn a_gbpa_update_that_never_clears_ends_bring_up_with_a_timeout() {
     let p = Parts::new(SmmuParams::full());
     p.faults.stick(SMMU_GBPA, 1 << 31, 1 << 31);
     let r = p.bring_up();
-    assert!(timed_out(&r), "{r:?}");
+    assert!(is_timeout(&r), "{r:?}");
     assert!(p.faults.reads(SMMU_GBPA) <= ACK_POLLS + 2);
 }
 

@@ -12,11 +12,11 @@ mod waits;
 
 use std::sync::Arc;
 
-use softiommu_core::testing::faulty::{FaultyMem, RegisterFaults};
-use softiommu_core::{
-    CoreError, DeviceCaps, DeviceDesc, DeviceId, HwError, Iommu, Mem, Rid, TableAlloc, Topology,
+use softiommu_core::testing::faulty::{
+    FaultyMem, FaultyPlatform, RegisterFaults, add_device, is_bad_register, is_timeout,
+    map_attach_unmap, unmap_reaches_the_tlb,
 };
-use softiommu_mem::{PageAlloc, RamArena};
+use softiommu_core::{CoreError, DeviceId, HwError, Iommu, Mem, Rid, TableAlloc};
 use softiommu_smmuv3::driver::{SmmuDriver, SmmuHw};
 use softiommu_smmuv3::model::{Fault, Request, SmmuUnit, Translated};
 use softiommu_smmuv3::pri::PageRequest;
@@ -64,17 +64,19 @@ struct Parts {
 
 impl Parts {
     fn new(params: SmmuParams) -> Parts {
-        let mem: Mem = Arc::new(RamArena::new(0, MEM).unwrap());
-        let alloc: TableAlloc =
-            Arc::new(PageAlloc::new(mem.clone(), TABLES, MEM - TABLES).unwrap());
-        let faulty_mem = FaultyMem::new(mem.clone());
+        let FaultyPlatform {
+            mem,
+            alloc,
+            faulty_mem,
+            faults,
+        } = FaultyPlatform::new(MEM, TABLES);
         let unit = Arc::new(SmmuUnit::new(params, faulty_mem.clone(), Arc::new(|_| {})).unwrap());
         Parts {
             mem,
             faulty_mem,
             alloc,
             unit,
-            faults: Arc::new(RegisterFaults::new()),
+            faults,
         }
     }
 
@@ -107,37 +109,11 @@ fn rig() -> Rig {
     let inst = iommu.add_instance(driver.clone());
     let rid = Rid::new(0, 3, 0, 0);
     assert_eq!(u32::from(rid.source_id()), SID);
-    let desc = DeviceDesc {
-        rid,
-        instance: inst,
-        caps: DeviceCaps {
-            pasid_bits: 20,
-            ats: true,
-            pri: true,
-        },
-        bridge: None,
-        alias: None,
-    };
-    let dev = iommu
-        .add_devices(&Topology {
-            bridges: vec![],
-            devices: vec![desc],
-        })
-        .unwrap()[0];
+    let dev = add_device(&iommu, inst, rid).unwrap();
     Rig {
         parts,
         driver,
         iommu,
         dev,
     }
-}
-
-/// Whether `r` failed with a timeout.
-fn timed_out<T: std::fmt::Debug>(r: &softiommu_core::Result<T>) -> bool {
-    matches!(r, Err(CoreError::Hardware(HwError::Timeout { .. })))
-}
-
-/// Whether `r` failed with register `name` reading a value no SMMU reports.
-fn bad_register<T: std::fmt::Debug>(r: &softiommu_core::Result<T>, name: &str) -> bool {
-    matches!(r, Err(CoreError::Hardware(HwError::BadRegister { register, .. })) if *register == name)
 }

@@ -1,8 +1,6 @@
 //! `CMD_SYNC`s that never complete, command errors that never clear, and CMDQ_CONS out of
 //! range: each call ends in a typed error within its bound, and the driver answers the next.
 
-use softiommu_core::{DmaFaultKind, PagingRequest};
-use softiommu_pgtable::{Access, Prot};
 use softiommu_smmuv3::cmd::{Command, TlbiNhAll, TlbiNsnhAll};
 use softiommu_smmuv3::regs::{SMMU_CMDQ_CONS, SMMU_CMDQ_PROD, SMMU_GERROR, SMMU_GERRORN};
 
@@ -13,21 +11,6 @@ const POLLS: u32 = 100_000;
 
 fn tlbi_all() -> Command {
     Command::TlbiNsnhAll(TlbiNsnhAll::new())
-}
-
-/// A page mapped and attached for the rig's device at IOVA 0x1000; the unmap after it must
-/// reach the TLB for the DMA to fault.
-fn unmap_reaches_the_tlb(r: &Rig) {
-    let d = r.iommu.new_paging(r.dev, PagingRequest::default()).unwrap();
-    d.map_sync(0x1000, 0x20_0000, 0x1000, Prot::RW).unwrap();
-    r.iommu.attach(r.dev, &d).unwrap();
-    assert_eq!(
-        r.iommu.dma(r.dev, None, 0x1000, Access::READ).unwrap().pa,
-        0x20_0000
-    );
-    d.unmap_sync(0x1000, 0x1000).unwrap();
-    let f = r.iommu.dma(r.dev, None, 0x1000, Access::READ).unwrap_err();
-    assert_eq!(f.kind, DmaFaultKind::NotPresent);
 }
 
 #[test]
@@ -48,11 +31,11 @@ fn a_sync_whose_msi_never_lands_times_out_and_the_next_call_answers() {
         r.parts.unit.mmio_read(SMMU_CMDQ_CONS, 4),
     );
     assert_eq!(prod, cons);
-    assert!(timed_out(&r.driver.submit(&[])));
+    assert!(is_timeout(&r.driver.submit(&[])));
     assert_eq!(r.driver.hardware_errors().len(), 2);
     r.parts.faulty_mem.heal();
     r.driver.submit(&[tlbi_all()]).unwrap();
-    unmap_reaches_the_tlb(&r);
+    unmap_reaches_the_tlb(&r.iommu, r.dev);
     assert_eq!(r.parts.unit.stale_count(), 0);
 }
 
@@ -82,7 +65,7 @@ fn an_smmu_that_never_sees_prod_fills_the_queue_and_recovers_when_it_does() {
         r.parts.unit.mmio_read(SMMU_CMDQ_CONS, 4)
     );
     assert!(r.driver.command_errors().is_empty());
-    unmap_reaches_the_tlb(&r);
+    unmap_reaches_the_tlb(&r.iommu, r.dev);
 }
 
 #[test]
@@ -93,15 +76,15 @@ fn a_command_error_that_never_clears_ends_the_batch_after_one_recovery_per_comma
     r.parts.faults.stick(SMMU_GERROR, 1, 1);
     r.parts.faults.drop_writes(SMMU_GERRORN);
     let res = r.driver.submit(&[tlbi_all(), tlbi_all()]);
-    assert!(bad_register(&res, "GERROR"), "{res:?}");
+    assert!(is_bad_register(&res, "GERROR"), "{res:?}");
     assert_eq!(r.driver.command_errors().len(), 2);
     // With no command of its own, a batch has no recovery to make.
-    assert!(bad_register(&r.driver.submit(&[]), "GERROR"));
+    assert!(is_bad_register(&r.driver.submit(&[]), "GERROR"));
     assert_eq!(r.driver.command_errors().len(), 2);
     assert!(r.parts.faults.reads(SMMU_GERROR) <= 8);
     r.parts.faults.heal_all();
     r.driver.submit(&[tlbi_all()]).unwrap();
-    unmap_reaches_the_tlb(&r);
+    unmap_reaches_the_tlb(&r.iommu, r.dev);
 }
 
 #[test]
@@ -112,23 +95,20 @@ fn a_cmdq_cons_beyond_the_queue_is_refused_without_writing_the_queue() {
     for bad in [1 << 9, 1 << 20, 1 << 31] {
         r.parts.faults.set(SMMU_CMDQ_CONS, bad);
         let res = r.driver.submit(&[tlbi_all()]);
-        assert!(bad_register(&res, "CMDQ_CONS"), "{bad:#x}: {res:?}");
+        assert!(is_bad_register(&res, "CMDQ_CONS"), "{bad:#x}: {res:?}");
         assert_eq!(r.parts.unit.mmio_read(SMMU_CMDQ_PROD, 4), prod);
     }
     r.parts.faults.heal(SMMU_CMDQ_CONS);
     r.driver.submit(&[tlbi_all()]).unwrap();
-    unmap_reaches_the_tlb(&r);
+    unmap_reaches_the_tlb(&r.iommu, r.dev);
 }
 
 #[test]
 fn core_calls_over_a_wedged_queue_return_and_the_timeouts_are_on_record() {
     let r = rig();
     r.parts.faults.drop_writes(SMMU_CMDQ_PROD);
-    let d = r.iommu.new_paging(r.dev, PagingRequest::default()).unwrap();
-    d.map_sync(0x1000, 0x20_0000, 0x1000, Prot::RW).unwrap();
-    // The STE update's invalidations time out; the change itself stands.
-    r.iommu.attach(r.dev, &d).unwrap();
-    d.unmap_sync(0x1000, 0x1000).unwrap();
+    // The invalidations time out; the changes themselves stand.
+    map_attach_unmap(&r.iommu, r.dev);
     let errs = r.driver.hardware_errors();
     assert!(!errs.is_empty());
     assert!(

@@ -28,7 +28,7 @@ fn reserved_and_contradictory_capabilities_are_refused_before_any_register_write
         let p = Parts::new(VtdParams::default());
         p.faults.stick(reg, mask, value);
         let r = p.bring_up();
-        assert!(bad_register(&r, name), "{reg:#x} {value:#x}: {r:?}");
+        assert!(is_bad_register(&r, name), "{reg:#x} {value:#x}: {r:?}");
         // Refused before anything was enabled.
         assert_eq!(p.unit.mmio_read(GSTS_REG, 4), 0);
     }

@@ -12,11 +12,11 @@ mod waits;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use softiommu_core::testing::faulty::{FaultyMem, RegisterFaults};
-use softiommu_core::{
-    CoreError, DeviceCaps, DeviceDesc, DeviceId, HwError, Iommu, Mem, Rid, TableAlloc, Topology,
+use softiommu_core::testing::faulty::{
+    FaultyMem, FaultyPlatform, RegisterFaults, add_device, is_bad_register, is_timeout,
+    map_attach_unmap, unmap_reaches_the_tlb,
 };
-use softiommu_mem::{PageAlloc, RamArena};
+use softiommu_core::{CoreError, DeviceId, HwError, Iommu, Mem, Rid, TableAlloc};
 use softiommu_vtd::driver::{VtdDriver, VtdMmio};
 use softiommu_vtd::model::{DeviceMessage, VtdUnit};
 use softiommu_vtd::regs::VtdParams;
@@ -57,10 +57,12 @@ struct Parts {
 
 impl Parts {
     fn new(params: VtdParams) -> Parts {
-        let mem: Mem = Arc::new(RamArena::new(0, MEM).unwrap());
-        let alloc: TableAlloc =
-            Arc::new(PageAlloc::new(mem.clone(), TABLES, MEM - TABLES).unwrap());
-        let faulty_mem = FaultyMem::new(mem.clone());
+        let FaultyPlatform {
+            mem,
+            alloc,
+            faulty_mem,
+            faults,
+        } = FaultyPlatform::new(MEM, TABLES);
         let msgs: Arc<Mutex<Vec<DeviceMessage>>> = Arc::default();
         let m = msgs.clone();
         let unit = Arc::new(
@@ -77,7 +79,7 @@ impl Parts {
             faulty_mem,
             alloc,
             unit,
-            faults: Arc::new(RegisterFaults::new()),
+            faults,
             msgs,
         }
     }
@@ -112,37 +114,11 @@ fn rig() -> Rig {
     let driver = Arc::new(parts.bring_up().unwrap());
     let iommu = Iommu::new(parts.mem.clone(), parts.alloc.clone());
     let inst = iommu.add_instance(driver.clone());
-    let desc = DeviceDesc {
-        rid: Rid::new(0, 3, 0, 0),
-        instance: inst,
-        caps: DeviceCaps {
-            pasid_bits: 20,
-            ats: true,
-            pri: true,
-        },
-        bridge: None,
-        alias: None,
-    };
-    let dev = iommu
-        .add_devices(&Topology {
-            bridges: vec![],
-            devices: vec![desc],
-        })
-        .unwrap()[0];
+    let dev = add_device(&iommu, inst, Rid::new(0, 3, 0, 0)).unwrap();
     Rig {
         parts,
         driver,
         iommu,
         dev,
     }
-}
-
-/// Whether `r` failed with a timeout.
-fn timed_out<T: std::fmt::Debug>(r: &softiommu_core::Result<T>) -> bool {
-    matches!(r, Err(CoreError::Hardware(HwError::Timeout { .. })))
-}
-
-/// Whether `r` failed with register `name` read out of range.
-fn bad_register<T: std::fmt::Debug>(r: &softiommu_core::Result<T>, name: &str) -> bool {
-    matches!(r, Err(CoreError::Hardware(HwError::BadRegister { register, .. })) if *register == name)
 }

@@ -1,8 +1,6 @@
 //! Invalidation waits that never complete, error bits that never clear, and IQH out of
 //! range: each call ends in a typed error within its bound, and the driver answers the next.
 
-use softiommu_core::{DmaFaultKind, PagingRequest};
-use softiommu_pgtable::{Access, Prot};
 use softiommu_vtd::desc::{IotlbGranularity, IotlbInv, IotlbInvQw0, IotlbInvQw1};
 use softiommu_vtd::regs::{FSTS_REG, IQH_REG, IQT_REG};
 
@@ -21,27 +19,12 @@ fn global_iotlb() -> [u64; 4] {
     .to_words()
 }
 
-/// A page mapped and attached for the rig's device at IOVA 0x1000; the unmap after it must
-/// reach the IOTLB for the DMA to fault.
-fn unmap_reaches_the_iotlb(r: &Rig) {
-    let d = r.iommu.new_paging(r.dev, PagingRequest::default()).unwrap();
-    d.map_sync(0x1000, 0x20_0000, 0x1000, Prot::RW).unwrap();
-    r.iommu.attach(r.dev, &d).unwrap();
-    assert_eq!(
-        r.iommu.dma(r.dev, None, 0x1000, Access::READ).unwrap().pa,
-        0x20_0000
-    );
-    d.unmap_sync(0x1000, 0x1000).unwrap();
-    let f = r.iommu.dma(r.dev, None, 0x1000, Access::READ).unwrap_err();
-    assert_eq!(f.kind, DmaFaultKind::NotPresent);
-}
-
 #[test]
 fn a_wait_whose_status_write_never_lands_times_out_and_the_next_call_answers() {
     let r = rig();
     r.parts.faulty_mem.drop_writes_of(4);
     let first = r.driver.invalidate(&[global_iotlb()]);
-    assert!(timed_out(&first), "{first:?}");
+    assert!(is_timeout(&first), "{first:?}");
     // The unit did fetch everything: only the status write was lost.
     let (h, t) = (
         r.parts.unit.mmio_read(IQH_REG, 8),
@@ -49,12 +32,12 @@ fn a_wait_whose_status_write_never_lands_times_out_and_the_next_call_answers() {
     );
     assert_eq!(h, t);
     // Still lost: the next call answers the same way, and both are on record.
-    assert!(timed_out(&r.driver.invalidate(&[])));
+    assert!(is_timeout(&r.driver.invalidate(&[])));
     assert_eq!(r.driver.hardware_errors().len(), 2);
     // The status writes land again: calls succeed, and a flush reaches the IOTLB.
     r.parts.faulty_mem.heal();
     r.driver.invalidate(&[global_iotlb()]).unwrap();
-    unmap_reaches_the_iotlb(&r);
+    unmap_reaches_the_tlb(&r.iommu, r.dev);
     assert_eq!(r.parts.unit.stale_count(), 0);
 }
 
@@ -95,7 +78,7 @@ fn a_unit_that_never_sees_the_tail_fills_the_queue_and_recovers_when_it_does() {
         r.parts.unit.mmio_read(IQH_REG, 8),
         r.parts.unit.mmio_read(IQT_REG, 8)
     );
-    unmap_reaches_the_iotlb(&r);
+    unmap_reaches_the_tlb(&r.iommu, r.dev);
 }
 
 #[test]
@@ -106,17 +89,17 @@ fn a_queue_error_that_never_clears_ends_the_batch_after_one_recovery_per_descrip
     r.parts.faulty_mem.drop_writes_of(4);
     r.parts.faults.stick(FSTS_REG, IQE, IQE);
     let res = r.driver.invalidate(&[global_iotlb(), global_iotlb()]);
-    assert!(bad_register(&res, "FSTS"), "{res:?}");
+    assert!(is_bad_register(&res, "FSTS"), "{res:?}");
     // One recovery per descriptor of the batch, then the error.
     assert_eq!(r.driver.queue_errors().len(), 2);
     // A batch with no descriptor of its own has no recovery to make.
-    assert!(bad_register(&r.driver.invalidate(&[]), "FSTS"));
+    assert!(is_bad_register(&r.driver.invalidate(&[]), "FSTS"));
     assert_eq!(r.driver.queue_errors().len(), 2);
     assert!(r.parts.faults.reads(FSTS_REG) <= 8);
     r.parts.faults.heal(FSTS_REG);
     r.parts.faulty_mem.heal();
     r.driver.invalidate(&[global_iotlb()]).unwrap();
-    unmap_reaches_the_iotlb(&r);
+    unmap_reaches_the_tlb(&r.iommu, r.dev);
 }
 
 #[test]
@@ -127,24 +110,21 @@ fn an_iqh_outside_the_queue_is_refused_without_writing_the_queue() {
     for bad in [0x1000, 0x10, 1 << 40] {
         r.parts.faults.set(IQH_REG, bad);
         let res = r.driver.invalidate(&[global_iotlb()]);
-        assert!(bad_register(&res, "IQH"), "{bad:#x}: {res:?}");
+        assert!(is_bad_register(&res, "IQH"), "{bad:#x}: {res:?}");
         // Nothing was queued.
         assert_eq!(r.parts.unit.mmio_read(IQT_REG, 8), tail);
     }
     r.parts.faults.heal(IQH_REG);
     r.driver.invalidate(&[global_iotlb()]).unwrap();
-    unmap_reaches_the_iotlb(&r);
+    unmap_reaches_the_tlb(&r.iommu, r.dev);
 }
 
 #[test]
 fn core_calls_over_a_wedged_queue_return_and_the_timeouts_are_on_record() {
     let r = rig();
     r.parts.faults.drop_writes(IQT_REG);
-    let d = r.iommu.new_paging(r.dev, PagingRequest::default()).unwrap();
-    d.map_sync(0x1000, 0x20_0000, 0x1000, Prot::RW).unwrap();
-    // The attach's PASID-entry invalidations time out; the change itself stands.
-    r.iommu.attach(r.dev, &d).unwrap();
-    d.unmap_sync(0x1000, 0x1000).unwrap();
+    // The invalidations time out; the changes themselves stand.
+    map_attach_unmap(&r.iommu, r.dev);
     let errs = r.driver.hardware_errors();
     assert!(!errs.is_empty());
     assert!(
