@@ -99,7 +99,7 @@ impl<M: AddressSpace + 'static> VtdDriver<M> {
             return batch;
         };
         // PPR first, so that a request queued from here on raises the event again.
-        self.unit
+        self.regs
             .mmio_write(PRS_REG, 4, u64::from(Prs::new().with_ppr(true).into_bits()));
         let (mut head, tail) = match self.prq_pointers(prq) {
             Ok(p) => p,
@@ -133,7 +133,7 @@ impl<M: AddressSpace + 'static> VtdDriver<M> {
                 && h == t
             {
                 batch.overflowed = true;
-                self.unit
+                self.regs
                     .mmio_write(PRS_REG, 4, u64::from(Prs::new().with_pro(true).into_bits()));
             }
         }
