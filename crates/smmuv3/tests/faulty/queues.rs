@@ -130,6 +130,27 @@ proptest! {
         let refused = reqs.iter().filter(|q| q.dw0.sid() != SID && q.dw0.last()).count();
         prop_assert_eq!(r.pri_responses() - before, refused as u64);
     }
+
+    /// Whatever EVENTQ_PROD reads, the queue is drained up to it, or nothing is read when it
+    /// has bits set above the wrap bit.
+    #[test]
+    fn any_eventq_prod_value_is_drained_up_to_or_refused(prod: u32, small: bool) {
+        let r = rig();
+        // WR (8 bits for 2^7 entries) and OVFLG, or anything.
+        let prod = if small { prod & (0xff | 1 << 31) } else { prod };
+        r.parts.faults.set(SMMU_EVENTQ_PROD, u64::from(prod));
+        let _ = r.driver.events();
+        let errors = r.driver.hardware_errors();
+        let cons = r.parts.unit.mmio_read(SMMU_EVENTQ_CONS, 4);
+        if prod & !(1 << 31) <= 0xff {
+            prop_assert_eq!(cons, u64::from(prod));
+            prop_assert!(errors.is_empty());
+        } else {
+            prop_assert_eq!(cons, 0);
+            let refused = matches!(errors.as_slice(), [HwError::BadRegister { register: "EVENTQ_PROD", .. }]);
+            prop_assert!(refused, "{:?}", errors);
+        }
+    }
 }
 
 #[test]

@@ -117,3 +117,28 @@ fn core_calls_over_a_wedged_queue_return_and_the_timeouts_are_on_record() {
         "{errs:?}"
     );
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(16))]
+
+    /// Whatever CMDQ_CONS reads, a call ends: refused when RD does not fit the queue,
+    /// otherwise done or timed out; and the queue works once CONS is sane again.
+    #[test]
+    fn any_cmdq_cons_value_ends_the_call_and_the_queue_works_once_it_is_sane(
+        cons: u32,
+        small: bool,
+    ) {
+        let r = rig();
+        // RD (9 bits for 2^8 entries) and ERR, or anything.
+        let cons = if small { cons & (0x1ff | 0x7f << 24) } else { cons };
+        r.parts.faults.set(SMMU_CMDQ_CONS, u64::from(cons));
+        let res = r.driver.submit(&[tlbi_all()]);
+        if cons & !(0x7f << 24) > 0x1ff {
+            proptest::prop_assert!(is_bad_register(&res, "CMDQ_CONS"), "{:?}", res);
+        } else {
+            proptest::prop_assert!(res.is_ok() || is_timeout(&res), "{:?}", res);
+        }
+        r.parts.faults.heal(SMMU_CMDQ_CONS);
+        r.driver.submit(&[tlbi_all()]).unwrap();
+    }
+}

@@ -110,6 +110,27 @@ proptest! {
         prop_assert!(routed.next().is_none(), "a routed request matches no entry");
         prop_assert_eq!(r.responses(), refused);
     }
+
+    /// Whatever PQT reads, the queue is drained up to it, or nothing is read when it is
+    /// outside the queue.
+    #[test]
+    fn any_pqt_value_is_drained_up_to_or_refused(pqt: u64, small: bool) {
+        let r = rig();
+        let (_, size) = r.prq();
+        let pqt = if small { pqt & (size - 1) & !(ENTRY - 1) } else { pqt };
+        r.parts.faults.set(PQT_REG, pqt);
+        // The queue's memory is zeros: entries of type 0, dropped.
+        prop_assert!(r.driver.take_page_requests().requests.is_empty());
+        let errors = r.driver.hardware_errors();
+        if pqt < size && pqt % ENTRY == 0 {
+            prop_assert_eq!(r.parts.unit.mmio_read(PQH_REG, 8), pqt);
+            prop_assert!(errors.is_empty());
+        } else {
+            prop_assert_eq!(r.parts.unit.mmio_read(PQH_REG, 8), 0);
+            let refused = matches!(errors.as_slice(), [HwError::BadRegister { register: "PQT", .. }]);
+            prop_assert!(refused, "{:?}", errors);
+        }
+    }
 }
 
 #[test]

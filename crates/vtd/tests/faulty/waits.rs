@@ -133,3 +133,25 @@ fn core_calls_over_a_wedged_queue_return_and_the_timeouts_are_on_record() {
         "{errs:?}"
     );
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(32))]
+
+    /// Whatever IQH reads, a call ends: refused when the value is outside the queue or
+    /// inside a descriptor, otherwise done or out of room; and the queue works once IQH is
+    /// sane again.
+    #[test]
+    fn any_iqh_value_ends_the_call_and_the_queue_works_once_it_is_sane(iqh: u64, small: bool) {
+        let r = rig();
+        let iqh = if small { iqh & 0xfe0 } else { iqh };
+        r.parts.faults.set(IQH_REG, iqh);
+        let res = r.driver.invalidate(&[global_iotlb()]);
+        if iqh >= 0x1000 || iqh % 32 != 0 {
+            proptest::prop_assert!(is_bad_register(&res, "IQH"), "{:?}", res);
+        } else {
+            proptest::prop_assert!(res.is_ok() || is_timeout(&res), "{:?}", res);
+        }
+        r.parts.faults.heal(IQH_REG);
+        r.driver.invalidate(&[global_iotlb()]).unwrap();
+    }
+}
