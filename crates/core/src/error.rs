@@ -119,3 +119,28 @@ impl CoreError {
 
 /// Result of a core call.
 pub type Result<T> = std::result::Result<T, CoreError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hardware_errors_have_linux_errnos_and_say_what_failed() {
+        let t = CoreError::Hardware(HwError::Timeout {
+            what: "CMD_SYNC completion",
+            polls: 7,
+        });
+        assert_eq!(t.errno(), libc::ETIMEDOUT);
+        assert_eq!(
+            t.to_string(),
+            "hardware: CMD_SYNC completion did not happen within 7 polls"
+        );
+        let b = CoreError::Hardware(HwError::BadRegister {
+            register: "CAP",
+            value: 7,
+            why: "ND 7 is reserved",
+        });
+        assert_eq!(b.errno(), libc::ENXIO);
+        assert_eq!(b.to_string(), "hardware: CAP reads 0x7: ND 7 is reserved");
+    }
+}
