@@ -93,7 +93,8 @@ impl Parts {
 /// The StreamID of the rig's device (03:00.0).
 const SID: u32 = 0x300;
 
-/// A driver brought up through faulty registers (none injected yet) on a full-featured SMMU,
+/// A driver brought up through faulty registers (none injected yet) on a full-featured SMMU
+/// ([`rig_with`]: another),
 /// under a core with one device with PASIDs, ATS and PRI at 03:00.0.
 struct Rig {
     parts: Parts,
@@ -103,7 +104,12 @@ struct Rig {
 }
 
 fn rig() -> Rig {
-    let parts = Parts::new(SmmuParams::full());
+    rig_with(SmmuParams::full())
+}
+
+/// [`rig`] on an SMMU of `params`.
+fn rig_with(params: SmmuParams) -> Rig {
+    let parts = Parts::new(params);
     let driver = Arc::new(parts.bring_up().unwrap());
     let iommu = Iommu::new(parts.mem.clone(), parts.alloc.clone());
     let inst = iommu.add_instance(driver.clone());

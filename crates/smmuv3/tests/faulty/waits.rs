@@ -2,7 +2,9 @@
 //! range: each call ends in a typed error within its bound, and the driver answers the next.
 
 use softiommu_smmuv3::cmd::{Command, TlbiNhAll, TlbiNsnhAll};
-use softiommu_smmuv3::regs::{SMMU_CMDQ_CONS, SMMU_CMDQ_PROD, SMMU_GERROR, SMMU_GERRORN};
+use softiommu_smmuv3::regs::{
+    SMMU_CMDQ_CONS, SMMU_CMDQ_PROD, SMMU_GERROR, SMMU_GERRORN, SmmuParams,
+};
 
 use super::*;
 
@@ -37,6 +39,31 @@ fn a_sync_whose_msi_never_lands_times_out_and_the_next_call_answers() {
     r.driver.submit(&[tlbi_all()]).unwrap();
     unmap_reaches_the_tlb(&r.iommu, r.dev);
     assert_eq!(r.parts.unit.stale_count(), 0);
+}
+
+#[test]
+fn without_msis_a_sync_whose_cons_never_moves_times_out_and_the_next_call_answers() {
+    let r = rig_with(SmmuParams {
+        msi: false,
+        ..SmmuParams::full()
+    });
+    // CMDQ_CONS reads where it stood: the SMMU seems to consume nothing.
+    let cons = r.parts.unit.mmio_read(SMMU_CMDQ_CONS, 4);
+    r.parts.faults.set(SMMU_CMDQ_CONS, cons);
+    let first = r.driver.submit(&[tlbi_all()]);
+    assert!(
+        matches!(
+            first,
+            Err(CoreError::Hardware(HwError::Timeout { polls: POLLS, .. }))
+        ),
+        "{first:?}"
+    );
+    let reads = r.parts.faults.reads(SMMU_CMDQ_CONS);
+    assert!(reads <= u64::from(POLLS) + 8, "{reads}");
+    assert!(is_timeout(&r.driver.submit(&[])));
+    r.parts.faults.heal(SMMU_CMDQ_CONS);
+    r.driver.submit(&[tlbi_all()]).unwrap();
+    unmap_reaches_the_tlb(&r.iommu, r.dev);
 }
 
 #[test]
