@@ -19,6 +19,14 @@ fn global_iotlb() -> [u64; 4] {
     .to_words()
 }
 
+/// Every fault is healed: the next call succeeds, and an unmap's flush reaches the TLB.
+fn works_once_healed(r: &Rig) {
+    r.parts.faults.heal_all();
+    r.parts.faulty_mem.heal();
+    r.driver.invalidate(&[global_iotlb()]).unwrap();
+    unmap_reaches_the_tlb(&r.iommu, r.dev);
+}
+
 #[test]
 fn a_wait_whose_status_write_never_lands_times_out_and_the_next_call_answers() {
     let r = rig();
@@ -35,9 +43,7 @@ fn a_wait_whose_status_write_never_lands_times_out_and_the_next_call_answers() {
     assert!(is_timeout(&r.driver.invalidate(&[])));
     assert_eq!(r.driver.hardware_errors().len(), 2);
     // The status writes land again: calls succeed, and a flush reaches the IOTLB.
-    r.parts.faulty_mem.heal();
-    r.driver.invalidate(&[global_iotlb()]).unwrap();
-    unmap_reaches_the_tlb(&r.iommu, r.dev);
+    works_once_healed(&r);
     assert_eq!(r.parts.unit.stale_count(), 0);
 }
 
@@ -96,10 +102,7 @@ fn a_queue_error_that_never_clears_ends_the_batch_after_one_recovery_per_descrip
     assert!(is_bad_register(&r.driver.invalidate(&[]), "FSTS"));
     assert_eq!(r.driver.queue_errors().len(), 2);
     assert!(r.parts.faults.reads(FSTS_REG) <= 8);
-    r.parts.faults.heal(FSTS_REG);
-    r.parts.faulty_mem.heal();
-    r.driver.invalidate(&[global_iotlb()]).unwrap();
-    unmap_reaches_the_tlb(&r.iommu, r.dev);
+    works_once_healed(&r);
 }
 
 #[test]
@@ -114,9 +117,7 @@ fn an_iqh_outside_the_queue_is_refused_without_writing_the_queue() {
         // Nothing was queued.
         assert_eq!(r.parts.unit.mmio_read(IQT_REG, 8), tail);
     }
-    r.parts.faults.heal(IQH_REG);
-    r.driver.invalidate(&[global_iotlb()]).unwrap();
-    unmap_reaches_the_tlb(&r.iommu, r.dev);
+    works_once_healed(&r);
 }
 
 #[test]
