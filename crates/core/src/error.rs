@@ -64,6 +64,35 @@ pub enum CoreError {
     /// The driver refused the operation (its hardware said no).
     #[error("driver: {0}")]
     Driver(String),
+    /// The hardware misbehaved: it did not finish something within the driver's bound, or
+    /// reported a value no conforming unit reports.
+    #[error("hardware: {0}")]
+    Hardware(HwError),
+}
+
+/// How hardware failed a driver.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum HwError {
+    /// `what` (a completion, an acknowledgement, an error bit clearing) did not happen within
+    /// `polls` reads of the register or memory word that reports it.
+    #[error("{what} did not happen within {polls} polls")]
+    Timeout {
+        /// What the driver waited for.
+        what: &'static str,
+        /// How many times it looked.
+        polls: u32,
+    },
+    /// Register `register` read `value`, which the specification does not allow (a reserved
+    /// encoding, a value out of range, or one contradicting another register).
+    #[error("{register} reads {value:#x}: {why}")]
+    BadRegister {
+        /// The register's name.
+        register: &'static str,
+        /// What was read.
+        value: u64,
+        /// What is wrong with it.
+        why: &'static str,
+    },
 }
 
 impl CoreError {
@@ -82,9 +111,36 @@ impl CoreError {
             CoreError::Table(e) => e.errno(),
             CoreError::Mem(e) => e.errno(),
             CoreError::Driver(_) => libc::EIO,
+            CoreError::Hardware(HwError::Timeout { .. }) => libc::ETIMEDOUT,
+            CoreError::Hardware(HwError::BadRegister { .. }) => libc::ENXIO,
         }
     }
 }
 
 /// Result of a core call.
 pub type Result<T> = std::result::Result<T, CoreError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hardware_errors_have_linux_errnos_and_say_what_failed() {
+        let t = CoreError::Hardware(HwError::Timeout {
+            what: "CMD_SYNC completion",
+            polls: 7,
+        });
+        assert_eq!(t.errno(), libc::ETIMEDOUT);
+        assert_eq!(
+            t.to_string(),
+            "hardware: CMD_SYNC completion did not happen within 7 polls"
+        );
+        let b = CoreError::Hardware(HwError::BadRegister {
+            register: "CAP",
+            value: 7,
+            why: "ND 7 is reserved",
+        });
+        assert_eq!(b.errno(), libc::ENXIO);
+        assert_eq!(b.to_string(), "hardware: CAP reads 0x7: ND 7 is reserved");
+    }
+}

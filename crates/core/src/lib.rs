@@ -79,7 +79,7 @@ pub use domain::{Attachment, Domain, DomainKind, Gather, Nested, NestedData, Pag
 pub use driver::{
     DeviceInfo, DmaFault, DmaFaultKind, DmaTranslation, IommuDriver, PagingRequest, Target,
 };
-pub use error::{CoreError, Result};
+pub use error::{CoreError, HwError, Result};
 pub use ids::{
     BridgeId, DeviceId, DomainId, GroupId, InstanceId, PASID_LIMIT, PASID_MIN, Pasid, Rid,
 };

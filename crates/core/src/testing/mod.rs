@@ -6,9 +6,11 @@
 //! Harness)` per behaviour. A driver crate implements [`Harness`] in its own `tests/` (with
 //! this crate as a dev-dependency with the `testing` feature) and runs every behaviour with
 //! [`behaviour_tests!`](crate::behaviour_tests): one `#[test]` per behaviour, named after
-//! it, in a module named after the harness.
+//! it, in a module named after the harness. [`faulty`] holds misbehaving registers and
+//! memory for drivers' robustness tests.
 
 pub mod behaviours;
+pub mod faulty;
 pub mod harness;
 
 pub use harness::*;

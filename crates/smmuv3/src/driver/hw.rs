@@ -1,13 +1,13 @@
 //! What the SMMU can do, as the driver read it from the ID registers at bring-up, and the
 //! table formats it chooses and accepts from that.
 
-use softiommu_core::{CoreError, Result};
+use softiommu_core::{CoreError, HwError, Result};
 use softiommu_pgtable::formats::any::AnyFormat;
 use softiommu_pgtable::formats::arm::{Granule, oas_bits};
 use softiommu_pgtable::formats::arm_s1::{ArmS1, ArmS1Config};
 use softiommu_pgtable::formats::arm_s2::{ArmS2, ArmS2Config};
 
-use crate::regs::{Httu, Idr0, Idr1, Idr3, Idr5, ST_LEVEL_TWO, StallModel};
+use crate::regs::{Httu, Idr0, Idr1, Idr3, Idr5, ST_LEVEL_TWO, StallModel, TTENDIAN_LITTLE};
 
 /// The ID registers, and what the driver derives from them.
 #[derive(Debug, Clone, Copy)]
@@ -32,9 +32,50 @@ pub(super) const S1_IA_BITS: u8 = 48;
 /// Stage-2 input width of nesting parents: a guest's IPA space.
 pub(super) const S2_IA_BITS: u8 = 40;
 
+/// Largest log2 of a queue's entries IDR1 may report (CMDQS, EVENTQS, PRIQS).
+const MAX_QUEUE_LOG2: u8 = 19;
+
+/// Refuses IDR0/IDR1 values no conforming SMMU reports: reserved encodings and widths beyond
+/// the architecture's.
+fn check_ids(idr0: Idr0, idr1: Idr1) -> Result<()> {
+    let bad = |register, value: u32, why| {
+        Err(CoreError::Hardware(HwError::BadRegister {
+            register,
+            value: u64::from(value),
+            why,
+        }))
+    };
+    let (i0, i1) = (idr0.into_bits(), idr1.into_bits());
+    if idr0.ttendian() == 1 {
+        return bad("IDR0", i0, "TTENDIAN 0b01 is reserved");
+    }
+    if idr0.stall_model() == StallModel::Reserved {
+        return bad("IDR0", i0, "STALL_MODEL 0b11 is reserved");
+    }
+    if idr0.st_level() > ST_LEVEL_TWO {
+        return bad("IDR0", i0, "ST_LEVEL above 0b01 is reserved");
+    }
+    if idr1.sidsize() > 32 {
+        return bad("IDR1", i1, "SIDSIZE above 32");
+    }
+    if idr1.ssidsize() > 20 {
+        return bad("IDR1", i1, "SSIDSIZE above 20");
+    }
+    if idr1.cmdqs().max(idr1.eventqs()).max(idr1.priqs()) > MAX_QUEUE_LOG2 {
+        return bad("IDR1", i1, "a queue size above 2^19 entries");
+    }
+    Ok(())
+}
+
 impl Hw {
     /// The ID registers as read.
     pub(super) fn new(idr0: Idr0, idr1: Idr1, idr3: Idr3, idr5: Idr5, page: Granule) -> Result<Hw> {
+        check_ids(idr0, idr1)?;
+        if !matches!(idr0.ttendian(), 0 | TTENDIAN_LITTLE) {
+            return Err(CoreError::NotSupported(
+                "little-endian translation tables (IDR0.TTENDIAN)",
+            ));
+        }
         if idr0.ttf() & 0b10 == 0 {
             return Err(CoreError::NotSupported(
                 "AArch64 translation tables (IDR0.TTF)",

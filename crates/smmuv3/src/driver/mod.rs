@@ -48,6 +48,30 @@
 //! - Events are drained from the event queue after each refused DMA ([`SmmuDriver::events`]);
 //!   page requests travel SMMU → PRI queue → driver → core, and the answer goes back as
 //!   `CMD_PRI_RESP`.
+//!
+//! The SMMU is reached through an [`SmmuHw`]. One that misbehaves gets a
+//! [`CoreError::Hardware`] after a bounded wait, never a hang or a panic; the bounds count
+//! polls, each followed by a spin-loop hint:
+//!
+//! - Bring-up refuses ID register values no SMMU reports (IDR0.TTENDIAN 0b01, STALL_MODEL
+//!   0b11, ST_LEVEL above 0b01; IDR1.SIDSIZE above 32, SSIDSIZE above 20, a queue size
+//!   above 2^19 entries) with [`HwError::BadRegister`] before writing any register, and a
+//!   big-endian-only SMMU as not supported. Each CR0 change reads CR0ACK at most 10 000
+//!   times, the GBPA update reads GBPA at most 10 000 times, then [`HwError::Timeout`]. A
+//!   failed bring-up leaves its pages allocated: the SMMU may still point at them.
+//! - A command batch waits for room (CMDQ_CONS read at most 100 000 times per command,
+//!   PROD published again after each read) and for its `CMD_SYNC` (the MSI word, or
+//!   CMDQ_CONS without MSIs, polled at most 100 000 times); a command error is recovered
+//!   from at most once per command of the batch. Past these bounds the call fails with
+//!   [`HwError::Timeout`] (room, sync) or [`HwError::BadRegister`] (GERROR.CMDQ_ERR raised
+//!   more often, or a CMDQ_CONS with bits set above the wrap bit). The next call starts
+//!   afresh: it succeeds once the SMMU works the queue again, and meanwhile fails within the
+//!   same bounds.
+//! - Calls that cannot return the error (STE and CD updates, whose stores stand; flushes;
+//!   PRI responses) record it; [`SmmuDriver::hardware_errors`] lists the first 64.
+//! - An event or PRI queue whose PROD or CONS has bits set above the wrap bit reads nothing
+//!   and is left as it is, recording the error; garbage in the queues is dropped (events
+//!   that do not decode), routed to the core, or refused, as any record the driver reads.
 
 mod attach;
 mod cdtab;
@@ -65,7 +89,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use softiommu_core::{CoreError, DeviceId, DeviceInfo, DomainId, Mem, Result, TableAlloc};
+use softiommu_core::{CoreError, DeviceId, DeviceInfo, DomainId, HwError, Mem, Result, TableAlloc};
 use softiommu_mem::AddressSpace;
 use softiommu_pgtable::formats::arm::Granule;
 
@@ -87,7 +111,7 @@ use hw::Hw;
 use queues::{EventQueue, PriQueue};
 use strtab::{EntryKind, Strtab};
 
-/// How many times a register acknowledgement is polled.
+/// How many times a register acknowledgement (CR0ACK, GBPA.UPDATE) is polled.
 const POLLS: u32 = 10_000;
 
 /// The SMMU as the driver sees it: its register frame, and the device side of the bus (the
@@ -139,6 +163,20 @@ struct State {
     vmids: IdPool,
     /// Events drained from the event queue, oldest first (the last 1024).
     events: Vec<Event>,
+    /// The hardware errors met, oldest first (the first 64).
+    hw_errors: Vec<HwError>,
+}
+
+/// Hardware errors kept for [`SmmuDriver::hardware_errors`].
+const HW_ERRORS_KEPT: usize = 64;
+
+impl State {
+    /// Records a hardware error met where the caller cannot be told.
+    fn hw_error(&mut self, e: HwError) {
+        if self.hw_errors.len() < HW_ERRORS_KEPT {
+            self.hw_errors.push(e);
+        }
+    }
 }
 
 /// The driver of one SMMUv3, implementing [`IommuDriver`](softiommu_core::IommuDriver) for the
@@ -217,6 +255,7 @@ impl SmmuDriver {
                 asids: IdPool::new(hw.asid_bits),
                 vmids: IdPool::new(hw.vmid_bits),
                 events: Vec::new(),
+                hw_errors: Vec::new(),
             }),
         };
         d.reset()?;
@@ -244,7 +283,8 @@ impl SmmuDriver {
     /// Submits `cmds` through the command queue, closed by a `CMD_SYNC`, and waits for them.
     /// A command the SMMU refuses is skipped and recorded in
     /// [`command_errors`](Self::command_errors), and the call fails with
-    /// [`CoreError::Driver`]; the others still complete.
+    /// [`CoreError::Driver`]; the others still complete. An SMMU that does not complete the
+    /// batch fails it with [`CoreError::Hardware`] (see the module documentation).
     pub fn submit(&self, cmds: &[Command]) -> Result<()> {
         self.run(&mut self.state.lock(), cmds)
     }
@@ -259,10 +299,21 @@ impl SmmuDriver {
         self.state.lock().vmids.get(domain)
     }
 
+    /// The hardware errors the driver met where no caller could be told (a `CMD_SYNC` that
+    /// timed out under an STE update or a flush, an event or PRI queue whose pointers were out
+    /// of range), oldest first (the first 64).
+    pub fn hardware_errors(&self) -> Vec<HwError> {
+        self.state.lock().hw_errors.clone()
+    }
+
+    /// Runs `cmds` through the command queue; a hardware error is also recorded for
+    /// [`hardware_errors`](Self::hardware_errors), since most callers cannot return it.
     fn run(&self, st: &mut State, cmds: &[Command]) -> Result<()> {
-        st.cmdq
-            .run(&*self.unit, &self.mem, cmds)
-            .map_err(CoreError::Driver)
+        let r = st.cmdq.run(&*self.unit, &self.mem, cmds);
+        if let Err(CoreError::Hardware(e)) = &r {
+            st.hw_error(e.clone());
+        }
+        r
     }
 
     fn r32(&self, off: u64) -> u32 {
@@ -279,7 +330,10 @@ impl SmmuDriver {
             }
             std::hint::spin_loop();
         }
-        Err(CoreError::Driver("CR0ACK did not follow CR0".into()))
+        Err(CoreError::Hardware(HwError::Timeout {
+            what: "CR0ACK following CR0",
+            polls: POLLS,
+        }))
     }
 
     /// GBPA with `abort`, through the UPDATE handshake.
@@ -294,7 +348,10 @@ impl SmmuDriver {
             }
             std::hint::spin_loop();
         }
-        Err(CoreError::Driver("GBPA.UPDATE did not clear".into()))
+        Err(CoreError::Hardware(HwError::Timeout {
+            what: "GBPA.UPDATE clearing",
+            polls: POLLS,
+        }))
     }
 
     /// Linux's `arm_smmu_device_reset`.

@@ -4,7 +4,7 @@
 //! requests go to the core, or are answered by the driver itself when they cannot be (Linux's
 //! `arm_smmu_handle_ppr`).
 
-use softiommu_core::{PageRequestBatch, Result, TableAlloc};
+use softiommu_core::{HwError, PageRequestBatch, Result, TableAlloc};
 use softiommu_mem::AddressSpace;
 use softiommu_pgtable::Access;
 
@@ -23,6 +23,15 @@ use super::{SmmuDriver, State};
 const EVENTS_KEPT: usize = 1024;
 /// Log2 of the entries of the event and PRI queues (at most what IDR1 allows).
 const QUEUE_LOG2: u8 = 7;
+
+/// Bit 31 of an event or PRI queue's PROD (OVFLG) and CONS (OVACKFLG).
+const OVERFLOW_FLAG: u32 = 1 << 31;
+
+/// Whether `raw`, a queue pointer without its flag fields, fits a queue of 2^`log2size`
+/// entries: nothing set above the wrap bit.
+pub(super) fn pointer_in_range(raw: u32, log2size: u8) -> bool {
+    u64::from(raw) >> (u32::from(log2size) + 1) == 0
+}
 
 /// One queue the SMMU produces into.
 #[derive(Debug)]
@@ -104,11 +113,33 @@ impl SmmuDriver {
     }
 
     /// Reads every entry from CONS up to PROD (`words` words each), advances CONS, and
-    /// acknowledges an overflow.
-    fn drain(&self, q: &mut OutQueue, r: &Regs, words: usize) -> Vec<[u64; 4]> {
-        let prod = QueueProd::from_bits(self.unit.mmio_read(r.prod, 4) as u32);
-        let cons = QueueCons::from_bits(self.unit.mmio_read(r.cons, 4) as u32);
+    /// acknowledges an overflow. PROD or CONS out of range reads nothing: the error is
+    /// returned and the queue left as it is.
+    fn drain(
+        &self,
+        q: &mut OutQueue,
+        r: &Regs,
+        words: usize,
+    ) -> std::result::Result<Vec<[u64; 4]>, HwError> {
         let log2 = q.base.log2size();
+        let read = |register, off| {
+            let raw = self.unit.mmio_read(off, 4) as u32;
+            if pointer_in_range(raw & !OVERFLOW_FLAG, log2) {
+                Ok(raw)
+            } else {
+                Err(HwError::BadRegister {
+                    register,
+                    value: u64::from(raw),
+                    why: "pointer beyond the queue",
+                })
+            }
+        };
+        let (prod_name, cons_name) = match q.kind {
+            QueueKind::Event => ("EVENTQ_PROD", "EVENTQ_CONS"),
+            _ => ("PRIQ_PROD", "PRIQ_CONS"),
+        };
+        let prod = QueueProd::from_bits(read(prod_name, r.prod)?);
+        let cons = QueueCons::from_bits(read(cons_name, r.cons)?);
         let snap = Queue::new(q.kind, q.base, log2, prod.wr(), cons.rd());
         let mut out = Vec::new();
         let mut pos = snap.cons();
@@ -128,12 +159,15 @@ impl SmmuDriver {
         new_cons = new_cons.with_ovackflg(prod.ovflg());
         self.unit
             .mmio_write(r.cons, 4, u64::from(new_cons.into_bits()));
-        out
+        Ok(out)
     }
 
     /// The event queue's handler: decodes and keeps what the SMMU recorded.
     pub(super) fn drain_events(&self, st: &mut State) {
-        let records = self.drain(&mut st.evtq, &EVTQ, 4);
+        let records = match self.drain(&mut st.evtq, &EVTQ, 4) {
+            Ok(r) => r,
+            Err(e) => return st.hw_error(e),
+        };
         for r in records {
             if let Ok(e) = Event::decode(r) {
                 if st.events.len() == EVENTS_KEPT {
@@ -152,9 +186,16 @@ impl SmmuDriver {
             return batch;
         };
         let was = q.overflowed;
-        let records = self.drain(&mut q, &PRIQ, 2);
+        let drained = self.drain(&mut q, &PRIQ, 2);
         batch.overflowed = q.overflowed && !was;
         st.priq = Some(q);
+        let records = match drained {
+            Ok(r) => r,
+            Err(e) => {
+                st.hw_error(e);
+                return batch;
+            }
+        };
         let mut refused = Vec::new();
         for r in records {
             let req = PageRequest::decode([r[0], r[1]]);

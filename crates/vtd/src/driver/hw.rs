@@ -1,13 +1,45 @@
 //! What the unit can do, as the driver read it at bring-up, and the table formats it chooses
 //! from that.
 
-use softiommu_core::{CoreError, Result};
+use softiommu_core::{CoreError, HwError, Result};
 use softiommu_pgtable::Format;
 use softiommu_pgtable::formats::any::AnyFormat;
 use softiommu_pgtable::formats::vtd_ss::{VtdSs, VtdSsConfig};
 use softiommu_pgtable::formats::x86::{X86, X86Config};
 
 use crate::regs::{Cap, Ecap};
+
+/// Refuses CAP/ECAP values no conforming unit reports: reserved encodings, widths beyond
+/// the architecture's, and capabilities that contradict each other.
+pub(super) fn check_ids(cap: Cap, ecap: Ecap) -> Result<()> {
+    let bad = |register, value, why| {
+        Err(CoreError::Hardware(HwError::BadRegister {
+            register,
+            value,
+            why,
+        }))
+    };
+    let (c, e) = (cap.into_bits(), ecap.into_bits());
+    if cap.nd() == 7 {
+        return bad("CAP", c, "ND 7 is reserved");
+    }
+    if !matches!(cap.sslps(), 0 | 1 | 3) {
+        return bad("CAP", c, "SSLPS other than 0000, 0001 or 0011");
+    }
+    if cap.rwbf() && ecap.smts() {
+        return bad("CAP", c, "RWBF with ECAP.SMTS");
+    }
+    if ecap.pasid() && ecap.pss() > 19 {
+        return bad("ECAP", e, "PASID width above 20 bits");
+    }
+    if ecap.nest() && !(ecap.fsts() && ecap.ssts()) {
+        return bad("ECAP", e, "NEST without both FSTS and SSTS");
+    }
+    if ecap.smts() && !ecap.qi() {
+        return bad("ECAP", e, "SMTS without QI");
+    }
+    Ok(())
+}
 
 /// What the unit reports, as the driver read it at bring-up.
 #[derive(Debug, Clone, Copy)]

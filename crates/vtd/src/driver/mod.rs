@@ -26,6 +26,31 @@
 //!   device with page requests enabled is torn down, the PASID's page requests are drained
 //!   before it can be reused, in Linux's sequence (see `prq`).
 //!
+//! Register accesses go through a [`VtdMmio`] ([`VtdDriver::with_mmio`]; the unit itself by
+//! default). A unit that misbehaves gets a [`CoreError::Hardware`] after a bounded wait,
+//! never a hang or a panic; the bounds count reads, each poll followed by a spin-loop hint:
+//!
+//! - Bring-up refuses CAP/ECAP values no unit reports (ND 7, SSLPS other than 0, 1 or 3,
+//!   RWBF with SMTS, a PASID width above 20 bits, NEST without FSTS and SSTS, SMTS without
+//!   QI) with [`HwError::BadRegister`] before writing any register. Each GCMD command (SRTP,
+//!   QIE, TE) reads GSTS at most 1000 times for its status bit, then fails with
+//!   [`HwError::Timeout`]. A failed bring-up leaves its pages allocated: the unit may still
+//!   point at them.
+//! - An invalidation batch first waits for room: IQH read at most 1000 times, the tail
+//!   written to IQT again after each read, so that a unit that missed it catches up. Then the
+//!   wait's status word is read at most 1000 times (FSTS with it); a queue error is recovered
+//!   from at most once per descriptor of the batch. Past these bounds the call fails with
+//!   [`HwError::Timeout`] (room, status write) or [`HwError::BadRegister`] (FSTS.IQE raised
+//!   more often, or an IQH outside the queue or inside a descriptor), and its later batches
+//!   are not sent. The next call starts afresh: it succeeds once the unit works the queue
+//!   again, and meanwhile fails within the same bounds.
+//! - Calls that cannot return the error (flushes, page responses, PASID-entry and
+//!   context-entry changes, whose stores stand) record it; [`VtdDriver::hardware_errors`]
+//!   lists the first 64.
+//! - A PQH or PQT outside the page request queue reads nothing and leaves the queue as it
+//!   is, recording the error; garbage in the queue is routed to the core or refused, as any
+//!   request the driver cannot route.
+//!
 //! This module is the only code of the crate that knows the core.
 
 mod context;
@@ -33,10 +58,12 @@ mod dids;
 mod entries;
 mod flush;
 mod hw;
+mod mmio;
 mod ops;
 mod prq;
 mod queue;
 
+pub use mmio::VtdMmio;
 pub use queue::QueueErrorReport;
 
 use hw::Hw;
@@ -46,8 +73,8 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 use softiommu_core::{
-    CoreError, DeviceId, DeviceInfo, DmaFault, DmaFaultKind, DomainId, Mem, PageRequestBatch,
-    Pasid, Result, TableAlloc, Target,
+    CoreError, DeviceId, DeviceInfo, DmaFault, DmaFaultKind, DomainId, HwError, Mem,
+    PageRequestBatch, Pasid, Result, TableAlloc, Target,
 };
 use softiommu_mem::AddressSpace;
 
@@ -74,8 +101,11 @@ const IQA_DW256: u64 = 1 << 11;
 const IQ_QS: u8 = 1;
 /// Bytes of the invalidation queue.
 const IQ_BYTES: u64 = 4096 << IQ_QS;
-/// How many times a status bit is polled after a command.
+/// How many times GSTS is read for the status bit of a GCMD command before the command is
+/// taken as failed.
 const POLLS: u32 = 1000;
+/// Hardware errors kept for [`VtdDriver::hardware_errors`].
+const HW_ERRORS_KEPT: usize = 64;
 /// The domain ID of pass-through entries (Linux's FLPT_DEFAULT_DID); allocation starts
 /// above it, and DID 0 is never used.
 const IDENTITY_DID: u16 = 1;
@@ -140,12 +170,25 @@ struct State {
     /// Page requests the handler took from the queue outside the core's calls (while a
     /// PASID's requests were drained), handed to the core with the next batch.
     held: PageRequestBatch,
+    /// The hardware errors met, oldest first (the first 64).
+    hw_errors: Vec<HwError>,
+}
+
+impl State {
+    /// Records a hardware error met where the caller cannot be told.
+    fn hw_error(&mut self, e: HwError) {
+        if self.hw_errors.len() < HW_ERRORS_KEPT {
+            self.hw_errors.push(e);
+        }
+    }
 }
 
 /// The driver of one VT-d unit, implementing [`IommuDriver`](softiommu_core::IommuDriver) for
 /// the softiommu core.
 pub struct VtdDriver<M: AddressSpace> {
     unit: Arc<VtdUnit<M>>,
+    /// The path of every register access.
+    regs: Arc<dyn VtdMmio>,
     mem: Mem,
     alloc: TableAlloc,
     hw: Hw,
@@ -165,8 +208,8 @@ impl<M: AddressSpace + 'static> VtdDriver<M> {
     /// 256-bit invalidation queue and translation. Structures live in `mem`, their pages come
     /// from `alloc`. The host address width is taken as MGAW (at most 52).
     pub fn new(unit: Arc<VtdUnit<M>>, mem: Mem, alloc: TableAlloc) -> Result<VtdDriver<M>> {
-        let mgaw = (Cap::from_bits(unit.mmio_read(CAP_REG, 8)).mgaw() + 1).min(52);
-        Self::with_haw(unit, mem, alloc, mgaw)
+        let regs: Arc<dyn VtdMmio> = unit.clone();
+        Self::with_mmio(unit, regs, mem, alloc, None)
     }
 
     /// [`new`](Self::new) with the host address width `haw` given by the platform.
@@ -176,13 +219,30 @@ impl<M: AddressSpace + 'static> VtdDriver<M> {
         alloc: TableAlloc,
         haw: u8,
     ) -> Result<VtdDriver<M>> {
-        let cap = Cap::from_bits(unit.mmio_read(CAP_REG, 8));
-        let ecap = Ecap::from_bits(unit.mmio_read(ECAP_REG, 8));
+        let regs: Arc<dyn VtdMmio> = unit.clone();
+        Self::with_mmio(unit, regs, mem, alloc, Some(haw))
+    }
+
+    /// [`with_haw`](Self::with_haw) (or [`new`](Self::new) when `haw` is `None`) with every
+    /// register access made through `regs` rather than straight to `unit`: the platform's
+    /// MMIO path to the unit. `unit` still receives what devices send (DMA, page requests).
+    ///
+    /// Bring-up fails with [`CoreError::Hardware`] when CAP/ECAP report reserved or
+    /// contradictory values or a GCMD command is never acknowledged in GSTS (see the module
+    /// documentation for the bounds).
+    pub fn with_mmio(
+        unit: Arc<VtdUnit<M>>,
+        regs: Arc<dyn VtdMmio>,
+        mem: Mem,
+        alloc: TableAlloc,
+        haw: Option<u8>,
+    ) -> Result<VtdDriver<M>> {
+        let cap = Cap::from_bits(regs.mmio_read(CAP_REG, 8));
+        let ecap = Ecap::from_bits(regs.mmio_read(ECAP_REG, 8));
+        hw::check_ids(cap, ecap)?;
+        let haw = haw.unwrap_or((cap.mgaw() + 1).min(52));
         if !ecap.smts() {
             return Err(CoreError::NotSupported("scalable mode (ECAP.SMTS)"));
-        }
-        if !ecap.qi() {
-            return Err(CoreError::NotSupported("queued invalidation (ECAP.QI)"));
         }
         let mgaw = cap.mgaw() + 1;
         let ss_levels = if ecap.ssts() {
@@ -209,6 +269,7 @@ impl<M: AddressSpace + 'static> VtdDriver<M> {
         let prq = prq::Prq::alloc(ecap.prs(), &alloc)?;
         let d = VtdDriver {
             unit,
+            regs,
             mem,
             alloc,
             hw,
@@ -222,6 +283,7 @@ impl<M: AddressSpace + 'static> VtdDriver<M> {
                 free_dids: Vec::new(),
                 prq,
                 held: PageRequestBatch::default(),
+                hw_errors: Vec::new(),
             }),
         };
         d.bring_up()?;
@@ -239,20 +301,28 @@ impl<M: AddressSpace + 'static> VtdDriver<M> {
     }
 
     fn gsts(&self) -> u32 {
-        self.unit.mmio_read(GSTS_REG, 4) as u32
+        self.regs.mmio_read(GSTS_REG, 4) as u32
     }
 
-    /// A GCMD write as Linux builds it (GSTS levels with `bit` set), then GSTS polled.
-    fn gcmd(&self, bit: u32, what: &str) -> Result<()> {
+    /// A GCMD write as Linux builds it (GSTS levels with `bit` set), then GSTS polled until
+    /// it reports `what` done.
+    fn gcmd(&self, bit: u32, what: &'static str) -> Result<()> {
         let v = (self.gsts() & GSTS_LEVELS) | bit;
-        self.unit.mmio_write(GCMD_REG, 4, u64::from(v));
+        self.regs.mmio_write(GCMD_REG, 4, u64::from(v));
         for _ in 0..POLLS {
             if self.gsts() & bit != 0 {
                 return Ok(());
             }
             std::hint::spin_loop();
         }
-        Err(CoreError::Driver(format!("{what} did not complete")))
+        Err(CoreError::Hardware(HwError::Timeout { what, polls: POLLS }))
+    }
+
+    /// The hardware errors the driver met where no caller could be told (an invalidation
+    /// that timed out under a flush, a page request queue whose pointers were out of range),
+    /// oldest first (the first 64).
+    pub fn hardware_errors(&self) -> Vec<HwError> {
+        self.state.lock().hw_errors.clone()
     }
 
     /// The invalidation queue errors the driver recovered from, oldest first (the first 64).
@@ -263,7 +333,9 @@ impl<M: AddressSpace + 'static> VtdDriver<M> {
     /// Submits `descs` (256-bit invalidation descriptors, as four words each) through the
     /// invalidation queue, closed by a wait, and waits for them. A descriptor the unit
     /// refuses is skipped and recorded in [`queue_errors`](Self::queue_errors), and the call
-    /// fails with [`CoreError::Driver`]; the others still complete.
+    /// fails with [`CoreError::Driver`]; the others still complete. A unit that does not
+    /// complete the wait fails the call with [`CoreError::Hardware`] (see the module
+    /// documentation for the bounds).
     pub fn invalidate(&self, descs: &[[u64; 4]]) -> Result<()> {
         self.run(&mut self.state.lock(), descs)
     }
@@ -273,12 +345,12 @@ impl<M: AddressSpace + 'static> VtdDriver<M> {
             let st = self.state.lock();
             (st.root, st.queue.base, st.prq)
         };
-        self.unit.mmio_write(RTADDR_REG, 8, root | TTM_SCALABLE);
-        self.gcmd(GCMD_SRTP, "SRTP")?;
-        self.unit.mmio_write(IQT_REG, 8, 0);
-        self.unit
+        self.regs.mmio_write(RTADDR_REG, 8, root | TTM_SCALABLE);
+        self.gcmd(GCMD_SRTP, "GSTS.RTPS after SRTP")?;
+        self.regs.mmio_write(IQT_REG, 8, 0);
+        self.regs
             .mmio_write(IQA_REG, 8, iq | IQA_DW256 | u64::from(IQ_QS));
-        self.gcmd(GCMD_QIE, "QIE")?;
+        self.gcmd(GCMD_QIE, "GSTS.QIES after QIE")?;
         if let Some(prq) = prq {
             self.prq_enable(prq);
         }
@@ -297,21 +369,28 @@ impl<M: AddressSpace + 'static> VtdDriver<M> {
                 flush::iotlb_global(&self.hw),
             ],
         )?;
-        self.gcmd(GCMD_TE, "TE")
+        self.gcmd(GCMD_TE, "GSTS.TES after TE")
     }
 
+    /// Runs `descs` through the invalidation queue; a hardware error is also recorded for
+    /// [`hardware_errors`](Self::hardware_errors), since most callers cannot return it.
     fn run(&self, st: &mut State, descs: &[[u64; 4]]) -> Result<()> {
-        st.queue
-            .run(&self.unit, &self.mem, descs, false)
-            .map_err(CoreError::Driver)
+        self.run_queue(st, descs, false)
     }
 
     /// [`run`](Self::run), closed by a wait with page-request drain (PD=1) where the unit
     /// has it (ECAP.PDS).
     fn run_page_drain(&self, st: &mut State, descs: &[[u64; 4]]) -> Result<()> {
-        st.queue
-            .run(&self.unit, &self.mem, descs, self.hw.ecap.pds())
-            .map_err(CoreError::Driver)
+        self.run_queue(st, descs, self.hw.ecap.pds())
+    }
+
+    /// Runs `descs` through the queue; a hardware error is also recorded.
+    fn run_queue(&self, st: &mut State, descs: &[[u64; 4]], page_drain: bool) -> Result<()> {
+        let r = st.queue.run(&*self.regs, &self.mem, descs, page_drain);
+        if let Err(CoreError::Hardware(e)) = &r {
+            st.hw_error(e.clone());
+        }
+        r
     }
 
     /// The address of the context entry of `rid`, allocating its context table.

@@ -5,7 +5,7 @@
 //! driver itself when it cannot be; and the drain of one PASID's page requests before the
 //! PASID is reused (spec 7.10, Linux's `intel_drain_pasid_prq`).
 
-use softiommu_core::{DeviceId, DeviceInfo, PageRequestBatch, Result};
+use softiommu_core::{DeviceId, DeviceInfo, HwError, PageRequestBatch, Result};
 use softiommu_mem::AddressSpace;
 use softiommu_pgtable::Access;
 
@@ -104,11 +104,11 @@ enum Taken {
 impl<M: AddressSpace + 'static> VtdDriver<M> {
     /// Programs the queue and unmasks the page-request event (bring-up).
     pub(super) fn prq_enable(&self, prq: Prq) {
-        self.unit.mmio_write(PQH_REG, 8, 0);
-        self.unit.mmio_write(PQT_REG, 8, 0);
+        self.regs.mmio_write(PQH_REG, 8, 0);
+        self.regs.mmio_write(PQT_REG, 8, 0);
         let pqa = Pqa::new().with_pqa(prq.base >> 12).with_pqs(PRQ_ORDER);
-        self.unit.mmio_write(PQA_REG, 8, pqa.into_bits());
-        self.unit.mmio_write(PECTL_REG, 4, 0);
+        self.regs.mmio_write(PQA_REG, 8, pqa.into_bits());
+        self.regs.mmio_write(PECTL_REG, 4, 0);
     }
 
     /// The descriptor a device with PRI sends for `req`.
@@ -192,16 +192,19 @@ impl<M: AddressSpace + 'static> VtdDriver<M> {
         for _ in 0..DRAIN_RETRIES {
             // The entry is gone whatever happens here; a refused descriptor is recorded.
             let _ = self.run_page_drain(st, &descs);
-            if !Prs::from_bits(self.unit.mmio_read(PRS_REG, 4) as u32).pro() {
+            if !Prs::from_bits(self.regs.mmio_read(PRS_REG, 4) as u32).pro() {
                 return;
             }
             self.prq_hold(st, Some(gone));
         }
     }
 
-    /// Whether the queue, from PQH to PQT, holds a request of `gone`'s PASID.
+    /// Whether the queue, from PQH to PQT, holds a request of `gone`'s PASID (not when the
+    /// unit reports pointers outside the queue: nothing there can be read).
     fn prq_holds(&self, prq: Prq, gone: &Drain) -> bool {
-        let (mut head, tail) = self.prq_pointers(prq);
+        let Ok((mut head, tail)) = self.prq_pointers(prq) else {
+            return false;
+        };
         while head != tail {
             let at = prq.base + head;
             if let Ok(w0) = self.mem.load_u64(at) {
@@ -231,9 +234,16 @@ impl<M: AddressSpace + 'static> VtdDriver<M> {
             return batch;
         };
         // PPR first, so that a request queued from here on raises the event again.
-        self.unit
+        self.regs
             .mmio_write(PRS_REG, 4, u64::from(Prs::new().with_ppr(true).into_bits()));
-        let (mut head, tail) = self.prq_pointers(prq);
+        let (mut head, tail) = match self.prq_pointers(prq) {
+            Ok(p) => p,
+            Err(e) => {
+                // Nothing the unit says about the queue can be trusted: nothing is read.
+                st.hw_error(e);
+                return batch;
+            }
+        };
         let mut refused = Vec::new();
         while head != tail {
             match self.prq_take(st, prq.base + head) {
@@ -250,21 +260,22 @@ impl<M: AddressSpace + 'static> VtdDriver<M> {
             }
             head = (head + PRQ_ENTRY_BYTES) % prq.size;
         }
-        self.unit.mmio_write(
+        self.regs.mmio_write(
             PQH_REG,
             8,
             Pqh::new()
                 .with_pqh((tail / PRQ_ENTRY_BYTES) as u16)
                 .into_bits(),
         );
-        let prs = Prs::from_bits(self.unit.mmio_read(PRS_REG, 4) as u32);
+        let prs = Prs::from_bits(self.regs.mmio_read(PRS_REG, 4) as u32);
         if prs.pro() {
             // Requests were dropped: once the queue is empty, the overflow is over, and the
             // groups it cut short are dropped by the core.
-            let (h, t) = self.prq_pointers(prq);
-            if h == t {
+            if let Ok((h, t)) = self.prq_pointers(prq)
+                && h == t
+            {
                 batch.overflowed = true;
-                self.unit
+                self.regs
                     .mmio_write(PRS_REG, 4, u64::from(Prs::new().with_pro(true).into_bits()));
             }
         }
@@ -275,14 +286,34 @@ impl<M: AddressSpace + 'static> VtdDriver<M> {
         batch
     }
 
-    /// PQH and PQT as byte offsets into the queue.
-    fn prq_pointers(&self, prq: Prq) -> (u64, u64) {
-        let head = u64::from(Pqh::from_bits(self.unit.mmio_read(PQH_REG, 8)).pqh());
-        let tail = u64::from(Pqt::from_bits(self.unit.mmio_read(PQT_REG, 8)).pqt());
-        (
-            head * PRQ_ENTRY_BYTES % prq.size,
-            tail * PRQ_ENTRY_BYTES % prq.size,
-        )
+    /// PQH and PQT as byte offsets into the queue. Both hold the offset in bits 18:5 and
+    /// every other bit is reserved: a value outside the queue is the unit's error.
+    fn prq_pointers(&self, prq: Prq) -> std::result::Result<(u64, u64), HwError> {
+        let check = |register, raw: u64, offset: u64| {
+            if raw == offset && offset < prq.size {
+                Ok(offset)
+            } else {
+                Err(HwError::BadRegister {
+                    register,
+                    value: raw,
+                    why: "offset outside the page request queue",
+                })
+            }
+        };
+        let h = self.regs.mmio_read(PQH_REG, 8);
+        let t = self.regs.mmio_read(PQT_REG, 8);
+        Ok((
+            check(
+                "PQH",
+                h,
+                u64::from(Pqh::from_bits(h).pqh()) * PRQ_ENTRY_BYTES,
+            )?,
+            check(
+                "PQT",
+                t,
+                u64::from(Pqt::from_bits(t).pqt()) * PRQ_ENTRY_BYTES,
+            )?,
+        ))
     }
 
     /// Reads the descriptor at `at` and decides what becomes of it, with Linux's checks: a
