@@ -75,6 +75,16 @@ impl State {
     }
 }
 
+/// Refuses a PASID that does not fit in 20 bits: no device sends one and no hardware
+/// structure holds one.
+pub(crate) fn check_pasid(pasid: Pasid) -> Result<()> {
+    if pasid < PASID_LIMIT {
+        Ok(())
+    } else {
+        Err(CoreError::Invalid("PASID wider than 20 bits"))
+    }
+}
+
 fn target(d: Option<&Arc<Domain>>) -> Target<'_> {
     match d.map(|d| (d, d.kind())) {
         None | Some((_, DomainKind::Blocked)) => Target::Blocked,
@@ -453,6 +463,7 @@ impl Iommu {
 
     /// What `pasid` of `dev` is attached to.
     pub fn pasid_domain(&self, dev: DeviceId, pasid: Pasid) -> Result<Option<Arc<Domain>>> {
+        check_pasid(pasid)?;
         Ok(self.state.read().dev(dev)?.pasids.get(&pasid).cloned())
     }
 
@@ -463,6 +474,7 @@ impl Iommu {
         pasid: Pasid,
         new: Option<&Arc<Domain>>,
     ) -> Result<()> {
+        check_pasid(pasid)?;
         let d = st.dev(dev)?;
         let drv = st.driver(d.info.instance)?;
         let old = d.pasids.get(&pasid).cloned();
@@ -519,6 +531,7 @@ impl Iommu {
 
     /// Attaches `domain` to `pasid` of `dev`; refused if the PASID is attached already.
     pub fn attach_pasid(&self, dev: DeviceId, pasid: Pasid, domain: &Arc<Domain>) -> Result<()> {
+        check_pasid(pasid)?;
         let mut st = self.state.write();
         if st.dev(dev)?.pasids.contains_key(&pasid) {
             return Err(CoreError::Busy(
@@ -531,6 +544,7 @@ impl Iommu {
     /// Replaces what `pasid` of `dev` is attached to, atomically. Unlike a RID, a PASID with
     /// nothing attached has no translation to replace: that is [`CoreError::NotAttached`].
     pub fn replace_pasid(&self, dev: DeviceId, pasid: Pasid, domain: &Arc<Domain>) -> Result<()> {
+        check_pasid(pasid)?;
         let mut st = self.state.write();
         if !st.dev(dev)?.pasids.contains_key(&pasid) {
             return Err(CoreError::NotAttached {
@@ -543,6 +557,7 @@ impl Iommu {
 
     /// Detaches `pasid` of `dev`: its requests with that PASID are blocked.
     pub fn detach_pasid(&self, dev: DeviceId, pasid: Pasid) -> Result<()> {
+        check_pasid(pasid)?;
         let mut st = self.state.write();
         if !st.dev(dev)?.pasids.contains_key(&pasid) {
             return Err(CoreError::NotAttached {
@@ -563,6 +578,7 @@ impl Iommu {
 
     /// Gives back a PASID from [`alloc_pasid`](Iommu::alloc_pasid).
     pub fn free_pasid(&self, pasid: Pasid) -> Result<()> {
+        check_pasid(pasid)?;
         if self.pasids.lock().free(pasid) {
             Ok(())
         } else {
@@ -592,6 +608,7 @@ impl Iommu {
 
     /// Gives back a private PASID, detaching it first if it is attached.
     pub fn free_private_pasid(&self, dev: DeviceId, pasid: Pasid) -> Result<()> {
+        check_pasid(pasid)?;
         let mut st = self.state.write();
         if !st.dev(dev)?.private.contains(&pasid) {
             return Err(CoreError::Invalid("not a private PASID of this device"));

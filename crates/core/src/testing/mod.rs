@@ -62,6 +62,10 @@ pub const ALL: &[(&str, Behaviour)] = &[
         behaviours::a_replace_that_fails_leaves_the_old_domain_working,
     ),
     (
+        "pasids_wider_than_20_bits_are_refused",
+        behaviours::pasids_wider_than_20_bits_are_refused,
+    ),
+    (
         "random_operations_agree_with_a_model",
         behaviours::random_operations_agree_with_a_model,
     ),
@@ -119,6 +123,10 @@ macro_rules! behaviour_tests {
             #[test]
             fn s11_private_pasids_for_kernel_dma() {
                 $crate::testing::behaviours::s11_private_pasids_for_kernel_dma(&$harness)
+            }
+            #[test]
+            fn pasids_wider_than_20_bits_are_refused() {
+                $crate::testing::behaviours::pasids_wider_than_20_bits_are_refused(&$harness)
             }
             #[test]
             fn random_operations_agree_with_a_model() {

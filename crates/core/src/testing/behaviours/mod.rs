@@ -75,8 +75,10 @@ pub(super) fn places(d: &Domain) -> BTreeSet<(DeviceId, Option<Pasid>)> {
 
 mod attach;
 mod nested_sva;
+mod pasids;
 mod random;
 
 pub use attach::*;
 pub use nested_sva::*;
+pub use pasids::*;
 pub use random::*;

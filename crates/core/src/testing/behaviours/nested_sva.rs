@@ -297,7 +297,9 @@ pub fn s9_sva_bind_and_io_page_faults(h: &dyn Harness) {
         last,
     };
     assert_eq!(
-        p.iommu.page_request(req(OUTSIDE, Access::READ, 1, true)),
+        p.iommu
+            .page_request(req(OUTSIDE, Access::READ, 1, true))
+            .unwrap(),
         Some(ResponseCode::Invalid)
     );
     assert_eq!(
@@ -317,7 +319,9 @@ pub fn s9_sva_bind_and_io_page_faults(h: &dyn Harness) {
     let f = p.fault_on(a, pa, RO, Access::WRITE);
     assert_eq!(f.kind, DmaFaultKind::Permission);
     assert_eq!(
-        p.iommu.page_request(req(RO, Access::WRITE, 2, true)),
+        p.iommu
+            .page_request(req(RO, Access::WRITE, 2, true))
+            .unwrap(),
         Some(ResponseCode::Invalid)
     );
     refused!(
@@ -332,12 +336,14 @@ pub fn s9_sva_bind_and_io_page_faults(h: &dyn Harness) {
     let n = p.page_responses(0).len();
     assert_eq!(
         p.iommu
-            .page_request(req(VA + 0x2000, Access::WRITE, 3, false)),
+            .page_request(req(VA + 0x2000, Access::WRITE, 3, false))
+            .unwrap(),
         None
     );
     assert_eq!(
         p.iommu
-            .page_request(req(VA + 0x3000, Access::READ, 3, false)),
+            .page_request(req(VA + 0x3000, Access::READ, 3, false))
+            .unwrap(),
         None
     );
     assert_eq!(
@@ -348,7 +354,8 @@ pub fn s9_sva_bind_and_io_page_faults(h: &dyn Harness) {
     assert_eq!(mm.lookup(VA + 0x2000), None);
     assert_eq!(
         p.iommu
-            .page_request(req(VA + 0x4000, Access::READ, 3, true)),
+            .page_request(req(VA + 0x4000, Access::READ, 3, true))
+            .unwrap(),
         Some(ResponseCode::Success)
     );
     let r = p.page_responses(0);
@@ -364,11 +371,14 @@ pub fn s9_sva_bind_and_io_page_faults(h: &dyn Harness) {
     // One bad page makes the whole group Invalid.
     assert_eq!(
         p.iommu
-            .page_request(req(VA + 0x5000, Access::READ, 4, false)),
+            .page_request(req(VA + 0x5000, Access::READ, 4, false))
+            .unwrap(),
         None
     );
     assert_eq!(
-        p.iommu.page_request(req(OUTSIDE, Access::READ, 4, true)),
+        p.iommu
+            .page_request(req(OUTSIDE, Access::READ, 4, true))
+            .unwrap(),
         Some(ResponseCode::Invalid)
     );
     assert_eq!(p.page_responses(0).len(), n + 2);
@@ -377,7 +387,10 @@ pub fn s9_sva_bind_and_io_page_faults(h: &dyn Harness) {
         pasid: Some(pasid + 1),
         ..req(VA, Access::READ, 5, true)
     };
-    assert_eq!(p.iommu.page_request(other), Some(ResponseCode::Invalid));
+    assert_eq!(
+        p.iommu.page_request(other).unwrap(),
+        Some(ResponseCode::Invalid)
+    );
 
     // munmap takes the pages out of every device's view.
     assert_eq!(p.pa(a, pa, VA + 0x10), mm.lookup(VA + 0x10).unwrap());
