@@ -34,6 +34,31 @@ pub(crate) struct Dev {
     sva: HashMap<u32, (Pasid, Arc<Mm>, usize)>,
 }
 
+impl Dev {
+    /// Refuses a call that would change `pasid` behind the back of the SVA binding that
+    /// attached it: only [`Iommu::sva_unbind`] detaches a bound PASID.
+    fn not_sva_bound(&self, pasid: Pasid) -> Result<()> {
+        if self.sva.values().any(|b| b.0 == pasid) {
+            Err(CoreError::Busy(
+                "the PASID is bound to an address space: unbind it",
+            ))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Refuses to attach an SVA domain anywhere but where [`Iommu::sva_bind`] attaches it.
+fn not_sva(domain: &Domain) -> Result<()> {
+    if matches!(domain.kind(), DomainKind::Sva(_)) {
+        Err(CoreError::Invalid(
+            "an SVA domain is attached by binding its address space",
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 struct Group {
     devices: Vec<DeviceId>,
     owner: Option<u64>,
@@ -529,9 +554,11 @@ impl Iommu {
         Ok(())
     }
 
-    /// Attaches `domain` to `pasid` of `dev`; refused if the PASID is attached already.
+    /// Attaches `domain` to `pasid` of `dev`; refused if the PASID is attached already, and
+    /// for an SVA domain ([`sva_bind`](Iommu::sva_bind) attaches those).
     pub fn attach_pasid(&self, dev: DeviceId, pasid: Pasid, domain: &Arc<Domain>) -> Result<()> {
         check_pasid(pasid)?;
+        not_sva(domain)?;
         let mut st = self.state.write();
         if st.dev(dev)?.pasids.contains_key(&pasid) {
             return Err(CoreError::Busy(
@@ -543,28 +570,37 @@ impl Iommu {
 
     /// Replaces what `pasid` of `dev` is attached to, atomically. Unlike a RID, a PASID with
     /// nothing attached has no translation to replace: that is [`CoreError::NotAttached`].
+    /// A PASID an SVA binding attached stays the binding's ([`CoreError::Busy`]), and an SVA
+    /// domain is refused as by [`attach_pasid`](Iommu::attach_pasid).
     pub fn replace_pasid(&self, dev: DeviceId, pasid: Pasid, domain: &Arc<Domain>) -> Result<()> {
         check_pasid(pasid)?;
+        not_sva(domain)?;
         let mut st = self.state.write();
-        if !st.dev(dev)?.pasids.contains_key(&pasid) {
+        let d = st.dev(dev)?;
+        if !d.pasids.contains_key(&pasid) {
             return Err(CoreError::NotAttached {
                 device: dev,
                 pasid: Some(pasid),
             });
         }
+        d.not_sva_bound(pasid)?;
         self.set_pasid(&mut st, dev, pasid, Some(domain))
     }
 
-    /// Detaches `pasid` of `dev`: its requests with that PASID are blocked.
+    /// Detaches `pasid` of `dev`: its requests with that PASID are blocked. A PASID an SVA
+    /// binding attached is refused ([`CoreError::Busy`]): [`sva_unbind`](Iommu::sva_unbind)
+    /// detaches it.
     pub fn detach_pasid(&self, dev: DeviceId, pasid: Pasid) -> Result<()> {
         check_pasid(pasid)?;
         let mut st = self.state.write();
-        if !st.dev(dev)?.pasids.contains_key(&pasid) {
+        let d = st.dev(dev)?;
+        if !d.pasids.contains_key(&pasid) {
             return Err(CoreError::NotAttached {
                 device: dev,
                 pasid: Some(pasid),
             });
         }
+        d.not_sva_bound(pasid)?;
         self.set_pasid(&mut st, dev, pasid, None)
     }
 

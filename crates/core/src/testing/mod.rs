@@ -66,6 +66,10 @@ pub const ALL: &[(&str, Behaviour)] = &[
         behaviours::pasids_wider_than_20_bits_are_refused,
     ),
     (
+        "sva_bound_pasids_stay_with_their_binding",
+        behaviours::sva_bound_pasids_stay_with_their_binding,
+    ),
+    (
         "random_operations_agree_with_a_model",
         behaviours::random_operations_agree_with_a_model,
     ),
@@ -127,6 +131,10 @@ macro_rules! behaviour_tests {
             #[test]
             fn pasids_wider_than_20_bits_are_refused() {
                 $crate::testing::behaviours::pasids_wider_than_20_bits_are_refused(&$harness)
+            }
+            #[test]
+            fn sva_bound_pasids_stay_with_their_binding() {
+                $crate::testing::behaviours::sva_bound_pasids_stay_with_their_binding(&$harness)
             }
             #[test]
             fn random_operations_agree_with_a_model() {

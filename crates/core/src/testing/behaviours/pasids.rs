@@ -1,6 +1,9 @@
-//! PASIDs at the core's edge: values wider than 20 bits refused by every call that takes one.
+//! PASIDs at the core's edge: values wider than 20 bits refused by every call that takes
+//! one, and each PASID changed only by its owner.
 
 #![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
 
 use super::{IOVA, PASID_REQ, mapped};
 use crate::testing::harness::{DEV, Harness, InstSpec, PAGE};
@@ -54,4 +57,53 @@ pub fn pasids_wider_than_20_bits_are_refused(h: &dyn Harness) {
         .dma_with_page_request(a, Some(pasid), 0x40_0000, Access::READ)
         .unwrap();
     assert_eq!(Some(t.pa), mm.lookup(0x40_0000));
+}
+
+/// A PASID that [`sva_bind`](crate::Iommu::sva_bind) attached is the binding's: detach and
+/// replace are refused with [`CoreError::Busy`] (only unbinding detaches it), an SVA domain
+/// is attached by binding alone ([`CoreError::Invalid`] elsewhere), and binding and
+/// unbinding again find the PASID as the binding left it.
+pub fn sva_bound_pasids_stay_with_their_binding(h: &dyn Harness) {
+    let p = h.platform(&[InstSpec::full()]);
+    let [a, b] = p.devices([(0, DEV), (0, DEV)]);
+    const VA: u64 = 0x40_0000;
+    let mm = p.iommu.new_mm(p.stage1.clone()).unwrap();
+    mm.mmap(VA, 0x2000, Prot::RW).unwrap();
+    let pasid = p.iommu.sva_bind(a, &mm).unwrap();
+    let sva = p.iommu.pasid_domain(a, pasid).unwrap().unwrap();
+    let (user, buf) = mapped(&p, a, PASID_REQ, IOVA, PAGE);
+    let other = pasid + 1;
+    p.iommu.attach_pasid(a, other, &user).unwrap();
+
+    refused!(p.iommu.detach_pasid(a, pasid), CoreError::Busy(_));
+    refused!(p.iommu.replace_pasid(a, pasid, &user), CoreError::Busy(_));
+    refused!(p.iommu.attach_pasid(a, pasid, &user), CoreError::Busy(_));
+    refused!(p.iommu.attach_pasid(b, pasid, &sva), CoreError::Invalid(_));
+    refused!(p.iommu.replace_pasid(a, other, &sva), CoreError::Invalid(_));
+    assert!(Arc::ptr_eq(
+        &p.iommu.pasid_domain(a, pasid).unwrap().unwrap(),
+        &sva
+    ));
+    assert!(p.iommu.pasid_domain(b, pasid).unwrap().is_none());
+    assert_eq!(p.pa(a, Some(other), IOVA), buf);
+
+    // Bound twice, the PASID still translates through the address space.
+    assert_eq!(p.iommu.sva_bind(a, &mm).unwrap(), pasid);
+    let t = p
+        .dma_with_page_request(a, Some(pasid), VA, Access::WRITE)
+        .unwrap();
+    assert_eq!(Some(t.pa), mm.lookup(VA));
+    // The last unbind detaches the binding's PASID and nothing else.
+    p.iommu.sva_unbind(a, &mm).unwrap();
+    assert_eq!(p.pa(a, Some(pasid), VA), t.pa);
+    p.iommu.sva_unbind(a, &mm).unwrap();
+    assert!(p.iommu.pasid_domain(a, pasid).unwrap().is_none());
+    refused!(p.iommu.sva_unbind(a, &mm), CoreError::Invalid(_));
+    assert!(Arc::ptr_eq(
+        &p.iommu.pasid_domain(a, other).unwrap().unwrap(),
+        &user
+    ));
+    assert_eq!(p.pa(a, Some(other), IOVA), buf);
+    // Now a user PASID like any other: detached and attached at will.
+    p.iommu.detach_pasid(a, other).unwrap();
 }
