@@ -13,7 +13,7 @@ use crate::driver::{DeviceInfo, IommuDriver, PagingRequest, Target};
 use crate::error::{CoreError, Result};
 use crate::ids::{DeviceId, DomainId, GroupId, InstanceId, PASID_LIMIT, Pasid};
 use crate::iopf::PageRequest;
-use crate::pasid::PasidSpace;
+use crate::pasid::{FreeError, PasidOwner, PasidSpace};
 use crate::sva::Mm;
 use crate::table::{Mem, TableAlloc};
 use crate::topology::Topology;
@@ -522,6 +522,11 @@ impl Iommu {
                 _ => {}
             }
             Self::check_compat(&*drv, d.info.instance, n)?;
+            // SVA domains come from the binding that owns their PASID; anything else must
+            // not take a PASID another owner has.
+            if !matches!(n.kind(), DomainKind::Sva(_)) {
+                self.not_owned_elsewhere(dev, pasid)?;
+            }
         }
         if let (Some(n), Some(o)) = (new, old.as_ref())
             && Arc::ptr_eq(n, o)
@@ -604,21 +609,46 @@ impl Iommu {
         self.set_pasid(&mut st, dev, pasid, None)
     }
 
-    /// A PASID from the global space, for a user (VFIO) to attach with.
-    pub fn alloc_pasid(&self) -> Result<Pasid> {
+    /// Refuses to attach at `pasid` of `dev` when the PASID is an address space's (its SVA
+    /// bindings attach it) or another device's private PASID.
+    fn not_owned_elsewhere(&self, dev: DeviceId, pasid: Pasid) -> Result<()> {
+        match self.pasids.lock().owner(pasid) {
+            Some(PasidOwner::Sva(_)) => Err(CoreError::Busy(
+                "the PASID is an address space's: bind it instead",
+            )),
+            Some(PasidOwner::Private(d)) if d != dev => Err(CoreError::Busy(
+                "the PASID is another device's private PASID",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// A PASID from the global space, for a user (VFIO) to attach with; `owner` (a token of
+    /// the user's choosing, as for [`claim_group`](Iommu::claim_group)) alone may free it.
+    pub fn alloc_pasid(&self, owner: u64) -> Result<Pasid> {
         self.pasids
             .lock()
-            .alloc(PASID_LIMIT)
+            .alloc(PASID_LIMIT, PasidOwner::User(owner))
             .ok_or(CoreError::NoPasid)
     }
 
-    /// Gives back a PASID from [`alloc_pasid`](Iommu::alloc_pasid).
-    pub fn free_pasid(&self, pasid: Pasid) -> Result<()> {
+    /// Gives back a PASID that `owner` took with [`alloc_pasid`](Iommu::alloc_pasid);
+    /// refused ([`CoreError::Busy`]) for a PASID another user, an SVA binding or a device's
+    /// kernel driver has.
+    pub fn free_pasid(&self, pasid: Pasid, owner: u64) -> Result<()> {
         check_pasid(pasid)?;
-        if self.pasids.lock().free(pasid) {
-            Ok(())
-        } else {
-            Err(CoreError::Invalid("PASID not allocated"))
+        match self.pasids.lock().free(pasid, PasidOwner::User(owner)) {
+            Ok(()) => Ok(()),
+            Err(FreeError::NotTaken) => Err(CoreError::Invalid("PASID not allocated")),
+            Err(FreeError::NotOwner(PasidOwner::User(_))) => {
+                Err(CoreError::Busy("PASID owned by another user"))
+            }
+            Err(FreeError::NotOwner(PasidOwner::Sva(_))) => {
+                Err(CoreError::Busy("PASID of an address space's SVA bindings"))
+            }
+            Err(FreeError::NotOwner(PasidOwner::Private(_))) => {
+                Err(CoreError::Busy("private PASID of a device"))
+            }
         }
     }
 
@@ -637,7 +667,11 @@ impl Iommu {
             return Err(CoreError::NotSupported("PASIDs"));
         }
         let limit = (1u64 << caps.pasid_bits).min(u64::from(PASID_LIMIT)) as Pasid;
-        let p = self.pasids.lock().alloc(limit).ok_or(CoreError::NoPasid)?;
+        let p = self
+            .pasids
+            .lock()
+            .alloc(limit, PasidOwner::Private(dev))
+            .ok_or(CoreError::NoPasid)?;
         st.dev_mut(dev)?.private.insert(p);
         Ok(p)
     }
@@ -653,7 +687,8 @@ impl Iommu {
             self.set_pasid(&mut st, dev, pasid, None)?;
         }
         st.dev_mut(dev)?.private.remove(&pasid);
-        self.pasids.lock().free(pasid);
+        // The device's set and the space agree: the space has it for this device.
+        let _ = self.pasids.lock().free(pasid, PasidOwner::Private(dev));
         Ok(())
     }
 
@@ -669,7 +704,7 @@ impl Iommu {
         }
         let d = st.devices.remove(&dev).ok_or(CoreError::NoDevice(dev))?;
         for p in &d.private {
-            self.pasids.lock().free(*p);
+            let _ = self.pasids.lock().free(*p, PasidOwner::Private(dev));
         }
         if let Some(g) = st.groups.get_mut(&d.group) {
             g.devices.retain(|x| *x != dev);

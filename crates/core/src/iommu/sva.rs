@@ -12,6 +12,7 @@ use crate::driver::{DeviceInfo, DmaFault, DmaTranslation, IommuDriver};
 use crate::error::{CoreError, Result};
 use crate::ids::{DeviceId, InstanceId, Pasid};
 use crate::iopf::{PageRequest, PageRequestBatch, PageResponse, ResponseCode};
+use crate::pasid::PasidOwner;
 use crate::sva::Mm;
 
 impl Iommu {
@@ -44,7 +45,11 @@ impl Iommu {
                 Some(p) => p,
                 None => {
                     let limit = 1u32 << caps.pasid_bits.min(20);
-                    let n = self.pasids.lock().alloc(limit).ok_or(CoreError::NoPasid)?;
+                    let n = self
+                        .pasids
+                        .lock()
+                        .alloc(limit, PasidOwner::Sva(mm.id()))
+                        .ok_or(CoreError::NoPasid)?;
                     *p = Some(n);
                     fresh = true;
                     n
@@ -73,7 +78,7 @@ impl Iommu {
         if let Err(e) = r {
             if fresh {
                 *mm.pasid.lock() = None;
-                self.pasids.lock().free(pasid);
+                let _ = self.pasids.lock().free(pasid, PasidOwner::Sva(mm.id()));
             }
             return Err(e);
         }

@@ -70,6 +70,10 @@ pub const ALL: &[(&str, Behaviour)] = &[
         behaviours::sva_bound_pasids_stay_with_their_binding,
     ),
     (
+        "each_pasid_has_one_owner",
+        behaviours::each_pasid_has_one_owner,
+    ),
+    (
         "random_operations_agree_with_a_model",
         behaviours::random_operations_agree_with_a_model,
     ),
@@ -135,6 +139,10 @@ macro_rules! behaviour_tests {
             #[test]
             fn sva_bound_pasids_stay_with_their_binding() {
                 $crate::testing::behaviours::sva_bound_pasids_stay_with_their_binding(&$harness)
+            }
+            #[test]
+            fn each_pasid_has_one_owner() {
+                $crate::testing::behaviours::each_pasid_has_one_owner(&$harness)
             }
             #[test]
             fn random_operations_agree_with_a_model() {

@@ -468,7 +468,7 @@ pub fn s11_private_pasids_for_kernel_dma(h: &dyn Harness) {
     assert_eq!(p.read(buf, 6), b"kernel");
 
     // Private, user and SVA PASIDs come from one space: never the same.
-    let user = p.iommu.alloc_pasid().unwrap();
+    let user = p.iommu.alloc_pasid(1).unwrap();
     let mm = p.iommu.new_mm(p.stage1.clone()).unwrap();
     let sva = p.iommu.sva_bind(a, &mm).unwrap();
     let private2 = p.iommu.alloc_private_pasid(a).unwrap();

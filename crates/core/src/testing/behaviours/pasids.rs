@@ -48,7 +48,7 @@ pub fn pasids_wider_than_20_bits_are_refused(h: &dyn Harness) {
         refused!(p.iommu.replace_pasid(a, wide, &d), CoreError::Invalid(_));
         refused!(p.iommu.detach_pasid(a, wide), CoreError::Invalid(_));
         refused!(p.iommu.pasid_domain(a, wide), CoreError::Invalid(_));
-        refused!(p.iommu.free_pasid(wide), CoreError::Invalid(_));
+        refused!(p.iommu.free_pasid(wide, 1), CoreError::Invalid(_));
         refused!(p.iommu.free_private_pasid(a, wide), CoreError::Invalid(_));
     }
     assert_eq!(p.iommu.pasids_in_use(), used);
@@ -106,4 +106,63 @@ pub fn sva_bound_pasids_stay_with_their_binding(h: &dyn Harness) {
     assert_eq!(p.pa(a, Some(other), IOVA), buf);
     // Now a user PASID like any other: detached and attached at will.
     p.iommu.detach_pasid(a, other).unwrap();
+}
+
+/// Each PASID of the global space has one owner: a user (by its token), an address space's
+/// SVA bindings, or a device's kernel driver. Only the owner frees it ([`CoreError::Busy`]
+/// for anyone else, [`CoreError::Invalid`] for a PASID nobody has), so the space never hands
+/// a PASID in use to a second owner; a user attaches neither an address space's PASID nor
+/// another device's private one.
+pub fn each_pasid_has_one_owner(h: &dyn Harness) {
+    let p = h.platform(&[InstSpec::full()]);
+    let [a, b] = p.devices([(0, DEV), (0, DEV)]);
+    let (me, you) = (1, 2);
+    let mine = p.iommu.alloc_pasid(me).unwrap();
+    let yours = p.iommu.alloc_pasid(you).unwrap();
+    let mm = p.iommu.new_mm(p.stage1.clone()).unwrap();
+    let sva = p.iommu.sva_bind(a, &mm).unwrap();
+    let private = p.iommu.alloc_private_pasid(a).unwrap();
+    let (d, buf) = mapped(&p, a, PASID_REQ, IOVA, PAGE);
+    p.iommu.attach_pasid(a, private, &d).unwrap();
+    let used = p.iommu.pasids_in_use();
+    assert_eq!(used, 4);
+
+    // Nobody frees a PASID another owner has.
+    refused!(p.iommu.free_pasid(yours, me), CoreError::Busy(_));
+    refused!(p.iommu.free_pasid(sva, me), CoreError::Busy(_));
+    refused!(p.iommu.free_pasid(private, me), CoreError::Busy(_));
+    refused!(p.iommu.free_private_pasid(a, sva), CoreError::Invalid(_));
+    refused!(p.iommu.free_private_pasid(a, mine), CoreError::Invalid(_));
+    refused!(
+        p.iommu.free_private_pasid(b, private),
+        CoreError::Invalid(_)
+    );
+    assert_eq!(p.iommu.pasids_in_use(), used);
+    // So none of them is handed out again while its owner has it.
+    let fresh: Vec<_> = (0..8).map(|_| p.iommu.alloc_pasid(me).unwrap()).collect();
+    assert!(
+        fresh
+            .iter()
+            .all(|f| ![mine, yours, sva, private].contains(f)),
+        "{fresh:?}"
+    );
+    for f in fresh {
+        p.iommu.free_pasid(f, me).unwrap();
+    }
+    // A user attaches neither an address space's PASID nor another device's private one.
+    refused!(p.iommu.attach_pasid(b, sva, &d), CoreError::Busy(_));
+    refused!(p.iommu.attach_pasid(b, private, &d), CoreError::Busy(_));
+    assert!(p.iommu.pasid_domain(b, sva).unwrap().is_none());
+    assert_eq!(p.pa(a, Some(private), IOVA), buf);
+
+    // Each owner frees its own, once.
+    p.iommu.free_pasid(mine, me).unwrap();
+    refused!(p.iommu.free_pasid(mine, me), CoreError::Invalid(_));
+    p.iommu.free_pasid(yours, you).unwrap();
+    p.iommu.free_private_pasid(a, private).unwrap();
+    assert_eq!(p.iommu.pasids_in_use(), used - 3);
+    // The address space keeps its PASID after its last unbind, and binds with it again.
+    p.iommu.sva_unbind(a, &mm).unwrap();
+    refused!(p.iommu.free_pasid(sva, me), CoreError::Busy(_));
+    assert_eq!(p.iommu.sva_bind(b, &mm).unwrap(), sva);
 }
