@@ -84,7 +84,9 @@ pub struct Attachment {
     pub pasid: Option<Pasid>,
     /// The instance the device sits behind.
     pub instance: InstanceId,
-    pub(crate) driver: Arc<dyn IommuDriver>,
+    /// The instance's driver, not kept alive by the domain: the driver keeps the domains
+    /// it has programmed, and a strong reference back would keep both forever.
+    pub(crate) driver: Weak<dyn IommuDriver>,
 }
 
 impl std::fmt::Debug for Attachment {
@@ -314,9 +316,12 @@ impl Domain {
         let users = self.attachments.read().clone();
         let mut done: Vec<InstanceId> = Vec::new();
         for a in users {
-            if !done.contains(&a.instance) {
+            // A driver that is gone caches nothing of the domain.
+            if !done.contains(&a.instance)
+                && let Some(driver) = a.driver.upgrade()
+            {
                 done.push(a.instance);
-                a.driver.flush(self, range, tables_freed);
+                driver.flush(self, range, tables_freed);
             }
         }
     }

@@ -404,7 +404,7 @@ impl Iommu {
                 device: dev,
                 pasid: None,
                 instance: info.instance,
-                driver: drv.clone(),
+                driver: Arc::downgrade(&drv),
             });
         }
         if let Err(e) = drv.set_rid(&info, target(new), target(d.rid.as_ref())) {
@@ -540,7 +540,7 @@ impl Iommu {
                 device: dev,
                 pasid: Some(pasid),
                 instance: info.instance,
-                driver: drv.clone(),
+                driver: Arc::downgrade(&drv),
             });
         }
         if let Err(e) = drv.set_pasid(&info, pasid, target(new), target(old.as_ref())) {
@@ -719,6 +719,42 @@ impl Iommu {
     /// The family of the instance `id`.
     pub fn family(&self, id: InstanceId) -> Result<Family> {
         Ok(self.state.read().driver(id)?.caps().family)
+    }
+
+    /// The driver of instance `id`, without keeping it alive.
+    #[cfg(feature = "testing")]
+    pub(crate) fn driver_weak(&self, id: InstanceId) -> Option<std::sync::Weak<dyn IommuDriver>> {
+        let drv = self.state.read().driver(id).ok()?;
+        Some(Arc::downgrade(&drv))
+    }
+}
+
+impl Drop for Iommu {
+    /// Detaches everything from every device and lets the drivers go, as removing each
+    /// device would: the drivers drop what they hold of the domains, and every domain drops
+    /// its attachments. A driver that refuses a step is left holding what it holds until it
+    /// goes itself.
+    fn drop(&mut self) {
+        let mut st = std::mem::take(self.state.get_mut());
+        let devices: Vec<DeviceId> = st.devices.keys().copied().collect();
+        for dev in devices {
+            let pasids: Vec<Pasid> = st.devices[&dev].pasids.keys().copied().collect();
+            for p in pasids {
+                let _ = self.set_pasid(&mut st, dev, p, None);
+            }
+            let _ = self.set_rid(&mut st, dev, None);
+            if let Some(d) = st.devices.remove(&dev) {
+                for (p, domain) in &d.pasids {
+                    domain.detach_record(dev, Some(*p));
+                }
+                if let Some(domain) = &d.rid {
+                    domain.detach_record(dev, None);
+                }
+                if let Ok(drv) = st.driver(d.info.instance) {
+                    drv.release(&d.info);
+                }
+            }
+        }
     }
 }
 

@@ -74,6 +74,10 @@ pub const ALL: &[(&str, Behaviour)] = &[
         behaviours::each_pasid_has_one_owner,
     ),
     (
+        "teardown_leaves_nothing_behind",
+        behaviours::teardown_leaves_nothing_behind,
+    ),
+    (
         "random_operations_agree_with_a_model",
         behaviours::random_operations_agree_with_a_model,
     ),
@@ -143,6 +147,10 @@ macro_rules! behaviour_tests {
             #[test]
             fn each_pasid_has_one_owner() {
                 $crate::testing::behaviours::each_pasid_has_one_owner(&$harness)
+            }
+            #[test]
+            fn teardown_leaves_nothing_behind() {
+                $crate::testing::behaviours::teardown_leaves_nothing_behind(&$harness)
             }
             #[test]
             fn random_operations_agree_with_a_model() {

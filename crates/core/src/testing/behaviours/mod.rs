@@ -77,8 +77,10 @@ mod attach;
 mod nested_sva;
 mod pasids;
 mod random;
+mod teardown;
 
 pub use attach::*;
 pub use nested_sva::*;
 pub use pasids::*;
 pub use random::*;
+pub use teardown::*;
