@@ -538,7 +538,7 @@ mod tests {
 
     #[test]
     fn range_sweeps_reach_the_last_page_and_empty_ranges_nothing() {
-        let last = u64::MAX & !0xfff;
+        let last: u64 = !0xfff;
         let t = StreamTlb::new(64);
         let g = AtomicU64::new(0);
         let mut e = entry(0x3f, true, false);

@@ -443,7 +443,7 @@ impl Pgtt {
 mod tests {
     use super::*;
 
-    const LAST_PAGE: u64 = u64::MAX & !0xfff;
+    const LAST_PAGE: u64 = !0xfff;
 
     fn entry(class: Class) -> IotlbEntry {
         IotlbEntry {
