@@ -27,6 +27,7 @@ mod hw;
 mod ops;
 mod prq;
 mod queue;
+mod teardown;
 
 pub use queue::QueueErrorReport;
 

@@ -107,7 +107,8 @@ fn build(h: &dyn Harness, p: &Platform, held: Held) -> Kept {
 
 /// Every state of [`Held`], with the devices removed first or not, and the test's domains
 /// dropped before or after the platform: afterwards no domain and no driver is alive, and
-/// every table page the platform's allocator handed out since its drivers came up is back.
+/// every page the platform's table allocator handed out — domains' tables, process pages,
+/// the drivers' own structures — is back.
 pub fn teardown_leaves_nothing_behind(h: &dyn Harness) {
     use Held::*;
     for held in [Nothing, Rid, Pasid, Nested, Sva, Everything] {
@@ -123,14 +124,6 @@ pub fn teardown_leaves_nothing_behind(h: &dyn Harness) {
                     .iter()
                     .map(|&i| p.iommu.driver_weak(i).unwrap())
                     .collect();
-                // What the drivers hold for their own life (and for devices like these).
-                let own = {
-                    let q = h.platform(&[InstSpec::full()]);
-                    let before = q.iommu.tables().stats().allocated;
-                    let _ = q.devices([(0, DEV), (0, DEV), (0, DEV)]);
-                    q.iommu.tables().stats().allocated - before
-                };
-                let at_bring_up = tables.stats().allocated;
                 let kept = build(h, &p, held);
                 let domains: Vec<Weak<Domain>> = kept.domains.iter().map(Arc::downgrade).collect();
                 if remove_devices {
@@ -157,11 +150,10 @@ pub fn teardown_leaves_nothing_behind(h: &dyn Harness) {
                     drivers.iter().all(|d| d.strong_count() == 0),
                     "{case}: a driver outlives everything"
                 );
-                let left = tables.stats().allocated;
-                assert!(
-                    left <= at_bring_up + own,
-                    "{case}: {left} bytes of table pages held, {at_bring_up} at bring-up, \
-                     {own} for devices"
+                assert_eq!(
+                    tables.stats().allocated,
+                    0,
+                    "{case}: table pages still held"
                 );
             }
         }
