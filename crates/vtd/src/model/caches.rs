@@ -468,24 +468,22 @@ mod tests {
 
     #[test]
     fn page_invalidations_reach_the_last_page_of_the_address_space() {
-        let c = last_page_cached(Class::Second);
-        let scope = IotlbScope::Pages {
+        let pages = IotlbScope::Pages {
             did: 7,
             addr: LAST_PAGE,
             size: 0x1000,
         };
-        assert_eq!(c.invalidate_iotlb(scope), 1);
-        assert!(c.iotlb(1, Some(3), false, LAST_PAGE).is_none());
-
-        let c = last_page_cached(Class::First);
-        let scope = IotlbScope::PasidPages {
+        let pasid_pages = IotlbScope::PasidPages {
             did: 7,
             pasid: 3,
             addr: LAST_PAGE,
             size: 0x1000,
         };
-        assert_eq!(c.invalidate_iotlb(scope), 1);
-        assert!(c.iotlb(1, Some(3), false, LAST_PAGE).is_none());
+        for (class, scope) in [(Class::Second, pages), (Class::First, pasid_pages)] {
+            let c = last_page_cached(class);
+            assert_eq!(c.invalidate_iotlb(scope), 1, "{scope:?}");
+            assert!(c.iotlb(1, Some(3), false, LAST_PAGE).is_none());
+        }
     }
 
     #[test]

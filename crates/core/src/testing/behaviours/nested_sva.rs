@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use super::{IOVA, PASID_REQ, incompatible, mapped, places};
+use super::{IOVA, NEST_PARENT, PASID_REQ, incompatible, mapped, places};
 use crate::testing::harness::{DEV, Harness, InstSpec, PAGE, Platform, Shape};
 use crate::{
     Bridge, CoreError, DeviceCaps, DeviceDesc, DeviceId, DmaFault, DmaFaultKind, Domain,
@@ -52,10 +52,7 @@ pub fn s8_nested_pasid_table_claims_every_pasid(h: &dyn Harness) {
         InstSpec::full().no_nesting(),
     ]);
     let [a, b, o, plain] = p.devices([(0, DEV), (0, DEV), (1, DEV), (2, DEV)]);
-    let nest_parent = PagingRequest {
-        nest_parent: true,
-        ..PagingRequest::default()
-    };
+    let nest_parent = NEST_PARENT;
     refused!(
         p.iommu.new_paging(plain, nest_parent),
         CoreError::NotSupported(_)
@@ -599,16 +596,7 @@ pub fn a_replace_that_fails_leaves_the_old_domain_working(h: &dyn Harness) {
     let (d1, buf1) = mapped(&p, a, PagingRequest::default(), IOVA, PAGE);
     let (d2, buf2) = mapped(&p, a, PagingRequest::default(), IOVA, PAGE);
     let (other, _) = mapped(&p, o, PagingRequest::default(), IOVA, PAGE);
-    let parent = p
-        .iommu
-        .new_paging(
-            a,
-            PagingRequest {
-                nest_parent: true,
-                ..PagingRequest::default()
-            },
-        )
-        .unwrap();
+    let parent = p.iommu.new_paging(a, NEST_PARENT).unwrap();
     let claims = p
         .iommu
         .new_nested(

@@ -5,7 +5,7 @@
 
 use std::sync::{Arc, Weak};
 
-use super::{IOVA, PASID_REQ, mapped};
+use super::{IOVA, NEST_PARENT, PASID_REQ, mapped};
 use crate::testing::harness::{DEV, Harness, InstSpec, PAGE, Platform};
 use crate::{Domain, Mm, NestedData, PagingRequest};
 use softiommu_pgtable::{Access, Prot};
@@ -56,16 +56,7 @@ fn build(h: &dyn Harness, p: &Platform, held: Held) -> Kept {
         kept.domains.push(d);
     }
     if held == Held::Nested || all {
-        let parent = p
-            .iommu
-            .new_paging(
-                c,
-                PagingRequest {
-                    nest_parent: true,
-                    ..PagingRequest::default()
-                },
-            )
-            .unwrap();
+        let parent = p.iommu.new_paging(c, NEST_PARENT).unwrap();
         let gpa = p.alloc(PAGE);
         parent.map_sync(gpa, gpa, PAGE, Prot::RW).unwrap();
         let nested = if h.nested_pasid_table() {
