@@ -84,7 +84,9 @@ pub struct Attachment {
     pub pasid: Option<Pasid>,
     /// The instance the device sits behind.
     pub instance: InstanceId,
-    pub(crate) driver: Arc<dyn IommuDriver>,
+    /// The instance's driver, not kept alive by the domain: the driver keeps the domains
+    /// it has programmed, and a strong reference back would keep both forever.
+    pub(crate) driver: Weak<dyn IommuDriver>,
 }
 
 impl std::fmt::Debug for Attachment {
@@ -334,24 +336,27 @@ impl Domain {
 
     /// Flushes the domain on every instance it is attached to, once each.
     pub(crate) fn flush_users(&self, range: Option<(u64, u64)>, tables_freed: bool) {
-        self.each_instance(|a| a.driver.flush(self, range, tables_freed));
+        self.each_instance(|d| d.flush(self, range, tables_freed));
     }
 
-    /// Runs `f` on one attachment of each instance the domain is attached to.
-    fn each_instance(&self, f: impl Fn(&Attachment)) {
+    /// Runs `f` on the driver of each instance the domain is attached to, once each.
+    fn each_instance(&self, f: impl Fn(&dyn IommuDriver)) {
         let users = self.attachments.read().clone();
         let mut done: Vec<InstanceId> = Vec::new();
-        for a in &users {
-            if !done.contains(&a.instance) {
+        for a in users {
+            // A driver that is gone caches nothing of the domain.
+            if !done.contains(&a.instance)
+                && let Some(driver) = a.driver.upgrade()
+            {
                 done.push(a.instance);
-                f(a);
+                f(&*driver);
             }
         }
     }
 
     /// Tells every instance the domain is attached to, once each, of a newly mapped range.
     fn flush_users_map(&self, range: (u64, u64)) {
-        self.each_instance(|a| a.driver.flush_map(self, range));
+        self.each_instance(|d| d.flush_map(self, range));
     }
 
     /// The output address of `iova` in a paging domain.

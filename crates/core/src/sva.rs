@@ -141,6 +141,22 @@ impl Mm {
                 }
             }
         }
+        self.unpopulate(addr, end);
+        // The CPU's TLB shootdown reaches the IOMMUs too.
+        let domains: Vec<Arc<Domain>> = self
+            .domains
+            .lock()
+            .iter()
+            .filter_map(|(_, w)| w.upgrade())
+            .collect();
+        for d in domains {
+            d.flush_users(Some((addr, end)), true);
+        }
+        Ok(())
+    }
+
+    /// Unmaps the populated pages of `[addr, end)` and frees them.
+    fn unpopulate(&self, addr: u64, end: u64) {
         let g = self.format.geometry().granule();
         let mut t = self.table.lock();
         let mut a = addr;
@@ -153,18 +169,6 @@ impl Mm {
                 a += g;
             }
         }
-        drop(t);
-        // The CPU's TLB shootdown reaches the IOMMUs too.
-        let domains: Vec<Arc<Domain>> = self
-            .domains
-            .lock()
-            .iter()
-            .filter_map(|(_, w)| w.upgrade())
-            .collect();
-        for d in domains {
-            d.flush_users(Some((addr, end)), true);
-        }
-        Ok(())
     }
 
     /// Resolves a fault at `addr` for `access`: a page inside a mapping that allows the
@@ -218,5 +222,21 @@ impl Mm {
             .iter()
             .filter(|(f, _)| *f == family)
             .find_map(|(_, w)| w.upgrade())
+    }
+}
+
+impl Drop for Mm {
+    /// The populated pages go back where they came from (the table frees its own pages).
+    /// No device can reach them any more: every SVA domain of the address space holds it.
+    fn drop(&mut self) {
+        let vmas: Vec<(u64, u64)> = self
+            .vmas
+            .get_mut()
+            .iter()
+            .map(|(&a, &(e, _))| (a, e))
+            .collect();
+        for (addr, end) in vmas {
+            self.unpopulate(addr, end);
+        }
     }
 }

@@ -79,7 +79,8 @@ pub trait AddressSpace: Send + Sync {
     }
 }
 
-/// Implements [`AddressSpace`] for a pointer type by forwarding to the space it points at.
+/// Implements [`AddressSpace`] for a pointer type by forwarding every method to the space it
+/// points at.
 macro_rules! forward_address_space {
     ($($ptr:ty),*) => {$(
         impl<T: AddressSpace + ?Sized> AddressSpace for $ptr {
@@ -99,8 +100,27 @@ macro_rules! forward_address_space {
             fn fill(&self, pa: u64, len: u64, byte: u8) -> Result<()> {
                 (**self).fill(pa, len, byte)
             }
+            #[inline]
+            fn load_u64(&self, pa: u64) -> Result<u64> {
+                (**self).load_u64(pa)
+            }
+            #[inline]
+            fn store_u64(&self, pa: u64, value: u64) -> Result<()> {
+                (**self).store_u64(pa, value)
+            }
+            #[inline]
+            fn cmpxchg_u64(
+                &self,
+                pa: u64,
+                current: u64,
+                new: u64,
+            ) -> Result<std::result::Result<u64, u64>> {
+                (**self).cmpxchg_u64(pa, current, new)
+            }
         }
     )*};
 }
 
-forward_address_space!(Arc<T>, &T);
+// Every method is forwarded: a default would act on the pointed-at space's words directly,
+// past what the space itself does for that method (a dry run's writes, a view's refusals).
+forward_address_space!(Arc<T>, Box<T>, &T);

@@ -5,7 +5,8 @@ use thiserror::Error;
 
 use crate::prot::Prot;
 
-/// Why a page-table operation was refused. A refused operation changes nothing.
+/// Why a page-table operation was refused. A refused operation changes nothing, except
+/// [`PgError::Corrupt`], found part-way through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
 pub enum PgError {
     /// The format configuration is not one the hardware allows.
@@ -77,6 +78,14 @@ pub enum PgError {
         /// Level of the block, counted from the root.
         level: usize,
     },
+    /// The table's memory holds what the table did not write there (something else wrote
+    /// an entry: a stray DMA, a misprogrammed unit): the operation stopped at the entry or
+    /// table where it found that, leaving every page it did not make untouched.
+    #[error("table memory at {addr:#x} was changed by something other than the table")]
+    Corrupt {
+        /// The entry or table found changed.
+        addr: u64,
+    },
     /// Table memory could not be read, written or allocated.
     #[error("table memory: {0}")]
     Mem(#[from] MemError),
@@ -95,6 +104,7 @@ impl PgError {
             PgError::NotMapped { .. } => libc::ENOENT,
             PgError::DirtyUnsupported => libc::EOPNOTSUPP,
             PgError::Contended { .. } => libc::EBUSY,
+            PgError::Corrupt { .. } => libc::EIO,
             PgError::Mem(e) => e.errno(),
         }
     }

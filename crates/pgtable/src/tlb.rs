@@ -218,7 +218,10 @@ impl<const V: usize> Tlb<V> {
         }
         self.insert(index, key, value);
         if generation.load(Ordering::Acquire) != seen {
-            self.invalidate(Some(index..index + 1), |k, _| k == key);
+            let n = self.sweep(self.set(index), &mut |k, _| k == key);
+            if n != 0 {
+                self.invalidated.fetch_add(n, Ordering::Relaxed);
+            }
         }
     }
 

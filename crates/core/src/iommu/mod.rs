@@ -13,7 +13,7 @@ use crate::driver::{DeviceInfo, IommuDriver, PagingRequest, Target};
 use crate::error::{CoreError, Result};
 use crate::ids::{DeviceId, DomainId, GroupId, InstanceId, PASID_LIMIT, Pasid};
 use crate::iopf::PageRequest;
-use crate::pasid::PasidSpace;
+use crate::pasid::{FreeError, PasidOwner, PasidSpace};
 use crate::sva::Mm;
 use crate::table::{Mem, TableAlloc};
 use crate::topology::Topology;
@@ -32,6 +32,31 @@ pub(crate) struct Dev {
     pasids: BTreeMap<Pasid, Arc<Domain>>,
     private: BTreeSet<Pasid>,
     sva: HashMap<u32, (Pasid, Arc<Mm>, usize)>,
+}
+
+impl Dev {
+    /// Refuses a call that would change `pasid` behind the back of the SVA binding that
+    /// attached it: only [`Iommu::sva_unbind`] detaches a bound PASID.
+    fn not_sva_bound(&self, pasid: Pasid) -> Result<()> {
+        if self.sva.values().any(|b| b.0 == pasid) {
+            Err(CoreError::Busy(
+                "the PASID is bound to an address space: unbind it",
+            ))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Refuses to attach an SVA domain anywhere but where [`Iommu::sva_bind`] attaches it.
+fn not_sva(domain: &Domain) -> Result<()> {
+    if matches!(domain.kind(), DomainKind::Sva(_)) {
+        Err(CoreError::Invalid(
+            "an SVA domain is attached by binding its address space",
+        ))
+    } else {
+        Ok(())
+    }
 }
 
 struct Group {
@@ -72,6 +97,16 @@ impl State {
             )),
             None => Err(CoreError::NoGroup(dev.group)),
         }
+    }
+}
+
+/// Refuses a PASID that does not fit in 20 bits: no device sends one and no hardware
+/// structure holds one.
+pub(crate) fn check_pasid(pasid: Pasid) -> Result<()> {
+    if pasid < PASID_LIMIT {
+        Ok(())
+    } else {
+        Err(CoreError::Invalid("PASID wider than 20 bits"))
     }
 }
 
@@ -412,7 +447,7 @@ impl Iommu {
                 device: dev,
                 pasid: None,
                 instance: info.instance,
-                driver: drv.clone(),
+                driver: Arc::downgrade(&drv),
             });
         }
         if let Err(e) = drv.set_rid(&info, target(new), target(d.rid.as_ref())) {
@@ -496,6 +531,7 @@ impl Iommu {
 
     /// What `pasid` of `dev` is attached to.
     pub fn pasid_domain(&self, dev: DeviceId, pasid: Pasid) -> Result<Option<Arc<Domain>>> {
+        check_pasid(pasid)?;
         Ok(self.state.read().dev(dev)?.pasids.get(&pasid).cloned())
     }
 
@@ -506,6 +542,7 @@ impl Iommu {
         pasid: Pasid,
         new: Option<&Arc<Domain>>,
     ) -> Result<()> {
+        check_pasid(pasid)?;
         let d = st.dev(dev)?;
         let drv = st.driver(d.info.instance)?;
         let old = d.pasids.get(&pasid).cloned();
@@ -528,6 +565,11 @@ impl Iommu {
                 _ => {}
             }
             Self::check_compat(&*drv, d.info.instance, n)?;
+            // SVA domains come from the binding that owns their PASID; anything else must
+            // not take a PASID another owner has.
+            if !matches!(n.kind(), DomainKind::Sva(_)) {
+                self.not_owned_elsewhere(dev, pasid)?;
+            }
         }
         if let (Some(n), Some(o)) = (new, old.as_ref())
             && Arc::ptr_eq(n, o)
@@ -541,7 +583,7 @@ impl Iommu {
                 device: dev,
                 pasid: Some(pasid),
                 instance: info.instance,
-                driver: drv.clone(),
+                driver: Arc::downgrade(&drv),
             });
         }
         if let Err(e) = drv.set_pasid(&info, pasid, target(new), target(old.as_ref())) {
@@ -560,8 +602,11 @@ impl Iommu {
         Ok(())
     }
 
-    /// Attaches `domain` to `pasid` of `dev`; refused if the PASID is attached already.
+    /// Attaches `domain` to `pasid` of `dev`; refused if the PASID is attached already, and
+    /// for an SVA domain ([`sva_bind`](Iommu::sva_bind) attaches those).
     pub fn attach_pasid(&self, dev: DeviceId, pasid: Pasid, domain: &Arc<Domain>) -> Result<()> {
+        check_pasid(pasid)?;
+        not_sva(domain)?;
         let mut st = self.state.write();
         if st.dev(dev)?.pasids.contains_key(&pasid) {
             return Err(CoreError::Busy(
@@ -573,43 +618,80 @@ impl Iommu {
 
     /// Replaces what `pasid` of `dev` is attached to, atomically. Unlike a RID, a PASID with
     /// nothing attached has no translation to replace: that is [`CoreError::NotAttached`].
+    /// A PASID an SVA binding attached stays the binding's ([`CoreError::Busy`]), and an SVA
+    /// domain is refused as by [`attach_pasid`](Iommu::attach_pasid).
     pub fn replace_pasid(&self, dev: DeviceId, pasid: Pasid, domain: &Arc<Domain>) -> Result<()> {
+        check_pasid(pasid)?;
+        not_sva(domain)?;
         let mut st = self.state.write();
-        if !st.dev(dev)?.pasids.contains_key(&pasid) {
+        let d = st.dev(dev)?;
+        if !d.pasids.contains_key(&pasid) {
             return Err(CoreError::NotAttached {
                 device: dev,
                 pasid: Some(pasid),
             });
         }
+        d.not_sva_bound(pasid)?;
         self.set_pasid(&mut st, dev, pasid, Some(domain))
     }
 
-    /// Detaches `pasid` of `dev`: its requests with that PASID are blocked.
+    /// Detaches `pasid` of `dev`: its requests with that PASID are blocked. A PASID an SVA
+    /// binding attached is refused ([`CoreError::Busy`]): [`sva_unbind`](Iommu::sva_unbind)
+    /// detaches it.
     pub fn detach_pasid(&self, dev: DeviceId, pasid: Pasid) -> Result<()> {
+        check_pasid(pasid)?;
         let mut st = self.state.write();
-        if !st.dev(dev)?.pasids.contains_key(&pasid) {
+        let d = st.dev(dev)?;
+        if !d.pasids.contains_key(&pasid) {
             return Err(CoreError::NotAttached {
                 device: dev,
                 pasid: Some(pasid),
             });
         }
+        d.not_sva_bound(pasid)?;
         self.set_pasid(&mut st, dev, pasid, None)
     }
 
-    /// A PASID from the global space, for a user (VFIO) to attach with.
-    pub fn alloc_pasid(&self) -> Result<Pasid> {
+    /// Refuses to attach at `pasid` of `dev` when the PASID is an address space's (its SVA
+    /// bindings attach it) or another device's private PASID.
+    fn not_owned_elsewhere(&self, dev: DeviceId, pasid: Pasid) -> Result<()> {
+        match self.pasids.lock().owner(pasid) {
+            Some(PasidOwner::Sva(_)) => Err(CoreError::Busy(
+                "the PASID is an address space's: bind it instead",
+            )),
+            Some(PasidOwner::Private(d)) if d != dev => Err(CoreError::Busy(
+                "the PASID is another device's private PASID",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// A PASID from the global space, for a user (VFIO) to attach with; `owner` (a token of
+    /// the user's choosing, as for [`claim_group`](Iommu::claim_group)) alone may free it.
+    pub fn alloc_pasid(&self, owner: u64) -> Result<Pasid> {
         self.pasids
             .lock()
-            .alloc(PASID_LIMIT)
+            .alloc(PASID_LIMIT, PasidOwner::User(owner))
             .ok_or(CoreError::NoPasid)
     }
 
-    /// Gives back a PASID from [`alloc_pasid`](Iommu::alloc_pasid).
-    pub fn free_pasid(&self, pasid: Pasid) -> Result<()> {
-        if self.pasids.lock().free(pasid) {
-            Ok(())
-        } else {
-            Err(CoreError::Invalid("PASID not allocated"))
+    /// Gives back a PASID that `owner` took with [`alloc_pasid`](Iommu::alloc_pasid);
+    /// refused ([`CoreError::Busy`]) for a PASID another user, an SVA binding or a device's
+    /// kernel driver has.
+    pub fn free_pasid(&self, pasid: Pasid, owner: u64) -> Result<()> {
+        check_pasid(pasid)?;
+        match self.pasids.lock().free(pasid, PasidOwner::User(owner)) {
+            Ok(()) => Ok(()),
+            Err(FreeError::NotTaken) => Err(CoreError::Invalid("PASID not allocated")),
+            Err(FreeError::NotOwner(PasidOwner::User(_))) => {
+                Err(CoreError::Busy("PASID owned by another user"))
+            }
+            Err(FreeError::NotOwner(PasidOwner::Sva(_))) => {
+                Err(CoreError::Busy("PASID of an address space's SVA bindings"))
+            }
+            Err(FreeError::NotOwner(PasidOwner::Private(_))) => {
+                Err(CoreError::Busy("private PASID of a device"))
+            }
         }
     }
 
@@ -628,13 +710,18 @@ impl Iommu {
             return Err(CoreError::NotSupported("PASIDs"));
         }
         let limit = (1u64 << caps.pasid_bits).min(u64::from(PASID_LIMIT)) as Pasid;
-        let p = self.pasids.lock().alloc(limit).ok_or(CoreError::NoPasid)?;
+        let p = self
+            .pasids
+            .lock()
+            .alloc(limit, PasidOwner::Private(dev))
+            .ok_or(CoreError::NoPasid)?;
         st.dev_mut(dev)?.private.insert(p);
         Ok(p)
     }
 
     /// Gives back a private PASID, detaching it first if it is attached.
     pub fn free_private_pasid(&self, dev: DeviceId, pasid: Pasid) -> Result<()> {
+        check_pasid(pasid)?;
         let mut st = self.state.write();
         if !st.dev(dev)?.private.contains(&pasid) {
             return Err(CoreError::Invalid("not a private PASID of this device"));
@@ -643,7 +730,8 @@ impl Iommu {
             self.set_pasid(&mut st, dev, pasid, None)?;
         }
         st.dev_mut(dev)?.private.remove(&pasid);
-        self.pasids.lock().free(pasid);
+        // The device's set and the space agree: the space has it for this device.
+        let _ = self.pasids.lock().free(pasid, PasidOwner::Private(dev));
         Ok(())
     }
 
@@ -659,7 +747,7 @@ impl Iommu {
         }
         let d = st.devices.remove(&dev).ok_or(CoreError::NoDevice(dev))?;
         for p in &d.private {
-            self.pasids.lock().free(*p);
+            let _ = self.pasids.lock().free(*p, PasidOwner::Private(dev));
         }
         if let Some(g) = st.groups.get_mut(&d.group) {
             g.devices.retain(|x| *x != dev);
@@ -674,6 +762,42 @@ impl Iommu {
     /// The family of the instance `id`.
     pub fn family(&self, id: InstanceId) -> Result<Family> {
         Ok(self.state.read().driver(id)?.caps().family)
+    }
+
+    /// The driver of instance `id`, without keeping it alive.
+    #[cfg(feature = "testing")]
+    pub(crate) fn driver_weak(&self, id: InstanceId) -> Option<std::sync::Weak<dyn IommuDriver>> {
+        let drv = self.state.read().driver(id).ok()?;
+        Some(Arc::downgrade(&drv))
+    }
+}
+
+impl Drop for Iommu {
+    /// Detaches everything from every device and lets the drivers go, as removing each
+    /// device would: the drivers drop what they hold of the domains, and every domain drops
+    /// its attachments. A driver that refuses a step is left holding what it holds until it
+    /// goes itself.
+    fn drop(&mut self) {
+        let mut st = std::mem::take(self.state.get_mut());
+        let devices: Vec<DeviceId> = st.devices.keys().copied().collect();
+        for dev in devices {
+            let pasids: Vec<Pasid> = st.devices[&dev].pasids.keys().copied().collect();
+            for p in pasids {
+                let _ = self.set_pasid(&mut st, dev, p, None);
+            }
+            let _ = self.set_rid(&mut st, dev, None);
+            if let Some(d) = st.devices.remove(&dev) {
+                for (p, domain) in &d.pasids {
+                    domain.detach_record(dev, Some(*p));
+                }
+                if let Some(domain) = &d.rid {
+                    domain.detach_record(dev, None);
+                }
+                if let Ok(drv) = st.driver(d.info.instance) {
+                    drv.release(&d.info);
+                }
+            }
+        }
     }
 }
 

@@ -5,13 +5,14 @@ use std::sync::Arc;
 
 use softiommu_pgtable::Access;
 
-use super::{Iommu, OPEN_GROUPS_MAX};
+use super::{Iommu, OPEN_GROUPS_MAX, check_pasid};
 use crate::caps::EffectiveCaps;
 use crate::domain::{Domain, DomainKind};
 use crate::driver::{DeviceInfo, DmaFault, DmaTranslation, IommuDriver};
 use crate::error::{CoreError, Result};
 use crate::ids::{DeviceId, InstanceId, Pasid};
 use crate::iopf::{PageRequest, PageRequestBatch, PageResponse, ResponseCode};
+use crate::pasid::PasidOwner;
 use crate::sva::Mm;
 
 impl Iommu {
@@ -44,7 +45,11 @@ impl Iommu {
                 Some(p) => p,
                 None => {
                     let limit = 1u32 << caps.pasid_bits.min(20);
-                    let n = self.pasids.lock().alloc(limit).ok_or(CoreError::NoPasid)?;
+                    let n = self
+                        .pasids
+                        .lock()
+                        .alloc(limit, PasidOwner::Sva(mm.id()))
+                        .ok_or(CoreError::NoPasid)?;
                     *p = Some(n);
                     fresh = true;
                     n
@@ -73,7 +78,7 @@ impl Iommu {
         if let Err(e) = r {
             if fresh {
                 *mm.pasid.lock() = None;
-                self.pasids.lock().free(pasid);
+                let _ = self.pasids.lock().free(pasid, PasidOwner::Sva(mm.id()));
             }
             return Err(e);
         }
@@ -106,6 +111,9 @@ impl Iommu {
         iova: u64,
         access: Access,
     ) -> std::result::Result<DmaTranslation, DmaFault> {
+        if pasid.is_some_and(|p| check_pasid(p).is_err()) {
+            return Err(DmaFault::BLOCKED);
+        }
         let (drv, info) = {
             let st = self.state.read();
             let d = st.dev(dev).map_err(|_| DmaFault::BLOCKED)?;
@@ -188,7 +196,7 @@ impl Iommu {
         let out: Vec<_> = batch
             .requests
             .into_iter()
-            .map(|r| (r, self.page_request(r)))
+            .map(|r| (r, self.page_request(r).ok().flatten()))
             .collect();
         if batch.overflowed {
             let st = self.state.read();
@@ -204,8 +212,21 @@ impl Iommu {
     /// A page request from a device, as its IOMMU reports it. Requests gather into their
     /// group; the last one of a group has the whole group handled by the fault handler of the
     /// domain at the request's PASID (or RID), and the answer sent to the device once.
-    /// Returns the answer when the group is complete.
-    pub fn page_request(&self, req: PageRequest) -> Option<ResponseCode> {
+    /// Returns the answer when the group is complete. A request with a PASID wider than 20
+    /// bits, or from a device the core does not have, is refused: no answer can reach it.
+    pub fn page_request(&self, req: PageRequest) -> Result<Option<ResponseCode>> {
+        if let Some(p) = req.pasid {
+            check_pasid(p)?;
+        }
+        let (drv, info, domain) = {
+            let st = self.state.read();
+            let d = st.dev(req.device)?;
+            let domain = match req.pasid {
+                Some(p) => d.pasids.get(&p).cloned(),
+                None => d.rid.clone(),
+            };
+            (st.driver(d.info.instance)?, d.info, domain)
+        };
         let key = (req.device, req.pasid, req.group);
         let group = {
             let mut open = self.open_groups.lock();
@@ -216,19 +237,10 @@ impl Iommu {
             } else {
                 open.entry(key).or_default().push(req);
                 if !req.last {
-                    return None;
+                    return Ok(None);
                 }
                 open.remove(&key)
             }
-        };
-        let (drv, info, domain) = {
-            let st = self.state.read();
-            let d = st.dev(req.device).ok()?;
-            let domain = match req.pasid {
-                Some(p) => d.pasids.get(&p).cloned(),
-                None => d.rid.clone(),
-            };
-            (st.driver(d.info.instance).ok()?, d.info, domain)
         };
         let code = match (group, domain.as_ref().map(|d| d.kind())) {
             (None, _) => ResponseCode::Failure,
@@ -254,6 +266,6 @@ impl Iommu {
                 code,
             },
         );
-        Some(code)
+        Ok(Some(code))
     }
 }

@@ -36,8 +36,8 @@ impl Stage2View<'_> {
             .map_err(|_| out)?
             .map_err(|_| out)?;
         // The access must stay inside the parent's page.
-        let page_end = (ipa | (t.page_size - 1)) + 1;
-        if ipa + len > page_end {
+        let room = t.page_size - (ipa & (t.page_size - 1));
+        if len > room {
             return Err(out);
         }
         Ok(t.pa)

@@ -65,6 +65,22 @@ pub const ALL: &[(&str, Behaviour)] = &[
         behaviours::a_replace_that_fails_leaves_the_old_domain_working,
     ),
     (
+        "pasids_wider_than_20_bits_are_refused",
+        behaviours::pasids_wider_than_20_bits_are_refused,
+    ),
+    (
+        "sva_bound_pasids_stay_with_their_binding",
+        behaviours::sva_bound_pasids_stay_with_their_binding,
+    ),
+    (
+        "each_pasid_has_one_owner",
+        behaviours::each_pasid_has_one_owner,
+    ),
+    (
+        "teardown_leaves_nothing_behind",
+        behaviours::teardown_leaves_nothing_behind,
+    ),
+    (
         "random_operations_agree_with_a_model",
         behaviours::random_operations_agree_with_a_model,
     ),
@@ -122,6 +138,22 @@ macro_rules! behaviour_tests {
             #[test]
             fn s11_private_pasids_for_kernel_dma() {
                 $crate::testing::behaviours::s11_private_pasids_for_kernel_dma(&$harness)
+            }
+            #[test]
+            fn pasids_wider_than_20_bits_are_refused() {
+                $crate::testing::behaviours::pasids_wider_than_20_bits_are_refused(&$harness)
+            }
+            #[test]
+            fn sva_bound_pasids_stay_with_their_binding() {
+                $crate::testing::behaviours::sva_bound_pasids_stay_with_their_binding(&$harness)
+            }
+            #[test]
+            fn each_pasid_has_one_owner() {
+                $crate::testing::behaviours::each_pasid_has_one_owner(&$harness)
+            }
+            #[test]
+            fn teardown_leaves_nothing_behind() {
+                $crate::testing::behaviours::teardown_leaves_nothing_behind(&$harness)
             }
             #[test]
             fn random_operations_agree_with_a_model() {

@@ -3,6 +3,7 @@
 //! paths are in `single`.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
@@ -47,6 +48,11 @@ struct State {
     /// reading it, so a page is used again only at the same place, where whatever that walk
     /// finds in it describes the same input addresses; never elsewhere while the table lives.
     parked: HashMap<(usize, u64), Vec<u64>>,
+    /// Every non-root table page the table made and has not parked, by the address of the
+    /// entry that links it (or linked it, for a detached chain's head). Only a link found at
+    /// that entry is followed: an entry something else wrote never leads the table into a
+    /// page it did not make, and the pages freed at the end are exactly these.
+    links: HashMap<u64, u64, BuildHasherDefault<PageHash>>,
     chains: Vec<Chain>,
     cursor: Cursor,
     tables: u64,
@@ -112,13 +118,54 @@ impl<'a> Pool<'a> {
             })
     }
 
+    /// Adds `delta` to the count of `table`; a count that would go below zero (or past any
+    /// table's entries) means entries changed behind the table's back.
     #[inline(always)]
-    fn add_count(&self, table: u64, delta: i64) -> Result<u32, MemError> {
+    fn add_count(&self, table: u64, delta: i64) -> Result<u32, PgError> {
         let c = self.count(table)?;
-        let v = (i64::from(c.load(Ordering::Relaxed)) + delta) as u32;
+        let v = i64::from(c.load(Ordering::Relaxed)) + delta;
+        let v = u32::try_from(v)
+            .ok()
+            .filter(|&v| v <= MAX_ENTRIES)
+            .ok_or(PgError::Corrupt { addr: table })?;
         c.store(v, Ordering::Relaxed);
         Ok(v)
     }
+}
+
+/// Hashes table-page addresses with one multiply: the page number is spread over every bit
+/// (the default hasher costs more than the single-page paths that look links up).
+#[derive(Default, Clone, Copy)]
+struct PageHash(u64);
+
+impl Hasher for PageHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(self.0 ^ u64::from(b));
+        }
+    }
+
+    #[inline(always)]
+    fn write_u64(&mut self, x: u64) {
+        self.0 = x.rotate_right(12).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+/// More entries than any table of any format has.
+const MAX_ENTRIES: u32 = 1 << 16;
+
+/// Takes `n` leaves off the count of a level; fewer there than that means some were written
+/// by something else.
+#[inline(always)]
+fn fewer(count: &mut u64, n: u64, table: u64) -> Result<(), PgError> {
+    *count = count
+        .checked_sub(n)
+        .ok_or(PgError::Corrupt { addr: table })?;
+    Ok(())
 }
 
 /// Where a map stopped, so that what it did can be undone.
@@ -158,6 +205,7 @@ impl<F: Format, M: AddressSpace> PageTable<F, M> {
             },
             st: State {
                 parked: HashMap::new(),
+                links: HashMap::default(),
                 chains: Vec::with_capacity(CHAINS_MAX),
                 cursor: Cursor::default(),
                 tables: 1,
@@ -312,8 +360,16 @@ impl<F: Format, M: AddressSpace> PageTable<F, M> {
             return Err(PgError::BitmapRange { iova, size });
         }
         let p = self.ctx.pool()?;
-        self.ctx
-            .dirty_in(&p, self.ctx.root, 0, iova, iova + size, bitmap, clear)
+        self.ctx.dirty_in(
+            &p,
+            &self.st,
+            self.ctx.root,
+            0,
+            iova,
+            iova + size,
+            bitmap,
+            clear,
+        )
     }
 
     /// Gives back to the allocator the pages of tables that unmapping took out. Call it only
@@ -356,21 +412,17 @@ impl<F: Format, M: AddressSpace> PageTable<F, M> {
 }
 
 impl<F: Format, M: AddressSpace> Drop for PageTable<F, M> {
+    /// Frees exactly the pages the table made: linked, in detached chains, or parked
+    /// (whatever the entries in memory now say).
     fn drop(&mut self) {
         let ctx = &self.ctx;
-        if let Ok(p) = ctx.pool() {
-            ctx.flush_cursor(&p, &mut self.st);
-            ctx.free_tree(&p, ctx.root, 0);
+        let granule = ctx.fmt.geometry().granule();
+        let linked = self.st.links.drain().map(|(page, _)| page);
+        let parked = self.st.parked.drain().flat_map(|(_, pages)| pages);
+        for t in linked.chain(parked) {
+            let _ = ctx.alloc.free(t, granule);
         }
         let _ = ctx.alloc.free(ctx.root, ctx.fmt.geometry().root_bytes());
-        if let Ok(p) = ctx.pool() {
-            while let Some(c) = self.st.chains.pop() {
-                ctx.dissolve(&p, &mut self.st, c);
-            }
-        }
-        for t in self.st.parked.drain().flat_map(|(_, pages)| pages) {
-            let _ = ctx.alloc.free(t, ctx.fmt.geometry().granule());
-        }
     }
 }
 
@@ -443,13 +495,31 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
 
     /// Takes back an empty (all-zero) non-root table at `level` on the path of `iova`.
     fn free_table(&self, st: &mut State, table: u64, level: usize, iova: u64) {
-        st.tables -= 1;
+        st.tables = st.tables.saturating_sub(1);
         self.park(st, table, level, iova);
+    }
+
+    /// Records that the entry at `at` links the table page `table` the table made.
+    #[inline(always)]
+    fn link(st: &mut State, at: u64, table: u64) {
+        st.links.insert(table, at);
+    }
+
+    /// `next`, found as a link in the entry at `at`, when it is a table this table made and
+    /// linked there; otherwise something else wrote the entry.
+    #[inline(always)]
+    fn linked(st: &State, at: u64, next: u64) -> Result<u64, PgError> {
+        if st.links.get(&next) == Some(&at) {
+            Ok(next)
+        } else {
+            Err(PgError::Corrupt { addr: at })
+        }
     }
 
     /// Keeps an all-zero page that was the table at `level` on the path of `iova` for reuse at
     /// that place only (see [`State::parked`]).
     fn park(&self, st: &mut State, page: u64, level: usize, iova: u64) {
+        st.links.remove(&page);
         st.parked
             .entry(self.place(level, iova))
             .or_default()
@@ -495,8 +565,7 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
                 for (k, w) in run.iter().enumerate() {
                     w.store(first + k as u64 * span, Ordering::Release);
                 }
-                p.add_count(table, n as i64)
-                    .map_err(|e| stop(e.into(), va))?;
+                p.add_count(table, n as i64).map_err(|e| stop(e, va))?;
                 st.leaves[i] += n as u64;
                 va += n as u64 * span;
                 pa += n as u64 * span;
@@ -506,15 +575,19 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
             let entry_end = (va | (span - 1)) + 1;
             let sub_end = end.min(entry_end);
             let w = &words[idx];
+            let at = table + idx as u64 * 8;
             let pte = w.load(Ordering::Acquire);
             let (next, fresh) = match self.fmt.decode(pte, i) {
-                Pte::Table { next, .. } => (next, false),
+                Pte::Table { next, .. } => {
+                    (Self::linked(st, at, next).map_err(|e| stop(e, va))?, false)
+                }
                 Pte::Invalid => {
                     let t = self
                         .new_table(st, i + 1, va)
                         .map_err(|e| stop(e.into(), va))?;
                     w.store(self.fmt.table(t, i), Ordering::Release);
-                    p.add_count(table, 1).map_err(|e| stop(e.into(), va))?;
+                    Self::link(st, at, t);
+                    p.add_count(table, 1).map_err(|e| stop(e, va))?;
                     (t, true)
                 }
                 Pte::Leaf { .. } | Pte::Reserved => {
@@ -584,7 +657,7 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
             }
             if cleared > 0 {
                 p.add_count(table, -(cleared as i64))?;
-                st.leaves[i] -= cleared;
+                fewer(&mut st.leaves[i], cleared, table)?;
             }
             return Ok(cleared * span);
         }
@@ -593,20 +666,22 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
             let entry_end = entry_start + span;
             let sub_end = end.min(entry_end);
             let w = &words[idx];
+            let at = table + idx as u64 * 8;
             let pte = w.load(Ordering::Acquire);
             match self.fmt.decode(pte, i) {
                 Pte::Invalid | Pte::Reserved => {}
                 Pte::Leaf { .. } if va == entry_start && sub_end == entry_end => {
                     w.store(0, Ordering::Release);
                     p.add_count(table, -1)?;
-                    st.leaves[i] -= 1;
+                    fewer(&mut st.leaves[i], 1, table)?;
                     done += span;
                 }
                 Pte::Leaf { .. } => {
-                    let child = self.split(p, st, w, pte, i, va)?;
+                    let child = self.split(p, st, w, at, pte, i, va)?;
                     done += self.unmap_in(p, st, child, i + 1, va, sub_end)?;
                 }
                 Pte::Table { next, .. } => {
+                    let next = Self::linked(st, at, next)?;
                     done += self.unmap_in(p, st, next, i + 1, va, sub_end)?;
                     if p.count(next)?.load(Ordering::Relaxed) == 0 {
                         w.store(0, Ordering::Release);
@@ -621,13 +696,15 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
         Ok(done)
     }
 
-    /// Replaces the block `pte` in `w` (at level `i`, on the path of `iova`) by a table of
-    /// smaller leaves that map the same; returns the new table.
+    /// Replaces the block `pte` in `w` (the entry at `at`, level `i`, on the path of `iova`)
+    /// by a table of smaller leaves that map the same; returns the new table.
+    #[allow(clippy::too_many_arguments)]
     fn split(
         &self,
         p: &Pool<'_>,
         st: &mut State,
         w: &AtomicU64,
+        at: u64,
         mut pte: u64,
         i: usize,
         iova: u64,
@@ -647,8 +724,9 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
                 Ordering::Acquire,
             ) {
                 Ok(_) => {
+                    Self::link(st, at, child);
                     p.count(child)?.store(cw.len() as u32, Ordering::Relaxed);
-                    st.leaves[i] -= 1;
+                    fewer(&mut st.leaves[i], 1, at)?;
                     st.leaves[i + 1] += cw.len() as u64;
                     return Ok(child);
                 }
@@ -667,6 +745,7 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
     fn dirty_in(
         &self,
         p: &Pool<'_>,
+        st: &State,
         table: u64,
         i: usize,
         mut va: u64,
@@ -685,7 +764,8 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
             let mut pte = w.load(Ordering::Acquire);
             match self.fmt.decode(pte, i) {
                 Pte::Table { next, .. } => {
-                    self.dirty_in(p, next, i + 1, va, sub_end, bitmap, clear)?
+                    let next = Self::linked(st, table + idx as u64 * 8, next)?;
+                    self.dirty_in(p, st, next, i + 1, va, sub_end, bitmap, clear)?
                 }
                 Pte::Leaf { .. } => {
                     while self.fmt.is_dirty(pte, i) {
@@ -710,22 +790,6 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
             idx += 1;
         }
         Ok(())
-    }
-
-    /// Frees every table below `table` (not `table` itself).
-    fn free_tree(&self, p: &Pool<'_>, table: u64, i: usize) {
-        if i + 1 >= self.fmt.geometry().depth() {
-            return;
-        }
-        let Ok(words) = self.words(p, table, i) else {
-            return;
-        };
-        for w in words {
-            if let Pte::Table { next, .. } = self.fmt.decode(w.load(Ordering::Acquire), i) {
-                self.free_tree(p, next, i + 1);
-                let _ = self.alloc.free(next, self.fmt.geometry().granule());
-            }
-        }
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 
 use softiommu_mem::AddressSpace;
 
-use super::{CHAINS_MAX, Chain, Ctx, Cursor, Pool, State};
+use super::{CHAINS_MAX, Chain, Ctx, Cursor, Pool, State, fewer};
 use crate::error::PgError;
 use crate::format::Format;
 use crate::geometry::MAX_LEVELS;
@@ -30,7 +30,12 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
             let Ok(w) = p.entry(entry) else {
                 return;
             };
-            let next = self.fmt.next_table(w.load(Ordering::Acquire), i);
+            // Only a link the table made there leads on; the rest of the chain, if any, is
+            // freed with the table.
+            let next = self
+                .fmt
+                .next_table(w.load(Ordering::Acquire), i)
+                .filter(|&n| Self::linked(st, entry, n).is_ok());
             w.store(0, Ordering::Relaxed);
             if let Ok(cnt) = p.count(table) {
                 cnt.store(0, Ordering::Relaxed);
@@ -93,16 +98,18 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
         }
         let c = &mut st.cursor;
         if c.attached < depth {
-            // The path below level `attached - 1` was detached by an earlier unmap: attach it.
+            // The path below level `attached - 1` was detached by an earlier unmap: attach it
+            // (at the entry its head's link record names: it was detached from there, or
+            // [`walk_for_map`](Self::walk_for_map) recorded it there).
             let lvl = c.attached;
             let parent = c.tables[lvl - 1];
             p.entry(parent + geo.index(lvl - 1, iova) as u64 * 8)?
                 .store(self.fmt.table(c.tables[lvl], lvl - 1), Ordering::Release);
-            p.add_count(parent, 1)?;
-            st.tables += (depth - lvl) as u64;
             c.attached = depth;
+            st.tables += (depth - lvl) as u64;
+            p.add_count(parent, 1)?;
         }
-        let leaf_table = c.tables[last];
+        let leaf_table = st.cursor.tables[last];
         let w = p.entry(leaf_table + geo.index(last, iova) as u64 * 8)?;
         if self.fmt.is_valid(w.load(Ordering::Relaxed)) {
             return Err(PgError::AlreadyMapped { iova });
@@ -130,10 +137,11 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
         let mut i = 0;
         while i + 1 < depth {
             let table = tables[i];
-            let w = p.entry(table + geo.index(i, iova) as u64 * 8)?;
+            let at = table + geo.index(i, iova) as u64 * 8;
+            let w = p.entry(at)?;
             let pte = w.load(Ordering::Acquire);
             if let Some(next) = self.fmt.next_table(pte, i) {
-                tables[i + 1] = next;
+                tables[i + 1] = Self::linked(st, at, next)?;
                 i += 1;
                 continue;
             }
@@ -147,16 +155,18 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
                 .rposition(|c| c.key == key && c.level == i + 1)
             {
                 let c = st.chains.swap_remove(k);
+                // Its head goes under this entry (map_one links it there).
+                Self::link(st, at, c.head);
                 // Its tables lie on this path; record them for the cursor.
                 let mut t = c.head;
                 for (j, slot) in tables.iter_mut().enumerate().take(depth).skip(i + 1) {
                     *slot = t;
                     if j + 1 < depth {
-                        let link = p.entry(t + geo.index(j, iova) as u64 * 8)?;
-                        t = self
-                            .fmt
-                            .next_table(link.load(Ordering::Acquire), j)
-                            .unwrap_or(0);
+                        let at = t + geo.index(j, iova) as u64 * 8;
+                        let next = self.fmt.next_table(p.entry(at)?.load(Ordering::Acquire), j);
+                        // A chain whose links changed is not attached; its pages stay the
+                        // table's, freed with it.
+                        t = Self::linked(st, at, next.unwrap_or(0))?;
                     }
                 }
                 st.cursor = Cursor {
@@ -175,8 +185,9 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
                 }
             };
             w.store(self.fmt.table(t, i), Ordering::Release);
-            p.add_count(table, 1)?;
+            Self::link(st, at, t);
             tables[i + 1] = t;
+            p.add_count(table, 1)?;
             i += 1;
         }
         st.cursor = Cursor {
@@ -230,7 +241,8 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
         tables[0] = self.root;
         for i in 0..=level {
             let table = tables[i];
-            let w = p.entry(table + geo.index(i, iova) as u64 * 8)?;
+            let at = table + geo.index(i, iova) as u64 * 8;
+            let w = p.entry(at)?;
             let pte = w.load(Ordering::Acquire);
             if i == level {
                 if self.fmt.is_valid(pte) {
@@ -243,7 +255,7 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
                 return Ok(());
             }
             if let Some(next) = self.fmt.next_table(pte, i) {
-                tables[i + 1] = next;
+                tables[i + 1] = Self::linked(st, at, next)?;
             } else if self.fmt.is_valid(pte) {
                 // A leaf above covers this block.
                 self.prune(p, st, &tables, i, iova);
@@ -257,8 +269,9 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
                     }
                 };
                 w.store(self.fmt.table(t, i), Ordering::Release);
-                p.add_count(table, 1)?;
+                Self::link(st, at, t);
                 tables[i + 1] = t;
+                p.add_count(table, 1)?;
             }
         }
         Ok(())
@@ -281,11 +294,10 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
             let mut tables = [0u64; MAX_LEVELS];
             tables[0] = self.root;
             for i in 0..last {
-                let pte = p
-                    .entry(tables[i] + geo.index(i, iova) as u64 * 8)?
-                    .load(Ordering::Acquire);
+                let at = tables[i] + geo.index(i, iova) as u64 * 8;
+                let pte = p.entry(at)?.load(Ordering::Acquire);
                 match self.fmt.next_table(pte, i) {
-                    Some(next) => tables[i + 1] = next,
+                    Some(next) => tables[i + 1] = Self::linked(st, at, next)?,
                     None if self.fmt.is_valid(pte) => return Ok(None),
                     None => return Ok(Some(0)),
                 }
@@ -308,7 +320,7 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
             return Ok(Some(0));
         }
         w.store(0, Ordering::Release);
-        st.leaves[last] -= 1;
+        fewer(&mut st.leaves[last], 1, leaf_table)?;
         if p.add_count(leaf_table, -1)? == 0 && last > 0 {
             // The leaf table is empty, and so is every table above it that holds nothing but
             // the link down: detach the top-most of them. The chain below stays linked, kept
@@ -320,9 +332,9 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
             let parent = c.tables[head - 1];
             p.entry(parent + geo.index(head - 1, iova) as u64 * 8)?
                 .store(0, Ordering::Release);
-            p.add_count(parent, -1)?;
-            st.tables -= (depth - head) as u64;
             c.attached = head;
+            st.tables = st.tables.saturating_sub((depth - head) as u64);
+            p.add_count(parent, -1)?;
         }
         Ok(Some(geo.granule()))
     }

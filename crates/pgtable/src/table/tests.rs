@@ -108,3 +108,45 @@ fn released_pages_go_back_to_the_allocator() {
     t.map(0x4000_0000, 0x20_0000, 0x1000, Prot::RW).unwrap();
     assert_eq!(t.iova_to_phys(0x4000_0010), Some(0x20_0010));
 }
+
+#[test]
+fn entries_written_behind_the_table_are_refused_with_corrupt_not_counted() {
+    let mut t = table();
+    t.map(0x4000_0000, 0x8000_0000, 0x1000, Prot::RW).unwrap();
+    let leaf_at = |iova: u64| t.trace(iova).last().unwrap().entry_pa;
+    // A valid leaf beside the table's own, written by something else: unmapping both finds
+    // one more leaf than the table counted.
+    let beside = leaf_at(0x4000_1000);
+    let leaf = t.mem().load_u64(leaf_at(0x4000_0000)).unwrap();
+    t.mem().store_u64(beside, leaf + 0x1000).unwrap();
+    assert_eq!(
+        t.unmap(0x4000_0000, 0x2000),
+        Err(PgError::Corrupt {
+            addr: beside & !0xfff
+        })
+    );
+
+    // A link in the root to a page the table did not make is never followed: mapping under
+    // it is refused and the page stays as it was.
+    let mut t = table();
+    let foreign = t.allocator().alloc(4096).unwrap();
+    t.mem().store_u64(foreign, 0x1234_5007).unwrap();
+    let link = t.root() + 8;
+    t.mem().store_u64(link, foreign | 0x7).unwrap();
+    let iova = 1u64 << 39;
+    assert_eq!(
+        t.map(iova, 0x8000_0000, 0x1000, Prot::RW),
+        Err(PgError::Corrupt { addr: link })
+    );
+    assert_eq!(
+        t.map(iova, 0x8000_0000, 0x20_0000, Prot::RW),
+        Err(PgError::Corrupt { addr: link })
+    );
+    assert_eq!(t.unmap(iova, 0x1000), Err(PgError::Corrupt { addr: link }));
+    assert_eq!(t.mem().load_u64(foreign).unwrap(), 0x1234_5007);
+    let alloc = t.allocator().clone();
+    drop(t);
+    // The table freed its own pages and not the foreign one.
+    assert_eq!(alloc.free(foreign, 4096), Ok(()));
+    assert_eq!(alloc.stats().allocated, 0);
+}

@@ -62,6 +62,11 @@ impl Cmdq {
         }
     }
 
+    /// The pages the queue and its completion word take, as (address, bytes).
+    pub(super) fn pages(&self) -> [(u64, u64); 2] {
+        [(self.base.address(), 4096), (self.sync_word, 4096)]
+    }
+
     fn snapshot(&self, cons: u32) -> Queue {
         Queue::new(
             QueueKind::Command,

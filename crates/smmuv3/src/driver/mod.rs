@@ -81,6 +81,7 @@ mod hw;
 mod ops;
 mod queues;
 mod strtab;
+mod teardown;
 
 pub use cdtab::stage1_cd;
 pub use cmdq::CommandErrorReport;

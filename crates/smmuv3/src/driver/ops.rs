@@ -158,7 +158,8 @@ impl IommuDriver for SmmuDriver {
     }
 
     fn page_response(&self, dev: &DeviceInfo, resp: &PageResponse) {
-        if !self.hw.idr0.pri() {
+        // A PASID the command cannot hold names no group of the device.
+        if !self.hw.idr0.pri() || resp.pasid.is_some_and(|p| p >= softiommu_core::PASID_LIMIT) {
             return;
         }
         let code = match resp.code {
@@ -172,7 +173,8 @@ impl IommuDriver for SmmuDriver {
     }
 
     fn send_page_request(&self, dev: &DeviceInfo, req: &PageRequest) -> PageRequestBatch {
-        if !self.hw.idr0.pri() {
+        // No device sends a PASID wider than the request's field.
+        if !self.hw.idr0.pri() || req.pasid.is_some_and(|p| p >= softiommu_core::PASID_LIMIT) {
             return PageRequestBatch::default();
         }
         let entry = PriRequest::new(

@@ -63,6 +63,14 @@ impl OutQueue {
     }
 }
 
+impl OutQueue {
+    /// The queue's pages, as (address, bytes).
+    pub(super) fn pages(&self) -> (u64, u64) {
+        let bytes = (self.kind.entry_bytes() << self.base.log2size()).max(4096);
+        (self.base.address(), bytes)
+    }
+}
+
 impl EventQueue {
     /// The event queue's pages.
     pub(super) fn alloc_events(alloc: &TableAlloc, max_log2: u8) -> Result<EventQueue> {

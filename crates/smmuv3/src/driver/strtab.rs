@@ -56,6 +56,19 @@ impl Strtab {
         })
     }
 
+    /// The table's pages, level-2 tables included, as (address, bytes).
+    pub(super) fn pages(&self) -> Vec<(u64, u64)> {
+        let bytes = if self.two_level {
+            L1STD_SIZE << (self.log2size - SPLIT)
+        } else {
+            STE_SIZE << self.log2size
+        };
+        let l2 = self.l2.values().map(|&t| (t, L2_BYTES));
+        std::iter::once((self.base, bytes.max(4096)))
+            .chain(l2)
+            .collect()
+    }
+
     /// The STRTAB_BASE and STRTAB_BASE_CFG values.
     pub(super) fn registers(&self) -> (u64, u32) {
         let base = StrtabBase::new().with_ra(true).with_address(self.base);

@@ -72,7 +72,7 @@ impl<'a, M: AddressSpace, A: AddressSpace + ?Sized> S2View<'a, M, A> {
     /// stage-2 write rights: the stage-1 Access flag and dirty updates) stops the walk.
     fn host(&self, ipa: u64, len: u64, write: bool) -> Result<u64, MemError> {
         let out = MemError::OutOfRange { addr: ipa, len };
-        if (ipa & 0xfff) + len > 0x1000 {
+        if len > 0x1000 - (ipa & 0xfff) {
             return Err(out);
         }
         let access = if write { Access::WRITE } else { Access::READ };

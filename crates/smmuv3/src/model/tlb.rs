@@ -447,13 +447,16 @@ impl StreamTlb {
         walk_vmid: Option<u16>,
         drop: impl Fn(&Key, &TlbEntry) -> bool,
     ) -> u64 {
-        let end = start.saturating_add(len);
+        // Inclusive ends: a range or an entry may end at the last byte of the address space.
+        let Some(last) = len.checked_sub(1).map(|l| start.saturating_add(l)) else {
+            return 0;
+        };
         let pred = |k: [u64; 2], v: [u64; 2]| {
             let k = parse(k);
             let e = TlbEntry::decode(v, k.shift);
             let base = e.base(k.page);
-            let top = base.saturating_add(1u64 << k.shift);
-            base < end && start < top && level.is_none_or(|l| l == e.level) && drop(&k, &e)
+            let top = base | ((1u64 << k.shift) - 1);
+            base <= last && start <= top && level.is_none_or(|l| l == e.level) && drop(&k, &e)
         };
         if self.tagged.load(Ordering::Relaxed) {
             return self.t.invalidate(None, pred);
@@ -470,7 +473,7 @@ impl StreamTlb {
         while left != 0 {
             let shift = left.trailing_zeros();
             left &= left - 1;
-            let (lo, hi) = (start >> shift, ((end - 1) >> shift) + 1);
+            let (lo, hi) = (start >> shift, (last >> shift) + 1);
             for mix in mixes.into_iter().flatten() {
                 let span = lo.checked_add(mix).zip(hi.checked_add(mix));
                 match (span, spans.get_mut(n)) {
@@ -531,6 +534,25 @@ mod tests {
             let [_, v1] = e.encode();
             prop_assert_eq!(v1 >> (HIT_SHIFT + hit_index(a)) & 1 != 0, want);
         }
+    }
+
+    #[test]
+    fn range_sweeps_reach_the_last_page_and_empty_ranges_nothing() {
+        let last: u64 = !0xfff;
+        let t = StreamTlb::new(64);
+        let g = AtomicU64::new(0);
+        let mut e = entry(0x3f, true, false);
+        // A page of an address space that ends at 2^64, and a 2 MiB block at its end.
+        t.fill_stream(1, None, last, &e, &g, 0);
+        e.shift = 21;
+        t.fill_stream(2, None, last, &e, &g, 0);
+        assert_eq!(t.sweep_range(last, 0x1000, None, None, |_, _| true), 2);
+        t.fill_stream(1, None, last, &e, &g, 0);
+        assert_eq!(t.sweep_range(last, 0, None, None, |_, _| true), 0);
+        assert_eq!(
+            t.sweep_range(last - 0x1000, u64::MAX, None, None, |_, _| true),
+            1
+        );
     }
 
     #[test]

@@ -86,3 +86,32 @@ fn a_request_from_a_stream_without_a_device_is_answered_invalid() {
         response: PriResponse::InvalidRequest,
     }));
 }
+
+#[test]
+fn the_driver_builds_no_command_or_request_from_a_pasid_wider_than_20_bits() {
+    let (p, units) = SmmuHarness::build(&[SmmuParams::full()]);
+    let [a] = p.devices([(0, DEV)]);
+    let info = p.iommu.device_info(a).unwrap();
+    let drv = &units[0].driver;
+    for wide in [1 << 20, u32::MAX] {
+        drv.page_response(
+            &info,
+            &PageResponse {
+                device: a,
+                pasid: Some(wide),
+                group: 2,
+                code: ResponseCode::Success,
+            },
+        );
+        let req = softiommu_core::PageRequest {
+            device: a,
+            pasid: Some(wide),
+            addr: 0x1000,
+            access: Access::READ,
+            group: 3,
+            last: true,
+        };
+        assert_eq!(drv.send_page_request(&info, &req).requests, []);
+    }
+    assert!(units[0].msgs.lock().is_empty());
+}

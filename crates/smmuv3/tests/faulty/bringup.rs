@@ -63,7 +63,9 @@ fn a_gbpa_update_that_never_clears_ends_bring_up_with_a_timeout() {
     p.faults.stick(SMMU_GBPA, 1 << 31, 1 << 31);
     let r = p.bring_up();
     assert!(is_timeout(&r), "{r:?}");
-    assert!(p.faults.reads(SMMU_GBPA) <= ACK_POLLS + 2);
+    // Bring-up's wait, then the failed driver's teardown trying to stop the SMMU: each
+    // within the same bound.
+    assert!(p.faults.reads(SMMU_GBPA) <= 2 * ACK_POLLS + 4);
 }
 
 proptest! {

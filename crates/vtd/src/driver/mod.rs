@@ -62,6 +62,7 @@ mod mmio;
 mod ops;
 mod prq;
 mod queue;
+mod teardown;
 
 pub use mmio::VtdMmio;
 pub use queue::QueueErrorReport;

@@ -204,7 +204,8 @@ impl<M: AddressSpace + 'static> IommuDriver for VtdDriver<M> {
     }
 
     fn page_response(&self, dev: &DeviceInfo, resp: &PageResponse) {
-        if !self.hw.ecap.prs() {
+        // A PASID the descriptor cannot hold names no group of the device.
+        if !self.hw.ecap.prs() || resp.pasid.is_some_and(|p| p >= softiommu_core::PASID_LIMIT) {
             return;
         }
         let rc = match resp.code {
@@ -218,7 +219,8 @@ impl<M: AddressSpace + 'static> IommuDriver for VtdDriver<M> {
     }
 
     fn send_page_request(&self, dev: &DeviceInfo, req: &PageRequest) -> PageRequestBatch {
-        if !self.hw.ecap.prs() {
+        // No device sends a PASID wider than the request's field.
+        if !self.hw.ecap.prs() || req.pasid.is_some_and(|p| p >= softiommu_core::PASID_LIMIT) {
             return PageRequestBatch::default();
         }
         self.prq_send(Self::prq_descriptor(dev, req))

@@ -39,7 +39,7 @@ pub(super) struct InvQueue {
     /// Byte offset of the next descriptor to write.
     tail: u64,
     /// Physical address of the status word.
-    status: u64,
+    pub(super) status: u64,
     /// The status data of the last wait.
     seq: u32,
     /// The errors recovered from, oldest first.

@@ -385,7 +385,7 @@ impl Caches {
             }
             IotlbScope::Domain(d) => self.iotlb.invalidate(None, |_, v| did_of(v) == d),
             IotlbScope::Pages { did, addr, size } => {
-                let (lo, hi) = (addr >> 12, (addr + size).div_ceil(4096));
+                let pages = page_span(addr, size);
                 // First-stage entries of the domain go wherever they are.
                 let maybe = self
                     .first_stage_dids
@@ -398,8 +398,8 @@ impl Caches {
                 } else {
                     0
                 };
-                n + self.iotlb.invalidate(Some(lo..hi), |k, v| {
-                    did_of(v) == did && (lo..hi).contains(&k[1])
+                n + self.iotlb.invalidate(Some(pages.clone()), |k, v| {
+                    did_of(v) == did && pages.contains(&k[1])
                 })
             }
             IotlbScope::Pasid { did, pasid } => self
@@ -411,15 +411,22 @@ impl Caches {
                 addr,
                 size,
             } => {
-                let (lo, hi) = (addr >> 12, (addr + size).div_ceil(4096));
-                self.iotlb.invalidate(Some(lo..hi), |k, v| {
-                    did_of(v) == did
-                        && pasid_of(k, v) == pasid
-                        && first(v)
-                        && (lo..hi).contains(&k[1])
+                let pages = page_span(addr, size);
+                self.iotlb.invalidate(Some(pages.clone()), |k, v| {
+                    did_of(v) == did && pasid_of(k, v) == pasid && first(v) && pages.contains(&k[1])
                 })
             }
         }
+    }
+}
+
+/// The 4 KiB page numbers that `[addr, addr + size)` touches, the range ending at the last
+/// byte of the address space when it would run past it; empty when `size` is 0.
+fn page_span(addr: u64, size: u64) -> std::ops::Range<u64> {
+    match size.checked_sub(1) {
+        // The last page number is below 2^52: one more cannot overflow.
+        Some(extra) => addr >> 12..(addr.saturating_add(extra) >> 12) + 1,
+        None => 0..0,
     }
 }
 
@@ -429,5 +436,74 @@ impl Pgtt {
             Pgtt::FirstStage | Pgtt::Nested => Class::First,
             _ => Class::Second,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LAST_PAGE: u64 = !0xfff;
+
+    fn entry(class: Class) -> IotlbEntry {
+        IotlbEntry {
+            pa: 0x5000,
+            perm: Perm::from_bits(0x3f),
+            did: 7,
+            class,
+            dirty: true,
+            shift: 12,
+            pasid: 3,
+        }
+    }
+
+    /// Caches holding one entry of `class` for the last page of the address space.
+    fn last_page_cached(class: Class) -> Caches {
+        let c = Caches::default();
+        let g = c.generation();
+        c.fill_iotlb(1, Some(3), false, LAST_PAGE, &entry(class), g);
+        assert!(c.iotlb(1, Some(3), false, LAST_PAGE).is_some());
+        c
+    }
+
+    #[test]
+    fn page_invalidations_reach_the_last_page_of_the_address_space() {
+        let pages = IotlbScope::Pages {
+            did: 7,
+            addr: LAST_PAGE,
+            size: 0x1000,
+        };
+        let pasid_pages = IotlbScope::PasidPages {
+            did: 7,
+            pasid: 3,
+            addr: LAST_PAGE,
+            size: 0x1000,
+        };
+        for (class, scope) in [(Class::Second, pages), (Class::First, pasid_pages)] {
+            let c = last_page_cached(class);
+            assert_eq!(c.invalidate_iotlb(scope), 1, "{scope:?}");
+            assert!(c.iotlb(1, Some(3), false, LAST_PAGE).is_none());
+        }
+    }
+
+    #[test]
+    fn ranges_running_past_the_end_stop_there_and_empty_ones_reach_nothing() {
+        let c = last_page_cached(Class::Second);
+        let scope = IotlbScope::Pages {
+            did: 7,
+            addr: LAST_PAGE - 0x1000,
+            size: u64::MAX,
+        };
+        assert_eq!(c.invalidate_iotlb(scope), 1);
+
+        let c = last_page_cached(Class::Second);
+        let scope = IotlbScope::Pages {
+            did: 7,
+            addr: LAST_PAGE,
+            size: 0,
+        };
+        assert_eq!(c.invalidate_iotlb(scope), 0);
+        assert_eq!(page_span(LAST_PAGE, 0x1000), (LAST_PAGE >> 12)..(1 << 52));
+        assert_eq!(page_span(0x1fff, 2), 1..3);
     }
 }

@@ -36,7 +36,7 @@ impl<M: AddressSpace + ?Sized> SecondStageView<'_, M> {
         let access = if write { Access::WRITE } else { Access::READ };
         match walk::translate(self.ss, self.mem, self.ss_root, gpa, access) {
             Ok(t) => {
-                if (gpa & 0xfff) + len > 0x1000 {
+                if len > 0x1000 - (gpa & 0xfff) {
                     return Err(out);
                 }
                 Ok(t.pa)
@@ -56,5 +56,37 @@ impl<'a, M: AddressSpace + ?Sized> SecondStageView<'a, M> {
     /// Accessed/Dirty update needs write rights there, SFS.8).
     pub(super) fn space(&'a self) -> impl AddressSpace + 'a {
         MappedSpace::new(self.mem, move |gpa, len, write| self.host(gpa, len, write))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use softiommu_mem::{PageAlloc, RamArena};
+    use softiommu_pgtable::formats::vtd_ss::VtdSsConfig;
+    use softiommu_pgtable::{PageTable, Prot};
+
+    use super::*;
+
+    #[test]
+    fn an_access_longer_than_what_is_left_of_its_page_is_refused_without_overflow() {
+        let mem = Arc::new(RamArena::new(0, 4 << 20).unwrap());
+        let alloc = Arc::new(PageAlloc::new(mem.clone(), 1 << 20, 1 << 20).unwrap());
+        let ss = VtdSs::new(VtdSsConfig::default()).unwrap();
+        let mut t = PageTable::new(ss.clone(), alloc).unwrap();
+        t.map(0x1000, 0x3000, 0x1000, Prot::RW).unwrap();
+        let view = SecondStageView {
+            mem: &*mem,
+            ss: &ss,
+            ss_root: t.root(),
+            mgaw: 48,
+            fs_root: 0x1000,
+            fault: AtomicU8::new(0),
+        };
+        let space = view.space();
+        assert_eq!(space.load_u64(0x1ff8).unwrap(), 0);
+        assert!(space.words(0x1ff8, 2).is_err());
+        assert!(space.words(0x1008, usize::MAX / 8).is_err());
     }
 }

@@ -313,3 +313,33 @@ fn concurrent_page_requests_each_get_their_answer() {
     assert_eq!(r.pqh(), r.pqt());
     assert_eq!(r.unit.stale_count(), 0);
 }
+
+#[test]
+fn the_driver_builds_no_descriptor_from_a_pasid_wider_than_20_bits() {
+    use softiommu_core::IommuDriver;
+    let r = rig(VtdParams::default());
+    let info = r.iommu.device_info(r.devs[0]).unwrap();
+    let t0 = r.pqt();
+    for wide in [1 << 20, u32::MAX] {
+        r.driver.page_response(
+            &info,
+            &softiommu_core::PageResponse {
+                device: info.id,
+                pasid: Some(wide),
+                group: 2,
+                code: softiommu_core::ResponseCode::Success,
+            },
+        );
+        let req = softiommu_core::PageRequest {
+            device: info.id,
+            pasid: Some(wide),
+            addr: VA,
+            access: Access::READ,
+            group: 3,
+            last: true,
+        };
+        assert_eq!(r.driver.send_page_request(&info, &req).requests, []);
+    }
+    assert_eq!(r.responses(), []);
+    assert_eq!(r.pqt(), t0, "nothing queued");
+}

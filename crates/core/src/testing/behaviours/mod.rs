@@ -63,6 +63,13 @@ pub(super) const PASID_REQ: PagingRequest = PagingRequest {
     dirty_tracking: false,
 };
 
+/// A paging domain to nest others over.
+pub(super) const NEST_PARENT: PagingRequest = PagingRequest {
+    pasid: false,
+    nest_parent: true,
+    dirty_tracking: false,
+};
+
 /// Where a domain is attached, as (device, PASID) pairs.
 pub(super) fn places(d: &Domain) -> BTreeSet<(DeviceId, Option<Pasid>)> {
     d.attachments()
@@ -75,8 +82,12 @@ pub(super) fn places(d: &Domain) -> BTreeSet<(DeviceId, Option<Pasid>)> {
 
 mod attach;
 mod nested_sva;
+mod pasids;
 mod random;
+mod teardown;
 
 pub use attach::*;
 pub use nested_sva::*;
+pub use pasids::*;
 pub use random::*;
+pub use teardown::*;

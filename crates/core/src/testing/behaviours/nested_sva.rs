@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use super::{IOVA, PASID_REQ, incompatible, mapped, places};
+use super::{IOVA, NEST_PARENT, PASID_REQ, incompatible, mapped, places};
 use crate::testing::harness::{DEV, Harness, InstSpec, PAGE, Platform, Shape};
 use crate::{
     Bridge, CoreError, DeviceCaps, DeviceDesc, DeviceId, DmaFault, DmaFaultKind, Domain,
@@ -53,10 +53,7 @@ pub fn s8_nested_pasid_table_claims_every_pasid(h: &dyn Harness) {
         InstSpec::full().no_nesting(),
     ]);
     let [a, b, o, plain] = p.devices([(0, DEV), (0, DEV), (1, DEV), (2, DEV)]);
-    let nest_parent = PagingRequest {
-        nest_parent: true,
-        ..PagingRequest::default()
-    };
+    let nest_parent = NEST_PARENT;
     refused!(
         p.iommu.new_paging(plain, nest_parent),
         CoreError::NotSupported(_)
@@ -298,7 +295,9 @@ pub fn s9_sva_bind_and_io_page_faults(h: &dyn Harness) {
         last,
     };
     assert_eq!(
-        p.iommu.page_request(req(OUTSIDE, Access::READ, 1, true)),
+        p.iommu
+            .page_request(req(OUTSIDE, Access::READ, 1, true))
+            .unwrap(),
         Some(ResponseCode::Invalid)
     );
     assert_eq!(
@@ -318,7 +317,9 @@ pub fn s9_sva_bind_and_io_page_faults(h: &dyn Harness) {
     let f = p.fault_on(a, pa, RO, Access::WRITE);
     assert_eq!(f.kind, DmaFaultKind::Permission);
     assert_eq!(
-        p.iommu.page_request(req(RO, Access::WRITE, 2, true)),
+        p.iommu
+            .page_request(req(RO, Access::WRITE, 2, true))
+            .unwrap(),
         Some(ResponseCode::Invalid)
     );
     refused!(
@@ -333,12 +334,14 @@ pub fn s9_sva_bind_and_io_page_faults(h: &dyn Harness) {
     let n = p.page_responses(0).len();
     assert_eq!(
         p.iommu
-            .page_request(req(VA + 0x2000, Access::WRITE, 3, false)),
+            .page_request(req(VA + 0x2000, Access::WRITE, 3, false))
+            .unwrap(),
         None
     );
     assert_eq!(
         p.iommu
-            .page_request(req(VA + 0x3000, Access::READ, 3, false)),
+            .page_request(req(VA + 0x3000, Access::READ, 3, false))
+            .unwrap(),
         None
     );
     assert_eq!(
@@ -349,7 +352,8 @@ pub fn s9_sva_bind_and_io_page_faults(h: &dyn Harness) {
     assert_eq!(mm.lookup(VA + 0x2000), None);
     assert_eq!(
         p.iommu
-            .page_request(req(VA + 0x4000, Access::READ, 3, true)),
+            .page_request(req(VA + 0x4000, Access::READ, 3, true))
+            .unwrap(),
         Some(ResponseCode::Success)
     );
     let r = p.page_responses(0);
@@ -365,11 +369,14 @@ pub fn s9_sva_bind_and_io_page_faults(h: &dyn Harness) {
     // One bad page makes the whole group Invalid.
     assert_eq!(
         p.iommu
-            .page_request(req(VA + 0x5000, Access::READ, 4, false)),
+            .page_request(req(VA + 0x5000, Access::READ, 4, false))
+            .unwrap(),
         None
     );
     assert_eq!(
-        p.iommu.page_request(req(OUTSIDE, Access::READ, 4, true)),
+        p.iommu
+            .page_request(req(OUTSIDE, Access::READ, 4, true))
+            .unwrap(),
         Some(ResponseCode::Invalid)
     );
     assert_eq!(p.page_responses(0).len(), n + 2);
@@ -378,7 +385,10 @@ pub fn s9_sva_bind_and_io_page_faults(h: &dyn Harness) {
         pasid: Some(pasid + 1),
         ..req(VA, Access::READ, 5, true)
     };
-    assert_eq!(p.iommu.page_request(other), Some(ResponseCode::Invalid));
+    assert_eq!(
+        p.iommu.page_request(other).unwrap(),
+        Some(ResponseCode::Invalid)
+    );
 
     // munmap takes the pages out of every device's view.
     assert_eq!(p.pa(a, pa, VA + 0x10), mm.lookup(VA + 0x10).unwrap());
@@ -456,7 +466,7 @@ pub fn s11_private_pasids_for_kernel_dma(h: &dyn Harness) {
     assert_eq!(p.read(buf, 6), b"kernel");
 
     // Private, user and SVA PASIDs come from one space: never the same.
-    let user = p.iommu.alloc_pasid().unwrap();
+    let user = p.iommu.alloc_pasid(1).unwrap();
     let mm = p.iommu.new_mm(p.stage1.clone()).unwrap();
     let sva = p.iommu.sva_bind(a, &mm).unwrap();
     let private2 = p.iommu.alloc_private_pasid(a).unwrap();
@@ -587,16 +597,7 @@ pub fn a_replace_that_fails_leaves_the_old_domain_working(h: &dyn Harness) {
     let (d1, buf1) = mapped(&p, a, PagingRequest::default(), IOVA, PAGE);
     let (d2, buf2) = mapped(&p, a, PagingRequest::default(), IOVA, PAGE);
     let (other, _) = mapped(&p, o, PagingRequest::default(), IOVA, PAGE);
-    let parent = p
-        .iommu
-        .new_paging(
-            a,
-            PagingRequest {
-                nest_parent: true,
-                ..PagingRequest::default()
-            },
-        )
-        .unwrap();
+    let parent = p.iommu.new_paging(a, NEST_PARENT).unwrap();
     let claims = p
         .iommu
         .new_nested(

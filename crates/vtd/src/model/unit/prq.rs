@@ -93,7 +93,11 @@ impl<M: AddressSpace> VtdUnit<M> {
         for (chunk, w) in bytes.chunks_exact_mut(8).zip(words) {
             chunk.copy_from_slice(&w.to_le_bytes());
         }
-        if self.mem.write(pqa.base() + tail, &bytes).is_err() {
+        let written = pqa
+            .base()
+            .checked_add(tail)
+            .map(|at| self.mem.write(at, &bytes));
+        if !matches!(written, Some(Ok(()))) {
             self.answer(&req, ResponseCode::Success);
             return;
         }

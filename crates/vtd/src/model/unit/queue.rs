@@ -12,16 +12,16 @@ use crate::model::IotlbScope;
 use crate::model::stats::InvalidationTally;
 use crate::regs::{Iqei, RegisterFile, Ttm};
 
-/// The range `[addr, addr + 4096·2^am)`, naturally aligned, as (first byte, bytes), clamped
-/// to the end of the address space.
+/// The range `[addr, addr + 4096·2^am)`, naturally aligned, as (first byte, bytes); the
+/// whole address space when it is 2^64 bytes or more. (It may end at 2^64: the caches take
+/// such a range to the last byte.)
 fn am_range(addr: u64, am: u8) -> (u64, u64) {
     let shift = 12 + u32::from(am);
     if shift >= 64 {
         return (0, u64::MAX);
     }
     let size = 1u64 << shift;
-    let start = addr & !(size - 1);
-    (start, size.min(u64::MAX - start))
+    (addr & !(size - 1), size)
 }
 
 impl<M: AddressSpace> VtdUnit<M> {
@@ -58,7 +58,12 @@ impl<M: AddressSpace> VtdUnit<M> {
             let head = u64::from(regs.iqh().qh()) * 16 % size;
             let mut bytes = [0u8; 32];
             let buf = &mut bytes[..dsz as usize];
-            if self.mem.read(iqa.base() + head, buf).is_err() {
+            // A queue that runs past the end of the address space fails its fetch there.
+            let fetched = iqa
+                .base()
+                .checked_add(head)
+                .map(|at| self.mem.read(at, buf));
+            if !matches!(fetched, Some(Ok(()))) {
                 regs.set_queue_error(Iqei::FetchError);
                 return;
             }

@@ -460,6 +460,25 @@ fn page_requests_fill_the_queue_then_overflow() {
 }
 
 #[test]
+fn a_page_request_for_the_last_page_is_queued_after_its_invalidation() {
+    let rig = Rig::new(VtdParams::default());
+    let ss = rig.ss_table();
+    rig.set_pasid(3, ss_entry(ss.root(), 7));
+    rig.gcmd(TE, true);
+    let last = page_req(1, false, (1 << 52) - 1);
+    rig.unit.page_request(last);
+    assert_eq!(rig.unit.mmio_read(PQT_REG, 8), 32);
+    let mut w = [0u64; 4];
+    for (k, x) in w.iter_mut().enumerate() {
+        let mut b = [0u8; 8];
+        rig.mem.read(rig.pq + 8 * k as u64, &mut b).unwrap();
+        *x = u64::from_le_bytes(b);
+    }
+    assert_eq!(PageRequest::decode(w), Ok(last));
+    assert_eq!(rig.unit.stats().implicit_invalidations, 1);
+}
+
+#[test]
 fn page_group_responses_and_dev_tlb_reach_the_device() {
     let rig = Rig::new(VtdParams::default());
     let resp = Descriptor::PageGroupResponse(PageGroupResp {
