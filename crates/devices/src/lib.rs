@@ -1,0 +1,7 @@
+//! Emulated DMA-capable PCI functions for softiommu.
+//!
+//! This crate is the devices layer of `docs/design.md`: PCI functions with configuration
+//! space as hardware has it, the bus interface through which a function's requests reach an
+//! IOMMU model (and the IOMMU's messages reach the function), and a copy engine with Intel
+//! DSA's programming model. It sits above `softiommu-mem` and below the hardware models,
+//! which implement its bus interface without knowing each other or the core.
