@@ -26,6 +26,21 @@ fn fail(offset: u16, rule: &'static str) -> Result<(), InvariantViolation> {
     })
 }
 
+/// The little-endian qword `w` of a whole configuration space image.
+fn word(bytes: &[u8; CONFIG_SPACE_SIZE], w: usize) -> u64 {
+    let mut q = [0u8; 8];
+    q.copy_from_slice(&bytes[8 * w..8 * w + 8]);
+    u64::from_le_bytes(q)
+}
+
+/// The offset of the first byte where `bits(qword index)` has a bit set.
+fn first_set(bits: impl Fn(usize) -> u64) -> Option<u16> {
+    (0..CONFIG_SPACE_SIZE / 8).find_map(|w| {
+        let v = bits(w);
+        (v != 0).then(|| (8 * w) as u16 + (v.trailing_zeros() / 8) as u16)
+    })
+}
+
 impl ConfigSpace {
     /// Bits that change without a configuration write, by offset: Transactions Pending and
     /// PRI Stopped.
@@ -51,12 +66,12 @@ impl ConfigSpace {
         for (at, bits) in self.hardware_bits() {
             changing[at..at + 2].copy_from_slice(&bits.to_le_bytes());
         }
-        let bytes = self.data.iter().zip(self.initial.iter());
-        let rules = self.wmask.iter().zip(self.w1c.iter()).zip(changing);
-        for (a, ((now, was), ((w, c), hw))) in bytes.zip(rules).enumerate() {
-            if (now ^ was) & !(w | c | hw) != 0 {
-                return fail(a as u16, "a read-only or reserved bit changed");
-            }
+        let changed = first_set(|w| {
+            let free = word(&self.wmask, w) | word(&self.w1c, w) | word(&changing, w);
+            (word(&self.data, w) ^ word(&self.initial, w)) & !free
+        });
+        if let Some(a) = changed {
+            return fail(a, "a read-only or reserved bit changed");
         }
         let unimplemented = !Command::new()
             .with_memory_space(true)
@@ -158,19 +173,25 @@ impl ConfigSpace {
     }
 }
 
-/// The functions the fuzz body picks from by its first byte.
-fn preset(choice: u8) -> ConfigSpace {
-    let full = FunctionBuilder::new(0x8086, 0x0b25)
+/// A DSA-shaped function with every capability a type-0 endpoint has here.
+pub(super) fn full_function() -> FunctionBuilder {
+    FunctionBuilder::new(0x8086, 0x0B25)
+        .revision(0x01)
         .class_code(0x08_8000)
+        .subsystem(0x8086, 0x1234)
         .bar64(0, 0x1_0000, false)
         .bar64(2, 0x2_0000, true)
         .msix(9, (0, 0x2000), (0, 0x3000))
         .pasid(20, true, true)
         .ats(32, true)
         .pri(512, true)
-        .flr(true);
+        .flr(true)
+}
+
+/// The functions the fuzz body picks from by its first byte.
+fn preset(choice: u8) -> ConfigSpace {
     let built = match choice % 4 {
-        0 => full.build(),
+        0 => full_function().build(),
         1 => FunctionBuilder::new(0x1234, 0x5678).build(),
         2 => FunctionBuilder::new(0x1b36, 0x0001)
             .port_type(PortType::Endpoint)
@@ -223,10 +244,9 @@ pub fn run_config_ops(data: &[u8]) -> Result<(), InvariantViolation> {
             0..=3 => {
                 let before = cfg.data.clone();
                 cfg.write(offset, size, value);
-                for a in 0..CONFIG_SPACE_SIZE {
-                    if cfg.data[a] & cfg.w1c[a] & !before[a] != 0 {
-                        return fail(a as u16, "a configuration write set a RW1C bit");
-                    }
+                let set = first_set(|w| word(&cfg.data, w) & word(&cfg.w1c, w) & !word(&before, w));
+                if let Some(a) = set {
+                    return fail(a, "a configuration write set a RW1C bit");
                 }
             }
             4 => {

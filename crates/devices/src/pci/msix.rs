@@ -258,11 +258,9 @@ impl MsixTable {
             return u64::MAX;
         }
         let s = self.state.lock();
-        (0..size as u64).fold(0, |acc, i| {
-            let a = offset + i;
+        gather(offset, size, |a| {
             let dword = entry_dword(&s.entries[(a / ENTRY_SIZE) as usize], (a % ENTRY_SIZE) & !3);
-            let byte = (dword >> (8 * (a % 4))) as u8;
-            acc | u64::from(byte) << (8 * i)
+            (dword >> (8 * (a % 4))) as u8
         })
     }
 
@@ -296,10 +294,8 @@ impl MsixTable {
             return u64::MAX;
         }
         let s = self.state.lock();
-        (0..size as u64).fold(0, |acc, i| {
-            let a = offset + i;
-            let byte = (s.pending[(a / 8) as usize] >> (8 * (a % 8))) as u8;
-            acc | u64::from(byte) << (8 * i)
+        gather(offset, size, |a| {
+            (s.pending[(a / 8) as usize] >> (8 * (a % 8))) as u8
         })
     }
 
@@ -313,6 +309,11 @@ fn access_ok(offset: u64, size: usize, len: u64) -> bool {
         && offset
             .checked_add(size as u64)
             .is_some_and(|end| end <= len)
+}
+
+/// The little-endian value of the `size` bytes from `offset`, each given by `byte_at`.
+fn gather(offset: u64, size: usize, byte_at: impl Fn(u64) -> u8) -> u64 {
+    (0..size as u64).fold(0, |acc, i| acc | u64::from(byte_at(offset + i)) << (8 * i))
 }
 
 fn entry_dword(e: &Entry, field: u64) -> u32 {

@@ -341,17 +341,7 @@ fn extended_capability_registers() {
 
 /// A DSA-shaped function with every capability.
 pub(super) fn full() -> ConfigSpace {
-    FunctionBuilder::new(0x8086, 0x0B25)
-        .revision(0x01)
-        .class_code(0x08_8000)
-        .subsystem(0x8086, 0x1234)
-        .bar64(0, 0x1_0000, false)
-        .bar64(2, 0x2_0000, true)
-        .msix(9, (0, 0x2000), (0, 0x3000))
-        .pasid(20, true, true)
-        .ats(32, true)
-        .pri(512, true)
-        .flr(true)
+    super::fuzz::full_function()
         .build()
         .expect("valid declaration")
 }

@@ -198,7 +198,7 @@ fn access() -> impl Strategy<Value = (u32, AccessSize, u32)> {
 proptest! {
     #[test]
     fn random_writes_keep_every_invariant(
-        accesses in proptest::collection::vec(access(), 0..200),
+        accesses in proptest::collection::vec(access(), 0..100),
         fire in proptest::collection::vec(0u16..12, 0..8),
     ) {
         let mut cfg = full();
