@@ -214,10 +214,9 @@ impl ConfigSpace {
                 self.function_level_reset();
             }
         }
-        if let Some(msix) = self.layout.msix
-            && dword == msix
-            && enables & 0xFFFF_0000 != 0
-        {
+        let msix_control = self.layout.msix.is_some_and(|at| dword == at) && enables >> 16 != 0;
+        let command = dword == offset::COMMAND && enables & 0xFFFF != 0;
+        if msix_control || command {
             self.sync_msix();
         }
         if let Some(pri) = self.layout.pri
@@ -237,7 +236,7 @@ impl ConfigSpace {
     fn sync_msix(&self) {
         if let (Some(table), Some(at)) = (&self.msix, self.layout.msix) {
             let ctl = MsixControl::from_bits(self.reg16(at + msix_offset::CONTROL));
-            table.set_control(ctl.enable(), ctl.function_mask());
+            table.set_control(ctl.enable(), ctl.function_mask(), self.bus_master_enabled());
         }
     }
 

@@ -162,7 +162,8 @@ impl ConfigSpace {
         }
         if let Some(table) = &self.msix
             && (table.is_enabled() != self.msix_enabled()
-                || table.is_function_masked() != self.msix_function_masked())
+                || table.is_function_masked() != self.msix_function_masked()
+                || table.is_bus_master() != self.bus_master_enabled())
         {
             return fail(
                 MSIX_CAP_OFFSET,

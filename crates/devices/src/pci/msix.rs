@@ -77,11 +77,16 @@ struct State {
     pending: Vec<u64>,
     enabled: bool,
     function_mask: bool,
+    /// Bus Master Enable: MSI-X messages are memory writes, so none leave while it is clear.
+    bus_master: bool,
 }
 
 impl State {
     fn blocked(&self, vector: usize) -> bool {
-        !self.enabled || self.function_mask || self.entries[vector].control.masked()
+        !self.enabled
+            || !self.bus_master
+            || self.function_mask
+            || self.entries[vector].control.masked()
     }
 
     fn message(&self, vector: usize) -> MsiMessage {
@@ -109,7 +114,7 @@ impl State {
 
 /// An MSI-X table with its Pending Bit Array. The BAR emulation forwards accesses in the
 /// table's and the PBA's ranges to [`read_table`](Self::read_table) and friends; the
-/// configuration space pushes MSI-X Enable and Function Mask into it.
+/// configuration space pushes MSI-X Enable, Function Mask and Bus Master Enable into it.
 pub struct MsixTable {
     count: u16,
     state: Mutex<State>,
@@ -135,6 +140,7 @@ impl MsixTable {
                 pending: Vec::new(),
                 enabled: false,
                 function_mask: false,
+                bus_master: false,
             }),
             sink: RwLock::new(None),
         };
@@ -174,6 +180,7 @@ impl MsixTable {
         s.pending = vec![0; usize::from(self.count).div_ceil(64)];
         s.enabled = false;
         s.function_mask = false;
+        s.bus_master = false;
     }
 
     fn deliver(&self, messages: Vec<MsiMessage>) {
@@ -188,20 +195,21 @@ impl MsixTable {
         }
     }
 
-    /// Takes MSI-X Enable and Function Mask from the capability; vectors pending and no longer
-    /// blocked are delivered.
-    pub(super) fn set_control(&self, enabled: bool, function_mask: bool) {
+    /// Takes MSI-X Enable and Function Mask from the capability and Bus Master Enable from the
+    /// Command register; vectors pending and no longer blocked are delivered.
+    pub(super) fn set_control(&self, enabled: bool, function_mask: bool, bus_master: bool) {
         let released = {
             let mut s = self.state.lock();
             s.enabled = enabled;
             s.function_mask = function_mask;
+            s.bus_master = bus_master;
             s.release_pending()
         };
         self.deliver(released);
     }
 
-    /// Signals `vector`: its message is delivered when MSI-X is enabled and neither the
-    /// function nor the vector is masked; otherwise its pending bit is set.
+    /// Signals `vector`: its message is delivered when MSI-X and bus mastering are enabled and
+    /// neither the function nor the vector is masked; otherwise its pending bit is set.
     pub fn fire(&self, vector: u16) -> Result<FireOutcome, VectorOutOfRange> {
         if vector >= self.count {
             return Err(VectorOutOfRange {
@@ -230,6 +238,11 @@ impl MsixTable {
     /// Whether Function Mask is set in the capability.
     pub fn is_function_masked(&self) -> bool {
         self.state.lock().function_mask
+    }
+
+    /// Whether Bus Master Enable is set in the Command register.
+    pub fn is_bus_master(&self) -> bool {
+        self.state.lock().bus_master
     }
 
     /// Whether `vector`'s pending bit is set.

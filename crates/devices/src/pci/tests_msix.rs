@@ -11,7 +11,8 @@ use AccessSize::{Dword, Word};
 
 /// A function with MSI-X and a sink that records every message.
 fn with_sink() -> (ConfigSpace, Arc<MsixTable>, Arc<Mutex<Vec<MsiMessage>>>) {
-    let cfg = full();
+    let mut cfg = full();
+    cfg.write(0x04, Word, 0x0006);
     let table = cfg.msix().cloned().expect("MSI-X");
     let got = Arc::new(Mutex::new(Vec::new()));
     let sink = got.clone();
@@ -82,6 +83,13 @@ fn placement_is_read_back_from_the_capability() {
 }
 
 #[test]
+fn config_space_and_table_can_be_shared_between_threads() {
+    fn shared<T: Send + Sync>() {}
+    shared::<ConfigSpace>();
+    shared::<MsixTable>();
+}
+
+#[test]
 fn bad_table_accesses_read_all_ones_and_change_nothing() {
     let (_, table, _) = with_sink();
     assert_eq!(table.read_table(144, 4), u64::MAX, "past the table");
@@ -121,6 +129,24 @@ fn fire_delivers_only_when_enabled_and_unmasked() {
     assert_eq!(got.lock().len(), 2);
     table.write_pba(0, 8, u64::MAX);
     assert_eq!(table.read_pba(0, 8), 0, "the PBA is read-only");
+}
+
+#[test]
+fn bus_master_disable_holds_messages_pending() {
+    let (mut cfg, table, got) = with_sink();
+    cfg.write(0x82, Word, 0x8000);
+    program(&table, 1, 0xFEE0_0000, 1);
+    table.write_table(0x1C, 4, 0);
+    cfg.write(0x04, AccessSize::Byte, 0x02);
+    assert_eq!(
+        table.fire(1),
+        Ok(FireOutcome::Pending),
+        "no memory writes without BME"
+    );
+    assert!(got.lock().is_empty());
+    cfg.write(0x04, AccessSize::Byte, 0x06);
+    assert_eq!(got.lock().len(), 1, "enabling bus mastering delivers it");
+    assert!(!table.is_pending(1));
 }
 
 #[test]
@@ -177,7 +203,7 @@ fn a_sink_that_fires_again_does_not_deadlock() {
             let _ = t.fire(1);
         }
     }));
-    table.set_control(true, false);
+    table.set_control(true, false, true);
     table.write_table(12, 4, 0);
     table.write_table(28, 4, 0);
     assert_eq!(table.fire(0), Ok(FireOutcome::Delivered));
