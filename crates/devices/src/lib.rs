@@ -5,3 +5,5 @@
 //! IOMMU model (and the IOMMU's messages reach the function), and a copy engine with Intel
 //! DSA's programming model. It sits above `softiommu-mem` and below the hardware models,
 //! which implement its bus interface without knowing each other or the core.
+
+pub mod bus;
