@@ -1,6 +1,8 @@
 //! How the engine's memory accesses leave the device, and the plain physical platform.
 
-use softiommu_mem::AddressSpace;
+use std::sync::Arc;
+
+use crate::bus::{DmaRequest, PasidPrefix, Upstream};
 
 /// The tags a DMA request carries besides its address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -35,32 +37,60 @@ pub trait DmaPort: Send + Sync {
     }
 }
 
-/// DMA straight into physical memory: a platform without an IOMMU, where every request
-/// (with or without PASID) reaches the address it names.
-#[derive(Debug)]
-pub struct PhysicalDma<M> {
-    mem: M,
+/// The engine's port onto the bus: requests tagged with its requester ID go to `upstream`
+/// (an IOMMU model, or [`crate::bus::Direct`] on a platform without one).
+pub struct BusPort {
+    upstream: Arc<dyn Upstream>,
+    rid: u16,
 }
 
-impl<M> PhysicalDma<M> {
-    /// DMA into `mem`.
-    pub fn new(mem: M) -> Self {
-        Self { mem }
-    }
-
-    /// The memory behind the port.
-    pub fn mem(&self) -> &M {
-        &self.mem
+impl std::fmt::Debug for BusPort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BusPort")
+            .field("rid", &self.rid)
+            .finish_non_exhaustive()
     }
 }
 
-impl<M: AddressSpace> DmaPort for PhysicalDma<M> {
-    fn read(&self, _req: DmaReq, addr: u64, buf: &mut [u8]) -> Result<(), DmaFault> {
-        self.mem.read(addr, buf).map_err(|_| DmaFault { addr })
+impl BusPort {
+    /// A port issuing requests of requester `rid` to `upstream`.
+    pub fn new(upstream: Arc<dyn Upstream>, rid: u16) -> Self {
+        Self { upstream, rid }
     }
 
-    fn write(&self, _req: DmaReq, addr: u64, buf: &[u8]) -> Result<(), DmaFault> {
-        self.mem.write(addr, buf).map_err(|_| DmaFault { addr })
+    fn request(&self, req: DmaReq, addr: u64, len: usize, write: bool) -> DmaRequest {
+        let r = if write {
+            DmaRequest::write(self.rid, addr, len as u64)
+        } else {
+            DmaRequest::read(self.rid, addr, len as u64)
+        };
+        match req.pasid {
+            Some(p) => {
+                let prefix = PasidPrefix::new(p);
+                r.with_pasid(if req.privileged {
+                    prefix.privileged()
+                } else {
+                    prefix
+                })
+            }
+            None => r,
+        }
+    }
+}
+
+impl DmaPort for BusPort {
+    fn read(&self, req: DmaReq, addr: u64, buf: &mut [u8]) -> Result<(), DmaFault> {
+        let r = self.request(req, addr, buf.len(), false);
+        self.upstream
+            .dma_read(&r, buf)
+            .map_err(|e| DmaFault { addr: e.addr })
+    }
+
+    fn write(&self, req: DmaReq, addr: u64, buf: &[u8]) -> Result<(), DmaFault> {
+        let r = self.request(req, addr, buf.len(), true);
+        self.upstream
+            .dma_write(&r, buf)
+            .map_err(|e| DmaFault { addr: e.addr })
     }
 }
 

@@ -18,6 +18,6 @@ pub mod wq;
 
 pub use desc::{CompletionRecord, DescFlags, DescHeader, Descriptor, Opcode, Status};
 pub use device::{DEVICE_ID, Dsa, DsaConfig, ExecMode, IrqFn, VENDOR_ID};
-pub use dma::{DmaFault, DmaPort, DmaReq, PhysicalDma, crc32c};
+pub use dma::{BusPort, DmaFault, DmaPort, DmaReq, crc32c};
 pub use fuzz::fuzz_engine;
 pub use wq::{Enqcmd, Submit};
