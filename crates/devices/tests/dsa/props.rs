@@ -1,0 +1,1 @@
+//! Random register writes and descriptors.
