@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 
 use super::desc::Opcode;
 use super::dma::DmaPort;
@@ -20,6 +20,9 @@ pub enum ExecMode {
     Synchronous,
     /// Descriptors wait in their WQ until [`Dsa::run_pending`] (or a drain) runs them.
     Queued,
+    /// Descriptors wait in their WQ for an engine thread (see [`Dsa::start_engines`]); a
+    /// WQ's descriptors run one at a time, in order, and different WQs' in parallel.
+    Threaded,
 }
 
 /// The engine's fixed capabilities.
@@ -83,6 +86,12 @@ pub(crate) struct Regs {
     pub swerr: [u64; 4],
     pub grpcfg: Vec<[u64; 8]>,
     pub wqs: Vec<WorkQueue>,
+    /// Descriptors engine threads are running.
+    pub inflight: usize,
+    /// Engine threads are to stop.
+    pub stop: bool,
+    /// Where engine threads start looking for work.
+    pub next_wq: usize,
 }
 
 /// A copy engine with Intel DSA's programming model.
@@ -93,6 +102,10 @@ pub struct Dsa {
     irq: Option<IrqFn>,
     pasid_enabled: std::sync::atomic::AtomicBool,
     bus_master: std::sync::atomic::AtomicBool,
+    /// Signalled when work is queued (threaded mode).
+    pub(crate) work: Condvar,
+    /// Signalled when an engine thread finishes a descriptor.
+    pub(crate) idle: Condvar,
 }
 
 impl std::fmt::Debug for Dsa {
@@ -123,6 +136,8 @@ impl Dsa {
             irq,
             pasid_enabled: true.into(),
             bus_master: true.into(),
+            work: Condvar::new(),
+            idle: Condvar::new(),
         }
     }
 
@@ -139,6 +154,9 @@ impl Dsa {
             wqs: (0..cfg.num_wqs)
                 .map(|_| WorkQueue::reset(opcap()))
                 .collect(),
+            inflight: 0,
+            stop: false,
+            next_wq: 0,
         }
     }
 
@@ -321,7 +339,11 @@ impl Dsa {
                 }
             }
         }
+        let was_cmd = off == CMD && mask & 0xffff_ffff != 0;
         self.run(fx);
+        if was_cmd {
+            self.wait_idle(false);
+        }
     }
 
     fn grp_mask(&self, q: usize) -> u64 {
@@ -405,13 +427,14 @@ impl Dsa {
             } else {
                 q.size()
             };
-            if q.queue.len() >= usize::from(limit) {
+            if q.occupancy() >= usize::from(limit) {
                 return refuse;
             }
             let ctx = q.ctx(wq as u8, enq, self.cfg.msix_vectors);
             let p = Pending { desc: d, ctx };
-            if self.cfg.mode == ExecMode::Queued {
+            if self.cfg.mode != ExecMode::Synchronous {
                 q.queue.push_back(p);
+                self.work.notify_one();
                 return Submit::Accepted;
             }
             p
@@ -429,8 +452,14 @@ impl Dsa {
         self.submit(wq, off % WQ_PORTALS_SIZE, desc, enq)
     }
 
-    /// Runs every queued descriptor (queued mode); returns how many ran.
+    /// Runs every queued descriptor on the calling thread (queued mode); returns how many
+    /// ran. In the threaded mode, waits instead until the engine threads have run them all
+    /// and returns 0.
     pub fn run_pending(&self) -> usize {
+        if self.cfg.mode == ExecMode::Threaded {
+            self.wait_idle(true);
+            return 0;
+        }
         let jobs: Vec<Pending> = {
             let mut r = self.regs.lock();
             r.wqs.iter_mut().flat_map(|q| q.queue.drain(..)).collect()
@@ -444,7 +473,13 @@ impl Dsa {
     }
 
     pub(crate) fn reset_all(&self, r: &mut Regs) {
+        let keep = (r.inflight, r.stop);
         *r = Self::reset_regs(&self.cfg);
+        (r.inflight, r.stop) = keep;
+    }
+
+    pub(crate) fn dma(&self) -> &dyn DmaPort {
+        &*self.dma
     }
 
     pub(crate) fn pasid_enabled(&self) -> bool {

@@ -35,8 +35,10 @@ pub(crate) struct WorkQueue {
     pub cfg: [u32; 16],
     /// The WQ is enabled.
     pub enabled: bool,
-    /// Descriptors accepted but not yet run (queued mode).
+    /// Descriptors accepted but not yet run (queued and threaded modes).
     pub queue: VecDeque<Pending>,
+    /// An engine thread is running one of the WQ's descriptors.
+    pub busy: bool,
 }
 
 /// A descriptor accepted by a WQ, with what the WQ tagged it with.
@@ -83,7 +85,13 @@ impl WorkQueue {
             cfg,
             enabled: false,
             queue: VecDeque::new(),
+            busy: false,
         }
+    }
+
+    /// Entries in use: queued descriptors and the one an engine is running.
+    pub fn occupancy(&self) -> usize {
+        self.queue.len() + usize::from(self.busy)
     }
 
     /// Configured size.
@@ -116,7 +124,7 @@ impl WorkQueue {
     pub fn read_dword(&self, i: usize) -> u32 {
         match i {
             6 => WqCfgState::new()
-                .with_occupancy(self.queue.len().min(0xffff) as u16)
+                .with_occupancy(self.occupancy().min(0xffff) as u16)
                 .with_mode_support(true)
                 .with_wq_state(u8::from(self.enabled))
                 .into_bits(),

@@ -282,3 +282,62 @@ fn command_interrupt_and_swerr_interrupt() {
     assert_eq!(rig.dsa.read32(regs::INTCAUSE), 0);
     assert_eq!(*rig.irqs.lock(), vec![0]);
 }
+
+/// Length of the `i`th move of a submitter.
+fn move_len(i: u64) -> u64 {
+    1 + (i * 331) % 0x4000
+}
+
+#[test]
+fn threaded_engines_move_from_many_submitters() {
+    let rig = Rig::with(DsaConfig {
+        mode: ExecMode::Threaded,
+        ..DsaConfig::default()
+    });
+    let engines = rig.dsa.start_engines();
+    rig.bring_up(&[WqSetup::dedicated(); 4]);
+    let srcs: Vec<Vec<u8>> = (0..4)
+        .map(|t| rig.pattern(SRC + t * 0x4000, 0x4000, t as u8))
+        .collect();
+    std::thread::scope(|s| {
+        for t in 0..4u64 {
+            let rig = &rig;
+            s.spawn(move || {
+                for i in 0..50u64 {
+                    let len = move_len(i);
+                    let dst = DST + t * 0x1_0000 + (i % 2) * 0x8000;
+                    let cr = CR + (t * 64 + i) * 32;
+                    let d =
+                        Descriptor::memmove(SRC + t * 0x4000, dst, len as u32).with_completion(cr);
+                    while rig.movdir(t as u32, &d) != Submit::Accepted {
+                        std::thread::yield_now();
+                    }
+                }
+            });
+        }
+    });
+    // A drain of everything returns once every descriptor has completed.
+    assert_eq!(rig.cmd(Command::DrainAll, 0), 0);
+    rig.dsa.run_pending();
+    for t in 0..4u64 {
+        for i in 0..50u64 {
+            assert_eq!(
+                rig.cr(CR + (t * 64 + i) * 32).status,
+                1,
+                "wq {t} descriptor {i}"
+            );
+        }
+        let len = move_len(49);
+        let got = rig.bytes(DST + t * 0x1_0000 + 0x8000, len as usize);
+        assert_eq!(got, srcs[t as usize][..len as usize]);
+    }
+    drop(engines);
+    // Without engine threads, work waits in the WQ.
+    let d = Descriptor::new(Opcode::Noop).with_completion(CR);
+    rig.mem.write(CR, &[0; 32]).unwrap();
+    assert_eq!(rig.movdir(0, &d), Submit::Accepted);
+    assert_eq!(rig.cr(CR).status, 0);
+    let _engines = rig.dsa.start_engines();
+    rig.dsa.run_pending();
+    assert_eq!(rig.cr(CR).status, 1);
+}

@@ -16,7 +16,7 @@ pub const RAM: u64 = 1 << 20;
 /// One engine and the memory it reaches.
 pub struct Rig {
     pub mem: Arc<RamArena>,
-    pub dsa: Dsa,
+    pub dsa: Arc<Dsa>,
     pub irqs: Arc<Mutex<Vec<u16>>>,
 }
 
@@ -76,7 +76,7 @@ impl Rig {
         let seen = irqs.clone();
         let irq: IrqFn = Arc::new(move |v| seen.lock().push(v));
         let port = Arc::new(BusPort::new(bus(mem.clone()), 0x0100));
-        let dsa = Dsa::new(cfg, port, Some(irq));
+        let dsa = Arc::new(Dsa::new(cfg, port, Some(irq)));
         Self { mem, dsa, irqs }
     }
 
