@@ -6,7 +6,7 @@ use softiommu_devices::dsa::fuzz_engine;
 
 #[test]
 fn corpus_replays_without_panic() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/dsa_engine");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/dsa_engine");
     let mut n = 0;
     for entry in std::fs::read_dir(&dir).expect("corpus directory") {
         let data = std::fs::read(entry.expect("corpus entry").path()).expect("corpus file");
