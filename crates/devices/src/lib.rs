@@ -8,3 +8,4 @@
 
 pub mod bus;
 pub mod dsa;
+pub mod pci;

@@ -13,6 +13,7 @@ mod device;
 pub mod dma;
 mod engines;
 mod exec;
+mod function;
 mod fuzz;
 pub mod regs;
 pub mod wq;
@@ -21,5 +22,6 @@ pub use desc::{CompletionRecord, DescFlags, DescHeader, Descriptor, Opcode, Stat
 pub use device::{DEVICE_ID, Dsa, DsaConfig, ExecMode, IrqFn, VENDOR_ID};
 pub use dma::{BusPort, DmaFault, DmaPort, DmaReq, crc32c};
 pub use engines::Engines;
+pub use function::{BAR0_SIZE, CLASS_CODE, DsaFunction, MSIX_PBA, MSIX_TABLE};
 pub use fuzz::fuzz_engine;
 pub use wq::{Enqcmd, Submit};

@@ -4,4 +4,5 @@ mod corpus;
 mod driver;
 mod errors;
 mod harness;
+mod pci;
 mod props;
