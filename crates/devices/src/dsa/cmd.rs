@@ -12,6 +12,18 @@ enum Flush {
     Abort,
 }
 
+impl Flush {
+    /// What command `cmd` does to the queued descriptors it names.
+    fn of(cmd: Command) -> Self {
+        match cmd {
+            Command::AbortAll | Command::AbortWq | Command::ResetWq | Command::AbortPasid => {
+                Self::Abort
+            }
+            _ => Self::Drain,
+        }
+    }
+}
+
 impl Dsa {
     /// Runs command `c` and sets CMDSTS; returns the work and interrupts it leaves.
     pub(crate) fn command(&self, r: &mut Regs, c: CmdReg) -> Effects {
@@ -43,12 +55,7 @@ impl Dsa {
                 CmdErr::Success
             }
             DrainAll | AbortAll => {
-                let how = if cmd == DrainAll {
-                    Flush::Drain
-                } else {
-                    Flush::Abort
-                };
-                flush(r, &all(), how, None, fx);
+                flush(r, &all(), Flush::of(cmd), None, fx);
                 CmdErr::Success
             }
             ResetDevice => {
@@ -71,12 +78,7 @@ impl Dsa {
                 if cmd == DisableWq && wqs.iter().any(|&w| !r.wqs[w].enabled) {
                     return CmdErr::WqNotEnabled;
                 }
-                let how = if cmd == AbortWq || cmd == ResetWq {
-                    Flush::Abort
-                } else {
-                    Flush::Drain
-                };
-                flush(r, &wqs, how, None, fx);
+                flush(r, &wqs, Flush::of(cmd), None, fx);
                 for &w in &wqs {
                     match cmd {
                         DisableWq => r.wqs[w].enabled = false,
@@ -87,12 +89,7 @@ impl Dsa {
                 CmdErr::Success
             }
             DrainPasid | AbortPasid => {
-                let how = if cmd == DrainPasid {
-                    Flush::Drain
-                } else {
-                    Flush::Abort
-                };
-                flush(r, &all(), how, Some(op), fx);
+                flush(r, &all(), Flush::of(cmd), Some(op), fx);
                 CmdErr::Success
             }
         }
