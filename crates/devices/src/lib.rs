@@ -5,4 +5,7 @@
 //! IOMMU model (and the IOMMU's messages reach the function), and a copy engine with Intel
 //! DSA's programming model. It sits above `softiommu-mem` and below the hardware models,
 //! which implement its bus interface without knowing each other or the core.
+
+pub mod bus;
+pub mod dsa;
 pub mod pci;
