@@ -7,6 +7,7 @@
 //! [`CompletionRecord`]s, records what it cannot report there in SWERR, and raises MSI-X
 //! vectors through a callback.
 
+mod atc;
 mod cmd;
 pub mod desc;
 mod device;
@@ -15,6 +16,7 @@ mod engines;
 mod exec;
 mod function;
 mod fuzz;
+mod pri;
 pub mod regs;
 pub mod wq;
 
@@ -24,4 +26,5 @@ pub use dma::{BusPort, DmaFault, DmaPort, DmaReq, crc32c};
 pub use engines::Engines;
 pub use function::{BAR0_SIZE, CLASS_CODE, DsaFunction, MSIX_PBA, MSIX_TABLE};
 pub use fuzz::fuzz_engine;
+pub use pri::DEFAULT_PAGE_RESPONSE_TIMEOUT;
 pub use wq::{Enqcmd, Submit};
