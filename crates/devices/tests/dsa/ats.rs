@@ -50,7 +50,10 @@ fn misses_fill_the_atc_and_hits_send_no_translation_request() {
     let (rig, iommu) = rig(DsaConfig::default(), Prs::Never, None);
     rig.bring_up(&[WqSetup::dedicated()]);
     let data = rig.pattern(SRC_PA, 0x2000, 3);
-    rig.movdir(0, &Descriptor::memmove(SRC, DST, 0x2000).with_completion(CR));
+    rig.movdir(
+        0,
+        &Descriptor::memmove(SRC, DST, 0x2000).with_completion(CR),
+    );
     assert_eq!(rig.cr(CR_PA).status, Status::Success as u8);
     assert_eq!(rig.bytes(DST_PA, 0x2000), data);
     // Two source pages, two destination pages, the completion record's page.
@@ -58,7 +61,10 @@ fn misses_fill_the_atc_and_hits_send_no_translation_request() {
     assert_eq!(rig.port.atc_len(), 5);
     assert_eq!(iommu.untranslated.load(SeqCst), 0);
     let before = iommu.translated.load(SeqCst);
-    rig.movdir(0, &Descriptor::memmove(SRC, DST, 0x2000).with_completion(CR));
+    rig.movdir(
+        0,
+        &Descriptor::memmove(SRC, DST, 0x2000).with_completion(CR),
+    );
     assert_eq!(rig.cr(CR_PA).status, Status::Success as u8);
     assert_eq!(iommu.ats.load(SeqCst), 5, "every page hit");
     assert!(iommu.translated.load(SeqCst) > before);
@@ -102,8 +108,14 @@ fn invalidation_by_range_pasid_and_all() {
         ..WqSetup::dedicated()
     };
     rig.bring_up(&[pasid(1), pasid(2)]);
-    rig.movdir(0, &Descriptor::memmove(SRC, DST, 0x2000).with_completion(CR));
-    rig.movdir(1, &Descriptor::memmove(SRC, DST, 0x2000).with_completion(CR));
+    rig.movdir(
+        0,
+        &Descriptor::memmove(SRC, DST, 0x2000).with_completion(CR),
+    );
+    rig.movdir(
+        1,
+        &Descriptor::memmove(SRC, DST, 0x2000).with_completion(CR),
+    );
     assert_eq!(rig.port.atc_len(), 10);
     let ep = iommu.endpoint();
     // One page of PASID 1.
@@ -193,5 +205,9 @@ fn no_access_uses_a_translation_after_its_invalidation_completed() {
     let moves: u32 = movers.into_iter().map(|t| t.join().expect("mover")).sum();
     assert!(moves > 0);
     assert!(iommu.translated.load(SeqCst) > 0);
-    assert_eq!(iommu.stale.load(SeqCst), 0, "an access used a retired translation");
+    assert_eq!(
+        iommu.stale.load(SeqCst),
+        0,
+        "an access used a retired translation"
+    );
 }

@@ -38,7 +38,8 @@ fn pri_rig(prs: Prs, ats: bool, alloc: u32) -> (Rig, std::sync::Arc<Iommu>) {
     let (rig, iommu) = rig(DsaConfig::default(), prs, Some(4));
     rig.port.set_ats(ats, 0);
     rig.port.set_pri(true, alloc, false);
-    rig.port.set_page_response_timeout(Duration::from_millis(20));
+    rig.port
+        .set_page_response_timeout(Duration::from_millis(20));
     rig.bring_up(&[bof_wq()]);
     (rig, iommu)
 }
@@ -76,7 +77,10 @@ fn an_invalid_or_failure_response_ends_with_a_page_fault() {
         rig.movdir(0, &bof_move(64));
         let r = rig.cr(CR_PA);
         assert_eq!(r.status, Status::PageFaultIr as u8, "{prs:?}");
-        assert_eq!((r.bytes_completed, r.fault_addr, r.fault_info & 1), (0, HOLE, 1));
+        assert_eq!(
+            (r.bytes_completed, r.fault_addr, r.fault_info & 1),
+            (0, HOLE, 1)
+        );
         assert_eq!(iommu.page_requests.lock().len(), 1);
         assert_eq!(rig.bytes(HOLE, 64), vec![0; 64], "nothing written");
     }
@@ -101,14 +105,12 @@ fn an_unanswered_request_times_out_into_a_page_fault() {
     // Its late response frees it (and is not taken as unexpected).
     let q = iommu.page_requests.lock()[0];
     iommu.map(Some(4), HOLE, HOLE, 1);
-    iommu
-        .endpoint()
-        .page_response(&PageResponse {
-            rid: RID,
-            pasid: Some(4),
-            prgi: q.prgi,
-            code: PageResponseCode::Success,
-        });
+    iommu.endpoint().page_response(&PageResponse {
+        rid: RID,
+        pasid: Some(4),
+        prgi: q.prgi,
+        code: PageResponseCode::Success,
+    });
     assert_eq!(rig.port.take_pri_events(), (false, false));
     *iommu.prs.lock() = Prs::MapNow;
     rig.movdir(0, &bof_move(64));
@@ -120,7 +122,10 @@ fn without_block_on_fault_or_pri_no_page_request_is_sent() {
     let (rig, iommu) = pri_rig(Prs::MapNow, true, 4);
     rig.movdir(0, &Descriptor::memmove(SRC, HOLE, 64).with_completion(CR));
     let r = rig.cr(CR_PA);
-    assert_eq!((r.status, r.fault_addr), (Status::PageFaultNoBof as u8, HOLE));
+    assert_eq!(
+        (r.status, r.fault_addr),
+        (Status::PageFaultNoBof as u8, HOLE)
+    );
     assert!(iommu.page_requests.lock().is_empty());
     rig.port.set_pri(false, 4, false);
     rig.movdir(0, &bof_move(64));
@@ -132,13 +137,11 @@ fn without_block_on_fault_or_pri_no_page_request_is_sent() {
 #[test]
 fn a_response_matching_no_request_is_unexpected() {
     let (rig, iommu) = pri_rig(Prs::Never, true, 4);
-    iommu
-        .endpoint()
-        .page_response(&PageResponse {
-            rid: RID,
-            pasid: None,
-            prgi: 7,
-            code: PageResponseCode::Success,
-        });
+    iommu.endpoint().page_response(&PageResponse {
+        rid: RID,
+        pasid: None,
+        prgi: 7,
+        code: PageResponseCode::Success,
+    });
     assert_eq!(rig.port.take_pri_events(), (false, true));
 }
