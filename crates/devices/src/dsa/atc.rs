@@ -163,3 +163,87 @@ impl Atc {
         self.state.lock().entries.len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bus::Rights;
+
+    fn completion(addr: u64, pa: u64) -> AtsTranslation {
+        AtsTranslation {
+            untranslated: addr,
+            translated: pa,
+            size_log2: 12,
+            rights: Rights::READ_WRITE,
+            global: false,
+            untranslated_only: false,
+        }
+    }
+
+    #[test]
+    fn a_fill_that_raced_an_invalidation_is_dropped() {
+        let atc = Atc::default();
+        let epoch = atc.epoch();
+        let inv = AtcInvalidation {
+            rid: 0,
+            pasid: None,
+            global: false,
+            addr: 0x1000,
+            size_log2: 12,
+        };
+        atc.invalidate(&inv);
+        assert!(
+            atc.fill(None, false, 0x1000, &completion(0x1000, 0x9000), epoch)
+                .is_none()
+        );
+        assert_eq!(atc.len(), 0);
+        let epoch = atc.epoch();
+        let u = atc.fill(None, false, 0x1234, &completion(0x1000, 0x9000), epoch);
+        assert_eq!(u.map(|u| u.page_pa), Some(0x9000));
+        // A larger completion is cached for the page asked about.
+        let big = AtsTranslation {
+            size_log2: 21,
+            ..completion(0x20_0000, 0x4000_0000)
+        };
+        let u = atc.fill(Some(3), false, 0x20_5000, &big, epoch);
+        assert_eq!(u.map(|u| u.page_pa), Some(0x4000_5000));
+        assert!(atc.lookup(Some(3), false, 0x20_5fff, true).is_some());
+        assert!(atc.lookup(Some(3), false, 0x20_6000, false).is_none());
+        assert!(
+            atc.lookup(Some(3), true, 0x20_5000, false).is_none(),
+            "other privilege"
+        );
+        assert!(
+            atc.lookup(None, false, 0x20_5000, false).is_none(),
+            "other PASID"
+        );
+    }
+
+    #[test]
+    fn an_invalidation_waits_for_the_access_using_the_entry() {
+        let atc = std::sync::Arc::new(Atc::default());
+        let epoch = atc.epoch();
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let using = atc.fill(None, false, 0, &completion(0, 0x5000), epoch);
+        assert!(using.is_some());
+        let (a, d) = (atc.clone(), done.clone());
+        let t = std::thread::spawn(move || {
+            let inv = AtcInvalidation {
+                rid: 0,
+                pasid: Some(1),
+                global: false,
+                addr: 0,
+                size_log2: 64,
+            };
+            // Another PASID's invalidation does not wait.
+            a.invalidate(&inv);
+            a.invalidate(&AtcInvalidation { pasid: None, ..inv });
+            d.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert!(!done.load(std::sync::atomic::Ordering::SeqCst));
+        drop(using);
+        t.join().expect("invalidation ends once the access ends");
+        assert!(done.load(std::sync::atomic::Ordering::SeqCst));
+    }
+}
