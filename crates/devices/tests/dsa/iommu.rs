@@ -14,6 +14,18 @@ use softiommu_devices::bus::{
 };
 use softiommu_mem::{AddressSpace, RamArena};
 
+/// A read-write translation completion of the 4 KiB page holding `addr` to the page at `pa`.
+pub fn page_completion(addr: u64, pa: u64) -> AtsTranslation {
+    AtsTranslation {
+        untranslated: addr & !0xfff,
+        translated: pa & !0xfff,
+        size_log2: 12,
+        rights: Rights::READ_WRITE,
+        global: false,
+        untranslated_only: false,
+    }
+}
+
 /// How the IOMMU answers page requests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Prs {
@@ -126,14 +138,7 @@ impl Upstream for Iommu {
     fn ats_translate(&self, req: &AtsRequest) -> Result<AtsTranslation, AtsFailure> {
         self.ats.fetch_add(1, SeqCst);
         Ok(match self.lookup(req.pasid.map(|p| p.pasid), req.addr) {
-            Some(pa) => AtsTranslation {
-                untranslated: req.addr & !0xfff,
-                translated: pa,
-                size_log2: 12,
-                rights: Rights::READ_WRITE,
-                global: false,
-                untranslated_only: false,
-            },
+            Some(pa) => page_completion(req.addr, pa),
             None => AtsTranslation::no_access(req.addr),
         })
     }

@@ -6,13 +6,14 @@ use std::sync::Arc;
 use proptest::prelude::*;
 use softiommu_devices::bus::{
     AtcInvalidation, AtcInvalidationStatus, AtsFailure, AtsRequest, AtsTranslation, Direct,
-    DmaFault, DmaRequest, Endpoint, MsiMessage, PageRequest, Rights, Translation, Upstream,
+    DmaFault, DmaRequest, Endpoint, MsiMessage, PageRequest, Translation, Upstream,
 };
 use softiommu_devices::dsa::regs::Command;
 use softiommu_devices::dsa::{DescFlags, Descriptor, DsaConfig, Enqcmd, Opcode, Status};
 use softiommu_mem::{AddressSpace, RamArena};
 
 use crate::harness::{RAM, RID, Rig, WqSetup};
+use crate::iommu::page_completion;
 
 /// Memory the test lends the engine: `[0, OWNED)`; the rest of RAM is a guard.
 const OWNED: u64 = 0x2_0000;
@@ -37,14 +38,7 @@ impl Upstream for Fenced {
         if req.addr >= OWNED {
             return Ok(AtsTranslation::no_access(req.addr));
         }
-        Ok(AtsTranslation {
-            untranslated: req.addr & !0xfff,
-            translated: req.addr & !0xfff,
-            size_log2: 12,
-            rights: Rights::READ_WRITE,
-            global: false,
-            untranslated_only: false,
-        })
+        Ok(page_completion(req.addr, req.addr))
     }
     fn page_request(&self, req: &PageRequest) {
         self.0.page_request(req)
