@@ -38,8 +38,8 @@ fn pri_rig(prs: Prs, ats: bool, alloc: u32) -> (Rig, std::sync::Arc<Iommu>) {
     let (rig, iommu) = rig(DsaConfig::default(), prs, Some(4));
     rig.port.set_ats(ats, 0);
     rig.port.set_pri(true, alloc, false);
-    rig.port
-        .set_page_response_timeout(Duration::from_millis(20));
+    // Long enough for a late answer on a loaded machine; the unanswered tests shorten it.
+    rig.port.set_page_response_timeout(Duration::from_secs(5));
     rig.bring_up(&[bof_wq()]);
     (rig, iommu)
 }
@@ -95,6 +95,8 @@ fn an_invalid_or_failure_response_ends_with_a_page_fault() {
 #[test]
 fn an_unanswered_request_times_out_into_a_page_fault() {
     let (rig, iommu) = pri_rig(Prs::Never, true, 1);
+    rig.port
+        .set_page_response_timeout(Duration::from_millis(20));
     rig.movdir(0, &bof_move(64));
     let r = rig.cr(CR_PA);
     assert_eq!((r.status, r.fault_addr), (Status::PageFaultIr as u8, HOLE));
@@ -137,6 +139,8 @@ fn without_block_on_fault_or_pri_no_page_request_is_sent() {
 #[test]
 fn a_response_matching_no_request_is_unexpected() {
     let (rig, iommu) = pri_rig(Prs::Never, true, 4);
+    rig.port
+        .set_page_response_timeout(Duration::from_millis(20));
     iommu.endpoint().page_response(&PageResponse {
         rid: RID,
         pasid: None,
