@@ -79,7 +79,6 @@ struct Run<'a> {
 impl Run<'_> {
     fn retry<T>(
         &self,
-        addr: u64,
         write: bool,
         mut f: impl FnMut() -> Result<T, DmaFault>,
     ) -> Result<T, DmaFault> {
@@ -89,11 +88,11 @@ impl Run<'_> {
                 Ok(v) => return Ok(v),
                 Err(e)
                     if self.bof
+                        && e.recoverable
                         && tries < PRS_RETRIES
-                        && self.dma.page_request(self.req, addr, write) =>
+                        && self.dma.page_request(self.req, e.addr, write) =>
                 {
                     tries += 1;
-                    let _ = e;
                 }
                 Err(e) => return Err(e),
             }
@@ -101,11 +100,11 @@ impl Run<'_> {
     }
 
     fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), DmaFault> {
-        self.retry(addr, false, || self.dma.read(self.req, addr, buf))
+        self.retry(false, || self.dma.read(self.req, addr, buf))
     }
 
     fn write(&self, addr: u64, buf: &[u8]) -> Result<(), DmaFault> {
-        self.retry(addr, true, || self.dma.write(self.req, addr, buf))
+        self.retry(true, || self.dma.write(self.req, addr, buf))
     }
 }
 
@@ -250,6 +249,8 @@ fn run_one(
     let req = DmaReq {
         pasid: ctx.pasid,
         privileged: ctx.privileged,
+        ats: ctx.ats,
+        prs: ctx.prs,
     };
     let run = Run {
         dma,

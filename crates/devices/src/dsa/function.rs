@@ -26,6 +26,8 @@ pub struct DsaFunction {
     config: Mutex<ConfigSpace>,
     msix: Arc<MsixTable>,
     dsa: Arc<Dsa>,
+    port: Arc<BusPort>,
+    upstream: Arc<dyn Upstream>,
 }
 
 impl std::fmt::Debug for DsaFunction {
@@ -38,7 +40,8 @@ impl std::fmt::Debug for DsaFunction {
 
 impl DsaFunction {
     /// A function with requester ID `rid` on `upstream`, its engine built with `cfg`; its
-    /// MSI-X vectors are written through `upstream`.
+    /// MSI-X vectors are written through `upstream`, and it is attached to `upstream` as the
+    /// endpoint of `rid` (ATC invalidations, page responses) until dropped.
     pub fn new(cfg: DsaConfig, upstream: Arc<dyn Upstream>, rid: u16) -> Result<Self, BuildError> {
         let vectors = cfg.msix_vectors.clamp(1, 2048);
         let bar2 = (u64::from(cfg.num_wqs.clamp(1, 64)) * WQ_PORTALS_SIZE).next_power_of_two();
@@ -72,15 +75,15 @@ impl DsaFunction {
             msix_vectors: vectors,
             ..cfg
         };
-        let dsa = Arc::new(Dsa::new(
-            cfg,
-            Arc::new(BusPort::new(upstream, rid)),
-            Some(irq),
-        ));
+        let port = Arc::new(BusPort::new(upstream.clone(), rid));
+        upstream.attach(rid, port.clone());
+        let dsa = Arc::new(Dsa::new(cfg, port.clone(), Some(irq)));
         let f = Self {
             config: Mutex::new(config),
             msix,
             dsa,
+            port,
+            upstream,
         };
         f.sync();
         Ok(f)
@@ -91,19 +94,36 @@ impl DsaFunction {
         &self.dsa
     }
 
+    /// The function's port onto the bus: its ATC and page requests.
+    pub fn port(&self) -> &Arc<BusPort> {
+        &self.port
+    }
+
+    /// Records in the PRI status register what page responses reported since.
+    fn record_pri(&self, c: &mut ConfigSpace) {
+        let (failure, unexpected) = self.port.take_pri_events();
+        if failure || unexpected {
+            c.record_pri_failure(failure, unexpected);
+        }
+    }
+
     /// Reads configuration space.
     pub fn config_read(&self, offset: u32, size: AccessSize) -> u32 {
-        self.config.lock().read(offset, size)
+        let mut c = self.config.lock();
+        self.record_pri(&mut c);
+        c.read(offset, size)
     }
 
     /// Writes configuration space; a function level reset resets the engine.
     pub fn config_write(&self, offset: u32, size: AccessSize, value: u32) {
         let flr = {
             let mut c = self.config.lock();
+            self.record_pri(&mut c);
             c.write(offset, size, value);
             c.take_flr()
         };
         if flr {
+            self.port.reset();
             let reset = regs::CmdReg::new().with_cmd(Command::ResetDevice as u8);
             self.dsa.write32(regs::CMD, reset.into_bits());
         }
@@ -116,6 +136,16 @@ impl DsaFunction {
         self.dsa.set_bus_master(c.bus_master_enabled());
         self.dsa
             .set_pasid_enabled(c.pasid().is_some_and(|p| p.enabled));
+        match c.ats() {
+            Some(a) => self.port.set_ats(a.enabled, a.stu),
+            None => self.port.set_ats(false, 0),
+        }
+        match c.pri() {
+            Some(p) => self
+                .port
+                .set_pri(p.enabled, p.allocation, p.response_failure),
+            None => self.port.set_pri(false, 0, false),
+        }
     }
 
     /// Reads `data.len()` bytes at `off` in BAR `bar` (0 or 2; portals read as zeros).
@@ -187,5 +217,11 @@ impl DsaFunction {
             };
         }
         self.dsa.portal_write(off, desc, enq)
+    }
+}
+
+impl Drop for DsaFunction {
+    fn drop(&mut self) {
+        self.upstream.detach(self.port.rid());
     }
 }

@@ -63,6 +63,10 @@ pub(crate) struct ExecCtx {
     pub priv_allowed: bool,
     /// Block on fault enabled in the WQ.
     pub bof: bool,
+    /// Accesses may use ATS (the WQ's ATS-disable bit is clear).
+    pub ats: bool,
+    /// Faults may send page requests (the WQ's PRS-disable bit is clear).
+    pub prs: bool,
     /// Largest transfer.
     pub max_xfer: u64,
     /// Largest batch.
@@ -170,6 +174,8 @@ impl WorkQueue {
             privileged,
             priv_allowed: m.privileged(),
             bof: m.bof(),
+            ats: !m.ats_disable(),
+            prs: !m.prs_disable(),
             max_xfer: 1u64 << l.max_xfer_shift(),
             max_batch: 1u32 << l.max_batch_shift(),
             op_config: self.op_config(),

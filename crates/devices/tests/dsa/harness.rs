@@ -13,10 +13,15 @@ use softiommu_mem::{AddressSpace, RamArena};
 /// Bytes of RAM behind the bus: physical addresses `[0, RAM)`.
 pub const RAM: u64 = 1 << 20;
 
+/// The requester ID of the engine.
+pub const RID: u16 = 0x0100;
+
 /// One engine and the memory it reaches.
 pub struct Rig {
     pub mem: Arc<RamArena>,
     pub dsa: Arc<Dsa>,
+    /// The engine's port, attached to the bus as the endpoint of its requester ID.
+    pub port: Arc<BusPort>,
     pub irqs: Arc<Mutex<Vec<u16>>>,
 }
 
@@ -29,6 +34,7 @@ pub struct WqSetup {
     pub pasid: Option<u32>,
     pub privileged: bool,
     pub bof: bool,
+    pub ats_disable: bool,
     pub xfer_shift: u8,
     pub batch_shift: u8,
 }
@@ -43,6 +49,7 @@ impl WqSetup {
             pasid: None,
             privileged: false,
             bof: false,
+            ats_disable: false,
             xfer_shift: 21,
             batch_shift: 5,
         }
@@ -75,9 +82,16 @@ impl Rig {
         let irqs = Arc::new(Mutex::new(Vec::new()));
         let seen = irqs.clone();
         let irq: IrqFn = Arc::new(move |v| seen.lock().push(v));
-        let port = Arc::new(BusPort::new(bus(mem.clone()), 0x0100));
-        let dsa = Arc::new(Dsa::new(cfg, port, Some(irq)));
-        Self { mem, dsa, irqs }
+        let up = bus(mem.clone());
+        let port = Arc::new(BusPort::new(up.clone(), RID));
+        up.attach(RID, port.clone());
+        let dsa = Arc::new(Dsa::new(cfg, port.clone(), Some(irq)));
+        Self {
+            mem,
+            dsa,
+            port,
+            irqs,
+        }
     }
 
     /// Runs a command and returns CMDSTS's error code.
@@ -108,6 +122,7 @@ impl Rig {
         let mode = WqCfgMode::new()
             .with_dedicated(s.dedicated)
             .with_bof(s.bof)
+            .with_ats_disable(s.ats_disable)
             .with_priority(10)
             .with_pasid(s.pasid.unwrap_or(0))
             .with_pasid_en(s.pasid.is_some())

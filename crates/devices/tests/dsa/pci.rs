@@ -6,7 +6,8 @@ use std::sync::Arc;
 use softiommu_devices::bus::Direct;
 use softiommu_devices::dsa::regs::{self, CmdReg, Command, WqCfgLimits, WqCfgMode};
 use softiommu_devices::dsa::{
-    CompletionRecord, Descriptor, DsaConfig, DsaFunction, Enqcmd, MSIX_PBA, MSIX_TABLE, Submit,
+    CompletionRecord, Descriptor, DsaConfig, DsaFunction, Enqcmd, MSIX_PBA, MSIX_TABLE, Status,
+    Submit,
 };
 use softiommu_devices::pci::AccessSize::{Dword, Word};
 use softiommu_mem::{AddressSpace, RamArena};
@@ -171,4 +172,75 @@ fn function_level_reset_resets_the_engine() {
         Some(Submit::Dropped),
         "memory space off"
     );
+}
+
+/// ATS and PRI as configuration space enables them: ATS Enable and STU turn the ATC on, PRI
+/// Enable and the allocation let block-on-fault faults send page requests, and a Response
+/// Failure shows in the PRI status register until software clears it.
+#[test]
+fn ats_and_pri_follow_configuration_space() {
+    use crate::iommu::{Iommu, Prs};
+    use std::sync::atomic::Ordering::SeqCst;
+    let mem = Arc::new(RamArena::new(0, 1 << 20).expect("arena"));
+    let iommu = Iommu::new(mem.clone(), Prs::Failure);
+    let f = DsaFunction::new(DsaConfig::default(), iommu.clone(), 0x0300).expect("function");
+    for (iova, pages) in [(0x1000u64, 1u64), (CR, 1)] {
+        iommu.map(None, iova, iova, pages);
+    }
+    f.config_write(0x04, Word, 0x6);
+    assert_eq!(cmd(&f, Command::ResetDevice, 0), 0);
+    w64(&f, regs::GRPCFG_BASE, 0b1);
+    w64(&f, regs::GRPCFG_BASE + 32, 0b1);
+    let mode = WqCfgMode::new()
+        .with_dedicated(true)
+        .with_bof(true)
+        .with_priority(5);
+    w32(&f, regs::WQCFG_BASE, 8);
+    w32(&f, regs::WQCFG_BASE + 8, mode.into_bits());
+    let limits = WqCfgLimits::new().with_max_xfer_shift(20);
+    w32(&f, regs::WQCFG_BASE + 12, limits.into_bits());
+    assert_eq!(cmd(&f, Command::EnableDevice, 0), 0);
+    assert_eq!(cmd(&f, Command::EnableWq, 0), 0);
+    let mut d = Descriptor::memmove(0x1000, 0x2000, 64).with_completion(CR);
+    d.set_flags(d.flags().with_block_on_fault(true));
+    let status = || {
+        let mut rec = [0u8; 32];
+        mem.read(CR, &mut rec).expect("in RAM");
+        CompletionRecord::from_bytes(&rec).status
+    };
+
+    // ATS off, PRI off: untranslated requests, and the fault ends the descriptor.
+    f.bar_write(2, 0, &d.to_bytes());
+    assert_eq!(status(), Status::PageFaultIr as u8);
+    assert_eq!(iommu.ats.load(SeqCst), 0);
+    assert!(iommu.page_requests.lock().is_empty());
+
+    let ats = ext_cap(&f, 0x0f).expect("ATS capability");
+    f.config_write(ats + 6, Word, (1 << 15) | 2);
+    assert_eq!(f.port().stu(), 2);
+    let pri = ext_cap(&f, 0x13).expect("PRI capability");
+    f.config_write(pri + 0xc, Dword, 4);
+    f.config_write(pri + 4, Word, 1);
+    f.bar_write(2, 0, &d.to_bytes());
+    assert_eq!(status(), Status::PageFaultIr as u8);
+    assert!(iommu.ats.load(SeqCst) > 0, "translation requests sent");
+    assert_eq!(iommu.page_requests.lock().len(), 1);
+    assert_eq!(f.config_read(pri + 6, Word) & 1, 1, "Response Failure");
+    // While it is set no page request leaves; once cleared they do again.
+    f.bar_write(2, 0, &d.to_bytes());
+    assert_eq!(iommu.page_requests.lock().len(), 1);
+    f.config_write(pri + 6, Word, 1);
+    assert_eq!(f.config_read(pri + 6, Word) & 1, 0);
+    *iommu.prs.lock() = Prs::MapNow;
+    f.bar_write(2, 0, &d.to_bytes());
+    assert_eq!(
+        status(),
+        Status::Success as u8,
+        "the page request mapped the page"
+    );
+    assert_eq!(iommu.page_requests.lock().len(), 2);
+    // ATS off again empties the ATC.
+    assert!(f.port().atc_len() > 0);
+    f.config_write(ats + 6, Word, 0);
+    assert_eq!(f.port().atc_len(), 0);
 }

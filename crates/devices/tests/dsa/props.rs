@@ -1,18 +1,19 @@
-//! Random register writes and descriptors in any order: no panic, the engine keeps
-//! answering, and it changes no byte outside the buffers the descriptors name.
+//! Random register writes, descriptors, ATS enables and ATC invalidations in any order: no
+//! panic, the engine keeps answering, and it changes no byte outside the buffers the descriptors name.
 
 use std::sync::Arc;
 
 use proptest::prelude::*;
 use softiommu_devices::bus::{
-    AtsFailure, AtsRequest, AtsTranslation, Direct, DmaFault, DmaRequest, Endpoint, MsiMessage,
-    PageRequest, Translation, Upstream,
+    AtcInvalidation, AtcInvalidationStatus, AtsFailure, AtsRequest, AtsTranslation, Direct,
+    DmaFault, DmaRequest, Endpoint, MsiMessage, PageRequest, Translation, Upstream,
 };
 use softiommu_devices::dsa::regs::Command;
 use softiommu_devices::dsa::{DescFlags, Descriptor, DsaConfig, Enqcmd, Opcode, Status};
 use softiommu_mem::{AddressSpace, RamArena};
 
-use crate::harness::{RAM, Rig, WqSetup};
+use crate::harness::{RAM, RID, Rig, WqSetup};
+use crate::iommu::page_completion;
 
 /// Memory the test lends the engine: `[0, OWNED)`; the rest of RAM is a guard.
 const OWNED: u64 = 0x2_0000;
@@ -34,7 +35,10 @@ impl Upstream for Fenced {
         self.0.memory()
     }
     fn ats_translate(&self, req: &AtsRequest) -> Result<AtsTranslation, AtsFailure> {
-        self.0.ats_translate(req)
+        if req.addr >= OWNED {
+            return Ok(AtsTranslation::no_access(req.addr));
+        }
+        Ok(page_completion(req.addr, req.addr))
     }
     fn page_request(&self, req: &PageRequest) {
         self.0.page_request(req)
@@ -73,6 +77,18 @@ enum Action {
         flags: u8,
     },
     BringUp,
+    /// The function's ATS Enable and Smallest Translation Unit.
+    Ats {
+        on: bool,
+        stu: u8,
+    },
+    /// An ATC invalidation.
+    Invalidate {
+        pasid: Option<u32>,
+        global: bool,
+        page: u32,
+        size_log2: u8,
+    },
 }
 
 fn action() -> impl Strategy<Value = Action> {
@@ -109,6 +125,19 @@ fn action() -> impl Strategy<Value = Action> {
                 })
             }),
         Just(Action::BringUp),
+        (any::<bool>(), 0u8..32).prop_map(|(on, stu)| Action::Ats { on, stu }),
+        (
+            proptest::option::of(0u32..4),
+            any::<bool>(),
+            0u32..0x40,
+            12u8..=64
+        )
+            .prop_map(|(pasid, global, page, size_log2)| Action::Invalidate {
+                pasid,
+                global,
+                page,
+                size_log2
+            }),
     ]
 }
 
@@ -132,6 +161,25 @@ fn run(rig: &Rig, a: &Action) -> Result<(), TestCaseError> {
                 .mmio_write(u64::from(*off), &value.to_le_bytes()[..w]);
         }
         Action::BringUp => rig.bring_up(&[WqSetup::dedicated(), WqSetup::shared()]),
+        Action::Ats { on, stu } => rig.port.set_ats(*on, *stu),
+        Action::Invalidate {
+            pasid,
+            global,
+            page,
+            size_log2,
+        } => {
+            let inv = AtcInvalidation {
+                rid: RID,
+                pasid: *pasid,
+                global: *global,
+                addr: u64::from(*page) << 12,
+                size_log2: *size_log2,
+            };
+            prop_assert_eq!(
+                rig.port.invalidate_atc(&inv),
+                AtcInvalidationStatus::Completed
+            );
+        }
         Action::Raw { wq, bytes, pasid } => {
             let enq = pasid.map(|pasid| Enqcmd {
                 pasid,
