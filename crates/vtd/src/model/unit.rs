@@ -4,9 +4,11 @@
 //! Every [`Action`] a register write returns is carried out before the write returns:
 //! root-table latches complete at once, the invalidation queue is drained up to its tail (or
 //! to the first bad descriptor), virtual commands finish. Requests from devices come in
-//! through [`VtdUnit::translate`] and [`VtdUnit::page_request`]; what the unit sends back to
-//! devices (device-TLB invalidations, page group responses) goes out through a
-//! [`DeviceSink`].
+//! through [`VtdUnit::translate`] and [`VtdUnit::page_request`], or from PCI functions on the
+//! bus through the unit's `softiommu_devices::bus::Upstream` implementation (with ATS
+//! translation requests and translated requests); what the unit sends back to devices
+//! (device-TLB invalidations, page group responses) goes out through a [`DeviceSink`], and to
+//! the endpoint attached on the bus for the requester.
 //!
 //! Model choices:
 //!
@@ -17,7 +19,8 @@
 //!   a PASID, otherwise with RTA.1 (30h) — legacy-mode translation is not modelled. So does
 //!   every request after TE=1 with no SRTP at all (RTADDR resets to legacy mode).
 //! - Invalidations and waits complete synchronously: FN and PD need no further work, and a
-//!   device-TLB invalidation is complete once [`DeviceSink::invalidate_atc`] returns.
+//!   device-TLB invalidation is complete once [`DeviceSink::invalidate_atc`] and the attached
+//!   endpoint's `invalidate_atc` have returned.
 //! - Page requests are checked against the structures, and make the implicit IOTLB
 //!   invalidation of spec Table 27, only while translation is enabled: with GSTS.TES=0 the
 //!   unit remaps nothing and queues them unchecked (see [`VtdUnit::page_request`]).
