@@ -14,12 +14,15 @@ use softiommu_core::testing::{
 use softiommu_core::{
     DeviceId, InstanceId, Iommu, Mem, PageResponse, ResponseCode, Result, Topology,
 };
+use softiommu_devices::bus::{
+    AtcInvalidation, AtcInvalidationStatus, Endpoint, PageResponse as BusResponse,
+    PageResponseCode, Upstream,
+};
 use softiommu_pgtable::formats::any::AnyFormat;
 use softiommu_pgtable::formats::arm::Granule;
 use softiommu_pgtable::formats::arm_s1::{ArmS1, ArmS1Config};
 use softiommu_smmuv3::driver::{SmmuDriver, stage1_cd};
 use softiommu_smmuv3::model::{DeviceMessage, SmmuUnit};
-use softiommu_smmuv3::pri::PriResponse;
 use softiommu_smmuv3::regs::SmmuParams;
 
 /// Table pages and the units' structures come from here.
@@ -93,6 +96,7 @@ impl SmmuHarness {
             units.push(Arc::new(Unit {
                 inst,
                 msgs: Arc::default(),
+                bus: Arc::default(),
                 unit,
                 driver,
                 refusals_expected: AtomicBool::new(false),
@@ -110,11 +114,33 @@ impl SmmuHarness {
     }
 }
 
+/// What a unit sent to the functions attached on the bus, oldest first.
+#[derive(Debug, Default)]
+pub struct BusLog {
+    /// ATC invalidations (every one completes).
+    pub invalidations: Mutex<Vec<AtcInvalidation>>,
+    /// Page group responses.
+    pub responses: Mutex<Vec<BusResponse>>,
+}
+
+impl Endpoint for BusLog {
+    fn invalidate_atc(&self, inv: &AtcInvalidation) -> AtcInvalidationStatus {
+        self.invalidations.lock().push(*inv);
+        AtcInvalidationStatus::Completed
+    }
+
+    fn page_response(&self, resp: &BusResponse) {
+        self.responses.lock().push(*resp);
+    }
+}
+
 /// One SMMU of a platform.
 pub struct Unit {
     pub inst: InstanceId,
-    /// What the unit sent to devices.
+    /// What the unit sent to devices attached with a device sink.
     pub msgs: Arc<Mutex<Vec<DeviceMessage>>>,
+    /// What the unit sent to the platform's devices, attached on the bus.
+    pub bus: Arc<BusLog>,
     pub unit: Arc<SmmuUnit<Mem>>,
     pub driver: Arc<SmmuDriver>,
     /// The test makes the SMMU refuse commands on purpose.
@@ -156,9 +182,7 @@ impl DriverSide for SmmuSide {
             let sid = u32::from(desc.rid.source_id());
             devs.push((desc.instance, sid, id));
             if let Some(u) = self.units.iter().find(|u| u.inst == desc.instance) {
-                let m = u.msgs.clone();
-                u.unit
-                    .attach_device(sid, Arc::new(move |msg| m.lock().push(msg)));
+                u.unit.attach(desc.rid.source_id(), u.bus.clone());
             }
         }
         Ok(ids)
@@ -173,23 +197,15 @@ impl DriverSide for SmmuSide {
         };
         let mut out = Vec::new();
         for u in self.units.iter().filter(|u| u.inst == inst) {
-            for m in u.msgs.lock().iter() {
-                if let &DeviceMessage::PageResponse {
-                    sid,
-                    pasid,
-                    prgi: group,
-                    response,
-                } = m
-                {
-                    let device = device_of(sid).expect("a response to a device of this SMMU");
-                    let code = response_code(response);
-                    out.push(PageResponse {
-                        device,
-                        pasid,
-                        group,
-                        code,
-                    });
-                }
+            for r in u.bus.responses.lock().iter() {
+                let device =
+                    device_of(u32::from(r.rid)).expect("a response to a device of this SMMU");
+                out.push(PageResponse {
+                    device,
+                    pasid: r.pasid,
+                    group: r.prgi,
+                    code: response_code(r.code),
+                });
             }
         }
         out
@@ -208,11 +224,11 @@ impl DriverSide for SmmuSide {
 }
 
 /// The core's name for a PRI response code.
-fn response_code(r: PriResponse) -> ResponseCode {
+fn response_code(r: PageResponseCode) -> ResponseCode {
     match r {
-        PriResponse::Success => ResponseCode::Success,
-        PriResponse::InvalidRequest => ResponseCode::Invalid,
-        PriResponse::Failure | PriResponse::Reserved => ResponseCode::Failure,
+        PageResponseCode::Success => ResponseCode::Success,
+        PageResponseCode::InvalidRequest => ResponseCode::Invalid,
+        PageResponseCode::ResponseFailure => ResponseCode::Failure,
     }
 }
 

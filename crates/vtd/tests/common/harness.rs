@@ -12,6 +12,7 @@ use softiommu_core::testing::{
 use softiommu_core::{
     DeviceId, InstanceId, Iommu, IommuDriver, Mem, PageResponse, ResponseCode, Result, Topology,
 };
+use softiommu_devices::bus::Upstream;
 use softiommu_pgtable::formats::x86::{X86, X86Config};
 use softiommu_vtd::desc::ResponseCode as VtdCode;
 use softiommu_vtd::driver::VtdDriver;
@@ -78,7 +79,8 @@ impl VtdHarness {
 
 struct Unit {
     inst: InstanceId,
-    msgs: Arc<Mutex<Vec<DeviceMessage>>>,
+    /// What the unit sent to the platform's devices, attached on the bus.
+    bus: Arc<common::BusLog>,
     unit: Arc<VtdUnit<Mem>>,
 }
 
@@ -94,6 +96,9 @@ impl DriverSide for VtdSide {
         let mut devs = self.devices.lock();
         for (desc, &id) in topo.devices.iter().zip(&ids) {
             devs.push((desc.instance, desc.rid.source_id(), id));
+            if let Some(u) = self.units.iter().find(|u| u.inst == desc.instance) {
+                u.unit.attach(desc.rid.source_id(), u.bus.clone());
+            }
         }
         Ok(ids)
     }
@@ -105,7 +110,7 @@ impl DriverSide for VtdSide {
             .find(|u| u.inst == inst)
             .expect("an instance of this platform");
         let devs = self.devices.lock();
-        common::page_responses(&unit.msgs.lock())
+        common::page_responses(&unit.bus)
             .into_iter()
             .map(|(sid, pasid, prgi, code)| PageResponse {
                 device: devs
@@ -143,14 +148,12 @@ impl Harness for VtdHarness {
         let (mem, alloc, iommu) = platform_memory(TABLES);
         let mut units = Vec::new();
         for spec in specs {
-            let msgs: Arc<Mutex<Vec<DeviceMessage>>> = Arc::default();
-            let m = msgs.clone();
             let unit = Arc::new(
                 VtdUnit::new(
                     Self::params(spec),
                     mem.clone(),
                     Arc::new(|_, _, _| {}),
-                    Arc::new(move |msg| m.lock().push(msg)),
+                    Arc::new(|_: DeviceMessage| {}),
                 )
                 .expect("VT-d unit"),
             );
@@ -161,7 +164,11 @@ impl Harness for VtdHarness {
                     .expect("VT-d driver bring-up"),
             );
             let inst = iommu.add_instance((self.wrap)(driver, mem.clone()));
-            units.push(Unit { inst, msgs, unit });
+            units.push(Unit {
+                inst,
+                bus: Arc::default(),
+                unit,
+            });
         }
         let inst = units.iter().map(|u| u.inst).collect();
         let stage1 = X86::new(X86Config::default()).expect("x86 format").into();
