@@ -10,6 +10,7 @@
 //! memory for drivers' robustness tests.
 
 pub mod behaviours;
+pub mod dsa;
 pub mod faulty;
 pub mod harness;
 

@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 use softiommu_core::testing::{
-    CacheStats, DriverSide, FREE, Harness, InstSpec, Platform, RAM, Shape, platform_memory,
+    CacheStats, DriverSide, FREE, Harness, InstSpec, Platform, RAM, RecordedFault, Shape,
+    platform_memory,
 };
 use softiommu_core::{
     DeviceId, InstanceId, Iommu, IommuDriver, Mem, PageResponse, ResponseCode, Result, Topology,
@@ -17,7 +18,7 @@ use softiommu_pgtable::formats::x86::{X86, X86Config};
 use softiommu_vtd::desc::ResponseCode as VtdCode;
 use softiommu_vtd::driver::VtdDriver;
 use softiommu_vtd::model::{DeviceMessage, VtdUnit};
-use softiommu_vtd::regs::VtdParams;
+use softiommu_vtd::regs::{Frcd, RequestKind, VtdParams};
 
 use crate::common;
 
@@ -126,6 +127,35 @@ impl DriverSide for VtdSide {
                     VtdCode::Failure => ResponseCode::Failure,
                     VtdCode::Reserved(c) => panic!("a reserved response code {c:#x}"),
                 },
+            })
+            .collect()
+    }
+
+    fn upstream(&self, inst: InstanceId) -> Option<Arc<dyn Upstream>> {
+        let u = self.units.iter().find(|u| u.inst == inst)?;
+        Some(u.unit.clone())
+    }
+
+    fn recorded_faults(&self, inst: InstanceId) -> Vec<RecordedFault> {
+        let Some(u) = self.units.iter().find(|u| u.inst == inst) else {
+            return Vec::new();
+        };
+        // CAP_REG.FRO (x16 bytes) and CAP_REG.NFR (+1): where the fault records are.
+        let cap = u.unit.mmio_read(0x08, 8);
+        let (fro, n) = ((cap >> 24 & 0x3ff) * 16, (cap >> 40 & 0xff) + 1);
+        (0..n)
+            .map(|i| {
+                let at = fro + 16 * i;
+                let lo = u.unit.mmio_read(at, 8);
+                let hi = u.unit.mmio_read(at + 8, 8);
+                Frcd::from_bits(u128::from(lo) | u128::from(hi) << 64)
+            })
+            .filter(|r| r.f())
+            .map(|r| RecordedFault {
+                rid: r.sid(),
+                pasid: r.pp().then_some(r.pv()),
+                addr: r.fi() << 12,
+                write: r.kind() == RequestKind::Write,
             })
             .collect()
     }
