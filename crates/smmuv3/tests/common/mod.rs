@@ -9,7 +9,8 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use parking_lot::Mutex;
 use softiommu_core::testing::{
-    CacheStats, DriverSide, FREE, Harness, InstSpec, Platform, RAM, Shape, platform_memory,
+    CacheStats, DriverSide, FREE, Harness, InstSpec, Platform, RAM, RecordedFault, Shape,
+    platform_memory,
 };
 use softiommu_core::{
     DeviceId, InstanceId, Iommu, Mem, PageResponse, ResponseCode, Result, Topology,
@@ -209,6 +210,28 @@ impl DriverSide for SmmuSide {
             }
         }
         out
+    }
+
+    fn upstream(&self, inst: InstanceId) -> Option<Arc<dyn Upstream>> {
+        let u = self.units.iter().find(|u| u.inst == inst)?;
+        Some(u.unit.clone())
+    }
+
+    fn recorded_faults(&self, inst: InstanceId) -> Vec<RecordedFault> {
+        let Some(u) = self.units.iter().find(|u| u.inst == inst) else {
+            return Vec::new();
+        };
+        u.driver
+            .events()
+            .0
+            .iter()
+            .map(|e| RecordedFault {
+                rid: e.sid as u16,
+                pasid: e.ssid,
+                addr: e.addr,
+                write: !e.rnw,
+            })
+            .collect()
     }
 
     fn stats(&self, inst: InstanceId) -> Option<CacheStats> {
