@@ -6,9 +6,11 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod bench;
 mod scenarios;
 mod stress;
 
+pub use bench::*;
 pub use scenarios::*;
 pub use stress::*;
 
@@ -156,5 +158,53 @@ macro_rules! dsa_tests {
                 $crate::testing::dsa::four_engines_never_write_outside_what_was_mapped(&$harness)
             }
         }
+    };
+}
+
+/// Defines the criterion benchmarks of the copy engine on `$harness` and their `main`, for a
+/// bench target with `harness = false` (the invoking crate depends on `criterion`): memory
+/// moves of 4 KiB, 64 KiB and 2 MiB on IOTLB hits beside `memcpy` (`copy_from_slice`) of
+/// the same sizes, as throughput, and one no-op descriptor's round trip from submission to
+/// completion record in the synchronous mode. `$model` names the IOMMU in the bench IDs.
+#[macro_export]
+macro_rules! dsa_benches {
+    ($model:literal, $harness:expr) => {
+        fn dsa_benches(c: &mut criterion::Criterion) {
+            use criterion::{BenchmarkId, Throughput};
+            use std::hint::black_box;
+            const SIZES: [(&str, u32); 3] =
+                [("4KiB", 4 << 10), ("64KiB", 64 << 10), ("2MiB", 2 << 20)];
+            let rig = $crate::testing::dsa::MoveBench::new(&$harness, 2 << 20);
+            let mut g = c.benchmark_group("memmove");
+            for (name, len) in SIZES {
+                g.throughput(Throughput::Bytes(u64::from(len)));
+                let src = vec![0x5au8; len as usize];
+                let mut dst = vec![0u8; len as usize];
+                g.bench_function(BenchmarkId::new("memcpy", name), |b| {
+                    b.iter(|| {
+                        dst.copy_from_slice(black_box(&src));
+                        black_box(&mut dst);
+                    })
+                });
+                g.bench_function(BenchmarkId::new(concat!("dsa-", $model), name), |b| {
+                    b.iter(|| rig.memmove(black_box(len)))
+                });
+                assert!(rig.check(len as usize), "the moves copied the source");
+            }
+            g.finish();
+            c.bench_function(concat!("round_trip/dsa-", $model, "/noop"), |b| {
+                b.iter(|| rig.noop())
+            });
+        }
+
+        criterion::criterion_group! {
+            name = benches;
+            config = criterion::Criterion::default()
+                .sample_size(20)
+                .warm_up_time(std::time::Duration::from_millis(300))
+                .measurement_time(std::time::Duration::from_secs(1));
+            targets = dsa_benches
+        }
+        criterion::criterion_main!(benches);
     };
 }
