@@ -4,4 +4,4 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-softiommu_core::dsa_benches!("smmuv3", common::SmmuHarness);
+softiommu_core::dsa_benches!("smmuv3", common::UncheckedHarness);

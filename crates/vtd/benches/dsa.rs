@@ -8,4 +8,4 @@ mod common;
 #[path = "../tests/common/harness.rs"]
 mod harness;
 
-softiommu_core::dsa_benches!("vtd", harness::VtdHarness::plain());
+softiommu_core::dsa_benches!("vtd", harness::VtdHarness::unchecked());

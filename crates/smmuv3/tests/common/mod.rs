@@ -76,13 +76,18 @@ impl SmmuHarness {
 
     /// A platform of SMMUs with `params`, and what the tests need to look inside.
     pub fn build(params: &[SmmuParams]) -> (Platform, Vec<Arc<Unit>>) {
+        Self::build_with(params, true)
+    }
+
+    /// The same, with the units' checking mode and statistics on or off.
+    pub fn build_with(params: &[SmmuParams], checking: bool) -> (Platform, Vec<Arc<Unit>>) {
         let (mem, alloc, iommu) = platform_memory(TABLES);
         let mut units = Vec::new();
         for p in params {
             let unit =
                 Arc::new(SmmuUnit::new(*p, mem.clone(), Arc::new(|_| {})).expect("SMMU unit"));
-            unit.set_checking(true);
-            unit.set_stats(true);
+            unit.set_checking(checking);
+            unit.set_stats(checking);
             // The OS page size of the driver: 64 KiB where only that granule is beside 4 KiB.
             let page = if p.gran64k && !p.gran16k {
                 Granule::K64
@@ -267,6 +272,21 @@ impl Harness for SmmuHarness {
 
     fn write_pasid_entry(&self, p: &Platform, table: u64, index: u32, root: u64, valid: bool) {
         guest_cd(p.mem(), table, index, root, valid);
+    }
+}
+
+/// The SMMU harness with the units' checking mode and statistics off, for speed
+/// measurements.
+pub struct UncheckedHarness;
+
+impl Harness for UncheckedHarness {
+    fn platform(&self, specs: &[InstSpec]) -> Platform {
+        let params: Vec<SmmuParams> = specs.iter().map(SmmuHarness::params).collect();
+        SmmuHarness::build_with(&params, false).0
+    }
+
+    fn nested_stage1(&self) -> bool {
+        false
     }
 }
 

@@ -35,6 +35,9 @@ const TABLES: std::ops::Range<u64> = (8 << 20)..(64 << 20);
 pub struct VtdHarness {
     /// What the core is given for each driver, with the platform's memory.
     pub wrap: fn(Arc<VtdDriver<Mem>>, Mem) -> Arc<dyn IommuDriver>,
+    /// The units compare every IOTLB hit with a fresh walk and count what they do (off for
+    /// speed measurements).
+    pub checking: bool,
 }
 
 impl VtdHarness {
@@ -42,6 +45,15 @@ impl VtdHarness {
     pub const fn plain() -> VtdHarness {
         VtdHarness {
             wrap: |driver, _| driver,
+            checking: true,
+        }
+    }
+
+    /// The plain harness with the units' checking mode and statistics off.
+    pub const fn unchecked() -> VtdHarness {
+        VtdHarness {
+            checking: false,
+            ..VtdHarness::plain()
         }
     }
 
@@ -187,8 +199,8 @@ impl Harness for VtdHarness {
                 )
                 .expect("VT-d unit"),
             );
-            unit.set_checking(true);
-            unit.set_stats(true);
+            unit.set_checking(self.checking);
+            unit.set_stats(self.checking);
             let driver = Arc::new(
                 VtdDriver::new(unit.clone(), mem.clone(), alloc.clone())
                     .expect("VT-d driver bring-up"),
