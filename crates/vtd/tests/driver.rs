@@ -9,7 +9,7 @@ use softiommu_core::{
     CoreError, DeviceCaps, DeviceDesc, DeviceId, DmaFaultKind, InstanceId, Iommu, Mem,
     PagingRequest, Rid, TableAlloc, Topology,
 };
-use softiommu_devices::bus::{PageResponseCode, Upstream};
+use softiommu_devices::bus::{AtsRequest, DmaRequest, PageResponseCode, Upstream};
 use softiommu_mem::{AddressSpace, PageAlloc, RamArena};
 use softiommu_pgtable::formats::any::AnyFormat;
 use softiommu_pgtable::formats::vtd_ss::{VtdSs, VtdSsConfig};
@@ -432,4 +432,43 @@ fn nested_stage1_over_parent() {
     r.iommu.attach(dev, &nd).unwrap();
     let t = r.iommu.dma(dev, None, 0x40_0010, Access::READ).unwrap();
     assert_eq!(t.pa, 0x100_8010);
+}
+
+#[test]
+fn a_device_atc_fills_through_ats_and_an_unmap_invalidates_it_before_returning() {
+    let r = rig(VtdParams::default());
+    let dev = r.devs[0];
+    let rid = r.rid(0).source_id();
+    let d = r.iommu.new_paging(dev, PagingRequest::default()).unwrap();
+    r.iommu.attach(dev, &d).unwrap();
+    d.map_sync(0x1000_0000, 0x20_0000, 0x2000, Prot::RW)
+        .unwrap();
+    let ask = |addr| {
+        r.unit.ats_translate(&AtsRequest {
+            rid,
+            pasid: None,
+            addr,
+            no_write: false,
+        })
+    };
+    let t = ask(0x1000_1234).unwrap();
+    assert_eq!(t.translate(0x1000_1234), Some(0x20_1234));
+    assert!(t.rights.read && t.rights.write);
+    // The translated request the device then sends reaches memory at the address it holds.
+    let req = DmaRequest::write(rid, 0x20_1234, 4).translated();
+    r.unit.dma_write(&req, &[1, 2, 3, 4]).unwrap();
+    let mut back = [0u8; 4];
+    r.iommu.mem().read(0x20_1234, &mut back).unwrap();
+    assert_eq!(back, [1, 2, 3, 4]);
+    // The unmap returns only after the device's ATC was told; then the page is gone.
+    let before = r.bus.invalidations.lock().len();
+    d.unmap_sync(0x1000_0000, 0x2000).unwrap();
+    let invs = r.bus.invalidations.lock()[before..].to_vec();
+    assert!(
+        invs.iter()
+            .any(|i| i.rid == rid && i.pasid.is_none() && i.overlaps(0x1000_1000, 0x1000)),
+        "{invs:x?}"
+    );
+    assert!(!ask(0x1000_1234).unwrap().is_available());
+    assert_eq!(r.unit.stale_count(), 0);
 }

@@ -219,6 +219,9 @@ pub struct VtdUnit<M: AddressSpace> {
     te: AtomicBool,
     /// Physical address bits (HAW).
     haw: u8,
+    /// ECAP.DT: the unit serves ATS (read without the lock, which a device-TLB invalidation
+    /// may hold while the device finishes requests).
+    dt: bool,
     /// PASID width.
     pasid_bits: u8,
 }
@@ -243,6 +246,7 @@ impl<M: AddressSpace + Clone> VtdUnit<M> {
     ) -> Result<Self, UnitError> {
         let regs = RegisterFile::new(params, interrupts)?;
         let caps = model_caps(&params, regs.cap(), regs.ecap());
+        let dt = regs.ecap().dt();
         let engine = TranslationUnit::new(caps, mem.clone()).ok_or(UnitError::Formats)?;
         let pasids = if regs.ecap().vcs() {
             let count = 1usize << params.pasid_bits;
@@ -270,6 +274,7 @@ impl<M: AddressSpace + Clone> VtdUnit<M> {
             mode: AtomicU8::new(RootMode::Legacy as u8),
             te: AtomicBool::new(false),
             haw: params.haw,
+            dt,
             pasid_bits: params.pasid_bits,
         })
     }

@@ -143,11 +143,6 @@ impl<M: AddressSpace> VtdUnit<M> {
             }
         }
     }
-
-    /// Whether the unit serves ATS (ECAP.DT).
-    fn ats(&self) -> bool {
-        self.inner.lock().regs.ecap().dt()
-    }
 }
 
 impl<M: AddressSpace> Upstream for VtdUnit<M> {
@@ -157,7 +152,7 @@ impl<M: AddressSpace> Upstream for VtdUnit<M> {
         let result = match req.at {
             At::Untranslated => VtdUnit::translate(self, r),
             At::Translated if !self.te.load(Ordering::Acquire) => VtdUnit::translate(self, r),
-            At::Translated if !self.ats() => return Err(DmaFault::UnsupportedRequest),
+            At::Translated if !self.dt => return Err(DmaFault::UnsupportedRequest),
             At::Translated => self.remap(r, AddressType::Translated, |r| {
                 self.engine.translated_request(r)
             }),
@@ -179,7 +174,7 @@ impl<M: AddressSpace> Upstream for VtdUnit<M> {
     fn ats_translate(&self, req: &AtsRequest) -> Result<AtsTranslation, AtsFailure> {
         let r =
             request(req.rid, req.pasid, req.addr, false).ok_or(AtsFailure::UnsupportedRequest)?;
-        if !self.ats() || !self.te.load(Ordering::Acquire) {
+        if !self.dt || !self.te.load(Ordering::Acquire) {
             return Err(AtsFailure::UnsupportedRequest);
         }
         let answer = self.remap(r, AddressType::TranslationRequest, |r| {

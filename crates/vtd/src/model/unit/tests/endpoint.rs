@@ -3,8 +3,8 @@
 //! responses out.
 
 use softiommu_devices::bus::{
-    AtcInvalidation, AtcInvalidationStatus, Endpoint, PageRequest as BusPageRequest, PageResponse,
-    PageResponseCode, PasidPrefix, Upstream,
+    AtcInvalidation, AtcInvalidationStatus, DmaRequest, Endpoint, PageRequest as BusPageRequest,
+    PageResponse, PageResponseCode, PasidPrefix, Upstream,
 };
 
 use super::*;
@@ -181,4 +181,59 @@ fn page_requests_from_the_bus_are_queued_and_answered_to_the_endpoint() {
     rig.unit.detach(SID);
     rig.submit(&[Descriptor::PageGroupResponse(resp).encode()]);
     assert_eq!(ep.responses.lock().len(), 1, "nothing after detach");
+}
+
+/// A function whose ATC invalidation waits for requests it has in flight on another thread.
+struct WaitsForInFlight {
+    start: Mutex<std::sync::mpsc::Sender<()>>,
+    done: Mutex<std::sync::mpsc::Receiver<bool>>,
+    served: Mutex<Vec<bool>>,
+}
+
+impl Endpoint for WaitsForInFlight {
+    fn invalidate_atc(&self, _inv: &AtcInvalidation) -> AtcInvalidationStatus {
+        let _ = self.start.lock().send(());
+        let ok = self
+            .done
+            .lock()
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .unwrap_or(false);
+        self.served.lock().push(ok);
+        AtcInvalidationStatus::Completed
+    }
+
+    fn page_response(&self, _resp: &PageResponse) {}
+}
+
+#[test]
+fn requests_in_flight_are_served_while_an_invalidation_waits_for_them() {
+    let rig = Rig::new(VtdParams::default());
+    let mut ss = rig.ss_table();
+    ss.map(0x1000_0000, 0x20_0000, 0x1000, Prot::RW).unwrap();
+    rig.set_pasid(0, ss_entry(ss.root(), 7));
+    rig.gcmd(TE, true);
+    let (start_tx, start_rx) = std::sync::mpsc::channel();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let ep = Arc::new(WaitsForInFlight {
+        start: Mutex::new(start_tx),
+        done: Mutex::new(done_rx),
+        served: Mutex::default(),
+    });
+    rig.unit.attach(SID, ep.clone());
+    std::thread::scope(|s| {
+        let unit = &rig.unit;
+        s.spawn(move || {
+            // One invalidation is asked for; a closed channel ends the thread too.
+            if start_rx.recv().is_ok() {
+                let translated = DmaRequest::write(SID, 0x20_0000, 8).translated();
+                let untranslated = DmaRequest::read(SID, 0x1000_0000, 8);
+                let ok = Upstream::translate(unit, &translated).is_ok()
+                    && Upstream::translate(unit, &untranslated).map(|t| t.addr) == Ok(0x20_0000);
+                let _ = done_tx.send(ok);
+            }
+        });
+        rig.submit(&[dev_tlb(false, 0x200), wait(STATUS, 1, false)]);
+    });
+    assert_eq!(ep.served.lock().as_slice(), &[true]);
+    assert_eq!(rig.read_u32(STATUS), 1);
 }
