@@ -49,7 +49,8 @@ impl VtdHarness {
         }
     }
 
-    /// The plain harness with the units' checking mode and statistics off.
+    /// The plain harness with the units' checking mode and statistics off (for the benches).
+    #[allow(dead_code)]
     pub const fn unchecked() -> VtdHarness {
         VtdHarness {
             checking: false,

@@ -499,7 +499,7 @@ fn watched() -> VtdHarness {
                 sva: Mutex::default(),
             })
         },
-    ..VtdHarness::plain()
+        ..VtdHarness::plain()
     }
 }
 
