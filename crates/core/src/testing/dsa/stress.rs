@@ -1,6 +1,6 @@
 //! Four engines moving data while another thread maps, unmaps and invalidates.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{Engine, pattern, platform};
 use crate::PagingRequest;
@@ -8,8 +8,10 @@ use crate::testing::harness::{Harness, PAGE, Platform};
 use softiommu_devices::dsa::Status;
 use softiommu_pgtable::Prot;
 
-/// Moves each engine makes.
+/// Moves each engine makes at least.
 const MOVES: usize = 48;
+/// Remappings of every slot the other thread makes.
+const REMAPS: usize = 64;
 /// Engines.
 const ENGINES: usize = 4;
 /// Guard byte.
@@ -62,37 +64,65 @@ pub fn four_engines_never_write_outside_what_was_mapped(h: &dyn Harness) {
         layout.push((block, data, a, b, cr));
     }
 
-    let done = AtomicUsize::new(0);
-    let remaps = std::thread::scope(|s| {
-        for (i, e) in engines.iter().enumerate() {
-            let (p, done, cr) = (&p, &done, layout[i].4);
-            s.spawn(move || {
-                let (src, dst, c) = iovas(i);
-                for _ in 0..MOVES {
-                    let r = e.memmove(p, 0, (src, dst, PAGE as u32), (c, cr));
-                    let fault = r.status == Status::PageFaultNoBof as u8
-                        && r.fault_addr & !0xfff == (dst + u64::from(r.bytes_completed)) & !0xfff;
-                    assert!(r.status == Status::Success as u8 || fault, "{r:?}");
-                }
-                done.fetch_add(1, Ordering::Release);
-            });
-        }
-        let mut remaps = 0usize;
-        let mut on_b = false;
-        while done.load(Ordering::Acquire) < ENGINES {
-            on_b = !on_b;
-            for (i, (_, _, a, b, _)) in layout.iter().enumerate() {
-                let dst = iovas(i).1;
-                d.unmap_sync(dst, PAGE).unwrap();
-                d.map_sync(dst, if on_b { *b } else { *a }, PAGE, Prot::RW)
-                    .unwrap();
+    // Engines move until the remapping is over and each has made MOVES moves; the remapping
+    // thread makes REMAPS rounds.
+    let remapping = AtomicBool::new(true);
+    let outcomes = std::thread::scope(|s| {
+        let movers: Vec<_> = engines
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let (p, remapping, cr) = (&p, &remapping, layout[i].4);
+                s.spawn(move || {
+                    let (src, dst, c) = iovas(i);
+                    let (mut moved, mut faulted) = (0usize, 0usize);
+                    while moved + faulted < MOVES || remapping.load(Ordering::Acquire) {
+                        let r = e.memmove(p, 0, (src, dst, PAGE as u32), (c, cr));
+                        let at = (dst + u64::from(r.bytes_completed)) & !0xfff;
+                        if r.status == Status::Success as u8 {
+                            moved += 1;
+                        } else {
+                            let fault = r.status == Status::PageFaultNoBof as u8
+                                && r.fault_addr & !0xfff == at;
+                            assert!(fault, "engine {i}: {r:?}");
+                            faulted += 1;
+                        }
+                    }
+                    (moved, faulted)
+                })
+            })
+            .collect();
+        for round in 0..REMAPS {
+            for i in 0..ENGINES {
+                d.unmap_sync(iovas(i).1, PAGE).unwrap();
             }
-            remaps += 1;
+            // Let the engines run into the holes.
+            std::thread::yield_now();
+            for (i, (_, _, a, b, _)) in layout.iter().enumerate() {
+                let to = if round % 2 == 0 { *b } else { *a };
+                d.map_sync(iovas(i).1, to, PAGE, Prot::RW).unwrap();
+            }
         }
-        remaps
+        remapping.store(false, Ordering::Release);
+        movers
+            .into_iter()
+            .map(|m| m.join().unwrap())
+            .collect::<Vec<_>>()
     });
-    assert!(remaps > 0);
-
+    // The faults are the moves the remapping caught; after it, every engine moves whole
+    // pages into the page its slot maps last.
+    let last = |a: u64, b: u64| if REMAPS % 2 == 1 { b } else { a };
+    for (i, e) in engines.iter().enumerate() {
+        let (src, dst, c) = iovas(i);
+        let (_, data, a, b, cr) = &layout[i];
+        let r = e.memmove(&p, 0, (src, dst, PAGE as u32), (c, *cr));
+        assert_eq!(
+            r.status,
+            Status::Success as u8,
+            "engine {i} after {outcomes:?}"
+        );
+        assert!(p.read(last(*a, *b), PAGE as usize) == *data);
+    }
     for (i, (block, data, a, b, _)) in layout.iter().enumerate() {
         for g in [0, 2, 4, 6, 8] {
             let guard = p.read(block + g * PAGE, PAGE as usize);
