@@ -29,12 +29,12 @@
 //! | 41h | SCT.2 | yes | Context entry not present (P=0) | yes |
 //! | 42h | SCT.3 | yes | Reserved bits set in a scalable-mode context entry | yes |
 //! | 43h | SCT.4 | yes | Invalid context entry: PRE=1 with DTE=0, EPTR=1 with PASIDE=0, or RID_PASID beyond PDTS | yes |
-//! | 44h | SCT.5 | yes | DTE=0 for a translation request or a translated request | no (d) |
+//! | 44h | SCT.5 | yes | DTE=0 for a translation request or a translated request | yes |
 //! | 45h | SCT.6 | yes | PASIDE=0 for a request-with-PASID | yes |
 //! | 46h | SCT.7 | yes | PASID beyond the PASID directory size (PDTS) | yes |
 //! | 47h | SCT.8 | yes | PRE=0 for a page request | yes |
 //! | 48h | SCT.9 | yes | Request-with-PASID whose PASID equals RID_PASID | yes |
-//! | 49h | SCT.10 | yes | EPTR=0 for a translated request-with-PASID | no (d) |
+//! | 49h | SCT.10 | yes | EPTR=0 for a translated request-with-PASID | yes |
 //! | 50h | SPD.1 | no | PASID directory entry access error | yes |
 //! | 51h | SPD.2 | yes | PASID directory entry not present (P=0) | yes |
 //! | 52h | SPD.3 | yes | Reserved bits set in a PASID directory entry | yes |
@@ -77,8 +77,6 @@
 //!   request faults with RTA.1, or RTA.2 when it carries a PASID (page requests: RTA.3).
 //! - (b) The unit has no abort-DMA mode (ECAP.ADMS=0): TTM=11b is bad programming, RTA.1.
 //! - (c) VER reports major version 5, so an execute request with a PASID faults with SPT.5.
-//! - (d) The unit takes untranslated requests and page requests only; translation requests
-//!   and translated requests (ATS) do not reach it.
 //! - (e) The unit has no host permission tables (ECAP.HPTS=0).
 //! - (f) The unit snoops every page-walk access, PWSNP or not (its memory is coherent), so
 //!   an Accessed/Dirty update is never needed without snooping.

@@ -9,6 +9,7 @@ use softiommu_core::{
     CoreError, DeviceCaps, DeviceDesc, DeviceId, DmaFaultKind, InstanceId, Iommu, Mem,
     PagingRequest, Rid, TableAlloc, Topology,
 };
+use softiommu_devices::bus::{AtsRequest, DmaRequest, PageResponseCode, Upstream};
 use softiommu_mem::{AddressSpace, PageAlloc, RamArena};
 use softiommu_pgtable::formats::any::AnyFormat;
 use softiommu_pgtable::formats::vtd_ss::{VtdSs, VtdSsConfig};
@@ -44,8 +45,8 @@ struct Rig {
     unit: Arc<VtdUnit<Mem>>,
     driver: Arc<VtdDriver<Mem>>,
     alloc: TableAlloc,
-    /// What the unit sent to devices.
-    msgs: Arc<Mutex<Vec<DeviceMessage>>>,
+    /// What the unit sent to the three devices, attached on the bus.
+    bus: Arc<common::BusLog>,
     /// The interrupts the unit raised.
     events: Arc<Mutex<Vec<Event>>>,
     inst: InstanceId,
@@ -56,15 +57,14 @@ fn rig(params: VtdParams) -> Rig {
     let mem: Mem = Arc::new(RamArena::new(0, MEM).unwrap());
     let alloc: TableAlloc =
         Arc::new(PageAlloc::new(mem.clone(), 8 << 20, MEM - (8 << 20)).unwrap());
-    let msgs: Arc<Mutex<Vec<DeviceMessage>>> = Arc::default();
     let events: Arc<Mutex<Vec<Event>>> = Arc::default();
-    let (m, e) = (msgs.clone(), events.clone());
+    let e = events.clone();
     let unit = Arc::new(
         VtdUnit::new(
             params,
             mem.clone(),
             Arc::new(move |which, _, _| e.lock().push(which)),
-            Arc::new(move |msg| m.lock().push(msg)),
+            Arc::new(|_: DeviceMessage| {}),
         )
         .unwrap(),
     );
@@ -79,13 +79,18 @@ fn rig(params: VtdParams) -> Rig {
     ]
     .into_iter()
     .map(|rid| add_device(&iommu, inst, rid))
-    .collect();
+    .collect::<Vec<_>>();
+    let bus: Arc<common::BusLog> = Arc::default();
+    for &d in &devs {
+        let rid = iommu.device_info(d).unwrap().rid.source_id();
+        unit.attach(rid, bus.clone());
+    }
     Rig {
         iommu,
         unit,
         driver,
         alloc,
-        msgs,
+        bus,
         events,
         inst,
         devs,
@@ -141,7 +146,7 @@ impl Rig {
 
     /// The page responses the unit sent, as (SID, PASID, PRGI, code).
     fn responses(&self) -> Vec<(u16, Option<u32>, u16, ResponseCode)> {
-        common::page_responses(&self.msgs.lock())
+        common::page_responses(&self.bus)
     }
 }
 
@@ -220,12 +225,8 @@ fn rid_paging_map_unmap_replace() {
     assert!(r.iommu.dma(dev, None, 0x2010_0000, Access::READ).is_err());
     assert_eq!(r.unit.stale_count(), 0);
     // Device-TLB invalidations went to the device.
-    assert!(
-        r.msgs
-            .lock()
-            .iter()
-            .any(|m| matches!(m, DeviceMessage::InvalidateAtc { .. }))
-    );
+    let rid = r.rid(0).source_id();
+    assert!(r.bus.invalidations.lock().iter().any(|i| i.rid == rid));
 }
 
 #[test]
@@ -329,10 +330,13 @@ fn sva_page_request_resolves_through_the_core() {
         .dma_with_page_request(dev, Some(pasid), 0x40_1010, Access::WRITE)
         .unwrap();
     assert_eq!(Some(t.pa - 0x10), mm.lookup(0x40_1000));
-    assert!(r.msgs.lock().iter().any(|m| matches!(
-        m,
-        DeviceMessage::PageResponse { pasid: Some(p), .. } if *p == pasid
-    )));
+    assert!(
+        r.bus
+            .responses
+            .lock()
+            .iter()
+            .any(|m| m.pasid == Some(pasid) && m.code == PageResponseCode::Success)
+    );
     r.iommu.sva_unbind(dev, &mm).unwrap();
     assert_eq!(
         r.iommu
@@ -428,4 +432,43 @@ fn nested_stage1_over_parent() {
     r.iommu.attach(dev, &nd).unwrap();
     let t = r.iommu.dma(dev, None, 0x40_0010, Access::READ).unwrap();
     assert_eq!(t.pa, 0x100_8010);
+}
+
+#[test]
+fn a_device_atc_fills_through_ats_and_an_unmap_invalidates_it_before_returning() {
+    let r = rig(VtdParams::default());
+    let dev = r.devs[0];
+    let rid = r.rid(0).source_id();
+    let d = r.iommu.new_paging(dev, PagingRequest::default()).unwrap();
+    r.iommu.attach(dev, &d).unwrap();
+    d.map_sync(0x1000_0000, 0x20_0000, 0x2000, Prot::RW)
+        .unwrap();
+    let ask = |addr| {
+        r.unit.ats_translate(&AtsRequest {
+            rid,
+            pasid: None,
+            addr,
+            no_write: false,
+        })
+    };
+    let t = ask(0x1000_1234).unwrap();
+    assert_eq!(t.translate(0x1000_1234), Some(0x20_1234));
+    assert!(t.rights.read && t.rights.write);
+    // The translated request the device then sends reaches memory at the address it holds.
+    let req = DmaRequest::write(rid, 0x20_1234, 4).translated();
+    r.unit.dma_write(&req, &[1, 2, 3, 4]).unwrap();
+    let mut back = [0u8; 4];
+    r.iommu.mem().read(0x20_1234, &mut back).unwrap();
+    assert_eq!(back, [1, 2, 3, 4]);
+    // The unmap returns only after the device's ATC was told; then the page is gone.
+    let before = r.bus.invalidations.lock().len();
+    d.unmap_sync(0x1000_0000, 0x2000).unwrap();
+    let invs = r.bus.invalidations.lock()[before..].to_vec();
+    assert!(
+        invs.iter()
+            .any(|i| i.rid == rid && i.pasid.is_none() && i.overlaps(0x1000_1000, 0x1000)),
+        "{invs:x?}"
+    );
+    assert!(!ask(0x1000_1234).unwrap().is_available());
+    assert_eq!(r.unit.stale_count(), 0);
 }

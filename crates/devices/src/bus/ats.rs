@@ -97,8 +97,7 @@ pub struct AtcInvalidation {
     /// With a PASID, translations of that PASID go; without one, translations of the range
     /// go whatever PASID they were made for, and those made without a PASID.
     pub pasid: Option<u32>,
-    /// Global Invalidate: with a PASID, global translations (of every PASID) in the range go
-    /// too.
+    /// Global Invalidate: with a PASID, the range goes for every PASID (and without one).
     pub global: bool,
     /// First byte of the range (aligned to its size).
     pub addr: u64,
@@ -119,12 +118,12 @@ impl AtcInvalidation {
         addr <= end && last >= start
     }
 
-    /// Whether a translation made for `pasid` (and global or not) is in the invalidation's
-    /// PASID scope.
-    pub fn applies_to(&self, pasid: Option<u32>, global: bool) -> bool {
+    /// Whether a translation made for `pasid` (or without one) is in the invalidation's PASID
+    /// scope.
+    pub fn applies_to(&self, pasid: Option<u32>) -> bool {
         match self.pasid {
-            None => true,
-            Some(p) => pasid == Some(p) || (self.global && global),
+            Some(p) if !self.global => pasid == Some(p),
+            _ => true,
         }
     }
 }
@@ -224,20 +223,20 @@ mod tests {
         assert!(inv.overlaps(0xf_f000, 0x2000));
         assert!(!inv.overlaps(0x11_0000, 0x1000));
         assert!(!inv.overlaps(0xf_f000, 0x1000));
-        assert!(inv.applies_to(Some(3), false));
-        assert!(!inv.applies_to(Some(4), true));
-        assert!(!inv.applies_to(None, false));
+        assert!(inv.applies_to(Some(3)));
+        assert!(!inv.applies_to(Some(4)));
+        assert!(!inv.applies_to(None));
         let global = AtcInvalidation {
             global: true,
             ..inv
         };
-        assert!(global.applies_to(Some(4), true) && !global.applies_to(Some(4), false));
+        assert!(global.applies_to(Some(4)) && global.applies_to(None));
         let all = AtcInvalidation {
             pasid: None,
             size_log2: 64,
             ..inv
         };
-        assert!(all.applies_to(Some(9), false) && all.applies_to(None, false));
+        assert!(all.applies_to(Some(9)) && all.applies_to(None));
         assert!(all.overlaps(u64::MAX, 1));
     }
 

@@ -27,6 +27,27 @@ pub struct PageRequest {
 }
 
 impl PageRequest {
+    /// A request for the page holding `addr`, for the access that faulted: a read, or with
+    /// `write` a write.
+    pub const fn for_access(
+        rid: u16,
+        pasid: Option<PasidPrefix>,
+        addr: u64,
+        write: bool,
+        prgi: u16,
+        last: bool,
+    ) -> PageRequest {
+        PageRequest {
+            rid,
+            pasid,
+            addr,
+            read: !write,
+            write,
+            prgi,
+            last,
+        }
+    }
+
     /// Whether the request is a stop marker (last, neither read nor write): the function
     /// tells the IOMMU it has stopped using the PASID; no response follows.
     pub const fn is_stop_marker(&self) -> bool {
@@ -108,6 +129,20 @@ mod tests {
             ..stop
         };
         assert!(!not_last.is_stop_marker());
+    }
+
+    #[test]
+    fn for_access_asks_for_the_faulting_access() {
+        let w = PageRequest::for_access(0x10, Some(PasidPrefix::new(7)), 0x1000, true, 5, true);
+        assert!(w.write && !w.read && w.prgi == 5 && w.last);
+        assert_eq!(
+            PageRequest {
+                write: false,
+                read: true,
+                ..w
+            },
+            req()
+        );
     }
 
     #[test]

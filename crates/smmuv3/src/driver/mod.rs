@@ -97,7 +97,6 @@ use softiommu_pgtable::formats::arm::Granule;
 use crate::cmd::{CfgiSteRange, Command, TlbiEl2All, TlbiNsnhAll};
 use crate::event::Event;
 use crate::model::{Fault, Request, Translated};
-use crate::pri::PageRequest;
 use crate::regs::{
     Cr0, Cr1, Cr2, Gbpa, Idr0, Idr1, Idr3, Idr5, IrqCtrl, SMMU_CMDQ_BASE, SMMU_CMDQ_CONS,
     SMMU_CMDQ_PROD, SMMU_CR0, SMMU_CR0ACK, SMMU_CR1, SMMU_CR2, SMMU_GBPA, SMMU_IDR0, SMMU_IDR1,
@@ -125,8 +124,8 @@ pub trait SmmuHw: Send + Sync {
     fn mmio_write(&self, offset: u64, size: u32, value: u64);
     /// A device's DMA request, as the SMMU translates it.
     fn translate(&self, req: Request) -> std::result::Result<Translated, Fault>;
-    /// A device's page request, as the SMMU receives it.
-    fn page_request(&self, req: PageRequest);
+    /// A function's page request message, as it reaches the SMMU on the bus.
+    fn page_request(&self, req: &softiommu_devices::bus::PageRequest);
 }
 
 /// A device under the driver.
@@ -467,7 +466,7 @@ impl<M: AddressSpace + Send + Sync + 'static> SmmuHw for crate::model::SmmuUnit<
         crate::model::SmmuUnit::translate(self, req)
     }
 
-    fn page_request(&self, req: PageRequest) {
-        let _ = crate::model::SmmuUnit::page_request(self, req);
+    fn page_request(&self, req: &softiommu_devices::bus::PageRequest) {
+        softiommu_devices::bus::Upstream::page_request(self, req);
     }
 }

@@ -11,8 +11,9 @@ use softiommu_pgtable::formats::any::AnyFormat;
 
 use crate::event::EventId;
 use crate::model::{Request, RequestKind};
-use crate::pri::{PageRequest as PriRequest, PriAccess, PriResponse};
+use crate::pri::PriResponse;
 use crate::ste::{Ste, SteConfig};
+use softiommu_devices::bus::{PageRequest as BusPageRequest, PasidPrefix};
 
 use super::attach::Programmed;
 use super::hw::S1_IA_BITS;
@@ -177,23 +178,18 @@ impl IommuDriver for SmmuDriver {
         if !self.hw.idr0.pri() || req.pasid.is_some_and(|p| p >= softiommu_core::PASID_LIMIT) {
             return PageRequestBatch::default();
         }
-        let entry = PriRequest::new(
-            u32::from(dev.rid.source_id()),
-            req.pasid,
-            req.group,
-            req.addr,
-            PriAccess {
-                read: !req.access.write || req.access.exec,
-                write: req.access.write,
-                exec: req.access.exec,
-                privileged: req.access.privileged,
-            },
-            req.last,
-        );
+        let prefix = req.pasid.map(|pasid| PasidPrefix {
+            pasid,
+            execute: req.access.exec,
+            privileged: req.access.privileged,
+        });
+        let rid = dev.rid.source_id();
+        let (write, group) = (req.access.write, req.group);
+        let message = BusPageRequest::for_access(rid, prefix, req.addr, write, group, req.last);
         // The request and the drain that follows run under the lock, so that concurrent
         // senders each find their own request.
         let mut st = self.state.lock();
-        self.unit.page_request(entry);
+        self.unit.page_request(&message);
         self.drain_priq(&mut st)
     }
 

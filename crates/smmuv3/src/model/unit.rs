@@ -4,9 +4,11 @@
 //! Every [`Action`] a register write returns is carried out before the write returns: an
 //! enable takes effect at once, and commands are consumed up to CMDQ_PROD (or to the first one
 //! that fails) whenever a write leaves the command queue ready. Requests from devices come in
-//! through [`SmmuUnit::translate`] and [`SmmuUnit::page_request`]; what the SMMU sends back to
-//! devices (ATC invalidations, PRI responses, resumed or terminated stalls) goes out through the
-//! [`DeviceSink`] attached for the StreamID.
+//! through [`SmmuUnit::translate`] and [`SmmuUnit::page_request`], or from PCI functions on the
+//! bus through the unit's `softiommu_devices::bus::Upstream` implementation; what the SMMU sends
+//! back to devices (ATC invalidations, PRI responses, resumed or terminated stalls) goes out
+//! through the [`DeviceSink`] attached for the StreamID (for a function attached on the bus, to
+//! its endpoint).
 //!
 //! Model choices:
 //!
@@ -32,6 +34,7 @@
 //!   gets an automatic Success (with the PASID when the STE's PPAR asks for it). Stop markers
 //!   are never answered.
 
+mod bus;
 mod cmdq;
 mod evtq;
 mod priq;

@@ -9,17 +9,21 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use parking_lot::Mutex;
 use softiommu_core::testing::{
-    CacheStats, DriverSide, FREE, Harness, InstSpec, Platform, RAM, Shape, platform_memory,
+    CacheStats, DriverSide, FREE, Harness, InstSpec, Platform, RAM, RecordedFault, Shape,
+    platform_memory,
 };
 use softiommu_core::{
     DeviceId, InstanceId, Iommu, Mem, PageResponse, ResponseCode, Result, Topology,
+};
+use softiommu_devices::bus::{
+    AtcInvalidation, AtcInvalidationStatus, Endpoint, PageResponse as BusResponse,
+    PageResponseCode, Upstream,
 };
 use softiommu_pgtable::formats::any::AnyFormat;
 use softiommu_pgtable::formats::arm::Granule;
 use softiommu_pgtable::formats::arm_s1::{ArmS1, ArmS1Config};
 use softiommu_smmuv3::driver::{SmmuDriver, stage1_cd};
 use softiommu_smmuv3::model::{DeviceMessage, SmmuUnit};
-use softiommu_smmuv3::pri::PriResponse;
 use softiommu_smmuv3::regs::SmmuParams;
 
 /// Table pages and the units' structures come from here.
@@ -72,13 +76,18 @@ impl SmmuHarness {
 
     /// A platform of SMMUs with `params`, and what the tests need to look inside.
     pub fn build(params: &[SmmuParams]) -> (Platform, Vec<Arc<Unit>>) {
+        Self::build_with(params, true)
+    }
+
+    /// The same, with the units' checking mode and statistics on or off.
+    pub fn build_with(params: &[SmmuParams], checking: bool) -> (Platform, Vec<Arc<Unit>>) {
         let (mem, alloc, iommu) = platform_memory(TABLES);
         let mut units = Vec::new();
         for p in params {
             let unit =
                 Arc::new(SmmuUnit::new(*p, mem.clone(), Arc::new(|_| {})).expect("SMMU unit"));
-            unit.set_checking(true);
-            unit.set_stats(true);
+            unit.set_checking(checking);
+            unit.set_stats(checking);
             // The OS page size of the driver: 64 KiB where only that granule is beside 4 KiB.
             let page = if p.gran64k && !p.gran16k {
                 Granule::K64
@@ -93,6 +102,7 @@ impl SmmuHarness {
             units.push(Arc::new(Unit {
                 inst,
                 msgs: Arc::default(),
+                bus: Arc::default(),
                 unit,
                 driver,
                 refusals_expected: AtomicBool::new(false),
@@ -110,11 +120,33 @@ impl SmmuHarness {
     }
 }
 
+/// What a unit sent to the functions attached on the bus, oldest first.
+#[derive(Debug, Default)]
+pub struct BusLog {
+    /// ATC invalidations (every one completes).
+    pub invalidations: Mutex<Vec<AtcInvalidation>>,
+    /// Page group responses.
+    pub responses: Mutex<Vec<BusResponse>>,
+}
+
+impl Endpoint for BusLog {
+    fn invalidate_atc(&self, inv: &AtcInvalidation) -> AtcInvalidationStatus {
+        self.invalidations.lock().push(*inv);
+        AtcInvalidationStatus::Completed
+    }
+
+    fn page_response(&self, resp: &BusResponse) {
+        self.responses.lock().push(*resp);
+    }
+}
+
 /// One SMMU of a platform.
 pub struct Unit {
     pub inst: InstanceId,
-    /// What the unit sent to devices.
+    /// What the unit sent to devices attached with a device sink.
     pub msgs: Arc<Mutex<Vec<DeviceMessage>>>,
+    /// What the unit sent to the platform's devices, attached on the bus.
+    pub bus: Arc<BusLog>,
     pub unit: Arc<SmmuUnit<Mem>>,
     pub driver: Arc<SmmuDriver>,
     /// The test makes the SMMU refuse commands on purpose.
@@ -156,9 +188,7 @@ impl DriverSide for SmmuSide {
             let sid = u32::from(desc.rid.source_id());
             devs.push((desc.instance, sid, id));
             if let Some(u) = self.units.iter().find(|u| u.inst == desc.instance) {
-                let m = u.msgs.clone();
-                u.unit
-                    .attach_device(sid, Arc::new(move |msg| m.lock().push(msg)));
+                u.unit.attach(desc.rid.source_id(), u.bus.clone());
             }
         }
         Ok(ids)
@@ -173,26 +203,40 @@ impl DriverSide for SmmuSide {
         };
         let mut out = Vec::new();
         for u in self.units.iter().filter(|u| u.inst == inst) {
-            for m in u.msgs.lock().iter() {
-                if let &DeviceMessage::PageResponse {
-                    sid,
-                    pasid,
-                    prgi: group,
-                    response,
-                } = m
-                {
-                    let device = device_of(sid).expect("a response to a device of this SMMU");
-                    let code = response_code(response);
-                    out.push(PageResponse {
-                        device,
-                        pasid,
-                        group,
-                        code,
-                    });
-                }
+            for r in u.bus.responses.lock().iter() {
+                let device =
+                    device_of(u32::from(r.rid)).expect("a response to a device of this SMMU");
+                out.push(PageResponse {
+                    device,
+                    pasid: r.pasid,
+                    group: r.prgi,
+                    code: response_code(r.code),
+                });
             }
         }
         out
+    }
+
+    fn upstream(&self, inst: InstanceId) -> Option<Arc<dyn Upstream>> {
+        let u = self.units.iter().find(|u| u.inst == inst)?;
+        Some(u.unit.clone())
+    }
+
+    fn recorded_faults(&self, inst: InstanceId) -> Vec<RecordedFault> {
+        let Some(u) = self.units.iter().find(|u| u.inst == inst) else {
+            return Vec::new();
+        };
+        u.driver
+            .events()
+            .0
+            .iter()
+            .map(|e| RecordedFault {
+                rid: e.sid as u16,
+                pasid: e.ssid,
+                addr: e.addr,
+                write: !e.rnw,
+            })
+            .collect()
     }
 
     fn stats(&self, inst: InstanceId) -> Option<CacheStats> {
@@ -208,11 +252,11 @@ impl DriverSide for SmmuSide {
 }
 
 /// The core's name for a PRI response code.
-fn response_code(r: PriResponse) -> ResponseCode {
+fn response_code(r: PageResponseCode) -> ResponseCode {
     match r {
-        PriResponse::Success => ResponseCode::Success,
-        PriResponse::InvalidRequest => ResponseCode::Invalid,
-        PriResponse::Failure | PriResponse::Reserved => ResponseCode::Failure,
+        PageResponseCode::Success => ResponseCode::Success,
+        PageResponseCode::InvalidRequest => ResponseCode::Invalid,
+        PageResponseCode::ResponseFailure => ResponseCode::Failure,
     }
 }
 
@@ -228,6 +272,21 @@ impl Harness for SmmuHarness {
 
     fn write_pasid_entry(&self, p: &Platform, table: u64, index: u32, root: u64, valid: bool) {
         guest_cd(p.mem(), table, index, root, valid);
+    }
+}
+
+/// The SMMU harness with the units' checking mode and statistics off, for speed
+/// measurements.
+pub struct UncheckedHarness;
+
+impl Harness for UncheckedHarness {
+    fn platform(&self, specs: &[InstSpec]) -> Platform {
+        let params: Vec<SmmuParams> = specs.iter().map(SmmuHarness::params).collect();
+        SmmuHarness::build_with(&params, false).0
+    }
+
+    fn nested_stage1(&self) -> bool {
+        false
     }
 }
 

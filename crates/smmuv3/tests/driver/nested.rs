@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use softiommu_core::testing::{DEV, Platform};
 use softiommu_core::{CoreError, DeviceCaps, DmaFaultKind, Domain, NestedData, PagingRequest};
+use softiommu_devices::bus::{AtsFailure, AtsRequest, AtsTranslation, PasidPrefix, Upstream};
 use softiommu_mem::PageAlloc;
-use softiommu_pgtable::{Access, PageTable, Prot};
+use softiommu_pgtable::{PageTable, Prot};
 use softiommu_smmuv3::event::{EventClass, EventId};
-use softiommu_smmuv3::model::{DeviceMessage, Request, RequestKind};
 use softiommu_smmuv3::regs::SmmuParams;
 use softiommu_smmuv3::ste::{Eats, SteConfig};
 
@@ -177,22 +177,23 @@ fn a_stage2_domain_at_the_rid_is_invalidated_by_ipa() {
 }
 
 /// An ATS Translation Request of `sid` (at `pasid`) for `iova`.
-fn ats_request(sid: u32, pasid: Option<u32>, iova: u64) -> Request {
-    Request {
-        sid,
-        ssid: pasid,
+/// The function at `sid` asks its SMMU, over the bus, to translate the page of `iova`.
+fn ats(u: &Unit, sid: u32, pasid: Option<u32>, iova: u64) -> Result<AtsTranslation, AtsFailure> {
+    u.unit.ats_translate(&AtsRequest {
+        rid: sid as u16,
+        pasid: pasid.map(PasidPrefix::new),
         addr: iova,
-        access: Access::READ,
-        kind: RequestKind::TranslationRequest,
-    }
+        no_write: false,
+    })
 }
 
 /// The ATC invalidations `u` sent to `sid`.
 fn atc_invalidations(u: &Unit, sid: u32) -> usize {
-    u.msgs
+    u.bus
+        .invalidations
         .lock()
         .iter()
-        .filter(|m| matches!(m, DeviceMessage::InvalidateAtc { sid: s, .. } if *s == sid))
+        .filter(|i| u32::from(i.rid) == sid)
         .count()
 }
 
@@ -232,16 +233,11 @@ fn a_nested_ste_asking_for_ats_gets_full_ats_and_its_invalidations_reach_the_atc
     let n = nested(1);
     p.iommu.attach(a, &n).unwrap();
     assert_eq!(ste_of(&p, u, a).dw1.eats(), Eats::Full);
-    let t = u
-        .unit
-        .translate(ats_request(sid(a), None, IOVA + 0x123))
-        .unwrap();
-    assert_eq!(t.pa, g.data_hpa + 0x123);
-    let t = u
-        .unit
-        .translate(ats_request(sid(a), Some(1), IOVA + 0x40))
-        .unwrap();
-    assert_eq!(t.pa, g.data_hpa + 0x40);
+    let t = ats(u, sid(a), None, IOVA + 0x123).unwrap();
+    assert_eq!(t.translate(IOVA + 0x123), Some(g.data_hpa + 0x123));
+    assert!(t.rights.read && t.rights.write);
+    let t = ats(u, sid(a), Some(1), IOVA + 0x40).unwrap();
+    assert_eq!(t.translate(IOVA + 0x40), Some(g.data_hpa + 0x40));
 
     // The user's invalidation of its stage 1 reaches the TLB and the device's ATC.
     let (before, stats) = (atc_invalidations(u, sid(a)), u.unit.stats());
@@ -263,17 +259,16 @@ fn a_nested_ste_asking_for_ats_gets_full_ats_and_its_invalidations_reach_the_atc
     let before = atc_invalidations(u, sid(a));
     g.parent.unmap_sync(DATA_GPA, 0x10000).unwrap();
     assert!(atc_invalidations(u, sid(a)) > before);
-    assert!(u.unit.translate(ats_request(sid(a), None, IOVA)).is_err());
+    assert!(!ats(u, sid(a), None, IOVA).unwrap().is_available());
 
     // A user's STE without ATS: EATS=00, Translation Requests refused, no ATC invalidation.
     let plain = nested(0);
     p.iommu.attach(b, &plain).unwrap();
     assert_eq!(ste_of(&p, u, b).dw1.eats(), Eats::Disabled);
-    let f = u
-        .unit
-        .translate(ats_request(sid(b), None, IOVA))
-        .unwrap_err();
-    assert_eq!(f.id(), Some(EventId::BadAtsTreq));
+    assert_eq!(
+        ats(u, sid(b), None, IOVA),
+        Err(AtsFailure::UnsupportedRequest)
+    );
     let (before, stats) = (atc_invalidations(u, sid(b)), u.unit.stats());
     plain.invalidate_stage1().unwrap();
     assert_eq!(atc_invalidations(u, sid(b)), before);

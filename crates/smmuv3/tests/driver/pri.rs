@@ -3,6 +3,7 @@
 
 use softiommu_core::testing::DEV;
 use softiommu_core::{IommuDriver, PageResponse, ResponseCode};
+use softiommu_devices::bus::{PageResponse as BusResponse, PageResponseCode};
 use softiommu_pgtable::Access;
 use softiommu_smmuv3::model::DeviceMessage;
 use softiommu_smmuv3::pri::{PageRequest, PriAccess, PriResponse};
@@ -56,12 +57,11 @@ fn page_requests_are_drained_in_order_and_an_overflow_is_reported_once() {
             code: ResponseCode::Success,
         },
     );
-    let msgs = units[0].msgs.lock().clone();
-    assert!(msgs.contains(&DeviceMessage::PageResponse {
-        sid,
+    assert!(units[0].bus.responses.lock().contains(&BusResponse {
+        rid: info.rid.source_id(),
         pasid: Some(4),
         prgi: 2,
-        response: PriResponse::Success,
+        code: PageResponseCode::Success,
     }));
 }
 
@@ -114,4 +114,5 @@ fn the_driver_builds_no_command_or_request_from_a_pasid_wider_than_20_bits() {
         assert_eq!(drv.send_page_request(&info, &req).requests, []);
     }
     assert!(units[0].msgs.lock().is_empty());
+    assert!(units[0].bus.responses.lock().is_empty());
 }

@@ -19,7 +19,6 @@ use softiommu_core::testing::faulty::{
 use softiommu_core::{CoreError, DeviceId, HwError, Iommu, Mem, Rid, TableAlloc};
 use softiommu_smmuv3::driver::{SmmuDriver, SmmuHw};
 use softiommu_smmuv3::model::{Fault, Request, SmmuUnit, Translated};
-use softiommu_smmuv3::pri::PageRequest;
 use softiommu_smmuv3::regs::SmmuParams;
 
 /// RAM of each rig; table pages come from its upper part.
@@ -48,8 +47,8 @@ impl SmmuHw for FaultySmmu {
         self.unit.translate(req)
     }
 
-    fn page_request(&self, req: PageRequest) {
-        let _ = self.unit.page_request(req);
+    fn page_request(&self, req: &softiommu_devices::bus::PageRequest) {
+        softiommu_devices::bus::Upstream::page_request(&*self.unit, req);
     }
 }
 

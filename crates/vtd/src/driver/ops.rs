@@ -223,7 +223,7 @@ impl<M: AddressSpace + 'static> IommuDriver for VtdDriver<M> {
         if !self.hw.ecap.prs() || req.pasid.is_some_and(|p| p >= softiommu_core::PASID_LIMIT) {
             return PageRequestBatch::default();
         }
-        self.prq_send(Self::prq_descriptor(dev, req))
+        self.prq_send(&Self::prq_message(dev, req))
     }
 
     fn take_page_requests(&self) -> PageRequestBatch {

@@ -6,12 +6,13 @@
 //! PASID is reused (spec 7.10, Linux's `intel_drain_pasid_prq`).
 
 use softiommu_core::{DeviceId, DeviceInfo, HwError, PageRequestBatch, Result};
+use softiommu_devices::bus::{PageRequest as BusPageRequest, PasidPrefix, Upstream};
 use softiommu_mem::AddressSpace;
 use softiommu_pgtable::Access;
 
 use crate::desc::{
     InvWait, InvWaitQw0, PIotlbGranularity, PIotlbInv, PIotlbInvQw0, PageGroupResp,
-    PageGroupRespQw0, PageGroupRespQw1, PageRequest, PageRequestQw0, PageRequestQw1, ResponseCode,
+    PageGroupRespQw0, PageGroupRespQw1, PageRequest, PageRequestQw0, ResponseCode,
 };
 use crate::regs::{PECTL_REG, PQA_REG, PQH_REG, PQT_REG, PRS_REG, Pqa, Pqh, Pqt, Prs};
 
@@ -111,34 +112,28 @@ impl<M: AddressSpace + 'static> VtdDriver<M> {
         self.regs.mmio_write(PECTL_REG, 4, 0);
     }
 
-    /// The descriptor a device with PRI sends for `req`.
-    pub(super) fn prq_descriptor(
+    /// The page request message a device with PRI sends on the bus for `req`.
+    pub(super) fn prq_message(
         dev: &DeviceInfo,
         req: &softiommu_core::PageRequest,
-    ) -> PageRequest {
-        PageRequest {
-            qw0: PageRequestQw0::new()
-                .with_pp(req.pasid.is_some())
-                .with_rid(dev.rid.source_id())
-                .with_pasid(req.pasid.unwrap_or(0))
-                .with_exr(req.access.exec)
-                .with_pmr(req.access.privileged),
-            qw1: PageRequestQw1::new()
-                .with_rdr(!req.access.write)
-                .with_wrr(req.access.write)
-                .with_lpig(req.last)
-                .with_prgi(req.group & 0x1ff)
-                .with_addr(req.addr >> 12),
-        }
+    ) -> BusPageRequest {
+        let prefix = req.pasid.map(|pasid| PasidPrefix {
+            pasid,
+            execute: req.access.exec,
+            privileged: req.access.privileged,
+        });
+        let rid = dev.rid.source_id();
+        let group = req.group & 0x1ff;
+        BusPageRequest::for_access(rid, prefix, req.addr, req.access.write, group, req.last)
     }
 
     /// A device sends `req`: the unit queues it (or drops it, or answers it itself) and
     /// raises its event, whose handler drains the queue. Both happen under the driver's lock,
     /// so that the request is in this batch unless the unit did not queue it, whatever other
     /// threads send at the same time.
-    pub(super) fn prq_send(&self, req: PageRequest) -> PageRequestBatch {
+    pub(super) fn prq_send(&self, req: &BusPageRequest) -> PageRequestBatch {
         let mut st = self.state.lock();
-        self.unit.page_request(req);
+        Upstream::page_request(&*self.unit, req);
         self.prq_drain(&mut st)
     }
 

@@ -90,8 +90,8 @@ pub struct StaleTranslation {
 }
 
 /// What a walk found: the translation and the tags of its IOTLB entry.
-struct Walked {
-    t: Translated,
+pub(super) struct Walked {
+    pub(super) t: Translated,
     did: u16,
     class: Class,
     pasid: u32,
@@ -110,8 +110,8 @@ pub(super) const COUNTING: u8 = 4;
 /// The translation engine of one unit: its view of memory, its caches and the structures
 /// software pointed it at.
 pub struct TranslationUnit<M: AddressSpace = Arc<dyn AddressSpace>> {
-    caps: ModelCaps,
-    mem: M,
+    pub(super) caps: ModelCaps,
+    pub(super) mem: M,
     caches: Caches,
     root: AtomicU64,
     /// [`ENABLED`], [`CHECKING`] and [`COUNTING`]: one load tells a request whether the plain IOTLB path
@@ -486,7 +486,7 @@ impl<M: AddressSpace> TranslationUnit<M> {
 
     /// The whole walk (no IOTLB): the translation, the domain and the class it belongs to.
     #[inline(always)]
-    fn walk<A: AddressSpace + ?Sized>(
+    pub(super) fn walk<A: AddressSpace + ?Sized>(
         &self,
         mem: &A,
         req: Request,

@@ -4,9 +4,11 @@
 //! Every [`Action`] a register write returns is carried out before the write returns:
 //! root-table latches complete at once, the invalidation queue is drained up to its tail (or
 //! to the first bad descriptor), virtual commands finish. Requests from devices come in
-//! through [`VtdUnit::translate`] and [`VtdUnit::page_request`]; what the unit sends back to
-//! devices (device-TLB invalidations, page group responses) goes out through a
-//! [`DeviceSink`].
+//! through [`VtdUnit::translate`] and [`VtdUnit::page_request`], or from PCI functions on the
+//! bus through the unit's `softiommu_devices::bus::Upstream` implementation (with ATS
+//! translation requests and translated requests); what the unit sends back to devices
+//! (device-TLB invalidations, page group responses) goes out through a [`DeviceSink`], and to
+//! the endpoint attached on the bus for the requester.
 //!
 //! Model choices:
 //!
@@ -17,20 +19,24 @@
 //!   a PASID, otherwise with RTA.1 (30h) — legacy-mode translation is not modelled. So does
 //!   every request after TE=1 with no SRTP at all (RTADDR resets to legacy mode).
 //! - Invalidations and waits complete synchronously: FN and PD need no further work, and a
-//!   device-TLB invalidation is complete once [`DeviceSink::invalidate_atc`] returns.
+//!   device-TLB invalidation is complete once [`DeviceSink::invalidate_atc`] and the attached
+//!   endpoint's `invalidate_atc` have returned.
 //! - Page requests are checked against the structures, and make the implicit IOTLB
 //!   invalidation of spec Table 27, only while translation is enabled: with GSTS.TES=0 the
 //!   unit remaps nothing and queues them unchecked (see [`VtdUnit::page_request`]).
 
+mod bus;
 mod prq;
 mod queue;
 #[cfg(test)]
 mod tests;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
+use softiommu_devices::bus::Endpoint;
 use softiommu_mem::AddressSpace;
 use thiserror::Error;
 
@@ -162,14 +168,14 @@ pub fn model_caps(params: &VtdParams, cap: Cap, ecap: Ecap) -> ModelCaps {
 }
 
 /// What the fault recording registers hold for fault `f` of a request of `kind`.
-fn fault_record(f: &Fault, kind: RequestKind) -> FaultRecord {
+fn fault_record(f: &Fault, kind: RequestKind, at: AddressType) -> FaultRecord {
     let r = f.request;
     FaultRecord {
         sid: r.sid,
         addr: r.addr,
         reason: f.reason.code(),
         kind,
-        at: AddressType::Untranslated,
+        at,
         pasid: r.pasid,
         privileged: r.access.privileged,
         execute: r.access.exec,
@@ -205,12 +211,17 @@ pub struct VtdUnit<M: AddressSpace> {
     engine: TranslationUnit<M>,
     mem: M,
     device: Arc<dyn DeviceSink>,
+    /// The functions attached on the bus, by requester ID.
+    endpoints: RwLock<HashMap<u16, Arc<dyn Endpoint>>>,
     /// The latched [`RootMode`].
     mode: AtomicU8,
     /// GSTS.TES.
     te: AtomicBool,
     /// Physical address bits (HAW).
     haw: u8,
+    /// ECAP.DT: the unit serves ATS (read without the lock, which a device-TLB invalidation
+    /// may hold while the device finishes requests).
+    dt: bool,
     /// PASID width.
     pasid_bits: u8,
 }
@@ -235,6 +246,7 @@ impl<M: AddressSpace + Clone> VtdUnit<M> {
     ) -> Result<Self, UnitError> {
         let regs = RegisterFile::new(params, interrupts)?;
         let caps = model_caps(&params, regs.cap(), regs.ecap());
+        let dt = regs.ecap().dt();
         let engine = TranslationUnit::new(caps, mem.clone()).ok_or(UnitError::Formats)?;
         let pasids = if regs.ecap().vcs() {
             let count = 1usize << params.pasid_bits;
@@ -258,9 +270,11 @@ impl<M: AddressSpace + Clone> VtdUnit<M> {
             engine,
             mem,
             device,
+            endpoints: RwLock::new(HashMap::new()),
             mode: AtomicU8::new(RootMode::Legacy as u8),
             te: AtomicBool::new(false),
             haw: params.haw,
+            dt,
             pasid_bits: params.pasid_bits,
         })
     }
@@ -364,9 +378,21 @@ impl<M: AddressSpace> VtdUnit<M> {
     /// fault recording registers (raising the fault event) before it is returned. While
     /// translation is disabled (GSTS.TES=0) requests pass untranslated.
     pub fn translate(&self, req: Request) -> Result<Translated, Fault> {
+        self.remap(req, AddressType::Untranslated, |r| self.engine.translate(r))
+    }
+
+    /// Runs `engine` on request `req` of address type `at` when the latched root table is
+    /// scalable or translation is off; otherwise the request faults with RTA.1 or RTA.2 as
+    /// the module documentation says. A fault to be recorded is recorded.
+    fn remap<T>(
+        &self,
+        req: Request,
+        at: AddressType,
+        engine: impl FnOnce(Request) -> Result<T, Fault>,
+    ) -> Result<T, Fault> {
         let mode = self.mode();
         let result = if mode == RootMode::Scalable || !self.te.load(Ordering::Acquire) {
-            self.engine.translate(req)
+            engine(req)
         } else {
             let reason = if mode == RootMode::Legacy && req.pasid.is_some() {
                 FaultReason::Rta2
@@ -382,19 +408,22 @@ impl<M: AddressSpace> VtdUnit<M> {
         if let Err(f) = &result
             && f.record
         {
-            self.record(f);
+            self.record(f, at);
         }
         result
     }
 
-    /// Records fault `f` of a DMA request in the fault recording registers.
-    fn record(&self, f: &Fault) {
+    /// Records fault `f` of a request of address type `at` in the fault recording registers.
+    fn record(&self, f: &Fault, at: AddressType) {
         let kind = if f.request.access.write {
             RequestKind::Write
         } else {
             RequestKind::Read
         };
-        self.inner.lock().regs.record_fault(fault_record(f, kind));
+        self.inner
+            .lock()
+            .regs
+            .record_fault(fault_record(f, kind, at));
     }
 
     /// Turns the checking mode on or off: every IOTLB hit is compared with a fresh walk.

@@ -7,16 +7,18 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 use softiommu_core::testing::{
-    CacheStats, DriverSide, FREE, Harness, InstSpec, Platform, RAM, Shape, platform_memory,
+    CacheStats, DriverSide, FREE, Harness, InstSpec, Platform, RAM, RecordedFault, Shape,
+    platform_memory,
 };
 use softiommu_core::{
     DeviceId, InstanceId, Iommu, IommuDriver, Mem, PageResponse, ResponseCode, Result, Topology,
 };
+use softiommu_devices::bus::Upstream;
 use softiommu_pgtable::formats::x86::{X86, X86Config};
 use softiommu_vtd::desc::ResponseCode as VtdCode;
 use softiommu_vtd::driver::VtdDriver;
 use softiommu_vtd::model::{DeviceMessage, VtdUnit};
-use softiommu_vtd::regs::VtdParams;
+use softiommu_vtd::regs::{Frcd, RequestKind, VtdParams};
 
 use crate::common;
 
@@ -33,6 +35,9 @@ const TABLES: std::ops::Range<u64> = (8 << 20)..(64 << 20);
 pub struct VtdHarness {
     /// What the core is given for each driver, with the platform's memory.
     pub wrap: fn(Arc<VtdDriver<Mem>>, Mem) -> Arc<dyn IommuDriver>,
+    /// The units compare every IOTLB hit with a fresh walk and count what they do (off for
+    /// speed measurements).
+    pub checking: bool,
 }
 
 impl VtdHarness {
@@ -40,6 +45,16 @@ impl VtdHarness {
     pub const fn plain() -> VtdHarness {
         VtdHarness {
             wrap: |driver, _| driver,
+            checking: true,
+        }
+    }
+
+    /// The plain harness with the units' checking mode and statistics off (for the benches).
+    #[allow(dead_code)]
+    pub const fn unchecked() -> VtdHarness {
+        VtdHarness {
+            checking: false,
+            ..VtdHarness::plain()
         }
     }
 
@@ -78,7 +93,8 @@ impl VtdHarness {
 
 struct Unit {
     inst: InstanceId,
-    msgs: Arc<Mutex<Vec<DeviceMessage>>>,
+    /// What the unit sent to the platform's devices, attached on the bus.
+    bus: Arc<common::BusLog>,
     unit: Arc<VtdUnit<Mem>>,
 }
 
@@ -94,6 +110,9 @@ impl DriverSide for VtdSide {
         let mut devs = self.devices.lock();
         for (desc, &id) in topo.devices.iter().zip(&ids) {
             devs.push((desc.instance, desc.rid.source_id(), id));
+            if let Some(u) = self.units.iter().find(|u| u.inst == desc.instance) {
+                u.unit.attach(desc.rid.source_id(), u.bus.clone());
+            }
         }
         Ok(ids)
     }
@@ -105,7 +124,7 @@ impl DriverSide for VtdSide {
             .find(|u| u.inst == inst)
             .expect("an instance of this platform");
         let devs = self.devices.lock();
-        common::page_responses(&unit.msgs.lock())
+        common::page_responses(&unit.bus)
             .into_iter()
             .map(|(sid, pasid, prgi, code)| PageResponse {
                 device: devs
@@ -121,6 +140,35 @@ impl DriverSide for VtdSide {
                     VtdCode::Failure => ResponseCode::Failure,
                     VtdCode::Reserved(c) => panic!("a reserved response code {c:#x}"),
                 },
+            })
+            .collect()
+    }
+
+    fn upstream(&self, inst: InstanceId) -> Option<Arc<dyn Upstream>> {
+        let u = self.units.iter().find(|u| u.inst == inst)?;
+        Some(u.unit.clone())
+    }
+
+    fn recorded_faults(&self, inst: InstanceId) -> Vec<RecordedFault> {
+        let Some(u) = self.units.iter().find(|u| u.inst == inst) else {
+            return Vec::new();
+        };
+        // CAP_REG.FRO (x16 bytes) and CAP_REG.NFR (+1): where the fault records are.
+        let cap = u.unit.mmio_read(0x08, 8);
+        let (fro, n) = ((cap >> 24 & 0x3ff) * 16, (cap >> 40 & 0xff) + 1);
+        (0..n)
+            .map(|i| {
+                let at = fro + 16 * i;
+                let lo = u.unit.mmio_read(at, 8);
+                let hi = u.unit.mmio_read(at + 8, 8);
+                Frcd::from_bits(u128::from(lo) | u128::from(hi) << 64)
+            })
+            .filter(|r| r.f())
+            .map(|r| RecordedFault {
+                rid: r.sid(),
+                pasid: r.pp().then_some(r.pv()),
+                addr: r.fi() << 12,
+                write: r.kind() == RequestKind::Write,
             })
             .collect()
     }
@@ -143,25 +191,27 @@ impl Harness for VtdHarness {
         let (mem, alloc, iommu) = platform_memory(TABLES);
         let mut units = Vec::new();
         for spec in specs {
-            let msgs: Arc<Mutex<Vec<DeviceMessage>>> = Arc::default();
-            let m = msgs.clone();
             let unit = Arc::new(
                 VtdUnit::new(
                     Self::params(spec),
                     mem.clone(),
                     Arc::new(|_, _, _| {}),
-                    Arc::new(move |msg| m.lock().push(msg)),
+                    Arc::new(|_: DeviceMessage| {}),
                 )
                 .expect("VT-d unit"),
             );
-            unit.set_checking(true);
-            unit.set_stats(true);
+            unit.set_checking(self.checking);
+            unit.set_stats(self.checking);
             let driver = Arc::new(
                 VtdDriver::new(unit.clone(), mem.clone(), alloc.clone())
                     .expect("VT-d driver bring-up"),
             );
             let inst = iommu.add_instance((self.wrap)(driver, mem.clone()));
-            units.push(Unit { inst, msgs, unit });
+            units.push(Unit {
+                inst,
+                bus: Arc::default(),
+                unit,
+            });
         }
         let inst = units.iter().map(|u| u.inst).collect();
         let stage1 = X86::new(X86Config::default()).expect("x86 format").into();

@@ -161,6 +161,8 @@ fn requests_the_driver_cannot_route_are_answered_invalid_or_dropped() {
         // A stop marker: no response.
         stop,
     ];
+    // A function is on the bus at the unknown requester ID, though no driver knows it.
+    softiommu_devices::bus::Upstream::attach(&*r.unit, 0x0999, r.bus.clone());
     for q in requests {
         r.unit.page_request(q);
     }

@@ -8,6 +8,7 @@
 // Tests unwrap freely (the workspace's `unwrap_used` lint is for library code).
 #![allow(clippy::unwrap_used)]
 
+mod ats;
 mod page_requests;
 mod paging;
 mod recording;

@@ -142,6 +142,10 @@ const TESTED: &[(FaultReason, &str)] = &[
     ),
     (FaultReason::Sct4, "structures::sct_4_invalid_context_entry"),
     (
+        FaultReason::Sct5,
+        "ats::sct_5_translation_request_while_dte_is_0",
+    ),
+    (
         FaultReason::Sct6,
         "structures::sct_6_request_with_pasid_while_paside_is_0",
     ),
@@ -156,6 +160,10 @@ const TESTED: &[(FaultReason, &str)] = &[
     (
         FaultReason::Sct9,
         "structures::sct_9_explicit_pasid_equal_to_rid_pasid",
+    ),
+    (
+        FaultReason::Sct10,
+        "ats::sct_10_translated_request_with_pasid_while_eptr_is_0",
     ),
     (
         FaultReason::Spd1,

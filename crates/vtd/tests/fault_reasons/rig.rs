@@ -188,6 +188,8 @@ pub struct Expected {
     pub privileged: bool,
     /// EXE.
     pub exec: bool,
+    /// AT: 0 untranslated, 1 translation request, 2 translated.
+    pub at: u8,
 }
 
 impl Expected {
@@ -201,6 +203,7 @@ impl Expected {
             t1_t2: (!req.access.write, false),
             privileged: req.access.privileged,
             exec: req.access.exec,
+            at: 0,
         }
     }
 
@@ -214,14 +217,15 @@ impl Expected {
             t1_t2: (false, true),
             privileged: req.qw0.pmr(),
             exec: req.qw0.exr(),
+            at: 0,
         }
     }
 
-    /// FRCD bits 127:64 as the specification places them: F 127, T1 126, AT 125:124 (00,
-    /// untranslated), PV 123:104, FR 103:96, PP 95, EXE 94, PRIV 93, T2 92, SID 79:64.
+    /// FRCD bits 127:64 as the specification places them: F 127, T1 126, AT 125:124, PV 123:104, FR 103:96, PP 95, EXE 94, PRIV 93, T2 92, SID 79:64.
     pub fn high(&self) -> u64 {
         1 << 63
             | u64::from(self.t1_t2.0) << 62
+            | u64::from(self.at & 3) << 60
             | u64::from(self.pasid.unwrap_or(0)) << 40
             | u64::from(self.reason.code()) << 32
             | u64::from(self.pasid.is_some()) << 31

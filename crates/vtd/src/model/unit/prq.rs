@@ -11,7 +11,7 @@ use super::{RootMode, VtdUnit, fault_record};
 use crate::desc::{PageGroupResp, PageRequest, ResponseCode};
 use crate::fault::FaultReason;
 use crate::model::{Fault, Request};
-use crate::regs::RequestKind;
+use crate::regs::{AddressType, RequestKind};
 
 impl<M: AddressSpace> VtdUnit<M> {
     /// A page request from a device: written into the page request queue with PRS.PPR set
@@ -65,9 +65,11 @@ impl<M: AddressSpace> VtdUnit<M> {
             Ok(scope) => scope,
             Err(f) => {
                 if f.record {
-                    inner
-                        .regs
-                        .record_fault(fault_record(&f, RequestKind::PageRequest));
+                    inner.regs.record_fault(fault_record(
+                        &f,
+                        RequestKind::PageRequest,
+                        AddressType::Untranslated,
+                    ));
                 }
                 self.answer(&req, ResponseCode::InvalidRequest);
                 return;
@@ -112,8 +114,7 @@ impl<M: AddressSpace> VtdUnit<M> {
         if req.qw1.lpig() && !req.is_stop_marker() {
             let r = PageGroupResp::for_request(req, code);
             let pasid = r.qw0.pp().then_some(r.qw0.pasid());
-            self.device
-                .page_response(r.qw0.rid(), pasid, r.qw1.prgi(), code);
+            self.send_page_response(r.qw0.rid(), pasid, r.qw1.prgi(), code);
         }
     }
 }

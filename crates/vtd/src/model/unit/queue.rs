@@ -74,7 +74,13 @@ impl<M: AddressSpace> VtdUnit<M> {
                 *w = u64::from_le_bytes(b);
             }
             match Descriptor::decode(words, mode, &caps) {
-                Ok(d) => self.apply(regs, tally, d),
+                Ok(d) => {
+                    if !self.apply(regs, tally, d) {
+                        // A device-TLB invalidation timed out: ITE stops the queue past it.
+                        regs.set_iq_head((head + dsz) % size);
+                        return;
+                    }
+                }
                 Err(e) => {
                     regs.set_queue_error(Iqei::from_code(e.iqei()).unwrap_or(Iqei::NoInfo));
                     return;
@@ -84,8 +90,9 @@ impl<M: AddressSpace> VtdUnit<M> {
         }
     }
 
-    /// Carries out one valid descriptor, and counts it.
-    fn apply(&self, regs: &mut RegisterFile, tally: &mut InvalidationTally, d: Descriptor) {
+    /// Carries out one valid descriptor, and counts it. Returns `false` when it was a
+    /// device-TLB invalidation that timed out.
+    fn apply(&self, regs: &mut RegisterFile, tally: &mut InvalidationTally, d: Descriptor) -> bool {
         count(tally, &d);
         let caches = self.engine.caches();
         match d {
@@ -155,15 +162,12 @@ impl<M: AddressSpace> VtdUnit<M> {
                 caches.invalidate_iotlb(scope);
             }
             Descriptor::DevTlb(t) => {
-                let (page, pages) = t.qw1.range();
-                self.device
-                    .invalidate_atc(t.qw0.sid(), None, page << 12, pages);
+                return self.send_atc_invalidation(regs, t.qw0.sid(), None, false, t.qw1.range());
             }
             Descriptor::PasidDevTlb(t) => {
-                let (page, pages) = t.qw1.range();
-                let pasid = (!t.qw1.gi()).then_some(t.qw0.pasid());
-                self.device
-                    .invalidate_atc(t.qw0.sid(), pasid, page << 12, pages);
+                let pasid = Some(t.qw0.pasid());
+                let (sid, gi) = (t.qw0.sid(), t.qw1.gi());
+                return self.send_atc_invalidation(regs, sid, pasid, gi, t.qw1.range());
             }
             Descriptor::Wait(w) => {
                 if w.qw0.sw() {
@@ -183,12 +187,12 @@ impl<M: AddressSpace> VtdUnit<M> {
             Descriptor::PageGroupResponse(r) => {
                 let q = r.qw0;
                 let pasid = q.pp().then_some(q.pasid());
-                self.device
-                    .page_response(q.rid(), pasid, r.qw1.prgi(), q.rc());
+                self.send_page_response(q.rid(), pasid, r.qw1.prgi(), q.rc());
             }
             // No interrupt-entry cache and no host permission tables are modelled.
             Descriptor::InterruptEntryCache(_) | Descriptor::Hpt(_) => {}
         }
+        true
     }
 }
 

@@ -14,6 +14,7 @@ use crate::model::tests::{cd_for, s1_ste};
 use crate::queue::{QueueBase, QueueCons, QueueProd};
 use crate::regs::*;
 
+mod bus;
 mod commands;
 mod errors;
 mod events;

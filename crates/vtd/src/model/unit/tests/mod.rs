@@ -27,6 +27,7 @@ use crate::structs::{
 };
 
 mod chaos;
+mod endpoint;
 
 const MEM: u64 = 32 << 20;
 const SID: u16 = 0x0310;
