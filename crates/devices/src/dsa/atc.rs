@@ -21,8 +21,6 @@ struct Entry {
     write: bool,
     /// The completion was made for a privileged request.
     privileged: bool,
-    /// The completion was global (valid for every PASID).
-    global: bool,
     /// Names the entry among the entries in use.
     id: u64,
 }
@@ -131,7 +129,6 @@ impl Atc {
             read: t.rights.read,
             write: t.rights.write,
             privileged,
-            global: t.global,
             id: s.next_id,
         };
         s.next_id += 1;
@@ -146,7 +143,7 @@ impl Atc {
         s.epoch += 1;
         let mut gone = Vec::new();
         s.entries.retain(|&(pasid, page), e| {
-            let hit = inv.applies_to(pasid, e.global) && inv.overlaps(page * PAGE, PAGE);
+            let hit = inv.applies_to(pasid) && inv.overlaps(page * PAGE, PAGE);
             if hit {
                 gone.push(e.id);
             }
