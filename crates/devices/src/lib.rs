@@ -7,3 +7,5 @@
 //! which implement its bus interface without knowing each other or the core.
 
 pub mod bus;
+#[cfg(feature = "testing")]
+pub mod testing;
