@@ -7,5 +7,7 @@
 //! which implement its bus interface without knowing each other or the core.
 
 pub mod bus;
+pub mod dsa;
+pub mod pci;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -20,6 +20,7 @@ use crate::{
     Mem, PageResponse, Pasid, Result, Rid, TableAlloc, Topology,
 };
 use parking_lot::Mutex;
+use softiommu_devices::bus::Upstream;
 use softiommu_mem::{AddressSpace, PageAlloc, RamArena};
 use softiommu_pgtable::Access;
 use softiommu_pgtable::formats::any::AnyFormat;
@@ -165,6 +166,33 @@ pub trait DriverSide: Send + Sync {
 
     /// The cache counters of instance `inst`, if the driver keeps them.
     fn stats(&self, inst: InstanceId) -> Option<CacheStats>;
+
+    /// The bus instance `inst` serves, on which a device model's DMA reaches it, if the
+    /// driver runs a hardware model that has one.
+    fn upstream(&self, inst: InstanceId) -> Option<Arc<dyn Upstream>> {
+        let _ = inst;
+        None
+    }
+
+    /// The DMA faults instance `inst` has recorded (fault records, events) and still holds,
+    /// oldest first.
+    fn recorded_faults(&self, inst: InstanceId) -> Vec<RecordedFault> {
+        let _ = inst;
+        Vec::new()
+    }
+}
+
+/// A DMA fault as an IOMMU recorded it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct RecordedFault {
+    /// Requester ID of the faulting request.
+    pub rid: u16,
+    /// Its PASID, if it carried one.
+    pub pasid: Option<u32>,
+    /// The faulting address (bits 11:0 cleared where the record does not keep them).
+    pub addr: u64,
+    /// The request was a write.
+    pub write: bool,
 }
 
 /// Builds platforms for the behaviour tests.
@@ -406,6 +434,16 @@ impl Platform {
     /// them.
     pub fn stats(&self, inst: usize) -> Option<CacheStats> {
         self.side.stats(self.inst[inst])
+    }
+
+    /// The bus instance `inst` (an index into the specs) serves, if the driver has one.
+    pub fn upstream(&self, inst: usize) -> Option<Arc<dyn Upstream>> {
+        self.side.upstream(self.inst[inst])
+    }
+
+    /// The DMA faults instance `inst` (an index into the specs) has recorded and still holds.
+    pub fn recorded_faults(&self, inst: usize) -> Vec<RecordedFault> {
+        self.side.recorded_faults(self.inst[inst])
     }
 }
 

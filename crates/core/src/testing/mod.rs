@@ -7,9 +7,12 @@
 //! this crate as a dev-dependency with the `testing` feature) and runs every behaviour with
 //! [`behaviour_tests!`](crate::behaviour_tests): one `#[test]` per behaviour, named after
 //! it, in a module named after the harness. [`faulty`] holds misbehaving registers and
-//! memory for drivers' robustness tests.
+//! memory for drivers' robustness tests. [`dsa`] holds the end-to-end scenarios with a
+//! DSA-compatible copy engine on a model's bus ([`dsa_tests!`](crate::dsa_tests)) and the
+//! engine's benchmarks ([`dsa_benches!`](crate::dsa_benches)).
 
 pub mod behaviours;
+pub mod dsa;
 pub mod faulty;
 pub mod harness;
 

@@ -9,7 +9,8 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use parking_lot::Mutex;
 use softiommu_core::testing::{
-    CacheStats, DriverSide, FREE, Harness, InstSpec, Platform, RAM, Shape, platform_memory,
+    CacheStats, DriverSide, FREE, Harness, InstSpec, Platform, RAM, RecordedFault, Shape,
+    platform_memory,
 };
 use softiommu_core::{
     DeviceId, InstanceId, Iommu, Mem, PageResponse, ResponseCode, Result, Topology,
@@ -73,13 +74,18 @@ impl SmmuHarness {
 
     /// A platform of SMMUs with `params`, and what the tests need to look inside.
     pub fn build(params: &[SmmuParams]) -> (Platform, Vec<Arc<Unit>>) {
+        Self::build_with(params, true)
+    }
+
+    /// The same, with the units' checking mode and statistics on or off.
+    pub fn build_with(params: &[SmmuParams], checking: bool) -> (Platform, Vec<Arc<Unit>>) {
         let (mem, alloc, iommu) = platform_memory(TABLES);
         let mut units = Vec::new();
         for p in params {
             let unit =
                 Arc::new(SmmuUnit::new(*p, mem.clone(), Arc::new(|_| {})).expect("SMMU unit"));
-            unit.set_checking(true);
-            unit.set_stats(true);
+            unit.set_checking(checking);
+            unit.set_stats(checking);
             // The OS page size of the driver: 64 KiB where only that granule is beside 4 KiB.
             let page = if p.gran64k && !p.gran16k {
                 Granule::K64
@@ -189,6 +195,28 @@ impl DriverSide for SmmuSide {
         out
     }
 
+    fn upstream(&self, inst: InstanceId) -> Option<Arc<dyn Upstream>> {
+        let u = self.units.iter().find(|u| u.inst == inst)?;
+        Some(u.unit.clone())
+    }
+
+    fn recorded_faults(&self, inst: InstanceId) -> Vec<RecordedFault> {
+        let Some(u) = self.units.iter().find(|u| u.inst == inst) else {
+            return Vec::new();
+        };
+        u.driver
+            .events()
+            .0
+            .iter()
+            .map(|e| RecordedFault {
+                rid: e.sid as u16,
+                pasid: e.ssid,
+                addr: e.addr,
+                write: !e.rnw,
+            })
+            .collect()
+    }
+
     fn stats(&self, inst: InstanceId) -> Option<CacheStats> {
         // A flush the core asks of the driver is one batch of TLB invalidations closed by a
         // CMD_SYNC, however many commands the range and the users of the domain take.
@@ -222,6 +250,21 @@ impl Harness for SmmuHarness {
 
     fn write_pasid_entry(&self, p: &Platform, table: u64, index: u32, root: u64, valid: bool) {
         guest_cd(p.mem(), table, index, root, valid);
+    }
+}
+
+/// The SMMU harness with the units' checking mode and statistics off, for speed
+/// measurements.
+pub struct UncheckedHarness;
+
+impl Harness for UncheckedHarness {
+    fn platform(&self, specs: &[InstSpec]) -> Platform {
+        let params: Vec<SmmuParams> = specs.iter().map(SmmuHarness::params).collect();
+        SmmuHarness::build_with(&params, false).0
+    }
+
+    fn nested_stage1(&self) -> bool {
+        false
     }
 }
 

@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 use softiommu_core::testing::{
-    CacheStats, DriverSide, FREE, Harness, InstSpec, Platform, RAM, Shape, platform_memory,
+    CacheStats, DriverSide, FREE, Harness, InstSpec, Platform, RAM, RecordedFault, Shape,
+    platform_memory,
 };
 use softiommu_core::{
     DeviceId, InstanceId, Iommu, IommuDriver, Mem, PageResponse, ResponseCode, Result, Topology,
@@ -17,7 +18,7 @@ use softiommu_pgtable::formats::x86::{X86, X86Config};
 use softiommu_vtd::desc::ResponseCode as VtdCode;
 use softiommu_vtd::driver::VtdDriver;
 use softiommu_vtd::model::{DeviceMessage, VtdUnit};
-use softiommu_vtd::regs::VtdParams;
+use softiommu_vtd::regs::{Frcd, RequestKind, VtdParams};
 
 use crate::common;
 
@@ -34,6 +35,9 @@ const TABLES: std::ops::Range<u64> = (8 << 20)..(64 << 20);
 pub struct VtdHarness {
     /// What the core is given for each driver, with the platform's memory.
     pub wrap: fn(Arc<VtdDriver<Mem>>, Mem) -> Arc<dyn IommuDriver>,
+    /// The units compare every IOTLB hit with a fresh walk and count what they do (off for
+    /// speed measurements).
+    pub checking: bool,
 }
 
 impl VtdHarness {
@@ -41,6 +45,16 @@ impl VtdHarness {
     pub const fn plain() -> VtdHarness {
         VtdHarness {
             wrap: |driver, _| driver,
+            checking: true,
+        }
+    }
+
+    /// The plain harness with the units' checking mode and statistics off (for the benches).
+    #[allow(dead_code)]
+    pub const fn unchecked() -> VtdHarness {
+        VtdHarness {
+            checking: false,
+            ..VtdHarness::plain()
         }
     }
 
@@ -130,6 +144,35 @@ impl DriverSide for VtdSide {
             .collect()
     }
 
+    fn upstream(&self, inst: InstanceId) -> Option<Arc<dyn Upstream>> {
+        let u = self.units.iter().find(|u| u.inst == inst)?;
+        Some(u.unit.clone())
+    }
+
+    fn recorded_faults(&self, inst: InstanceId) -> Vec<RecordedFault> {
+        let Some(u) = self.units.iter().find(|u| u.inst == inst) else {
+            return Vec::new();
+        };
+        // CAP_REG.FRO (x16 bytes) and CAP_REG.NFR (+1): where the fault records are.
+        let cap = u.unit.mmio_read(0x08, 8);
+        let (fro, n) = ((cap >> 24 & 0x3ff) * 16, (cap >> 40 & 0xff) + 1);
+        (0..n)
+            .map(|i| {
+                let at = fro + 16 * i;
+                let lo = u.unit.mmio_read(at, 8);
+                let hi = u.unit.mmio_read(at + 8, 8);
+                Frcd::from_bits(u128::from(lo) | u128::from(hi) << 64)
+            })
+            .filter(|r| r.f())
+            .map(|r| RecordedFault {
+                rid: r.sid(),
+                pasid: r.pp().then_some(r.pv()),
+                addr: r.fi() << 12,
+                write: r.kind() == RequestKind::Write,
+            })
+            .collect()
+    }
+
     fn stats(&self, inst: InstanceId) -> Option<CacheStats> {
         // A flush the core asks of the driver is one batch of IOTLB (or PASID-based IOTLB)
         // invalidations closed by a wait, however many descriptors the range and the PASIDs
@@ -157,8 +200,8 @@ impl Harness for VtdHarness {
                 )
                 .expect("VT-d unit"),
             );
-            unit.set_checking(true);
-            unit.set_stats(true);
+            unit.set_checking(self.checking);
+            unit.set_stats(self.checking);
             let driver = Arc::new(
                 VtdDriver::new(unit.clone(), mem.clone(), alloc.clone())
                     .expect("VT-d driver bring-up"),

@@ -499,6 +499,7 @@ fn watched() -> VtdHarness {
                 sva: Mutex::default(),
             })
         },
+        ..VtdHarness::plain()
     }
 }
 
