@@ -9,3 +9,5 @@
 pub mod bus;
 pub mod dsa;
 pub mod pci;
+#[cfg(feature = "testing")]
+pub mod testing;

@@ -15,10 +15,8 @@ use softiommu_core::testing::{
 use softiommu_core::{
     DeviceId, InstanceId, Iommu, Mem, PageResponse, ResponseCode, Result, Topology,
 };
-use softiommu_devices::bus::{
-    AtcInvalidation, AtcInvalidationStatus, Endpoint, PageResponse as BusResponse,
-    PageResponseCode, Upstream,
-};
+use softiommu_devices::bus::{PageResponseCode, Upstream};
+pub use softiommu_devices::testing::BusLog;
 use softiommu_pgtable::formats::any::AnyFormat;
 use softiommu_pgtable::formats::arm::Granule;
 use softiommu_pgtable::formats::arm_s1::{ArmS1, ArmS1Config};
@@ -117,26 +115,6 @@ impl SmmuHarness {
             Platform::new(iommu, inst, Self::stage1(), Box::new(side), FREE..RAM),
             units,
         )
-    }
-}
-
-/// What a unit sent to the functions attached on the bus, oldest first.
-#[derive(Debug, Default)]
-pub struct BusLog {
-    /// ATC invalidations (every one completes).
-    pub invalidations: Mutex<Vec<AtcInvalidation>>,
-    /// Page group responses.
-    pub responses: Mutex<Vec<BusResponse>>,
-}
-
-impl Endpoint for BusLog {
-    fn invalidate_atc(&self, inv: &AtcInvalidation) -> AtcInvalidationStatus {
-        self.invalidations.lock().push(*inv);
-        AtcInvalidationStatus::Completed
-    }
-
-    fn page_response(&self, resp: &BusResponse) {
-        self.responses.lock().push(*resp);
     }
 }
 

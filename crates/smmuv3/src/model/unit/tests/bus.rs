@@ -8,6 +8,8 @@ use softiommu_devices::bus::{
     PageResponse, PageResponseCode, PasidPrefix, Rights, StallOutcome, Upstream,
 };
 
+use softiommu_devices::testing::{bus_op, issue};
+
 use super::*;
 use crate::cmd::{AtcInv, Cerror, PriResp, Resume};
 use crate::pri::{PageRequest, PriResponse};
@@ -252,37 +254,10 @@ fn a_stalled_request_is_reported_and_resumed_through_the_endpoint() {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
     #[test]
-    fn random_bus_requests_never_panic(
-        reqs in proptest::collection::vec(
-            (0u8..4, any::<u16>(), proptest::option::of(0u32..(1 << 21)), any::<u64>(),
-             any::<bool>(), 0u16..0x400),
-            1..24,
-        )
-    ) {
+    fn random_bus_requests_never_panic(ops in proptest::collection::vec(bus_op(RID), 1..24)) {
         let (rig, _s1) = ats_stream();
-        for (kind, rid, pasid, addr, flag, prgi) in reqs {
-            let rid = if flag { RID } else { rid };
-            let prefix = pasid.map(|p| PasidPrefix { pasid: p, execute: flag, privileged: !flag });
-            match kind {
-                0 => {
-                    let _ = rig.unit.ats_translate(&AtsRequest { rid, pasid: prefix, addr, no_write: flag });
-                }
-                1 => {
-                    let mut buf = [0u8; 64];
-                    let mut r = DmaRequest::read(rid, addr, 64);
-                    r.pasid = prefix;
-                    let _ = rig.unit.dma_read(&r.translated(), &mut buf);
-                    let _ = rig.unit.dma_read(&r, &mut buf);
-                }
-                2 => {
-                    let mut r = DmaRequest::write(rid, addr, 8);
-                    r.pasid = prefix;
-                    let _ = rig.unit.dma_write(&r, &[1u8; 8]);
-                }
-                _ => Upstream::page_request(&rig.unit, &BusPageRequest {
-                    rid, pasid: prefix, addr, read: flag, write: !flag, prgi, last: flag,
-                }),
-            }
+        for op in &ops {
+            issue(&rig.unit, op);
         }
         // Nothing wrote the read-only page.
         prop_assert_eq!(rig.mem.load_u64(0x11_0000).unwrap(), 0);
