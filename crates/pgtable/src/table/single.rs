@@ -47,10 +47,18 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
     /// Hands the cursor's detached chain (if any) to the chain cache and forgets the cursor:
     /// every operation other than a single-page one under the cursor's leaf table does this
     /// first, so that the cursor's tables are never changed behind its back.
+    #[inline(always)]
     pub(super) fn flush_cursor(&self, p: &Pool<'_>, st: &mut State) {
+        if st.cursor.live {
+            self.flush_live_cursor(p, st);
+        }
+    }
+
+    #[inline(never)]
+    fn flush_live_cursor(&self, p: &Pool<'_>, st: &mut State) {
         let c = st.cursor;
         st.cursor.live = false;
-        if c.live && c.attached < self.fmt.geometry().depth() {
+        if c.attached < self.fmt.geometry().depth() {
             self.keep_chain(
                 p,
                 st,
@@ -216,6 +224,7 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
 
     /// Maps one leaf at `level` (a block), making the tables above it that are missing;
     /// changes nothing when it is refused.
+    #[inline(always)]
     pub(super) fn map_leaf(
         &self,
         p: &Pool<'_>,
@@ -226,42 +235,61 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
         level: usize,
     ) -> Result<(), PgError> {
         let geo = self.fmt.geometry();
-        let mut tables = [0u64; MAX_LEVELS];
-        tables[0] = self.root;
-        for i in 0..=level {
-            let table = tables[i];
+        // Relaxed loads: the editor wrote these entries itself (a walk only sets
+        // Accessed/Dirty bits).
+        let mut table = self.root;
+        for i in 0..level {
             let w = p.entry(table + geo.index(i, iova) as u64 * 8)?;
-            let pte = w.load(Ordering::Acquire);
-            if i == level {
-                if self.fmt.is_valid(pte) {
-                    let at = self.first_mapped(p, pte, i, iova);
-                    return Err(PgError::AlreadyMapped { iova: at });
-                }
-                w.store(self.fmt.leaf(pa, i, prot), Ordering::Release);
-                p.add_count(table, 1)?;
-                st.leaves[i] += 1;
-                return Ok(());
-            }
+            let pte = w.load(Ordering::Relaxed);
             if let Some(next) = self.fmt.next_table(pte, i) {
-                tables[i + 1] = next;
+                table = next;
             } else if self.fmt.is_valid(pte) {
                 // A leaf above covers this block.
-                self.prune(p, st, &tables, i, iova);
+                self.prune_path(p, st, i, iova);
                 return Err(PgError::AlreadyMapped { iova });
             } else {
                 let t = match self.new_table(st, i + 1, iova) {
                     Ok(t) => t,
                     Err(e) => {
-                        self.prune(p, st, &tables, i, iova);
+                        self.prune_path(p, st, i, iova);
                         return Err(e.into());
                     }
                 };
                 w.store(self.fmt.table(t, i), Ordering::Release);
                 p.add_count(table, 1)?;
-                tables[i + 1] = t;
+                table = t;
             }
         }
+        let w = p.entry(table + geo.index(level, iova) as u64 * 8)?;
+        let pte = w.load(Ordering::Relaxed);
+        if self.fmt.is_valid(pte) {
+            let at = self.first_mapped(p, pte, level, iova);
+            return Err(PgError::AlreadyMapped { iova: at });
+        }
+        w.store(self.fmt.leaf(pa, level, prot), Ordering::Release);
+        p.add_count(table, 1)?;
+        st.leaves[level] += 1;
         Ok(())
+    }
+
+    /// [`prune`](Self::prune) for the path of `iova` down to level `deepest`, read from the
+    /// table (all of it links the editor's own tables).
+    #[cold]
+    fn prune_path(&self, p: &Pool<'_>, st: &mut State, deepest: usize, iova: u64) {
+        let geo = self.fmt.geometry();
+        let mut tables = [0u64; MAX_LEVELS];
+        tables[0] = self.root;
+        for i in 0..deepest {
+            let next = p
+                .entry(tables[i] + geo.index(i, iova) as u64 * 8)
+                .ok()
+                .and_then(|w| self.fmt.next_table(w.load(Ordering::Acquire), i));
+            match next {
+                Some(next) => tables[i + 1] = next,
+                None => return,
+            }
+        }
+        self.prune(p, st, &tables, deepest, iova);
     }
 
     /// Unmaps one smallest page, freeing the tables it empties by detaching them. `None` when
