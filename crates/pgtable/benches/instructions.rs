@@ -8,7 +8,8 @@
 //! ```
 //!
 //! with OP one of `arm-map-2m`, `vtd-map-2m`, `arm-unmap-64x2m`, `vtd-unmap-64x2m`,
-//! `vtd-iova-to-phys`, `arm-iova-to-phys`; the program prints how many operations the count
+//! `arm-iova-to-phys`, `vtd-iova-to-phys`, `arm-4k-pair`, `vtd-4k-pair`, `arm-4k-pair-kept`,
+//! `vtd-4k-pair-kept` (a map and unmap of one page); the program prints how many operations the count
 //! covers (divide callgrind's `Collected` by it).
 
 use std::hint::black_box;
@@ -48,6 +49,12 @@ fn measured_map_2m<F: Format>(t: &mut Table<F>, k: u64) {
 }
 
 #[inline(never)]
+fn measured_map_unmap_4k<F: Format>(t: &mut Table<F>) {
+    t.map(black_box(IOVA), PA, 0x1000, Prot::RW).expect("map");
+    t.unmap(black_box(IOVA), 0x1000).expect("unmap");
+}
+
+#[inline(never)]
 fn measured_unmap<F: Format>(t: &mut Table<F>, iova: u64, size: u64) -> u64 {
     t.unmap(black_box(iova), size).expect("unmap")
 }
@@ -82,6 +89,21 @@ fn unmap_64x2m<F: Format>(fmt: F) -> u64 {
     ROUNDS * BLOCKS
 }
 
+/// One page mapped and unmapped at the same IOVA, the tables freed each time or (`kept`)
+/// kept by a neighbour.
+fn map_unmap_4k<F: Format>(fmt: F, kept: bool) -> u64 {
+    let mut t = table(fmt);
+    if kept {
+        t.map(IOVA + 0x1000, PA, 0x1000, Prot::RW)
+            .expect("neighbour");
+    }
+    const N: u64 = 10_000;
+    for _ in 0..N {
+        measured_map_unmap_4k(&mut t);
+    }
+    N
+}
+
 /// Random look-ups over 256 MiB of 4 KiB pages.
 fn iova_to_phys<F: Format>(fmt: F) -> u64 {
     let mut t = table(fmt);
@@ -112,6 +134,10 @@ fn main() {
     let n = match op.as_str() {
         "arm-map-2m" => map_2m(arm()),
         "vtd-map-2m" => map_2m(vtd()),
+        "arm-4k-pair" => map_unmap_4k(arm(), false),
+        "vtd-4k-pair" => map_unmap_4k(vtd(), false),
+        "arm-4k-pair-kept" => map_unmap_4k(arm(), true),
+        "vtd-4k-pair-kept" => map_unmap_4k(vtd(), true),
         "arm-unmap-64x2m" => unmap_64x2m(arm()),
         "vtd-unmap-64x2m" => unmap_64x2m(vtd()),
         "arm-iova-to-phys" => iova_to_phys(arm()),

@@ -40,10 +40,9 @@ struct Ctx<F, M> {
     key_shift: u8,
     /// By the log2 of a size: the level whose leaves are that size, or [`NO_LEVEL`].
     leaf_level: [u8; 64],
-    /// The allocator's words and page counts, taken once (`None` when its memory could not
-    /// give them as one slice: every operation then asks again and reports the error).
-    /// Handed out only with the lifetime of `&self`, see [`Ctx::pool`].
-    pool: Option<Pool<'static>>,
+    /// The allocator's words and page counts, taken once. Handed out only with the lifetime
+    /// of `&self`, see [`Ctx::pool`].
+    pool: Pool<'static>,
 }
 
 /// [`Ctx::leaf_level`] for sizes no leaf has.
@@ -152,8 +151,27 @@ pub struct PageTable<F: Format, M: AddressSpace> {
 }
 
 impl<F: Format, M: AddressSpace> PageTable<F, M> {
-    /// An empty table: allocates the root.
+    /// An empty table: allocates the root. Refuses an allocator whose memory cannot be
+    /// reached as one run of words.
     pub fn new(fmt: F, alloc: Arc<PageAlloc<M>>) -> Result<Self, PgError> {
+        let pool = {
+            let words = alloc.words()?;
+            let meta = alloc.metas();
+            // SAFETY: both slices borrow from the allocator, which sits behind the Arc
+            // that the table keeps in its Ctx (so it neither moves nor goes away while the
+            // table lives); `Ctx::pool` lends them out only for as long as `&self`.
+            let (words, meta) = unsafe {
+                (
+                    &*std::ptr::from_ref::<[AtomicU64]>(words),
+                    &*std::ptr::from_ref::<[AtomicU32]>(meta),
+                )
+            };
+            Pool {
+                words,
+                meta,
+                base: alloc.base(),
+            }
+        };
         let root = alloc.alloc(fmt.geometry().root_bytes())?;
         Ok(PageTable {
             ctx: Ctx {
@@ -161,23 +179,7 @@ impl<F: Format, M: AddressSpace> PageTable<F, M> {
                     let levels = fmt.geometry().levels();
                     levels[levels.len().saturating_sub(2)].shift
                 },
-                pool: alloc.words().ok().map(|words| {
-                    let meta = alloc.metas();
-                    // SAFETY: both slices borrow from the allocator, which sits behind the Arc
-                    // that this Ctx keeps (so it neither moves nor goes away while the Ctx
-                    // lives); `Ctx::pool` lends them out only for as long as `&self`.
-                    let (words, meta) = unsafe {
-                        (
-                            &*std::ptr::from_ref::<[AtomicU64]>(words),
-                            &*std::ptr::from_ref::<[AtomicU32]>(meta),
-                        )
-                    };
-                    Pool {
-                        words,
-                        meta,
-                        base: alloc.base(),
-                    }
-                }),
+                pool,
                 leaf_level: {
                     let mut by_shift = [NO_LEVEL; 64];
                     for (i, l) in fmt.geometry().levels().iter().enumerate() {
@@ -437,18 +439,11 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
 
     #[inline(always)]
     fn pool(&self) -> Result<Pool<'_>, MemError> {
-        match &self.pool {
-            Some(p) => Ok(Pool {
-                words: p.words,
-                meta: p.meta,
-                base: p.base,
-            }),
-            None => Ok(Pool {
-                words: self.alloc.words()?,
-                meta: self.alloc.metas(),
-                base: self.alloc.base(),
-            }),
-        }
+        Ok(Pool {
+            words: self.pool.words,
+            meta: self.pool.meta,
+            base: self.pool.base,
+        })
     }
 
     #[inline(always)]
