@@ -624,38 +624,7 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
                 // table ends zero (invalid ones are zero already) and only valid ones are
                 // counted, once for the run; a table stops the run and is handled below.
                 let n = (((end - va) / span) as usize).min(words.len() - idx);
-                let run = &words[idx..idx + n];
-                let mut valid = 0u64;
-                let mut k = 0;
-                // Four at a time, with one branch for the four.
-                for quad in run.chunks_exact(4) {
-                    let e: [u64; 4] = std::array::from_fn(|j| quad[j].load(Ordering::Relaxed));
-                    let tables = e
-                        .iter()
-                        .fold(false, |t, &pte| t | self.fmt.next_table(pte, i).is_some());
-                    if tables {
-                        break;
-                    }
-                    valid += e
-                        .iter()
-                        .map(|&pte| u64::from(self.fmt.is_valid(pte)))
-                        .sum::<u64>();
-                    for w in quad {
-                        w.store(0, Ordering::Release);
-                    }
-                    k += 4;
-                }
-                while k < run.len() {
-                    // Relaxed: the editor wrote these entries itself (a walk only sets
-                    // Accessed/Dirty), and it lets the format's constants stay in registers.
-                    let pte = run[k].load(Ordering::Relaxed);
-                    if self.fmt.next_table(pte, i).is_some() {
-                        break;
-                    }
-                    valid += u64::from(self.fmt.is_valid(pte));
-                    run[k].store(0, Ordering::Release);
-                    k += 1;
-                }
+                let (valid, k) = self.clear_leaf_run(&words[idx..idx + n], i);
                 if valid > 0 {
                     p.add_count(table, -(valid as i64))?;
                     st.leaves[i] -= valid;
@@ -699,8 +668,48 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
         Ok(done)
     }
 
+    /// Clears the leaves at the start of `run` (entries of a table at level `i`) up to the
+    /// first table entry; returns how many of them were valid and how many entries it passed.
+    /// Every entry it passes ends zero (invalid ones are zero already).
+    #[inline(never)]
+    fn clear_leaf_run(&self, run: &[AtomicU64], i: usize) -> (u64, usize) {
+        // Relaxed loads: the editor wrote these entries itself (a walk only sets
+        // Accessed/Dirty), and it lets the format's constants stay in registers.
+        let mut valid = 0u64;
+        let mut k = 0;
+        // Four at a time, with one branch for the four.
+        for quad in run.chunks_exact(4) {
+            let e: [u64; 4] = std::array::from_fn(|j| quad[j].load(Ordering::Relaxed));
+            let tables = e
+                .iter()
+                .fold(false, |t, &pte| t | self.fmt.next_table(pte, i).is_some());
+            if tables {
+                break;
+            }
+            valid += e
+                .iter()
+                .map(|&pte| u64::from(self.fmt.is_valid(pte)))
+                .sum::<u64>();
+            for w in quad {
+                w.store(0, Ordering::Release);
+            }
+            k += 4;
+        }
+        while k < run.len() {
+            let pte = run[k].load(Ordering::Relaxed);
+            if self.fmt.next_table(pte, i).is_some() {
+                break;
+            }
+            valid += u64::from(self.fmt.is_valid(pte));
+            run[k].store(0, Ordering::Release);
+            k += 1;
+        }
+        (valid, k)
+    }
+
     /// Replaces the block `pte` in `w` (at level `i`, on the path of `iova`) by a table of
     /// smaller leaves that map the same; returns the new table.
+    #[inline(never)]
     fn split(
         &self,
         p: &Pool<'_>,

@@ -2,7 +2,7 @@
 //! cursor that keeps the path to the last leaf table, and the detached chains a single-page
 //! unmap leaves for a map under the same leaf table.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use softiommu_mem::AddressSpace;
 
@@ -248,16 +248,7 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
                 self.prune_path(p, st, i, iova);
                 return Err(PgError::AlreadyMapped { iova });
             } else {
-                let t = match self.new_table(st, i + 1, iova) {
-                    Ok(t) => t,
-                    Err(e) => {
-                        self.prune_path(p, st, i, iova);
-                        return Err(e.into());
-                    }
-                };
-                w.store(self.fmt.table(t, i), Ordering::Release);
-                p.add_count(table, 1)?;
-                table = t;
+                table = self.link_new_table(p, st, w, table, i, iova)?;
             }
         }
         let w = p.entry(table + geo.index(level, iova) as u64 * 8)?;
@@ -270,6 +261,30 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
         p.add_count(table, 1)?;
         st.leaves[level] += 1;
         Ok(())
+    }
+
+    /// Links a new table below the empty entry `w` of `table` (at level `i`, on the path of
+    /// `iova`) and returns it; on failure, frees what the walk made on the way.
+    #[inline(never)]
+    fn link_new_table(
+        &self,
+        p: &Pool<'_>,
+        st: &mut State,
+        w: &AtomicU64,
+        table: u64,
+        i: usize,
+        iova: u64,
+    ) -> Result<u64, PgError> {
+        let t = match self.new_table(st, i + 1, iova) {
+            Ok(t) => t,
+            Err(e) => {
+                self.prune_path(p, st, i, iova);
+                return Err(e.into());
+            }
+        };
+        w.store(self.fmt.table(t, i), Ordering::Release);
+        p.add_count(table, 1)?;
+        Ok(t)
     }
 
     /// [`prune`](Self::prune) for the path of `iova` down to level `deepest`, read from the
