@@ -15,6 +15,7 @@ use crate::format::{Format, Pte};
 use crate::geometry::MAX_LEVELS;
 use crate::prot::{Access, Prot};
 use crate::walk::{self, Mapping, Step, Translation, WalkFault};
+use parked::Parked;
 
 /// Detached chains kept for reattachment before the oldest is taken apart.
 const CHAINS_MAX: usize = 4;
@@ -39,7 +40,15 @@ struct Ctx<F, M> {
     root: u64,
     /// Shift that turns an IOVA into the name of its leaf table.
     key_shift: u8,
+    /// By the log2 of a size: the level whose leaves are that size, or [`NO_LEVEL`].
+    leaf_level: [u8; 64],
+    /// The allocator's words and page counts, taken once. Handed out only with the lifetime
+    /// of `&self`, see [`Ctx::pool`].
+    pool: Pool<'static>,
 }
+
+/// [`Ctx::leaf_level`] for sizes no leaf has.
+const NO_LEVEL: u8 = u8::MAX;
 
 /// The bookkeeping that map and unmap change.
 struct State {
@@ -47,7 +56,7 @@ struct State {
     /// ([`Ctx::place`]). A walk that read the link to one before it was cleared may still be
     /// reading it, so a page is used again only at the same place, where whatever that walk
     /// finds in it describes the same input addresses; never elsewhere while the table lives.
-    parked: HashMap<(usize, u64), Vec<u64>>,
+    parked: Parked,
     /// Every non-root table page the table made and has not parked, by the address of the
     /// entry that links it (or linked it, for a detached chain's head). Only a link found at
     /// that entry is followed: an entry something else wrote never leads the table into a
@@ -190,8 +199,27 @@ pub struct PageTable<F: Format, M: AddressSpace> {
 }
 
 impl<F: Format, M: AddressSpace> PageTable<F, M> {
-    /// An empty table: allocates the root.
+    /// An empty table: allocates the root. Refuses an allocator whose memory cannot be
+    /// reached as one run of words.
     pub fn new(fmt: F, alloc: Arc<PageAlloc<M>>) -> Result<Self, PgError> {
+        let pool = {
+            let words = alloc.words()?;
+            let meta = alloc.metas();
+            // SAFETY: both slices borrow from the allocator, which sits behind the Arc
+            // that the table keeps in its Ctx (so it neither moves nor goes away while the
+            // table lives); `Ctx::pool` lends them out only for as long as `&self`.
+            let (words, meta) = unsafe {
+                (
+                    &*std::ptr::from_ref::<[AtomicU64]>(words),
+                    &*std::ptr::from_ref::<[AtomicU32]>(meta),
+                )
+            };
+            Pool {
+                words,
+                meta,
+                base: alloc.base(),
+            }
+        };
         let root = alloc.alloc(fmt.geometry().root_bytes())?;
         Ok(PageTable {
             ctx: Ctx {
@@ -199,12 +227,22 @@ impl<F: Format, M: AddressSpace> PageTable<F, M> {
                     let levels = fmt.geometry().levels();
                     levels[levels.len().saturating_sub(2)].shift
                 },
+                pool,
+                leaf_level: {
+                    let mut by_shift = [NO_LEVEL; 64];
+                    for (i, l) in fmt.geometry().levels().iter().enumerate() {
+                        if l.leaf {
+                            by_shift[usize::from(l.shift & 63)] = i as u8;
+                        }
+                    }
+                    by_shift
+                },
                 fmt,
                 alloc,
                 root,
             },
             st: State {
-                parked: HashMap::new(),
+                parked: Parked::default(),
                 links: HashMap::default(),
                 chains: Vec::with_capacity(CHAINS_MAX),
                 cursor: Cursor::default(),
@@ -246,14 +284,12 @@ impl<F: Format, M: AddressSpace> PageTable<F, M> {
             return self.ctx.map_one(&p, &mut self.st, iova, pa, prot);
         }
         self.ctx.flush_cursor(&p, &mut self.st);
-        let geo = self.ctx.fmt.geometry();
-        if let Some(level) = geo
-            .levels()
-            .iter()
-            .position(|l| l.leaf && l.span() == size && (iova | pa) & (size - 1) == 0)
-        {
+        let level = self.ctx.leaf_level[(size.trailing_zeros() & 63) as usize];
+        if size.is_power_of_two() && level != NO_LEVEL && (iova | pa) & (size - 1) == 0 {
             // One block: walked without recursion.
-            return self.ctx.map_leaf(&p, &mut self.st, iova, pa, prot, level);
+            return self
+                .ctx
+                .map_leaf(&p, &mut self.st, iova, pa, prot, usize::from(level));
         }
         match self.ctx.map_in(
             &p,
@@ -309,19 +345,20 @@ impl<F: Format, M: AddressSpace> PageTable<F, M> {
     /// The output address of `iova`, if it is mapped.
     #[inline]
     pub fn iova_to_phys(&self, iova: u64) -> Option<u64> {
-        // The table's own entries need no validation: walk them through the pool.
+        // The table's own entries need no validation: walk them as indices into the
+        // allocator's words. Relaxed loads: `map`/`unmap` cannot run meanwhile (`&mut self`),
+        // and a walk only sets Accessed/Dirty bits.
         let fmt = &self.ctx.fmt;
-        let p = self.ctx.pool().ok()?;
+        let Pool { words, base, .. } = self.ctx.pool().ok()?;
         let geo = fmt.geometry();
         let va = fmt.input(iova)?;
-        let mut table = self.ctx.root;
+        let mut at = (self.ctx.root.wrapping_sub(base) >> 3) as usize;
         for i in 0..geo.depth() {
-            let pte = p
-                .entry(table + geo.index(i, va) as u64 * 8)
-                .ok()?
-                .load(Ordering::Acquire);
+            let pte = words
+                .get(at.wrapping_add(geo.index(i, va)))?
+                .load(Ordering::Relaxed);
             if let Some(next) = fmt.next_table(pte, i) {
-                table = next;
+                at = (next.wrapping_sub(base) >> 3) as usize;
                 continue;
             }
             return match fmt.decode(pte, i) {
@@ -379,7 +416,7 @@ impl<F: Format, M: AddressSpace> PageTable<F, M> {
     pub fn release_freed(&mut self) -> usize {
         let granule = self.ctx.fmt.geometry().granule();
         let mut n = 0;
-        for page in self.st.parked.drain().flat_map(|(_, pages)| pages) {
+        for page in self.st.parked.drain() {
             if self.ctx.alloc.free(page, granule).is_ok() {
                 n += 1;
             }
@@ -390,7 +427,7 @@ impl<F: Format, M: AddressSpace> PageTable<F, M> {
     /// Table pages taken out by unmapping and not yet given back with
     /// [`release_freed`](PageTable::release_freed).
     pub fn freed_pages(&self) -> usize {
-        self.st.parked.values().map(Vec::len).sum()
+        self.st.parked.len()
     }
 
     /// What the table holds.
@@ -418,7 +455,7 @@ impl<F: Format, M: AddressSpace> Drop for PageTable<F, M> {
         let ctx = &self.ctx;
         let granule = ctx.fmt.geometry().granule();
         let linked = self.st.links.drain().map(|(page, _)| page);
-        let parked = self.st.parked.drain().flat_map(|(_, pages)| pages);
+        let parked = self.st.parked.drain();
         for t in linked.chain(parked) {
             let _ = ctx.alloc.free(t, granule);
         }
@@ -456,9 +493,9 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
     #[inline(always)]
     fn pool(&self) -> Result<Pool<'_>, MemError> {
         Ok(Pool {
-            words: self.alloc.words()?,
-            meta: self.alloc.metas(),
-            base: self.alloc.base(),
+            words: self.pool.words,
+            meta: self.pool.meta,
+            base: self.pool.base,
         })
     }
 
@@ -481,10 +518,7 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
 
     /// A zeroed table for `level` on the path of `iova`: one parked at that place, or a new page.
     fn new_table(&self, st: &mut State, level: usize, iova: u64) -> Result<u64, MemError> {
-        let parked = st
-            .parked
-            .get_mut(&self.place(level, iova))
-            .and_then(Vec::pop);
+        let parked = st.parked.pop(self.place(level, iova));
         let t = match parked {
             Some(t) => t,
             None => self.alloc.alloc(self.fmt.geometry().granule())?,
@@ -520,10 +554,7 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
     /// that place only (see [`State::parked`]).
     fn park(&self, st: &mut State, page: u64, level: usize, iova: u64) {
         st.links.remove(&page);
-        st.parked
-            .entry(self.place(level, iova))
-            .or_default()
-            .push(page);
+        st.parked.push(self.place(level, iova), page);
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -662,6 +693,23 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
             return Ok(cleared * span);
         }
         while va < end {
+            if lv.leaf && va & (span - 1) == 0 && end - va >= span {
+                // A run of whole entries: as at the last level, every entry that is not a
+                // table ends zero (invalid ones are zero already) and only valid ones are
+                // counted, once for the run; a table stops the run and is handled below.
+                let n = (((end - va) / span) as usize).min(words.len() - idx);
+                let (valid, k) = self.clear_leaf_run(&words[idx..idx + n], i);
+                if valid > 0 {
+                    p.add_count(table, -(valid as i64))?;
+                    fewer(&mut st.leaves[i], valid, table)?;
+                    done += valid * span;
+                }
+                va += k as u64 * span;
+                idx += k;
+                if k == n {
+                    continue;
+                }
+            }
             let entry_start = va & !(span - 1);
             let entry_end = entry_start + span;
             let sub_end = end.min(entry_end);
@@ -696,9 +744,49 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
         Ok(done)
     }
 
+    /// Clears the leaves at the start of `run` (entries of a table at level `i`) up to the
+    /// first table entry; returns how many of them were valid and how many entries it passed.
+    /// Every entry it passes ends zero (invalid ones are zero already).
+    #[inline(never)]
+    fn clear_leaf_run(&self, run: &[AtomicU64], i: usize) -> (u64, usize) {
+        // Relaxed loads: the editor wrote these entries itself (a walk only sets
+        // Accessed/Dirty), and it lets the format's constants stay in registers.
+        let mut valid = 0u64;
+        let mut k = 0;
+        // Four at a time, with one branch for the four.
+        for quad in run.chunks_exact(4) {
+            let e: [u64; 4] = std::array::from_fn(|j| quad[j].load(Ordering::Relaxed));
+            let tables = e
+                .iter()
+                .fold(false, |t, &pte| t | self.fmt.next_table(pte, i).is_some());
+            if tables {
+                break;
+            }
+            valid += e
+                .iter()
+                .map(|&pte| u64::from(self.fmt.is_valid(pte)))
+                .sum::<u64>();
+            for w in quad {
+                w.store(0, Ordering::Release);
+            }
+            k += 4;
+        }
+        while k < run.len() {
+            let pte = run[k].load(Ordering::Relaxed);
+            if self.fmt.next_table(pte, i).is_some() {
+                break;
+            }
+            valid += u64::from(self.fmt.is_valid(pte));
+            run[k].store(0, Ordering::Release);
+            k += 1;
+        }
+        (valid, k)
+    }
+
     /// Replaces the block `pte` in `w` (the entry at `at`, level `i`, on the path of `iova`)
     /// by a table of smaller leaves that map the same; returns the new table.
     #[allow(clippy::too_many_arguments)]
+    #[inline(never)]
     fn split(
         &self,
         p: &Pool<'_>,
@@ -793,6 +881,7 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
     }
 }
 
+mod parked;
 mod single;
 #[cfg(test)]
 mod tests;
