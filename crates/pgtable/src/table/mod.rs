@@ -62,6 +62,9 @@ struct State {
     /// that entry is followed: an entry something else wrote never leads the table into a
     /// page it did not make, and the pages freed at the end are exactly these.
     links: HashMap<u64, u64, BuildHasherDefault<PageHash>>,
+    /// By level: the last (entry address, table) pair [`Ctx::linked_at`] found in `links`,
+    /// or [`NO_LINK`]; forgotten whenever `links` changes, so a pair here is always in it.
+    seen: [(u64, u64); MAX_LEVELS],
     chains: Vec<Chain>,
     cursor: Cursor,
     tables: u64,
@@ -164,6 +167,9 @@ impl Hasher for PageHash {
     }
 }
 
+/// [`State::seen`] empty: no table page is at `u64::MAX`.
+const NO_LINK: (u64, u64) = (u64::MAX, u64::MAX);
+
 /// More entries than any table of any format has.
 const MAX_ENTRIES: u32 = 1 << 16;
 
@@ -244,6 +250,7 @@ impl<F: Format, M: AddressSpace> PageTable<F, M> {
             st: State {
                 parked: Parked::default(),
                 links: HashMap::default(),
+                seen: [NO_LINK; MAX_LEVELS],
                 chains: Vec::with_capacity(CHAINS_MAX),
                 cursor: Cursor::default(),
                 tables: 1,
@@ -537,6 +544,7 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
     #[inline(always)]
     fn link(st: &mut State, at: u64, table: u64) {
         st.links.insert(table, at);
+        st.seen = [NO_LINK; MAX_LEVELS];
     }
 
     /// `next`, found as a link in the entry at `at`, when it is a table this table made and
@@ -550,10 +558,22 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
         }
     }
 
+    /// [`linked`](Self::linked) for a walk at level `i` that often finds the same link as the
+    /// last one there (a run of block maps): that pair is checked without a look-up.
+    #[inline(always)]
+    fn linked_at(st: &mut State, i: usize, at: u64, next: u64) -> Result<u64, PgError> {
+        if st.seen[i] != (at, next) {
+            Self::linked(st, at, next)?;
+            st.seen[i] = (at, next);
+        }
+        Ok(next)
+    }
+
     /// Keeps an all-zero page that was the table at `level` on the path of `iova` for reuse at
     /// that place only (see [`State::parked`]).
     fn park(&self, st: &mut State, page: u64, level: usize, iova: u64) {
         st.links.remove(&page);
+        st.seen = [NO_LINK; MAX_LEVELS];
         st.parked.push(self.place(level, iova), page);
     }
 

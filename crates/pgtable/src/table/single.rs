@@ -254,7 +254,7 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
             let w = p.entry(at)?;
             let pte = w.load(Ordering::Relaxed);
             if let Some(next) = self.fmt.next_table(pte, i) {
-                table = Self::linked(st, at, next)?;
+                table = Self::linked_at(st, i, at, next)?;
             } else if self.fmt.is_valid(pte) {
                 // A leaf above covers this block.
                 self.prune_path(p, st, i, iova);
