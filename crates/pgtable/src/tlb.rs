@@ -5,8 +5,29 @@
 //! Keys and values are two 64-bit words each; the user packs its tags (domain, PASID, page,
 //! level...) and its translation into them. Key word 0 must be nonzero for a valid entry
 //! (the user sets a valid bit in it).
+//!
+//! The races between fills, lookups and invalidations are model-checked with loom:
+//! `RUSTFLAGS="--cfg loom" cargo test -p softiommu-pgtable --release --lib loom`.
 
-use std::sync::atomic::{AtomicU64, Ordering, fence};
+use sync::{AtomicU64, Ordering, fence, spin_loop};
+
+/// The atomics the cache is built of: the standard ones, or loom's when its models run
+/// (`--cfg loom`, tests only).
+mod sync {
+    #[cfg(all(loom, test))]
+    pub(super) use loom::{
+        hint::spin_loop,
+        sync::atomic::{AtomicU64, Ordering, fence},
+    };
+    #[cfg(not(all(loom, test)))]
+    pub(super) use std::{
+        hint::spin_loop,
+        sync::atomic::{AtomicU64, Ordering, fence},
+    };
+}
+
+#[cfg(all(loom, test))]
+mod loom_models;
 
 /// Ways per set.
 pub const WAYS: usize = 4;
@@ -82,7 +103,7 @@ impl<const V: usize> Slot<V> {
             if let Some(s) = self.try_claim() {
                 return s;
             }
-            std::hint::spin_loop();
+            spin_loop();
         }
     }
 
@@ -180,6 +201,15 @@ impl<const V: usize> Tlb<V> {
     /// same key, else an empty slot, else a victim in turn. A fill that meets another writer
     /// on its slot is dropped (this is a cache).
     pub fn insert(&self, index: u64, key: [u64; 2], value: [u64; V]) {
+        if let Some((slot, s)) = self.claim_for(index, key) {
+            slot.write_claimed(s, key, value);
+        }
+    }
+
+    /// Picks the slot a fill of `key` goes to and claims it; `None` when another writer has
+    /// it.
+    #[inline(always)]
+    fn claim_for(&self, index: u64, key: [u64; 2]) -> Option<(&Slot<V>, u64)> {
         let set = self.set(index);
         let keys: [[u64; 2]; WAYS] = std::array::from_fn(|i| set.slots[i].key());
         let same = keys.iter().position(|k| *k == key);
@@ -192,19 +222,15 @@ impl<const V: usize> Tlb<V> {
                 set.next.store(n.wrapping_add(1), Ordering::Relaxed);
                 (n % WAYS as u64) as usize
             });
-        let Some(slot) = set.slots.get(i) else {
-            return;
-        };
-        if let Some(s) = slot.try_claim() {
-            slot.write_claimed(s, key, value);
-        }
+        let slot = set.slots.get(i)?;
+        slot.try_claim().map(|s| (slot, s))
     }
 
     /// [`insert`](Self::insert) for a value computed by a walk that read `seen` from
     /// `generation` before it started: nothing is cached if an invalidation has bumped
-    /// `generation` since, and the entry is taken back if one bumps it while the entry goes
-    /// in (its sweep may have passed the slot first). Invalidations bump `generation` before
-    /// they sweep.
+    /// `generation` since, up to the moment the entry becomes visible. Invalidations bump
+    /// `generation` before they call [`invalidate`](Self::invalidate), so that an entry either
+    /// goes in before their sweep reaches its slot (and is swept) or is not made at all.
     pub fn insert_current(
         &self,
         index: u64,
@@ -216,12 +242,17 @@ impl<const V: usize> Tlb<V> {
         if generation.load(Ordering::Acquire) != seen {
             return;
         }
-        self.insert(index, key, value);
-        if generation.load(Ordering::Acquire) != seen {
-            let n = self.sweep(self.set(index), &mut |k, _| k == key);
-            if n != 0 {
-                self.invalidated.fetch_add(n, Ordering::Relaxed);
-            }
+        let Some((slot, s)) = self.claim_for(index, key) else {
+            return;
+        };
+        // Pairs with the fence `invalidate` starts with: either this load sees the bump, or
+        // the sweep that follows the bump sees this claim (and waits for the slot).
+        fence(Ordering::SeqCst);
+        if generation.load(Ordering::Relaxed) == seen {
+            slot.write_claimed(s, key, value);
+        } else {
+            // Released unchanged: readers that saw the old contents still may.
+            slot.seq.store(s, Ordering::Release);
         }
     }
 
@@ -258,6 +289,9 @@ impl<const V: usize> Tlb<V> {
         indices: Option<std::ops::Range<u64>>,
         mut drop: impl FnMut([u64; 2], [u64; V]) -> bool,
     ) -> u64 {
+        // Pairs with the fence in `insert_current`: a fill that missed the caller's
+        // generation bump has its claim seen by the sweep.
+        fence(Ordering::SeqCst);
         let n = match indices {
             // Two indices of the range may choose the same set: sweeping it again finds
             // nothing more to remove.
@@ -290,7 +324,7 @@ impl<const V: usize> Tlb<V> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
     use std::collections::HashMap;

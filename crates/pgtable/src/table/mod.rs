@@ -1,6 +1,6 @@
 //! The one table editor: map, unmap (with block splitting and freeing of empty tables),
 //! dirty harvesting, and teardown, for every format. The single-page and single-block fast
-//! paths are in `single`.
+//! paths are in `single`, the general unmap in `unmap`.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -15,6 +15,7 @@ use crate::format::{Format, Pte};
 use crate::geometry::MAX_LEVELS;
 use crate::prot::{Access, Prot};
 use crate::walk::{self, Mapping, Step, Translation, WalkFault};
+use parked::Parked;
 
 /// Detached chains kept for reattachment before the oldest is taken apart.
 const CHAINS_MAX: usize = 4;
@@ -39,7 +40,15 @@ struct Ctx<F, M> {
     root: u64,
     /// Shift that turns an IOVA into the name of its leaf table.
     key_shift: u8,
+    /// By the log2 of a size: the level whose leaves are that size, or [`NO_LEVEL`].
+    leaf_level: [u8; 64],
+    /// The allocator's words and page counts, taken once. Handed out only with the lifetime
+    /// of `&self`, see [`Ctx::pool`].
+    pool: Pool<'static>,
 }
+
+/// [`Ctx::leaf_level`] for sizes no leaf has.
+const NO_LEVEL: u8 = u8::MAX;
 
 /// The bookkeeping that map and unmap change.
 struct State {
@@ -47,12 +56,15 @@ struct State {
     /// ([`Ctx::place`]). A walk that read the link to one before it was cleared may still be
     /// reading it, so a page is used again only at the same place, where whatever that walk
     /// finds in it describes the same input addresses; never elsewhere while the table lives.
-    parked: HashMap<(usize, u64), Vec<u64>>,
+    parked: Parked,
     /// Every non-root table page the table made and has not parked, by the address of the
     /// entry that links it (or linked it, for a detached chain's head). Only a link found at
     /// that entry is followed: an entry something else wrote never leads the table into a
     /// page it did not make, and the pages freed at the end are exactly these.
     links: HashMap<u64, u64, BuildHasherDefault<PageHash>>,
+    /// By level: the last (entry address, table) pair [`Ctx::linked_at`] found in `links`,
+    /// or [`NO_LINK`]; forgotten whenever `links` changes, so a pair here is always in it.
+    seen: [(u64, u64); MAX_LEVELS],
     chains: Vec<Chain>,
     cursor: Cursor,
     tables: u64,
@@ -155,6 +167,9 @@ impl Hasher for PageHash {
     }
 }
 
+/// [`State::seen`] empty: no table page is at `u64::MAX`.
+const NO_LINK: (u64, u64) = (u64::MAX, u64::MAX);
+
 /// More entries than any table of any format has.
 const MAX_ENTRIES: u32 = 1 << 16;
 
@@ -190,8 +205,27 @@ pub struct PageTable<F: Format, M: AddressSpace> {
 }
 
 impl<F: Format, M: AddressSpace> PageTable<F, M> {
-    /// An empty table: allocates the root.
+    /// An empty table: allocates the root. Refuses an allocator whose memory cannot be
+    /// reached as one run of words.
     pub fn new(fmt: F, alloc: Arc<PageAlloc<M>>) -> Result<Self, PgError> {
+        let pool = {
+            let words = alloc.words()?;
+            let meta = alloc.metas();
+            // SAFETY: both slices borrow from the allocator, which sits behind the Arc
+            // that the table keeps in its Ctx (so it neither moves nor goes away while the
+            // table lives); `Ctx::pool` lends them out only for as long as `&self`.
+            let (words, meta) = unsafe {
+                (
+                    &*std::ptr::from_ref::<[AtomicU64]>(words),
+                    &*std::ptr::from_ref::<[AtomicU32]>(meta),
+                )
+            };
+            Pool {
+                words,
+                meta,
+                base: alloc.base(),
+            }
+        };
         let root = alloc.alloc(fmt.geometry().root_bytes())?;
         Ok(PageTable {
             ctx: Ctx {
@@ -199,13 +233,24 @@ impl<F: Format, M: AddressSpace> PageTable<F, M> {
                     let levels = fmt.geometry().levels();
                     levels[levels.len().saturating_sub(2)].shift
                 },
+                pool,
+                leaf_level: {
+                    let mut by_shift = [NO_LEVEL; 64];
+                    for (i, l) in fmt.geometry().levels().iter().enumerate() {
+                        if l.leaf {
+                            by_shift[usize::from(l.shift & 63)] = i as u8;
+                        }
+                    }
+                    by_shift
+                },
                 fmt,
                 alloc,
                 root,
             },
             st: State {
-                parked: HashMap::new(),
+                parked: Parked::default(),
                 links: HashMap::default(),
+                seen: [NO_LINK; MAX_LEVELS],
                 chains: Vec::with_capacity(CHAINS_MAX),
                 cursor: Cursor::default(),
                 tables: 1,
@@ -246,14 +291,12 @@ impl<F: Format, M: AddressSpace> PageTable<F, M> {
             return self.ctx.map_one(&p, &mut self.st, iova, pa, prot);
         }
         self.ctx.flush_cursor(&p, &mut self.st);
-        let geo = self.ctx.fmt.geometry();
-        if let Some(level) = geo
-            .levels()
-            .iter()
-            .position(|l| l.leaf && l.span() == size && (iova | pa) & (size - 1) == 0)
-        {
+        let level = self.ctx.leaf_level[(size.trailing_zeros() & 63) as usize];
+        if size.is_power_of_two() && level != NO_LEVEL && (iova | pa) & (size - 1) == 0 {
             // One block: walked without recursion.
-            return self.ctx.map_leaf(&p, &mut self.st, iova, pa, prot, level);
+            return self
+                .ctx
+                .map_leaf(&p, &mut self.st, iova, pa, prot, usize::from(level));
         }
         match self.ctx.map_in(
             &p,
@@ -309,19 +352,20 @@ impl<F: Format, M: AddressSpace> PageTable<F, M> {
     /// The output address of `iova`, if it is mapped.
     #[inline]
     pub fn iova_to_phys(&self, iova: u64) -> Option<u64> {
-        // The table's own entries need no validation: walk them through the pool.
+        // The table's own entries need no validation: walk them as indices into the
+        // allocator's words. Relaxed loads: `map`/`unmap` cannot run meanwhile (`&mut self`),
+        // and a walk only sets Accessed/Dirty bits.
         let fmt = &self.ctx.fmt;
-        let p = self.ctx.pool().ok()?;
+        let Pool { words, base, .. } = self.ctx.pool().ok()?;
         let geo = fmt.geometry();
         let va = fmt.input(iova)?;
-        let mut table = self.ctx.root;
+        let mut at = (self.ctx.root.wrapping_sub(base) >> 3) as usize;
         for i in 0..geo.depth() {
-            let pte = p
-                .entry(table + geo.index(i, va) as u64 * 8)
-                .ok()?
-                .load(Ordering::Acquire);
+            let pte = words
+                .get(at.wrapping_add(geo.index(i, va)))?
+                .load(Ordering::Relaxed);
             if let Some(next) = fmt.next_table(pte, i) {
-                table = next;
+                at = (next.wrapping_sub(base) >> 3) as usize;
                 continue;
             }
             return match fmt.decode(pte, i) {
@@ -379,7 +423,7 @@ impl<F: Format, M: AddressSpace> PageTable<F, M> {
     pub fn release_freed(&mut self) -> usize {
         let granule = self.ctx.fmt.geometry().granule();
         let mut n = 0;
-        for page in self.st.parked.drain().flat_map(|(_, pages)| pages) {
+        for page in self.st.parked.drain() {
             if self.ctx.alloc.free(page, granule).is_ok() {
                 n += 1;
             }
@@ -390,7 +434,7 @@ impl<F: Format, M: AddressSpace> PageTable<F, M> {
     /// Table pages taken out by unmapping and not yet given back with
     /// [`release_freed`](PageTable::release_freed).
     pub fn freed_pages(&self) -> usize {
-        self.st.parked.values().map(Vec::len).sum()
+        self.st.parked.len()
     }
 
     /// What the table holds.
@@ -418,7 +462,7 @@ impl<F: Format, M: AddressSpace> Drop for PageTable<F, M> {
         let ctx = &self.ctx;
         let granule = ctx.fmt.geometry().granule();
         let linked = self.st.links.drain().map(|(page, _)| page);
-        let parked = self.st.parked.drain().flat_map(|(_, pages)| pages);
+        let parked = self.st.parked.drain();
         for t in linked.chain(parked) {
             let _ = ctx.alloc.free(t, granule);
         }
@@ -456,9 +500,9 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
     #[inline(always)]
     fn pool(&self) -> Result<Pool<'_>, MemError> {
         Ok(Pool {
-            words: self.alloc.words()?,
-            meta: self.alloc.metas(),
-            base: self.alloc.base(),
+            words: self.pool.words,
+            meta: self.pool.meta,
+            base: self.pool.base,
         })
     }
 
@@ -481,10 +525,7 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
 
     /// A zeroed table for `level` on the path of `iova`: one parked at that place, or a new page.
     fn new_table(&self, st: &mut State, level: usize, iova: u64) -> Result<u64, MemError> {
-        let parked = st
-            .parked
-            .get_mut(&self.place(level, iova))
-            .and_then(Vec::pop);
+        let parked = st.parked.pop(self.place(level, iova));
         let t = match parked {
             Some(t) => t,
             None => self.alloc.alloc(self.fmt.geometry().granule())?,
@@ -503,6 +544,7 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
     #[inline(always)]
     fn link(st: &mut State, at: u64, table: u64) {
         st.links.insert(table, at);
+        st.seen = [NO_LINK; MAX_LEVELS];
     }
 
     /// `next`, found as a link in the entry at `at`, when it is a table this table made and
@@ -516,14 +558,23 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
         }
     }
 
+    /// [`linked`](Self::linked) for a walk at level `i` that often finds the same link as the
+    /// last one there (a run of block maps): that pair is checked without a look-up.
+    #[inline(always)]
+    fn linked_at(st: &mut State, i: usize, at: u64, next: u64) -> Result<u64, PgError> {
+        if st.seen[i] != (at, next) {
+            Self::linked(st, at, next)?;
+            st.seen[i] = (at, next);
+        }
+        Ok(next)
+    }
+
     /// Keeps an all-zero page that was the table at `level` on the path of `iova` for reuse at
     /// that place only (see [`State::parked`]).
     fn park(&self, st: &mut State, page: u64, level: usize, iova: u64) {
         st.links.remove(&page);
-        st.parked
-            .entry(self.place(level, iova))
-            .or_default()
-            .push(page);
+        st.seen = [NO_LINK; MAX_LEVELS];
+        st.parked.push(self.place(level, iova), page);
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -630,117 +681,6 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
         va
     }
 
-    fn unmap_in(
-        &self,
-        p: &Pool<'_>,
-        st: &mut State,
-        table: u64,
-        i: usize,
-        mut va: u64,
-        end: u64,
-    ) -> Result<u64, PgError> {
-        let levels = self.fmt.geometry().levels();
-        let lv = levels[i];
-        let span = lv.span();
-        let words = self.words(p, table, i)?;
-        let mut idx = lv.index(va);
-        let mut done = 0u64;
-        if i + 1 == levels.len() {
-            // Last level: every entry is a whole page.
-            let n = ((end - va) / span) as usize;
-            let mut cleared = 0u64;
-            // Every entry of the range ends zero (invalid entries of this table are zero
-            // already), so the store needs no branch; only valid ones are counted.
-            for w in &words[idx..idx + n] {
-                cleared += u64::from(self.fmt.is_valid(w.load(Ordering::Relaxed)));
-                w.store(0, Ordering::Release);
-            }
-            if cleared > 0 {
-                p.add_count(table, -(cleared as i64))?;
-                fewer(&mut st.leaves[i], cleared, table)?;
-            }
-            return Ok(cleared * span);
-        }
-        while va < end {
-            let entry_start = va & !(span - 1);
-            let entry_end = entry_start + span;
-            let sub_end = end.min(entry_end);
-            let w = &words[idx];
-            let at = table + idx as u64 * 8;
-            let pte = w.load(Ordering::Acquire);
-            match self.fmt.decode(pte, i) {
-                Pte::Invalid | Pte::Reserved => {}
-                Pte::Leaf { .. } if va == entry_start && sub_end == entry_end => {
-                    w.store(0, Ordering::Release);
-                    p.add_count(table, -1)?;
-                    fewer(&mut st.leaves[i], 1, table)?;
-                    done += span;
-                }
-                Pte::Leaf { .. } => {
-                    let child = self.split(p, st, w, at, pte, i, va)?;
-                    done += self.unmap_in(p, st, child, i + 1, va, sub_end)?;
-                }
-                Pte::Table { next, .. } => {
-                    let next = Self::linked(st, at, next)?;
-                    done += self.unmap_in(p, st, next, i + 1, va, sub_end)?;
-                    if p.count(next)?.load(Ordering::Relaxed) == 0 {
-                        w.store(0, Ordering::Release);
-                        p.add_count(table, -1)?;
-                        self.free_table(st, next, i + 1, va);
-                    }
-                }
-            }
-            va = sub_end;
-            idx += 1;
-        }
-        Ok(done)
-    }
-
-    /// Replaces the block `pte` in `w` (the entry at `at`, level `i`, on the path of `iova`)
-    /// by a table of smaller leaves that map the same; returns the new table.
-    #[allow(clippy::too_many_arguments)]
-    fn split(
-        &self,
-        p: &Pool<'_>,
-        st: &mut State,
-        w: &AtomicU64,
-        at: u64,
-        mut pte: u64,
-        i: usize,
-        iova: u64,
-    ) -> Result<u64, PgError> {
-        let child_lv = self.fmt.geometry().levels()[i + 1];
-        let child = self.new_table(st, i + 1, iova)?;
-        let cw = self.words(p, child, i + 1)?;
-        for _ in 0..SPLIT_TRIES {
-            let first = self.fmt.demote(pte, i);
-            for (k, e) in cw.iter().enumerate() {
-                e.store(first + k as u64 * child_lv.span(), Ordering::Relaxed);
-            }
-            match w.compare_exchange(
-                pte,
-                self.fmt.table(child, i),
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => {
-                    Self::link(st, at, child);
-                    p.count(child)?.store(cw.len() as u32, Ordering::Relaxed);
-                    fewer(&mut st.leaves[i], 1, at)?;
-                    st.leaves[i + 1] += cw.len() as u64;
-                    return Ok(child);
-                }
-                // The hardware set Accessed or Dirty meanwhile: split what is there now.
-                Err(now) => pte = now,
-            }
-        }
-        for e in cw {
-            e.store(0, Ordering::Relaxed);
-        }
-        self.free_table(st, child, i + 1, iova);
-        Err(PgError::Contended { level: i })
-    }
-
     #[allow(clippy::too_many_arguments)]
     fn dirty_in(
         &self,
@@ -793,6 +733,8 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
     }
 }
 
+mod parked;
 mod single;
 #[cfg(test)]
 mod tests;
+mod unmap;

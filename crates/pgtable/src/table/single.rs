@@ -2,7 +2,7 @@
 //! cursor that keeps the path to the last leaf table, and the detached chains a single-page
 //! unmap leaves for a map under the same leaf table.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use softiommu_mem::AddressSpace;
 
@@ -52,10 +52,18 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
     /// Hands the cursor's detached chain (if any) to the chain cache and forgets the cursor:
     /// every operation other than a single-page one under the cursor's leaf table does this
     /// first, so that the cursor's tables are never changed behind its back.
+    #[inline(always)]
     pub(super) fn flush_cursor(&self, p: &Pool<'_>, st: &mut State) {
+        if st.cursor.live {
+            self.flush_live_cursor(p, st);
+        }
+    }
+
+    #[inline(never)]
+    fn flush_live_cursor(&self, p: &Pool<'_>, st: &mut State) {
         let c = st.cursor;
         st.cursor.live = false;
-        if c.live && c.attached < self.fmt.geometry().depth() {
+        if c.attached < self.fmt.geometry().depth() {
             self.keep_chain(
                 p,
                 st,
@@ -227,6 +235,7 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
 
     /// Maps one leaf at `level` (a block), making the tables above it that are missing;
     /// changes nothing when it is refused.
+    #[inline(always)]
     pub(super) fn map_leaf(
         &self,
         p: &Pool<'_>,
@@ -237,44 +246,82 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
         level: usize,
     ) -> Result<(), PgError> {
         let geo = self.fmt.geometry();
-        let mut tables = [0u64; MAX_LEVELS];
-        tables[0] = self.root;
-        for i in 0..=level {
-            let table = tables[i];
+        // Relaxed loads: the editor wrote these entries itself (a walk only sets
+        // Accessed/Dirty bits); a link is followed only where the editor made it.
+        let mut table = self.root;
+        for i in 0..level {
             let at = table + geo.index(i, iova) as u64 * 8;
             let w = p.entry(at)?;
-            let pte = w.load(Ordering::Acquire);
-            if i == level {
-                if self.fmt.is_valid(pte) {
-                    let at = self.first_mapped(p, pte, i, iova);
-                    return Err(PgError::AlreadyMapped { iova: at });
-                }
-                w.store(self.fmt.leaf(pa, i, prot), Ordering::Release);
-                p.add_count(table, 1)?;
-                st.leaves[i] += 1;
-                return Ok(());
-            }
+            let pte = w.load(Ordering::Relaxed);
             if let Some(next) = self.fmt.next_table(pte, i) {
-                tables[i + 1] = Self::linked(st, at, next)?;
+                table = Self::linked_at(st, i, at, next)?;
             } else if self.fmt.is_valid(pte) {
                 // A leaf above covers this block.
-                self.prune(p, st, &tables, i, iova);
+                self.prune_path(p, st, i, iova);
                 return Err(PgError::AlreadyMapped { iova });
             } else {
-                let t = match self.new_table(st, i + 1, iova) {
-                    Ok(t) => t,
-                    Err(e) => {
-                        self.prune(p, st, &tables, i, iova);
-                        return Err(e.into());
-                    }
-                };
-                w.store(self.fmt.table(t, i), Ordering::Release);
-                Self::link(st, at, t);
-                tables[i + 1] = t;
-                p.add_count(table, 1)?;
+                table = self.link_new_table(p, st, w, at, table, i, iova)?;
             }
         }
+        let w = p.entry(table + geo.index(level, iova) as u64 * 8)?;
+        let pte = w.load(Ordering::Relaxed);
+        if self.fmt.is_valid(pte) {
+            let at = self.first_mapped(p, pte, level, iova);
+            return Err(PgError::AlreadyMapped { iova: at });
+        }
+        w.store(self.fmt.leaf(pa, level, prot), Ordering::Release);
+        p.add_count(table, 1)?;
+        st.leaves[level] += 1;
         Ok(())
+    }
+
+    /// Links a new table below the empty entry `w` of `table` (the entry at `at`, level `i`,
+    /// on the path of `iova`) and returns it; on failure, frees what the walk made on the way.
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    fn link_new_table(
+        &self,
+        p: &Pool<'_>,
+        st: &mut State,
+        w: &AtomicU64,
+        at: u64,
+        table: u64,
+        i: usize,
+        iova: u64,
+    ) -> Result<u64, PgError> {
+        let t = match self.new_table(st, i + 1, iova) {
+            Ok(t) => t,
+            Err(e) => {
+                self.prune_path(p, st, i, iova);
+                return Err(e.into());
+            }
+        };
+        w.store(self.fmt.table(t, i), Ordering::Release);
+        Self::link(st, at, t);
+        p.add_count(table, 1)?;
+        Ok(t)
+    }
+
+    /// [`prune`](Self::prune) for the path of `iova` down to level `deepest`, read from the
+    /// table: it goes only as deep as the links the editor made there lead.
+    #[cold]
+    fn prune_path(&self, p: &Pool<'_>, st: &mut State, deepest: usize, iova: u64) {
+        let geo = self.fmt.geometry();
+        let mut tables = [0u64; MAX_LEVELS];
+        tables[0] = self.root;
+        for i in 0..deepest {
+            let at = tables[i] + geo.index(i, iova) as u64 * 8;
+            let next = p
+                .entry(at)
+                .ok()
+                .and_then(|w| self.fmt.next_table(w.load(Ordering::Acquire), i))
+                .filter(|&n| Self::linked(st, at, n).is_ok());
+            match next {
+                Some(next) => tables[i + 1] = next,
+                None => return,
+            }
+        }
+        self.prune(p, st, &tables, deepest, iova);
     }
 
     /// Unmaps one smallest page, freeing the tables it empties by detaching them. `None` when

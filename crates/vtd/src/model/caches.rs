@@ -203,8 +203,8 @@ impl Caches {
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 
-    /// Inserts unless an invalidation began since `generation`; takes the entry back if one
-    /// began while it was being inserted (its sweep may have passed the slot first).
+    /// Inserts unless an invalidation began since `generation`, up to the moment the entry
+    /// becomes visible.
     fn fill<const V: usize>(
         &self,
         t: &Tlb<V>,
@@ -213,13 +213,7 @@ impl Caches {
         v: [u64; V],
         generation: u64,
     ) {
-        if self.generation() != generation {
-            return;
-        }
-        t.insert(index, key, v);
-        if self.generation() != generation {
-            t.invalidate(Some(index..index + 1), |k, _| k == key);
-        }
+        t.insert_current(index, key, v, &self.generation, generation);
     }
 
     pub(crate) fn context(&self, sid: u16) -> Option<ContextEntry> {
