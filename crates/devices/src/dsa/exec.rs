@@ -302,8 +302,6 @@ fn fault_rec(run: &Run<'_>, f: Fault) -> Done {
 
 fn operate(run: &Run<'_>, ctx: &ExecCtx, op: Opcode, d: &Descriptor, fx: &mut Effects) -> Done {
     let len = d.xfer_size;
-    let mut buf = [0u8; PAGE as usize];
-    let mut buf2 = [0u8; PAGE as usize];
     let mut rec = CompletionRecord::with_status(Status::Success);
     let fault = |done: u32, e: DmaFault, write: bool| Fault {
         done,
@@ -320,6 +318,7 @@ fn operate(run: &Run<'_>, ctx: &ExecCtx, op: Opcode, d: &Descriptor, fx: &mut Ef
                 } else {
                     d.addr2
                 };
+                let mut buf = [0u8; PAGE as usize];
                 let mut done = 0u32;
                 while done < len {
                     let n = step(len, done, &[d.addr1, d.addr2, dst2]);
@@ -337,6 +336,7 @@ fn operate(run: &Run<'_>, ctx: &ExecCtx, op: Opcode, d: &Descriptor, fx: &mut Ef
             }
             Opcode::MemFill => {
                 let pat = d.addr1.to_le_bytes();
+                let mut buf = [0u8; PAGE as usize];
                 let mut done = 0u32;
                 while done < len {
                     let n = step(len, done, &[d.addr2]);
@@ -350,6 +350,7 @@ fn operate(run: &Run<'_>, ctx: &ExecCtx, op: Opcode, d: &Descriptor, fx: &mut Ef
             }
             Opcode::Compare | Opcode::ComparePattern => {
                 let pat = d.addr2.to_le_bytes();
+                let (mut buf, mut buf2) = ([0u8; PAGE as usize], [0u8; PAGE as usize]);
                 let mut done = 0u32;
                 while done < len {
                     let two = op == Opcode::Compare;
@@ -386,6 +387,7 @@ fn operate(run: &Run<'_>, ctx: &ExecCtx, op: Opcode, d: &Descriptor, fx: &mut Ef
                     seed = u32::from_le_bytes(s);
                 }
                 let mut crc = !seed;
+                let mut buf = [0u8; PAGE as usize];
                 let mut done = 0u32;
                 while done < len {
                     let n = step(len, done, &[d.addr1]);
