@@ -52,6 +52,48 @@ pub trait DmaPort: Send + Sync {
         let _ = (req, addr, write);
         false
     }
+    /// Copies `buf.len()` bytes from `src` to `dst`, as a read of the source into `buf` then a
+    /// write of it to the destination would, crossing no 4 KiB boundary on either side.
+    ///
+    /// `buf` gives the length and may serve as scratch; what it holds afterwards is
+    /// unspecified. On a fault nothing was written unless the fault is the write's.
+    fn copy(&self, req: DmaReq, src: u64, dst: u64, buf: &mut [u8]) -> Result<(), CopyFault> {
+        bounce_copy(self, req, src, dst, buf)
+    }
+}
+
+/// A refused copy: the fault, and whether it was the destination's (the write's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CopyFault {
+    /// The refused access.
+    pub fault: DmaFault,
+    /// The write (destination) was refused, after the whole source was read.
+    pub write: bool,
+}
+
+impl CopyFault {
+    fn read(fault: DmaFault) -> Self {
+        Self {
+            fault,
+            write: false,
+        }
+    }
+
+    fn write(fault: DmaFault) -> Self {
+        Self { fault, write: true }
+    }
+}
+
+/// A copy as a read into `buf` then a write from it.
+fn bounce_copy<P: DmaPort + ?Sized>(
+    port: &P,
+    req: DmaReq,
+    src: u64,
+    dst: u64,
+    buf: &mut [u8],
+) -> Result<(), CopyFault> {
+    port.read(req, src, buf).map_err(CopyFault::read)?;
+    port.write(req, dst, buf).map_err(CopyFault::write)
 }
 
 /// Copies bytes for a request: given the request and the range of the caller's buffer it

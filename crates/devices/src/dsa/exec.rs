@@ -1,7 +1,7 @@
 //! Descriptor execution: checks, the operations, completion records, errors.
 
 use super::desc::*;
-use super::dma::{DmaFault, DmaPort, DmaReq, crc32c_update};
+use super::dma::{CopyFault, DmaFault, DmaPort, DmaReq, crc32c_update};
 use super::regs::{SwErr0, SwErr1};
 use super::wq::{ExecCtx, Pending};
 
@@ -105,6 +105,25 @@ impl Run<'_> {
 
     fn write(&self, addr: u64, buf: &[u8]) -> Result<(), DmaFault> {
         self.retry(true, || self.dma.write(self.req, addr, buf))
+    }
+
+    /// A copy of `buf.len()` bytes, each side retried as its own access would be.
+    fn copy(&self, src: u64, dst: u64, buf: &mut [u8]) -> Result<(), CopyFault> {
+        let mut tries = [0u32; 2];
+        loop {
+            match self.dma.copy(self.req, src, dst, buf) {
+                Ok(()) => return Ok(()),
+                Err(e)
+                    if self.bof
+                        && e.fault.recoverable
+                        && tries[usize::from(e.write)] < PRS_RETRIES
+                        && self.dma.page_request(self.req, e.fault.addr, e.write) =>
+                {
+                    tries[usize::from(e.write)] += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 }
 
@@ -323,6 +342,13 @@ fn operate(run: &Run<'_>, ctx: &ExecCtx, op: Opcode, d: &Descriptor, fx: &mut Ef
                 while done < len {
                     let n = step(len, done, &[d.addr1, d.addr2, dst2]);
                     let at = |a: u64| a.wrapping_add(u64::from(done));
+                    if op == Opcode::MemMove {
+                        // One copy from source to destination, without a bounce.
+                        run.copy(at(d.addr1), at(d.addr2), &mut buf[..n])
+                            .map_err(|e| fault(done, e.fault, e.write))?;
+                        done += n as u32;
+                        continue;
+                    }
                     run.read(at(d.addr1), &mut buf[..n])
                         .map_err(|e| fault(done, e, false))?;
                     run.write(at(d.addr2), &buf[..n])
