@@ -107,11 +107,15 @@ impl Run<'_> {
         self.retry(true, || self.dma.write(self.req, addr, buf))
     }
 
-    /// A copy of `buf.len()` bytes, each side retried as its own access would be.
-    fn copy(&self, src: u64, dst: u64, buf: &mut [u8]) -> Result<(), CopyFault> {
+    /// A copy of `len` bytes, a refused piece retried as its own accesses would be.
+    fn copy(&self, src: u64, dst: u64, len: u32) -> Result<(), CopyFault> {
+        let mut buf = [0u8; PAGE as usize];
+        let mut done = 0usize;
         let mut tries = [0u32; 2];
         loop {
-            match self.dma.copy(self.req, src, dst, buf) {
+            let at = |a: u64| a.wrapping_add(done as u64);
+            let rest = len as usize - done;
+            match self.dma.copy(self.req, at(src), at(dst), rest, &mut buf) {
                 Ok(()) => return Ok(()),
                 Err(e)
                     if self.bof
@@ -119,9 +123,20 @@ impl Run<'_> {
                         && tries[usize::from(e.write)] < PRS_RETRIES
                         && self.dma.page_request(self.req, e.fault.addr, e.write) =>
                 {
+                    // A piece that went through resets the other side's count, as separate
+                    // accesses would.
+                    if e.done > 0 {
+                        tries = [0; 2];
+                    }
                     tries[usize::from(e.write)] += 1;
+                    done += e.done;
                 }
-                Err(e) => return Err(e),
+                Err(e) => {
+                    return Err(CopyFault {
+                        done: done + e.done,
+                        ..e
+                    });
+                }
             }
         }
     }
@@ -331,32 +346,24 @@ fn operate(run: &Run<'_>, ctx: &ExecCtx, op: Opcode, d: &Descriptor, fx: &mut Ef
         match op {
             Opcode::Noop | Opcode::Drain | Opcode::CacheFlush => {}
             Opcode::Batch => return run_batch(run, ctx, d, &mut rec, fx),
-            Opcode::MemMove | Opcode::Dualcast => {
-                let dst2 = if op == Opcode::Dualcast {
-                    d.dest2()
-                } else {
-                    d.addr2
-                };
+            Opcode::MemMove => {
+                // One copy from source to destination, whole translated runs at a time.
+                run.copy(d.addr1, d.addr2, len)
+                    .map_err(|e| fault(e.done as u32, e.fault, e.write))?;
+            }
+            Opcode::Dualcast => {
+                let dst2 = d.dest2();
                 let mut buf = [0u8; PAGE as usize];
                 let mut done = 0u32;
                 while done < len {
                     let n = step(len, done, &[d.addr1, d.addr2, dst2]);
                     let at = |a: u64| a.wrapping_add(u64::from(done));
-                    if op == Opcode::MemMove {
-                        // One copy from source to destination, without a bounce.
-                        run.copy(at(d.addr1), at(d.addr2), &mut buf[..n])
-                            .map_err(|e| fault(done, e.fault, e.write))?;
-                        done += n as u32;
-                        continue;
-                    }
                     run.read(at(d.addr1), &mut buf[..n])
                         .map_err(|e| fault(done, e, false))?;
                     run.write(at(d.addr2), &buf[..n])
                         .map_err(|e| fault(done, e, true))?;
-                    if op == Opcode::Dualcast {
-                        run.write(at(dst2), &buf[..n])
-                            .map_err(|e| fault(done, e, true))?;
-                    }
+                    run.write(at(dst2), &buf[..n])
+                        .map_err(|e| fault(done, e, true))?;
                     done += n as u32;
                 }
             }
