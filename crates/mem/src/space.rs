@@ -46,6 +46,32 @@ pub trait AddressSpace: Send + Sync {
         Ok(())
     }
 
+    /// Copies `len` bytes from `src` to `dst` within this space, as a read of the source then a
+    /// write of the destination would (the two ranges must not overlap).
+    ///
+    /// Fails when either range is not backed; on failure some of the destination may have
+    /// been written.
+    fn copy(&self, src: u64, dst: u64, len: u64) -> Result<()> {
+        const CHUNK: usize = 4096;
+        let mut bounce = [0u8; CHUNK];
+        if len == 0 {
+            self.read(src, &mut [])?;
+            return self.write(dst, &[]);
+        }
+        let mut done = 0u64;
+        while done < len {
+            let n = (len - done).min(CHUNK as u64) as usize;
+            let at = |a: u64| {
+                a.checked_add(done)
+                    .ok_or(MemError::OutOfRange { addr: a, len })
+            };
+            self.read(at(src)?, &mut bounce[..n])?;
+            self.write(at(dst)?, &bounce[..n])?;
+            done += n as u64;
+        }
+        Ok(())
+    }
+
     /// Atomically loads the aligned 64-bit word at `pa` (acquire).
     #[inline]
     fn load_u64(&self, pa: u64) -> Result<u64> {
@@ -99,6 +125,10 @@ macro_rules! forward_address_space {
             #[inline]
             fn fill(&self, pa: u64, len: u64, byte: u8) -> Result<()> {
                 (**self).fill(pa, len, byte)
+            }
+            #[inline]
+            fn copy(&self, src: u64, dst: u64, len: u64) -> Result<()> {
+                (**self).copy(src, dst, len)
             }
             #[inline]
             fn load_u64(&self, pa: u64) -> Result<u64> {

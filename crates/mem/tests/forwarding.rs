@@ -20,6 +20,7 @@ enum Op {
     Read { pa: u64, len: usize },
     Write { pa: u64, len: usize, byte: u8 },
     Fill { pa: u64, len: u64, byte: u8 },
+    Copy { src: u64, dst: u64, len: u64 },
     Load { pa: u64 },
     Store { pa: u64, value: u64 },
     Cmpxchg { pa: u64, current: u64, new: u64 },
@@ -45,6 +46,7 @@ fn op() -> impl Strategy<Value = Op> {
         (addr(), 0usize..24).prop_map(|(pa, len)| Op::Read { pa, len }),
         (addr(), 0usize..24, any::<u8>()).prop_map(|(pa, len, byte)| Op::Write { pa, len, byte }),
         (addr(), 0u64..0x2000, any::<u8>()).prop_map(|(pa, len, byte)| Op::Fill { pa, len, byte }),
+        (addr(), addr(), 0u64..0x2000).prop_map(|(src, dst, len)| Op::Copy { src, dst, len }),
         addr().prop_map(|pa| Op::Load { pa }),
         (addr(), value()).prop_map(|(pa, value)| Op::Store { pa, value }),
         (addr(), value(), value()).prop_map(|(pa, current, new)| Op::Cmpxchg { pa, current, new }),
@@ -63,6 +65,7 @@ fn run<S: AddressSpace + ?Sized>(s: &S, ops: &[Op]) -> Vec<String> {
             }
             Op::Write { pa, len, byte } => format!("{:?}", s.write(pa, &vec![byte; len])),
             Op::Fill { pa, len, byte } => format!("{:?}", s.fill(pa, len, byte)),
+            Op::Copy { src, dst, len } => format!("{:?}", s.copy(src, dst, len)),
             Op::Load { pa } => format!("{:?}", s.load_u64(pa)),
             Op::Store { pa, value } => format!("{:?}", s.store_u64(pa, value)),
             Op::Cmpxchg { pa, current, new } => format!("{:?}", s.cmpxchg_u64(pa, current, new)),

@@ -193,6 +193,32 @@ impl Run {
     }
 }
 
+/// The length of a translated run lengthened over the runs after it: the run starts at request
+/// address `addr` and output address `pa` and holds `len` bytes; `next` gives the output
+/// address and length of the run a later request address lands in (`None` where the run must
+/// end), and each that continues the run physically is added until it covers `want` bytes.
+///
+/// An IOMMU model answers a long request in one [`Translation`] this way from its cached
+/// pages, as separate requests for each page would be answered.
+pub fn lengthen_run(
+    addr: u64,
+    pa: u64,
+    mut len: u64,
+    want: u64,
+    mut next: impl FnMut(u64) -> Option<(u64, u64)>,
+) -> u64 {
+    while len < want {
+        let (Some(a), Some(p)) = (addr.checked_add(len), pa.checked_add(len)) else {
+            break;
+        };
+        match next(a) {
+            Some((q, l)) if q == p && l > 0 => len = len.saturating_add(l),
+            _ => break,
+        }
+    }
+    len
+}
+
 /// The function side of the bus: where the IOMMU's messages for one requester go.
 ///
 /// The IOMMU may call these while it holds its own locks, so an implementation must not call

@@ -183,3 +183,32 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_run_lengthens_only_over_runs_that_follow_it() {
+    // Pages at 0x1000.. follow 0x9000.. for two pages, then jump.
+    let map = |a: u64| match a {
+        0x2000 => Some((0xa000, 0x1000)),
+        0x3000 => Some((0xb000, 0x1000)),
+        0x4000 => Some((0x7000, 0x1000)),
+        _ => None,
+    };
+    assert_eq!(lengthen_run(0x1800, 0x9800, 0x800, 0x10000, map), 0x2800);
+    assert_eq!(lengthen_run(0x1800, 0x9800, 0x800, 0x800, map), 0x800);
+    assert_eq!(lengthen_run(0x1800, 0x9800, 0x800, 0x900, map), 0x1800);
+    // An empty run never extends, and the top of either space ends the run.
+    assert_eq!(
+        lengthen_run(0x1800, 0x9800, 0x800, 0x10000, |_| Some((0xa000, 0))),
+        0x800
+    );
+    assert_eq!(
+        lengthen_run(u64::MAX - 0xfff, 0, 0x1000, 0x10000, |_| Some((
+            0x1000, 0x1000
+        ))),
+        0x1000
+    );
+    assert_eq!(
+        lengthen_run(0, u64::MAX - 0xfff, 0x1000, 0x10000, |_| Some((0, 0x1000))),
+        0x1000
+    );
+}

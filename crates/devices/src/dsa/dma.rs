@@ -52,6 +52,62 @@ pub trait DmaPort: Send + Sync {
         let _ = (req, addr, write);
         false
     }
+    /// Copies `len` bytes from `src` to `dst`, as reads of the source into `buf` then writes
+    /// of it to the destination would, piece by piece, a piece crossing no 4 KiB boundary of
+    /// either side.
+    ///
+    /// `buf` is scratch; what it holds afterwards is unspecified. A fault stops the copy at the
+    /// start of the piece it hit, with nothing of that piece written unless the fault is the
+    /// write's.
+    fn copy(
+        &self,
+        req: DmaReq,
+        src: u64,
+        dst: u64,
+        len: usize,
+        buf: &mut [u8; PAGE as usize],
+    ) -> Result<(), CopyFault> {
+        let mut done = 0;
+        while done < len {
+            let n = piece(src, dst, done, len);
+            bounce_copy(self, req, src, dst, done, &mut buf[..n])?;
+            done += n;
+        }
+        Ok(())
+    }
+}
+
+/// Bytes of the piece of a copy at `done`: to the next 4 KiB boundary of either side.
+fn piece(src: u64, dst: u64, done: usize, len: usize) -> usize {
+    let left = |a: u64| (PAGE - (a.wrapping_add(done as u64) & (PAGE - 1))) as usize;
+    (len - done).min(left(src)).min(left(dst))
+}
+
+/// A refused copy: the bytes copied before it, the fault, and whether it was the
+/// destination's (the write's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CopyFault {
+    /// Bytes copied before the refused piece.
+    pub done: usize,
+    /// The refused access.
+    pub fault: DmaFault,
+    /// The write (destination) was refused, after the whole source was read.
+    pub write: bool,
+}
+
+/// One piece of a copy, `done` bytes in, as a read into `buf` then a write from it.
+fn bounce_copy<P: DmaPort + ?Sized>(
+    port: &P,
+    req: DmaReq,
+    src: u64,
+    dst: u64,
+    done: usize,
+    buf: &mut [u8],
+) -> Result<(), CopyFault> {
+    let at = |a: u64| a.wrapping_add(done as u64);
+    let refused = |write| move |fault| CopyFault { done, fault, write };
+    port.read(req, at(src), buf).map_err(refused(false))?;
+    port.write(req, at(dst), buf).map_err(refused(true))
 }
 
 /// Copies bytes for a request: given the request and the range of the caller's buffer it
@@ -282,6 +338,57 @@ impl BusPort {
     }
 }
 
+impl BusPort {
+    /// Copies the longest run at `done` that both sides translate to one physical run each,
+    /// memory to memory; `None` (nothing done) when either side is not a plain run or the
+    /// memory refuses it, for the caller to copy as accesses.
+    fn copy_run(
+        &self,
+        req: DmaReq,
+        src: u64,
+        dst: u64,
+        done: usize,
+        len: usize,
+    ) -> Result<Option<usize>, CopyFault> {
+        let up = &*self.upstream;
+        let rest = len - done;
+        let run = |a: u64, write: bool| {
+            let addr = a.wrapping_add(done as u64);
+            match up.translate(&self.request(req, addr, rest, write)) {
+                Ok(t) => {
+                    let to_end = (u64::MAX - t.addr).saturating_add(1);
+                    Ok(Some((t.addr, t.len.min(to_end).min(rest as u64))))
+                }
+                Err(bus::DmaFault::ReadAsZero) => Ok(None),
+                Err(f) => Err(CopyFault {
+                    done,
+                    fault: DmaFault {
+                        addr,
+                        recoverable: f == bus::DmaFault::UnsupportedRequest,
+                    },
+                    write,
+                }),
+            }
+        };
+        let Some((from, a)) = run(src, false)? else {
+            return Ok(None);
+        };
+        // The read of the piece would have succeeded unless the memory refuses it: a refused
+        // destination is then the write's fault, as a read then a write would find it.
+        let (to, b) = match run(dst, true) {
+            Ok(Some(r)) => r,
+            Ok(None) => return Ok(None),
+            Err(e) if up.memory().read(from, &mut [0u8; 1]).is_ok() => return Err(e),
+            Err(_) => return Ok(None),
+        };
+        let n = a.min(b);
+        if n == 0 || up.memory().copy(from, to, n).is_err() {
+            return Ok(None);
+        }
+        Ok(Some(n as usize))
+    }
+}
+
 impl DmaPort for BusPort {
     fn read(&self, req: DmaReq, addr: u64, buf: &mut [u8]) -> Result<(), DmaFault> {
         let up = &*self.upstream;
@@ -295,6 +402,33 @@ impl DmaPort for BusPort {
         self.access(req, addr, buf.len(), true, &mut |r, range| {
             up.dma_write(r, &buf[range])
         })
+    }
+
+    fn copy(
+        &self,
+        req: DmaReq,
+        src: u64,
+        dst: u64,
+        len: usize,
+        buf: &mut [u8; PAGE as usize],
+    ) -> Result<(), CopyFault> {
+        let ats = req.ats && self.ats.load(Relaxed);
+        let mut done = 0;
+        while done < len {
+            // Whole translated runs at once where both sides have one; else one piece as a
+            // read then a write.
+            let n = match (!ats).then(|| self.copy_run(req, src, dst, done, len)) {
+                Some(Ok(Some(n))) => n,
+                Some(Err(e)) => return Err(e),
+                _ => {
+                    let n = piece(src, dst, done, len);
+                    bounce_copy(self, req, src, dst, done, &mut buf[..n])?;
+                    n
+                }
+            };
+            done += n;
+        }
+        Ok(())
     }
 
     fn page_request(&self, req: DmaReq, addr: u64, write: bool) -> bool {

@@ -1,7 +1,7 @@
 //! Descriptor execution: checks, the operations, completion records, errors.
 
 use super::desc::*;
-use super::dma::{DmaFault, DmaPort, DmaReq, crc32c_update};
+use super::dma::{CopyFault, DmaFault, DmaPort, DmaReq, crc32c_update};
 use super::regs::{SwErr0, SwErr1};
 use super::wq::{ExecCtx, Pending};
 
@@ -105,6 +105,40 @@ impl Run<'_> {
 
     fn write(&self, addr: u64, buf: &[u8]) -> Result<(), DmaFault> {
         self.retry(true, || self.dma.write(self.req, addr, buf))
+    }
+
+    /// A copy of `len` bytes, a refused piece retried as its own accesses would be.
+    fn copy(&self, src: u64, dst: u64, len: u32) -> Result<(), CopyFault> {
+        let mut buf = [0u8; PAGE as usize];
+        let mut done = 0usize;
+        let mut tries = [0u32; 2];
+        loop {
+            let at = |a: u64| a.wrapping_add(done as u64);
+            let rest = len as usize - done;
+            match self.dma.copy(self.req, at(src), at(dst), rest, &mut buf) {
+                Ok(()) => return Ok(()),
+                Err(e)
+                    if self.bof
+                        && e.fault.recoverable
+                        && tries[usize::from(e.write)] < PRS_RETRIES
+                        && self.dma.page_request(self.req, e.fault.addr, e.write) =>
+                {
+                    // A piece that went through resets the other side's count, as separate
+                    // accesses would.
+                    if e.done > 0 {
+                        tries = [0; 2];
+                    }
+                    tries[usize::from(e.write)] += 1;
+                    done += e.done;
+                }
+                Err(e) => {
+                    return Err(CopyFault {
+                        done: done + e.done,
+                        ..e
+                    });
+                }
+            }
+        }
     }
 }
 
@@ -302,8 +336,6 @@ fn fault_rec(run: &Run<'_>, f: Fault) -> Done {
 
 fn operate(run: &Run<'_>, ctx: &ExecCtx, op: Opcode, d: &Descriptor, fx: &mut Effects) -> Done {
     let len = d.xfer_size;
-    let mut buf = [0u8; PAGE as usize];
-    let mut buf2 = [0u8; PAGE as usize];
     let mut rec = CompletionRecord::with_status(Status::Success);
     let fault = |done: u32, e: DmaFault, write: bool| Fault {
         done,
@@ -314,12 +346,14 @@ fn operate(run: &Run<'_>, ctx: &ExecCtx, op: Opcode, d: &Descriptor, fx: &mut Ef
         match op {
             Opcode::Noop | Opcode::Drain | Opcode::CacheFlush => {}
             Opcode::Batch => return run_batch(run, ctx, d, &mut rec, fx),
-            Opcode::MemMove | Opcode::Dualcast => {
-                let dst2 = if op == Opcode::Dualcast {
-                    d.dest2()
-                } else {
-                    d.addr2
-                };
+            Opcode::MemMove => {
+                // One copy from source to destination, whole translated runs at a time.
+                run.copy(d.addr1, d.addr2, len)
+                    .map_err(|e| fault(e.done as u32, e.fault, e.write))?;
+            }
+            Opcode::Dualcast => {
+                let dst2 = d.dest2();
+                let mut buf = [0u8; PAGE as usize];
                 let mut done = 0u32;
                 while done < len {
                     let n = step(len, done, &[d.addr1, d.addr2, dst2]);
@@ -328,15 +362,14 @@ fn operate(run: &Run<'_>, ctx: &ExecCtx, op: Opcode, d: &Descriptor, fx: &mut Ef
                         .map_err(|e| fault(done, e, false))?;
                     run.write(at(d.addr2), &buf[..n])
                         .map_err(|e| fault(done, e, true))?;
-                    if op == Opcode::Dualcast {
-                        run.write(at(dst2), &buf[..n])
-                            .map_err(|e| fault(done, e, true))?;
-                    }
+                    run.write(at(dst2), &buf[..n])
+                        .map_err(|e| fault(done, e, true))?;
                     done += n as u32;
                 }
             }
             Opcode::MemFill => {
                 let pat = d.addr1.to_le_bytes();
+                let mut buf = [0u8; PAGE as usize];
                 let mut done = 0u32;
                 while done < len {
                     let n = step(len, done, &[d.addr2]);
@@ -350,6 +383,7 @@ fn operate(run: &Run<'_>, ctx: &ExecCtx, op: Opcode, d: &Descriptor, fx: &mut Ef
             }
             Opcode::Compare | Opcode::ComparePattern => {
                 let pat = d.addr2.to_le_bytes();
+                let (mut buf, mut buf2) = ([0u8; PAGE as usize], [0u8; PAGE as usize]);
                 let mut done = 0u32;
                 while done < len {
                     let two = op == Opcode::Compare;
@@ -386,6 +420,7 @@ fn operate(run: &Run<'_>, ctx: &ExecCtx, op: Opcode, d: &Descriptor, fx: &mut Ef
                     seed = u32::from_le_bytes(s);
                 }
                 let mut crc = !seed;
+                let mut buf = [0u8; PAGE as usize];
                 let mut done = 0u32;
                 while done < len {
                     let n = step(len, done, &[d.addr1]);

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
 
+use softiommu_devices::bus::lengthen_run;
 use softiommu_mem::{AddressSpace, DryRun};
 use softiommu_pgtable::counters::HitCounters;
 use softiommu_pgtable::stale::StaleLog;
@@ -349,6 +350,34 @@ impl<M: AddressSpace> TranslationUnit<M> {
             Some((pa, len, perm)) => Ok(Translated { pa, len, perm }),
             None => self.miss(req),
         }
+    }
+
+    /// Translation `t` of `req` lengthened over the pages after it that hit in the TLB for
+    /// the same access with the same rights and follow it physically, until it covers `want`
+    /// bytes: what separate requests for those pages would each be given, each hit checked
+    /// and counted as theirs would be. A page that does not hit ends the run, for a request
+    /// of its own to walk (or fault on).
+    #[inline]
+    pub fn extend_hits(&self, req: Request, mut t: Translated, want: u64) -> Translated {
+        let mode = self.mode.load(Ordering::Acquire);
+        if mode & ENABLED == 0
+            || req.kind != RequestKind::Untranslated
+            || req.ssid.is_some_and(|s| s >> 20 != 0)
+            || (req.access.write && req.access.exec)
+        {
+            return t;
+        }
+        t.len = lengthen_run(req.addr, t.pa, t.len, want, |addr| {
+            let hit = if mode == ENABLED {
+                self.caches
+                    .tlb_hit(req.sid, req.ssid, addr, req.access)
+                    .map(|(pa, len, perm)| Translated { pa, len, perm })
+            } else {
+                self.hit(&Request { addr, ..req })
+            };
+            hit.filter(|h| h.perm == t.perm).map(|h| (h.pa, h.len))
+        });
+        t
     }
 
     /// A request the plain TLB path does not serve: translation off, the checking mode or

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
+use softiommu_devices::bus::lengthen_run;
 use softiommu_mem::{AddressSpace, DryRun};
 use softiommu_pgtable::formats::vtd_ss::{VtdSs, VtdSsConfig};
 use softiommu_pgtable::formats::x86::{X86, X86Config};
@@ -278,6 +279,29 @@ impl<M: AddressSpace> TranslationUnit<M> {
         }
     }
 
+    /// Translation `t` of `req` lengthened over the pages after it that hit in the IOTLB for
+    /// the same access with the same rights and follow it physically, until it covers `want`
+    /// bytes: what separate requests for those pages would each be given, each hit checked
+    /// and counted as theirs would be. A page that does not hit ends the run, for a request
+    /// of its own to walk (or fault on).
+    #[inline]
+    pub fn extend_hits(&self, req: Request, mut t: Translated, want: u64) -> Translated {
+        let mode = self.mode.load(Ordering::Acquire);
+        if mode & ENABLED == 0 || (req.access.exec && req.pasid.is_some()) {
+            return t;
+        }
+        t.len = lengthen_run(req.addr, t.pa, t.len, want, |addr| {
+            let hit = if mode == ENABLED {
+                self.caches.iotlb_hit(req.sid, req.pasid, addr, req.access)
+            } else {
+                self.hit(Request { addr, ..req }).map(|h| (h.pa, h.perm))
+            };
+            hit.filter(|&(_, perm)| perm == t.perm)
+                .map(|(pa, _)| (pa, 0x1000))
+        });
+        t
+    }
+
     /// A request while translation is off (it passes untranslated) or the checking mode is on
     /// (an IOTLB hit is compared with a fresh walk).
     #[cold]
@@ -293,23 +317,31 @@ impl<M: AddressSpace> TranslationUnit<M> {
         if req.access.exec && req.pasid.is_some() {
             return Err(self.execute_refused(req));
         }
-        let privileged = req.access.privileged;
-        if let Some(e) = self.caches.iotlb(req.sid, req.pasid, privileged, req.addr)
-            && e.perm.allows(req.access)
-            && (e.dirty || !req.access.write)
-        {
-            let off = req.addr & 0xfff;
-            if self.stale.enabled() {
-                self.check_hit(req, &e);
-            }
-            self.counters.hit();
-            return Ok(Translated {
-                pa: e.pa | off,
-                len: 0x1000 - off,
-                perm: e.perm,
-            });
+        if let Some(t) = self.hit(req) {
+            return Ok(t);
         }
         self.miss(req)
+    }
+
+    /// The request answered from the IOTLB, compared with a fresh walk in checking mode and
+    /// counted.
+    fn hit(&self, req: Request) -> Option<Translated> {
+        let e = self
+            .caches
+            .iotlb(req.sid, req.pasid, req.access.privileged, req.addr)?;
+        if !e.perm.allows(req.access) || (!e.dirty && req.access.write) {
+            return None;
+        }
+        let off = req.addr & 0xfff;
+        if self.stale.enabled() {
+            self.check_hit(req, &e);
+        }
+        self.counters.hit();
+        Some(Translated {
+            pa: e.pa | off,
+            len: 0x1000 - off,
+            perm: e.perm,
+        })
     }
 
     /// An IOTLB miss: the walk, through the structure caches, and the IOTLB fill.

@@ -11,6 +11,27 @@ const SRC: u64 = 0x4000_0000;
 const DST: u64 = 0x8000_0000;
 const CR: u64 = 0xc000_0000;
 
+/// A buffer of host memory that starts on a page boundary, for the `memcpy` baseline.
+pub struct PageAligned {
+    buf: Vec<u8>,
+    at: usize,
+    len: usize,
+}
+
+impl PageAligned {
+    /// `len` bytes of `byte` starting on a 4 KiB boundary.
+    pub fn new(len: usize, byte: u8) -> PageAligned {
+        let buf = vec![byte; len + PAGE as usize];
+        let at = buf.as_ptr().align_offset(PAGE as usize);
+        PageAligned { buf, at, len }
+    }
+
+    /// The bytes.
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        &mut self.buf[self.at..self.at + self.len]
+    }
+}
+
 /// One synchronous engine with `max` bytes of source and destination mapped.
 pub struct MoveBench {
     p: Platform,

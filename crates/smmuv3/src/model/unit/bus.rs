@@ -146,7 +146,7 @@ impl<M: AddressSpace> Upstream for SmmuUnit<M> {
         };
         let r = request(req.rid, req.pasid, req.addr, req.is_write(), kind)
             .ok_or(DmaFault::UnsupportedRequest)?;
-        match SmmuUnit::translate(self, r) {
+        match SmmuUnit::translate(self, r).map(|t| self.engine.extend_hits(r, t, req.len)) {
             Ok(t) => Ok(Translation {
                 addr: t.pa,
                 len: t.len,

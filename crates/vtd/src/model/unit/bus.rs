@@ -150,7 +150,9 @@ impl<M: AddressSpace> Upstream for VtdUnit<M> {
         let r = request(req.rid, req.pasid, req.addr, req.is_write())
             .ok_or(DmaFault::UnsupportedRequest)?;
         let result = match req.at {
-            At::Untranslated => VtdUnit::translate(self, r),
+            At::Untranslated => {
+                VtdUnit::translate(self, r).map(|t| self.engine.extend_hits(r, t, req.len))
+            }
             At::Translated if !self.te.load(Ordering::Acquire) => VtdUnit::translate(self, r),
             At::Translated if !self.dt => return Err(DmaFault::UnsupportedRequest),
             At::Translated => self.remap(r, AddressType::Translated, |r| {
