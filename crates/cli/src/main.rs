@@ -9,7 +9,6 @@
 //! Exit codes: 0 on success, 1 when a table operation fails, 2 for a wrong command line or
 //! mapping file.
 
-mod parse;
 mod pgtable_cmd;
 
 use std::io::{self, Write};

@@ -18,7 +18,7 @@ use softiommu_pgtable::formats::vtd_ss::{VtdSs, VtdSsConfig};
 use softiommu_pgtable::formats::x86::{X86, X86Config};
 use softiommu_pgtable::{Access, FaultKind, Format, PageTable, PgError, Pte};
 
-use crate::parse::{
+use softiommu_cli::parse::{
     MapSpec, UnmapSpec, human_size, parse_map, parse_map_file, parse_num, parse_unmap, prot_arg,
 };
 

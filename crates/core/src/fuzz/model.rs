@@ -1,0 +1,50 @@
+//! What a user of the core expects after the calls made so far.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use crate::Pasid;
+
+/// What is attached at one RID or PASID.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum At {
+    /// Paging domain `.0`.
+    Paging(usize),
+    /// The identity domain.
+    Identity,
+    /// The blocked domain.
+    Blocked,
+    /// The SVA domain of address space `.0`.
+    Sva(usize),
+}
+
+/// The model: attachments, mappings, PASIDs handed out and SVA bindings.
+#[derive(Default, Debug)]
+pub(super) struct Model {
+    /// What is attached at each (device, PASID); a device starts blocked at its RID.
+    pub(super) attached: HashMap<(usize, Option<Pasid>), At>,
+    /// Each paging domain's pages: RAM page and whether writable.
+    pub(super) maps: Vec<BTreeMap<u64, (u64, bool)>>,
+    /// PASIDs from `alloc_pasid`, not freed.
+    pub(super) global: BTreeSet<Pasid>,
+    /// Private PASIDs of each device.
+    pub(super) private: BTreeMap<Pasid, usize>,
+    /// The PASID of each address space, once bound; and which devices it is bound to.
+    pub(super) sva: HashMap<usize, (Pasid, BTreeSet<usize>)>,
+}
+
+impl Model {
+    /// Whether `pasid` is taken: handed out, private, or an address space's.
+    pub(super) fn taken(&self, pasid: Pasid) -> bool {
+        self.global.contains(&pasid)
+            || self.private.contains_key(&pasid)
+            || self.sva.values().any(|(p, _)| *p == pasid)
+    }
+
+    /// The address space bound to `dev` at `pasid`, if any.
+    pub(super) fn bound(&self, dev: usize, pasid: Pasid) -> Option<usize> {
+        self.sva
+            .iter()
+            .find(|(_, (p, devs))| *p == pasid && devs.contains(&dev))
+            .map(|(&mm, _)| mm)
+    }
+}

@@ -1,0 +1,52 @@
+//! Fuzzing support (feature `fuzzing`): the body of the address-space fuzz target, and the
+//! replay of stored fuzz inputs that every crate's replay test uses.
+//!
+//! A fuzz body takes the fuzzer's bytes and panics only when the library misbehaves; the
+//! cargo-fuzz targets under `fuzz/` call the bodies, and the stable replay tests run every
+//! stored input (`fuzz/corpus/<target>/` and `fuzz/regressions/<target>/`) through them.
+
+mod alloc;
+mod spaces;
+
+pub use spaces::spaces;
+
+use std::path::{Path, PathBuf};
+
+/// The `fuzz/` directory of the repository, from a crate's manifest directory
+/// (`crates/<name>`).
+pub fn fuzz_dir(manifest_dir: &str) -> PathBuf {
+    Path::new(manifest_dir).join("../../fuzz")
+}
+
+/// Runs `body` on every file of `fuzz/corpus/<target>/` and `fuzz/regressions/<target>/`
+/// (either may be missing) and returns how many inputs ran. An input that panics names its
+/// file in the panic message.
+pub fn replay(manifest_dir: &str, target: &str, body: fn(&[u8])) -> usize {
+    let root = fuzz_dir(manifest_dir);
+    let mut files = Vec::new();
+    for dir in ["corpus", "regressions"] {
+        let Ok(entries) = std::fs::read_dir(root.join(dir).join(target)) else {
+            continue;
+        };
+        files.extend(entries.filter_map(|e| e.ok()).map(|e| e.path()));
+    }
+    files.sort();
+    let mut ran = 0;
+    for file in files {
+        if !file.is_file() {
+            continue;
+        }
+        let data = std::fs::read(&file)
+            .unwrap_or_else(|e| panic!("reading fuzz input {}: {e}", file.display()));
+        if let Err(panic) = std::panic::catch_unwind(|| body(&data)) {
+            let why = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("a panic");
+            panic!("fuzz input {} fails: {why}", file.display());
+        }
+        ran += 1;
+    }
+    ran
+}
