@@ -112,7 +112,8 @@ fn mapped(u: &mut Unstructured<'_>) -> Result<()> {
     };
     let win_off = u.int_in_range(0..=size - 1)?;
     let win_len = u.int_in_range(1..=size - win_off)?;
-    let seen_at: u64 = u.arbitrary::<u32>()?.into();
+    // Seen at another page, at the same offset in its page (as a translation shows memory).
+    let seen_at = u64::from(u.arbitrary::<u32>()?) << 12 | (base + win_off) & 0xfff;
     let view = MappedSpace::new(&a, move |pa: u64, len: u64, _write: bool| {
         let off = pa
             .checked_sub(seen_at)
