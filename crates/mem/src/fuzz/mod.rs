@@ -19,8 +19,8 @@ pub fn fuzz_dir(manifest_dir: &str) -> PathBuf {
 }
 
 /// Runs `body` on every file of `fuzz/corpus/<target>/` and `fuzz/regressions/<target>/`
-/// (either may be missing) and returns how many inputs ran. An input that panics names its
-/// file in the panic message.
+/// (either may be missing) and returns how many inputs ran. Every input runs; when any
+/// panicked, this panics naming each such file with its panic message.
 pub fn replay(manifest_dir: &str, target: &str, body: fn(&[u8])) -> usize {
     let root = fuzz_dir(manifest_dir);
     let mut files = Vec::new();
@@ -32,11 +32,9 @@ pub fn replay(manifest_dir: &str, target: &str, body: fn(&[u8])) -> usize {
     }
     files.sort();
     let mut ran = 0;
-    for file in files {
-        if !file.is_file() {
-            continue;
-        }
-        let data = std::fs::read(&file)
+    let mut failed = Vec::new();
+    for file in files.iter().filter(|f| f.is_file()) {
+        let data = std::fs::read(file)
             .unwrap_or_else(|e| panic!("reading fuzz input {}: {e}", file.display()));
         if let Err(panic) = std::panic::catch_unwind(|| body(&data)) {
             let why = panic
@@ -44,9 +42,15 @@ pub fn replay(manifest_dir: &str, target: &str, body: fn(&[u8])) -> usize {
                 .map(String::as_str)
                 .or_else(|| panic.downcast_ref::<&str>().copied())
                 .unwrap_or("a panic");
-            panic!("fuzz input {} fails: {why}", file.display());
+            failed.push(format!("{}: {why}", file.display()));
         }
         ran += 1;
     }
+    assert!(
+        failed.is_empty(),
+        "{} of {ran} fuzz inputs of {target} fail:\n{}",
+        failed.len(),
+        failed.join("\n")
+    );
     ran
 }
