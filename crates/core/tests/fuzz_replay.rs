@@ -1,14 +1,6 @@
-//! Every stored input of the core fuzz target (seed corpus and past findings) runs
-//! through the target's body on stable.
+//! The core API fuzz target on the reference driver: every stored input
+//! (`fuzz/corpus/<target>/` and `fuzz/regressions/<target>/`) runs through its body on stable.
 
-use softiommu_mem::fuzz::replay;
-
-#[test]
-fn core_api_ref_inputs_pass() {
-    let ran = replay(
-        env!("CARGO_MANIFEST_DIR"),
-        "core_api_ref",
-        softiommu_core::fuzz::reference,
-    );
-    assert!(ran > 0, "no stored inputs for core_api_ref");
-}
+softiommu_mem::replay_tests!(
+    core_api_ref => softiommu_core::fuzz::reference,
+);

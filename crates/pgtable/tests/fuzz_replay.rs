@@ -1,17 +1,7 @@
-//! Every stored input of the page-table fuzz targets (seed corpus and past findings) runs
-//! through the targets' bodies on stable.
+//! The page-table fuzz targets: every stored input of each
+//! (`fuzz/corpus/<target>/` and `fuzz/regressions/<target>/`) runs through its body on stable.
 
-use softiommu_mem::fuzz::replay;
-use softiommu_pgtable::fuzz;
-
-#[test]
-fn pgtable_walk_inputs_pass() {
-    let ran = replay(env!("CARGO_MANIFEST_DIR"), "pgtable_walk", fuzz::walk);
-    assert!(ran > 0, "no stored inputs for pgtable_walk");
-}
-
-#[test]
-fn pgtable_ops_inputs_pass() {
-    let ran = replay(env!("CARGO_MANIFEST_DIR"), "pgtable_ops", fuzz::ops);
-    assert!(ran > 0, "no stored inputs for pgtable_ops");
-}
+softiommu_mem::replay_tests!(
+    pgtable_walk => softiommu_pgtable::fuzz::walk,
+    pgtable_ops => softiommu_pgtable::fuzz::ops,
+);

@@ -6,8 +6,10 @@
 //! stored input (`fuzz/corpus/<target>/` and `fuzz/regressions/<target>/`) through them.
 
 mod alloc;
+mod pick;
 mod spaces;
 
+pub use pick::{known_or_any, mmio_offset, mmio_width};
 pub use spaces::spaces;
 
 use std::path::{Path, PathBuf};
@@ -53,4 +55,19 @@ pub fn replay(manifest_dir: &str, target: &str, body: fn(&[u8])) -> usize {
         failed.join("\n")
     );
     ran
+}
+
+/// Defines one `#[test]` per fuzz target, named after it, that replays the target's stored
+/// inputs through its body with [`replay`] and fails when there are none:
+/// `replay_tests!(pgtable_walk => softiommu_pgtable::fuzz::walk, ...)`.
+#[macro_export]
+macro_rules! replay_tests {
+    ($($target:ident => $body:path),* $(,)?) => {$(
+        #[test]
+        fn $target() {
+            let ran =
+                $crate::fuzz::replay(env!("CARGO_MANIFEST_DIR"), stringify!($target), $body);
+            assert!(ran > 0, concat!("no stored inputs for ", stringify!($target)));
+        }
+    )*};
 }

@@ -4,12 +4,13 @@
 //!
 //! - [`walk`]: hardware walks over table memory the bytes write, in every format;
 //! - [`ops`]: map/unmap/translate/dirty sequences on a [`PageTable`](crate::PageTable) checked
-//!   against a `BTreeMap` model.
+//!   against [`Model`], intervals in a `BTreeMap` (the model tests use too).
 
 mod model;
 mod ops;
 mod walk;
 
+pub use model::Model;
 pub use ops::ops;
 pub use walk::walk;
 

@@ -2,33 +2,46 @@
 //! written since their dirty state was last cleared.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
 
 use crate::prot::Prot;
 
-/// Intervals `start -> (end, pa, prot)`, never overlapping, and written pages.
+/// A reference model of a page table: intervals `start -> (end, pa, prot)` that never
+/// overlap, and the smallest pages written through a translation and not cleared since.
 #[derive(Default, Debug)]
-pub(super) struct Model {
+pub struct Model {
     map: BTreeMap<u64, (u64, u64, Prot)>,
-    /// Smallest pages written through a translation and not cleared since.
-    pub(super) dirty: BTreeSet<u64>,
+    written: BTreeSet<u64>,
 }
 
 impl Model {
-    /// Whether any byte of `[start, end)` is mapped.
-    pub(super) fn overlaps(&self, start: u64, end: u64) -> bool {
+    /// The start of the last interval that overlaps `[start, end)`, if any does.
+    fn overlap(&self, start: u64, end: u64) -> Option<u64> {
         self.map
             .range(..end)
             .next_back()
-            .is_some_and(|(_, &(e, _, _))| e > start)
+            .filter(|(_, (e, _, _))| *e > start)
+            .map(|(&k, _)| k)
     }
 
-    /// Records a mapping of `[iova, iova + size)`; the caller checked it overlaps nothing.
-    pub(super) fn map(&mut self, iova: u64, pa: u64, size: u64, prot: Prot) {
+    /// Whether any byte of `[start, end)` is mapped.
+    pub fn overlaps(&self, start: u64, end: u64) -> bool {
+        self.overlap(start, end).is_some()
+    }
+
+    /// Maps `[iova, iova + size)` to `pa` with `prot`; fails with the start of a mapping it
+    /// would overlap, and then changes nothing.
+    pub fn map(&mut self, iova: u64, pa: u64, size: u64, prot: Prot) -> Result<(), u64> {
+        if let Some(at) = self.overlap(iova, iova + size) {
+            return Err(at);
+        }
         self.map.insert(iova, (iova + size, pa, prot));
+        Ok(())
     }
 
-    /// Takes out whatever of `[iova, iova + size)` is mapped, and returns how many bytes.
-    pub(super) fn unmap(&mut self, iova: u64, size: u64) -> u64 {
+    /// Takes out whatever of `[iova, iova + size)` is mapped (splitting mappings that reach
+    /// beyond it) and returns how many bytes went.
+    pub fn unmap(&mut self, iova: u64, size: u64) -> u64 {
         let end = iova + size;
         let hits: Vec<u64> = self
             .map
@@ -50,26 +63,40 @@ impl Model {
                 self.map.insert(hi, (e, pa + (hi - k), prot));
             }
         }
-        let gone: Vec<u64> = self.dirty.range(iova..end).copied().collect();
-        for page in gone {
-            self.dirty.remove(&page);
-        }
+        self.clean(iova..end);
         removed
     }
 
     /// The output address and rights of `iova`, when it is mapped.
-    pub(super) fn get(&self, iova: u64) -> Option<(u64, Prot)> {
+    pub fn get(&self, iova: u64) -> Option<(u64, Prot)> {
         let (&k, &(e, pa, prot)) = self.map.range(..=iova).next_back()?;
         (iova < e).then_some((pa + (iova - k), prot))
     }
 
     /// Bytes mapped.
-    pub(super) fn bytes(&self) -> u64 {
+    pub fn bytes(&self) -> u64 {
         self.map.iter().map(|(k, v)| v.0 - k).sum()
     }
 
     /// The mapped intervals, as `(start, end)`.
-    pub(super) fn ranges(&self) -> Vec<(u64, u64)> {
+    pub fn ranges(&self) -> Vec<(u64, u64)> {
         self.map.iter().map(|(&k, v)| (k, v.0)).collect()
+    }
+
+    /// Records a write to the page at `page`.
+    pub fn write(&mut self, page: u64) {
+        self.written.insert(page);
+    }
+
+    /// The pages in `range` written since they were last cleaned.
+    pub fn written(&self, range: Range<u64>) -> Vec<u64> {
+        self.written.range(range).copied().collect()
+    }
+
+    /// Forgets the writes to the pages in `range` (their dirty state was cleared).
+    pub fn clean(&mut self, range: Range<u64>) {
+        for page in self.written(range) {
+            self.written.remove(&page);
+        }
     }
 }

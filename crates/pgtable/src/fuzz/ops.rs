@@ -167,11 +167,8 @@ fn map(t: &mut Table, m: &mut Model, w: &Window, iova: u64, pa: u64, size: u64, 
                 aligned && in_range && usable,
                 "map {iova:#x}+{size:#x} accepted"
             );
-            assert!(
-                !m.overlaps(iova, iova + size),
-                "map over {iova:#x}+{size:#x}"
-            );
-            m.map(iova, pa, size, prot);
+            let model = m.map(iova, pa, size, prot);
+            assert_eq!(model, Ok(()), "map over {iova:#x}+{size:#x}");
         }
         Err(PgError::AlreadyMapped { .. }) => {
             assert!(
@@ -242,7 +239,7 @@ fn translate(t: &Table, m: &mut Model, w: &Window, iova: u64, access: crate::Acc
         (Some((pa, _)), Ok(tr)) => {
             assert_eq!(tr.pa, pa, "translation of {iova:#x}");
             if access.write {
-                m.dirty.insert(iova & !(w.granule - 1));
+                m.write(iova & !(w.granule - 1));
             }
         }
         (Some(_), Err(f)) => assert!(
@@ -268,7 +265,7 @@ fn dirty(t: &Table, m: &mut Model, w: &Window, start: u64, clear: bool) {
         Err(e) => panic!("dirty report of {start:#x}: {e}"),
         Ok(()) => {}
     }
-    for &page in m.dirty.range(start..start + w.span) {
+    for page in m.written(start..start + w.span) {
         assert!(bitmap.is_dirty(page), "written page {page:#x} not reported");
     }
     for page in bitmap.dirty_pages() {
@@ -278,10 +275,7 @@ fn dirty(t: &Table, m: &mut Model, w: &Window, start: u64, clear: bool) {
         );
     }
     if clear {
-        let gone: Vec<u64> = m.dirty.range(start..start + w.span).copied().collect();
-        for page in gone {
-            m.dirty.remove(&page);
-        }
+        m.clean(start..start + w.span);
         let Ok(mut again) = DirtyBitmap::new(start, w.span, w.granule) else {
             return;
         };

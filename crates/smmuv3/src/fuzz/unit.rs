@@ -5,10 +5,12 @@
 use std::sync::Arc;
 
 use arbitrary::{Result, Unstructured};
+use softiommu_mem::fuzz::{known_or_any, mmio_offset, mmio_width};
 use softiommu_mem::{AddressSpace, PageAlloc, RamArena};
 use softiommu_pgtable::formats::arm::Granule;
 use softiommu_pgtable::formats::arm_s1::{ArmS1, ArmS1Config};
 use softiommu_pgtable::formats::arm_s2::{ArmS2, ArmS2Config};
+use softiommu_pgtable::fuzz::access;
 use softiommu_pgtable::{Access, PageTable, Prot};
 
 use crate::driver::stage1_cd;
@@ -209,22 +211,6 @@ const REGS: [u64; 16] = [
     SMMU_PAGE1 + 0xc8,
 ];
 
-fn offset(u: &mut Unstructured<'_>) -> Result<u64> {
-    Ok(match u.int_in_range(0u8..=3)? {
-        0 | 1 => *u.choose(&REGS)? + u64::from(u.int_in_range(0u8..=7)?),
-        2 => u64::from(u.arbitrary::<u16>()?) % (2 * SMMU_PAGE1 + 0x40),
-        _ => u.arbitrary()?,
-    })
-}
-
-fn width(u: &mut Unstructured<'_>) -> Result<u32> {
-    Ok(match u.int_in_range(0u8..=7)? {
-        0..=3 => 4,
-        4..=5 => 8,
-        _ => u.arbitrary()?,
-    })
-}
-
 fn run(u: &mut Unstructured<'_>) -> Result<()> {
     let Some(rig) = setup(u)? else {
         return Ok(());
@@ -232,9 +218,13 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
     let un = &rig.unit;
     while !u.is_empty() {
         match u.int_in_range(0u8..=10)? {
-            0 | 1 => un.mmio_write(offset(u)?, width(u)?, u.arbitrary()?),
+            0 | 1 => un.mmio_write(
+                mmio_offset(u, &REGS, 2 * SMMU_PAGE1)?,
+                mmio_width(u)?,
+                u.arbitrary()?,
+            ),
             2 => {
-                let _ = un.mmio_read(offset(u)?, width(u)?);
+                let _ = un.mmio_read(mmio_offset(u, &REGS, 2 * SMMU_PAGE1)?, mmio_width(u)?);
             }
             3 => {
                 // A word of the stream table, the CDs, the spare pages, the queues or tables.
@@ -287,14 +277,6 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
     Ok(())
 }
 
-fn sid(u: &mut Unstructured<'_>) -> Result<u32> {
-    Ok(if u.ratio(3u8, 4u8)? {
-        *u.choose(&SIDS)?
-    } else {
-        u.arbitrary()?
-    })
-}
-
 fn ssid(u: &mut Unstructured<'_>) -> Result<Option<u32>> {
     Ok(match u.int_in_range(0u8..=3)? {
         0 | 1 => None,
@@ -311,21 +293,16 @@ fn address(u: &mut Unstructured<'_>) -> Result<u64> {
 }
 
 fn dma(rig: &Rig, u: &mut Unstructured<'_>) -> Result<()> {
-    let bits: u8 = u.arbitrary()?;
     let req = Request {
-        sid: sid(u)?,
-        ssid: ssid(u)?,
-        addr: address(u)?,
-        access: Access {
-            write: bits & 1 != 0,
-            exec: bits & 2 != 0,
-            privileged: bits & 4 != 0,
-        },
-        kind: match (bits >> 3) % 4 {
+        access: access(u)?,
+        kind: match u.int_in_range(0u8..=3)? {
             0 | 1 => RequestKind::Untranslated,
             2 => RequestKind::Translated,
             _ => RequestKind::TranslationRequest,
         },
+        sid: known_or_any(u, &SIDS)?,
+        ssid: ssid(u)?,
+        addr: address(u)?,
     };
     if let Ok(t) = rig.unit.translate(req) {
         assert!(
@@ -346,7 +323,7 @@ fn page_request(rig: &Rig, u: &mut Unstructured<'_>) -> Result<()> {
     let req = if u.ratio(3u8, 4u8)? {
         let bits: u8 = u.arbitrary()?;
         PageRequest::new(
-            sid(u)?,
+            known_or_any(u, &SIDS)?,
             ssid(u)?,
             u.arbitrary()?,
             address(u)?,

@@ -5,9 +5,11 @@
 use std::sync::Arc;
 
 use arbitrary::{Result, Unstructured};
+use softiommu_mem::fuzz::{known_or_any, mmio_offset, mmio_width};
 use softiommu_mem::{AddressSpace, PageAlloc, RamArena};
 use softiommu_pgtable::formats::vtd_ss::{VtdSs, VtdSsConfig};
 use softiommu_pgtable::formats::x86::{X86, X86Config};
+use softiommu_pgtable::fuzz::access;
 use softiommu_pgtable::{Access, PageTable, Prot};
 
 use crate::desc::{PageRequest, PageRequestQw0, PageRequestQw1};
@@ -215,22 +217,6 @@ const REGS: [u64; 16] = [
     PQA_REG, 0x0dc, 0x508, 0x600, 0xe00,
 ];
 
-fn offset(u: &mut Unstructured<'_>) -> Result<u64> {
-    Ok(match u.int_in_range(0u8..=3)? {
-        0 | 1 => *u.choose(&REGS)? + u64::from(u.int_in_range(0u8..=7)?),
-        2 => u64::from(u.int_in_range(0u16..=(REG_SET_SIZE as u16 + 0x20))?),
-        _ => u.arbitrary()?,
-    })
-}
-
-fn width(u: &mut Unstructured<'_>) -> Result<u32> {
-    Ok(match u.int_in_range(0u8..=7)? {
-        0..=3 => 4,
-        4..=5 => 8,
-        _ => u.arbitrary()?,
-    })
-}
-
 fn run(u: &mut Unstructured<'_>) -> Result<()> {
     let Some(rig) = setup(u)? else {
         return Ok(());
@@ -238,9 +224,13 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
     let un = &rig.unit;
     while !u.is_empty() {
         match u.int_in_range(0u8..=9)? {
-            0 | 1 => un.mmio_write(offset(u)?, width(u)?, u.arbitrary()?),
+            0 | 1 => un.mmio_write(
+                mmio_offset(u, &REGS, REG_SET_SIZE)?,
+                mmio_width(u)?,
+                u.arbitrary()?,
+            ),
             2 => {
-                let _ = un.mmio_read(offset(u)?, width(u)?);
+                let _ = un.mmio_read(mmio_offset(u, &REGS, REG_SET_SIZE)?, mmio_width(u)?);
             }
             3 => {
                 // A word of the structures, the queues or the tables.
@@ -296,14 +286,6 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
     Ok(())
 }
 
-fn sid(u: &mut Unstructured<'_>) -> Result<u16> {
-    Ok(if u.ratio(3u8, 4u8)? {
-        *u.choose(&SIDS)?
-    } else {
-        u.arbitrary()?
-    })
-}
-
 fn pasid(u: &mut Unstructured<'_>) -> Result<Option<u32>> {
     Ok(match u.int_in_range(0u8..=3)? {
         0 => None,
@@ -321,16 +303,11 @@ fn address(u: &mut Unstructured<'_>) -> Result<u64> {
 }
 
 fn dma(rig: &Rig, u: &mut Unstructured<'_>) -> Result<()> {
-    let bits: u8 = u.arbitrary()?;
     let req = Request {
-        sid: sid(u)?,
+        access: access(u)?,
+        sid: known_or_any(u, &SIDS)?,
         pasid: pasid(u)?,
         addr: address(u)?,
-        access: Access {
-            write: bits & 1 != 0,
-            exec: bits & 2 != 0,
-            privileged: bits & 4 != 0,
-        },
     };
     if let Ok(t) = rig.unit.translate(req) {
         assert!(
@@ -353,7 +330,7 @@ fn page_request(rig: &Rig, u: &mut Unstructured<'_>) -> Result<()> {
         // A well-formed request of a known requester, with the rest from the bytes.
         let p = pasid(u)?;
         let q0 = PageRequestQw0::from_bits(qw0)
-            .with_rid(sid(u)?)
+            .with_rid(known_or_any(u, &SIDS)?)
             .with_pp(p.is_some())
             .with_pasid(p.unwrap_or(0) & 0xf_ffff);
         qw0 = q0.into_bits();
