@@ -9,7 +9,7 @@ mod alloc;
 mod pick;
 mod spaces;
 
-pub use pick::{known_or_any, mmio_offset, mmio_width};
+pub use pick::{check_translation, known_or_any, mmio_offset, mmio_width};
 pub use spaces::spaces;
 
 use std::path::{Path, PathBuf};

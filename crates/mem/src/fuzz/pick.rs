@@ -1,4 +1,5 @@
-//! Values the fuzz bodies of several crates choose from the bytes the same way.
+//! Values the fuzz bodies of several crates choose from the bytes the same way, and the check
+//! both hardware models' translations must pass.
 
 use arbitrary::{Result, Unstructured};
 
@@ -31,4 +32,18 @@ where
     } else {
         u.arbitrary()
     }
+}
+
+/// Asserts what every translation a hardware model answers must be: `len` bytes from `pa`,
+/// 1 to `max`, ending at a 4 KiB boundary (the end of the page or block that maps them).
+pub fn check_translation(pa: u64, len: u64, max: u64, what: &dyn std::fmt::Debug) {
+    assert!(
+        (1..=max).contains(&len),
+        "translation of {what:?} covers {len:#x} bytes"
+    );
+    assert_eq!(
+        pa.wrapping_add(len) % 4096,
+        0,
+        "translation of {what:?} ends inside a page: {pa:#x}+{len:#x}"
+    );
 }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use arbitrary::{Result, Unstructured};
-use softiommu_mem::fuzz::{known_or_any, mmio_offset, mmio_width};
+use softiommu_mem::fuzz::{check_translation, known_or_any, mmio_offset, mmio_width};
 use softiommu_mem::{AddressSpace, PageAlloc, RamArena};
 use softiommu_pgtable::formats::arm::Granule;
 use softiommu_pgtable::formats::arm_s1::{ArmS1, ArmS1Config};
@@ -305,16 +305,7 @@ fn dma(rig: &Rig, u: &mut Unstructured<'_>) -> Result<()> {
         addr: address(u)?,
     };
     if let Ok(t) = rig.unit.translate(req) {
-        assert!(
-            (1..=1 << 36).contains(&t.len),
-            "translation of {req:?} covers {:#x} bytes",
-            t.len
-        );
-        assert_eq!(
-            t.pa.wrapping_add(t.len) % 4096,
-            0,
-            "translation of {req:?} ends inside a page: {t:?}"
-        );
+        check_translation(t.pa, t.len, 1 << 36, &req);
     }
     Ok(())
 }
