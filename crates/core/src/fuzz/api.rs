@@ -1,7 +1,7 @@
 //! The API sequence: attachments at RIDs and PASIDs, maps, unmaps, PASID allocation, SVA
 //! binding, address-space changes, page requests and DMA.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
 use std::sync::Arc;
 
@@ -308,11 +308,12 @@ fn sva(w: &mut World, u: &mut Unstructured<'_>, dev: usize, mm: usize) -> Result
                     Some((q, _)) => assert_eq!(p, *q, "a second PASID for one address space"),
                     None => assert!(!w.m.taken(p), "SVA PASID {p} is taken"),
                 }
-                w.m.sva
+                *w.m.sva
                     .entry(mm)
-                    .or_insert((p, BTreeSet::new()))
+                    .or_insert((p, BTreeMap::new()))
                     .1
-                    .insert(dev);
+                    .entry(dev)
+                    .or_default() += 1;
                 w.m.attached.insert((dev, Some(p)), At::Sva(mm));
             }
         }
@@ -321,12 +322,16 @@ fn sva(w: &mut World, u: &mut Unstructured<'_>, dev: usize, mm: usize) -> Result
             let bound =
                 w.m.sva
                     .get(&mm)
-                    .is_some_and(|(_, devs)| devs.contains(&dev));
+                    .is_some_and(|(_, devs)| devs.contains_key(&dev));
             assert_eq!(r.is_ok(), bound, "unbind of {mm} from {dev}: {r:?}");
             if let Some((p, devs)) = w.m.sva.get_mut(&mm) {
-                if bound {
-                    w.m.attached.remove(&(dev, Some(*p)));
-                    devs.remove(&dev);
+                // The last binding of the device detaches the PASID.
+                if let Entry::Occupied(mut n) = devs.entry(dev) {
+                    *n.get_mut() -= 1;
+                    if *n.get() == 0 {
+                        n.remove();
+                        w.m.attached.remove(&(dev, Some(*p)));
+                    }
                 }
                 if devs.is_empty() && space.pasid().is_none() {
                     w.m.sva.remove(&mm);

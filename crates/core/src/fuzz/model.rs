@@ -1,6 +1,6 @@
 //! What a user of the core expects after the calls made so far.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 use crate::Pasid;
 
@@ -28,8 +28,9 @@ pub(super) struct Model {
     pub(super) global: BTreeMap<Pasid, u64>,
     /// Private PASIDs of each device.
     pub(super) private: BTreeMap<Pasid, usize>,
-    /// The PASID of each address space, once bound; and which devices it is bound to.
-    pub(super) sva: HashMap<usize, (Pasid, BTreeSet<usize>)>,
+    /// The PASID of each address space, once bound; and how many bindings each device holds
+    /// on it (every bind counts one, every unbind drops one).
+    pub(super) sva: HashMap<usize, (Pasid, BTreeMap<usize, u32>)>,
 }
 
 impl Model {
