@@ -14,7 +14,6 @@
 //! The command is the front end of softiommu's layers (`docs/design.md` at the root of the
 //! repository); it uses only `softiommu-mem` and `softiommu-pgtable`.
 
-mod parse;
 mod pgtable_cmd;
 
 use std::io::{self, BufWriter, Write};

@@ -22,7 +22,9 @@ use softiommu_pgtable::{Format, PageTable, PgError};
 
 pub use self::args::PgtableArgs;
 use self::show::{print_format, print_stats, print_walk};
-use crate::parse::{MapFileError, MapLines, MapSpec, UnmapSpec, human_size, prot_arg, shown};
+use softiommu_cli::parse::{
+    MapFileError, MapLines, MapSpec, UnmapSpec, human_size, prot_arg, shown,
+};
 
 /// Physical address of the RAM that table pages are allocated from (`--table-memory` bytes
 /// of it, reserved lazily, so only the table pages in use cost memory).

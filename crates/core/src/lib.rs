@@ -63,6 +63,8 @@ mod caps;
 mod domain;
 mod driver;
 mod error;
+#[cfg(feature = "fuzzing")]
+pub mod fuzz;
 mod ids;
 mod iommu;
 mod iopf;

@@ -28,6 +28,17 @@ impl<M: GuestMemoryBackend> GuestRam<M> {
         &self.mem
     }
 
+    /// Fails unless all of `[pa, pa + len)` is backed (one region or adjacent ones).
+    fn whole(&self, pa: u64, len: u64) -> Result<()> {
+        let whole = MemError::OutOfRange { addr: pa, len };
+        let n = usize::try_from(len).map_err(|_| whole)?;
+        if pa.checked_add(len).is_some() && self.mem.check_range(GuestAddress(pa), n) {
+            Ok(())
+        } else {
+            Err(whole)
+        }
+    }
+
     /// An empty access succeeds where a one-byte access would, as on every address space
     /// (vm-memory itself accepts an empty access anywhere).
     fn backed(&self, pa: u64) -> Result<()> {
@@ -92,9 +103,28 @@ where
         if buf.is_empty() {
             return self.backed(pa);
         }
+        // vm-memory writes what fits before it reports a hole: a write that fails must change
+        // nothing, so the whole range is checked first.
+        self.whole(pa, buf.len() as u64)?;
         self.mem
             .write_slice(buf, GuestAddress(pa))
             .map_err(range_error(pa, buf.len()))
+    }
+
+    fn fill(&self, pa: u64, len: u64, byte: u8) -> Result<()> {
+        if len == 0 {
+            return self.backed(pa);
+        }
+        self.whole(pa, len)?;
+        let block = [byte; 4096];
+        let mut at = pa;
+        let end = pa + len;
+        while at < end {
+            let n = (end - at).min(block.len() as u64) as usize;
+            self.write(at, &block[..n])?;
+            at += n as u64;
+        }
+        Ok(())
     }
 }
 
@@ -145,5 +175,32 @@ mod tests {
         ram.fill(0x100, 0x40, 0x5a).unwrap();
         ram.read(0x100, &mut buf).unwrap();
         assert_eq!(buf, [0x5a; 32]);
+    }
+
+    #[test]
+    fn a_write_or_fill_past_a_region_changes_nothing() {
+        let ram = two_regions();
+        // From the last 16 bytes of the first region into the hole after it.
+        assert!(matches!(
+            ram.write(0xfff0, &[0xee; 0x40]),
+            Err(MemError::OutOfRange {
+                addr: 0xfff0,
+                len: 0x40
+            })
+        ));
+        assert!(matches!(
+            ram.fill(0xfff0, 0x40, 0xee),
+            Err(MemError::OutOfRange {
+                addr: 0xfff0,
+                len: 0x40
+            })
+        ));
+        // A fill longer than one chunk whose end runs out of the region.
+        assert!(ram.fill(0x100000, 0x20000, 0xee).is_err());
+        let mut b = [1u8; 16];
+        ram.read(0xfff0, &mut b).unwrap();
+        assert_eq!(b, [0; 16], "the end of the first region");
+        ram.read(0x100000, &mut b).unwrap();
+        assert_eq!(b, [0; 16], "the start of the second region");
     }
 }

@@ -24,6 +24,8 @@ mod alloc;
 mod arena;
 mod dry;
 mod error;
+#[cfg(feature = "fuzzing")]
+pub mod fuzz;
 mod guest;
 mod space;
 mod view;

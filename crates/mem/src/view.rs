@@ -45,6 +45,12 @@ where
         self.mem.write((self.map)(pa, buf.len() as u64, true)?, buf)
     }
 
+    fn fill(&self, pa: u64, len: u64, byte: u8) -> Result<()> {
+        // The whole range in one call of `map`, as every other access: a fill the map cannot
+        // serve in one piece changes nothing.
+        self.mem.fill((self.map)(pa, len, true)?, len, byte)
+    }
+
     fn store_u64(&self, pa: u64, value: u64) -> Result<()> {
         self.mem.store_u64((self.map)(pa, 8, true)?, value)
     }
@@ -87,5 +93,25 @@ mod tests {
         assert!(view.words(0xff8, 2).is_err());
         let mut b = [0u8; 4];
         assert!(view.read(0xffe, &mut b).is_err());
+    }
+
+    #[test]
+    fn a_fill_the_map_cannot_serve_whole_changes_nothing() {
+        let mem = RamArena::new(0, 0x4000).unwrap();
+        // A 0x1800-byte window at 0x10000, seen in memory at 0x1000.
+        let view = MappedSpace::new(&mem, |a: u64, len: u64, _write: bool| {
+            match a.checked_sub(0x10000) {
+                Some(off) if off < 0x1800 && len <= 0x1800 - off => Ok(0x1000 + off),
+                _ => Err(MemError::OutOfRange { addr: a, len }),
+            }
+        });
+        // Longer than one chunk of the default fill, and running past the window.
+        assert!(view.fill(0x10000, 0x2000, 0xee).is_err());
+        let mut b = [1u8; 16];
+        mem.read(0x1000, &mut b).unwrap();
+        assert_eq!(b, [0; 16], "the window's first bytes");
+        view.fill(0x10100, 0x1000, 0x5a).unwrap();
+        mem.read(0x1100, &mut b).unwrap();
+        assert_eq!(b, [0x5a; 16]);
     }
 }

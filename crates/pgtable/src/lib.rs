@@ -110,6 +110,8 @@ mod dirty;
 mod error;
 mod format;
 pub mod formats;
+#[cfg(feature = "fuzzing")]
+pub mod fuzz;
 mod geometry;
 mod prot;
 pub mod stale;

@@ -76,6 +76,10 @@ pub mod cd;
 pub mod cmd;
 pub mod driver;
 pub mod event;
+#[cfg(feature = "fuzzing")]
+pub mod fuzz;
+#[cfg(feature = "testing")]
+pub mod harness;
 pub mod model;
 pub mod pri;
 pub mod queue;

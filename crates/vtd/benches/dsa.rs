@@ -3,9 +3,6 @@
 
 #![allow(dead_code)]
 
-#[path = "../tests/common/mod.rs"]
-mod common;
-#[path = "../tests/common/harness.rs"]
-mod harness;
+use softiommu_vtd::harness::VtdHarness;
 
-softiommu_core::dsa_benches!("vtd", harness::VtdHarness::unchecked());
+softiommu_core::dsa_benches!("vtd", VtdHarness::unchecked());

@@ -87,6 +87,10 @@
 pub mod desc;
 pub mod driver;
 pub mod fault;
+#[cfg(feature = "fuzzing")]
+pub mod fuzz;
+#[cfg(feature = "testing")]
+pub mod harness;
 pub mod model;
 pub mod regs;
 pub mod structs;

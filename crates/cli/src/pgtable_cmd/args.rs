@@ -7,7 +7,7 @@ use softiommu_pgtable::Access;
 use softiommu_pgtable::formats::arm::Granule;
 
 use super::CmdError;
-use crate::parse::{MapSpec, UnmapSpec, human_size, parse_map, parse_num, parse_unmap};
+use softiommu_cli::parse::{MapSpec, UnmapSpec, human_size, parse_map, parse_num, parse_unmap};
 
 /// Table memory when `--table-memory` is not given.
 pub const DEFAULT_TABLE_MEMORY: u64 = 1 << 30;

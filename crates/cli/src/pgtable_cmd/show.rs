@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use softiommu_mem::AddressSpace;
 use softiommu_pgtable::{Access, FaultKind, Format, PageTable, Pte};
 
-use crate::parse::{human_size, prot_arg};
+use softiommu_cli::parse::{human_size, prot_arg};
 
 /// One line on the format: levels, widths, page sizes.
 pub fn print_format<F: Format>(fmt: &F, out: &mut dyn Write) -> io::Result<()> {

@@ -1,7 +1,6 @@
 //! The DSA-compatible engine as a driver sees it: bring-up, every operation, every error.
 
 mod ats;
-mod corpus;
 mod driver;
 mod errors;
 mod harness;

@@ -27,8 +27,8 @@ use softiommu_vtd::structs::{
     root_entry_address,
 };
 
-use crate::harness::VtdHarness;
 use crate::linux::{context, pasid};
+use softiommu_vtd::harness::VtdHarness;
 
 /// A difference between what this driver writes and what Linux writes, on purpose.
 #[derive(Debug)]

@@ -14,13 +14,8 @@
 // Tests unwrap freely (the workspace's `unwrap_used` lint is for library code).
 #![allow(clippy::unwrap_used)]
 
-#[path = "../common/mod.rs"]
-mod common;
 mod descriptors;
 mod differential;
-#[allow(dead_code)]
-#[path = "../common/harness.rs"]
-mod harness;
 mod invalidations;
 mod linux;
 #[allow(dead_code)]
