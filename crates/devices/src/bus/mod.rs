@@ -11,15 +11,28 @@
 //! a request land in, and [`Upstream::dma_read`] / [`Upstream::dma_write`] copy each run
 //! through [`Upstream::memory`] until the request is done or a run faults.
 //!
+//! Between the functions and the IOMMU there may be bridges, each itself an [`Upstream`] to
+//! the functions below it and forwarding to its own: a [`Switch`]'s [`DownstreamPort`]s,
+//! whose ACS controls decide whether a request for a peer's BAR goes straight to the peer or
+//! up through the IOMMU, and a [`PciBridge`] (PCI Express to PCI), whose functions' requests
+//! carry the bridge's requester ID. A function's memory BARs are [`MemoryTarget`]s, reached by
+//! address through a [`MemoryMap`].
+//!
 //! The types are plain data in PCIe's terms (requester ID, PASID prefix, AT field, ATS and
 //! PRI messages), so an IOMMU model implements the traits without knowing any device, and a
 //! device uses them without knowing which IOMMU serves it.
 
 mod ats;
+mod bridge;
 mod direct;
+mod map;
 mod pri;
+mod route;
+mod switch;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_p2p;
 mod types;
 
 use std::sync::Arc;
@@ -31,8 +44,13 @@ pub use ats::{
     ATS_PAGE_LOG2, AtcInvalidation, AtcInvalidationStatus, AtsFailure, AtsRequest, AtsTranslation,
     decode_range, encode_range,
 };
+pub use bridge::PciBridge;
 pub use direct::Direct;
+pub use map::{MemoryMap, MemoryTarget, WindowError};
 pub use pri::{PRGI_MAX, PageRequest, PageResponse, PageResponseCode};
+pub use switch::{
+    ACS_ISOLATION, ACS_MODELLED, DownstreamPort, PortConfig, PortError, PortStats, Switch,
+};
 pub use types::{
     AddressType, Direction, DmaFault, DmaRequest, MsiMessage, PASID_MAX, PasidPrefix, Rights,
     Translation,

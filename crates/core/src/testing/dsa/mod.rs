@@ -8,11 +8,13 @@
 
 mod bench;
 mod runs;
+mod p2p;
 mod scenarios;
 mod stress;
 
 pub use bench::*;
 pub use runs::*;
+pub use p2p::*;
 pub use scenarios::*;
 pub use stress::*;
 
@@ -35,6 +37,8 @@ pub struct Engine {
     pub dev: DeviceId,
     /// Its requester ID.
     pub rid: u16,
+    /// Its port onto the bus (ATS, page requests).
+    pub port: Arc<BusPort>,
 }
 
 impl Engine {
@@ -51,12 +55,24 @@ impl Engine {
             devices: vec![desc],
         };
         let dev = p.add_topology(&topo).expect("engine added")[0];
+        Engine::on(up, rid, dev)
+    }
+
+    /// A new engine (synchronous execution) whose requests carry `rid` and go to `up` (the
+    /// instance's bus, or a bridge in front of it), known to the core as `dev`.
+    pub fn on(up: Arc<dyn Upstream>, rid: u16, dev: DeviceId) -> Engine {
         let cfg = DsaConfig {
             mode: ExecMode::Synchronous,
             ..DsaConfig::default()
         };
-        let dsa = Arc::new(Dsa::new(cfg, Arc::new(BusPort::new(up, rid)), None));
-        Engine { dsa, dev, rid }
+        let port = Arc::new(BusPort::new(up, rid));
+        let dsa = Arc::new(Dsa::new(cfg, port.clone(), None));
+        Engine {
+            dsa,
+            dev,
+            rid,
+            port,
+        }
     }
 
     /// Runs a command and returns CMDSTS's error code.
@@ -162,6 +178,26 @@ macro_rules! dsa_tests {
             #[test]
             fn a_translation_covers_following_pages_only_while_they_are_cached_alike() {
                 $crate::testing::dsa::a_translation_covers_following_pages_only_while_they_are_cached_alike(&$harness)
+            }
+            #[test]
+            fn peer_to_peer_without_acs_goes_straight_to_the_peer() {
+                $crate::testing::dsa::peer_to_peer_without_acs_goes_straight_to_the_peer(&$harness)
+            }
+            #[test]
+            fn peer_to_peer_with_acs_goes_through_the_iommu() {
+                $crate::testing::dsa::peer_to_peer_with_acs_goes_through_the_iommu(&$harness)
+            }
+            #[test]
+            fn peer_to_peer_with_ats_goes_straight_under_direct_translated_p2p() {
+                $crate::testing::dsa::peer_to_peer_with_ats_goes_straight_under_direct_translated_p2p(
+                    &$harness,
+                )
+            }
+            #[test]
+            fn a_function_behind_a_pcie_to_pci_bridge_is_seen_with_the_bridges_rid() {
+                $crate::testing::dsa::a_function_behind_a_pcie_to_pci_bridge_is_seen_with_the_bridges_rid(
+                    &$harness,
+                )
             }
         }
     };

@@ -8,14 +8,14 @@ use softiommu_devices::dsa::Status;
 use softiommu_pgtable::Prot;
 
 /// Where the source, the destination and the completion records sit, in every domain.
-const SRC: u64 = 0x100_0000;
-const DST: u64 = 0x200_0000;
-const CR: u64 = 0x300_0000;
+pub(super) const SRC: u64 = 0x100_0000;
+pub(super) const DST: u64 = 0x200_0000;
+pub(super) const CR: u64 = 0x300_0000;
 /// What guard bytes hold.
-const GUARD: u8 = 0x5a;
+pub(super) const GUARD: u8 = 0x5a;
 
 /// `pages` pages of fresh RAM filled with `byte`.
-fn ram(p: &Platform, pages: u64, byte: u8) -> u64 {
+pub(super) fn ram(p: &Platform, pages: u64, byte: u8) -> u64 {
     let pa = p.alloc(pages * PAGE);
     p.mem().fill(pa, pages * PAGE, byte).unwrap();
     pa
@@ -23,7 +23,13 @@ fn ram(p: &Platform, pages: u64, byte: u8) -> u64 {
 
 /// Whether instance 0 recorded a fault of requester `rid` (and `pasid`) at the page of
 /// `addr`, writing or not.
-fn recorded(p: &Platform, rid: u16, pasid: Option<Pasid>, addr: u64, write: bool) -> bool {
+pub(super) fn recorded(
+    p: &Platform,
+    rid: u16,
+    pasid: Option<Pasid>,
+    addr: u64,
+    write: bool,
+) -> bool {
     let want = RecordedFault {
         rid,
         pasid,
