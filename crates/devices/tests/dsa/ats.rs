@@ -117,6 +117,12 @@ fn invalidation_by_range_pasid_and_all() {
         &Descriptor::memmove(SRC, DST, 0x2000).with_completion(CR),
     );
     assert_eq!(rig.port.atc_len(), 10);
+    assert!(iommu.translated.load(SeqCst) > 0);
+    assert_eq!(
+        iommu.translated_with_pasid.load(SeqCst),
+        0,
+        "translated requests carry no PASID prefix"
+    );
     let ep = iommu.endpoint();
     // One page of PASID 1.
     assert_eq!(

@@ -53,6 +53,8 @@ pub struct Iommu {
     pub stale: AtomicUsize,
     /// Translated accesses.
     pub translated: AtomicUsize,
+    /// Translated accesses that carried a PASID prefix.
+    pub translated_with_pasid: AtomicUsize,
     /// Microseconds a translated access takes before it reaches memory (widens races).
     pub access_delay_us: AtomicUsize,
     /// Untranslated requests.
@@ -75,6 +77,7 @@ impl Iommu {
             retired: Mutex::new(HashSet::new()),
             stale: AtomicUsize::new(0),
             translated: AtomicUsize::new(0),
+            translated_with_pasid: AtomicUsize::new(0),
             access_delay_us: AtomicUsize::new(0),
             untranslated: AtomicUsize::new(0),
             ats: AtomicUsize::new(0),
@@ -107,6 +110,9 @@ impl Upstream for Iommu {
         let in_page = 0x1000 - (req.addr & 0xfff);
         if req.at == AddressType::Translated {
             self.translated.fetch_add(1, SeqCst);
+            if req.pasid.is_some() {
+                self.translated_with_pasid.fetch_add(1, SeqCst);
+            }
             let delay = self.access_delay_us.load(SeqCst) as u64;
             if delay > 0 {
                 std::thread::sleep(Duration::from_micros(delay));
