@@ -9,3 +9,4 @@ mod iommu;
 mod pci;
 mod pri;
 mod props;
+mod stale;
