@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 use softiommu_core::testing::{
-    CacheStats, DriverSide, FREE, Harness, InstSpec, Platform, RAM, RecordedFault, Shape,
+    CacheStats, DriverSide, FREE, Harness, InstSpec, IrqLine, Platform, RAM, RecordedFault, Shape,
     platform_memory,
 };
 use softiommu_core::{
@@ -18,7 +18,7 @@ use softiommu_pgtable::formats::x86::{X86, X86Config};
 use softiommu_vtd::desc::ResponseCode as VtdCode;
 use softiommu_vtd::driver::VtdDriver;
 use softiommu_vtd::model::{DeviceMessage, VtdUnit};
-use softiommu_vtd::regs::{Frcd, RequestKind, VtdParams};
+use softiommu_vtd::regs::{Event, Frcd, RequestKind, VtdParams};
 
 use crate::common;
 
@@ -96,6 +96,8 @@ struct Unit {
     /// What the unit sent to the platform's devices, attached on the bus.
     bus: Arc<common::BusLog>,
     unit: Arc<VtdUnit<Mem>>,
+    /// The page-request event's interrupt.
+    prq_irq: Arc<IrqLine>,
 }
 
 struct VtdSide {
@@ -149,6 +151,11 @@ impl DriverSide for VtdSide {
         Some(u.unit.clone())
     }
 
+    fn page_request_irq(&self, inst: InstanceId) -> Option<Arc<IrqLine>> {
+        let u = self.units.iter().find(|u| u.inst == inst)?;
+        Some(u.prq_irq.clone())
+    }
+
     fn recorded_faults(&self, inst: InstanceId) -> Vec<RecordedFault> {
         let Some(u) = self.units.iter().find(|u| u.inst == inst) else {
             return Vec::new();
@@ -191,11 +198,17 @@ impl Harness for VtdHarness {
         let (mem, alloc, iommu) = platform_memory(TABLES);
         let mut units = Vec::new();
         for spec in specs {
+            let prq_irq = Arc::new(IrqLine::new());
+            let line = prq_irq.clone();
             let unit = Arc::new(
                 VtdUnit::new(
                     Self::params(spec),
                     mem.clone(),
-                    Arc::new(|_, _, _| {}),
+                    Arc::new(move |which, _, _| {
+                        if which == Event::PageRequest {
+                            line.raise();
+                        }
+                    }),
                     Arc::new(|_: DeviceMessage| {}),
                 )
                 .expect("VT-d unit"),
@@ -211,6 +224,7 @@ impl Harness for VtdHarness {
                 inst,
                 bus: Arc::default(),
                 unit,
+                prq_irq,
             });
         }
         let inst = units.iter().map(|u| u.inst).collect();
