@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use parking_lot::Mutex;
 use softiommu_core::testing::{
-    CacheStats, DriverSide, FREE, Harness, InstSpec, Platform, RAM, RecordedFault, Shape,
+    CacheStats, DriverSide, FREE, Harness, InstSpec, IrqLine, Platform, RAM, RecordedFault, Shape,
     platform_memory,
 };
 use softiommu_core::{
@@ -24,7 +24,7 @@ use softiommu_pgtable::formats::arm_s1::{ArmS1, ArmS1Config};
 
 use crate::driver::{SmmuDriver, stage1_cd};
 use crate::model::{DeviceMessage, SmmuUnit};
-use crate::regs::SmmuParams;
+use crate::regs::{Interrupt, Irq, SmmuParams};
 
 /// Table pages and the units' structures come from here.
 const TABLES: std::ops::Range<u64> = (8 << 20)..(128 << 20);
@@ -84,8 +84,14 @@ impl SmmuHarness {
         let (mem, alloc, iommu) = platform_memory(TABLES);
         let mut units = Vec::new();
         for p in params {
-            let unit =
-                Arc::new(SmmuUnit::new(*p, mem.clone(), Arc::new(|_| {})).expect("SMMU unit"));
+            let priq_irq = Arc::new(IrqLine::new());
+            let line = priq_irq.clone();
+            let sink = Arc::new(move |i: Interrupt| {
+                if i.irq == Irq::PriQueue {
+                    line.raise();
+                }
+            });
+            let unit = Arc::new(SmmuUnit::new(*p, mem.clone(), sink).expect("SMMU unit"));
             unit.set_checking(checking);
             unit.set_stats(checking);
             // The OS page size of the driver: 64 KiB where only that granule is beside 4 KiB.
@@ -106,6 +112,7 @@ impl SmmuHarness {
                 unit,
                 driver,
                 refusals_expected: AtomicBool::new(false),
+                priq_irq,
             }));
         }
         let inst = units.iter().map(|u| u.inst).collect();
@@ -134,6 +141,8 @@ pub struct Unit {
     pub driver: Arc<SmmuDriver>,
     /// The test makes the SMMU refuse commands on purpose.
     pub refusals_expected: AtomicBool,
+    /// The PRI queue's interrupt.
+    pub priq_irq: Arc<IrqLine>,
 }
 
 struct SmmuSide {
@@ -203,6 +212,11 @@ impl DriverSide for SmmuSide {
     fn upstream(&self, inst: InstanceId) -> Option<Arc<dyn Upstream>> {
         let u = self.units.iter().find(|u| u.inst == inst)?;
         Some(u.unit.clone())
+    }
+
+    fn page_request_irq(&self, inst: InstanceId) -> Option<Arc<IrqLine>> {
+        let u = self.units.iter().find(|u| u.inst == inst)?;
+        Some(u.priq_irq.clone())
     }
 
     fn recorded_faults(&self, inst: InstanceId) -> Vec<RecordedFault> {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 use softiommu_core::testing::{
-    CacheStats, DriverSide, FREE, Harness, InstSpec, Platform, RAM, RecordedFault, Shape,
+    CacheStats, DriverSide, FREE, Harness, InstSpec, IrqLine, Platform, RAM, RecordedFault, Shape,
     platform_memory,
 };
 use softiommu_core::{
@@ -23,7 +23,7 @@ use softiommu_pgtable::formats::x86::{X86, X86Config};
 use crate::desc::ResponseCode as VtdCode;
 use crate::driver::VtdDriver;
 use crate::model::{DeviceMessage, VtdUnit};
-use crate::regs::{Frcd, RequestKind, VtdParams};
+use crate::regs::{Event, Frcd, RequestKind, VtdParams};
 
 /// Table pages and the units' structures come from here.
 const TABLES: std::ops::Range<u64> = (8 << 20)..(64 << 20);
@@ -98,6 +98,8 @@ struct Unit {
     /// What the unit sent to the platform's devices, attached on the bus.
     bus: Arc<BusLog>,
     unit: Arc<VtdUnit<Mem>>,
+    /// The page-request event's interrupt.
+    prq_irq: Arc<IrqLine>,
 }
 
 struct VtdSide {
@@ -151,6 +153,11 @@ impl DriverSide for VtdSide {
         Some(u.unit.clone())
     }
 
+    fn page_request_irq(&self, inst: InstanceId) -> Option<Arc<IrqLine>> {
+        let u = self.units.iter().find(|u| u.inst == inst)?;
+        Some(u.prq_irq.clone())
+    }
+
     fn recorded_faults(&self, inst: InstanceId) -> Vec<RecordedFault> {
         let Some(u) = self.units.iter().find(|u| u.inst == inst) else {
             return Vec::new();
@@ -193,11 +200,17 @@ impl Harness for VtdHarness {
         let (mem, alloc, iommu) = platform_memory(TABLES);
         let mut units = Vec::new();
         for spec in specs {
+            let prq_irq = Arc::new(IrqLine::new());
+            let line = prq_irq.clone();
             let unit = Arc::new(
                 VtdUnit::new(
                     Self::params(spec),
                     mem.clone(),
-                    Arc::new(|_, _, _| {}),
+                    Arc::new(move |which, _, _| {
+                        if which == Event::PageRequest {
+                            line.raise();
+                        }
+                    }),
                     Arc::new(|_: DeviceMessage| {}),
                 )
                 .expect("VT-d unit"),
@@ -213,6 +226,7 @@ impl Harness for VtdHarness {
                 inst,
                 bus: Arc::default(),
                 unit,
+                prq_irq,
             });
         }
         let inst = units.iter().map(|u| u.inst).collect();

@@ -14,6 +14,7 @@
 use std::ops::Range;
 use std::sync::Arc;
 
+use super::IrqLine;
 use crate::reference::{RefConfig, RefIommu};
 use crate::{
     DeviceCaps, DeviceDesc, DeviceId, DmaFault, DmaFaultKind, DmaTranslation, InstanceId, Iommu,
@@ -179,6 +180,14 @@ pub trait DriverSide: Send + Sync {
     fn recorded_faults(&self, inst: InstanceId) -> Vec<RecordedFault> {
         let _ = inst;
         Vec::new()
+    }
+
+    /// The line instance `inst` raises when it has queued page requests (the VT-d
+    /// page-request event, the SMMUv3 PRI queue interrupt), if the driver runs a model
+    /// that has one.
+    fn page_request_irq(&self, inst: InstanceId) -> Option<Arc<IrqLine>> {
+        let _ = inst;
+        None
     }
 }
 
@@ -444,6 +453,12 @@ impl Platform {
     /// The DMA faults instance `inst` (an index into the specs) has recorded and still holds.
     pub fn recorded_faults(&self, inst: usize) -> Vec<RecordedFault> {
         self.side.recorded_faults(self.inst[inst])
+    }
+
+    /// The page-request interrupt line of instance `inst` (an index into the specs), if the
+    /// driver has one.
+    pub fn page_request_irq(&self, inst: usize) -> Option<Arc<IrqLine>> {
+        self.side.page_request_irq(self.inst[inst])
     }
 }
 

@@ -15,8 +15,10 @@ pub mod behaviours;
 pub mod dsa;
 pub mod faulty;
 pub mod harness;
+mod irq;
 
 pub use harness::*;
+pub use irq::IrqLine;
 
 /// A behaviour test: a function of the harness it runs on.
 pub type Behaviour = fn(&dyn Harness);

@@ -324,11 +324,15 @@ impl BusPort {
                 None => {}
             }
         };
+        // A translated request carries no PASID prefix: PCIe permits one on untranslated
+        // memory requests, translation requests and PRI and invalidation messages only.
         let pa = hit.page_pa | (at & (PAGE - 1));
-        let r = DmaRequest {
-            addr: pa,
-            ..self.request(req, pa, n, write).translated()
-        };
+        let r = if write {
+            DmaRequest::write(self.rid, pa, n as u64)
+        } else {
+            DmaRequest::read(self.rid, pa, n as u64)
+        }
+        .translated();
         let res = copy(&r, range);
         drop(hit);
         res.map_err(|e| DmaFault {

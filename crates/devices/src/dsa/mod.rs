@@ -13,8 +13,9 @@
 //! the ATS capability is enabled ([`BusPort::set_ats`]; [`DsaFunction`] follows configuration
 //! space) and the WQ's ATS-disable bit is clear, every access goes through an address
 //! translation cache keyed by PASID and 4 KiB page: a miss sends an ATS translation request
-//! ([`Upstream::ats_translate`]), and the access leaves as a translated request, which the
-//! IOMMU does not translate again. A completion marked untranslated-only, or an Unsupported
+//! ([`Upstream::ats_translate`]), and the access leaves as a translated request (without a
+//! PASID prefix, which PCIe does not put on translated requests), which the IOMMU does not
+//! translate again. A completion marked untranslated-only, or an Unsupported
 //! Request answer, sends that access untranslated instead. [`Endpoint::invalidate_atc`]
 //! removes the entries in the invalidation's range and PASID scope and returns only once
 //! every access that was using one of them has finished; a fill whose translation request

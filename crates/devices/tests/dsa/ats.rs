@@ -12,12 +12,12 @@ use crate::harness::{RID, Rig, WqSetup};
 use crate::iommu::{Iommu, Prs};
 
 /// I/O virtual addresses the tests use, and where they land.
-const SRC: u64 = 0x1000_0000;
-const DST: u64 = 0x2000_0000;
-const CR: u64 = 0x3000_0000;
-const SRC_PA: u64 = 0x1_0000;
-const DST_PA: u64 = 0x2_0000;
-const CR_PA: u64 = 0x3_0000;
+pub const SRC: u64 = 0x1000_0000;
+pub const DST: u64 = 0x2000_0000;
+pub const CR: u64 = 0x3000_0000;
+pub const SRC_PA: u64 = 0x1_0000;
+pub const DST_PA: u64 = 0x2_0000;
+pub const CR_PA: u64 = 0x3_0000;
 
 /// An engine behind the test IOMMU with ATS enabled and SRC, DST and CR mapped for `pasid`.
 pub fn rig(cfg: DsaConfig, prs: Prs, pasid: Option<u32>) -> (Rig, Arc<Iommu>) {
@@ -117,6 +117,12 @@ fn invalidation_by_range_pasid_and_all() {
         &Descriptor::memmove(SRC, DST, 0x2000).with_completion(CR),
     );
     assert_eq!(rig.port.atc_len(), 10);
+    assert!(iommu.translated.load(SeqCst) > 0);
+    assert_eq!(
+        iommu.translated_with_pasid.load(SeqCst),
+        0,
+        "translated requests carry no PASID prefix"
+    );
     let ep = iommu.endpoint();
     // One page of PASID 1.
     assert_eq!(

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::time::Duration;
 
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 use softiommu_devices::bus::{
     AddressType, AtsFailure, AtsRequest, AtsTranslation, DmaFault, DmaRequest, Endpoint,
     MsiMessage, PageRequest, PageResponse, PageResponseCode, Rights, Translation, Upstream,
@@ -53,6 +53,8 @@ pub struct Iommu {
     pub stale: AtomicUsize,
     /// Translated accesses.
     pub translated: AtomicUsize,
+    /// Translated accesses that carried a PASID prefix.
+    pub translated_with_pasid: AtomicUsize,
     /// Microseconds a translated access takes before it reaches memory (widens races).
     pub access_delay_us: AtomicUsize,
     /// Untranslated requests.
@@ -63,7 +65,55 @@ pub struct Iommu {
     pub page_requests: Mutex<Vec<PageRequest>>,
     /// How page requests are answered.
     pub prs: Mutex<Prs>,
+    /// Holds translated writes to one physical page until the gate opens.
+    pub gate: Mutex<Option<Arc<Gate>>>,
     endpoint: Mutex<Option<Arc<dyn Endpoint>>>,
+}
+
+/// Holds translated writes to one physical page until opened, and tells when one arrived.
+pub struct Gate {
+    page: u64,
+    /// (a write arrived, the gate is open)
+    state: Mutex<(bool, bool)>,
+    changed: Condvar,
+}
+
+impl Gate {
+    /// A closed gate for the writes to the page holding `pa`.
+    pub fn new(pa: u64) -> Arc<Gate> {
+        Arc::new(Gate {
+            page: pa >> 12,
+            state: Mutex::new((false, false)),
+            changed: Condvar::new(),
+        })
+    }
+
+    /// Waits until a write reached the gate.
+    pub fn wait_arrival(&self) {
+        let mut s = self.state.lock();
+        while !s.0 {
+            self.changed.wait(&mut s);
+        }
+    }
+
+    /// Lets every write through from now on.
+    pub fn open(&self) {
+        self.state.lock().1 = true;
+        self.changed.notify_all();
+    }
+
+    /// A write to `pa` arrives: held while the gate is closed.
+    fn pass(&self, pa: u64) {
+        if pa >> 12 != self.page {
+            return;
+        }
+        let mut s = self.state.lock();
+        s.0 = true;
+        self.changed.notify_all();
+        while !s.1 {
+            self.changed.wait(&mut s);
+        }
+    }
 }
 
 impl Iommu {
@@ -75,11 +125,13 @@ impl Iommu {
             retired: Mutex::new(HashSet::new()),
             stale: AtomicUsize::new(0),
             translated: AtomicUsize::new(0),
+            translated_with_pasid: AtomicUsize::new(0),
             access_delay_us: AtomicUsize::new(0),
             untranslated: AtomicUsize::new(0),
             ats: AtomicUsize::new(0),
             page_requests: Mutex::new(Vec::new()),
             prs: Mutex::new(prs),
+            gate: Mutex::new(None),
             endpoint: Mutex::new(None),
         })
     }
@@ -107,9 +159,16 @@ impl Upstream for Iommu {
         let in_page = 0x1000 - (req.addr & 0xfff);
         if req.at == AddressType::Translated {
             self.translated.fetch_add(1, SeqCst);
+            if req.pasid.is_some() {
+                self.translated_with_pasid.fetch_add(1, SeqCst);
+            }
             let delay = self.access_delay_us.load(SeqCst) as u64;
             if delay > 0 {
                 std::thread::sleep(Duration::from_micros(delay));
+            }
+            let gate = self.gate.lock().clone();
+            if let Some(g) = gate.filter(|_| req.is_write()) {
+                g.pass(req.addr);
             }
             if self.retired.lock().contains(&(req.addr >> 12)) {
                 self.stale.fetch_add(1, SeqCst);

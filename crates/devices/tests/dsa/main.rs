@@ -8,3 +8,4 @@ mod iommu;
 mod pci;
 mod pri;
 mod props;
+mod stale;

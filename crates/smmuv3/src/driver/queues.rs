@@ -188,22 +188,39 @@ impl SmmuDriver {
 
     /// The PRI queue's handler: each page request for the core, or answered Invalid here
     /// when it comes from a stream the driver does not know (the last of its group).
+    ///
+    /// The queue is drained again until it reads empty, as Linux's handler does: the SMMU
+    /// signals the interrupt only when it writes into an empty queue, so a request written
+    /// between the read of PROD and the write of CONS raises none, and would wait for a
+    /// later one. The passes are bounded (by the queue's entries) so that an SMMU whose
+    /// pointers never agree cannot hold the handler.
     pub(super) fn drain_priq(&self, st: &mut State) -> PageRequestBatch {
         let mut batch = PageRequestBatch::default();
         let Some(mut q) = st.priq.take() else {
             return batch;
         };
         let was = q.overflowed;
-        let drained = self.drain(&mut q, &PRIQ, 2);
+        let passes = 1usize << q.base.log2size();
+        let mut records = Vec::new();
+        let mut failed = None;
+        for _ in 0..passes {
+            match self.drain(&mut q, &PRIQ, 2) {
+                Ok(r) if r.is_empty() => break,
+                Ok(r) => records.extend(r),
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
         batch.overflowed = q.overflowed && !was;
         st.priq = Some(q);
-        let records = match drained {
-            Ok(r) => r,
-            Err(e) => {
-                st.hw_error(e);
+        if let Some(e) = failed {
+            st.hw_error(e);
+            if records.is_empty() {
                 return batch;
             }
-        };
+        }
         let mut refused = Vec::new();
         for r in records {
             let req = PageRequest::decode([r[0], r[1]]);

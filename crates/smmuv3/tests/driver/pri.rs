@@ -1,13 +1,21 @@
-//! The PRI queue under the driver: page requests drained in order, an overflow reported once
-//! and acknowledged, and the answers sent back with `CMD_PRI_RESP`.
+//! The PRI queue under the driver: page requests drained in order (and until the queue reads
+//! empty), an overflow reported once and acknowledged, and the answers sent back with
+//! `CMD_PRI_RESP`.
 
-use softiommu_core::testing::DEV;
-use softiommu_core::{IommuDriver, PageResponse, ResponseCode};
-use softiommu_devices::bus::{PageResponse as BusResponse, PageResponseCode};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use softiommu_core::testing::faulty::add_device;
+use softiommu_core::testing::{DEV, IrqLine, platform_memory};
+use softiommu_core::{DeviceId, IommuDriver, Mem, PageResponse, ResponseCode, Rid};
+use softiommu_devices::bus::{
+    PageRequest as BusPageRequest, PageResponse as BusResponse, PageResponseCode, Upstream,
+};
 use softiommu_pgtable::Access;
-use softiommu_smmuv3::model::DeviceMessage;
+use softiommu_smmuv3::driver::{SmmuDriver, SmmuHw};
+use softiommu_smmuv3::model::{DeviceMessage, Fault, Request, SmmuUnit, Translated};
 use softiommu_smmuv3::pri::{PageRequest, PriAccess, PriResponse};
-use softiommu_smmuv3::regs::SmmuParams;
+use softiommu_smmuv3::regs::{Interrupt, Irq, SMMU_PRIQ_PROD, SmmuParams};
 
 use crate::common::SmmuHarness;
 
@@ -115,4 +123,87 @@ fn the_driver_builds_no_command_or_request_from_a_pasid_wider_than_20_bits() {
     }
     assert!(units[0].msgs.lock().is_empty());
     assert!(units[0].bus.responses.lock().is_empty());
+}
+
+/// The SMMU as the driver reaches it, with one page request arriving right after the
+/// driver's next read of PRIQ_PROD: between the handler's read of PROD and its write of
+/// CONS, into a queue that is not empty, so that it raises no interrupt.
+struct LateRequest {
+    unit: Arc<SmmuUnit<Mem>>,
+    late: Mutex<Option<BusPageRequest>>,
+}
+
+impl SmmuHw for LateRequest {
+    fn mmio_read(&self, offset: u64, size: u32) -> u64 {
+        let v = self.unit.mmio_read(offset, size);
+        if offset == SMMU_PRIQ_PROD
+            && let Some(r) = self.late.lock().take()
+        {
+            Upstream::page_request(&*self.unit, &r);
+        }
+        v
+    }
+
+    fn mmio_write(&self, offset: u64, size: u32, value: u64) {
+        self.unit.mmio_write(offset, size, value);
+    }
+
+    fn translate(&self, req: Request) -> Result<Translated, Fault> {
+        self.unit.translate(req)
+    }
+
+    fn page_request(&self, req: &BusPageRequest) {
+        Upstream::page_request(&*self.unit, req);
+    }
+}
+
+/// The PRI queue interrupt comes only when the SMMU writes into an empty queue, so the
+/// handler drains until the queue reads empty: a request written while it drained is taken
+/// in the same run (no interrupt will announce it), and the next request, into the empty
+/// queue, raises the interrupt again.
+#[test]
+fn a_page_request_written_while_the_queue_drains_is_taken_in_the_same_run() {
+    let (mem, alloc, iommu) = platform_memory(8 << 20..64 << 20);
+    let irq = Arc::new(IrqLine::new());
+    let line = irq.clone();
+    let sink = Arc::new(move |i: Interrupt| {
+        if i.irq == Irq::PriQueue {
+            line.raise();
+        }
+    });
+    let unit = Arc::new(SmmuUnit::new(SmmuParams::full(), mem.clone(), sink).unwrap());
+    let hw = Arc::new(LateRequest {
+        unit: unit.clone(),
+        late: Mutex::new(None),
+    });
+    let drv = Arc::new(SmmuDriver::new(hw.clone(), mem, alloc).unwrap());
+    let inst = iommu.add_instance(drv.clone());
+    let rid = Rid::new(0, 3, 0, 0);
+    let dev = add_device(&iommu, inst, rid).unwrap();
+    let message = |addr: u64, prgi: u16| {
+        BusPageRequest::for_access(rid.source_id(), None, addr, true, prgi, true)
+    };
+    let taken = |drv: &SmmuDriver| -> Vec<(DeviceId, u64, u16)> {
+        let batch = drv.take_page_requests();
+        batch
+            .requests
+            .iter()
+            .map(|r| (r.device, r.addr, r.group))
+            .collect()
+    };
+
+    let before = irq.raised();
+    Upstream::page_request(&*unit, &message(0x1000, 1));
+    assert_eq!(
+        irq.raised(),
+        before + 1,
+        "into the empty queue: the interrupt"
+    );
+    *hw.late.lock() = Some(message(0x2000, 2));
+    assert_eq!(taken(&drv), [(dev, 0x1000, 1), (dev, 0x2000, 2)]);
+    assert!(hw.late.lock().is_none());
+    assert_eq!(irq.raised(), before + 1, "the late request raised none");
+    Upstream::page_request(&*unit, &message(0x3000, 3));
+    assert_eq!(irq.raised(), before + 2, "the queue was left empty");
+    assert_eq!(taken(&drv), [(dev, 0x3000, 3)]);
 }

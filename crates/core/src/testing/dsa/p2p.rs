@@ -172,12 +172,12 @@ pub fn peer_to_peer_with_acs_goes_through_the_iommu(h: &dyn Harness) {
 /// needs ATS).
 pub fn peer_to_peer_with_ats_goes_straight_under_direct_translated_p2p(h: &dyn Harness) {
     let r = Rig::new(platform(h), ACS_ISOLATION.with_direct_translated(true));
-    r.e.port.set_ats(true, 0);
+    r.e.function.port().set_ats(true, 0);
     r.d.map_sync(TO_PEER, BAR, PAGE, Prot::RW).unwrap();
     let got = r.move_to(TO_PEER + AT);
     assert_eq!(got, (Status::Success as u8, 0, 0), "{got:?}");
     assert!(r.bar() == r.moved_to(AT), "the peer holds the source");
-    assert!(r.e.port.atc_len() > 0, "the engine used its ATC");
+    assert!(r.e.function.port().atc_len() > 0, "the engine used its ATC");
     let s = r.port.stats();
     assert!(
         s.peer_direct > 0 && s.redirected == 0,

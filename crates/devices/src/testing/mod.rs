@@ -1,5 +1,13 @@
 //! Helpers for tests of IOMMU models on the bus (feature `testing`): an endpoint that records
-//! what it receives, and random bus traffic for robustness tests.
+//! what it receives, a tap that counts and records what passes between a function and its
+//! upstream, memory watched for writes after its translation was invalidated, and random bus
+//! traffic for robustness tests.
+
+mod retired;
+mod tap;
+
+pub use retired::{Retired, StrayWrite};
+pub use tap::Tap;
 
 use parking_lot::Mutex;
 use proptest::prelude::*;
