@@ -15,9 +15,9 @@
 
 mod atc;
 mod bench;
-mod scenarios;
 mod p2p;
 mod runs;
+mod scenarios;
 mod stress;
 mod sva;
 
