@@ -359,6 +359,9 @@ impl<M: AddressSpace> TranslationUnit<M> {
     /// of its own to walk (or fault on).
     #[inline]
     pub fn extend_hits(&self, req: Request, mut t: Translated, want: u64) -> Translated {
+        if t.len >= want {
+            return t;
+        }
         let mode = self.mode.load(Ordering::Acquire);
         if mode & ENABLED == 0
             || req.kind != RequestKind::Untranslated
