@@ -25,6 +25,7 @@
 mod ats;
 mod bridge;
 mod direct;
+mod fuzz;
 mod map;
 mod pri;
 mod route;
@@ -46,6 +47,7 @@ pub use ats::{
 };
 pub use bridge::PciBridge;
 pub use direct::Direct;
+pub use fuzz::fuzz_switch;
 pub use map::{MemoryMap, MemoryTarget, WindowError};
 pub use pri::{PRGI_MAX, PageRequest, PageResponse, PageResponseCode};
 pub use switch::{
