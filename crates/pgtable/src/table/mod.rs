@@ -62,9 +62,10 @@ struct State {
     /// that entry is followed: an entry something else wrote never leads the table into a
     /// page it did not make, and the pages freed at the end are exactly these.
     links: HashMap<u64, u64, BuildHasherDefault<PageHash>>,
-    /// By level: the last (entry address, table) pair [`Ctx::linked_at`] found in `links`,
-    /// or [`NO_LINK`]; forgotten whenever `links` changes, so a pair here is always in it.
-    seen: [(u64, u64); MAX_LEVELS],
+    /// By level: the last link a block map found good, as (entry address, the entry's value,
+    /// table), or [`NO_LINK`]; forgotten whenever `links` changes, so the (entry, table) pair
+    /// of one is always in it, and an entry that still holds that value links that table.
+    seen: [(u64, u64, u64); MAX_LEVELS],
     chains: Vec<Chain>,
     cursor: Cursor,
     tables: u64,
@@ -167,8 +168,8 @@ impl Hasher for PageHash {
     }
 }
 
-/// [`State::seen`] empty: no table page is at `u64::MAX`.
-const NO_LINK: (u64, u64) = (u64::MAX, u64::MAX);
+/// [`State::seen`] empty: no entry is at `u64::MAX`.
+const NO_LINK: (u64, u64, u64) = (u64::MAX, u64::MAX, u64::MAX);
 
 /// More entries than any table of any format has.
 const MAX_ENTRIES: u32 = 1 << 16;
@@ -286,20 +287,20 @@ impl<F: Format, M: AddressSpace> PageTable<F, M> {
         if !prot.intersects(Prot::RW) {
             return Err(PgError::BadProt(prot));
         }
-        let p = self.ctx.pool()?;
+        let p = self.ctx.pool();
         if size == self.ctx.fmt.geometry().granule() {
-            return self.ctx.map_one(&p, &mut self.st, iova, pa, prot);
+            return self.ctx.map_one(p, &mut self.st, iova, pa, prot);
         }
-        self.ctx.flush_cursor(&p, &mut self.st);
+        self.ctx.flush_cursor(p, &mut self.st);
         let level = self.ctx.leaf_level[(size.trailing_zeros() & 63) as usize];
         if size.is_power_of_two() && level != NO_LEVEL && (iova | pa) & (size - 1) == 0 {
             // One block: walked without recursion.
             return self
                 .ctx
-                .map_leaf(&p, &mut self.st, iova, pa, prot, usize::from(level));
+                .map_leaf(p, &mut self.st, iova, pa, prot, usize::from(level));
         }
         match self.ctx.map_in(
-            &p,
+            p,
             &mut self.st,
             self.ctx.root,
             0,
@@ -314,7 +315,7 @@ impl<F: Format, M: AddressSpace> PageTable<F, M> {
                     // Everything below `reached` was empty before: take it away again.
                     let _ =
                         self.ctx
-                            .unmap_in(&p, &mut self.st, self.ctx.root, 0, iova, stop.reached);
+                            .unmap_in(p, &mut self.st, self.ctx.root, 0, iova, stop.reached);
                 }
                 Err(stop.err)
             }
@@ -326,18 +327,18 @@ impl<F: Format, M: AddressSpace> PageTable<F, M> {
     /// [`PgError::NotMapped`] when nothing in the range was mapped.
     pub fn unmap(&mut self, iova: u64, size: u64) -> Result<u64, PgError> {
         self.ctx.check_range(iova, 0, size, false)?;
-        let p = self.ctx.pool()?;
+        let p = self.ctx.pool();
         if size == self.ctx.fmt.geometry().granule() {
-            match self.ctx.unmap_one(&p, &mut self.st, iova)? {
+            match self.ctx.unmap_one(p, &mut self.st, iova)? {
                 Some(0) => return Err(PgError::NotMapped { iova, size }),
                 Some(done) => return Ok(done),
                 None => {} // inside a block: the general path splits it
             }
         }
-        self.ctx.flush_cursor(&p, &mut self.st);
+        self.ctx.flush_cursor(p, &mut self.st);
         let done = self
             .ctx
-            .unmap_in(&p, &mut self.st, self.ctx.root, 0, iova, iova + size)?;
+            .unmap_in(p, &mut self.st, self.ctx.root, 0, iova, iova + size)?;
         if done == 0 {
             return Err(PgError::NotMapped { iova, size });
         }
@@ -356,7 +357,7 @@ impl<F: Format, M: AddressSpace> PageTable<F, M> {
         // allocator's words. Relaxed loads: `map`/`unmap` cannot run meanwhile (`&mut self`),
         // and a walk only sets Accessed/Dirty bits.
         let fmt = &self.ctx.fmt;
-        let Pool { words, base, .. } = self.ctx.pool().ok()?;
+        let &Pool { words, base, .. } = self.ctx.pool();
         let geo = fmt.geometry();
         let va = fmt.input(iova)?;
         let mut at = (self.ctx.root.wrapping_sub(base) >> 3) as usize;
@@ -403,9 +404,9 @@ impl<F: Format, M: AddressSpace> PageTable<F, M> {
         if !bitmap.covers(iova, size) {
             return Err(PgError::BitmapRange { iova, size });
         }
-        let p = self.ctx.pool()?;
+        let p = self.ctx.pool();
         self.ctx.dirty_in(
-            &p,
+            p,
             &self.st,
             self.ctx.root,
             0,
@@ -497,13 +498,11 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
         Ok(())
     }
 
+    /// The allocator's words and counts, lent for as long as `&self` only (by reference: the
+    /// fast paths read them where they are, with no copy).
     #[inline(always)]
-    fn pool(&self) -> Result<Pool<'_>, MemError> {
-        Ok(Pool {
-            words: self.pool.words,
-            meta: self.pool.meta,
-            base: self.pool.base,
-        })
+    fn pool(&self) -> &Pool<'_> {
+        &self.pool
     }
 
     #[inline(always)]
@@ -556,17 +555,6 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
         } else {
             Err(PgError::Corrupt { addr: at })
         }
-    }
-
-    /// [`linked`](Self::linked) for a walk at level `i` that often finds the same link as the
-    /// last one there (a run of block maps): that pair is checked without a look-up.
-    #[inline(always)]
-    fn linked_at(st: &mut State, i: usize, at: u64, next: u64) -> Result<u64, PgError> {
-        if st.seen[i] != (at, next) {
-            Self::linked(st, at, next)?;
-            st.seen[i] = (at, next);
-        }
-        Ok(next)
     }
 
     /// Keeps an all-zero page that was the table at `level` on the path of `iova` for reuse at

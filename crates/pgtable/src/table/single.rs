@@ -246,6 +246,9 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
         level: usize,
     ) -> Result<(), PgError> {
         let geo = self.fmt.geometry();
+        // Below MAX_LEVELS (a leaf level is), said so that the per-level arrays need no
+        // bounds checks in the loop.
+        let level = level.min(MAX_LEVELS - 1);
         // Relaxed loads: the editor wrote these entries itself (a walk only sets
         // Accessed/Dirty bits); a link is followed only where the editor made it.
         let mut table = self.root;
@@ -253,8 +256,14 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
             let at = table + geo.index(i, iova) as u64 * 8;
             let w = p.entry(at)?;
             let pte = w.load(Ordering::Relaxed);
-            if let Some(next) = self.fmt.next_table(pte, i) {
-                table = Self::linked_at(st, i, at, next)?;
+            let (seen_at, seen_pte, seen_next) = st.seen[i];
+            if seen_at == at && seen_pte == pte {
+                // The entry still holds the link found good last time (a run of block maps):
+                // neither decoded nor looked up again.
+                table = seen_next;
+            } else if let Some(next) = self.fmt.next_table(pte, i) {
+                table = Self::linked(st, at, next)?;
+                st.seen[i] = (at, pte, next);
             } else if self.fmt.is_valid(pte) {
                 // A leaf above covers this block.
                 self.prune_path(p, st, i, iova);
