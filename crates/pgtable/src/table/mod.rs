@@ -42,6 +42,11 @@ struct Ctx<F, M> {
     key_shift: u8,
     /// By the log2 of a size: the level whose leaves are that size, or [`NO_LEVEL`].
     leaf_level: [u8; 64],
+    /// The granule less one, the end of the input range `map` accepts, and the end of the
+    /// output range: the geometry's bounds that every map and unmap checks, taken once.
+    gmask: u64,
+    map_limit: u64,
+    oa_limit: u64,
     /// The allocator's words and page counts, taken once. Handed out only with the lifetime
     /// of `&self`, see [`Ctx::pool`].
     pool: Pool<'static>,
@@ -62,10 +67,11 @@ struct State {
     /// that entry is followed: an entry something else wrote never leads the table into a
     /// page it did not make, and the pages freed at the end are exactly these.
     links: HashMap<u64, u64, BuildHasherDefault<PageHash>>,
-    /// By level: the last link a block map found good, as (entry address, the entry's value,
-    /// table), or [`NO_LINK`]; forgotten whenever `links` changes, so the (entry, table) pair
-    /// of one is always in it, and an entry that still holds that value links that table.
-    seen: [(u64, u64, u64); MAX_LEVELS],
+    /// By level: the last link a block map found good, as (entry, the entry's value, table),
+    /// entry and table as indices of the pool's words ([`Pool::index`]), or [`NO_LINK`];
+    /// forgotten whenever `links` changes, so the link of one is always in it, and an entry
+    /// that still holds that value links that table.
+    seen: [(usize, u64, usize); MAX_LEVELS],
     chains: Vec<Chain>,
     cursor: Cursor,
     tables: u64,
@@ -111,6 +117,28 @@ impl<'a> Pool<'a> {
                 addr: pa,
                 len: n as u64 * 8,
             })
+    }
+
+    /// The index in the pool's words of the word at `pa` (past the end for an address
+    /// outside the pool).
+    #[inline(always)]
+    fn index(&self, pa: u64) -> usize {
+        (pa.wrapping_sub(self.base) >> 3) as usize
+    }
+
+    /// The address of the word at index `i` (the inverse of [`index`](Self::index)).
+    #[inline(always)]
+    fn addr(&self, i: usize) -> u64 {
+        self.base.wrapping_add((i as u64).wrapping_mul(8))
+    }
+
+    /// The word at index `i`.
+    #[inline(always)]
+    fn word(&self, i: usize) -> Result<&'a AtomicU64, MemError> {
+        self.words.get(i).ok_or(MemError::OutOfRange {
+            addr: self.addr(i),
+            len: 8,
+        })
     }
 
     #[inline(always)]
@@ -168,8 +196,8 @@ impl Hasher for PageHash {
     }
 }
 
-/// [`State::seen`] empty: no entry is at `u64::MAX`.
-const NO_LINK: (u64, u64, u64) = (u64::MAX, u64::MAX, u64::MAX);
+/// [`State::seen`] empty: no word of the pool has index `usize::MAX`.
+const NO_LINK: (usize, u64, usize) = (usize::MAX, u64::MAX, usize::MAX);
 
 /// More entries than any table of any format has.
 const MAX_ENTRIES: u32 = 1 << 16;
@@ -234,6 +262,9 @@ impl<F: Format, M: AddressSpace> PageTable<F, M> {
                     let levels = fmt.geometry().levels();
                     levels[levels.len().saturating_sub(2)].shift
                 },
+                gmask: fmt.geometry().granule() - 1,
+                map_limit: fmt.geometry().map_limit(),
+                oa_limit: 1u64 << fmt.geometry().oa_bits(),
                 pool,
                 leaf_level: {
                     let mut by_shift = [NO_LEVEL; 64];
@@ -288,7 +319,7 @@ impl<F: Format, M: AddressSpace> PageTable<F, M> {
             return Err(PgError::BadProt(prot));
         }
         let p = self.ctx.pool();
-        if size == self.ctx.fmt.geometry().granule() {
+        if size == self.ctx.gmask + 1 {
             return self.ctx.map_one(p, &mut self.st, iova, pa, prot);
         }
         self.ctx.flush_cursor(p, &mut self.st);
@@ -328,7 +359,7 @@ impl<F: Format, M: AddressSpace> PageTable<F, M> {
     pub fn unmap(&mut self, iova: u64, size: u64) -> Result<u64, PgError> {
         self.ctx.check_range(iova, 0, size, false)?;
         let p = self.ctx.pool();
-        if size == self.ctx.fmt.geometry().granule() {
+        if size == self.ctx.gmask + 1 {
             match self.ctx.unmap_one(p, &mut self.st, iova)? {
                 Some(0) => return Err(PgError::NotMapped { iova, size }),
                 Some(done) => return Ok(done),
@@ -473,26 +504,23 @@ impl<F: Format, M: AddressSpace> Drop for PageTable<F, M> {
 
 impl<F: Format, M: AddressSpace> Ctx<F, M> {
     fn check_range(&self, iova: u64, pa: u64, size: u64, with_pa: bool) -> Result<(), PgError> {
-        let geo = self.fmt.geometry();
-        let g = geo.granule();
-        if (iova | pa | size) & (g - 1) != 0 {
+        if (iova | pa | size) & self.gmask != 0 {
             return Err(PgError::Unaligned {
                 iova,
                 pa,
                 size,
-                granule: g,
+                granule: self.gmask + 1,
             });
         }
-        let limit = geo.map_limit();
+        let limit = self.map_limit;
         if size == 0 || iova.checked_add(size).is_none_or(|end| end > limit) {
             return Err(PgError::IovaOutOfRange { iova, size, limit });
         }
-        let oa = geo.oa_bits();
-        if with_pa && pa.checked_add(size).is_none_or(|end| end > 1u64 << oa) {
+        if with_pa && pa.checked_add(size).is_none_or(|end| end > self.oa_limit) {
             return Err(PgError::PaOutOfRange {
                 pa,
                 size,
-                oa_bits: oa,
+                oa_bits: self.fmt.geometry().oa_bits(),
             });
         }
         Ok(())
@@ -518,8 +546,8 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
     /// Where a non-root table at `level` on the path of `iova` sits: its level and the input
     /// bits above the span of the entry that links it.
     #[inline(always)]
-    fn place(&self, level: usize, iova: u64) -> (usize, u64) {
-        (level, iova >> self.fmt.geometry().levels()[level - 1].shift)
+    fn place(&self, level: usize, iova: u64) -> parked::Place {
+        parked::place(level, iova >> self.fmt.geometry().levels()[level - 1].shift)
     }
 
     /// A zeroed table for `level` on the path of `iova`: one parked at that place, or a new page.
