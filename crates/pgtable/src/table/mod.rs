@@ -47,6 +47,10 @@ struct Ctx<F, M> {
     gmask: u64,
     map_limit: u64,
     oa_limit: u64,
+    /// By the trailing zeros of an unmap's address and size: the leaf level of the largest
+    /// pages the range is aligned to (or [`NO_LEVEL`]), and the shift of the span of a table
+    /// at that level (a shift of 64 or more for the root).
+    run_level: [(u8, u8); 64],
     /// The allocator's words and page counts, taken once. Handed out only with the lifetime
     /// of `&self`, see [`Ctx::pool`].
     pool: Pool<'static>,
@@ -275,6 +279,22 @@ impl<F: Format, M: AddressSpace> PageTable<F, M> {
                     }
                     by_shift
                 },
+                run_level: {
+                    let levels = fmt.geometry().levels();
+                    let mut by_zeros = [(NO_LEVEL, 0u8); 64];
+                    for (zeros, slot) in by_zeros.iter_mut().enumerate() {
+                        // Levels from the root: the first leaf level small enough is the one
+                        // of the largest pages.
+                        let found = levels
+                            .iter()
+                            .position(|l| l.leaf && usize::from(l.shift) <= zeros);
+                        if let Some(i) = found {
+                            let above = i.checked_sub(1).map_or(u8::MAX, |up| levels[up].shift);
+                            *slot = (i as u8, above);
+                        }
+                    }
+                    by_zeros
+                },
                 fmt,
                 alloc,
                 root,
@@ -367,9 +387,25 @@ impl<F: Format, M: AddressSpace> PageTable<F, M> {
             }
         }
         self.ctx.flush_cursor(p, &mut self.st);
-        let done = self
-            .ctx
-            .unmap_in(p, &mut self.st, self.ctx.root, 0, iova, iova + size)?;
+        let end = iova + size;
+        // The leaf level of the largest pages the range is aligned to; when the range is
+        // entries of one table at that level, no recursion.
+        let (level, above) = self.ctx.run_level[((iova | size).trailing_zeros() & 63) as usize];
+        let one_table = (iova ^ (end - 1))
+            .checked_shr(u32::from(above))
+            .is_none_or(|d| d == 0);
+        let run = if level != NO_LEVEL && one_table {
+            self.ctx
+                .unmap_run(p, &mut self.st, iova, end, usize::from(level))?
+        } else {
+            None
+        };
+        let done = match run {
+            Some(done) => done,
+            None => self
+                .ctx
+                .unmap_in(p, &mut self.st, self.ctx.root, 0, iova, end)?,
+        };
         if done == 0 {
             return Err(PgError::NotMapped { iova, size });
         }

@@ -8,6 +8,7 @@ use softiommu_mem::AddressSpace;
 use super::{Ctx, Pool, SPLIT_TRIES, State, fewer};
 use crate::error::PgError;
 use crate::format::{Format, Pte};
+use crate::geometry::MAX_LEVELS;
 
 impl<F: Format, M: AddressSpace> Ctx<F, M> {
     pub(super) fn unmap_in(
@@ -28,13 +29,7 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
         if i + 1 == levels.len() {
             // Last level: every entry is a whole page.
             let n = ((end - va) / span) as usize;
-            let mut cleared = 0u64;
-            // Every entry of the range ends zero (invalid entries of this table are zero
-            // already), so the store needs no branch; only valid ones are counted.
-            for w in &words[idx..idx + n] {
-                cleared += u64::from(self.fmt.is_valid(w.load(Ordering::Relaxed)));
-                w.store(0, Ordering::Release);
-            }
+            let cleared = self.clear_pages(&words[idx..idx + n]);
             if cleared > 0 {
                 p.add_count(table, -(cleared as i64))?;
                 fewer(&mut st.leaves[i], cleared, table)?;
@@ -91,6 +86,81 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
             idx += 1;
         }
         Ok(done)
+    }
+
+    /// Unmaps `[iova, end)` when it is a run of whole entries of one table at the leaf level
+    /// `level`: walks down to that table along the links the editor made, clears the run and
+    /// takes out the tables that end empty, bottom up, with no recursion. `None` when the walk
+    /// finds anything but such a link on the way (nothing changed then): the general path
+    /// decides. A table among the run's entries hands the rest of the range to the general
+    /// path.
+    pub(super) fn unmap_run(
+        &self,
+        p: &Pool<'_>,
+        st: &mut State,
+        iova: u64,
+        end: u64,
+        level: usize,
+    ) -> Result<Option<u64>, PgError> {
+        let geo = self.fmt.geometry();
+        let levels = geo.levels();
+        let Some(lv) = levels.get(level) else {
+            return Ok(None);
+        };
+        let mut tables = [0u64; MAX_LEVELS];
+        tables[0] = self.root;
+        for i in 0..level.min(MAX_LEVELS - 1) {
+            let at = tables[i] + geo.index(i, iova) as u64 * 8;
+            match self.fmt.decode(p.entry(at)?.load(Ordering::Acquire), i) {
+                Pte::Table { next, .. } => tables[i + 1] = Self::linked(st, at, next)?,
+                _ => return Ok(None),
+            }
+        }
+        let table = tables[level];
+        let idx = lv.index(iova);
+        let n = ((end - iova) >> lv.shift) as usize;
+        let Some(run) = self.words(p, table, level)?.get(idx..idx + n) else {
+            return Ok(None);
+        };
+        let (valid, k) = if level + 1 == levels.len() {
+            (self.clear_pages(run), n)
+        } else {
+            self.clear_leaf_run(run, level)
+        };
+        let span = lv.span();
+        if valid > 0 {
+            p.add_count(table, -(valid as i64))?;
+            fewer(&mut st.leaves[level], valid, table)?;
+        }
+        if k < n {
+            // A table among the entries: the general path does the rest, and takes out the
+            // tables that end empty.
+            let rest = self.unmap_in(p, st, self.root, 0, iova + k as u64 * span, end)?;
+            return Ok(Some(valid * span + rest));
+        }
+        let mut i = level;
+        while i > 0 && p.count(tables[i])?.load(Ordering::Relaxed) == 0 {
+            let parent = tables[i - 1];
+            p.entry(parent + geo.index(i - 1, iova) as u64 * 8)?
+                .store(0, Ordering::Release);
+            p.add_count(parent, -1)?;
+            self.free_table(st, tables[i], i, iova);
+            i -= 1;
+        }
+        Ok(Some(valid * span))
+    }
+
+    /// Clears the entries of `run`, all pages of the last level; returns how many were valid.
+    #[inline(always)]
+    fn clear_pages(&self, run: &[AtomicU64]) -> u64 {
+        // Every entry of the range ends zero (invalid entries of this table are zero already),
+        // so the store needs no branch; only valid ones are counted.
+        let mut cleared = 0u64;
+        for w in run {
+            cleared += u64::from(self.fmt.is_valid(w.load(Ordering::Relaxed)));
+            w.store(0, Ordering::Release);
+        }
+        cleared
     }
 
     /// Clears the leaves at the start of `run` (entries of a table at level `i`) up to the
