@@ -16,6 +16,7 @@ use crate::geometry::MAX_LEVELS;
 use crate::prot::{Access, Prot};
 use crate::walk::{self, Mapping, Step, Translation, WalkFault};
 use parked::Parked;
+use pool::Pool;
 
 /// Detached chains kept for reattachment before the oldest is taken apart.
 const CHAINS_MAX: usize = 4;
@@ -103,81 +104,6 @@ struct Cursor {
     attached: usize,
 }
 
-/// The allocator's whole range as one slice, taken once per operation: table entries and
-/// per-table counts are then plain indexed accesses.
-struct Pool<'a> {
-    words: &'a [AtomicU64],
-    meta: &'a [AtomicU32],
-    base: u64,
-}
-
-impl<'a> Pool<'a> {
-    #[inline(always)]
-    fn table(&self, pa: u64, n: usize) -> Result<&'a [AtomicU64], MemError> {
-        let i = (pa.wrapping_sub(self.base) >> 3) as usize;
-        i.checked_add(n)
-            .and_then(|end| self.words.get(i..end))
-            .ok_or(MemError::OutOfRange {
-                addr: pa,
-                len: n as u64 * 8,
-            })
-    }
-
-    /// The index in the pool's words of the word at `pa` (past the end for an address
-    /// outside the pool).
-    #[inline(always)]
-    fn index(&self, pa: u64) -> usize {
-        (pa.wrapping_sub(self.base) >> 3) as usize
-    }
-
-    /// The address of the word at index `i` (the inverse of [`index`](Self::index)).
-    #[inline(always)]
-    fn addr(&self, i: usize) -> u64 {
-        self.base.wrapping_add((i as u64).wrapping_mul(8))
-    }
-
-    /// The word at index `i`.
-    #[inline(always)]
-    fn word(&self, i: usize) -> Result<&'a AtomicU64, MemError> {
-        self.words.get(i).ok_or(MemError::OutOfRange {
-            addr: self.addr(i),
-            len: 8,
-        })
-    }
-
-    #[inline(always)]
-    fn entry(&self, pa: u64) -> Result<&'a AtomicU64, MemError> {
-        self.words
-            .get((pa.wrapping_sub(self.base) >> 3) as usize)
-            .ok_or(MemError::OutOfRange { addr: pa, len: 8 })
-    }
-
-    /// The count of valid entries of the table at `table`, kept in the allocator's page word.
-    #[inline(always)]
-    fn count(&self, table: u64) -> Result<&'a AtomicU32, MemError> {
-        self.meta
-            .get((table.wrapping_sub(self.base) >> 12) as usize)
-            .ok_or(MemError::NotAllocated {
-                addr: table,
-                size: 4096,
-            })
-    }
-
-    /// Adds `delta` to the count of `table`; a count that would go below zero (or past any
-    /// table's entries) means entries changed behind the table's back.
-    #[inline(always)]
-    fn add_count(&self, table: u64, delta: i64) -> Result<u32, PgError> {
-        let c = self.count(table)?;
-        let v = i64::from(c.load(Ordering::Relaxed)) + delta;
-        let v = u32::try_from(v)
-            .ok()
-            .filter(|&v| v <= MAX_ENTRIES)
-            .ok_or(PgError::Corrupt { addr: table })?;
-        c.store(v, Ordering::Relaxed);
-        Ok(v)
-    }
-}
-
 /// Hashes table-page addresses with one multiply: the page number is spread over every bit
 /// (the default hasher costs more than the single-page paths that look links up).
 #[derive(Default, Clone, Copy)]
@@ -203,9 +129,6 @@ impl Hasher for PageHash {
 /// [`State::seen`] empty: no word of the pool has index `usize::MAX`.
 const NO_LINK: (usize, u64, usize) = (usize::MAX, u64::MAX, usize::MAX);
 
-/// More entries than any table of any format has.
-const MAX_ENTRIES: u32 = 1 << 16;
-
 /// Takes `n` leaves off the count of a level; fewer there than that means some were written
 /// by something else.
 #[inline(always)]
@@ -214,12 +137,6 @@ fn fewer(count: &mut u64, n: u64, table: u64) -> Result<(), PgError> {
         .checked_sub(n)
         .ok_or(PgError::Corrupt { addr: table })?;
     Ok(())
-}
-
-/// Where a map stopped, so that what it did can be undone.
-struct Stop {
-    err: PgError,
-    reached: u64,
 }
 
 /// A page table of format `F` whose table pages come from a [`PageAlloc`] over `M`.
@@ -630,110 +547,6 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn map_in(
-        &self,
-        p: &Pool<'_>,
-        st: &mut State,
-        table: u64,
-        i: usize,
-        mut va: u64,
-        mut pa: u64,
-        end: u64,
-        prot: Prot,
-    ) -> Result<(), Stop> {
-        let lv = self.fmt.geometry().levels()[i];
-        let span = lv.span();
-        let stop = |err: PgError, reached: u64| Stop { err, reached };
-        let words = self.words(p, table, i).map_err(|e| stop(e.into(), va))?;
-        let mut idx = lv.index(va);
-        while va < end {
-            if lv.leaf && (va | pa) & (span - 1) == 0 && end - va >= span {
-                // A run of leaves at this level, all in this table.
-                let n = (((end - va) / span) as usize).min(words.len() - idx);
-                let run = &words[idx..idx + n];
-                // A table with no valid entry (its count is exact) needs no look for conflicts.
-                let empty = p.count(table).is_ok_and(|c| c.load(Ordering::Relaxed) == 0);
-                let conflict = if empty {
-                    None
-                } else {
-                    run.iter()
-                        .position(|w| self.fmt.is_valid(w.load(Ordering::Relaxed)))
-                };
-                if let Some(k) = conflict {
-                    let pte = run[k].load(Ordering::Acquire);
-                    let at = self.first_mapped(p, pte, i, va + k as u64 * span);
-                    return Err(stop(PgError::AlreadyMapped { iova: at }, va));
-                }
-                let first = self.fmt.leaf(pa, i, prot);
-                for (k, w) in run.iter().enumerate() {
-                    w.store(first + k as u64 * span, Ordering::Release);
-                }
-                p.add_count(table, n as i64).map_err(|e| stop(e, va))?;
-                st.leaves[i] += n as u64;
-                va += n as u64 * span;
-                pa += n as u64 * span;
-                idx += n;
-                continue;
-            }
-            let entry_end = (va | (span - 1)) + 1;
-            let sub_end = end.min(entry_end);
-            let w = &words[idx];
-            let at = table + idx as u64 * 8;
-            let pte = w.load(Ordering::Acquire);
-            let (next, fresh) = match self.fmt.decode(pte, i) {
-                Pte::Table { next, .. } => {
-                    (Self::linked(st, at, next).map_err(|e| stop(e, va))?, false)
-                }
-                Pte::Invalid => {
-                    let t = self
-                        .new_table(st, i + 1, va)
-                        .map_err(|e| stop(e.into(), va))?;
-                    w.store(self.fmt.table(t, i), Ordering::Release);
-                    Self::link(st, at, t);
-                    p.add_count(table, 1).map_err(|e| stop(e, va))?;
-                    (t, true)
-                }
-                Pte::Leaf { .. } | Pte::Reserved => {
-                    return Err(stop(PgError::AlreadyMapped { iova: va }, va));
-                }
-            };
-            if let Err(s) = self.map_in(p, st, next, i + 1, va, pa, sub_end, prot) {
-                if fresh && s.reached == va {
-                    // The new table stayed empty: take it away before reporting.
-                    w.store(0, Ordering::Release);
-                    let _ = p.add_count(table, -1);
-                    self.free_table(st, next, i + 1, va);
-                }
-                return Err(s);
-            }
-            pa += sub_end - va;
-            va = sub_end;
-            idx += 1;
-        }
-        Ok(())
-    }
-
-    /// The first mapped address under the valid entry `pte` at level `i`, whose span starts at
-    /// `va`: `va` itself for a leaf; for a table, the first mapped address of its first valid
-    /// entry (a linked table is never empty).
-    fn first_mapped(&self, p: &Pool<'_>, pte: u64, i: usize, va: u64) -> u64 {
-        let Some(next) = self.fmt.next_table(pte, i) else {
-            return va;
-        };
-        let span = self.fmt.geometry().levels()[i + 1].span();
-        let words = self.words(p, next, i + 1).unwrap_or_default();
-        let mut at = va;
-        for w in words {
-            let e = w.load(Ordering::Acquire);
-            if self.fmt.is_valid(e) {
-                return self.first_mapped(p, e, i + 1, at);
-            }
-            at += span;
-        }
-        va
-    }
-
-    #[allow(clippy::too_many_arguments)]
     fn dirty_in(
         &self,
         p: &Pool<'_>,
@@ -785,7 +598,9 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
     }
 }
 
+mod map;
 mod parked;
+mod pool;
 mod single;
 #[cfg(test)]
 mod tests;
