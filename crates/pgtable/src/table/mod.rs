@@ -52,6 +52,9 @@ struct Ctx<F, M> {
     /// pages the range is aligned to (or [`NO_LEVEL`]), and the shift of the span of a table
     /// at that level (a shift of 64 or more for the root).
     run_level: [(u8, u8); 64],
+    /// By level, each entry's kind by its low byte ([`unmap::kinds`]), when the format
+    /// decides validity and links by that byte alone.
+    kinds: Option<Box<unmap::Kinds>>,
     /// The allocator's words and page counts, taken once. Handed out only with the lifetime
     /// of `&self`, see [`Ctx::pool`].
     pool: Pool<'static>,
@@ -196,6 +199,7 @@ impl<F: Format, M: AddressSpace> PageTable<F, M> {
                     }
                     by_shift
                 },
+                kinds: unmap::kinds(&fmt),
                 run_level: {
                     let levels = fmt.geometry().levels();
                     let mut by_zeros = [(NO_LEVEL, 0u8); 64];

@@ -44,15 +44,15 @@ impl Parked {
         if self.first.is_empty() {
             return None;
         }
-        if !self.more.is_empty() {
-            if let Some(pages) = self.more.get_mut(&place) {
-                let page = pages.pop();
-                if pages.is_empty() {
-                    self.more.remove(&place);
-                }
-                if page.is_some() {
-                    return page;
-                }
+        if !self.more.is_empty()
+            && let Some(pages) = self.more.get_mut(&place)
+        {
+            let page = pages.pop();
+            if pages.is_empty() {
+                self.more.remove(&place);
+            }
+            if page.is_some() {
+                return page;
             }
         }
         self.first.remove(&place)

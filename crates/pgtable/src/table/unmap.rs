@@ -10,6 +10,37 @@ use crate::error::PgError;
 use crate::format::{Format, Pte};
 use crate::geometry::MAX_LEVELS;
 
+/// By level and low byte of an entry: [`KIND_TABLE`] for a link, 1 for any other valid
+/// entry, 0 for an invalid one.
+pub(super) type Kinds = [[u8; 256]; MAX_LEVELS];
+
+/// The kind of a link in [`Kinds`]: more than the other kinds of a chunk of
+/// [`CHUNK`] entries add up to.
+const KIND_TABLE: u8 = 0x40;
+
+/// Entries a run is sorted in at a time, with one branch for the chunk.
+const CHUNK: usize = 8;
+
+/// The kinds of `fmt`'s entries by their low byte, when its [`kind_bits`](Format::kind_bits)
+/// lie in that byte.
+pub(super) fn kinds<F: Format>(fmt: &F) -> Option<Box<Kinds>> {
+    if fmt.kind_bits() & !0xff != 0 {
+        return None;
+    }
+    let mut kinds = Box::new([[0u8; 256]; MAX_LEVELS]);
+    for (level, by_byte) in kinds.iter_mut().enumerate().take(fmt.geometry().depth()) {
+        for (byte, kind) in by_byte.iter_mut().enumerate() {
+            let pte = byte as u64;
+            *kind = if fmt.next_table(pte, level).is_some() {
+                KIND_TABLE
+            } else {
+                u8::from(fmt.is_valid(pte))
+            };
+        }
+    }
+    Some(kinds)
+}
+
 impl<F: Format, M: AddressSpace> Ctx<F, M> {
     pub(super) fn unmap_in(
         &self,
@@ -168,6 +199,9 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
     /// Every entry it passes ends zero (invalid ones are zero already).
     #[inline(never)]
     fn clear_leaf_run(&self, run: &[AtomicU64], i: usize) -> (u64, usize) {
+        if let Some(kinds) = self.kinds.as_deref() {
+            return Self::clear_leaf_run_by_kind(run, &kinds[i.min(MAX_LEVELS - 1)]);
+        }
         // Relaxed loads: the editor wrote these entries itself (a walk only sets
         // Accessed/Dirty), and it lets the format's constants stay in registers.
         let mut valid = 0u64;
@@ -196,6 +230,37 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
                 break;
             }
             valid += u64::from(self.fmt.is_valid(pte));
+            run[k].store(0, Ordering::Release);
+            k += 1;
+        }
+        (valid, k)
+    }
+
+    /// [`clear_leaf_run`](Self::clear_leaf_run) with each entry's kind read from `kind` by
+    /// its low byte: a few instructions an entry whatever the format's rules.
+    #[inline(always)]
+    fn clear_leaf_run_by_kind(run: &[AtomicU64], kind: &[u8; 256]) -> (u64, usize) {
+        let kind_of = |pte: u64| u64::from(kind[(pte & 0xff) as usize]);
+        let mut valid = 0u64;
+        let mut k = 0;
+        for chunk in run.chunks_exact(CHUNK) {
+            let e: [u64; CHUNK] = std::array::from_fn(|j| chunk[j].load(Ordering::Relaxed));
+            let kinds = e.iter().map(|&pte| kind_of(pte)).sum::<u64>();
+            if kinds >= u64::from(KIND_TABLE) {
+                break;
+            }
+            valid += kinds;
+            for w in chunk {
+                w.store(0, Ordering::Release);
+            }
+            k += CHUNK;
+        }
+        while k < run.len() {
+            let kind = kind_of(run[k].load(Ordering::Relaxed));
+            if kind >= u64::from(KIND_TABLE) {
+                break;
+            }
+            valid += kind;
             run[k].store(0, Ordering::Release);
             k += 1;
         }
