@@ -70,7 +70,12 @@ impl<'a> Pool<'a> {
     /// table's entries) means entries changed behind the table's back.
     #[inline(always)]
     pub(super) fn add_count(&self, table: u64, delta: i64) -> Result<u32, PgError> {
-        let c = self.count(table)?;
+        Self::add_to(self.count(table)?, table, delta)
+    }
+
+    /// [`add_count`](Self::add_count) with the count of `table` already found.
+    #[inline(always)]
+    pub(super) fn add_to(c: &AtomicU32, table: u64, delta: i64) -> Result<u32, PgError> {
         let v = i64::from(c.load(Ordering::Relaxed)) + delta;
         let v = u32::try_from(v)
             .ok()

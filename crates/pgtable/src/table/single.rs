@@ -284,8 +284,11 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
             let at = self.first_mapped(p, pte, level, iova);
             return Err(PgError::AlreadyMapped { iova: at });
         }
+        // The count found before the store: nothing is written when it cannot be.
+        let table = p.addr(t);
+        let count = p.count(table)?;
         w.store(self.fmt.leaf(pa, level, prot), Ordering::Release);
-        p.add_count(p.addr(t), 1)?;
+        Pool::add_to(count, table, 1)?;
         st.leaves[level] += 1;
         Ok(())
     }
