@@ -55,6 +55,15 @@ pub trait Format: Clone + Send + Sync + std::fmt::Debug + 'static {
         }
     }
 
+    /// The bits of an entry that alone decide [`is_valid`](Format::is_valid) and whether
+    /// [`next_table`](Format::next_table) finds a table, at every level: for any entry `pte`,
+    /// `pte & kind_bits()` gives the same answers as `pte`. When they all lie in the low byte,
+    /// the table editor sorts long runs of entries through a 256-entry table of its own.
+    /// Every bit by default (no such promise).
+    fn kind_bits(&self) -> u64 {
+        u64::MAX
+    }
+
     /// The entry at `level` that points to the table at `next`.
     fn table(&self, next: u64, level: usize) -> u64;
 

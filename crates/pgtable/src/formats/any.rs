@@ -92,6 +92,9 @@ impl Format for AnyFormat {
     fn next_table(&self, pte: u64, level: usize) -> Option<u64> {
         each!(self, f => f.next_table(pte, level))
     }
+    fn kind_bits(&self) -> u64 {
+        each!(self, f => f.kind_bits())
+    }
     #[inline]
     fn table(&self, next: u64, level: usize) -> u64 {
         each!(self, f => f.table(next, level))

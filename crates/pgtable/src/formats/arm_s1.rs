@@ -259,6 +259,11 @@ impl Format for ArmS1 {
         }
     }
 
+    /// Valid: bit 0; a table: bits 1:0 both set.
+    fn kind_bits(&self) -> u64 {
+        arm::DESC_TYPE
+    }
+
     #[inline(always)]
     fn next_table(&self, pte: u64, level: usize) -> Option<u64> {
         (level + 1 < self.geo.depth() && pte & arm::DESC_TYPE == arm::DESC_TABLE)

@@ -257,6 +257,11 @@ impl Format for VtdSs {
         }
     }
 
+    /// Valid: R or W; a table: valid with PS clear.
+    fn kind_bits(&self) -> u64 {
+        R | W | PS
+    }
+
     #[inline(always)]
     fn next_table(&self, pte: u64, level: usize) -> Option<u64> {
         (level + 1 < usize::from(self.cfg.levels) && pte & (R | W) != 0 && pte & PS == 0)

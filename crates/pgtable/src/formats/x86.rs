@@ -168,6 +168,11 @@ impl Format for X86 {
         }
     }
 
+    /// Valid: P; a table: P with PS clear.
+    fn kind_bits(&self) -> u64 {
+        P | PS
+    }
+
     #[inline(always)]
     fn next_table(&self, pte: u64, level: usize) -> Option<u64> {
         (level + 1 < usize::from(self.cfg.levels) && pte & (P | PS) == P)

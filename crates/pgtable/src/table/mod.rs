@@ -16,6 +16,7 @@ use crate::geometry::MAX_LEVELS;
 use crate::prot::{Access, Prot};
 use crate::walk::{self, Mapping, Step, Translation, WalkFault};
 use parked::Parked;
+use pool::Pool;
 
 /// Detached chains kept for reattachment before the oldest is taken apart.
 const CHAINS_MAX: usize = 4;
@@ -42,6 +43,18 @@ struct Ctx<F, M> {
     key_shift: u8,
     /// By the log2 of a size: the level whose leaves are that size, or [`NO_LEVEL`].
     leaf_level: [u8; 64],
+    /// The granule less one, the end of the input range `map` accepts, and the end of the
+    /// output range: the geometry's bounds that every map and unmap checks, taken once.
+    gmask: u64,
+    map_limit: u64,
+    oa_limit: u64,
+    /// By the trailing zeros of an unmap's address and size: the leaf level of the largest
+    /// pages the range is aligned to (or [`NO_LEVEL`]), and the shift of the span of a table
+    /// at that level (a shift of 64 or more for the root).
+    run_level: [(u8, u8); 64],
+    /// By level, each entry's kind by its low byte ([`unmap::kinds`]), when the format
+    /// decides validity and links by that byte alone.
+    kinds: Option<Box<unmap::Kinds>>,
     /// The allocator's words and page counts, taken once. Handed out only with the lifetime
     /// of `&self`, see [`Ctx::pool`].
     pool: Pool<'static>,
@@ -62,9 +75,11 @@ struct State {
     /// that entry is followed: an entry something else wrote never leads the table into a
     /// page it did not make, and the pages freed at the end are exactly these.
     links: HashMap<u64, u64, BuildHasherDefault<PageHash>>,
-    /// By level: the last (entry address, table) pair [`Ctx::linked_at`] found in `links`,
-    /// or [`NO_LINK`]; forgotten whenever `links` changes, so a pair here is always in it.
-    seen: [(u64, u64); MAX_LEVELS],
+    /// By level: the last link a block map found good, as (entry, the entry's value, table),
+    /// entry and table as indices of the pool's words ([`Pool::index`]), or [`NO_LINK`];
+    /// forgotten whenever `links` changes, so the link of one is always in it, and an entry
+    /// that still holds that value links that table.
+    seen: [(usize, u64, usize); MAX_LEVELS],
     chains: Vec<Chain>,
     cursor: Cursor,
     tables: u64,
@@ -92,59 +107,6 @@ struct Cursor {
     attached: usize,
 }
 
-/// The allocator's whole range as one slice, taken once per operation: table entries and
-/// per-table counts are then plain indexed accesses.
-struct Pool<'a> {
-    words: &'a [AtomicU64],
-    meta: &'a [AtomicU32],
-    base: u64,
-}
-
-impl<'a> Pool<'a> {
-    #[inline(always)]
-    fn table(&self, pa: u64, n: usize) -> Result<&'a [AtomicU64], MemError> {
-        let i = (pa.wrapping_sub(self.base) >> 3) as usize;
-        i.checked_add(n)
-            .and_then(|end| self.words.get(i..end))
-            .ok_or(MemError::OutOfRange {
-                addr: pa,
-                len: n as u64 * 8,
-            })
-    }
-
-    #[inline(always)]
-    fn entry(&self, pa: u64) -> Result<&'a AtomicU64, MemError> {
-        self.words
-            .get((pa.wrapping_sub(self.base) >> 3) as usize)
-            .ok_or(MemError::OutOfRange { addr: pa, len: 8 })
-    }
-
-    /// The count of valid entries of the table at `table`, kept in the allocator's page word.
-    #[inline(always)]
-    fn count(&self, table: u64) -> Result<&'a AtomicU32, MemError> {
-        self.meta
-            .get((table.wrapping_sub(self.base) >> 12) as usize)
-            .ok_or(MemError::NotAllocated {
-                addr: table,
-                size: 4096,
-            })
-    }
-
-    /// Adds `delta` to the count of `table`; a count that would go below zero (or past any
-    /// table's entries) means entries changed behind the table's back.
-    #[inline(always)]
-    fn add_count(&self, table: u64, delta: i64) -> Result<u32, PgError> {
-        let c = self.count(table)?;
-        let v = i64::from(c.load(Ordering::Relaxed)) + delta;
-        let v = u32::try_from(v)
-            .ok()
-            .filter(|&v| v <= MAX_ENTRIES)
-            .ok_or(PgError::Corrupt { addr: table })?;
-        c.store(v, Ordering::Relaxed);
-        Ok(v)
-    }
-}
-
 /// Hashes table-page addresses with one multiply: the page number is spread over every bit
 /// (the default hasher costs more than the single-page paths that look links up).
 #[derive(Default, Clone, Copy)]
@@ -167,11 +129,8 @@ impl Hasher for PageHash {
     }
 }
 
-/// [`State::seen`] empty: no table page is at `u64::MAX`.
-const NO_LINK: (u64, u64) = (u64::MAX, u64::MAX);
-
-/// More entries than any table of any format has.
-const MAX_ENTRIES: u32 = 1 << 16;
+/// [`State::seen`] empty: no word of the pool has index `usize::MAX`.
+const NO_LINK: (usize, u64, usize) = (usize::MAX, u64::MAX, usize::MAX);
 
 /// Takes `n` leaves off the count of a level; fewer there than that means some were written
 /// by something else.
@@ -181,12 +140,6 @@ fn fewer(count: &mut u64, n: u64, table: u64) -> Result<(), PgError> {
         .checked_sub(n)
         .ok_or(PgError::Corrupt { addr: table })?;
     Ok(())
-}
-
-/// Where a map stopped, so that what it did can be undone.
-struct Stop {
-    err: PgError,
-    reached: u64,
 }
 
 /// A page table of format `F` whose table pages come from a [`PageAlloc`] over `M`.
@@ -233,6 +186,9 @@ impl<F: Format, M: AddressSpace> PageTable<F, M> {
                     let levels = fmt.geometry().levels();
                     levels[levels.len().saturating_sub(2)].shift
                 },
+                gmask: fmt.geometry().granule() - 1,
+                map_limit: fmt.geometry().map_limit(),
+                oa_limit: 1u64 << fmt.geometry().oa_bits(),
                 pool,
                 leaf_level: {
                     let mut by_shift = [NO_LEVEL; 64];
@@ -242,6 +198,23 @@ impl<F: Format, M: AddressSpace> PageTable<F, M> {
                         }
                     }
                     by_shift
+                },
+                kinds: unmap::kinds(&fmt),
+                run_level: {
+                    let levels = fmt.geometry().levels();
+                    let mut by_zeros = [(NO_LEVEL, 0u8); 64];
+                    for (zeros, slot) in by_zeros.iter_mut().enumerate() {
+                        // Levels from the root: the first leaf level small enough is the one
+                        // of the largest pages.
+                        let found = levels
+                            .iter()
+                            .position(|l| l.leaf && usize::from(l.shift) <= zeros);
+                        if let Some(i) = found {
+                            let above = i.checked_sub(1).map_or(u8::MAX, |up| levels[up].shift);
+                            *slot = (i as u8, above);
+                        }
+                    }
+                    by_zeros
                 },
                 fmt,
                 alloc,
@@ -286,20 +259,20 @@ impl<F: Format, M: AddressSpace> PageTable<F, M> {
         if !prot.intersects(Prot::RW) {
             return Err(PgError::BadProt(prot));
         }
-        let p = self.ctx.pool()?;
-        if size == self.ctx.fmt.geometry().granule() {
-            return self.ctx.map_one(&p, &mut self.st, iova, pa, prot);
+        let p = self.ctx.pool();
+        if size == self.ctx.gmask + 1 {
+            return self.ctx.map_one(p, &mut self.st, iova, pa, prot);
         }
-        self.ctx.flush_cursor(&p, &mut self.st);
+        self.ctx.flush_cursor(p, &mut self.st);
         let level = self.ctx.leaf_level[(size.trailing_zeros() & 63) as usize];
         if size.is_power_of_two() && level != NO_LEVEL && (iova | pa) & (size - 1) == 0 {
             // One block: walked without recursion.
             return self
                 .ctx
-                .map_leaf(&p, &mut self.st, iova, pa, prot, usize::from(level));
+                .map_leaf(p, &mut self.st, iova, pa, prot, usize::from(level));
         }
         match self.ctx.map_in(
-            &p,
+            p,
             &mut self.st,
             self.ctx.root,
             0,
@@ -314,7 +287,7 @@ impl<F: Format, M: AddressSpace> PageTable<F, M> {
                     // Everything below `reached` was empty before: take it away again.
                     let _ =
                         self.ctx
-                            .unmap_in(&p, &mut self.st, self.ctx.root, 0, iova, stop.reached);
+                            .unmap_in(p, &mut self.st, self.ctx.root, 0, iova, stop.reached);
                 }
                 Err(stop.err)
             }
@@ -326,18 +299,34 @@ impl<F: Format, M: AddressSpace> PageTable<F, M> {
     /// [`PgError::NotMapped`] when nothing in the range was mapped.
     pub fn unmap(&mut self, iova: u64, size: u64) -> Result<u64, PgError> {
         self.ctx.check_range(iova, 0, size, false)?;
-        let p = self.ctx.pool()?;
-        if size == self.ctx.fmt.geometry().granule() {
-            match self.ctx.unmap_one(&p, &mut self.st, iova)? {
+        let p = self.ctx.pool();
+        if size == self.ctx.gmask + 1 {
+            match self.ctx.unmap_one(p, &mut self.st, iova)? {
                 Some(0) => return Err(PgError::NotMapped { iova, size }),
                 Some(done) => return Ok(done),
                 None => {} // inside a block: the general path splits it
             }
         }
-        self.ctx.flush_cursor(&p, &mut self.st);
-        let done = self
-            .ctx
-            .unmap_in(&p, &mut self.st, self.ctx.root, 0, iova, iova + size)?;
+        self.ctx.flush_cursor(p, &mut self.st);
+        let end = iova + size;
+        // The leaf level of the largest pages the range is aligned to; when the range is
+        // entries of one table at that level, no recursion.
+        let (level, above) = self.ctx.run_level[((iova | size).trailing_zeros() & 63) as usize];
+        let one_table = (iova ^ (end - 1))
+            .checked_shr(u32::from(above))
+            .is_none_or(|d| d == 0);
+        let run = if level != NO_LEVEL && one_table {
+            self.ctx
+                .unmap_run(p, &mut self.st, iova, end, usize::from(level))?
+        } else {
+            None
+        };
+        let done = match run {
+            Some(done) => done,
+            None => self
+                .ctx
+                .unmap_in(p, &mut self.st, self.ctx.root, 0, iova, end)?,
+        };
         if done == 0 {
             return Err(PgError::NotMapped { iova, size });
         }
@@ -356,7 +345,7 @@ impl<F: Format, M: AddressSpace> PageTable<F, M> {
         // allocator's words. Relaxed loads: `map`/`unmap` cannot run meanwhile (`&mut self`),
         // and a walk only sets Accessed/Dirty bits.
         let fmt = &self.ctx.fmt;
-        let Pool { words, base, .. } = self.ctx.pool().ok()?;
+        let &Pool { words, base, .. } = self.ctx.pool();
         let geo = fmt.geometry();
         let va = fmt.input(iova)?;
         let mut at = (self.ctx.root.wrapping_sub(base) >> 3) as usize;
@@ -403,9 +392,9 @@ impl<F: Format, M: AddressSpace> PageTable<F, M> {
         if !bitmap.covers(iova, size) {
             return Err(PgError::BitmapRange { iova, size });
         }
-        let p = self.ctx.pool()?;
+        let p = self.ctx.pool();
         self.ctx.dirty_in(
-            &p,
+            p,
             &self.st,
             self.ctx.root,
             0,
@@ -472,38 +461,33 @@ impl<F: Format, M: AddressSpace> Drop for PageTable<F, M> {
 
 impl<F: Format, M: AddressSpace> Ctx<F, M> {
     fn check_range(&self, iova: u64, pa: u64, size: u64, with_pa: bool) -> Result<(), PgError> {
-        let geo = self.fmt.geometry();
-        let g = geo.granule();
-        if (iova | pa | size) & (g - 1) != 0 {
+        if (iova | pa | size) & self.gmask != 0 {
             return Err(PgError::Unaligned {
                 iova,
                 pa,
                 size,
-                granule: g,
+                granule: self.gmask + 1,
             });
         }
-        let limit = geo.map_limit();
+        let limit = self.map_limit;
         if size == 0 || iova.checked_add(size).is_none_or(|end| end > limit) {
             return Err(PgError::IovaOutOfRange { iova, size, limit });
         }
-        let oa = geo.oa_bits();
-        if with_pa && pa.checked_add(size).is_none_or(|end| end > 1u64 << oa) {
+        if with_pa && pa.checked_add(size).is_none_or(|end| end > self.oa_limit) {
             return Err(PgError::PaOutOfRange {
                 pa,
                 size,
-                oa_bits: oa,
+                oa_bits: self.fmt.geometry().oa_bits(),
             });
         }
         Ok(())
     }
 
+    /// The allocator's words and counts, lent for as long as `&self` only (by reference: the
+    /// fast paths read them where they are, with no copy).
     #[inline(always)]
-    fn pool(&self) -> Result<Pool<'_>, MemError> {
-        Ok(Pool {
-            words: self.pool.words,
-            meta: self.pool.meta,
-            base: self.pool.base,
-        })
+    fn pool(&self) -> &Pool<'_> {
+        &self.pool
     }
 
     #[inline(always)]
@@ -519,8 +503,8 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
     /// Where a non-root table at `level` on the path of `iova` sits: its level and the input
     /// bits above the span of the entry that links it.
     #[inline(always)]
-    fn place(&self, level: usize, iova: u64) -> (usize, u64) {
-        (level, iova >> self.fmt.geometry().levels()[level - 1].shift)
+    fn place(&self, level: usize, iova: u64) -> parked::Place {
+        parked::place(level, iova >> self.fmt.geometry().levels()[level - 1].shift)
     }
 
     /// A zeroed table for `level` on the path of `iova`: one parked at that place, or a new page.
@@ -558,127 +542,12 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
         }
     }
 
-    /// [`linked`](Self::linked) for a walk at level `i` that often finds the same link as the
-    /// last one there (a run of block maps): that pair is checked without a look-up.
-    #[inline(always)]
-    fn linked_at(st: &mut State, i: usize, at: u64, next: u64) -> Result<u64, PgError> {
-        if st.seen[i] != (at, next) {
-            Self::linked(st, at, next)?;
-            st.seen[i] = (at, next);
-        }
-        Ok(next)
-    }
-
     /// Keeps an all-zero page that was the table at `level` on the path of `iova` for reuse at
     /// that place only (see [`State::parked`]).
     fn park(&self, st: &mut State, page: u64, level: usize, iova: u64) {
         st.links.remove(&page);
         st.seen = [NO_LINK; MAX_LEVELS];
         st.parked.push(self.place(level, iova), page);
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn map_in(
-        &self,
-        p: &Pool<'_>,
-        st: &mut State,
-        table: u64,
-        i: usize,
-        mut va: u64,
-        mut pa: u64,
-        end: u64,
-        prot: Prot,
-    ) -> Result<(), Stop> {
-        let lv = self.fmt.geometry().levels()[i];
-        let span = lv.span();
-        let stop = |err: PgError, reached: u64| Stop { err, reached };
-        let words = self.words(p, table, i).map_err(|e| stop(e.into(), va))?;
-        let mut idx = lv.index(va);
-        while va < end {
-            if lv.leaf && (va | pa) & (span - 1) == 0 && end - va >= span {
-                // A run of leaves at this level, all in this table.
-                let n = (((end - va) / span) as usize).min(words.len() - idx);
-                let run = &words[idx..idx + n];
-                // A table with no valid entry (its count is exact) needs no look for conflicts.
-                let empty = p.count(table).is_ok_and(|c| c.load(Ordering::Relaxed) == 0);
-                let conflict = if empty {
-                    None
-                } else {
-                    run.iter()
-                        .position(|w| self.fmt.is_valid(w.load(Ordering::Relaxed)))
-                };
-                if let Some(k) = conflict {
-                    let pte = run[k].load(Ordering::Acquire);
-                    let at = self.first_mapped(p, pte, i, va + k as u64 * span);
-                    return Err(stop(PgError::AlreadyMapped { iova: at }, va));
-                }
-                let first = self.fmt.leaf(pa, i, prot);
-                for (k, w) in run.iter().enumerate() {
-                    w.store(first + k as u64 * span, Ordering::Release);
-                }
-                p.add_count(table, n as i64).map_err(|e| stop(e, va))?;
-                st.leaves[i] += n as u64;
-                va += n as u64 * span;
-                pa += n as u64 * span;
-                idx += n;
-                continue;
-            }
-            let entry_end = (va | (span - 1)) + 1;
-            let sub_end = end.min(entry_end);
-            let w = &words[idx];
-            let at = table + idx as u64 * 8;
-            let pte = w.load(Ordering::Acquire);
-            let (next, fresh) = match self.fmt.decode(pte, i) {
-                Pte::Table { next, .. } => {
-                    (Self::linked(st, at, next).map_err(|e| stop(e, va))?, false)
-                }
-                Pte::Invalid => {
-                    let t = self
-                        .new_table(st, i + 1, va)
-                        .map_err(|e| stop(e.into(), va))?;
-                    w.store(self.fmt.table(t, i), Ordering::Release);
-                    Self::link(st, at, t);
-                    p.add_count(table, 1).map_err(|e| stop(e, va))?;
-                    (t, true)
-                }
-                Pte::Leaf { .. } | Pte::Reserved => {
-                    return Err(stop(PgError::AlreadyMapped { iova: va }, va));
-                }
-            };
-            if let Err(s) = self.map_in(p, st, next, i + 1, va, pa, sub_end, prot) {
-                if fresh && s.reached == va {
-                    // The new table stayed empty: take it away before reporting.
-                    w.store(0, Ordering::Release);
-                    let _ = p.add_count(table, -1);
-                    self.free_table(st, next, i + 1, va);
-                }
-                return Err(s);
-            }
-            pa += sub_end - va;
-            va = sub_end;
-            idx += 1;
-        }
-        Ok(())
-    }
-
-    /// The first mapped address under the valid entry `pte` at level `i`, whose span starts at
-    /// `va`: `va` itself for a leaf; for a table, the first mapped address of its first valid
-    /// entry (a linked table is never empty).
-    fn first_mapped(&self, p: &Pool<'_>, pte: u64, i: usize, va: u64) -> u64 {
-        let Some(next) = self.fmt.next_table(pte, i) else {
-            return va;
-        };
-        let span = self.fmt.geometry().levels()[i + 1].span();
-        let words = self.words(p, next, i + 1).unwrap_or_default();
-        let mut at = va;
-        for w in words {
-            let e = w.load(Ordering::Acquire);
-            if self.fmt.is_valid(e) {
-                return self.first_mapped(p, e, i + 1, at);
-            }
-            at += span;
-        }
-        va
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -733,7 +602,9 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
     }
 }
 
+mod map;
 mod parked;
+mod pool;
 mod single;
 #[cfg(test)]
 mod tests;

@@ -3,65 +3,70 @@
 //! that freeing the tables an unmap empties stays a small part of the unmap.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::hash::{BuildHasherDefault, Hasher};
 
 /// A place in the tree: a table's level and the input bits above the span of the entry that
-/// links it.
-pub(super) type Place = (usize, u64);
+/// links it, packed in one word ([`place`]).
+pub(super) type Place = u64;
 
-/// Pages by place. The first page of a place is kept inline: a place rarely holds more than
-/// one, and keeping one then allocates nothing beside the map's own slot.
-#[derive(Default)]
-pub(super) struct Parked {
-    map: HashMap<Place, Pages, BuildHasherDefault<PlaceHasher>>,
+/// The place of a table at `level` whose linking entry spans the inputs `bits` (an input
+/// address shifted right by at least 12, so three bits are free for the level).
+#[inline(always)]
+pub(super) fn place(level: usize, bits: u64) -> Place {
+    (bits << 3) | (level as u64 & 7)
 }
 
+/// Pages by place. A place rarely holds more than one page, so the first page of each sits
+/// alone in one map of single words; further pages of a place go to a second map, looked at
+/// only when it is not empty.
 #[derive(Default)]
-struct Pages {
-    first: Option<u64>,
-    more: Vec<u64>,
+pub(super) struct Parked {
+    first: HashMap<Place, u64, BuildHasherDefault<PlaceHasher>>,
+    more: HashMap<Place, Vec<u64>, BuildHasherDefault<PlaceHasher>>,
 }
 
 impl Parked {
     /// Keeps `page` for reuse at `place`.
     #[inline]
     pub(super) fn push(&mut self, place: Place, page: u64) {
-        let pages = self.map.entry(place).or_default();
-        if pages.first.is_none() {
-            pages.first = Some(page);
-        } else {
-            pages.more.push(page);
+        match self.first.entry(place) {
+            Entry::Vacant(v) => {
+                v.insert(page);
+            }
+            Entry::Occupied(_) => self.more.entry(place).or_default().push(page),
         }
     }
 
     /// A page kept at `place`, if any.
     #[inline]
     pub(super) fn pop(&mut self, place: Place) -> Option<u64> {
-        if self.map.is_empty() {
+        if self.first.is_empty() {
             return None;
         }
-        let pages = self.map.get_mut(&place)?;
-        if let Some(page) = pages.more.pop() {
-            return Some(page);
+        if !self.more.is_empty()
+            && let Some(pages) = self.more.get_mut(&place)
+        {
+            let page = pages.pop();
+            if pages.is_empty() {
+                self.more.remove(&place);
+            }
+            if page.is_some() {
+                return page;
+            }
         }
-        let page = pages.first.take();
-        self.map.remove(&place);
-        page
+        self.first.remove(&place)
     }
 
     /// Takes every page out.
     pub(super) fn drain(&mut self) -> impl Iterator<Item = u64> + '_ {
-        self.map
-            .drain()
-            .flat_map(|(_, pages)| pages.first.into_iter().chain(pages.more))
+        let more = self.more.drain().flat_map(|(_, pages)| pages);
+        self.first.drain().map(|(_, page)| page).chain(more)
     }
 
     /// Pages kept.
     pub(super) fn len(&self) -> usize {
-        self.map
-            .values()
-            .map(|pages| usize::from(pages.first.is_some()) + pages.more.len())
-            .sum()
+        self.first.len() + self.more.values().map(Vec::len).sum::<usize>()
     }
 }
 

@@ -246,31 +246,49 @@ impl<F: Format, M: AddressSpace> Ctx<F, M> {
         level: usize,
     ) -> Result<(), PgError> {
         let geo = self.fmt.geometry();
-        // Relaxed loads: the editor wrote these entries itself (a walk only sets
-        // Accessed/Dirty bits); a link is followed only where the editor made it.
-        let mut table = self.root;
+        // Below MAX_LEVELS (a leaf level is), said so that the per-level arrays need no
+        // bounds checks in the loop.
+        let level = level.min(MAX_LEVELS - 1);
+        // Tables and entries as indices of the pool's words. Relaxed loads: the editor wrote
+        // these entries itself (a walk only sets Accessed/Dirty bits); a link is followed
+        // only where the editor made it.
+        let mut t = p.index(self.root);
         for i in 0..level {
-            let at = table + geo.index(i, iova) as u64 * 8;
-            let w = p.entry(at)?;
+            let e = t.wrapping_add(geo.index(i, iova));
+            let w = p.word(e)?;
             let pte = w.load(Ordering::Relaxed);
+            let (seen_e, seen_pte, seen_t) = st.seen[i];
+            if seen_e == e && seen_pte == pte {
+                // The entry still holds the link found good last time (a run of block maps):
+                // neither decoded nor looked up again.
+                t = seen_t;
+                continue;
+            }
+            let at = p.addr(e);
             if let Some(next) = self.fmt.next_table(pte, i) {
-                table = Self::linked_at(st, i, at, next)?;
+                Self::linked(st, at, next)?;
+                t = p.index(next);
+                st.seen[i] = (e, pte, t);
             } else if self.fmt.is_valid(pte) {
                 // A leaf above covers this block.
                 self.prune_path(p, st, i, iova);
                 return Err(PgError::AlreadyMapped { iova });
             } else {
-                table = self.link_new_table(p, st, w, at, table, i, iova)?;
+                let next = self.link_new_table(p, st, w, at, p.addr(t), i, iova)?;
+                t = p.index(next);
             }
         }
-        let w = p.entry(table + geo.index(level, iova) as u64 * 8)?;
+        let w = p.word(t.wrapping_add(geo.index(level, iova)))?;
         let pte = w.load(Ordering::Relaxed);
         if self.fmt.is_valid(pte) {
             let at = self.first_mapped(p, pte, level, iova);
             return Err(PgError::AlreadyMapped { iova: at });
         }
+        // The count found before the store: nothing is written when it cannot be.
+        let table = p.addr(t);
+        let count = p.count(table)?;
         w.store(self.fmt.leaf(pa, level, prot), Ordering::Release);
-        p.add_count(table, 1)?;
+        Pool::add_to(count, table, 1)?;
         st.leaves[level] += 1;
         Ok(())
     }

@@ -10,6 +10,16 @@ fn table() -> PageTable<VtdSs, Arc<RamArena>> {
     PageTable::new(VtdSs::new(VtdSsConfig::default()).unwrap(), alloc).unwrap()
 }
 
+/// [`table`], its runs of entries sorted by the kinds table (`sorted`) or by the format's
+/// own functions, as for a format that keeps its kinds elsewhere than in the low byte.
+fn table_sorting(sorted: bool) -> PageTable<VtdSs, Arc<RamArena>> {
+    let mut t = table();
+    if !sorted {
+        t.ctx.kinds = None;
+    }
+    t
+}
+
 #[test]
 fn single_page_unmap_detaches_empty_tables_and_map_attaches_them_again() {
     let mut t = table();
@@ -153,58 +163,64 @@ fn entries_written_behind_the_table_are_refused_with_corrupt_not_counted() {
 
 #[test]
 fn one_unmap_of_a_run_of_blocks_with_a_table_among_them_takes_everything_out() {
-    let mut t = table();
-    let root_only = t.stats();
-    let iova = 0x4000_0000;
-    let block = 2u64 << 20;
-    t.map(iova, 0x8000_0000, 10 * block, Prot::RW).unwrap();
-    // The eleventh block's span in 4 KiB pages (an odd output offset allows no block): a
-    // table in the middle of the run.
-    t.map(iova + 10 * block, 0x9000_1000, block, Prot::RW)
-        .unwrap();
-    t.map(iova + 11 * block, 0xa000_0000, 53 * block, Prot::RW)
-        .unwrap();
-    assert_eq!(t.stats().tables, 4);
-    assert_eq!(t.unmap(iova, 64 * block).unwrap(), 64 * block);
-    assert_eq!(t.stats(), root_only);
-    for k in [0, 9, 10, 11, 63] {
-        assert_eq!(t.iova_to_phys(iova + k * block + 0x3000), None);
+    // Entries sorted by their low byte, and by the format's own functions.
+    for sorted in [true, false] {
+        let mut t = table_sorting(sorted);
+        let root_only = t.stats();
+        let iova = 0x4000_0000;
+        let block = 2u64 << 20;
+        t.map(iova, 0x8000_0000, 10 * block, Prot::RW).unwrap();
+        // The eleventh block's span in 4 KiB pages (an odd output offset allows no block): a
+        // table in the middle of the run.
+        t.map(iova + 10 * block, 0x9000_1000, block, Prot::RW)
+            .unwrap();
+        t.map(iova + 11 * block, 0xa000_0000, 53 * block, Prot::RW)
+            .unwrap();
+        assert_eq!(t.stats().tables, 4);
+        assert_eq!(t.unmap(iova, 64 * block).unwrap(), 64 * block);
+        assert_eq!(t.stats(), root_only);
+        for k in [0, 9, 10, 11, 63] {
+            assert_eq!(t.iova_to_phys(iova + k * block + 0x3000), None);
+        }
+        // The level-1 table, the table of blocks and the table of pages, all taken out.
+        assert_eq!(t.freed_pages(), 3);
+        assert_eq!(t.release_freed(), 3);
+        assert_eq!(
+            t.unmap(iova, 64 * block),
+            Err(PgError::NotMapped {
+                iova,
+                size: 64 * block
+            })
+        );
     }
-    // The level-1 table, the table of blocks and the table of pages, all taken out.
-    assert_eq!(t.freed_pages(), 3);
-    assert_eq!(t.release_freed(), 3);
-    assert_eq!(
-        t.unmap(iova, 64 * block),
-        Err(PgError::NotMapped {
-            iova,
-            size: 64 * block
-        })
-    );
 }
 
 #[test]
 fn a_run_of_blocks_with_a_foreign_link_among_them_stops_at_the_link() {
-    let mut t = table();
-    let iova = 0x4000_0000;
-    let block = 2u64 << 20;
-    t.map(iova, 0x8000_0000, 8 * block, Prot::RW).unwrap();
-    // The fifth block's entry, rewritten by something else as a link to a page of its own.
-    let foreign = t.allocator().alloc(4096).unwrap();
-    t.mem().store_u64(foreign, 0x1234_5003).unwrap();
-    let link = t.trace(iova + 4 * block).last().unwrap().entry_pa;
-    t.mem().store_u64(link, foreign | 0x3).unwrap();
-    assert_eq!(
-        t.unmap(iova, 8 * block),
-        Err(PgError::Corrupt { addr: link })
-    );
-    // Mapping a block under it is refused the same way, and the page stays as it was.
-    assert_eq!(
-        t.map(iova + 4 * block + 0x1000, 0x9000_0000, 0x1000, Prot::RW),
-        Err(PgError::Corrupt { addr: link })
-    );
-    assert_eq!(t.mem().load_u64(foreign).unwrap(), 0x1234_5003);
-    let alloc = t.allocator().clone();
-    drop(t);
-    assert_eq!(alloc.free(foreign, 4096), Ok(()));
-    assert_eq!(alloc.stats().allocated, 0);
+    // Entries sorted by their low byte, and by the format's own functions.
+    for sorted in [true, false] {
+        let mut t = table_sorting(sorted);
+        let iova = 0x4000_0000;
+        let block = 2u64 << 20;
+        t.map(iova, 0x8000_0000, 8 * block, Prot::RW).unwrap();
+        // The fifth block's entry, rewritten by something else as a link to a page of its own.
+        let foreign = t.allocator().alloc(4096).unwrap();
+        t.mem().store_u64(foreign, 0x1234_5003).unwrap();
+        let link = t.trace(iova + 4 * block).last().unwrap().entry_pa;
+        t.mem().store_u64(link, foreign | 0x3).unwrap();
+        assert_eq!(
+            t.unmap(iova, 8 * block),
+            Err(PgError::Corrupt { addr: link })
+        );
+        // Mapping a block under it is refused the same way, and the page stays as it was.
+        assert_eq!(
+            t.map(iova + 4 * block + 0x1000, 0x9000_0000, 0x1000, Prot::RW),
+            Err(PgError::Corrupt { addr: link })
+        );
+        assert_eq!(t.mem().load_u64(foreign).unwrap(), 0x1234_5003);
+        let alloc = t.allocator().clone();
+        drop(t);
+        assert_eq!(alloc.free(foreign, 4096), Ok(()));
+        assert_eq!(alloc.stats().allocated, 0);
+    }
 }
