@@ -264,17 +264,37 @@ impl<M: AddressSpace> TranslationUnit<M> {
     /// Translates one request.
     #[inline(always)]
     pub fn translate(&self, req: Request) -> Result<Translated, Fault> {
+        match self.translate_hit(req) {
+            Some(t) => Ok(t),
+            None => self.translate_other(req),
+        }
+    }
+
+    /// The translation of `req` when it is a plain IOTLB hit: translation on, the checking
+    /// mode and counting off, an entry that serves the access. `None` leaves the request to
+    /// [`translate_other`](Self::translate_other).
+    #[inline(always)]
+    pub(crate) fn translate_hit(&self, req: Request) -> Option<Translated> {
+        if self.mode.load(Ordering::Acquire) != ENABLED || (req.access.exec && req.pasid.is_some())
+        {
+            return None;
+        }
+        let (pa, len, perm) = self
+            .caches
+            .iotlb_hit(req.sid, req.pasid, req.addr, req.access)?;
+        Some(Translated { pa, len, perm })
+    }
+
+    /// Translates a request that [`translate_hit`](Self::translate_hit) did not answer: an
+    /// IOTLB miss, or a request while translation is off or the checking mode or counting is
+    /// on.
+    #[inline(never)]
+    pub(crate) fn translate_other(&self, req: Request) -> Result<Translated, Fault> {
         if self.mode.load(Ordering::Acquire) != ENABLED || (req.access.exec && req.pasid.is_some())
         {
             return self.translate_unusual(req);
         }
-        match self
-            .caches
-            .iotlb_hit(req.sid, req.pasid, req.addr, req.access)
-        {
-            Some((pa, len, perm)) => Ok(Translated { pa, len, perm }),
-            None => self.miss(req),
-        }
+        self.miss(req)
     }
 
     /// Translation `t` of `req` lengthened over the pages after it that hit in the IOTLB for
