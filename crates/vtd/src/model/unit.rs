@@ -397,12 +397,21 @@ impl<M: AddressSpace> VtdUnit<M> {
     /// A plain IOTLB hit is answered inline; anything else goes out of line.
     #[inline(always)]
     pub fn translate(&self, req: Request) -> Result<Translated, Fault> {
-        if self.mode() == RootMode::Scalable
-            && let Some(t) = self.engine.translate_hit(req)
-        {
-            return Ok(t);
+        match self.translate_hit(req) {
+            Some(t) => Ok(t),
+            None => self.translate_other(req),
         }
-        self.translate_other(req)
+    }
+
+    /// The translation of `req` when it is a plain IOTLB hit (see
+    /// [`TranslationUnit::translate_hit`]) through a scalable-mode root table; `None` leaves
+    /// it to [`translate`](Self::translate).
+    #[inline(always)]
+    pub(crate) fn translate_hit(&self, req: Request) -> Option<Translated> {
+        if self.mode() != RootMode::Scalable {
+            return None;
+        }
+        self.engine.translate_hit(req)
     }
 
     /// [`translate`](Self::translate) of a request that is not a plain IOTLB hit.
