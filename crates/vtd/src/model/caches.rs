@@ -7,7 +7,7 @@
 //! page-selective invalidation removes every entry whose page overlaps its range, a
 //! superpage the range only partly covers included (spec 6.5.2.3, 6.5.2.4).
 
-use std::sync::atomic::{AtomicU64, Ordering, fence};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use softiommu_pgtable::tlb::WAYS;
 use softiommu_pgtable::{Access, Perm};
@@ -227,12 +227,14 @@ impl Caches {
         self.generation.load(Ordering::Acquire)
     }
 
+    /// Moves the generation on before an invalidation sweeps.
+    ///
+    /// The bump and the invalidation's later loads of `first_stage_dids` and `large` are
+    /// sequentially consistent, and a fill sets its bit before the sequentially consistent
+    /// fence of `Tlb::insert_current` and looks at the generation after it: so either the
+    /// fill sees the bump and drops its entry, or the invalidation sees the fill's bit.
     fn bump(&self) {
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        // Pairs with the fence of a fill (in `Tlb::insert_current`): either the fill sees the
-        // bump and drops its entry, or the sweep after this sees the bits the fill set in
-        // `first_stage_dids` and `large`.
-        fence(Ordering::SeqCst);
+        self.generation.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Inserts unless an invalidation began since `generation`, up to the moment the entry
@@ -310,20 +312,24 @@ impl Caches {
             .lookup(page, iotlb_key(sid, pasid, privileged, 12, page))
         {
             Some(v) => Some((v, 12)),
-            None => self.find_large(sid, pasid, privileged, addr),
+            None => match self.large.load(Ordering::Relaxed) {
+                0 => None,
+                sizes => self.find_large(sid, pasid, privileged, addr, sizes),
+            },
         }
     }
 
-    /// [`find`](Self::find) among the superpage entries.
-    #[inline]
+    /// [`find`](Self::find) among the superpage entries of the sizes in `sizes` (bit n for
+    /// 2^n bytes).
+    #[inline(never)]
     fn find_large(
         &self,
         sid: u16,
         pasid: Option<u32>,
         privileged: bool,
         addr: u64,
+        mut sizes: u64,
     ) -> Option<([u64; 2], u32)> {
-        let mut sizes = self.large.load(Ordering::Relaxed);
         while sizes != 0 {
             let shift = sizes.trailing_zeros();
             sizes &= sizes - 1;
@@ -468,7 +474,7 @@ impl Caches {
             IotlbScope::Domain(d) => self.iotlb.invalidate(None, |_, v| did_of(v) == d),
             IotlbScope::Pages { did, addr, size } => {
                 // First-stage entries of the domain go wherever they are.
-                let maybe = self.first_stage_dids.load(Ordering::Relaxed) & 1 << (did % 64) != 0;
+                let maybe = self.first_stage_dids.load(Ordering::SeqCst) & 1 << (did % 64) != 0;
                 let n = if maybe {
                     self.iotlb
                         .invalidate(None, |_, v| did_of(v) == did && first(v))
@@ -508,7 +514,7 @@ impl Caches {
         if (last >> 12) - (addr >> 12) >= sets {
             return self.iotlb.invalidate(None, pred);
         }
-        let mut sizes = 1u64 << 12 | self.large.load(Ordering::Relaxed);
+        let mut sizes = 1u64 << 12 | self.large.load(Ordering::SeqCst);
         let mut n = 0;
         while sizes != 0 {
             let shift = sizes.trailing_zeros();

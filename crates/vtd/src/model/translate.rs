@@ -368,7 +368,7 @@ impl<M: AddressSpace> TranslationUnit<M> {
     }
 
     /// An IOTLB miss: the walk, through the structure caches, and the IOTLB fill.
-    #[inline(never)]
+    #[inline]
     fn miss(&self, req: Request) -> Result<Translated, Fault> {
         self.counters.walk();
         let generation = self.caches.generation();
