@@ -22,7 +22,8 @@
 //!   first stage (x86-64 4/5-level), second stage, nested (every first-stage table access and
 //!   the output through the second stage) or pass-through; context cache, PASID cache and
 //!   IOTLB that keep entries until invalidated, with the invalidation reach of the
-//!   specification; a checking mode that compares every IOTLB hit with a fresh walk (one
+//!   specification (an IOTLB entry covers the page the walk found, 4 KiB, 2 MiB or 1 GiB,
+//!   and any page-selective invalidation that overlaps it removes it); a checking mode that compares every IOTLB hit with a fresh walk (one
 //!   that sets no Accessed/Dirty flag) and reports the missing invalidation, a flag cleared
 //!   without one included.
 //!   [`model::VtdUnit`] puts it behind the register file as one unit: MMIO accesses with

@@ -65,15 +65,27 @@ pub trait DmaPort: Send + Sync {
         src: u64,
         dst: u64,
         len: usize,
-        buf: &mut [u8; PAGE as usize],
+        buf: &mut Bounce,
     ) -> Result<(), CopyFault> {
         let mut done = 0;
         while done < len {
             let n = piece(src, dst, done, len);
-            bounce_copy(self, req, src, dst, done, &mut buf[..n])?;
+            bounce_copy(self, req, src, dst, done, buf.get(n))?;
             done += n;
         }
         Ok(())
+    }
+}
+
+/// Scratch for the pieces of a copy that go through a buffer (read, then written): made
+/// (zeroed) at the first such piece, so that a copy made memory to memory costs none.
+#[derive(Debug, Default)]
+pub struct Bounce(Option<[u8; PAGE as usize]>);
+
+impl Bounce {
+    /// The first `n` bytes of the buffer (`n` at most 4 KiB).
+    pub fn get(&mut self, n: usize) -> &mut [u8] {
+        &mut self.0.get_or_insert([0; PAGE as usize])[..n]
     }
 }
 
@@ -414,7 +426,7 @@ impl DmaPort for BusPort {
         src: u64,
         dst: u64,
         len: usize,
-        buf: &mut [u8; PAGE as usize],
+        buf: &mut Bounce,
     ) -> Result<(), CopyFault> {
         let ats = req.ats && self.ats.load(Relaxed);
         let mut done = 0;
@@ -426,7 +438,7 @@ impl DmaPort for BusPort {
                 Some(Err(e)) => return Err(e),
                 _ => {
                     let n = piece(src, dst, done, len);
-                    bounce_copy(self, req, src, dst, done, &mut buf[..n])?;
+                    bounce_copy(self, req, src, dst, done, buf.get(n))?;
                     n
                 }
             };

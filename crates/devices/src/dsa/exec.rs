@@ -1,7 +1,7 @@
 //! Descriptor execution: checks, the operations, completion records, errors.
 
 use super::desc::*;
-use super::dma::{CopyFault, DmaFault, DmaPort, DmaReq, crc32c_update};
+use super::dma::{Bounce, CopyFault, DmaFault, DmaPort, DmaReq, crc32c_update};
 use super::regs::{SwErr0, SwErr1};
 use super::wq::{ExecCtx, Pending};
 
@@ -109,7 +109,7 @@ impl Run<'_> {
 
     /// A copy of `len` bytes, a refused piece retried as its own accesses would be.
     fn copy(&self, src: u64, dst: u64, len: u32) -> Result<(), CopyFault> {
-        let mut buf = [0u8; PAGE as usize];
+        let mut buf = Bounce::default();
         let mut done = 0usize;
         let mut tries = [0u32; 2];
         loop {

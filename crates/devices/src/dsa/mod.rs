@@ -58,7 +58,7 @@ pub mod wq;
 
 pub use desc::{CompletionRecord, DescFlags, DescHeader, Descriptor, Opcode, Status};
 pub use device::{DEVICE_ID, Dsa, DsaConfig, ExecMode, IrqFn, VENDOR_ID};
-pub use dma::{BusPort, CopyFault, DmaFault, DmaPort, DmaReq, crc32c};
+pub use dma::{Bounce, BusPort, CopyFault, DmaFault, DmaPort, DmaReq, crc32c};
 pub use engines::Engines;
 pub use function::{BAR0_SIZE, CLASS_CODE, DsaFunction, MSIX_PBA, MSIX_TABLE};
 pub use fuzz::fuzz_engine;

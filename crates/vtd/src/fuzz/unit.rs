@@ -310,7 +310,7 @@ fn dma(rig: &Rig, u: &mut Unstructured<'_>) -> Result<()> {
         addr: address(u)?,
     };
     if let Ok(t) = rig.unit.translate(req) {
-        check_translation(t.pa, t.len, 4096, &req);
+        check_translation(t.pa, t.len, 1 << 30, &req);
     }
     Ok(())
 }

@@ -1,6 +1,15 @@
 //! The unit's caches — context cache, PASID cache and IOTLB — and how each invalidation
 //! reaches them (spec Table 23, "Reach of each invalidation type" in the reference).
+//!
+//! An IOTLB entry caches the translation of a whole page of the size the walk found: 4 KiB,
+//! or a 2 MiB or 1 GiB superpage when its leaf was one (with nesting, the smaller of the two
+//! stages' leaves). A lookup finds the entry of any size that holds its address; a
+//! page-selective invalidation removes every entry whose page overlaps its range, a
+//! superpage the range only partly covers included (spec 6.5.2.3, 6.5.2.4).
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use softiommu_pgtable::tlb::WAYS;
 use softiommu_pgtable::{Access, Perm};
 
 use crate::structs::{ContextEntry, PasidEntry, PasidQw1, Pgtt};
@@ -52,10 +61,10 @@ pub enum IotlbScope {
     },
 }
 
-/// A cached translation of one 4 KiB page.
+/// A cached translation of one page: 4 KiB, 2 MiB or 1 GiB.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct IotlbEntry {
-    /// Output address of the page.
+    /// Output address of the page's first byte (aligned to its size).
     pub pa: u64,
     /// Rights of the whole walk.
     pub perm: Perm,
@@ -65,7 +74,7 @@ pub(crate) struct IotlbEntry {
     pub class: Class,
     /// The leaf's Dirty state is set (a write may hit; otherwise it walks to set it).
     pub dirty: bool,
-    /// log2 of the page size the walk found (for the reports of the checking mode).
+    /// log2 of the page size the entry covers: 12, 21 or 30.
     pub shift: u8,
     /// The PASID the translation belongs to: the request's, or RID_PASID for a request
     /// without one (PASID-selective invalidations match on it).
@@ -94,7 +103,7 @@ const PERM_BITS: u64 = 0x3f;
 const HIT_SHIFT: u32 = 6;
 
 /// The context cache (by source ID), the PASID cache (by source ID and PASID) and the IOTLB
-/// (by source ID, PASID, privilege and page; tagged with the domain).
+/// (by source ID, PASID, privilege, page size and page; tagged with the domain).
 ///
 /// A fourth cache, the steer cache, holds what the context and PASID entries decide for a
 /// source ID and request PASID, so that an IOTLB miss probes one structure cache, not two.
@@ -108,10 +117,15 @@ pub struct Caches {
     /// A bit per domain ID modulo 64: set once a first-stage entry of such a domain is
     /// cached, so that a page-selective invalidation sweeps the whole IOTLB (as first-stage
     /// entries of the domain must go) only when there may be some.
-    first_stage_dids: std::sync::atomic::AtomicU64,
+    first_stage_dids: AtomicU64,
+    /// Bit n set once an IOTLB entry of a superpage of 2^n bytes (n = 21, 30) has been
+    /// cached: the sizes a lookup probes after 4 KiB, and the sets an invalidation sweeps.
+    /// Never cleared: an invalidation racing a fill could otherwise hide a size that still
+    /// has entries from later ones.
+    large: AtomicU64,
     /// Bumped before every invalidation sweeps: a walk that began before it may not leave
     /// its (possibly stale) result behind.
-    generation: std::sync::atomic::AtomicU64,
+    generation: AtomicU64,
 }
 
 impl std::fmt::Debug for Caches {
@@ -126,16 +140,30 @@ impl Default for Caches {
     }
 }
 
-/// The IOTLB key of a request: source ID, its PASID if it has one, privilege and page.
-fn iotlb_key(sid: u16, pasid: Option<u32>, privileged: bool, page: u64) -> [u64; 2] {
+/// Where an IOTLB key keeps log2 of its page size.
+const KEY_SHIFT: u32 = 40;
+
+/// The IOTLB key of a request: source ID, its PASID if it has one, privilege, and the page
+/// number `page` of a page of 2^`shift` bytes.
+#[inline(always)]
+fn iotlb_key(sid: u16, pasid: Option<u32>, privileged: bool, shift: u32, page: u64) -> [u64; 2] {
     [
         VALID
             | u64::from(privileged) << 1
             | u64::from(pasid.unwrap_or(0)) << 2
             | u64::from(sid) << 22
-            | u64::from(pasid.is_some()) << 38,
+            | u64::from(pasid.is_some()) << 38
+            | u64::from(shift) << KEY_SHIFT,
         page,
     ]
+}
+
+/// The first and last input bytes of the page an IOTLB key names.
+fn key_span(k: [u64; 2]) -> (u64, u64) {
+    let shift = (k[0] >> KEY_SHIFT & 0x3f) as u32;
+    // Page numbers are addresses shifted right by `shift`: shifting back cannot overflow.
+    let base = k[1] << shift;
+    (base, base | ((1u64 << shift) - 1))
 }
 
 /// An access of a given privilege as a number below 4: write and exec as bits 0 and 1.
@@ -187,20 +215,26 @@ impl Caches {
             pasid: Tlb::new(pasid),
             steer: Tlb::new(pasid.max(context)),
             iotlb: Tlb::new(iotlb),
-            first_stage_dids: std::sync::atomic::AtomicU64::new(0),
-            generation: std::sync::atomic::AtomicU64::new(0),
+            first_stage_dids: AtomicU64::new(0),
+            large: AtomicU64::new(0),
+            generation: AtomicU64::new(0),
         }
     }
 
     /// The generation a walk reads before it starts, and hands to the fills it makes.
     #[inline(always)]
     pub(crate) fn generation(&self) -> u64 {
-        self.generation.load(std::sync::atomic::Ordering::Acquire)
+        self.generation.load(Ordering::Acquire)
     }
 
+    /// Moves the generation on before an invalidation sweeps.
+    ///
+    /// The bump and the invalidation's later loads of `first_stage_dids` and `large` are
+    /// sequentially consistent, and a fill sets its bit before the sequentially consistent
+    /// fence of `Tlb::insert_current` and looks at the generation after it: so either the
+    /// fill sees the bump and drops its entry, or the invalidation sees the fill's bit.
     fn bump(&self) {
-        self.generation
-            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        self.generation.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Inserts unless an invalidation began since `generation`, up to the moment the entry
@@ -261,8 +295,58 @@ impl Caches {
         self.fill(&self.steer, index, key, [w[0], w[1], w[2], d], generation);
     }
 
+    /// The IOTLB entry that holds `addr` for requests of `sid`, `pasid` and privilege
+    /// `privileged`: its value words and log2 of its page size. 4 KiB pages are probed
+    /// first, then the superpage sizes in use, smaller first.
+    #[inline(always)]
+    fn find(
+        &self,
+        sid: u16,
+        pasid: Option<u32>,
+        privileged: bool,
+        addr: u64,
+    ) -> Option<([u64; 2], u32)> {
+        let page = addr >> 12;
+        match self
+            .iotlb
+            .lookup(page, iotlb_key(sid, pasid, privileged, 12, page))
+        {
+            Some(v) => Some((v, 12)),
+            None => match self.large.load(Ordering::Relaxed) {
+                0 => None,
+                sizes => self.find_large(sid, pasid, privileged, addr, sizes),
+            },
+        }
+    }
+
+    /// [`find`](Self::find) among the superpage entries of the sizes in `sizes` (bit n for
+    /// 2^n bytes).
+    #[inline(never)]
+    fn find_large(
+        &self,
+        sid: u16,
+        pasid: Option<u32>,
+        privileged: bool,
+        addr: u64,
+        mut sizes: u64,
+    ) -> Option<([u64; 2], u32)> {
+        while sizes != 0 {
+            let shift = sizes.trailing_zeros();
+            sizes &= sizes - 1;
+            let page = addr >> shift;
+            if let Some(v) = self
+                .iotlb
+                .lookup(page, iotlb_key(sid, pasid, privileged, shift, page))
+            {
+                return Some((v, shift));
+            }
+        }
+        None
+    }
+
     /// The translation an IOTLB entry gives `access` to `addr`, when there is one and it
-    /// allows the access without a walk.
+    /// allows the access without a walk: the output address of `addr`, the bytes from it to
+    /// the end of the entry's page, and the rights.
     #[inline(always)]
     pub(crate) fn iotlb_hit(
         &self,
@@ -270,15 +354,18 @@ impl Caches {
         pasid: Option<u32>,
         addr: u64,
         access: Access,
-    ) -> Option<(u64, Perm)> {
-        let page = addr >> 12;
-        let [v0, _] = self
-            .iotlb
-            .lookup(page, iotlb_key(sid, pasid, access.privileged, page))?;
-        (v0 >> (HIT_SHIFT + hit_index(access)) & 1 != 0)
-            .then_some((v0 & !0xfff, Perm::from_bits((v0 & PERM_BITS) as u8)))
+    ) -> Option<(u64, u64, Perm)> {
+        let ([v0, _], shift) = self.find(sid, pasid, access.privileged, addr)?;
+        let off = addr & ((1u64 << shift) - 1);
+        (v0 >> (HIT_SHIFT + hit_index(access)) & 1 != 0).then_some((
+            (v0 & !0xfff) | off,
+            (1u64 << shift) - off,
+            Perm::from_bits((v0 & PERM_BITS) as u8),
+        ))
     }
 
+    /// The IOTLB entry that holds `addr` for requests of `sid`, `pasid` and privilege
+    /// `privileged`, whatever access it serves.
     #[inline]
     pub(crate) fn iotlb(
         &self,
@@ -287,10 +374,7 @@ impl Caches {
         privileged: bool,
         addr: u64,
     ) -> Option<IotlbEntry> {
-        let page = addr >> 12;
-        let [v0, v1] = self
-            .iotlb
-            .lookup(page, iotlb_key(sid, pasid, privileged, page))?;
+        let ([v0, v1], shift) = self.find(sid, pasid, privileged, addr)?;
         Some(IotlbEntry {
             pa: v0 & !0xfff,
             perm: Perm::from_bits((v0 & PERM_BITS) as u8),
@@ -301,11 +385,14 @@ impl Caches {
                 Class::Second
             },
             dirty: v1 >> 17 & 1 != 0,
-            shift: (v1 >> 24) as u8,
+            shift: shift as u8,
             pasid: (v1 >> 32) as u32,
         })
     }
 
+    /// Caches `e`, the translation of the page of 2^`e.shift` bytes that holds `addr`, for
+    /// requests of `sid`, `pasid` and privilege `privileged`, unless an invalidation began
+    /// since `generation`. `e.shift` must be 12, 21 or 30 and `e.pa` aligned to it.
     #[inline]
     pub(crate) fn fill_iotlb(
         &self,
@@ -316,10 +403,18 @@ impl Caches {
         e: &IotlbEntry,
         generation: u64,
     ) {
-        let page = addr >> 12;
+        debug_assert!(matches!(e.shift, 12 | 21 | 30));
+        debug_assert_eq!(e.pa & ((1u64 << e.shift) - 1), 0);
+        let shift = u32::from(e.shift);
+        let page = addr >> shift;
         if e.class == Class::First {
             self.first_stage_dids
-                .fetch_or(1 << (e.did % 64), std::sync::atomic::Ordering::Relaxed);
+                .fetch_or(1 << (e.did % 64), Ordering::Relaxed);
+        }
+        if shift != 12 {
+            // A read-modify-write sees the latest bits; the fill's fence orders it before
+            // the fill's last look at the generation.
+            self.large.fetch_or(1 << shift, Ordering::Relaxed);
         }
         let hits = HITS
             [usize::from(e.perm.bits()) | usize::from(e.dirty) << 6 | usize::from(privileged) << 7];
@@ -329,7 +424,7 @@ impl Caches {
             | u64::from(e.dirty) << 17
             | u64::from(e.shift) << 24
             | u64::from(e.pasid) << 32;
-        let key = iotlb_key(sid, pasid, privileged, page);
+        let key = iotlb_key(sid, pasid, privileged, shift, page);
         self.fill(&self.iotlb, page, key, [v0, v1], generation);
     }
 
@@ -369,58 +464,67 @@ impl Caches {
     pub fn invalidate_iotlb(&self, scope: IotlbScope) -> u64 {
         let did_of = |v: [u64; 2]| v[1] as u16;
         let first = |v: [u64; 2]| v[1] >> 16 & 1 != 0;
-        let pasid_of = |_: [u64; 2], v: [u64; 2]| (v[1] >> 32) as u32;
+        let pasid_of = |v: [u64; 2]| (v[1] >> 32) as u32;
         self.bump();
         match scope {
             IotlbScope::Global => {
-                self.first_stage_dids
-                    .store(0, std::sync::atomic::Ordering::Relaxed);
+                self.first_stage_dids.store(0, Ordering::Relaxed);
                 self.iotlb.invalidate(None, |_, _| true)
             }
             IotlbScope::Domain(d) => self.iotlb.invalidate(None, |_, v| did_of(v) == d),
             IotlbScope::Pages { did, addr, size } => {
-                let pages = page_span(addr, size);
                 // First-stage entries of the domain go wherever they are.
-                let maybe = self
-                    .first_stage_dids
-                    .load(std::sync::atomic::Ordering::Relaxed)
-                    & 1 << (did % 64)
-                    != 0;
+                let maybe = self.first_stage_dids.load(Ordering::SeqCst) & 1 << (did % 64) != 0;
                 let n = if maybe {
                     self.iotlb
                         .invalidate(None, |_, v| did_of(v) == did && first(v))
                 } else {
                     0
                 };
-                n + self.iotlb.invalidate(Some(pages.clone()), |k, v| {
-                    did_of(v) == did && pages.contains(&k[1])
-                })
+                n + self.sweep_range(addr, size, |v| did_of(v) == did)
             }
             IotlbScope::Pasid { did, pasid } => self
                 .iotlb
-                .invalidate(None, |k, v| did_of(v) == did && pasid_of(k, v) == pasid),
+                .invalidate(None, |_, v| did_of(v) == did && pasid_of(v) == pasid),
             IotlbScope::PasidPages {
                 did,
                 pasid,
                 addr,
                 size,
-            } => {
-                let pages = page_span(addr, size);
-                self.iotlb.invalidate(Some(pages.clone()), |k, v| {
-                    did_of(v) == did && pasid_of(k, v) == pasid && first(v) && pages.contains(&k[1])
-                })
-            }
+            } => self.sweep_range(addr, size, |v| {
+                did_of(v) == did && pasid_of(v) == pasid && first(v)
+            }),
         }
     }
-}
 
-/// The 4 KiB page numbers that `[addr, addr + size)` touches, the range ending at the last
-/// byte of the address space when it would run past it; empty when `size` is 0.
-fn page_span(addr: u64, size: u64) -> std::ops::Range<u64> {
-    match size.checked_sub(1) {
-        // The last page number is below 2^52: one more cannot overflow.
-        Some(extra) => addr >> 12..(addr.saturating_add(extra) >> 12) + 1,
-        None => 0..0,
+    /// Removes the IOTLB entries that `drop` names (by their value words) among those whose
+    /// page overlaps `[addr, addr + size)` — the range ending at the last byte of the address
+    /// space when it would run past it; nothing when `size` is 0. It looks in the sets the
+    /// range's pages of each size in use choose, or in every set when they are as many.
+    fn sweep_range(&self, addr: u64, size: u64, drop: impl Fn([u64; 2]) -> bool) -> u64 {
+        let Some(last) = size.checked_sub(1).map(|extra| addr.saturating_add(extra)) else {
+            return 0;
+        };
+        let pred = |k: [u64; 2], v: [u64; 2]| {
+            let (base, top) = key_span(k);
+            base <= last && addr <= top && drop(v)
+        };
+        let sets = (self.iotlb.capacity() / WAYS) as u64;
+        // 4 KiB pages are the most numerous: when they reach every set, one sweep does.
+        if (last >> 12) - (addr >> 12) >= sets {
+            return self.iotlb.invalidate(None, pred);
+        }
+        let mut sizes = 1u64 << 12 | self.large.load(Ordering::SeqCst);
+        let mut n = 0;
+        while sizes != 0 {
+            let shift = sizes.trailing_zeros();
+            sizes &= sizes - 1;
+            // The last page number is below 2^52: one more cannot overflow.
+            n += self
+                .iotlb
+                .invalidate(Some(addr >> shift..(last >> shift) + 1), pred);
+        }
+        n
     }
 }
 
@@ -439,25 +543,35 @@ mod tests {
 
     const LAST_PAGE: u64 = !0xfff;
 
-    fn entry(class: Class) -> IotlbEntry {
+    /// An entry of `class` for a page of 2^`shift` bytes at output address `pa`.
+    fn entry_of(class: Class, shift: u8, pa: u64) -> IotlbEntry {
         IotlbEntry {
-            pa: 0x5000,
+            pa,
             perm: Perm::from_bits(0x3f),
             did: 7,
             class,
             dirty: true,
-            shift: 12,
+            shift,
             pasid: 3,
         }
     }
 
-    /// Caches holding one entry of `class` for the last page of the address space.
-    fn last_page_cached(class: Class) -> Caches {
+    fn entry(class: Class) -> IotlbEntry {
+        entry_of(class, 12, 0x5000)
+    }
+
+    /// Caches holding `e` for the page that holds `addr`.
+    fn cached(addr: u64, e: &IotlbEntry) -> Caches {
         let c = Caches::default();
         let g = c.generation();
-        c.fill_iotlb(1, Some(3), false, LAST_PAGE, &entry(class), g);
-        assert!(c.iotlb(1, Some(3), false, LAST_PAGE).is_some());
+        c.fill_iotlb(1, Some(3), false, addr, e, g);
+        assert!(c.iotlb(1, Some(3), false, addr).is_some());
         c
+    }
+
+    /// Caches holding one entry of `class` for the last page of the address space.
+    fn last_page_cached(class: Class) -> Caches {
+        cached(LAST_PAGE, &entry(class))
     }
 
     #[test]
@@ -478,6 +592,14 @@ mod tests {
             assert_eq!(c.invalidate_iotlb(scope), 1, "{scope:?}");
             assert!(c.iotlb(1, Some(3), false, LAST_PAGE).is_none());
         }
+        // The last gigabyte, as one entry, goes for its last byte.
+        let c = cached(u64::MAX, &entry_of(Class::Second, 30, 0x4000_0000));
+        let scope = IotlbScope::Pages {
+            did: 7,
+            addr: u64::MAX,
+            size: 1,
+        };
+        assert_eq!(c.invalidate_iotlb(scope), 1);
     }
 
     #[test]
@@ -497,7 +619,63 @@ mod tests {
             size: 0,
         };
         assert_eq!(c.invalidate_iotlb(scope), 0);
-        assert_eq!(page_span(LAST_PAGE, 0x1000), (LAST_PAGE >> 12)..(1 << 52));
-        assert_eq!(page_span(0x1fff, 2), 1..3);
+    }
+
+    #[test]
+    fn a_superpage_entry_answers_every_address_inside_it_and_none_outside() {
+        const BASE: u64 = 0x4000_0000;
+        let c = cached(BASE + 0x3456, &entry_of(Class::Second, 21, 0x60_0000));
+        for off in [0, 0x1234, 0x1f_f000, 0x1f_ffff] {
+            assert_eq!(
+                c.iotlb_hit(1, Some(3), BASE + off, Access::WRITE),
+                Some((0x60_0000 + off, 0x20_0000 - off, Perm::from_bits(0x3f))),
+                "{off:#x}"
+            );
+            let e = c.iotlb(1, Some(3), false, BASE + off).unwrap();
+            assert_eq!((e.pa, e.shift), (0x60_0000, 21));
+        }
+        for addr in [BASE - 1, BASE + 0x20_0000] {
+            assert_eq!(c.iotlb_hit(1, Some(3), addr, Access::READ), None);
+        }
+        // Another requester, PASID or privilege has entries of its own.
+        assert_eq!(c.iotlb_hit(2, Some(3), BASE, Access::READ), None);
+        assert_eq!(c.iotlb_hit(1, None, BASE, Access::READ), None);
+        assert_eq!(c.iotlb(1, Some(3), true, BASE), None);
+    }
+
+    /// Every page size, and ranges around, inside and across an entry of it: a
+    /// page-selective invalidation removes the entry exactly when its range overlaps the
+    /// entry's page.
+    #[test]
+    fn page_invalidations_remove_exactly_the_entries_they_overlap() {
+        for shift in [12u8, 21, 30] {
+            let page = 1u64 << shift;
+            let base = 5 * (1u64 << 30);
+            let probes = [0, 1, 0x1000, page / 2, page - 0x1000, page - 1, page];
+            for &start in probes.iter().chain(&[base - 0x1000, base - 1]) {
+                let addr = if start >= base { start } else { base + start };
+                for size in [0, 1, 2, 0x1000, 0x20_0000, 1 << 31] {
+                    for first_stage in [false, true] {
+                        let (class, scope) = if first_stage {
+                            let s = IotlbScope::PasidPages {
+                                did: 7,
+                                pasid: 3,
+                                addr,
+                                size,
+                            };
+                            (Class::First, s)
+                        } else {
+                            (Class::Second, IotlbScope::Pages { did: 7, addr, size })
+                        };
+                        let c = cached(base, &entry_of(class, shift, 0x8000_0000));
+                        let overlaps = size != 0 && addr < base + page && base <= addr + (size - 1);
+                        let n = c.invalidate_iotlb(scope);
+                        assert_eq!(n, u64::from(overlaps), "{shift} {addr:#x} {size:#x}");
+                        let left = c.iotlb(1, Some(3), false, base + page - 1).is_some();
+                        assert_eq!(left, !overlaps);
+                    }
+                }
+            }
+        }
     }
 }

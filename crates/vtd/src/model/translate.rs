@@ -55,7 +55,9 @@ pub struct Request {
 pub struct Translated {
     /// Output address.
     pub pa: u64,
-    /// Bytes from `pa` to the end of its 4 KiB page (the unit of the IOTLB).
+    /// Bytes from `pa` to the end of the page the translation holds for: the page of the
+    /// IOTLB entry it came from or makes (4 KiB, or a 2 MiB or 1 GiB superpage the walk
+    /// found), or 4 KiB for a request that passes untranslated.
     pub len: u64,
     /// Rights of the translation.
     pub perm: Perm,
@@ -92,7 +94,10 @@ pub struct StaleTranslation {
 
 /// What a walk found: the translation and the tags of its IOTLB entry.
 pub(super) struct Walked {
+    /// The translation, `len` running to the end of the entry's page.
     pub(super) t: Translated,
+    /// log2 of the size of the page the IOTLB entry may cover: 12, 21 or 30.
+    shift: u8,
     did: u16,
     class: Class,
     pasid: u32,
@@ -259,31 +264,45 @@ impl<M: AddressSpace> TranslationUnit<M> {
     /// Translates one request.
     #[inline(always)]
     pub fn translate(&self, req: Request) -> Result<Translated, Fault> {
+        match self.translate_hit(req) {
+            Some(t) => Ok(t),
+            None => self.translate_other(req),
+        }
+    }
+
+    /// The translation of `req` when it is a plain IOTLB hit: translation on, the checking
+    /// mode and counting off, an entry that serves the access. `None` leaves the request to
+    /// [`translate_other`](Self::translate_other).
+    #[inline(always)]
+    pub(crate) fn translate_hit(&self, req: Request) -> Option<Translated> {
+        if self.mode.load(Ordering::Acquire) != ENABLED || (req.access.exec && req.pasid.is_some())
+        {
+            return None;
+        }
+        let (pa, len, perm) = self
+            .caches
+            .iotlb_hit(req.sid, req.pasid, req.addr, req.access)?;
+        Some(Translated { pa, len, perm })
+    }
+
+    /// Translates a request that [`translate_hit`](Self::translate_hit) did not answer: an
+    /// IOTLB miss, or a request while translation is off or the checking mode or counting is
+    /// on.
+    #[inline(never)]
+    pub(crate) fn translate_other(&self, req: Request) -> Result<Translated, Fault> {
         if self.mode.load(Ordering::Acquire) != ENABLED || (req.access.exec && req.pasid.is_some())
         {
             return self.translate_unusual(req);
         }
-        match self
-            .caches
-            .iotlb_hit(req.sid, req.pasid, req.addr, req.access)
-        {
-            Some((pa, perm)) => {
-                let off = req.addr & 0xfff;
-                Ok(Translated {
-                    pa: pa | off,
-                    len: 0x1000 - off,
-                    perm,
-                })
-            }
-            None => self.miss(req),
-        }
+        self.miss(req)
     }
 
     /// Translation `t` of `req` lengthened over the pages after it that hit in the IOTLB for
     /// the same access with the same rights and follow it physically, until it covers `want`
     /// bytes: what separate requests for those pages would each be given, each hit checked
     /// and counted as theirs would be. A page that does not hit ends the run, for a request
-    /// of its own to walk (or fault on).
+    /// of its own to walk (or fault on). Each hit adds the rest of its entry's page: one
+    /// superpage entry adds up to 2 MiB or 1 GiB.
     #[inline]
     pub fn extend_hits(&self, req: Request, mut t: Translated, want: u64) -> Translated {
         if t.len >= want {
@@ -297,10 +316,11 @@ impl<M: AddressSpace> TranslationUnit<M> {
             let hit = if mode == ENABLED {
                 self.caches.iotlb_hit(req.sid, req.pasid, addr, req.access)
             } else {
-                self.hit(Request { addr, ..req }).map(|h| (h.pa, h.perm))
+                self.hit(Request { addr, ..req })
+                    .map(|h| (h.pa, h.len, h.perm))
             };
-            hit.filter(|&(_, perm)| perm == t.perm)
-                .map(|(pa, _)| (pa, 0x1000))
+            hit.filter(|&(_, _, perm)| perm == t.perm)
+                .map(|(pa, len, _)| (pa, len))
         });
         t
     }
@@ -335,37 +355,38 @@ impl<M: AddressSpace> TranslationUnit<M> {
         if !e.perm.allows(req.access) || (!e.dirty && req.access.write) {
             return None;
         }
-        let off = req.addr & 0xfff;
+        let off = req.addr & ((1u64 << e.shift) - 1);
         if self.stale.enabled() {
             self.check_hit(req, &e);
         }
         self.counters.hit();
         Some(Translated {
             pa: e.pa | off,
-            len: 0x1000 - off,
+            len: (1u64 << e.shift) - off,
             perm: e.perm,
         })
     }
 
     /// An IOTLB miss: the walk, through the structure caches, and the IOTLB fill.
-    #[inline(never)]
+    #[inline]
     fn miss(&self, req: Request) -> Result<Translated, Fault> {
         self.counters.walk();
         let generation = self.caches.generation();
         let Walked {
             t,
+            shift,
             did,
             class,
             pasid,
             tracked,
         } = self.walk(&self.mem, req, true, generation)?;
         let page = IotlbEntry {
-            pa: t.pa & !0xfff,
+            pa: t.pa & !((1u64 << shift) - 1),
             perm: t.perm,
             did,
             class,
             dirty: req.access.write || !tracked,
-            shift: 12,
+            shift,
             pasid,
         };
         self.caches.fill_iotlb(
@@ -383,15 +404,16 @@ impl<M: AddressSpace> TranslationUnit<M> {
         // The fresh walk leaves the tables as they are: the hit it checks set no flags.
         let dry = DryRun::new(&self.mem);
         let fresh = match self.walk(&dry, req, false, 0) {
-            Ok(w) => Ok(w.t.pa & !0xfff),
+            Ok(w) => Ok(w.t.pa),
             Err(f) => Err(f.reason),
         };
-        if fresh != Ok(e.pa) || dry.wrote() {
+        let cached = e.pa | (req.addr & ((1u64 << e.shift) - 1));
+        if fresh != Ok(cached) || dry.wrote() {
             self.stale.report(StaleTranslation {
                 request: req,
                 did: e.did,
-                cached: e.pa | (req.addr & 0xfff),
-                fresh: fresh.map(|pa| pa | (req.addr & 0xfff)),
+                cached,
+                fresh,
                 flags_cleared: dry.wrote(),
             });
         }
@@ -539,12 +561,21 @@ impl<M: AddressSpace> TranslationUnit<M> {
         } else {
             self.other_stage(mem, req, e)
         };
-        let t = t.map_err(|r| self.fault(req, r, st.fpd))?;
+        let (mut t, mut shift) = t.map_err(|r| self.fault(req, r, st.fpd))?;
         if INTERRUPT_RANGE.contains(&t.pa) {
             return Err(self.fault(req, FaultReason::Sgn8, st.fpd));
         }
+        let mask = (1u64 << shift) - 1;
+        if shift > 12 && t.pa & !mask < INTERRUPT_RANGE.end && INTERRUPT_RANGE.start <= t.pa | mask
+        {
+            // A superpage whose output holds interrupt addresses is cached a page at a time:
+            // a request for one of them must still fault.
+            shift = 12;
+        }
+        t.len = (1u64 << shift) - (t.pa & ((1u64 << shift) - 1));
         Ok(Walked {
             t,
+            shift,
             did: e.qw1.did(),
             class: pgtt.class(),
             pasid: st.pasid,
@@ -556,14 +587,15 @@ impl<M: AddressSpace> TranslationUnit<M> {
         })
     }
 
-    /// The page walk of a second-stage PASID entry (PGTT 010).
+    /// The page walk of a second-stage PASID entry (PGTT 010): the translation and log2 of
+    /// the size of the leaf's page.
     #[inline(always)]
     fn second_stage<A: AddressSpace + ?Sized>(
         &self,
         mem: &A,
         req: Request,
         e: &PasidEntry,
-    ) -> Result<Translated, FaultReason> {
+    ) -> Result<(Translated, u8), FaultReason> {
         let fmt = self.ss_format(e).ok_or(FaultReason::Spt4)?;
         let aw = 12 + 9 * u32::from(e.ss_levels().unwrap_or(4));
         let width = aw.min(u32::from(self.caps.structs.mgaw));
@@ -572,33 +604,26 @@ impl<M: AddressSpace> TranslationUnit<M> {
         }
         let t = walk::translate(fmt, mem, e.ss_table(), req.addr, req.access)
             .map_err(|f| ss_reason(f.kind, f.level, req.access.write))?;
-        Ok(Translated {
-            pa: t.pa,
-            len: 0x1000 - (t.pa & 0xfff),
-            perm: t.perm,
-        })
+        Ok(translated(t.pa, t.perm, t.page_size))
     }
 
     /// The page walk of a pass-through, first-stage or nested PASID entry (PGTT 100, 001,
-    /// 011), or the fault of a reserved PGTT.
+    /// 011), or the fault of a reserved PGTT: the translation and log2 of the size of the
+    /// page it holds for (4 KiB for pass-through).
     #[inline(never)]
     fn other_stage<A: AddressSpace + ?Sized>(
         &self,
         mem: &A,
         req: Request,
         e: &PasidEntry,
-    ) -> Result<Translated, FaultReason> {
+    ) -> Result<(Translated, u8), FaultReason> {
         let caps = &self.caps.structs;
         match e.qw0.pgtt() {
             Pgtt::PassThrough => {
                 if caps.haw < 64 && req.addr >> caps.haw != 0 {
                     return Err(FaultReason::Sgn4);
                 }
-                Ok(Translated {
-                    pa: req.addr,
-                    len: 0x1000 - (req.addr & 0xfff),
-                    perm: Perm::ALL,
-                })
+                Ok(translated(req.addr, Perm::ALL, 0x1000))
             }
             Pgtt::SecondStage => self.second_stage(mem, req, e),
             Pgtt::FirstStage => {
@@ -607,11 +632,7 @@ impl<M: AddressSpace> TranslationUnit<M> {
                     walk::translate(fmt, mem, e.fs_table(), req.addr, req.access).map_err(|f| {
                         self.fs_permission(mem, fmt, e.fs_table(), req, f.kind, f.level)
                     })?;
-                Ok(Translated {
-                    pa: t.pa,
-                    len: 0x1000 - (t.pa & 0xfff),
-                    perm: t.perm,
-                })
+                Ok(translated(t.pa, t.perm, t.page_size))
             }
             Pgtt::Nested => self.nested(mem, req, e),
             Pgtt::Reserved(_) => Err(FaultReason::Spt4),
@@ -643,13 +664,14 @@ impl<M: AddressSpace> TranslationUnit<M> {
     }
 
     /// The nested walk: the first-stage table read through the second stage, then the
-    /// second stage of its output.
+    /// second stage of its output. The translation holds for the smaller of the two leaves'
+    /// pages (both are aligned to their sizes, so that page maps contiguously).
     fn nested<A: AddressSpace + ?Sized>(
         &self,
         mem: &A,
         req: Request,
         e: &PasidEntry,
-    ) -> Result<Translated, FaultReason> {
+    ) -> Result<(Translated, u8), FaultReason> {
         let ss = self.ss_format(e).ok_or(FaultReason::Spt4)?;
         let fs = self.fs_format(e);
         let view = SecondStageView {
@@ -682,10 +704,27 @@ impl<M: AddressSpace> TranslationUnit<M> {
         };
         let s2 = walk::translate(ss, mem, e.ss_table(), s1.pa, req.access)
             .map_err(|f| ss_reason(f.kind, f.level, req.access.write))?;
-        Ok(Translated {
-            pa: s2.pa,
-            len: 0x1000 - (s2.pa & 0xfff),
-            perm: s1.perm & s2.perm,
-        })
+        Ok(translated(
+            s2.pa,
+            s1.perm & s2.perm,
+            s1.page_size.min(s2.page_size),
+        ))
     }
+}
+
+/// A translation to `pa` with rights `perm` from a leaf of `page_size` bytes, and log2 of the
+/// IOTLB page size that holds it: the leaf's size when it is a 2 MiB or 1 GiB superpage, 4 KiB
+/// otherwise.
+fn translated(pa: u64, perm: Perm, page_size: u64) -> (Translated, u8) {
+    let shift: u8 = match page_size {
+        0x4000_0000 => 30,
+        0x20_0000 => 21,
+        _ => 12,
+    };
+    let t = Translated {
+        pa,
+        len: (1u64 << shift) - (pa & ((1u64 << shift) - 1)),
+        perm,
+    };
+    (t, shift)
 }

@@ -134,6 +134,22 @@ impl ModelCaps {
     }
 }
 
+/// The fault of a request while translation is on over a root table that is not scalable:
+/// RTA.2 for a request with a PASID through a legacy table, RTA.1 otherwise.
+#[cold]
+fn root_mode_fault(mode: RootMode, req: Request) -> Fault {
+    let reason = if mode == RootMode::Legacy && req.pasid.is_some() {
+        FaultReason::Rta2
+    } else {
+        FaultReason::Rta1
+    };
+    Fault {
+        reason,
+        request: req,
+        record: true,
+    }
+}
+
 /// The translation engine's capabilities as a unit's parameters, CAP and ECAP report them.
 pub fn model_caps(params: &VtdParams, cap: Cap, ecap: Ecap) -> ModelCaps {
     ModelCaps {
@@ -377,8 +393,33 @@ impl<M: AddressSpace> VtdUnit<M> {
     /// Translates one untranslated DMA request. A fault that is to be recorded goes into the
     /// fault recording registers (raising the fault event) before it is returned. While
     /// translation is disabled (GSTS.TES=0) requests pass untranslated.
+    ///
+    /// A plain IOTLB hit is answered inline; anything else goes out of line.
+    #[inline(always)]
     pub fn translate(&self, req: Request) -> Result<Translated, Fault> {
-        self.remap(req, AddressType::Untranslated, |r| self.engine.translate(r))
+        match self.translate_hit(req) {
+            Some(t) => Ok(t),
+            None => self.translate_other(req),
+        }
+    }
+
+    /// The translation of `req` when it is a plain IOTLB hit (see
+    /// [`TranslationUnit::translate_hit`]) through a scalable-mode root table; `None` leaves
+    /// it to [`translate`](Self::translate).
+    #[inline(always)]
+    pub(crate) fn translate_hit(&self, req: Request) -> Option<Translated> {
+        if self.mode() != RootMode::Scalable {
+            return None;
+        }
+        self.engine.translate_hit(req)
+    }
+
+    /// [`translate`](Self::translate) of a request that is not a plain IOTLB hit.
+    #[inline(never)]
+    fn translate_other(&self, req: Request) -> Result<Translated, Fault> {
+        self.remap(req, AddressType::Untranslated, |r| {
+            self.engine.translate_other(r)
+        })
     }
 
     /// Runs `engine` on request `req` of address type `at` when the latched root table is
@@ -394,16 +435,7 @@ impl<M: AddressSpace> VtdUnit<M> {
         let result = if mode == RootMode::Scalable || !self.te.load(Ordering::Acquire) {
             engine(req)
         } else {
-            let reason = if mode == RootMode::Legacy && req.pasid.is_some() {
-                FaultReason::Rta2
-            } else {
-                FaultReason::Rta1
-            };
-            Err(Fault {
-                reason,
-                request: req,
-                record: true,
-            })
+            Err(root_mode_fault(mode, req))
         };
         if let Err(f) = &result
             && f.record
@@ -414,6 +446,8 @@ impl<M: AddressSpace> VtdUnit<M> {
     }
 
     /// Records fault `f` of a request of address type `at` in the fault recording registers.
+    #[cold]
+    #[inline(never)]
     fn record(&self, f: &Fault, at: AddressType) {
         let kind = if f.request.access.write {
             RequestKind::Write
@@ -465,6 +499,7 @@ impl<M: AddressSpace> VtdUnit<M> {
     }
 
     /// The root-table mode latched by the last SRTP.
+    #[inline(always)]
     fn mode(&self) -> RootMode {
         match self.mode.load(Ordering::Acquire) {
             1 => RootMode::Scalable,

@@ -145,8 +145,10 @@ impl<M: AddressSpace> VtdUnit<M> {
     }
 }
 
-impl<M: AddressSpace> Upstream for VtdUnit<M> {
-    fn translate(&self, req: &DmaRequest) -> Result<Translation, DmaFault> {
+impl<M: AddressSpace> VtdUnit<M> {
+    /// [`Upstream::translate`] of a request that is not a plain IOTLB hit.
+    #[inline(never)]
+    fn translate_slow(&self, req: &DmaRequest) -> Result<Translation, DmaFault> {
         let r = request(req.rid, req.pasid, req.addr, req.is_write())
             .ok_or(DmaFault::UnsupportedRequest)?;
         let result = match req.at {
@@ -167,6 +169,27 @@ impl<M: AddressSpace> Upstream for VtdUnit<M> {
             }),
             Err(f) => Err(dma_fault(&f)),
         }
+    }
+}
+
+impl<M: AddressSpace> Upstream for VtdUnit<M> {
+    fn translate(&self, req: &DmaRequest) -> Result<Translation, DmaFault> {
+        // A plain IOTLB hit is answered here, its values kept in registers; anything else
+        // goes out of line.
+        if matches!(req.at, At::Untranslated)
+            && let Some(r) = request(req.rid, req.pasid, req.addr, req.is_write())
+            && let Some(mut t) = self.translate_hit(r)
+        {
+            if t.len < req.len {
+                t = self.engine.extend_hits(r, t, req.len);
+            }
+            return Ok(Translation {
+                addr: t.pa,
+                len: t.len,
+                rights: rights(t.perm, r.access.privileged),
+            });
+        }
+        self.translate_slow(req)
     }
 
     fn memory(&self) -> &dyn AddressSpace {
