@@ -80,6 +80,15 @@ impl RamArena {
         Ok(Self { base, size, host })
     }
 
+    /// Reserves an arena of `size` bytes whose physical addresses are its own host virtual
+    /// addresses: the table memory of an address space where a physical address is a host
+    /// address ([`HostMemory`](crate::HostMemory)).
+    pub fn at_host_address(size: u64) -> Result<Self> {
+        let mut arena = Self::new(0, size)?;
+        arena.base = arena.host.as_ptr() as u64;
+        Ok(arena)
+    }
+
     /// Asks the host to back the arena with transparent huge pages where it can: fewer TLB
     /// misses for walks and DMA over large memory, at the cost of populating 2 MiB at a time.
     pub fn advise_huge_pages(&self) -> Result<()> {

@@ -7,6 +7,9 @@
 //!   returns a [`MemError`] for an address that is not backed, never a panic;
 //! - [`RamArena`]: RAM as one lazily populated host reservation (64 GiB costs only what is used);
 //! - [`GuestRam`]: a VMM's rust-vmm guest memory (`vm-memory`) seen as physical memory;
+//! - [`HostMemory`]: this process's own memory, a physical address being a host virtual
+//!   address (a user-space driver's buffers under iommufd), with a private arena for tables;
+//! - [`FileMapping`]: part of a file (a memfd) mapped into this process, for DMA by offset;
 //! - [`MappedSpace`]: an address space seen through a translation (a nested walk's view of
 //!   its stage-1 tables through stage 2);
 //! - [`DryRun`]: an address space read but never changed, its writes only recorded (what the
@@ -24,9 +27,11 @@ mod alloc;
 mod arena;
 mod dry;
 mod error;
+mod filemap;
 #[cfg(feature = "fuzzing")]
 pub mod fuzz;
 mod guest;
+mod host;
 mod space;
 mod view;
 
@@ -34,6 +39,8 @@ pub use alloc::{AllocStats, PageAlloc};
 pub use arena::RamArena;
 pub use dry::DryRun;
 pub use error::{MemError, Result};
+pub use filemap::FileMapping;
 pub use guest::GuestRam;
+pub use host::{HOST_PAGE, HostMemory};
 pub use space::AddressSpace;
 pub use view::MappedSpace;

@@ -1,0 +1,183 @@
+//! Devices bound to a context: their group's DMA claimed for the context, and what their RID
+//! is attached to.
+
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use softiommu_core::{DeviceId, GroupId};
+
+use crate::context::Context;
+use crate::error::{Error, Result, err};
+use crate::host::Host;
+use crate::hwpt::Hwpt;
+use crate::objects::Object;
+
+/// A device bound to a context.
+pub struct Device {
+    pub(crate) id: DeviceId,
+    group: GroupId,
+    owner: u64,
+    host: Arc<Host>,
+    pub(crate) attached: Mutex<Option<Arc<Hwpt>>>,
+}
+
+impl Device {
+    /// The core's id of the device.
+    pub fn core_id(&self) -> DeviceId {
+        self.id
+    }
+}
+
+impl Drop for Device {
+    fn drop(&mut self) {
+        if self.attached.get_mut().take().is_some() {
+            // Back to blocking DMA; nothing else can be done if the core refuses.
+            let _ = self.host.iommu().detach(self.id);
+        }
+        self.host.unbind(self.id, self.group, self.owner);
+    }
+}
+
+impl Context {
+    pub(crate) fn device(&self, id: u32) -> Result<Arc<Device>> {
+        match self.object(id)? {
+            Object::Device(d) => Ok(d),
+            _ => err(libc::ENOENT, "not a device"),
+        }
+    }
+
+    /// Binds the core's device `dev` to this context (what `VFIO_DEVICE_BIND_IOMMUFD`
+    /// does): claims its group's DMA for the context (`EBUSY` if another context has it or
+    /// the device is bound already). Returns the device's object id.
+    pub fn device_bind(&self, dev: DeviceId) -> Result<u32> {
+        let group = self.host().iommu().group_of(dev).map_err(Error::from)?;
+        self.host().bind(dev, group, self.owner())?;
+        let device = Arc::new(Device {
+            id: dev,
+            group,
+            owner: self.owner(),
+            host: self.host().clone(),
+            attached: Mutex::new(None),
+        });
+        self.insert(Object::Device(device))
+    }
+
+    /// Attaches bound device `dev_id` to `pt_id`: a paging HWPT, or an IOAS (through a
+    /// domain made for it, or one already made for the IOAS that the device can use).
+    /// `EINVAL` if it is attached already. Returns the HWPT's id.
+    pub fn device_attach(&self, dev_id: u32, pt_id: u32) -> Result<u32> {
+        self.attach_device(dev_id, pt_id, false)
+    }
+
+    /// Replaces what bound device `dev_id` is attached to with `pt_id`, atomically.
+    pub fn device_replace(&self, dev_id: u32, pt_id: u32) -> Result<u32> {
+        self.attach_device(dev_id, pt_id, true)
+    }
+
+    /// Detaches bound device `dev_id`: its DMA is blocked.
+    pub fn device_detach(&self, dev_id: u32) -> Result<()> {
+        let dev = self.device(dev_id)?;
+        let old = dev.attached.lock().take();
+        if old.is_none() {
+            return err(libc::EINVAL, "the device is not attached");
+        }
+        self.host().iommu().detach(dev.id).map_err(Error::from)?;
+        drop(old);
+        self.sweep_auto();
+        Ok(())
+    }
+
+    fn attach_device(&self, dev_id: u32, pt_id: u32, replace: bool) -> Result<u32> {
+        let dev = self.device(dev_id)?;
+        let mut attached = dev.attached.lock();
+        match (attached.is_some(), replace) {
+            (true, false) => return err(libc::EINVAL, "the device is attached: replace it"),
+            (false, true) => return err(libc::EINVAL, "the device is not attached"),
+            _ => {}
+        }
+        let set = |hwpt: &Arc<Hwpt>| -> Result<()> {
+            let iommu = self.host().iommu();
+            let r = if replace {
+                iommu.replace(dev.id, &hwpt.domain)
+            } else {
+                iommu.attach(dev.id, &hwpt.domain)
+            };
+            r.map_err(Error::from)
+        };
+        let (id, hwpt) = match self.object(pt_id)? {
+            Object::Hwpt(h) => {
+                set(&h)?;
+                (pt_id, h)
+            }
+            Object::Ioas(ioas) => {
+                let mut found = None;
+                for (id, h) in self.auto_hwpts(&ioas) {
+                    match set(&h) {
+                        Ok(()) => {
+                            found = Some((id, h));
+                            break;
+                        }
+                        Err(e) if e.errno() == libc::EINVAL => continue,
+                        Err(e) => return Err(e),
+                    }
+                }
+                match found {
+                    Some(f) => f,
+                    None => {
+                        let h = Hwpt::new(self, ioas, &dev, 0, true)?;
+                        let id = self.insert(Object::Hwpt(h.clone()))?;
+                        if let Err(e) = set(&h) {
+                            drop(h);
+                            let _ = self.destroy(id);
+                            return Err(e);
+                        }
+                        (id, h)
+                    }
+                }
+            }
+            _ => return err(libc::EINVAL, "attach to an IOAS or a HWPT"),
+        };
+        let old = attached.replace(hwpt);
+        drop(attached);
+        drop(old);
+        self.sweep_auto();
+        Ok(id)
+    }
+}
+
+impl Host {
+    /// Marks `dev` bound for `owner`, claiming its group.
+    pub(crate) fn bind(&self, dev: DeviceId, group: GroupId, owner: u64) -> Result<()> {
+        let mut b = self.bindings.lock();
+        if b.devices.contains(&dev) {
+            return err(libc::EBUSY, "the device is bound already");
+        }
+        match b.groups.get_mut(&group) {
+            Some((o, _)) if *o != owner => {
+                return err(libc::EBUSY, "another context owns the device's group");
+            }
+            Some((_, n)) => *n += 1,
+            None => {
+                self.iommu()
+                    .claim_group(group, owner)
+                    .map_err(Error::from)?;
+                b.groups.insert(group, (owner, 1));
+            }
+        }
+        b.devices.insert(dev);
+        Ok(())
+    }
+
+    /// Undoes [`bind`](Host::bind); the group's claim goes with its last bound device.
+    pub(crate) fn unbind(&self, dev: DeviceId, group: GroupId, owner: u64) {
+        let mut b = self.bindings.lock();
+        b.devices.remove(&dev);
+        if let Some((_, n)) = b.groups.get_mut(&group) {
+            *n -= 1;
+            if *n == 0 {
+                b.groups.remove(&group);
+                let _ = self.iommu().release_group(group, owner);
+            }
+        }
+    }
+}

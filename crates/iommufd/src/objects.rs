@@ -1,0 +1,119 @@
+//! A context's object table: ids from 1, lowest free id first, and destruction refused while
+//! anything else holds the object.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::device::Device;
+use crate::error::{Result, err};
+use crate::hwpt::Hwpt;
+use crate::ioas::Ioas;
+
+/// An object a context owns.
+#[derive(Clone)]
+pub(crate) enum Object {
+    /// An IO address space.
+    Ioas(Arc<Ioas>),
+    /// A hardware page table.
+    Hwpt(Arc<Hwpt>),
+    /// A bound device.
+    Device(Arc<Device>),
+}
+
+impl Object {
+    /// Whether anything but the table holds the object.
+    fn in_use(&self) -> bool {
+        match self {
+            Object::Ioas(a) => Arc::strong_count(a) > 1,
+            Object::Hwpt(h) => Arc::strong_count(h) > 1,
+            Object::Device(d) => Arc::strong_count(d) > 1,
+        }
+    }
+}
+
+/// The objects of a context, by id.
+#[derive(Default)]
+pub(crate) struct Objects {
+    map: BTreeMap<u32, Object>,
+}
+
+impl Objects {
+    /// Adds `obj` under the lowest free id (from 1).
+    pub(crate) fn insert(&mut self, obj: Object) -> Result<u32> {
+        let mut id = 1u32;
+        for &k in self.map.keys() {
+            if k != id {
+                break;
+            }
+            id = match id.checked_add(1) {
+                Some(n) if n <= i32::MAX as u32 => n,
+                _ => return err(libc::ENOSPC, "no object id left"),
+            };
+        }
+        self.map.insert(id, obj);
+        Ok(id)
+    }
+
+    /// The object `id`.
+    pub(crate) fn get(&self, id: u32) -> Result<&Object> {
+        self.map.get(&id).ok_or(crate::error::Error::new(
+            libc::ENOENT,
+            "no object with that id",
+        ))
+    }
+
+    /// Removes object `id`: `ENOENT` if there is none, `EBUSY` while it is in use.
+    pub(crate) fn remove(&mut self, id: u32) -> Result<Object> {
+        match self.map.get(&id) {
+            None => err(libc::ENOENT, "no object with that id"),
+            Some(o) if o.in_use() => err(libc::EBUSY, "the object is in use"),
+            Some(_) => self.map.remove(&id).ok_or(crate::error::Error::new(
+                libc::ENOENT,
+                "no object with that id",
+            )),
+        }
+    }
+
+    /// Whether the table holds no object.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Number of objects.
+    pub(crate) fn len(&self) -> usize {
+        self.map.len()
+    }
+}
+
+impl Objects {
+    /// Drops every object, the newest first.
+    pub(crate) fn clear_in_reverse(&mut self) {
+        while let Some((_, obj)) = self.map.pop_last() {
+            drop(obj);
+        }
+    }
+}
+
+impl Objects {
+    /// The automatic HWPTs over `ioas`, by id.
+    pub(crate) fn auto_hwpts(&self, ioas: &Arc<Ioas>) -> Vec<(u32, Arc<Hwpt>)> {
+        self.map
+            .iter()
+            .filter_map(|(&id, o)| match o {
+                Object::Hwpt(h) if h.auto && Arc::ptr_eq(&h.ioas, ioas) => Some((id, h.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Takes out the automatic HWPTs no device uses any more.
+    pub(crate) fn take_unused_auto(&mut self) -> Vec<Object> {
+        let ids: Vec<u32> = self
+            .map
+            .iter()
+            .filter(|(_, o)| matches!(o, Object::Hwpt(h) if h.auto && Arc::strong_count(h) == 1))
+            .map(|(&id, _)| id)
+            .collect();
+        ids.iter().filter_map(|id| self.map.remove(id)).collect()
+    }
+}

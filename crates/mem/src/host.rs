@@ -1,0 +1,246 @@
+//! This process's own memory as a physical address space: a physical address is a host
+//! virtual address, as it is for a user-space driver's buffers under iommufd.
+
+use std::sync::atomic::AtomicU64;
+
+use crate::arena::RamArena;
+use crate::error::{MemError, Result};
+use crate::space::AddressSpace;
+
+/// Bytes a copy or fill moves per system call when it cannot go through the table arena.
+const CHUNK: usize = 64 << 10;
+
+/// The host page size this backend assumes for [`HostMemory::check_mapped`].
+pub const HOST_PAGE: u64 = 4096;
+
+/// This process's memory, addressed by host virtual address.
+///
+/// Two parts make it up:
+/// - a private arena for the IOMMU's own tables and queues, reserved by this backend, whose
+///   physical addresses are its host addresses; entries there are read and written in place,
+///   atomically where the trait asks for it;
+/// - everything else the process maps: the user's buffers. Accesses to them go through
+///   `process_vm_readv` and `process_vm_writev` on this process, so an address the user has
+///   unmapped (or never mapped) is an error, never a crash of the process.
+///
+/// Atomic 64-bit access ([`AddressSpace::words`]) works in the arena only: the user's memory
+/// holds data, never tables.
+///
+/// ```
+/// use softiommu_mem::{AddressSpace, HostMemory};
+///
+/// let mem = HostMemory::new(1 << 20)?;
+/// let buf = vec![7u8; 64];
+/// let mut back = [0u8; 4];
+/// mem.read(buf.as_ptr() as u64, &mut back)?;
+/// assert_eq!(back, [7; 4]);
+/// // Page 0 is never mapped: an error, not a crash.
+/// assert!(mem.read(0x10, &mut back).is_err());
+/// # Ok::<(), softiommu_mem::MemError>(())
+/// ```
+#[derive(Debug)]
+pub struct HostMemory {
+    tables: RamArena,
+    pid: libc::pid_t,
+}
+
+impl HostMemory {
+    /// This process's memory, with a private arena of `table_bytes` (4 KiB aligned) for tables.
+    pub fn new(table_bytes: u64) -> Result<HostMemory> {
+        Ok(HostMemory {
+            tables: RamArena::at_host_address(table_bytes)?,
+            // SAFETY: getpid has no preconditions and cannot fail.
+            pid: unsafe { libc::getpid() },
+        })
+    }
+
+    /// The private table arena: `(base, size)`, base being a host address.
+    pub fn table_range(&self) -> (u64, u64) {
+        (self.tables.base(), self.tables.size())
+    }
+
+    /// Whether `[addr, addr + len)` touches the private table arena.
+    pub fn is_private(&self, addr: u64, len: u64) -> bool {
+        let (base, size) = self.table_range();
+        let end = addr.saturating_add(len);
+        addr < base + size && end > base
+    }
+
+    /// Checks that every page of `[addr, addr + len)` is mapped in this process (what pinning
+    /// a user buffer needs), and that none of it is the private table arena.
+    pub fn check_mapped(&self, addr: u64, len: u64) -> Result<()> {
+        if len == 0 {
+            return Ok(());
+        }
+        let fault = MemError::OutOfRange { addr, len };
+        let end = addr.checked_add(len).ok_or(fault)?;
+        if self.is_private(addr, len) {
+            return Err(fault);
+        }
+        let start = addr & !(HOST_PAGE - 1);
+        let end = end.checked_next_multiple_of(HOST_PAGE).ok_or(fault)?;
+        let pages = usize::try_from((end - start) / HOST_PAGE).map_err(|_| fault)?;
+        let bytes = usize::try_from(end - start).map_err(|_| fault)?;
+        let mut vec = vec![0u8; pages];
+        // SAFETY: mincore only reads the process's mappings and writes `pages` bytes into
+        // `vec`, which has exactly that many; the address is page aligned.
+        let rc = unsafe { libc::mincore(start as *mut libc::c_void, bytes, vec.as_mut_ptr()) };
+        if rc == 0 { Ok(()) } else { Err(fault) }
+    }
+
+    /// Copies between the caller's slice and this process's memory at `addr`, through the
+    /// kernel, so that an unmapped address is an error.
+    fn transfer(&self, addr: u64, local: *mut u8, len: usize, write: bool) -> Result<()> {
+        let fault = MemError::OutOfRange {
+            addr,
+            len: len as u64,
+        };
+        if len == 0 {
+            return Ok(());
+        }
+        if addr.checked_add(len as u64).is_none() {
+            return Err(fault);
+        }
+        let local = libc::iovec {
+            iov_base: local.cast(),
+            iov_len: len,
+        };
+        let remote = libc::iovec {
+            iov_base: addr as *mut libc::c_void,
+            iov_len: len,
+        };
+        // SAFETY: the kernel checks both ranges against this process's mappings and fails
+        // with EFAULT instead of faulting; `local` is a live slice of `len` bytes of the
+        // caller's (exclusive for reads).
+        let done = unsafe {
+            if write {
+                libc::process_vm_writev(self.pid, &local, 1, &remote, 1, 0)
+            } else {
+                libc::process_vm_readv(self.pid, &local, 1, &remote, 1, 0)
+            }
+        };
+        if usize::try_from(done) == Ok(len) {
+            Ok(())
+        } else {
+            Err(fault)
+        }
+    }
+
+    fn in_tables(&self, addr: u64, len: u64) -> bool {
+        let (base, size) = self.table_range();
+        addr >= base && addr.checked_add(len).is_some_and(|e| e <= base + size)
+    }
+}
+
+impl AddressSpace for HostMemory {
+    fn words(&self, pa: u64, count: usize) -> Result<&[AtomicU64]> {
+        self.tables.words(pa, count)
+    }
+
+    fn read(&self, pa: u64, buf: &mut [u8]) -> Result<()> {
+        if self.in_tables(pa, buf.len() as u64) {
+            return self.tables.read(pa, buf);
+        }
+        self.transfer(pa, buf.as_mut_ptr(), buf.len(), false)
+    }
+
+    fn write(&self, pa: u64, buf: &[u8]) -> Result<()> {
+        if self.in_tables(pa, buf.len() as u64) {
+            return self.tables.write(pa, buf);
+        }
+        // The kernel only reads `buf` for a write.
+        self.transfer(pa, buf.as_ptr().cast_mut(), buf.len(), true)
+    }
+
+    fn fill(&self, pa: u64, len: u64, byte: u8) -> Result<()> {
+        if self.in_tables(pa, len) {
+            return self.tables.fill(pa, len, byte);
+        }
+        let chunk = vec![byte; CHUNK.min(len as usize)];
+        let mut done = 0u64;
+        while done < len {
+            let n = (len - done).min(CHUNK as u64) as usize;
+            self.write(pa + done, &chunk[..n])
+                .map_err(|_| MemError::OutOfRange { addr: pa, len })?;
+            done += n as u64;
+        }
+        Ok(())
+    }
+
+    fn copy(&self, src: u64, dst: u64, len: u64) -> Result<()> {
+        if self.in_tables(src, len) && self.in_tables(dst, len) {
+            return self.tables.copy(src, dst, len);
+        }
+        let mut bounce = vec![0u8; CHUNK.min(len as usize)];
+        let mut done = 0u64;
+        // Chunks in the direction that keeps an overlapping copy correct.
+        let backwards = dst > src && dst < src.saturating_add(len);
+        while done < len {
+            let n = (len - done).min(CHUNK as u64);
+            let off = if backwards { len - done - n } else { done };
+            let buf = &mut bounce[..n as usize];
+            self.read(src + off, buf)?;
+            self.write(dst + off, buf)?;
+            done += n;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_memory_reads_and_writes_in_place() {
+        let mem = HostMemory::new(1 << 20).unwrap();
+        let mut buf = vec![0u8; 10000];
+        let at = buf.as_mut_ptr() as u64;
+        mem.write(at + 5, b"hello").unwrap();
+        mem.fill(at + 100, 9000, 0xab).unwrap();
+        mem.copy(at + 5, at + 9500, 5).unwrap();
+        assert_eq!(&buf[5..10], b"hello");
+        assert!(buf[100..9100].iter().all(|&b| b == 0xab));
+        assert_eq!(&buf[9500..9505], b"hello");
+    }
+
+    #[test]
+    fn overlapping_copies_move_like_memmove() {
+        let mem = HostMemory::new(1 << 20).unwrap();
+        let mut buf: Vec<u8> = (0..200_000u32).map(|i| i as u8).collect();
+        let want: Vec<u8> = buf[..150_000].to_vec();
+        let at = buf.as_mut_ptr() as u64;
+        mem.copy(at, at + 50_000, 150_000).unwrap();
+        assert_eq!(&buf[50_000..], &want[..]);
+    }
+
+    #[test]
+    fn unmapped_memory_is_an_error_not_a_crash() {
+        let mem = HostMemory::new(1 << 20).unwrap();
+        let mut b = [0u8; 8];
+        assert!(mem.read(0, &mut b).is_err());
+        assert!(mem.write(0x1000, &b).is_err());
+        assert!(mem.read(u64::MAX - 3, &mut b).is_err());
+        assert!(mem.check_mapped(0x1000, 0x1000).is_err());
+        assert!(
+            mem.load_u64(b.as_ptr() as u64 & !7).is_err(),
+            "atomics: tables only"
+        );
+        let v = vec![0u8; 8192];
+        assert!(mem.check_mapped(v.as_ptr() as u64, 8192).is_ok());
+    }
+
+    #[test]
+    fn the_table_arena_is_atomic_and_not_user_memory() {
+        let mem = HostMemory::new(1 << 20).unwrap();
+        let (base, size) = mem.table_range();
+        assert_eq!(size, 1 << 20);
+        mem.store_u64(base + 8, 0x1234).unwrap();
+        assert_eq!(mem.load_u64(base + 8).unwrap(), 0x1234);
+        let mut b = [0u8; 2];
+        mem.read(base + 8, &mut b).unwrap();
+        assert_eq!(b, [0x34, 0x12]);
+        assert!(mem.is_private(base + size - 1, 4));
+        assert!(mem.check_mapped(base, 4096).is_err());
+    }
+}
