@@ -148,3 +148,136 @@ impl Drop for Buffer {
         unsafe { std::alloc::dealloc(self.ptr, self.layout) };
     }
 }
+
+/// The binary interface's IOAS calls, as a program makes them.
+pub mod ops {
+    use super::call;
+    use iommufd_bindings as k;
+    use softiommu_iommufd::Context;
+
+    /// `IOMMU_IOAS_ALLOC`.
+    pub fn ioas_alloc(ctx: &Context) -> u32 {
+        let mut c = k::iommu_ioas_alloc {
+            size: 12,
+            ..Default::default()
+        };
+        call(ctx, 0x81, &mut c).expect("IOAS_ALLOC");
+        c.out_ioas_id
+    }
+
+    /// `IOMMU_IOAS_MAP`; the IOVA or the errno.
+    pub fn map(
+        ctx: &Context,
+        ioas: u32,
+        flags: u32,
+        va: u64,
+        len: u64,
+        iova: u64,
+    ) -> Result<u64, i32> {
+        let mut c = k::iommu_ioas_map {
+            size: 40,
+            flags,
+            ioas_id: ioas,
+            __reserved: 0,
+            user_va: va,
+            length: len,
+            iova,
+        };
+        call(ctx, 0x85, &mut c).map(|_| c.iova)
+    }
+
+    /// `IOMMU_IOAS_UNMAP`; the bytes unmapped or the errno.
+    pub fn unmap(ctx: &Context, ioas: u32, iova: u64, len: u64) -> Result<u64, i32> {
+        let mut c = k::iommu_ioas_unmap {
+            size: 24,
+            ioas_id: ioas,
+            iova,
+            length: len,
+        };
+        call(ctx, 0x86, &mut c).map(|_| c.length)
+    }
+
+    /// `IOMMU_IOAS_COPY`; the destination IOVA or the errno.
+    pub fn copy(
+        ctx: &Context,
+        dst: u32,
+        src: u32,
+        flags: u32,
+        dst_iova: u64,
+        src_iova: u64,
+        len: u64,
+    ) -> Result<u64, i32> {
+        let mut c = k::iommu_ioas_copy {
+            size: 40,
+            flags,
+            dst_ioas_id: dst,
+            src_ioas_id: src,
+            length: len,
+            dst_iova,
+            src_iova,
+        };
+        call(ctx, 0x83, &mut c).map(|_| c.dst_iova)
+    }
+
+    /// `IOMMU_IOAS_ALLOW_IOVAS` with `ranges` (first, last).
+    pub fn allow(ctx: &Context, ioas: u32, ranges: &[(u64, u64)]) -> Result<(), i32> {
+        let arr: Vec<k::iommu_iova_range> = ranges
+            .iter()
+            .map(|&(start, last)| k::iommu_iova_range { start, last })
+            .collect();
+        let mut c = k::iommu_ioas_allow_iovas {
+            size: 24,
+            ioas_id: ioas,
+            num_iovas: arr.len() as u32,
+            __reserved: 0,
+            allowed_iovas: arr.as_ptr() as u64,
+        };
+        let r = call(ctx, 0x82, &mut c).map(|_| ());
+        drop(arr);
+        r
+    }
+
+    /// `IOMMU_IOAS_IOVA_RANGES` with room for `room` ranges: the ranges written, the total,
+    /// the alignment, and the errno if any.
+    pub fn ranges(ctx: &Context, ioas: u32, room: u32) -> (Vec<(u64, u64)>, u32, u64, Option<i32>) {
+        let mut arr = vec![k::iommu_iova_range::default(); room as usize];
+        let mut c = k::iommu_ioas_iova_ranges {
+            size: 32,
+            ioas_id: ioas,
+            num_iovas: room,
+            __reserved: 0,
+            allowed_iovas: arr.as_mut_ptr() as u64,
+            out_iova_alignment: 0,
+        };
+        let r = call(ctx, 0x84, &mut c);
+        let arr = std::hint::black_box(arr);
+        let written = (c.num_iovas.min(room)) as usize;
+        let got = arr[..written].iter().map(|r| (r.start, r.last)).collect();
+        (got, c.num_iovas, c.out_iova_alignment, r.err())
+    }
+
+    /// `IOMMU_OPTION`: `(option, op, object, value)`; the value read back or the errno.
+    pub fn option(
+        ctx: &Context,
+        option_id: u32,
+        op: u16,
+        object_id: u32,
+        val64: u64,
+    ) -> Result<u64, i32> {
+        let mut c = k::iommu_option {
+            size: 24,
+            option_id,
+            op,
+            __reserved: 0,
+            object_id,
+            val64,
+        };
+        call(ctx, 0x87, &mut c).map(|_| c.val64)
+    }
+
+    /// `IOMMU_DESTROY`.
+    pub fn destroy(ctx: &Context, id: u32) -> Result<(), i32> {
+        let mut c = k::iommu_destroy { size: 8, id };
+        call(ctx, 0x80, &mut c).map(|_| ())
+    }
+}
