@@ -204,6 +204,14 @@ impl Context {
         }
     }
 
+    /// The mappings of IOAS `ioas` as `(first, last)` IOVAs, in order: what a debugger or a
+    /// test looks at (the kernel has no such call).
+    pub fn ioas_mappings(&self, ioas: u32) -> Result<Vec<(u64, u64)>> {
+        let ioas = self.ioas(ioas)?;
+        let iopt = ioas.iopt.lock();
+        Ok(iopt.mappings())
+    }
+
     /// The test channel's `ADD_RESERVED`: reserves `[start, start + length)` in `ioas`.
     pub fn test_add_reserved(&self, ioas: u32, start: u64, length: u64) -> Result<()> {
         let ioas = self.ioas(ioas)?;
