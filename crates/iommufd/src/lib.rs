@@ -12,6 +12,8 @@
 mod context;
 mod device;
 mod error;
+#[cfg(feature = "fuzzing")]
+pub mod fuzz;
 mod host;
 mod hwpt;
 mod ioas;

@@ -43,7 +43,11 @@ fn scenario(p: &Platform, ctx: &Context, bufs: &[Buffer; 2]) -> usize {
             Ok(v) => Some(v),
             Err(e) => {
                 assert_eq!(e.errno(), libc::ENOMEM, "{e}");
-                assert_eq!(state(p, ctx, ioases), before, "a failed call changed the state: {e}");
+                assert_eq!(
+                    state(p, ctx, ioases),
+                    before,
+                    "a failed call changed the state: {e}"
+                );
                 failed += 1;
                 None
             }
@@ -113,7 +117,11 @@ fn every_failure_point_fails_cleanly_and_leaves_the_context_usable() {
         assert_eq!(scenario(&p, &again, &bufs), 0, "after point {n}");
         drop(again);
         assert_eq!(p.host.pinned_pages(), 0, "pins leaked at point {n}");
-        assert_eq!(p.host.user_locked_pages(1000), 0, "charge leaked at point {n}");
+        assert_eq!(
+            p.host.user_locked_pages(1000),
+            0,
+            "charge leaked at point {n}"
+        );
         assert_eq!(
             p.host.iommu().tables().stats().allocated,
             empty.1,

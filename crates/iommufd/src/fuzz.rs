@@ -1,0 +1,170 @@
+//! The body of the `iommufd_ioctl` fuzz target: any sequence of ioctls, with any numbers and
+//! structure bytes, on a context over the core's reference driver with two devices; plus the
+//! device calls that give the ioctls domains to fill. Pointers in the structures are aimed
+//! into a sandbox of this function's own (or at unmapped memory), since the interface, like
+//! the kernel, reads and writes wherever a caller's pointer says.
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::Arc;
+
+use softiommu_core::reference::{RefConfig, RefIommu};
+use softiommu_core::{DeviceCaps, DeviceDesc, DeviceId, Iommu, Mem, Rid, TableAlloc, Topology};
+use softiommu_mem::{HostMemory, PageAlloc};
+
+use crate::Context;
+use crate::host::{Credentials, Host};
+
+/// A host over the reference driver with `n` devices, or `None` if this process cannot make
+/// one (out of memory).
+pub fn reference_host(cfg: RefConfig, n: u8) -> Option<(Arc<Host>, Vec<DeviceId>)> {
+    let mem = Arc::new(HostMemory::new(16 << 20).ok()?);
+    let m: Mem = mem.clone();
+    let (base, size) = mem.table_range();
+    let tables: TableAlloc = Arc::new(PageAlloc::new(m.clone(), base, size).ok()?);
+    let iommu = Arc::new(Iommu::new(m.clone(), tables));
+    let instance = iommu.add_instance(RefIommu::new(cfg, m).ok()?);
+    let devices = (0..n)
+        .map(|i| DeviceDesc {
+            rid: Rid::new(0, 0, 3 + i, 0),
+            instance,
+            caps: DeviceCaps::default(),
+            bridge: None,
+            alias: None,
+        })
+        .collect();
+    let devs = iommu
+        .add_devices(&Topology {
+            bridges: vec![],
+            devices,
+        })
+        .ok()?;
+    Some((Host::new(mem, iommu), devs))
+}
+
+/// Bytes of the sandbox the structures' pointers are aimed into.
+const SANDBOX: usize = 256 << 10;
+
+/// Reads the fuzz input a piece at a time; zeros once it runs out.
+struct Input<'a>(&'a [u8]);
+
+impl Input<'_> {
+    fn byte(&mut self) -> u8 {
+        let (b, rest) = self.0.split_first().map_or((0, &[][..]), |(b, r)| (*b, r));
+        self.0 = rest;
+        b
+    }
+
+    fn take(&mut self, n: usize) -> Vec<u8> {
+        let n = n.min(self.0.len());
+        let (a, b) = self.0.split_at(n);
+        self.0 = b;
+        a.to_vec()
+    }
+}
+
+/// Offsets of the pointer fields (user addresses) and the fd field of each command's
+/// structure, by command number.
+fn pointer_fields(nr: u32) -> (&'static [usize], Option<usize>) {
+    match nr {
+        0x82 | 0x84 => (&[16], None), // ALLOW_IOVAS, IOVA_RANGES: the range array
+        0x85 => (&[16], None),        // IOAS_MAP: user_va
+        0x8f => (&[], Some(12)),      // IOAS_MAP_FILE: fd
+        _ => (&[], None),
+    }
+}
+
+/// Runs `data` as a sequence of calls; panics only on a broken invariant (a leak).
+pub fn ioctls(data: &[u8]) {
+    let Some((host, devs)) = reference_host(RefConfig::default(), 2) else {
+        return;
+    };
+    let mut sandbox = vec![0u8; SANDBOX];
+    let sandbox_at = sandbox.as_mut_ptr() as u64;
+    // SAFETY: memfd_create with a NUL-terminated name; the result is checked.
+    let raw = unsafe { libc::memfd_create(c"fuzz".as_ptr(), 0) };
+    if raw < 0 {
+        return;
+    }
+    // SAFETY: a new descriptor this function owns.
+    let memfd = unsafe { OwnedFd::from_raw_fd(raw) };
+    // SAFETY: ftruncate on the descriptor just made.
+    if unsafe { libc::ftruncate(memfd.as_raw_fd(), 1 << 20) } != 0 {
+        return;
+    }
+    let cred = Credentials {
+        memlock_limit: Some(1 << 20),
+        sys_resource: true,
+        ..Credentials::default()
+    };
+    let ctx = Context::new(host.clone(), cred);
+    let mut input = Input(data);
+    let mut arg = vec![0u8; 128];
+    for _ in 0..64 {
+        if input.0.is_empty() {
+            break;
+        }
+        let op = input.byte();
+        let id = u32::from(input.byte() % 8);
+        match op % 8 {
+            0 => {
+                let _ = ctx.device_bind(devs[usize::from(op / 8 % 2)]);
+            }
+            1 => {
+                let _ = ctx.device_attach(id, u32::from(input.byte() % 8));
+            }
+            2 => {
+                let _ = ctx.device_replace(id, u32::from(input.byte() % 8));
+            }
+            3 => {
+                let _ = ctx.device_detach(id);
+            }
+            _ => {
+                let nr = 0x78 + u32::from(input.byte() % 0x30);
+                let size = match input.byte() % 4 {
+                    0 => u32::from(input.byte()),
+                    _ => 24 + 8 * u32::from(input.byte() % 8),
+                };
+                arg.fill(0);
+                let body = input.take(arg.len());
+                arg[..body.len()].copy_from_slice(&body);
+                arg[..4].copy_from_slice(&size.to_ne_bytes());
+                let (ptrs, fd) = pointer_fields(nr);
+                for &at in ptrs {
+                    let mut v = [0u8; 8];
+                    v.copy_from_slice(&arg[at..at + 8]);
+                    let v = u64::from_ne_bytes(v);
+                    // Into the sandbox, or (top bit) at the unmapped first page.
+                    let aimed = if v >> 63 != 0 {
+                        v & 0xfff
+                    } else {
+                        sandbox_at + (v % (SANDBOX as u64 / 2))
+                    };
+                    arg[at..at + 8].copy_from_slice(&aimed.to_ne_bytes());
+                }
+                if let Some(at) = fd {
+                    let n = if arg[at] & 1 == 0 {
+                        memfd.as_raw_fd()
+                    } else {
+                        -1
+                    };
+                    arg[at..at + 4].copy_from_slice(&n.to_ne_bytes());
+                }
+                let cmd = u64::from(crate::iommufd_ioctl(nr));
+                let _ = ctx.ioctl(cmd, arg.as_mut_ptr() as u64);
+            }
+        }
+    }
+    drop(ctx);
+    drop(sandbox);
+    assert_eq!(host.pinned_pages(), 0, "pins outlived their context");
+    assert_eq!(
+        host.user_locked_pages(cred.uid),
+        0,
+        "charge outlived its context"
+    );
+    assert_eq!(
+        host.mm_locked_pages(cred.mm),
+        0,
+        "charge outlived its context"
+    );
+}
