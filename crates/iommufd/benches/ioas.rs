@@ -40,7 +40,9 @@ fn rounds(r: &Rig, iters: u64, va: u64, iova: u64, len: u64, time_map: bool) -> 
     let mut spent = Duration::ZERO;
     for _ in 0..iters {
         let t = Instant::now();
-        r.ctx.ioas_map(r.ioas, RW | FIXED, va, len, iova).expect("map");
+        r.ctx
+            .ioas_map(r.ioas, RW | FIXED, va, len, iova)
+            .expect("map");
         let mapped = t.elapsed();
         let t = Instant::now();
         r.ctx.ioas_unmap(r.ioas, iova, len).expect("unmap");
@@ -69,18 +71,19 @@ fn gigabyte(c: &mut Criterion) {
         b.iter_custom(|n| rounds(&r, n, va2m, 0x4000_0000, GIB, false))
     });
     // Baseline: the domain alone, the same 1 GiB on 2 MiB alignment.
-    let domain = r
-        .p
-        .host
-        .iommu()
-        .new_paging(r.p.devs[0], Default::default())
-        .expect("domain");
+    let domain =
+        r.p.host
+            .iommu()
+            .new_paging(r.p.devs[0], Default::default())
+            .expect("domain");
     g.bench_function("baseline: domain map 2 MiB-aligned", |b| {
         b.iter_custom(|n| {
             let mut spent = Duration::ZERO;
             for _ in 0..n {
                 let t = Instant::now();
-                domain.map_sync(0x4000_0000, va2m, GIB, Prot::RW).expect("map");
+                domain
+                    .map_sync(0x4000_0000, va2m, GIB, Prot::RW)
+                    .expect("map");
                 spent += t.elapsed();
                 domain.unmap_sync(0x4000_0000, GIB).expect("unmap");
             }
@@ -114,7 +117,9 @@ fn pair(c: &mut Criterion) {
     g.bench_function("map+unmap, binary interface", |b| {
         b.iter(|| {
             r.ctx.ioctl(map_cmd, map.as_mut_ptr() as u64).expect("map");
-            r.ctx.ioctl(unmap_cmd, unmap.as_mut_ptr() as u64).expect("unmap");
+            r.ctx
+                .ioctl(unmap_cmd, unmap.as_mut_ptr() as u64)
+                .expect("unmap");
         })
     });
     g.bench_function("map+unmap, typed API", |b| {
@@ -125,15 +130,16 @@ fn pair(c: &mut Criterion) {
             r.ctx.ioas_unmap(r.ioas, 0x10_0000, 4096).expect("unmap");
         })
     });
-    let domain = r
-        .p
-        .host
-        .iommu()
-        .new_paging(r.p.devs[0], Default::default())
-        .expect("domain");
+    let domain =
+        r.p.host
+            .iommu()
+            .new_paging(r.p.devs[0], Default::default())
+            .expect("domain");
     g.bench_function("baseline: domain map+unmap", |b| {
         b.iter(|| {
-            domain.map_sync(0x10_0000, black_box(va), 4096, Prot::RW).expect("map");
+            domain
+                .map_sync(0x10_0000, black_box(va), 4096, Prot::RW)
+                .expect("map");
             domain.unmap_sync(0x10_0000, 4096).expect("unmap");
         })
     });

@@ -10,6 +10,10 @@ use crate::space::AddressSpace;
 /// Bytes a copy or fill moves per system call when it cannot go through the table arena.
 const CHUNK: usize = 64 << 10;
 
+/// Ranges up to this many pages are checked by touching each page; longer ones by asking the
+/// kernel whether the whole range is mapped.
+const PROBE_PAGES: u64 = 16;
+
 /// The host page size this backend assumes for [`HostMemory::check_mapped`].
 pub const HOST_PAGE: u64 = 4096;
 
@@ -20,8 +24,8 @@ pub const HOST_PAGE: u64 = 4096;
 ///   physical addresses are its host addresses; entries there are read and written in place,
 ///   atomically where the trait asks for it;
 /// - everything else the process maps: the user's buffers. Accesses to them go through
-///   `process_vm_readv` and `process_vm_writev` on this process, so an address the user has
-///   unmapped (or never mapped) is an error, never a crash of the process.
+///   a copy that turns a fault into an error, so an address the user has unmapped
+///   (or never mapped) is an error, never a crash of the process.
 ///
 /// Atomic 64-bit access ([`AddressSpace::words`]) works in the arena only: the user's memory
 /// holds data, never tables.
@@ -41,7 +45,6 @@ pub const HOST_PAGE: u64 = 4096;
 #[derive(Debug)]
 pub struct HostMemory {
     tables: RamArena,
-    pid: libc::pid_t,
 }
 
 impl HostMemory {
@@ -49,8 +52,6 @@ impl HostMemory {
     pub fn new(table_bytes: u64) -> Result<HostMemory> {
         Ok(HostMemory {
             tables: RamArena::at_host_address(table_bytes)?,
-            // SAFETY: getpid has no preconditions and cannot fail.
-            pid: unsafe { libc::getpid() },
         })
     }
 
@@ -79,12 +80,19 @@ impl HostMemory {
         }
         let start = addr & !(HOST_PAGE - 1);
         let end = end.checked_next_multiple_of(HOST_PAGE).ok_or(fault)?;
-        let pages = usize::try_from((end - start) / HOST_PAGE).map_err(|_| fault)?;
+        let pages = (end - start) / HOST_PAGE;
+        if pages <= PROBE_PAGES {
+            // Touch a byte of each page, as pinning faults each page in.
+            let mut b = [0u8; 1];
+            for p in 0..pages {
+                self.transfer(start + p * HOST_PAGE, b.as_mut_ptr(), 1, false)?;
+            }
+            return Ok(());
+        }
         let bytes = usize::try_from(end - start).map_err(|_| fault)?;
-        let mut vec = vec![0u8; pages];
-        // SAFETY: mincore only reads the process's mappings and writes `pages` bytes into
-        // `vec`, which has exactly that many; the address is page aligned.
-        let rc = unsafe { libc::mincore(start as *mut libc::c_void, bytes, vec.as_mut_ptr()) };
+        // SAFETY: msync with MS_ASYNC only checks that the range is mapped (ENOMEM where it
+        // is not) and schedules nothing for anonymous memory; the address is page aligned.
+        let rc = unsafe { libc::msync(start as *mut libc::c_void, bytes, libc::MS_ASYNC) };
         if rc == 0 { Ok(()) } else { Err(fault) }
     }
 
@@ -101,29 +109,16 @@ impl HostMemory {
         if addr.checked_add(len as u64).is_none() {
             return Err(fault);
         }
-        let local = libc::iovec {
-            iov_base: local.cast(),
-            iov_len: len,
-        };
-        let remote = libc::iovec {
-            iov_base: addr as *mut libc::c_void,
-            iov_len: len,
-        };
-        // SAFETY: the kernel checks both ranges against this process's mappings and fails
-        // with EFAULT instead of faulting; `local` is a live slice of `len` bytes of the
-        // caller's (exclusive for reads).
-        let done = unsafe {
-            if write {
-                libc::process_vm_writev(self.pid, &local, 1, &remote, 1, 0)
-            } else {
-                libc::process_vm_readv(self.pid, &local, 1, &remote, 1, 0)
-            }
-        };
-        if usize::try_from(done) == Ok(len) {
-            Ok(())
+        let (dst, src) = if write {
+            (addr, local as u64)
         } else {
-            Err(fault)
-        }
+            (local as u64, addr)
+        };
+        // SAFETY: a fault on either side ends the copy with the bytes left; `local` is a live
+        // buffer of `len` bytes of the caller's, and no reference to the destination is held
+        // across the call.
+        let left = unsafe { crate::user::copy(dst, src, len) };
+        if left == 0 { Ok(()) } else { Err(fault) }
     }
 
     fn in_tables(&self, addr: u64, len: u64) -> bool {

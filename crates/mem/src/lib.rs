@@ -33,6 +33,7 @@ pub mod fuzz;
 mod guest;
 mod host;
 mod space;
+mod user;
 mod view;
 
 pub use alloc::{AllocStats, PageAlloc};
