@@ -20,6 +20,7 @@ mod objects;
 mod pages;
 mod spans;
 mod uapi;
+pub mod vfio;
 
 pub use context::{Context, OPTION_HUGE_PAGES, OPTION_OP_GET, OPTION_OP_SET, OPTION_RLIMIT_MODE};
 pub use device::Device;
