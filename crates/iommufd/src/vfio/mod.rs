@@ -4,6 +4,13 @@
 
 mod compat;
 mod container;
+mod device;
+mod device_abi;
+mod group;
+mod interrupts;
+mod irq;
+mod pci;
+mod region;
 
 pub use compat::{
     VFIO_DMA_CC_IOMMU, VFIO_DMA_MAP_FLAG_READ, VFIO_DMA_MAP_FLAG_WRITE, VFIO_DMA_UNMAP_FLAG_ALL,
@@ -14,6 +21,14 @@ pub use container::{
     VFIO_CHECK_EXTENSION, VFIO_GET_API_VERSION, VFIO_IOMMU_DIRTY_PAGES, VFIO_IOMMU_GET_INFO,
     VFIO_IOMMU_MAP_DMA, VFIO_IOMMU_UNMAP_DMA, VFIO_SET_IOMMU,
 };
+
+pub use device::{VfioDevice, VfioPci, pci_name};
+pub use device_abi::*;
+pub use group::{VFIO_GROUP_FLAGS_CONTAINER_SET, VFIO_GROUP_FLAGS_VIABLE, VfioGroup};
+pub use interrupts::*;
+pub use irq::{Irqs, MSI_ADDRESS, MSI_WINDOW};
+pub use pci::PciFunction;
+pub use region::*;
 
 pub(crate) use compat::CompatIoas;
 pub(crate) use container::{container_ioctl, vfio_ioas};
