@@ -11,10 +11,10 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{Buffer, Platform, bytes_of, call, from_bytes, vtd};
-use softiommu_core::Rid;
+use common::dsa::{close, eventfd, events, rig};
+use common::{Buffer, bytes_of, call, from_bytes};
 use softiommu_devices::dsa::regs::{self, CmdReg, CmdSts, Command, WqCfgLimits, WqCfgMode};
-use softiommu_devices::dsa::{CompletionRecord, Descriptor, DsaConfig, DsaFunction, Status};
+use softiommu_devices::dsa::{CompletionRecord, Descriptor, Status};
 use softiommu_iommufd::vfio::*;
 use softiommu_iommufd::{AccountMode, Context, Credentials, HWPT_ALLOC_NEST_PARENT};
 use softiommu_iommufd::{MAP_FIXED_IOVA, MAP_READABLE, MAP_WRITEABLE};
@@ -25,30 +25,6 @@ const DST: u64 = 0x20_0000;
 const CR: u64 = 0x30_0000;
 const LEN: usize = 3 * 4096 + 100;
 const BUF: usize = 4 * 4096;
-
-/// A VT-d platform with a copy engine behind the unit, bound to VFIO's PCI driver.
-struct Rig {
-    p: Platform,
-    vfio: Arc<VfioPci>,
-    name: String,
-    _function: Arc<DsaFunction>,
-}
-
-fn rig() -> Rig {
-    let p = vtd(1);
-    let vfio = VfioPci::new(p.host.clone());
-    let rid = Rid::new(0, 0, 3, 0).source_id();
-    let port = vfio.irqs().port(p.upstream.clone());
-    let function = Arc::new(DsaFunction::new(DsaConfig::default(), port, rid).unwrap());
-    let name = vfio.add(p.devs[0], rid, function.clone()).unwrap();
-    assert_eq!(name, "0000:00:03.0");
-    Rig {
-        p,
-        vfio,
-        name,
-        _function: function,
-    }
-}
 
 /// The user's buffers: source, destination, completion records.
 struct Buffers {
@@ -67,27 +43,6 @@ fn buffers() -> Buffers {
         dst: Buffer::new(BUF, 4096),
         cr: Buffer::new(4096, 4096),
     }
-}
-
-/// An eventfd of this process.
-fn eventfd() -> i32 {
-    // SAFETY: eventfd(2) takes no pointers; a failure returns -1, checked below.
-    let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
-    assert!(fd >= 0);
-    fd
-}
-
-/// The count of eventfd `fd`, read (and so reset); 0 when nothing was signalled.
-fn events(fd: i32) -> u64 {
-    let mut n = 0u64;
-    // SAFETY: reads 8 bytes into `n`, which has exactly 8.
-    let r = unsafe { libc::read(fd, (&raw mut n).cast(), 8) };
-    if r == 8 { n } else { 0 }
-}
-
-fn close(fd: i32) {
-    // SAFETY: closes a descriptor this test opened and uses no more.
-    unsafe { libc::close(fd) };
 }
 
 /// The driver's side: everything through the device file.
@@ -145,8 +100,8 @@ impl Driver<'_> {
     }
 
     /// Probe and bring-up: a PCI device with the engine's BARs, bus mastering on, one
-    /// dedicated WQ in group 0 with every engine, device and WQ enabled, and an eventfd on
-    /// MSI-X vectors 0 and 1.
+    /// dedicated WQ in group 0 with every engine, device and WQ enabled, and eventfd `irq`
+    /// on MSI-X vectors 0 and 1 (none if negative).
     fn bring_up(&self, irq: i32) {
         let mut info = v::vfio_device_info {
             argsz: 24,
@@ -182,6 +137,9 @@ impl Driver<'_> {
         self.write32(regs::GENCTRL, 1);
         assert_eq!(self.cmd(Command::EnableDevice, 0), 0);
         assert_eq!(self.cmd(Command::EnableWq, 0), 0);
+        if irq < 0 {
+            return;
+        }
 
         let mut irqs = v::vfio_irq_info {
             argsz: 16,
@@ -353,6 +311,25 @@ fn s1_through_the_device_file_bound_to_a_context() {
     let mut bufs = buffers();
     ioas_map(&ctx, ioas, &bufs);
     run(&dev, &mut bufs);
+
+    // A reset puts the configuration back, MSI-X vectors included: once the engine is
+    // brought up again its completion interrupt still reaches the eventfd set before.
+    let drv = Driver { dev: &dev };
+    let irq = eventfd();
+    drv.set_irqs(IRQ_SET_DATA_EVENTFD | IRQ_SET_ACTION_TRIGGER, 1, &[irq])
+        .unwrap();
+    dev.ioctl(u64::from(VFIO_DEVICE_RESET), 0).unwrap();
+    assert_eq!(
+        drv.read32(regs::GENSTS) & 3,
+        0,
+        "the engine is disabled by the reset"
+    );
+    drv.bring_up(-1);
+    bufs.dst.bytes_mut().fill(0);
+    let r = drv.memmove(&mut bufs, SRC, DST);
+    assert_eq!(r.status, Status::Success as u8, "{r:?}");
+    assert_eq!(events(irq), 1);
+    close(irq);
 
     // Detached, the engine reaches nothing.
     let d = v::vfio_device_detach_iommufd_pt {

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod dsa;
+
 use std::sync::Arc;
 
 use softiommu_core::{DeviceCaps, DeviceDesc, DeviceId, Iommu, Mem, Rid, TableAlloc, Topology};
