@@ -8,7 +8,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::dsa::{close, eventfd, events, rig};
+use common::dsa::{Fds, close, eventfd, events, rig};
 use common::{bytes_of, from_bytes};
 use softiommu_devices::pci::AccessSize;
 use softiommu_iommufd::Context;
@@ -370,7 +370,10 @@ fn a_device_file_is_bound_once_and_attaches_by_replacing() {
             iommufd: fd,
             ..Default::default()
         };
-        let files = |n: i32| (n == 3).then(|| ctx.clone());
+        let files = Fds {
+            contexts: vec![(3, ctx.clone())],
+            ..Fds::default()
+        };
         let mut bytes = bytes_of(&c);
         let cmd = u64::from(VFIO_DEVICE_BIND_IOMMUFD);
         let res = dev.ioctl_with_files(cmd, bytes.as_mut_ptr() as u64, &files);
@@ -440,4 +443,65 @@ fn groups_open_once_take_one_container_and_exclude_the_device_file() {
     ctx.destroy(ioas).unwrap();
     drop(group);
     r.vfio.open_group(g).unwrap();
+}
+
+#[test]
+fn the_group_file_s_binary_calls() {
+    let r = rig();
+    let ctx = Arc::new(r.p.context(1 << 30));
+    let group = r
+        .vfio
+        .open_group(r.vfio.group_of(&r.name).unwrap())
+        .unwrap();
+    let files = Fds {
+        contexts: vec![(5, ctx.clone())],
+        ..Fds::default()
+    };
+    let ioctl = |cmd: u32, b: &mut [u8]| {
+        group
+            .ioctl(u64::from(cmd), b.as_mut_ptr() as u64, &files)
+            .map_err(|e| e.errno())
+    };
+    let mut status = [0u8; 8];
+    status[..4].copy_from_slice(&8u32.to_ne_bytes());
+    assert_eq!(ioctl(VFIO_GROUP_GET_STATUS, &mut status), Ok(0));
+    assert_eq!(
+        u32::from_ne_bytes(status[4..].try_into().unwrap()),
+        VFIO_GROUP_FLAGS_VIABLE
+    );
+    status[..4].copy_from_slice(&7u32.to_ne_bytes());
+    assert_eq!(ioctl(VFIO_GROUP_GET_STATUS, &mut status), Err(libc::EINVAL));
+    // Descriptors: negative, or not a container.
+    assert_eq!(
+        ioctl(VFIO_GROUP_SET_CONTAINER, &mut (-1i32).to_ne_bytes()),
+        Err(libc::EBADF)
+    );
+    assert_eq!(
+        ioctl(VFIO_GROUP_SET_CONTAINER, &mut 6i32.to_ne_bytes()),
+        Err(libc::EBADFD)
+    );
+    let mut name = b"0000:00:03.0\0".to_vec();
+    assert_eq!(
+        ioctl(VFIO_GROUP_GET_DEVICE_FD, &mut name),
+        Err(libc::EINVAL)
+    );
+    assert_eq!(
+        ioctl(VFIO_GROUP_SET_CONTAINER, &mut 5i32.to_ne_bytes()),
+        Ok(0)
+    );
+    assert_eq!(ioctl(VFIO_GROUP_GET_DEVICE_FD, &mut name), Ok(100));
+    let mut other = b"0000:00:04.0\0".to_vec();
+    assert_eq!(
+        ioctl(VFIO_GROUP_GET_DEVICE_FD, &mut other),
+        Err(libc::ENODEV)
+    );
+    let mut endless = vec![b'a'; 5000];
+    assert_eq!(
+        ioctl(VFIO_GROUP_GET_DEVICE_FD, &mut endless),
+        Err(libc::EINVAL)
+    );
+    assert_eq!(ioctl(VFIO_GROUP_UNSET_CONTAINER, &mut []), Err(libc::EBUSY));
+    files.devices.lock().clear();
+    assert_eq!(ioctl(VFIO_GROUP_UNSET_CONTAINER, &mut []), Ok(0));
+    assert_eq!(ioctl(VFIO_GET_API_VERSION, &mut []), Err(libc::ENOTTY));
 }

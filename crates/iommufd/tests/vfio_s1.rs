@@ -11,7 +11,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::dsa::{close, eventfd, events, rig};
+use common::dsa::{Fds, close, eventfd, events, rig};
 use common::{Buffer, bytes_of, call, from_bytes};
 use softiommu_devices::dsa::regs::{self, CmdReg, CmdSts, Command, WqCfgLimits, WqCfgMode};
 use softiommu_devices::dsa::{CompletionRecord, Descriptor, Status};
@@ -268,7 +268,10 @@ fn bind(dev: &VfioDevice, ctx: &Arc<Context>) -> u32 {
         iommufd: 7,
         ..Default::default()
     };
-    let files = |fd: i32| (fd == 7).then(|| ctx.clone());
+    let files = Fds {
+        contexts: vec![(7, ctx.clone())],
+        ..Fds::default()
+    };
     let mut b = bytes_of(&bind);
     let cmd = u64::from(VFIO_DEVICE_BIND_IOMMUFD);
     dev.ioctl_with_files(cmd, b.as_mut_ptr() as u64, &files)

@@ -46,8 +46,31 @@ pub struct DeviceInfo {
     pub num_irqs: u32,
 }
 
-/// Resolves a descriptor number of the caller to the context open on it.
-pub type Files<'a> = &'a dyn Fn(i32) -> Option<Arc<Context>>;
+/// The caller's descriptor table, as the binary calls that name or make files need it.
+pub trait Files {
+    /// The context open on descriptor `fd` (`/dev/iommu`, or `/dev/vfio/vfio` answered by
+    /// iommufd); `None` if `fd` is not one.
+    fn context(&self, fd: i32) -> Option<Arc<Context>>;
+
+    /// Installs `dev` as a new descriptor and returns its number.
+    fn install(&self, dev: VfioDevice) -> Result<i32>;
+}
+
+/// A descriptor table with nothing in it.
+struct NoFiles;
+
+impl Files for NoFiles {
+    fn context(&self, _fd: i32) -> Option<Arc<Context>> {
+        None
+    }
+
+    fn install(&self, _dev: VfioDevice) -> Result<i32> {
+        err(libc::EMFILE, "no descriptor table")
+    }
+}
+
+/// The table that answers nothing: `EBADF` for a descriptor named, `EMFILE` for one made.
+pub(crate) const NO_FILES: &dyn Files = &NoFiles;
 
 impl VfioDevice {
     /// `VFIO_DEVICE_GET_INFO`.
@@ -69,11 +92,11 @@ impl VfioDevice {
     /// context by descriptor, which this entry cannot resolve (`EBADF`): see
     /// [`VfioDevice::ioctl_with_files`].
     pub fn ioctl(&self, cmd: u64, arg: u64) -> Result<i64> {
-        self.ioctl_with_files(cmd, arg, &|_| None)
+        self.ioctl_with_files(cmd, arg, NO_FILES)
     }
 
     /// [`VfioDevice::ioctl`], with `files` resolving the caller's descriptors.
-    pub fn ioctl_with_files(&self, cmd: u64, arg: u64, files: Files<'_>) -> Result<i64> {
+    pub fn ioctl_with_files(&self, cmd: u64, arg: u64, files: &dyn Files) -> Result<i64> {
         let cmd = cmd as u32;
         let cdev = !self.via_group();
         if cdev && cmd == VFIO_DEVICE_BIND_IOMMUFD {
@@ -199,7 +222,7 @@ impl VfioDevice {
         .map(|()| 0)
     }
 
-    fn bind_abi(&self, arg: u64, files: Files<'_>) -> Result<i64> {
+    fn bind_abi(&self, arg: u64, files: &dyn Files) -> Result<i64> {
         const MINSZ: usize = 16;
         let mut c: v::vfio_device_bind_iommufd = self.read_struct(arg, MINSZ)?;
         if (c.argsz as usize) < MINSZ || c.iommufd < 0 {
@@ -208,7 +231,7 @@ impl VfioDevice {
         if c.flags & !v::VFIO_DEVICE_BIND_FLAG_TOKEN != 0 {
             return err(libc::EINVAL, "unknown bind flags");
         }
-        let Some(ctx) = files(c.iommufd) else {
+        let Some(ctx) = files.context(c.iommufd) else {
             return err(libc::EBADF, "not an iommufd");
         };
         c.out_devid = self.bind_iommufd(&ctx)?;

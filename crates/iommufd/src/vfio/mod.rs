@@ -24,7 +24,7 @@ pub use container::{
 
 pub use device::{VfioDevice, VfioPci, pci_name};
 pub use device_abi::*;
-pub use group::{VFIO_GROUP_FLAGS_CONTAINER_SET, VFIO_GROUP_FLAGS_VIABLE, VfioGroup};
+pub use group::*;
 pub use interrupts::*;
 pub use irq::{Irqs, MSI_ADDRESS, MSI_WINDOW};
 pub use pci::PciFunction;

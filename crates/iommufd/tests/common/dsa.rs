@@ -3,9 +3,11 @@
 use std::sync::Arc;
 
 use super::{Platform, vtd};
+use parking_lot::Mutex;
 use softiommu_core::Rid;
 use softiommu_devices::dsa::{DsaConfig, DsaFunction};
-use softiommu_iommufd::vfio::VfioPci;
+use softiommu_iommufd::Context;
+use softiommu_iommufd::vfio::{Files, VfioDevice, VfioPci};
 
 /// A VT-d platform with a copy engine behind the unit, bound to VFIO's PCI driver.
 pub struct Rig {
@@ -52,4 +54,26 @@ pub fn events(fd: i32) -> u64 {
 pub fn close(fd: i32) {
     // SAFETY: closes a descriptor this test opened and uses no more.
     unsafe { libc::close(fd) };
+}
+
+/// A descriptor table: contexts at the numbers given, device files installed from 100.
+#[derive(Default)]
+pub struct Fds {
+    pub contexts: Vec<(i32, Arc<Context>)>,
+    pub devices: Mutex<Vec<VfioDevice>>,
+}
+
+impl Files for Fds {
+    fn context(&self, fd: i32) -> Option<Arc<Context>> {
+        self.contexts
+            .iter()
+            .find(|(n, _)| *n == fd)
+            .map(|(_, c)| c.clone())
+    }
+
+    fn install(&self, dev: VfioDevice) -> softiommu_iommufd::Result<i32> {
+        let mut d = self.devices.lock();
+        d.push(dev);
+        Ok(99 + d.len() as i32)
+    }
 }
