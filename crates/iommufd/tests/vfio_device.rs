@@ -345,6 +345,28 @@ fn set_irqs_checks_its_header_and_msix_takes_only_triggers() {
     );
     assert_eq!(set_irqs(&dev, fire, MSIX, 0, 2, &[], 0), Ok(0));
     assert_eq!((events(a), events(b)), (1, 0));
+    // The error and request notifications take one eventfd each.
+    let err_index = VFIO_PCI_ERR_IRQ_INDEX;
+    assert_eq!(
+        set_irqs(&dev, fire, err_index, 0, 1, &[], 0),
+        Err(libc::EINVAL)
+    );
+    assert_eq!(set_irqs(&dev, TRIGGER_FD, err_index, 0, 1, &one, 0), Ok(0));
+    assert_eq!(set_irqs(&dev, fire, err_index, 0, 1, &[], 0), Ok(0));
+    assert_eq!(events(a), 1);
+    assert_eq!(
+        set_irqs(&dev, TRIGGER_FD, err_index, 0, 2, &fds(&[a, a]), 0),
+        Err(libc::EINVAL)
+    );
+    assert_eq!(
+        set_irqs(&dev, mask, err_index, 0, 1, &[], 0),
+        Err(libc::ENOTTY)
+    );
+    assert_eq!(set_irqs(&dev, fire, err_index, 0, 0, &[], 0), Ok(0));
+    assert_eq!(
+        set_irqs(&dev, fire, err_index, 0, 1, &[], 0),
+        Err(libc::EINVAL)
+    );
     // No data and no vectors: MSI-X off.
     assert_eq!(set_irqs(&dev, fire, MSIX, 0, 0, &[], 0), Ok(0));
     assert_eq!(r.function.config_read(cap, AccessSize::Word) & 0x8000, 0);

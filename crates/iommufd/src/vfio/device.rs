@@ -49,6 +49,9 @@ pub(crate) struct DevState {
     pub(crate) vcfg: VirtConfig,
     /// The message datum of each MSI-X vector with a trigger; `None` while MSI-X is off.
     pub(crate) msix: Option<Vec<Option<u32>>>,
+    /// The eventfds of the error and device-request notifications.
+    pub(crate) err_trigger: Option<super::irq::EventFd>,
+    pub(crate) req_trigger: Option<super::irq::EventFd>,
 }
 
 /// The kernel's name of the function at requester ID `rid` (`0000:bb:dd.f`).
@@ -104,6 +107,8 @@ impl VfioPci {
                 attached: false,
                 vcfg,
                 msix: None,
+                err_trigger: None,
+                req_trigger: None,
             }),
         }));
         Ok(name)
@@ -161,6 +166,8 @@ impl PciDev {
     /// The last close: interrupts off, no DMA, the function reset.
     fn disable(&self, st: &mut DevState) {
         self.msix_disable(st);
+        st.err_trigger = None;
+        st.req_trigger = None;
         let cmd = self.command() & !(CMD_MASTER | CMD_MEMORY);
         self.f.config_write(COMMAND, AccessSize::Word, cmd);
         self.flr();

@@ -189,8 +189,9 @@ impl VfioDevice {
 
     /// `VFIO_DEVICE_SET_IRQS`: `action` (one `IRQ_SET_ACTION_*`) on interrupts `start ..
     /// start + count` of `index`, with `data`. Ranges past the index's interrupts and
-    /// malformed flags are `EINVAL`; actions the index does not take are `ENOTTY` (MSI-X
-    /// takes only the trigger, as vfio-pci).
+    /// malformed flags are `EINVAL`; actions the index does not take are `ENOTTY` (MSI-X and
+    /// the error and request notifications take only the trigger, as in vfio-pci; INTx
+    /// is not offered).
     pub fn set_irqs(
         &self,
         action: u32,
@@ -219,8 +220,56 @@ impl VfioDevice {
             (VFIO_PCI_MSIX_IRQ_INDEX, IRQ_SET_ACTION_TRIGGER) => {
                 self.dev.msix_trigger(start, count, data)
             }
+            (VFIO_PCI_ERR_IRQ_INDEX | VFIO_PCI_REQ_IRQ_INDEX, IRQ_SET_ACTION_TRIGGER) => {
+                let mut st = self.dev.state.lock();
+                let slot = if index == VFIO_PCI_ERR_IRQ_INDEX {
+                    &mut st.err_trigger
+                } else {
+                    &mut st.req_trigger
+                };
+                single_trigger(slot, count, data)
+            }
             _ => err(libc::ENOTTY, "the index does not take that action"),
         }
+    }
+}
+
+/// The trigger of a notification with one eventfd: set or cleared with an eventfd, fired
+/// with no data or a true byte, cleared with no data and no count.
+fn single_trigger(slot: &mut Option<EventFd>, count: u32, data: IrqData<'_>) -> Result<()> {
+    match data {
+        IrqData::None if slot.is_some() => {
+            if count > 0 {
+                if let Some(fd) = slot {
+                    fd.signal();
+                }
+            } else {
+                *slot = None;
+            }
+            Ok(())
+        }
+        IrqData::None => err(libc::EINVAL, "no eventfd to fire"),
+        IrqData::Bool(b) => match b.first() {
+            None => err(libc::EINVAL, "no data"),
+            Some(&fire) => {
+                if let Some(fd) = slot.as_ref().filter(|_| fire != 0) {
+                    fd.signal();
+                }
+                Ok(())
+            }
+        },
+        IrqData::EventFd(fds) => match fds.first() {
+            None => err(libc::EINVAL, "no data"),
+            Some(-1) => {
+                *slot = None;
+                Ok(())
+            }
+            Some(&fd) if fd >= 0 => {
+                *slot = Some(EventFd::from_user(fd)?);
+                Ok(())
+            }
+            Some(_) => Ok(()),
+        },
     }
 }
 
