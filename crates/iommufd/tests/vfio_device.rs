@@ -527,3 +527,45 @@ fn the_group_file_s_binary_calls() {
     assert_eq!(ioctl(VFIO_GROUP_UNSET_CONTAINER, &mut []), Ok(0));
     assert_eq!(ioctl(VFIO_GET_API_VERSION, &mut []), Err(libc::ENOTTY));
 }
+
+mod arbitrary_input {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Any command with any structure, and any access at any offset, is answered
+        /// with a value or an errno, on the device, its group and the container.
+        #[test]
+        fn device_group_and_container_calls_never_panic(
+            calls in proptest::collection::vec(
+                (0u32..0x20, proptest::collection::vec(any::<u8>(), 0..96), any::<u64>()),
+                1..24,
+            ),
+        ) {
+            let r = rig();
+            let (ctx, dev) = open(&r);
+            let group_rig = rig();
+            let group = group_rig
+                .vfio
+                .open_group(group_rig.vfio.group_of(&group_rig.name).unwrap())
+                .unwrap();
+            let files = Fds {
+                contexts: vec![(3, ctx.clone())],
+                ..Fds::default()
+            };
+            for (n, mut bytes, off) in calls {
+                bytes.resize(96, 0);
+                let cmd = u64::from(vfio_ioctl(n));
+                let arg = bytes.as_mut_ptr() as u64;
+                let _ = dev.ioctl_with_files(cmd, arg, &files);
+                let _ = group.ioctl(cmd, arg, &files);
+                let _ = ctx.ioctl(cmd, arg);
+                let at = ((off % 10) << 40) | ((off >> 40) % 0x2_1000);
+                let _ = dev.read(at, &mut bytes[..(off % 9) as usize]);
+                let _ = dev.write(at, &bytes[..(off % 9) as usize]);
+            }
+        }
+    }
+}
