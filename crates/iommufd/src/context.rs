@@ -28,6 +28,8 @@ pub struct Context {
     mode: Mutex<AccountMode>,
     objects: Mutex<Objects>,
     owner: u64,
+    /// The IOAS VFIO's container calls use.
+    pub(crate) vfio_ioas: crate::vfio::CompatIoas,
 }
 
 /// Cookies for group ownership, one per context.
@@ -47,6 +49,7 @@ impl Context {
             mode: Mutex::new(mode),
             objects: Mutex::new(Objects::default()),
             owner: NEXT_OWNER.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            vfio_ioas: Default::default(),
         }
     }
 

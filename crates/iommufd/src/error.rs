@@ -32,6 +32,8 @@ impl Errno {
             libc::ETIMEDOUT => "ETIMEDOUT",
             libc::ENXIO => "ENXIO",
             libc::EBADE => "EBADE",
+            libc::EBADFD => "EBADFD",
+            libc::EMFILE => "EMFILE",
             _ => "E?",
         }
     }

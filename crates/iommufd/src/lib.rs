@@ -7,7 +7,9 @@
 //! - [`Context`]: one open of `/dev/iommu`, with its objects (ids from 1): IOASes with their
 //!   areas, allowed and reserved ranges;
 //! - pinning: nothing is pinned until a domain needs it; one pin per page however many
-//!   domains or copies use it, charged against `RLIMIT_MEMLOCK` per user or per process.
+//!   domains or copies use it, charged against `RLIMIT_MEMLOCK` per user or per process;
+//! - [`vfio`]: VFIO on top: the type1 container on a context, groups, and the VFIO device
+//!   interface of emulated PCI functions, whose DMA goes through the IOMMU models.
 
 mod context;
 mod device;
@@ -22,6 +24,7 @@ mod objects;
 mod pages;
 mod spans;
 mod uapi;
+pub mod vfio;
 
 pub use context::{Context, OPTION_HUGE_PAGES, OPTION_OP_GET, OPTION_OP_SET, OPTION_RLIMIT_MODE};
 pub use device::Device;

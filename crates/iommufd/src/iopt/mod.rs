@@ -3,6 +3,7 @@
 
 mod domains;
 mod ranges;
+mod vfio;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

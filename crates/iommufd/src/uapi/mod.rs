@@ -6,6 +6,7 @@ pub(crate) mod pod;
 
 use crate::context::Context;
 use crate::error::{Error, Result, err};
+use crate::host::Host;
 use pod::Pod;
 
 /// The ioctl type of `/dev/iommu` (`';'`): command `nr` is `_IO(';', nr)`.
@@ -26,7 +27,7 @@ struct Op {
 
 /// One call in progress: the caller's pointer and size, and the structure as read.
 pub(crate) struct Ucmd {
-    arg: u64,
+    pub(crate) arg: u64,
     user_size: u32,
     buf: Vec<u8>,
 }
@@ -47,24 +48,32 @@ impl Ucmd {
 
 /// Reads the caller's memory at `addr`: `EFAULT` where it is not mapped.
 pub(crate) fn read_user(ctx: &Context, addr: u64, buf: &mut [u8]) -> Result<()> {
-    use softiommu_mem::AddressSpace;
-    if ctx.host().mem().is_private(addr, buf.len() as u64) {
-        return err(libc::EFAULT, "bad address");
-    }
-    ctx.host()
-        .mem()
-        .read(addr, buf)
-        .map_err(|_| Error::new(libc::EFAULT, "bad address"))
+    read_host(ctx.host(), addr, buf)
 }
 
 /// Writes the caller's memory at `addr`: `EFAULT` where it is not mapped.
 pub(crate) fn write_user(ctx: &Context, addr: u64, buf: &[u8]) -> Result<()> {
+    write_host(ctx.host(), addr, buf)
+}
+
+/// Reads memory of `host`'s process at `addr`: `EFAULT` where it is not mapped.
+pub(crate) fn read_host(host: &Host, addr: u64, buf: &mut [u8]) -> Result<()> {
     use softiommu_mem::AddressSpace;
-    if ctx.host().mem().is_private(addr, buf.len() as u64) {
+    if host.mem().is_private(addr, buf.len() as u64) {
         return err(libc::EFAULT, "bad address");
     }
-    ctx.host()
-        .mem()
+    host.mem()
+        .read(addr, buf)
+        .map_err(|_| Error::new(libc::EFAULT, "bad address"))
+}
+
+/// Writes memory of `host`'s process at `addr`: `EFAULT` where it is not mapped.
+pub(crate) fn write_host(host: &Host, addr: u64, buf: &[u8]) -> Result<()> {
+    use softiommu_mem::AddressSpace;
+    if host.mem().is_private(addr, buf.len() as u64) {
+        return err(libc::EFAULT, "bad address");
+    }
+    host.mem()
         .write(addr, buf)
         .map_err(|_| Error::new(libc::EFAULT, "bad address"))
 }
@@ -127,6 +136,12 @@ const OPS: &[Op] = &[
         run: ioas::option,
     },
     Op {
+        nr: 0x88,
+        size: 12,
+        min: 12,
+        run: crate::vfio::vfio_ioas,
+    },
+    Op {
         nr: 0x8f,
         size: 40,
         min: 40,
@@ -134,7 +149,8 @@ const OPS: &[Op] = &[
     },
 ];
 
-/// The first command number; numbers below it belong to VFIO's container interface.
+/// The first command number; numbers outside the table belong to VFIO's container
+/// interface.
 const CMD_BASE: u32 = 0x80;
 /// One past the last command number of the kernel's table (`IOMMU_TEST_CMD` is 0xa0).
 const CMD_END: u32 = 0xa1;
@@ -156,7 +172,7 @@ impl Context {
         let cmd = cmd as u32;
         let nr = cmd & 0xff;
         if !(CMD_BASE..CMD_END).contains(&nr) {
-            return err(libc::ENOTTY, "not an iommufd command");
+            return crate::vfio::container_ioctl(self, cmd, arg);
         }
         let mut size = [0u8; 4];
         read_user(self, arg, &mut size)?;

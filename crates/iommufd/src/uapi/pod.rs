@@ -2,6 +2,7 @@
 //! back, for the `repr(C)` structures of the bindings crates.
 
 use iommufd_bindings as k;
+use vfio_bindings::bindings::vfio as v;
 
 /// A kernel interface structure made of integers only, with no padding, so that every byte
 /// string of its size is a valid value and its bytes are all initialised.
@@ -31,6 +32,18 @@ pod! {
     k::iommu_ioas_unmap = 24,
     k::iommu_option = 24,
     k::iommu_vfio_ioas = 12,
+    v::vfio_info_cap_header = 8,
+    v::vfio_iommu_type1_info = 24,
+    v::vfio_iommu_type1_info_dma_avail = 12,
+    v::vfio_iova_range = 16,
+    v::vfio_iommu_type1_dma_map = 32,
+    v::vfio_group_status = 8,
+    v::vfio_device_info = 24,
+    v::vfio_region_info = 32,
+    v::vfio_irq_info = 16,
+    v::vfio_device_bind_iommufd = 24,
+    v::vfio_device_attach_iommufd_pt = 16,
+    v::vfio_device_detach_iommufd_pt = 12,
 }
 
 /// Decodes a `T` from the start of `bytes` (zero-filled when short).

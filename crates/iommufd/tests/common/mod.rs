@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod dsa;
+
 use std::sync::Arc;
 
 use softiommu_core::{DeviceCaps, DeviceDesc, DeviceId, Iommu, Mem, Rid, TableAlloc, Topology};
@@ -14,6 +16,8 @@ use softiommu_mem::{HostMemory, PageAlloc};
 pub struct Platform {
     pub host: Arc<Host>,
     pub devs: Vec<DeviceId>,
+    /// The unit's side of the bus, where functions' requests go.
+    pub upstream: Arc<dyn softiommu_devices::bus::Upstream>,
 }
 
 fn topology(iommu: &Iommu, instance: softiommu_core::InstanceId, n: u8) -> Vec<DeviceId> {
@@ -56,6 +60,7 @@ pub fn vtd(n: u8) -> Platform {
         )
         .expect("unit"),
     );
+    let upstream: Arc<dyn softiommu_devices::bus::Upstream> = unit.clone();
     let driver = Arc::new(VtdDriver::new(unit, m.clone(), tables.clone()).expect("driver"));
     let iommu = Arc::new(Iommu::new(m, tables));
     let inst = iommu.add_instance(driver);
@@ -63,6 +68,7 @@ pub fn vtd(n: u8) -> Platform {
     Platform {
         host: Host::new(mem, iommu),
         devs,
+        upstream,
     }
 }
 
