@@ -23,8 +23,12 @@ pub const HOST_PAGE: u64 = 4096;
 ///   `process_vm_readv` and `process_vm_writev` on this process, so an address the user has
 ///   unmapped (or never mapped) is an error, never a crash of the process.
 ///
-/// Atomic 64-bit access ([`AddressSpace::words`]) works in the arena only: the user's memory
-/// holds data, never tables.
+/// Atomic 64-bit access ([`AddressSpace::words`]) works in the arena only. Single words of
+/// the user's memory — a guest's own tables that a nested walk reads, and whose Accessed and
+/// Dirty bits it sets — go through the same system calls: a load or a store is one 8-byte
+/// copy, and a compare-exchange is a load and a store made atomic against every other
+/// compare-exchange of this process's backends, though not against the process's own plain
+/// stores to that word.
 ///
 /// ```
 /// use softiommu_mem::{AddressSpace, HostMemory};
@@ -132,9 +136,62 @@ impl HostMemory {
     }
 }
 
+/// Serialises the compare-exchanges on user memory.
+static USER_CMPXCHG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+impl HostMemory {
+    /// Refuses an unaligned word of user memory, as the arena does.
+    fn user_word(pa: u64) -> Result<()> {
+        if !pa.is_multiple_of(8) {
+            return Err(MemError::Unaligned { addr: pa, align: 8 });
+        }
+        Ok(())
+    }
+}
+
 impl AddressSpace for HostMemory {
     fn words(&self, pa: u64, count: usize) -> Result<&[AtomicU64]> {
         self.tables.words(pa, count)
+    }
+
+    fn load_u64(&self, pa: u64) -> Result<u64> {
+        if self.in_tables(pa, 8) {
+            return self.tables.load_u64(pa);
+        }
+        Self::user_word(pa)?;
+        let mut b = [0u8; 8];
+        self.transfer(pa, b.as_mut_ptr(), 8, false)?;
+        Ok(u64::from_ne_bytes(b))
+    }
+
+    fn store_u64(&self, pa: u64, value: u64) -> Result<()> {
+        if self.in_tables(pa, 8) {
+            return self.tables.store_u64(pa, value);
+        }
+        Self::user_word(pa)?;
+        let b = value.to_ne_bytes();
+        // The kernel only reads `b` for a write.
+        self.transfer(pa, b.as_ptr().cast_mut(), 8, true)
+    }
+
+    fn cmpxchg_u64(
+        &self,
+        pa: u64,
+        current: u64,
+        new: u64,
+    ) -> Result<std::result::Result<u64, u64>> {
+        if self.in_tables(pa, 8) {
+            return self.tables.cmpxchg_u64(pa, current, new);
+        }
+        let _serial = USER_CMPXCHG
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = self.load_u64(pa)?;
+        if now != current {
+            return Ok(Err(now));
+        }
+        self.store_u64(pa, new)?;
+        Ok(Ok(now))
     }
 
     fn read(&self, pa: u64, buf: &mut [u8]) -> Result<()> {
@@ -223,11 +280,30 @@ mod tests {
         assert!(mem.read(u64::MAX - 3, &mut b).is_err());
         assert!(mem.check_mapped(0x1000, 0x1000).is_err());
         assert!(
-            mem.load_u64(b.as_ptr() as u64 & !7).is_err(),
-            "atomics: tables only"
+            mem.words(b.as_ptr() as u64 & !7, 1).is_err(),
+            "atomic runs: tables only"
         );
         let v = vec![0u8; 8192];
         assert!(mem.check_mapped(v.as_ptr() as u64, 8192).is_ok());
+    }
+
+    #[test]
+    fn single_words_of_user_memory_load_store_and_compare_exchange() {
+        let mem = HostMemory::new(1 << 20).unwrap();
+        let mut buf = vec![0u64; 4];
+        let at = buf.as_mut_ptr() as u64 + 8;
+        mem.store_u64(at, 0x1234).unwrap();
+        assert_eq!(mem.load_u64(at).unwrap(), 0x1234);
+        assert_eq!(mem.cmpxchg_u64(at, 1, 2).unwrap(), Err(0x1234));
+        assert_eq!(mem.cmpxchg_u64(at, 0x1234, 7).unwrap(), Ok(0x1234));
+        assert_eq!(mem.load_u64(at).unwrap(), 7);
+        assert!(mem.load_u64(at + 1).is_err());
+        assert!(
+            mem.words(at, 1).is_err(),
+            "no atomic runs outside the arena"
+        );
+        assert!(mem.load_u64(0x10).is_err());
+        drop(buf);
     }
 
     #[test]
