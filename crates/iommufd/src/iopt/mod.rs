@@ -96,6 +96,11 @@ impl IoPt {
         self.iova_alignment
     }
 
+    /// The first and last IOVA of every area.
+    pub(crate) fn area_ranges(&self) -> Vec<(u64, u64)> {
+        self.areas.iter().map(|(&s, a)| (s, a.last)).collect()
+    }
+
     /// The area holding `iova`.
     pub(crate) fn area_at(&self, iova: u64) -> Option<(u64, &Area)> {
         self.areas
