@@ -25,6 +25,30 @@ pub struct DeviceInfo {
     pub instance: InstanceId,
 }
 
+/// The identification registers of the hardware behind an instance, as they are read: what
+/// a user-space model of the same IOMMU (a VMM's vIOMMU) needs to describe it to a guest.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum HwInfo {
+    /// An instance with no hardware registers (the reference driver).
+    None,
+    /// Intel VT-d: the Capability and Extended Capability registers.
+    Vtd {
+        /// `CAP_REG` (offset 0x08).
+        cap: u64,
+        /// `ECAP_REG` (offset 0x10).
+        ecap: u64,
+    },
+    /// Arm SMMUv3: the identification registers of the Non-secure programming interface.
+    Smmuv3 {
+        /// `SMMU_IDR0` to `SMMU_IDR5`.
+        idr: [u32; 6],
+        /// `SMMU_IIDR`.
+        iidr: u32,
+        /// `SMMU_AIDR`.
+        aidr: u32,
+    },
+}
+
 /// What a new paging domain is for, so that the driver can choose its format.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
 pub struct PagingRequest {
@@ -119,6 +143,12 @@ pub struct DmaTranslation {
 pub trait IommuDriver: Send + Sync {
     /// The instance's capabilities.
     fn caps(&self) -> IommuCaps;
+
+    /// The hardware's identification registers. The default, for an instance without
+    /// hardware registers, is [`HwInfo::None`].
+    fn hw_info(&self) -> HwInfo {
+        HwInfo::None
+    }
 
     /// Takes a device behind this instance under the driver.
     fn probe(&self, dev: &DeviceInfo) -> Result<()>;

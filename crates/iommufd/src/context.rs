@@ -82,6 +82,11 @@ impl Context {
         self.objects.lock().get(id).cloned()
     }
 
+    /// Whether any object of the context satisfies `f`.
+    pub(crate) fn any_object(&self, f: impl Fn(&Object) -> bool) -> bool {
+        self.objects.lock().any(f)
+    }
+
     pub(crate) fn ioas(&self, id: u32) -> Result<Arc<Ioas>> {
         match self.object(id)? {
             Object::Ioas(a) => Ok(a),

@@ -209,7 +209,7 @@ impl Context {
     pub fn ioas_mappings(&self, ioas: u32) -> Result<Vec<(u64, u64)>> {
         let ioas = self.ioas(ioas)?;
         let iopt = ioas.iopt.lock();
-        Ok(iopt.mappings())
+        Ok(iopt.area_ranges())
     }
 
     /// The test channel's `ADD_RESERVED`: reserves `[start, start + length)` in `ioas`.

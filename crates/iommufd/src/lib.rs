@@ -9,30 +9,50 @@
 //! - pinning: nothing is pinned until a domain needs it; one pin per page however many
 //!   domains or copies use it, charged against `RLIMIT_MEMLOCK` per user or per process;
 //! - [`vfio`]: VFIO on top: the type1 container on a context, groups, and the VFIO device
-//!   interface of emulated PCI functions, whose DMA goes through the IOMMU models.
+//!   interface of emulated PCI functions, whose DMA goes through the IOMMU models;
+//! - HWPTs: paging domains kept filled from an IOAS (with dirty tracking), and nested
+//!   domains whose stage 1 the user owns (a VT-d first-stage table over a nesting parent, or
+//!   an SMMUv3 STE through a vIOMMU), with the user's cache invalidations.
 
 mod context;
 mod device;
+mod dirty;
 mod error;
 #[cfg(feature = "fuzzing")]
 pub mod fuzz;
 mod host;
+mod hw_info;
 mod hwpt;
+mod invalidate;
 mod ioas;
 mod iopt;
+mod nested;
 mod objects;
 mod pages;
 mod spans;
 mod uapi;
 pub mod vfio;
+mod viommu;
 
 pub use context::{Context, OPTION_HUGE_PAGES, OPTION_OP_GET, OPTION_OP_SET, OPTION_RLIMIT_MODE};
 pub use device::Device;
+pub use dirty::{DIRTY_BITMAP_NO_CLEAR, DIRTY_TRACKING_ENABLE};
 pub use error::{Errno, Error, Result};
 pub use host::{AccountMode, Credentials, FailPoints, Host, PAGE_SIZE};
+pub use hw_info::{
+    HW_CAP_DIRTY_TRACKING, HW_CAP_PCI_ATS_NOT_SUPPORTED, HW_INFO_FLAG_INPUT_TYPE,
+    HW_INFO_TYPE_ARM_SMMUV3, HW_INFO_TYPE_INTEL_VTD, HW_INFO_TYPE_NONE, HwInfoReply,
+};
 pub use hwpt::{
-    HWPT_ALLOC_DIRTY_TRACKING, HWPT_ALLOC_NEST_PARENT, HWPT_ALLOC_PASID, HWPT_FAULT_ID_VALID, Hwpt,
+    HWPT_ALLOC_DIRTY_TRACKING, HWPT_ALLOC_NEST_PARENT, HWPT_ALLOC_PASID, HWPT_DATA_ARM_SMMUV3,
+    HWPT_DATA_NONE, HWPT_DATA_VTD_S1, HWPT_FAULT_ID_VALID, Hwpt, HwptData,
+};
+pub use invalidate::{
+    INVALIDATE_DATA_ARM_SMMUV3, INVALIDATE_DATA_VTD_S1, Invalidation, VTD_INV_FLAGS_LEAF,
+    VtdInvalidation,
 };
 pub use ioas::{Ioas, IovaRanges, MAP_FIXED_IOVA, MAP_READABLE, MAP_WRITEABLE};
+pub use nested::{VTD_S1_EAFE, VTD_S1_SRE, VTD_S1_WPE};
 pub use spans::SpanCounts;
 pub use uapi::{IOMMUFD_TYPE, iommufd_ioctl};
+pub use viommu::{VIOMMU_TYPE_ARM_SMMUV3, VIOMMU_TYPE_DEFAULT, Vdevice, Viommu};

@@ -8,6 +8,7 @@ use crate::device::Device;
 use crate::error::{Result, err};
 use crate::hwpt::Hwpt;
 use crate::ioas::Ioas;
+use crate::viommu::{Vdevice, Viommu};
 
 /// An object a context owns.
 #[derive(Clone)]
@@ -18,6 +19,10 @@ pub(crate) enum Object {
     Hwpt(Arc<Hwpt>),
     /// A bound device.
     Device(Arc<Device>),
+    /// A virtual IOMMU.
+    Viommu(Arc<Viommu>),
+    /// A device's virtual id in a vIOMMU.
+    Vdevice(Arc<Vdevice>),
 }
 
 impl Object {
@@ -27,6 +32,8 @@ impl Object {
             Object::Ioas(a) => Arc::strong_count(a) > 1,
             Object::Hwpt(h) => Arc::strong_count(h) > 1,
             Object::Device(d) => Arc::strong_count(d) > 1,
+            Object::Viommu(v) => Arc::strong_count(v) > 1,
+            Object::Vdevice(v) => Arc::strong_count(v) > 1,
         }
     }
 }
@@ -74,6 +81,11 @@ impl Objects {
         }
     }
 
+    /// Whether any object satisfies `f`.
+    pub(crate) fn any(&self, f: impl Fn(&Object) -> bool) -> bool {
+        self.map.values().any(f)
+    }
+
     /// Whether the table holds no object.
     pub(crate) fn is_empty(&self) -> bool {
         self.map.is_empty()
@@ -100,7 +112,9 @@ impl Objects {
         self.map
             .iter()
             .filter_map(|(&id, o)| match o {
-                Object::Hwpt(h) if h.auto && Arc::ptr_eq(&h.ioas, ioas) => Some((id, h.clone())),
+                Object::Hwpt(h) if h.auto && h.ioas().is_some_and(|a| Arc::ptr_eq(a, ioas)) => {
+                    Some((id, h.clone()))
+                }
                 _ => None,
             })
             .collect()

@@ -27,8 +27,11 @@ pub const HOST_PAGE: u64 = 4096;
 ///   a copy that turns a fault into an error, so an address the user has unmapped
 ///   (or never mapped) is an error, never a crash of the process.
 ///
-/// Atomic 64-bit access ([`AddressSpace::words`]) works in the arena only: the user's memory
-/// holds data, never tables.
+/// Slices of atomic words ([`AddressSpace::words`]) are lent from the arena only. Single
+/// words of the user's memory — a guest's own tables that a nested walk reads, and whose
+/// Accessed and Dirty bits it sets — are one access each, atomic against the process's own
+/// threads as hardware's are against the CPUs (a locked compare-exchange on x86-64), and a
+/// fault on them is an error too.
 ///
 /// ```
 /// use softiommu_mem::{AddressSpace, HostMemory};
@@ -127,9 +130,59 @@ impl HostMemory {
     }
 }
 
+impl HostMemory {
+    /// Checks a word of user memory: aligned, and not the private arena.
+    fn user_word(&self, pa: u64) -> Result<()> {
+        if !pa.is_multiple_of(8) {
+            return Err(MemError::Unaligned { addr: pa, align: 8 });
+        }
+        if self.is_private(pa, 8) {
+            return Err(MemError::OutOfRange { addr: pa, len: 8 });
+        }
+        Ok(())
+    }
+}
+
 impl AddressSpace for HostMemory {
     fn words(&self, pa: u64, count: usize) -> Result<&[AtomicU64]> {
         self.tables.words(pa, count)
+    }
+
+    fn load_u64(&self, pa: u64) -> Result<u64> {
+        if self.in_tables(pa, 8) {
+            return self.tables.load_u64(pa);
+        }
+        self.user_word(pa)?;
+        // SAFETY: an aligned word; a fault is an error.
+        unsafe { crate::user::load(pa) }.ok_or(MemError::OutOfRange { addr: pa, len: 8 })
+    }
+
+    fn store_u64(&self, pa: u64, value: u64) -> Result<()> {
+        if self.in_tables(pa, 8) {
+            return self.tables.store_u64(pa, value);
+        }
+        self.user_word(pa)?;
+        // SAFETY: an aligned word no reference of ours covers; a fault is an error.
+        if unsafe { crate::user::store(pa, value) } {
+            Ok(())
+        } else {
+            Err(MemError::OutOfRange { addr: pa, len: 8 })
+        }
+    }
+
+    fn cmpxchg_u64(
+        &self,
+        pa: u64,
+        current: u64,
+        new: u64,
+    ) -> Result<std::result::Result<u64, u64>> {
+        if self.in_tables(pa, 8) {
+            return self.tables.cmpxchg_u64(pa, current, new);
+        }
+        self.user_word(pa)?;
+        // SAFETY: as for a store.
+        unsafe { crate::user::cmpxchg(pa, current, new) }
+            .ok_or(MemError::OutOfRange { addr: pa, len: 8 })
     }
 
     fn read(&self, pa: u64, buf: &mut [u8]) -> Result<()> {
@@ -218,11 +271,30 @@ mod tests {
         assert!(mem.read(u64::MAX - 3, &mut b).is_err());
         assert!(mem.check_mapped(0x1000, 0x1000).is_err());
         assert!(
-            mem.load_u64(b.as_ptr() as u64 & !7).is_err(),
-            "atomics: tables only"
+            mem.words(b.as_ptr() as u64 & !7, 1).is_err(),
+            "atomic runs: tables only"
         );
         let v = vec![0u8; 8192];
         assert!(mem.check_mapped(v.as_ptr() as u64, 8192).is_ok());
+    }
+
+    #[test]
+    fn single_words_of_user_memory_load_store_and_compare_exchange() {
+        let mem = HostMemory::new(1 << 20).unwrap();
+        let mut buf = vec![0u64; 4];
+        let at = buf.as_mut_ptr() as u64 + 8;
+        mem.store_u64(at, 0x1234).unwrap();
+        assert_eq!(mem.load_u64(at).unwrap(), 0x1234);
+        assert_eq!(mem.cmpxchg_u64(at, 1, 2).unwrap(), Err(0x1234));
+        assert_eq!(mem.cmpxchg_u64(at, 0x1234, 7).unwrap(), Ok(0x1234));
+        assert_eq!(mem.load_u64(at).unwrap(), 7);
+        assert!(mem.load_u64(at + 1).is_err());
+        assert!(
+            mem.words(at, 1).is_err(),
+            "no atomic runs outside the arena"
+        );
+        assert!(mem.load_u64(0x10).is_err());
+        drop(buf);
     }
 
     #[test]

@@ -22,6 +22,32 @@ pub(crate) unsafe fn copy(dst: u64, src: u64, len: usize) -> usize {
     imp::copy(dst, src, len)
 }
 
+/// Reads the aligned 64-bit word at `addr` in one access; `None` when the access faults.
+///
+/// # Safety
+/// `addr` may be any 8-byte-aligned address.
+pub(crate) unsafe fn load(addr: u64) -> Option<u64> {
+    imp::load(addr)
+}
+
+/// Writes the aligned 64-bit word at `addr` in one access; `false` when the access faults.
+///
+/// # Safety
+/// As [`copy`], for the 8 bytes at `addr` (8-byte aligned).
+pub(crate) unsafe fn store(addr: u64, value: u64) -> bool {
+    imp::store(addr, value)
+}
+
+/// Atomically replaces the aligned word at `addr` with `new` if it holds `current`:
+/// `Some(Ok(old))` when it did, `Some(Err(seen))` when it held something else, `None` when
+/// the access faults.
+///
+/// # Safety
+/// As [`store`].
+pub(crate) unsafe fn cmpxchg(addr: u64, current: u64, new: u64) -> Option<Result<u64, u64>> {
+    imp::cmpxchg(addr, current, new)
+}
+
 #[cfg(target_arch = "x86_64")]
 mod imp {
     use std::mem::MaybeUninit;
@@ -43,6 +69,44 @@ mod imp {
         "    mov rax, rcx",
         "    ret",
         ".size softiommu_mem_user_copy, . - softiommu_mem_user_copy",
+        // load(addr: rdi, out: rsi) -> 0 or 1 on a fault
+        ".globl softiommu_mem_user_load",
+        ".type softiommu_mem_user_load,@function",
+        "softiommu_mem_user_load:",
+        ".globl softiommu_mem_user_load_insn",
+        "softiommu_mem_user_load_insn:",
+        "    mov rax, [rdi]",
+        "    mov [rsi], rax",
+        "    xor eax, eax",
+        "    ret",
+        ".size softiommu_mem_user_load, . - softiommu_mem_user_load",
+        // store(addr: rdi, value: rsi) -> 0 or 1 on a fault
+        ".globl softiommu_mem_user_store",
+        ".type softiommu_mem_user_store,@function",
+        "softiommu_mem_user_store:",
+        ".globl softiommu_mem_user_store_insn",
+        "softiommu_mem_user_store_insn:",
+        "    mov [rdi], rsi",
+        "    xor eax, eax",
+        "    ret",
+        ".size softiommu_mem_user_store, . - softiommu_mem_user_store",
+        // cmpxchg(addr: rdi, current: rsi, new: rdx, seen: rcx) -> 0 or 1 on a fault
+        ".globl softiommu_mem_user_cmpxchg",
+        ".type softiommu_mem_user_cmpxchg,@function",
+        "softiommu_mem_user_cmpxchg:",
+        "    mov rax, rsi",
+        ".globl softiommu_mem_user_cmpxchg_insn",
+        "softiommu_mem_user_cmpxchg_insn:",
+        "    lock cmpxchg [rdi], rdx",
+        "    mov [rcx], rax",
+        "    xor eax, eax",
+        "    ret",
+        ".size softiommu_mem_user_cmpxchg, . - softiommu_mem_user_cmpxchg",
+        // Where a fault in the three single-word accesses resumes.
+        ".globl softiommu_mem_user_word_fixup",
+        "softiommu_mem_user_word_fixup:",
+        "    mov eax, 1",
+        "    ret",
         ".popsection",
     );
 
@@ -53,6 +117,22 @@ mod imp {
         static softiommu_mem_user_copy_insn: u8;
         /// Where a fault at that instruction resumes.
         static softiommu_mem_user_copy_fixup: u8;
+        /// One 8-byte load into `*out`; 1 when it faulted.
+        fn softiommu_mem_user_load(addr: *const u64, out: *mut u64) -> u32;
+        /// One 8-byte store; 1 when it faulted.
+        fn softiommu_mem_user_store(addr: *mut u64, value: u64) -> u32;
+        /// `lock cmpxchg`, the word seen into `*seen`; 1 when it faulted.
+        fn softiommu_mem_user_cmpxchg(
+            addr: *mut u64,
+            current: u64,
+            new: u64,
+            seen: *mut u64,
+        ) -> u32;
+        static softiommu_mem_user_load_insn: u8;
+        static softiommu_mem_user_store_insn: u8;
+        static softiommu_mem_user_cmpxchg_insn: u8;
+        /// Where a fault in one of the three word accesses resumes.
+        static softiommu_mem_user_word_fixup: u8;
     }
 
     /// The handlers that were installed before ours, written once before ours goes in.
@@ -70,8 +150,16 @@ mod imp {
         unsafe {
             let uc = uctx.cast::<libc::ucontext_t>();
             let rip = &mut (*uc).uc_mcontext.gregs[libc::REG_RIP as usize];
-            if *rip as u64 == (&raw const softiommu_mem_user_copy_insn) as u64 {
+            let at = *rip as u64;
+            if at == (&raw const softiommu_mem_user_copy_insn) as u64 {
                 *rip = (&raw const softiommu_mem_user_copy_fixup) as i64;
+                return;
+            }
+            if at == (&raw const softiommu_mem_user_load_insn) as u64
+                || at == (&raw const softiommu_mem_user_store_insn) as u64
+                || at == (&raw const softiommu_mem_user_cmpxchg_insn) as u64
+            {
+                *rip = (&raw const softiommu_mem_user_word_fixup) as i64;
                 return;
             }
             let prev = *(&raw const PREVIOUS)
@@ -118,6 +206,32 @@ mod imp {
         // memory instruction into a return of the bytes left.
         unsafe { softiommu_mem_user_copy(dst as *mut u8, src as *const u8, len) }
     }
+
+    pub(super) fn load(addr: u64) -> Option<u64> {
+        install();
+        let mut out = 0u64;
+        // SAFETY: a fault at the load is recovered by the handler; `out` is a local.
+        let bad = unsafe { softiommu_mem_user_load(addr as *const u64, &mut out) };
+        (bad == 0).then_some(out)
+    }
+
+    pub(super) fn store(addr: u64, value: u64) -> bool {
+        install();
+        // SAFETY: a fault at the store is recovered by the handler.
+        unsafe { softiommu_mem_user_store(addr as *mut u64, value) == 0 }
+    }
+
+    pub(super) fn cmpxchg(addr: u64, current: u64, new: u64) -> Option<Result<u64, u64>> {
+        install();
+        let mut seen = 0u64;
+        // SAFETY: a fault at the compare-exchange is recovered by the handler; `seen` is a
+        // local.
+        let bad = unsafe { softiommu_mem_user_cmpxchg(addr as *mut u64, current, new, &mut seen) };
+        if bad != 0 {
+            return None;
+        }
+        Some(if seen == current { Ok(seen) } else { Err(seen) })
+    }
 }
 
 #[cfg(not(target_arch = "x86_64"))]
@@ -137,6 +251,30 @@ mod imp {
         // Reading `src` into `dst` within this process is a read of `remote` into `local`.
         let done = unsafe { libc::process_vm_readv(pid, &local, 1, &remote, 1, 0) };
         len - usize::try_from(done).unwrap_or(0).min(len)
+    }
+
+    pub(super) fn load(addr: u64) -> Option<u64> {
+        let mut b = [0u8; 8];
+        (copy(b.as_mut_ptr() as u64, addr, 8) == 0).then(|| u64::from_ne_bytes(b))
+    }
+
+    pub(super) fn store(addr: u64, value: u64) -> bool {
+        let b = value.to_ne_bytes();
+        copy(addr, b.as_ptr() as u64, 8) == 0
+    }
+
+    /// Serialises the compare-exchanges that have no single instruction here.
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    pub(super) fn cmpxchg(addr: u64, current: u64, new: u64) -> Option<Result<u64, u64>> {
+        let _serial = SERIAL
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let seen = load(addr)?;
+        if seen != current {
+            return Some(Err(seen));
+        }
+        store(addr, new).then_some(Ok(seen))
     }
 }
 
@@ -158,6 +296,23 @@ mod tests {
         // SAFETY: as above, the destination being the bad side.
         let left = unsafe { copy(0x100, src.as_ptr() as u64, 64) };
         assert_eq!(left, 64);
+    }
+
+    #[test]
+    fn single_words_are_read_written_and_exchanged_or_fault() {
+        let word = Box::new(std::sync::atomic::AtomicU64::new(5));
+        let at = word.as_ptr() as u64;
+        // SAFETY: `word` is live and aligned; page 0 is never mapped.
+        unsafe {
+            assert_eq!(load(at), Some(5));
+            assert!(store(at, 9));
+            assert_eq!(cmpxchg(at, 1, 2), Some(Err(9)));
+            assert_eq!(cmpxchg(at, 9, 11), Some(Ok(9)));
+            assert_eq!(load(0x100), None);
+            assert!(!store(0x100, 1));
+            assert_eq!(cmpxchg(0x100, 0, 1), None);
+        }
+        assert_eq!(word.load(std::sync::atomic::Ordering::SeqCst), 11);
     }
 
     #[test]

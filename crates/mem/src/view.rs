@@ -51,6 +51,10 @@ where
         self.mem.fill((self.map)(pa, len, true)?, len, byte)
     }
 
+    fn load_u64(&self, pa: u64) -> Result<u64> {
+        self.mem.load_u64((self.map)(pa, 8, false)?)
+    }
+
     fn store_u64(&self, pa: u64, value: u64) -> Result<()> {
         self.mem.store_u64((self.map)(pa, 8, true)?, value)
     }

@@ -15,8 +15,6 @@
 //! specification's `SteIllegal`). Reserved Config values 001–011 behave as 000: the stream is
 //! aborted without an event.
 
-use std::sync::atomic::Ordering;
-
 use bitfield_struct::bitfield;
 use softiommu_mem::{AddressSpace, MemError};
 use softiommu_pgtable::formats::arm::Granule;
@@ -38,10 +36,11 @@ pub(crate) const fn beyond(addr: u64, bits: u8) -> bool {
 
 /// Loads the eight 64-bit words of a 64-byte structure at `pa`.
 pub(crate) fn read_words<M: AddressSpace + ?Sized>(mem: &M, pa: u64) -> Result<[u64; 8], MemError> {
-    let run = mem.words(pa, 8)?;
+    // One word at a time, so that a structure in memory without atomic runs (a guest's CD
+    // table in a process's memory) reads too.
     let mut words = [0u64; 8];
-    for (w, a) in words.iter_mut().zip(run) {
-        *w = a.load(Ordering::Acquire);
+    for (i, w) in (0u64..).zip(words.iter_mut()) {
+        *w = mem.load_u64(pa + 8 * i)?;
     }
     Ok(words)
 }
@@ -53,9 +52,8 @@ pub(crate) fn write_words<M: AddressSpace + ?Sized>(
     pa: u64,
     words: [u64; 8],
 ) -> Result<(), MemError> {
-    let run = mem.words(pa, 8)?;
-    for (a, w) in run.iter().zip(words).rev() {
-        a.store(w, Ordering::Release);
+    for (i, w) in words.into_iter().enumerate().rev() {
+        mem.store_u64(pa + 8 * i as u64, w)?;
     }
     Ok(())
 }

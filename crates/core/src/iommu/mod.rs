@@ -9,7 +9,7 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::caps::{EffectiveCaps, Family};
 use crate::domain::{Attachment, Domain, DomainKind, Nested, NestedData};
-use crate::driver::{DeviceInfo, IommuDriver, PagingRequest, Target};
+use crate::driver::{DeviceInfo, HwInfo, IommuDriver, PagingRequest, Target};
 use crate::error::{CoreError, Result};
 use crate::ids::{DeviceId, DomainId, GroupId, InstanceId, PASID_LIMIT, Pasid};
 use crate::iopf::PageRequest;
@@ -287,6 +287,13 @@ impl Iommu {
             st.driver(d.info.instance)?.caps(),
             d.info.caps,
         ))
+    }
+
+    /// The identification registers of the instance `dev` sits behind.
+    pub fn hw_info(&self, dev: DeviceId) -> Result<HwInfo> {
+        let st = self.state.read();
+        let d = st.dev(dev)?;
+        Ok(st.driver(d.info.instance)?.hw_info())
     }
 
     /// The device as its driver sees it.

@@ -20,7 +20,7 @@ pub use soft_table::SoftTable;
 use crate::caps::{Family, IommuCaps};
 use crate::domain::{Domain, DomainKind, NestedData};
 use crate::driver::{
-    DeviceInfo, DmaFault, DmaFaultKind, DmaTranslation, IommuDriver, PagingRequest, Target,
+    DeviceInfo, DmaFault, DmaFaultKind, DmaTranslation, HwInfo, IommuDriver, PagingRequest, Target,
 };
 use crate::error::{CoreError, Result};
 use crate::ids::{DeviceId, DomainId, Pasid};
@@ -318,6 +318,11 @@ fn fault_kind(k: FaultKind) -> DmaFaultKind {
 }
 
 impl IommuDriver for RefIommu {
+    fn hw_info(&self) -> HwInfo {
+        // Pure software: no registers to report.
+        HwInfo::None
+    }
+
     fn caps(&self) -> IommuCaps {
         let (page_sizes, ia_bits) = self
             .shapes()

@@ -97,8 +97,8 @@ impl IoPt {
         self.iova_alignment
     }
 
-    /// The areas as `(first, last)` IOVAs.
-    pub(crate) fn mappings(&self) -> Vec<(u64, u64)> {
+    /// The first and last IOVA of every area.
+    pub(crate) fn area_ranges(&self) -> Vec<(u64, u64)> {
         self.areas.iter().map(|(&s, a)| (s, a.last)).collect()
     }
 

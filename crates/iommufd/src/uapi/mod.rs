@@ -1,6 +1,7 @@
 //! The kernel's binary interface: an ioctl number and a pointer to the caller's structure,
 //! framed as `/dev/iommu` frames them, answered by the typed calls of [`Context`].
 
+mod hwpt;
 mod ioas;
 pub(crate) mod pod;
 
@@ -142,10 +143,52 @@ const OPS: &[Op] = &[
         run: crate::vfio::vfio_ioas,
     },
     Op {
+        nr: 0x89,
+        size: 48,
+        min: 24,
+        run: hwpt::alloc,
+    },
+    Op {
+        nr: 0x8a,
+        size: 40,
+        min: 32,
+        run: hwpt::get_hw_info,
+    },
+    Op {
+        nr: 0x8b,
+        size: 16,
+        min: 16,
+        run: hwpt::set_dirty_tracking,
+    },
+    Op {
+        nr: 0x8c,
+        size: 48,
+        min: 48,
+        run: hwpt::get_dirty_bitmap,
+    },
+    Op {
+        nr: 0x8d,
+        size: 32,
+        min: 32,
+        run: hwpt::invalidate,
+    },
+    Op {
         nr: 0x8f,
         size: 40,
         min: 40,
         run: ioas::map_file,
+    },
+    Op {
+        nr: 0x90,
+        size: 40,
+        min: 24,
+        run: hwpt::viommu_alloc,
+    },
+    Op {
+        nr: 0x91,
+        size: 24,
+        min: 24,
+        run: hwpt::vdevice_alloc,
     },
 ];
 

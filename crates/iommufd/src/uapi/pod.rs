@@ -44,6 +44,17 @@ pod! {
     v::vfio_device_bind_iommufd = 24,
     v::vfio_device_attach_iommufd_pt = 16,
     v::vfio_device_detach_iommufd_pt = 12,
+    k::iommu_hwpt_alloc = 48,
+    k::iommu_hwpt_vtd_s1 = 24,
+    k::iommu_hwpt_arm_smmuv3 = 16,
+    k::iommu_hw_info = 40,
+    k::iommu_hwpt_set_dirty_tracking = 16,
+    k::iommu_hwpt_get_dirty_bitmap = 48,
+    k::iommu_hwpt_invalidate = 32,
+    k::iommu_hwpt_vtd_s1_invalidate = 24,
+    k::iommu_viommu_arm_smmuv3_invalidate = 16,
+    k::iommu_viommu_alloc = 40,
+    k::iommu_vdevice_alloc = 24,
 }
 
 /// Decodes a `T` from the start of `bytes` (zero-filled when short).

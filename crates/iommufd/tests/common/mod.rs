@@ -62,6 +62,32 @@ pub fn vtd(n: u8) -> Platform {
     );
     let upstream: Arc<dyn softiommu_devices::bus::Upstream> = unit.clone();
     let driver = Arc::new(VtdDriver::new(unit, m.clone(), tables.clone()).expect("driver"));
+    platform(mem, m, tables, driver, upstream, n)
+}
+
+/// `n` devices behind an SMMUv3 with every feature, in its checking mode.
+pub fn smmu(n: u8) -> Platform {
+    use softiommu_smmuv3::driver::SmmuDriver;
+    use softiommu_smmuv3::model::SmmuUnit;
+    use softiommu_smmuv3::regs::SmmuParams;
+    let (mem, m, tables) = base();
+    let unit =
+        Arc::new(SmmuUnit::new(SmmuParams::full(), m.clone(), Arc::new(|_| {})).expect("unit"));
+    unit.set_checking(true);
+    let upstream: Arc<dyn softiommu_devices::bus::Upstream> = unit.clone();
+    let driver = Arc::new(SmmuDriver::new(unit, m.clone(), tables.clone()).expect("driver"));
+    platform(mem, m, tables, driver, upstream, n)
+}
+
+/// A host whose core has `driver`'s one instance, with `n` devices behind it.
+fn platform(
+    mem: Arc<HostMemory>,
+    m: Mem,
+    tables: TableAlloc,
+    driver: Arc<dyn softiommu_core::IommuDriver>,
+    upstream: Arc<dyn softiommu_devices::bus::Upstream>,
+    n: u8,
+) -> Platform {
     let iommu = Arc::new(Iommu::new(m, tables));
     let inst = iommu.add_instance(driver);
     let devs = topology(&iommu, inst, n);
@@ -286,4 +312,120 @@ pub mod ops {
         let mut c = k::iommu_destroy { size: 8, id };
         call(ctx, 0x80, &mut c).map(|_| ())
     }
+}
+/// A guest's physical memory: `len` bytes of this process at host address `host`, seen
+/// from guest-physical address `gpa` (how a VMM's guest RAM sits in an IOAS).
+pub struct GuestView {
+    pub mem: Arc<HostMemory>,
+    pub host: u64,
+    pub gpa: u64,
+    pub len: u64,
+}
+
+impl GuestView {
+    fn at(&self, pa: u64, len: u64) -> softiommu_mem::Result<u64> {
+        let off = pa.wrapping_sub(self.gpa);
+        if pa < self.gpa || off.checked_add(len).is_none_or(|e| e > self.len) {
+            return Err(softiommu_mem::MemError::OutOfRange { addr: pa, len });
+        }
+        Ok(self.host + off)
+    }
+}
+
+impl softiommu_mem::AddressSpace for GuestView {
+    fn words(
+        &self,
+        pa: u64,
+        count: usize,
+    ) -> softiommu_mem::Result<&[std::sync::atomic::AtomicU64]> {
+        let at = self.at(pa, count as u64 * 8)?;
+        if !at.is_multiple_of(8) {
+            return Err(softiommu_mem::MemError::Unaligned { addr: pa, align: 8 });
+        }
+        // SAFETY: `at .. at + 8 * count` lies in the test's buffer, which outlives the view
+        // (each test keeps its `Buffer` until the end), and is 8-byte aligned; the guest's
+        // table words are only ever accessed as `u64`s.
+        Ok(unsafe { std::slice::from_raw_parts(at as *const std::sync::atomic::AtomicU64, count) })
+    }
+
+    fn read(&self, pa: u64, buf: &mut [u8]) -> softiommu_mem::Result<()> {
+        let at = self.at(pa, buf.len() as u64)?;
+        self.mem.read(at, buf)
+    }
+
+    fn write(&self, pa: u64, buf: &[u8]) -> softiommu_mem::Result<()> {
+        let at = self.at(pa, buf.len() as u64)?;
+        self.mem.write(at, buf)
+    }
+}
+
+/// `IOMMU_HWPT_ALLOC` with `data` of `data_type`; the new HWPT's id.
+pub fn hwpt_alloc(
+    ctx: &Context,
+    dev: u32,
+    pt: u32,
+    flags: u32,
+    data_type: u32,
+    data: &[u8],
+) -> Result<u32, i32> {
+    let mut c = iommufd_bindings::iommu_hwpt_alloc {
+        size: 48,
+        flags,
+        dev_id: dev,
+        pt_id: pt,
+        data_type,
+        data_len: data.len() as u32,
+        data_uptr: data.as_ptr() as u64,
+        ..Default::default()
+    };
+    call(ctx, 0x89, &mut c).map(|_| c.out_hwpt_id)
+}
+
+/// `IOMMU_HWPT_INVALIDATE` of `entries` (each `entry_len` bytes) of `data_type` on `id`:
+/// the call's result and the entry count written back.
+pub fn invalidate(
+    ctx: &Context,
+    id: u32,
+    data_type: u32,
+    entry_len: u32,
+    entries: &[u8],
+) -> (Result<i64, i32>, u32) {
+    let num = (entries.len() as u32).checked_div(entry_len).unwrap_or(0);
+    let mut c = iommufd_bindings::iommu_hwpt_invalidate {
+        size: 32,
+        hwpt_id: id,
+        data_uptr: entries.as_ptr() as u64,
+        data_type,
+        entry_len,
+        entry_num: num,
+        __reserved: 0,
+    };
+    let r = call(ctx, 0x8d, &mut c);
+    (r, c.entry_num)
+}
+
+/// An IOAS (made through the binary interface) with `len` bytes of `buf` mapped at `iova`.
+pub fn ioas_with(ctx: &Context, buf: &Buffer, len: u64, iova: u64) -> u32 {
+    let mut a = iommufd_bindings::iommu_ioas_alloc {
+        size: 12,
+        ..Default::default()
+    };
+    call(ctx, 0x81, &mut a).expect("IOAS_ALLOC");
+    let mut m = iommufd_bindings::iommu_ioas_map {
+        size: 40,
+        flags: 7,
+        ioas_id: a.out_ioas_id,
+        user_va: buf.addr(0),
+        length: len,
+        iova,
+        ..Default::default()
+    };
+    call(ctx, 0x85, &mut m).expect("IOAS_MAP");
+    a.out_ioas_id
+}
+
+/// `IOMMU_DESTROY` of `id`.
+pub fn destroy(ctx: &Context, id: u32) -> Result<i64, i32> {
+    let mut d = iommufd_bindings::iommu_destroy { size: 8, id };
+    call(ctx, 0x80, &mut d)
 }

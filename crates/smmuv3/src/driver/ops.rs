@@ -3,8 +3,8 @@
 
 use softiommu_core::{
     CoreError, DeviceInfo, DmaFault, DmaFaultKind, DmaTranslation, Domain, DomainKind, Family,
-    HwTable, IoPageTable, IommuCaps, IommuDriver, NestedData, PageRequest, PageRequestBatch,
-    PageResponse, PagingRequest, Pasid, Result, TableAlloc, Target,
+    HwInfo, HwTable, IoPageTable, IommuCaps, IommuDriver, NestedData, PageRequest,
+    PageRequestBatch, PageResponse, PagingRequest, Pasid, Result, TableAlloc, Target,
 };
 use softiommu_pgtable::Access;
 use softiommu_pgtable::formats::any::AnyFormat;
@@ -20,6 +20,22 @@ use super::hw::S1_IA_BITS;
 use super::{Dev, SmmuDriver};
 
 impl IommuDriver for SmmuDriver {
+    fn hw_info(&self) -> HwInfo {
+        use crate::regs::{
+            SMMU_AIDR, SMMU_IDR0, SMMU_IDR1, SMMU_IDR2, SMMU_IDR3, SMMU_IDR4, SMMU_IDR5, SMMU_IIDR,
+        };
+        // The identification registers are read-only: read them as they are now.
+        let r = |off| self.unit.mmio_read(off, 4) as u32;
+        HwInfo::Smmuv3 {
+            idr: [
+                SMMU_IDR0, SMMU_IDR1, SMMU_IDR2, SMMU_IDR3, SMMU_IDR4, SMMU_IDR5,
+            ]
+            .map(r),
+            iidr: r(SMMU_IIDR),
+            aidr: r(SMMU_AIDR),
+        }
+    }
+
     fn caps(&self) -> IommuCaps {
         let h = &self.hw;
         let (s1, s2) = (h.idr0.s1p(), h.idr0.s2p());

@@ -2,7 +2,7 @@
 //! register writes and structures in memory.
 
 use softiommu_core::{
-    CoreError, DeviceInfo, DmaFault, DmaTranslation, Domain, DomainKind, Family, HwTable,
+    CoreError, DeviceInfo, DmaFault, DmaTranslation, Domain, DomainKind, Family, HwInfo, HwTable,
     IoPageTable, IommuCaps, IommuDriver, NestedData, PageRequest, PageRequestBatch, PageResponse,
     PagingRequest, Pasid, Result, TableAlloc, Target,
 };
@@ -43,6 +43,14 @@ impl<M: AddressSpace + 'static> IommuDriver for VtdDriver<M> {
             dirty_tracking: ss && h.ecap.ssads(),
             ats: h.ecap.dt(),
             pri: h.ecap.prs(),
+        }
+    }
+
+    fn hw_info(&self) -> HwInfo {
+        // CAP and ECAP as read at bring-up: read-only registers.
+        HwInfo::Vtd {
+            cap: self.hw.cap.into_bits(),
+            ecap: self.hw.ecap.into_bits(),
         }
     }
 

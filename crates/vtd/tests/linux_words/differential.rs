@@ -402,6 +402,10 @@ impl IommuDriver for Watched {
         self.inner.caps()
     }
 
+    fn hw_info(&self) -> softiommu_core::HwInfo {
+        self.inner.hw_info()
+    }
+
     fn probe(&self, dev: &DeviceInfo) -> Result<()> {
         self.inner.probe(dev)?;
         self.check_context(dev);
