@@ -199,9 +199,9 @@ fn a_domain_reserves_what_lies_outside_its_aperture_until_it_goes() {
 fn device_window_is_reserved(p: &common::Platform, first: u64, last: u64) {
     let ctx = p.context(1 << 30);
     let ioas = ioas_alloc(&ctx);
-    let dev = ctx.device_bind(p.devs[0]).unwrap();
+    let dev = ctx.device_bind(p.devs[0]).expect("bind");
     let buf = Buffer::new(PAGE as usize, 4096);
-    ctx.device_attach(dev, ioas).unwrap();
+    ctx.device_attach(dev, ioas).expect("attach");
     assert_eq!(
         map(&ctx, ioas, RW | FIXED, buf.addr(0), PAGE, first),
         Err(libc::EINVAL)
@@ -209,20 +209,20 @@ fn device_window_is_reserved(p: &common::Platform, first: u64, last: u64) {
     let got = ranges(&ctx, ioas, 8).0;
     assert!(got.iter().any(|&(_, l)| l == first - 1), "{got:x?}");
     assert!(got.iter().any(|&(s, _)| s == last + 1), "{got:x?}");
-    ctx.device_detach(dev).unwrap();
+    ctx.device_detach(dev).expect("detach");
     assert_eq!(
         map(&ctx, ioas, RW | FIXED, buf.addr(0), PAGE, first),
         Ok(first)
     );
     assert_eq!(
-        ctx.device_attach(dev, ioas).unwrap_err().errno(),
+        ctx.device_attach(dev, ioas).expect_err("overlap").errno(),
         libc::EADDRINUSE
     );
     // A second IOAS without the mapping takes it; the first stays as it was.
     let other = ioas_alloc(&ctx);
-    ctx.device_attach(dev, other).unwrap();
+    ctx.device_attach(dev, other).expect("attach");
     assert_eq!(
-        ctx.ioas_mappings(ioas).unwrap(),
+        ctx.ioas_mappings(ioas).expect("mappings"),
         vec![(first, first + PAGE - 1)]
     );
 }
