@@ -82,6 +82,8 @@ pub struct Hwpt {
     pub(crate) domain: Arc<Domain>,
     /// Made by attaching a device to an IOAS: destroyed when its last device leaves.
     pub(crate) auto: bool,
+    /// Dirty tracking started (`IOMMU_HWPT_SET_DIRTY_TRACKING`) and not stopped since.
+    pub(crate) dirty_on: std::sync::atomic::AtomicBool,
 }
 
 impl Hwpt {
@@ -110,6 +112,7 @@ impl Hwpt {
             },
             domain,
             auto,
+            dirty_on: Default::default(),
         }))
     }
 
@@ -272,6 +275,7 @@ impl Context {
             },
             domain,
             auto: false,
+            dirty_on: Default::default(),
         }))
     }
 
@@ -314,6 +318,7 @@ impl Context {
             },
             domain,
             auto: false,
+            dirty_on: Default::default(),
         });
         viommu.add_nested(&hwpt);
         Ok(hwpt)

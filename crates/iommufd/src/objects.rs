@@ -23,6 +23,8 @@ pub(crate) enum Object {
     Viommu(Arc<Viommu>),
     /// A device's virtual id in a vIOMMU.
     Vdevice(Arc<Vdevice>),
+    /// A mock device of the test channel (`IOMMU_TEST_OP_MOCK_DOMAIN`).
+    Selftest(Arc<crate::selftest::MockDev>),
 }
 
 impl Object {
@@ -34,6 +36,7 @@ impl Object {
             Object::Device(d) => Arc::strong_count(d) > 1,
             Object::Viommu(v) => Arc::strong_count(v) > 1,
             Object::Vdevice(v) => Arc::strong_count(v) > 1,
+            Object::Selftest(s) => Arc::strong_count(s) > 1,
         }
     }
 }
@@ -79,6 +82,12 @@ impl Objects {
                 "no object with that id",
             )),
         }
+    }
+
+    /// Takes object `id` out whoever else holds it (a mock device's bound device, which
+    /// goes with it).
+    pub(crate) fn take(&mut self, id: u32) -> Option<Object> {
+        self.map.remove(&id)
     }
 
     /// Whether any object satisfies `f`.
