@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod dsa;
+pub mod mock;
 
 use std::sync::Arc;
 

@@ -1,0 +1,530 @@
+//! The kernel's own iommufd conformance tests (tools/testing/selftests/iommu/iommufd.c),
+//! fixtures `iommufd` and `iommufd_ioas` with its variants, run against softiommu's test
+//! channel through the binary entry point. Each test is named after the kernel's `TEST_F`
+//! (a module per fixture variant) and asserts the errnos and values the kernel's does.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::sync::Arc;
+
+use common::mock::*;
+use common::{Buffer, call, ops};
+use iommufd_bindings as k;
+use softiommu_iommufd::{Context, Host};
+
+const FIXED_RW: u32 = 7;
+const RW: u32 = 6;
+
+/// The `iommufd_ioas` fixture: a context, an IOAS, and `mock_domains` mock devices on it.
+struct Ioas {
+    host: Arc<Host>,
+    ctx: Context,
+    buf: Buffer,
+    ioas_id: u32,
+    stdev_id: u32,
+    hwpt_id: u32,
+    device_id: u32,
+    base_iova: u64,
+    mock_domains: u32,
+}
+
+impl Ioas {
+    fn setup(mock_domains: u32, memory_limit: u32) -> Ioas {
+        let host = mock();
+        let ctx = open(&host);
+        let ioas_id = ops::ioas_alloc(&ctx);
+        let limit = if memory_limit == 0 {
+            65536
+        } else {
+            memory_limit
+        };
+        set_temp_memory_limit(&ctx, limit).unwrap();
+        let mut f = Ioas {
+            host,
+            ctx,
+            buf: buffer(),
+            ioas_id,
+            stdev_id: 0,
+            hwpt_id: 0,
+            device_id: 0,
+            base_iova: 0,
+            mock_domains,
+        };
+        for _ in 0..mock_domains {
+            let (s, h, d) = mock_domain(&f.ctx, ioas_id).unwrap();
+            (f.stdev_id, f.hwpt_id, f.device_id) = (s, h, d);
+            f.base_iova = APERTURE_START;
+        }
+        f
+    }
+
+    fn teardown(self) {
+        set_temp_memory_limit(&self.ctx, 65536).unwrap();
+        teardown(&self.host, self.ctx, &self.buf);
+    }
+
+    fn map_fixed(&self, off: u64, len: u64, iova: u64) -> Result<u64, i32> {
+        ops::map(&self.ctx, self.ioas_id, FIXED_RW, self.buf.addr(0) + off, len, iova)
+    }
+
+    fn map(&self, va: u64, len: u64) -> Result<u64, i32> {
+        ops::map(&self.ctx, self.ioas_id, RW, va, len, 0)
+    }
+
+    fn unmap(&self, iova: u64, len: u64) -> Result<u64, i32> {
+        ops::unmap(&self.ctx, self.ioas_id, iova, len)
+    }
+}
+
+macro_rules! iommufd_ioas {
+    ($($t:ident),* $(,)?) => {
+        mod iommufd_ioas_no_domain {
+            $( #[test] fn $t() { super::run(0, 0, super::$t) } )*
+        }
+        mod iommufd_ioas_mock_domain {
+            $( #[test] fn $t() { super::run(1, 0, super::$t) } )*
+        }
+        mod iommufd_ioas_two_mock_domain {
+            $( #[test] fn $t() { super::run(2, 0, super::$t) } )*
+        }
+        mod iommufd_ioas_mock_domain_limit {
+            $( #[test] fn $t() { super::run(1, 16, super::$t) } )*
+        }
+    };
+}
+
+fn run(mock_domains: u32, limit: u32, body: fn(&mut Ioas)) {
+    let mut f = Ioas::setup(mock_domains, limit);
+    body(&mut f);
+    f.teardown();
+}
+
+iommufd_ioas!(
+    ioas_auto_destroy,
+    ioas_destroy,
+    hwpt_attach,
+    ioas_area_destroy,
+    ioas_area_auto_destroy,
+    get_hw_info,
+    area,
+    unmap_fully_contained_areas,
+    area_auto_iova,
+    area_allowed,
+    copy_area,
+    iova_ranges,
+    ioas_option_huge_pages,
+    ioas_iova_alloc,
+    ioas_align_change,
+    copy_sweep,
+);
+
+fn ioas_auto_destroy(_: &mut Ioas) {}
+
+fn ioas_destroy(f: &mut Ioas) {
+    if f.stdev_id != 0 {
+        assert_eq!(ops::destroy(&f.ctx, f.ioas_id), Err(libc::EBUSY));
+    } else {
+        ops::destroy(&f.ctx, f.ioas_id).unwrap();
+    }
+}
+
+fn hwpt_attach(f: &mut Ioas) {
+    if f.stdev_id != 0 {
+        mock_domain(&f.ctx, f.hwpt_id).unwrap();
+    } else {
+        assert_eq!(mock_domain(&f.ctx, f.hwpt_id), Err(libc::ENOENT));
+    }
+}
+
+fn ioas_area_destroy(f: &mut Ioas) {
+    f.map_fixed(0, PAGE, f.base_iova).unwrap();
+    if f.stdev_id != 0 {
+        assert_eq!(ops::destroy(&f.ctx, f.ioas_id), Err(libc::EBUSY));
+    } else {
+        ops::destroy(&f.ctx, f.ioas_id).unwrap();
+    }
+}
+
+fn ioas_area_auto_destroy(f: &mut Ioas) {
+    for i in 0..10 {
+        f.map_fixed(0, PAGE, f.base_iova + i * PAGE).unwrap();
+    }
+}
+
+/// `IOMMU_GET_HW_INFO` into `data` (`len` bytes): the call's result and the structure.
+fn hw_info(ctx: &Context, dev: u32, data: u64, len: u32) -> Result<k::iommu_hw_info, i32> {
+    let mut c = k::iommu_hw_info {
+        size: 40,
+        dev_id: dev,
+        data_len: len,
+        data_uptr: data,
+        ..Default::default()
+    };
+    call(ctx, 0x8a, &mut c).map(|_| c)
+}
+
+fn get_hw_info(f: &mut Ioas) {
+    let mut exact = [0xffu8; 8];
+    let mut larger = [0xffu8; 16];
+    let mut smaller = [0xffu8; 4];
+    if f.device_id == 0 {
+        let e = hw_info(&f.ctx, 0, exact.as_mut_ptr() as u64, 8);
+        assert_eq!(e.err(), Some(libc::ENOENT));
+        let e = hw_info(&f.ctx, 0, larger.as_mut_ptr() as u64, 16);
+        assert_eq!(e.err(), Some(libc::ENOENT));
+        return;
+    }
+    let check = |c: k::iommu_hw_info| {
+        // SAFETY: both members of the union are `u32`.
+        assert_eq!(unsafe { c.__bindgen_anon_1.out_data_type }, 0xfeed_beef);
+        assert_eq!(c.data_len, 8);
+    };
+    check(hw_info(&f.ctx, f.device_id, 0, 0).unwrap());
+    check(hw_info(&f.ctx, f.device_id, exact.as_mut_ptr() as u64, 8).unwrap());
+    let exact = std::hint::black_box(exact);
+    assert_eq!(u32::from_ne_bytes(exact[..4].try_into().unwrap()), 0);
+    assert_eq!(
+        u32::from_ne_bytes(exact[4..].try_into().unwrap()),
+        0xdead_beef
+    );
+    check(hw_info(&f.ctx, f.device_id, larger.as_mut_ptr() as u64, 16).unwrap());
+    let larger = std::hint::black_box(larger);
+    assert_eq!(
+        u32::from_ne_bytes(larger[4..8].try_into().unwrap()),
+        0xdead_beef
+    );
+    assert_eq!(larger[8..], [0; 8], "trailing bytes are zeroed");
+    check(hw_info(&f.ctx, f.device_id, smaller.as_mut_ptr() as u64, 4).unwrap());
+    let smaller = std::hint::black_box(smaller);
+    assert_eq!(smaller, [0; 4]);
+}
+
+fn area(f: &mut Ioas) {
+    for i in 0..10 {
+        assert_eq!(f.unmap(i * PAGE, PAGE), Err(libc::ENOENT));
+    }
+    for i in 0..10 {
+        f.map_fixed(0, PAGE, f.base_iova + i * PAGE).unwrap();
+    }
+    for i in 0..10 {
+        f.unmap(f.base_iova + i * PAGE, PAGE).unwrap();
+    }
+    // Split fails.
+    f.map_fixed(0, 2 * PAGE, f.base_iova + 16 * PAGE).unwrap();
+    assert_eq!(f.unmap(f.base_iova + 16 * PAGE, PAGE), Err(libc::ENOENT));
+    assert_eq!(f.unmap(f.base_iova + 17 * PAGE, PAGE), Err(libc::ENOENT));
+    // Over map fails.
+    for (len, at) in [(2, 16), (1, 16), (1, 17), (2, 15), (3, 15)] {
+        let r = f.map_fixed(0, len * PAGE, f.base_iova + at * PAGE);
+        assert_eq!(r, Err(libc::EEXIST), "{len} pages at page {at}");
+    }
+    f.unmap(0, u64::MAX).unwrap();
+    f.unmap(0, u64::MAX).unwrap();
+}
+
+fn unmap_fully_contained_areas(f: &mut Ioas) {
+    f.base_iova += 4 * PAGE;
+    for i in 0..4 {
+        f.map_fixed(0, 8 * PAGE, f.base_iova + i * 16 * PAGE)
+            .unwrap();
+    }
+    assert_eq!(f.unmap(f.base_iova - 4 * PAGE, 8 * PAGE), Err(libc::ENOENT));
+    let at = f.base_iova + 3 * 16 * PAGE + 8 * PAGE - 4 * PAGE;
+    assert_eq!(f.unmap(at, 8 * PAGE), Err(libc::ENOENT));
+    let len = 3 * 16 * PAGE + 8 * PAGE + 4 * PAGE;
+    assert_eq!(f.unmap(f.base_iova - 4 * PAGE, len), Ok(32 * PAGE));
+}
+
+fn area_auto_iova(f: &mut Ioas) {
+    let va = f.buf.addr(0);
+    let mut iovas = [0u64; 10];
+    for iova in &mut iovas {
+        *iova = f.map(va, PAGE).unwrap();
+    }
+    for iova in iovas {
+        f.unmap(iova, PAGE).unwrap();
+    }
+    // IOVAs are aligned to the lowest set bit of the length.
+    for (i, iova) in iovas.iter_mut().enumerate() {
+        let length = PAGE * (i as u64 + 1);
+        let from = if f.stdev_id != 0 { va } else { 1 << 31 };
+        *iova = f.map(from, length).unwrap();
+        assert_eq!(*iova % (1 << length.trailing_zeros()), 0);
+    }
+    for (i, iova) in iovas.iter().enumerate() {
+        f.unmap(*iova, PAGE * (i as u64 + 1)).unwrap();
+    }
+    // Avoids a reserved region.
+    let (rstart, rlen) = (4 * PAGE, 100 * PAGE);
+    add_reserved(&f.ctx, f.ioas_id, rstart, rlen).unwrap();
+    for (i, iova) in iovas.iter_mut().enumerate() {
+        let length = PAGE * (i as u64 + 1);
+        *iova = f.map(va, length).unwrap();
+        assert_eq!(*iova % (1 << length.trailing_zeros()), 0);
+        assert!(!(*iova > rstart && *iova < rstart + rlen));
+    }
+    for (i, iova) in iovas.iter().enumerate() {
+        f.unmap(*iova, PAGE * (i as u64 + 1)).unwrap();
+    }
+    // An allowed range over a reserved one.
+    let r = ops::allow(&f.ctx, f.ioas_id, &[(PAGE, 600 * PAGE)]);
+    assert_eq!(r, Err(libc::EADDRINUSE));
+    // Allocation from an allowed range.
+    let range = if f.stdev_id != 0 {
+        (APERTURE_START + PAGE, APERTURE_START + 600 * PAGE - 1)
+    } else {
+        (200 * PAGE, 600 * PAGE - 1)
+    };
+    ops::allow(&f.ctx, f.ioas_id, &[range]).unwrap();
+    for (i, iova) in iovas.iter_mut().enumerate() {
+        let length = PAGE * (i as u64 + 1);
+        *iova = f.map(va, length).unwrap();
+        assert_eq!(*iova % (1 << length.trailing_zeros()), 0);
+        assert!(*iova >= range.0 && *iova <= range.1);
+        assert!(*iova + length > range.0 && *iova + length <= range.1 + 1);
+    }
+    for (i, iova) in iovas.iter().enumerate() {
+        f.unmap(*iova, PAGE * (i as u64 + 1)).unwrap();
+    }
+}
+
+fn area_allowed(f: &mut Ioas) {
+    let range = (f.base_iova, f.base_iova + 600 * PAGE);
+    ops::allow(&f.ctx, f.ioas_id, &[range]).unwrap();
+    let r = add_reserved(&f.ctx, f.ioas_id, range.0 + PAGE, PAGE);
+    assert_eq!(r, Err(libc::EADDRINUSE));
+    ops::allow(&f.ctx, f.ioas_id, &[]).unwrap();
+    add_reserved(&f.ctx, f.ioas_id, range.0 + PAGE, PAGE).unwrap();
+    let r = ops::allow(&f.ctx, f.ioas_id, &[range]);
+    assert_eq!(r, Err(libc::EADDRINUSE));
+}
+
+fn copy_area(f: &mut Ioas) {
+    const FIXED: u32 = 1;
+    f.map_fixed(0, PAGE, f.base_iova).unwrap();
+    let (b, id) = (f.base_iova, f.ioas_id);
+    ops::copy(&f.ctx, id, id, FIXED, b + PAGE, b, PAGE).unwrap();
+    let dst = ops::ioas_alloc(&f.ctx);
+    ops::copy(&f.ctx, dst, id, FIXED, 0, b, PAGE).unwrap();
+}
+
+/// `IOMMU_IOAS_IOVA_RANGES` into `ranges` with room for `room` of them: the call's result,
+/// the count written back, and the alignment.
+fn iova_ranges(f: &mut Ioas) {
+    let mut ranges = vec![k::iommu_iova_range::default(); 64];
+    let get = |room: u32, ranges: &mut Vec<k::iommu_iova_range>| {
+        ranges.fill(Default::default());
+        let mut c = k::iommu_ioas_iova_ranges {
+            size: 32,
+            ioas_id: f.ioas_id,
+            num_iovas: room,
+            allowed_iovas: ranges.as_mut_ptr() as u64,
+            ..Default::default()
+        };
+        let r = call(&f.ctx, 0x84, &mut c);
+        *ranges = std::hint::black_box(std::mem::take(ranges));
+        (r.err(), c.num_iovas, c.out_iova_alignment)
+    };
+    let (e, n, align) = get(64, &mut ranges);
+    assert_eq!((e, n), (None, 1));
+    if f.stdev_id == 0 {
+        assert_eq!((ranges[0].start, ranges[0].last), (0, u64::MAX));
+        assert_eq!(align, 1);
+    } else {
+        assert_eq!(
+            (ranges[0].start, ranges[0].last),
+            (APERTURE_START, APERTURE_LAST)
+        );
+        assert_eq!(align, MOCK_PAGE);
+    }
+    let (e, n, _) = get(0, &mut ranges);
+    assert_eq!((e, n), (Some(libc::EMSGSIZE), 1));
+    assert_eq!((ranges[0].start, ranges[0].last), (0, 0));
+
+    add_reserved(&f.ctx, f.ioas_id, PAGE, PAGE).unwrap();
+    let (e, n, _) = get(64, &mut ranges);
+    assert_eq!(e, None);
+    if f.stdev_id == 0 {
+        assert_eq!(n, 2);
+        assert_eq!((ranges[0].start, ranges[0].last), (0, PAGE - 1));
+        assert_eq!((ranges[1].start, ranges[1].last), (2 * PAGE, u64::MAX));
+    } else {
+        assert_eq!(n, 1);
+        assert_eq!(
+            (ranges[0].start, ranges[0].last),
+            (APERTURE_START, APERTURE_LAST)
+        );
+    }
+    let (e, n, _) = get(1, &mut ranges);
+    if f.stdev_id == 0 {
+        assert_eq!((e, n), (Some(libc::EMSGSIZE), 2));
+        assert_eq!((ranges[0].start, ranges[0].last), (0, PAGE - 1));
+    } else {
+        assert_eq!((e, n), (None, 1));
+        assert_eq!(
+            (ranges[0].start, ranges[0].last),
+            (APERTURE_START, APERTURE_LAST)
+        );
+    }
+    assert_eq!((ranges[1].start, ranges[1].last), (0, 0));
+}
+
+fn ioas_option_huge_pages(f: &mut Ioas) {
+    const HUGE: u32 = 1;
+    let (get, set) = (1u16, 0u16);
+    let id = f.ioas_id;
+    assert_eq!(ops::option(&f.ctx, HUGE, get, id, 3), Ok(1));
+    ops::option(&f.ctx, HUGE, set, id, 0).unwrap();
+    assert_eq!(ops::option(&f.ctx, HUGE, get, id, 3), Ok(0));
+    assert_eq!(ops::option(&f.ctx, HUGE, set, id, 2), Err(libc::EINVAL));
+    ops::option(&f.ctx, HUGE, set, id, 1).unwrap();
+}
+
+fn ioas_iova_alloc(f: &mut Ioas) {
+    let va = f.buf.addr(0);
+    for length in 1..2 * PAGE {
+        if f.mock_domains != 0 && length % MOCK_PAGE != 0 {
+            assert_eq!(f.map(va, length), Err(libc::EINVAL), "length {length}");
+        } else {
+            let iova = f.map(va, length).unwrap();
+            f.unmap(iova, length).unwrap();
+        }
+    }
+}
+
+fn ioas_align_change(f: &mut Ioas) {
+    if f.mock_domains != 0 {
+        return;
+    }
+    let (huge, set, id) = (1, 0, f.ioas_id);
+    f.map_fixed(0, PAGE, APERTURE_START).unwrap();
+    ops::option(&f.ctx, huge, set, id, 0).unwrap();
+    let r = f.map_fixed(MOCK_PAGE, PAGE, APERTURE_START + PAGE);
+    assert_eq!(r, Err(libc::EINVAL));
+    ops::option(&f.ctx, huge, set, id, 0).unwrap();
+    ops::option(&f.ctx, huge, set, id, 1).unwrap();
+    f.map_fixed(MOCK_PAGE, PAGE, APERTURE_START + PAGE).unwrap();
+    assert_eq!(
+        ops::option(&f.ctx, huge, set, id, 0),
+        Err(libc::EADDRINUSE)
+    );
+    f.unmap(APERTURE_START + PAGE, PAGE).unwrap();
+    f.unmap(APERTURE_START, PAGE).unwrap();
+}
+
+fn copy_sweep(f: &mut Ioas) {
+    const FIXED: u32 = 1;
+    let dst = ops::ioas_alloc(&f.ctx);
+    let last_iova = if f.mock_domains != 0 {
+        APERTURE_START + BUFFER_SIZE - 1
+    } else {
+        APERTURE_START + BUFFER_SIZE - 2
+    };
+    f.map_fixed(0, last_iova - APERTURE_START + 1, APERTURE_START)
+        .unwrap();
+    let mut iova = APERTURE_START - PAGE;
+    while iova <= last_iova {
+        let r = ops::copy(&f.ctx, dst, f.ioas_id, FIXED, APERTURE_START, iova, MOCK_PAGE);
+        if iova < APERTURE_START || iova + MOCK_PAGE - 1 > last_iova {
+            assert_eq!(r, Err(libc::ENOENT), "source {iova:#x}");
+        } else {
+            assert_eq!(r, Ok(APERTURE_START), "source {iova:#x}");
+            ops::unmap(&f.ctx, dst, APERTURE_START, MOCK_PAGE).unwrap();
+        }
+        iova += 511;
+    }
+    ops::destroy(&f.ctx, dst).unwrap();
+}
+
+// The `iommufd` fixture: a bare context.
+
+mod iommufd {
+    use super::*;
+
+    fn with(body: impl FnOnce(&Context)) {
+        let host = mock();
+        let buf = buffer();
+        let ctx = open(&host);
+        body(&ctx);
+        teardown(&host, ctx, &buf);
+    }
+
+    #[test]
+    fn simple_close() {
+        with(|_| {});
+    }
+
+    #[test]
+    fn cmd_fail() {
+        with(|ctx| {
+            assert_eq!(ops::destroy(ctx, 0), Err(libc::ENOENT));
+            let r = ctx.ioctl(u64::from(softiommu_iommufd::iommufd_ioctl(0x80)), 0);
+            assert_eq!(r.map_err(|e| e.errno()), Err(libc::EFAULT));
+            let mut c = k::iommu_destroy { size: 8, id: 0 };
+            assert_eq!(call(ctx, 0x7f, &mut c), Err(libc::ENOTTY));
+        });
+    }
+
+    #[test]
+    fn cmd_ex_fail() {
+        with(|ctx| {
+            let mut b = [0u8; 16];
+            b[..4].copy_from_slice(&16u32.to_ne_bytes());
+            let cmd = u64::from(softiommu_iommufd::iommufd_ioctl(0x80));
+            let go = |b: &mut [u8; 16]| {
+                ctx.ioctl(cmd, b.as_mut_ptr() as u64)
+                    .map_err(|e| e.errno())
+            };
+            assert_eq!(go(&mut b), Err(libc::ENOENT));
+            b[8] = 1;
+            assert_eq!(go(&mut b), Err(libc::E2BIG));
+            b[..4].copy_from_slice(&8u32.to_ne_bytes());
+            assert_eq!(go(&mut b), Err(libc::ENOENT));
+            b[..4].copy_from_slice(&7u32.to_ne_bytes());
+            assert_eq!(go(&mut b), Err(libc::EINVAL));
+        });
+    }
+
+    #[test]
+    fn global_options() {
+        with(|ctx| {
+            let (rlimit, huge, get, set) = (0, 1, 1u16, 0u16);
+            assert_eq!(ops::option(ctx, rlimit, get, 0, 1), Ok(0));
+            ops::option(ctx, rlimit, set, 0, 1).unwrap();
+            assert_eq!(ops::option(ctx, rlimit, set, 0, 2), Err(libc::EINVAL));
+            assert_eq!(ops::option(ctx, rlimit, get, 0, 0), Ok(1));
+            ops::option(ctx, rlimit, set, 0, 0).unwrap();
+            assert_eq!(ops::option(ctx, huge, get, 0, 0), Err(libc::ENOENT));
+            assert_eq!(ops::option(ctx, huge, set, 0, 0), Err(libc::ENOENT));
+        });
+    }
+
+    #[test]
+    fn test_cmd_length_and_unknown_ops() {
+        with(|ctx| {
+            let mut c = TestCmd::new(9, 0, &[65536]);
+            c.size = 67;
+            assert_eq!(test_cmd(ctx, c).err(), Some(libc::EINVAL));
+            c.size = 68;
+            assert_eq!(test_cmd(ctx, c).err(), None);
+            for op in [0, 5, 6, 7, 8, 11, 15, 17, 18, 19, 20, 21, 22, 23, 24, 1000] {
+                let c = TestCmd::new(op, 0, &[]);
+                assert_eq!(test_cmd(ctx, c).err(), Some(libc::EOPNOTSUPP), "op {op}");
+            }
+            assert_eq!(set_temp_memory_limit(ctx, 11), Err(libc::EINVAL));
+            set_temp_memory_limit(ctx, 12).unwrap();
+            set_temp_memory_limit(ctx, 65536).unwrap();
+        });
+    }
+
+    #[test]
+    fn test_channel_is_enotty_on_a_host_without_the_mock() {
+        let p = common::vtd(1);
+        let ctx = p.context(1 << 20);
+        let c = TestCmd::new(9, 0, &[65536]);
+        assert_eq!(test_cmd(&ctx, c).err(), Some(libc::ENOTTY));
+        assert!(!p.host.has_test_channel());
+    }
+}
