@@ -66,7 +66,14 @@ impl Ioas {
     }
 
     fn map_fixed(&self, off: u64, len: u64, iova: u64) -> Result<u64, i32> {
-        ops::map(&self.ctx, self.ioas_id, FIXED_RW, self.buf.addr(0) + off, len, iova)
+        ops::map(
+            &self.ctx,
+            self.ioas_id,
+            FIXED_RW,
+            self.buf.addr(0) + off,
+            len,
+            iova,
+        )
     }
 
     fn map(&self, va: u64, len: u64) -> Result<u64, i32> {
@@ -406,10 +413,7 @@ fn ioas_align_change(f: &mut Ioas) {
     ops::option(&f.ctx, huge, set, id, 0).unwrap();
     ops::option(&f.ctx, huge, set, id, 1).unwrap();
     f.map_fixed(MOCK_PAGE, PAGE, APERTURE_START + PAGE).unwrap();
-    assert_eq!(
-        ops::option(&f.ctx, huge, set, id, 0),
-        Err(libc::EADDRINUSE)
-    );
+    assert_eq!(ops::option(&f.ctx, huge, set, id, 0), Err(libc::EADDRINUSE));
     f.unmap(APERTURE_START + PAGE, PAGE).unwrap();
     f.unmap(APERTURE_START, PAGE).unwrap();
 }
@@ -426,7 +430,15 @@ fn copy_sweep(f: &mut Ioas) {
         .unwrap();
     let mut iova = APERTURE_START - PAGE;
     while iova <= last_iova {
-        let r = ops::copy(&f.ctx, dst, f.ioas_id, FIXED, APERTURE_START, iova, MOCK_PAGE);
+        let r = ops::copy(
+            &f.ctx,
+            dst,
+            f.ioas_id,
+            FIXED,
+            APERTURE_START,
+            iova,
+            MOCK_PAGE,
+        );
         if iova < APERTURE_START || iova + MOCK_PAGE - 1 > last_iova {
             assert_eq!(r, Err(libc::ENOENT), "source {iova:#x}");
         } else {
@@ -473,10 +485,8 @@ mod iommufd {
             let mut b = [0u8; 16];
             b[..4].copy_from_slice(&16u32.to_ne_bytes());
             let cmd = u64::from(softiommu_iommufd::iommufd_ioctl(0x80));
-            let go = |b: &mut [u8; 16]| {
-                ctx.ioctl(cmd, b.as_mut_ptr() as u64)
-                    .map_err(|e| e.errno())
-            };
+            let go =
+                |b: &mut [u8; 16]| ctx.ioctl(cmd, b.as_mut_ptr() as u64).map_err(|e| e.errno());
             assert_eq!(go(&mut b), Err(libc::ENOENT));
             b[8] = 1;
             assert_eq!(go(&mut b), Err(libc::E2BIG));
@@ -526,5 +536,140 @@ mod iommufd {
         let c = TestCmd::new(9, 0, &[65536]);
         assert_eq!(test_cmd(&ctx, c).err(), Some(libc::ENOTTY));
         assert!(!p.host.has_test_channel());
+    }
+}
+
+// The channel's own checks, beyond what the kernel's tests reach.
+
+mod channel {
+    use super::*;
+
+    /// A context with an IOAS holding the first page of `buf` at the aperture's start, and a
+    /// mock device on it: `(ctx, ioas, stdev, hwpt, idev)`.
+    fn mapped(host: &Arc<Host>, buf: &Buffer) -> (Context, u32, u32, u32, u32) {
+        let ctx = open(host);
+        let ioas = ops::ioas_alloc(&ctx);
+        let (stdev, hwpt, idev) = mock_domain(&ctx, ioas).unwrap();
+        ops::map(&ctx, ioas, FIXED_RW, buf.addr(0), PAGE, APERTURE_START).unwrap();
+        (ctx, ioas, stdev, hwpt, idev)
+    }
+
+    #[test]
+    fn check_map_and_refs_see_a_wrong_address_or_count() {
+        let host = mock();
+        let buf = buffer();
+        let (ctx, ioas, _, hwpt, idev) = mapped(&host, &buf);
+        let at = buf.addr(0);
+        check_map(&ctx, hwpt, at, APERTURE_START, PAGE).unwrap();
+        let off = at + MOCK_PAGE;
+        assert_eq!(
+            check_map(&ctx, hwpt, off, APERTURE_START, PAGE),
+            Err(libc::EINVAL)
+        );
+        assert_eq!(
+            check_map(&ctx, hwpt, at + 1, APERTURE_START, PAGE),
+            Err(libc::EINVAL)
+        );
+        assert_eq!(
+            check_map(&ctx, ioas, at, APERTURE_START, PAGE),
+            Err(libc::ENOENT)
+        );
+        assert_eq!(
+            check_map(&ctx, idev, at, APERTURE_START, PAGE),
+            Err(libc::ENOENT)
+        );
+        assert_eq!(
+            check_map(&ctx, hwpt, 0, APERTURE_START, PAGE),
+            Err(libc::EFAULT)
+        );
+        check_refs(&ctx, at, PAGE, 1).unwrap();
+        assert_eq!(check_refs(&ctx, at, PAGE, 2), Err(libc::EIO));
+        assert_eq!(check_refs(&ctx, at + PAGE, PAGE, 1), Err(libc::EIO));
+        assert_eq!(check_refs(&ctx, at + 1, PAGE, 1), Err(libc::EINVAL));
+        ops::unmap(&ctx, ioas, APERTURE_START, PAGE).unwrap();
+        check_refs(&ctx, at, PAGE, 0).unwrap();
+        assert_eq!(
+            check_map(&ctx, hwpt, at, APERTURE_START, PAGE),
+            Err(libc::EINVAL)
+        );
+        teardown(&host, ctx, &buf);
+    }
+
+    #[test]
+    fn dirty_needs_tracking_on_and_a_mock_paging_hwpt() {
+        let host = mock();
+        let buf = buffer();
+        let (ctx, ioas, _, hwpt, idev) = mapped(&host, &buf);
+        let bitmap = [0xffu8; 8];
+        let bm = bitmap.as_ptr() as u64;
+        let dirty = common::hwpt_alloc(&ctx, idev, ioas, 2, 0, &[]).unwrap();
+        let r = set_dirty(&ctx, dirty, PAGE, APERTURE_START, MOCK_PAGE, bm);
+        assert_eq!(r, Err(libc::EINVAL), "tracking is off");
+        let r = set_dirty(&ctx, hwpt, PAGE, APERTURE_START, MOCK_PAGE, bm);
+        assert_eq!(r, Err(libc::EINVAL), "a HWPT without dirty tracking");
+        let r = set_dirty(&ctx, ioas, PAGE, APERTURE_START, MOCK_PAGE, bm);
+        assert_eq!(r, Err(libc::ENOENT));
+        let mut c = k::iommu_hwpt_set_dirty_tracking {
+            size: 16,
+            flags: 1,
+            hwpt_id: dirty,
+            __reserved: 0,
+        };
+        call(&ctx, 0x8b, &mut c).unwrap();
+        let r = set_dirty(&ctx, dirty, PAGE, APERTURE_START + 1, MOCK_PAGE, bm);
+        assert_eq!(r, Err(libc::EINVAL), "unaligned");
+        assert_eq!(
+            set_dirty(&ctx, dirty, PAGE, APERTURE_START, MOCK_PAGE, 0),
+            Err(libc::EINVAL)
+        );
+        assert_eq!(
+            set_dirty(&ctx, dirty, PAGE, APERTURE_START, MOCK_PAGE, bm),
+            Ok(2)
+        );
+        c.flags = 0;
+        call(&ctx, 0x8b, &mut c).unwrap();
+        let r = set_dirty(&ctx, dirty, PAGE, APERTURE_START, MOCK_PAGE, bm);
+        assert_eq!(r, Err(libc::EINVAL), "tracking stopped");
+        teardown(&host, ctx, &buf);
+    }
+
+    #[test]
+    fn device_cache_iotlb_and_hw_info_of_mock_devices() {
+        let host = mock();
+        let buf = buffer();
+        let (ctx, ioas, stdev, hwpt, idev) = mapped(&host, &buf);
+        for entry in 0..4u32 {
+            let c = TestCmd::new(16, idev, &[pair(entry, 0xbaddad)]);
+            assert_eq!(test_cmd(&ctx, c).err(), None);
+            let c = TestCmd::new(16, idev, &[pair(entry, 0)]);
+            assert_eq!(test_cmd(&ctx, c).err(), Some(libc::EINVAL));
+        }
+        let c = TestCmd::new(16, idev, &[pair(4, 0xbaddad)]);
+        assert_eq!(test_cmd(&ctx, c).err(), Some(libc::EINVAL));
+        let c = TestCmd::new(16, ioas, &[pair(0, 0xbaddad)]);
+        assert_eq!(test_cmd(&ctx, c).err(), Some(libc::ENOENT));
+        let c = TestCmd::new(14, hwpt, &[pair(0, 0)]);
+        assert_eq!(test_cmd(&ctx, c).err(), Some(libc::ENOENT), "not nested");
+        let c = TestCmd::new(14, hwpt, &[pair(4, 0)]);
+        assert_eq!(test_cmd(&ctx, c).err(), Some(libc::EINVAL));
+        // A PASID-capable mock device reports 20 bits; a plain one none.
+        let (_, _, pdev) = mock_domain_flags(&ctx, ioas, Some(4)).unwrap();
+        let pasid_bits = |dev| {
+            let mut c = k::iommu_hw_info {
+                size: 40,
+                dev_id: dev,
+                ..Default::default()
+            };
+            call(&ctx, 0x8a, &mut c).unwrap();
+            c.out_max_pasid_log2
+        };
+        assert_eq!((pasid_bits(idev), pasid_bits(pdev)), (0, 20));
+        assert_eq!(mock_domain_flags(&ctx, ioas, Some(2)), Err(libc::EINVAL));
+        // Destroying the mock device unbinds it: its bound device is gone.
+        assert_eq!(ops::destroy(&ctx, idev), Err(libc::EBUSY));
+        ops::destroy(&ctx, stdev).unwrap();
+        assert_eq!(ops::destroy(&ctx, idev), Err(libc::ENOENT));
+        assert_eq!(mock_domain_replace(&ctx, stdev, ioas), Err(libc::ENOENT));
+        teardown(&host, ctx, &buf);
     }
 }

@@ -64,7 +64,8 @@ fn mock(ctx: &Context) -> Result<&Mock> {
 }
 
 fn add_reserved(ctx: &Context, _: &Ucmd, c: &mut TestCmd) -> Result<i64> {
-    ctx.test_add_reserved(c.id(), c.u64(0), c.u64(8)).map(|()| 0)
+    ctx.test_add_reserved(c.id(), c.u64(0), c.u64(8))
+        .map(|()| 0)
 }
 
 fn mock_domain(ctx: &Context, u: &Ucmd, c: &mut TestCmd) -> Result<i64> {
@@ -159,7 +160,10 @@ fn md_check_map(ctx: &Context, _: &Ucmd, c: &mut TestCmd) -> Result<i64> {
         };
         // A physical address is a host address: the domain must map the IOVA to `uptr`.
         if hwpt.domain.iova_to_phys(i) != Some(uptr + at) {
-            return err(libc::EINVAL, "the domain does not map the IOVA to the memory");
+            return err(
+                libc::EINVAL,
+                "the domain does not map the IOVA to the memory",
+            );
         }
         at += page;
     }
