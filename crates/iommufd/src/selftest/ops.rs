@@ -22,9 +22,10 @@ type Handler = fn(&Context, &Ucmd, &mut TestCmd) -> Result<i64>;
 
 /// The entries of a mock nested domain's IOTLB.
 const MOCK_NESTED_IOTLB_NUM: u32 = 4;
-/// The most bits of a dirty bitmap one `DIRTY` call reads (the kernel allocates the bitmap,
-/// and a larger one fails to allocate).
-const MAX_DIRTY_BITS: u64 = 1 << 30;
+/// The most bits of a dirty bitmap one `DIRTY` call reads: enough for the whole mock
+/// aperture in mock pages; a larger bitmap is `ENOMEM`, as the kernel's allocation of one
+/// fails.
+const MAX_DIRTY_BITS: u64 = 1 << 20;
 /// Bitmap bytes read at a time.
 const BITMAP_CHUNK: usize = 4096;
 
