@@ -80,7 +80,7 @@ impl TestCmd {
     /// The `u32` at byte `off` of the payload.
     pub fn u32_at(&self, off: usize) -> u32 {
         let w = self.payload[off / 8];
-        (if off % 8 == 0 { w } else { w >> 32 }) as u32
+        (if off.is_multiple_of(8) { w } else { w >> 32 }) as u32
     }
 }
 
