@@ -52,6 +52,11 @@ pub enum HwptData {
         /// STE words 0 and 1, as little-endian values.
         ste: [u64; 2],
     },
+    /// `struct iommu_hwpt_selftest`: a nested HWPT of the test channel's mock IOMMU.
+    Selftest {
+        /// The value its IOTLB entries start with.
+        iotlb: u32,
+    },
     /// A data type this interface does not know.
     Other(u32),
 }
@@ -239,6 +244,9 @@ impl Context {
                 libc::EINVAL,
                 "the parent must be a HWPT allocated as a nesting parent",
             );
+        }
+        if let HwptData::Selftest { iotlb } = data {
+            return self.mock_nested(dev, parent, iotlb);
         }
         let HwptData::VtdS1 {
             flags: s1_flags,

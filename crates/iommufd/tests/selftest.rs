@@ -111,6 +111,7 @@ fn run(mock_domains: u32, limit: u32, body: fn(&mut Ioas)) {
 iommufd_ioas!(
     ioas_auto_destroy,
     ioas_destroy,
+    alloc_hwpt_nested,
     hwpt_attach,
     ioas_area_destroy,
     ioas_area_auto_destroy,
@@ -135,6 +136,163 @@ fn ioas_destroy(f: &mut Ioas) {
     } else {
         ops::destroy(&f.ctx, f.ioas_id).unwrap();
     }
+}
+
+/// `IOMMU_HWPT_INVALIDATE` of `entries` (`{flags, iotlb_id}` each) with `entry_len` on
+/// `id`: the result and the count written back.
+fn inv(
+    ctx: &Context,
+    id: u32,
+    data_type: u32,
+    entry_len: u32,
+    entries: &[(u32, u32)],
+    at_null: bool,
+) -> (Result<i64, i32>, u32) {
+    let mut bytes = Vec::new();
+    for &(flags, iotlb_id) in entries {
+        bytes.extend_from_slice(&flags.to_ne_bytes());
+        bytes.extend_from_slice(&iotlb_id.to_ne_bytes());
+    }
+    // Room past the last entry, zero, as the kernel test's two-entry array has.
+    bytes.extend_from_slice(&[0; 16]);
+    let mut c = k::iommu_hwpt_invalidate {
+        size: 32,
+        hwpt_id: id,
+        data_uptr: if at_null { 0 } else { bytes.as_ptr() as u64 },
+        data_type,
+        entry_len,
+        entry_num: entries.len() as u32,
+        __reserved: 0,
+    };
+    let r = call(ctx, 0x8d, &mut c);
+    (r, c.entry_num)
+}
+
+/// `MD_CHECK_IOTLB` of entry `entry` of `hwpt` against `want`.
+fn check_iotlb(ctx: &Context, hwpt: u32, entry: u32, want: u32) -> Result<(), i32> {
+    test_cmd(ctx, TestCmd::new(14, hwpt, &[pair(entry, want)])).map(|_| ())
+}
+
+fn alloc_hwpt_nested(f: &mut Ioas) {
+    const SELFTEST: u32 = 0xdead;
+    const INV: u32 = 0xdead_beef;
+    const INV_INVALID: u32 = 0xdadb_eef;
+    const IOTLB_DEFAULT: u32 = 0xbad_beef;
+    const NEST_PARENT: u32 = 1;
+    let data = [IOTLB_DEFAULT.to_ne_bytes(), [0; 4]].concat();
+    let ctx = &f.ctx;
+    let nested = |parent: u32, flags: u32, ty: u32, d: &[u8]| {
+        common::hwpt_alloc(ctx, f.device_id, parent, flags, ty, d)
+    };
+    if f.device_id == 0 {
+        let r = common::hwpt_alloc(ctx, 0, f.ioas_id, 0, 0, &[]);
+        assert_eq!(r, Err(libc::ENOENT));
+        assert_eq!(nested(0, 0, SELFTEST, &data), Err(libc::ENOENT));
+        assert_eq!(mock_domain_replace(ctx, f.stdev_id, 0), Err(libc::ENOENT));
+        return;
+    }
+    let check_all = |id: u32, want: u32| {
+        for e in 0..4 {
+            assert_eq!(check_iotlb(ctx, id, e, want), Ok(()), "entry {e}");
+        }
+    };
+    let r = common::hwpt_alloc(ctx, f.ioas_id, f.device_id, 0, 0, &[]);
+    assert_eq!(r, Err(libc::ENOENT));
+    let r = common::hwpt_alloc(ctx, f.device_id, f.device_id, 0, 0, &[]);
+    assert_eq!(r, Err(libc::EINVAL));
+    let parent = common::hwpt_alloc(ctx, f.device_id, f.ioas_id, NEST_PARENT, 0, &[]).unwrap();
+    let not_parent = common::hwpt_alloc(ctx, f.device_id, f.ioas_id, 0, 0, &[]).unwrap();
+
+    assert_eq!(nested(parent, 0, 0, &data), Err(libc::EINVAL));
+    assert_eq!(
+        nested(parent, 0, SELFTEST + 1, &data),
+        Err(libc::EOPNOTSUPP)
+    );
+    assert_eq!(nested(parent, 0, SELFTEST, &data[..3]), Err(libc::EINVAL));
+    let mut null = k::iommu_hwpt_alloc {
+        size: 48,
+        dev_id: f.device_id,
+        pt_id: parent,
+        data_type: SELFTEST,
+        data_len: 8,
+        data_uptr: 0,
+        ..Default::default()
+    };
+    assert_eq!(call(ctx, 0x89, &mut null), Err(libc::EFAULT));
+    let r = nested(parent, NEST_PARENT, SELFTEST, &data);
+    assert_eq!(r, Err(libc::EOPNOTSUPP));
+    assert_eq!(nested(not_parent, 0, SELFTEST, &data), Err(libc::EINVAL));
+
+    let n0 = nested(parent, 0, SELFTEST, &data).unwrap();
+    let n1 = nested(parent, 0, SELFTEST, &data).unwrap();
+    check_all(n0, IOTLB_DEFAULT);
+    check_all(n1, IOTLB_DEFAULT);
+    assert_eq!(nested(n0, 0, SELFTEST, &data), Err(libc::EINVAL));
+    assert_eq!(ops::destroy(ctx, parent), Err(libc::EBUSY));
+
+    // Invalidation takes a nested HWPT only.
+    assert_eq!(
+        inv(ctx, parent, INV, 8, &[(0, 0)], false),
+        (Err(libc::EINVAL), 0)
+    );
+    assert_eq!(inv(ctx, n0, INV, 8, &[], false), (Ok(0), 0));
+    let r = inv(ctx, n0, INV_INVALID, 8, &[(0, 0)], false);
+    assert_eq!(r, (Err(libc::EINVAL), 0));
+    assert_eq!(
+        inv(ctx, n0, INV, 9, &[(0, 0)], false),
+        (Err(libc::EINVAL), 0)
+    );
+    assert_eq!(
+        inv(ctx, n0, INV, 1, &[(0, 0)], false),
+        (Err(libc::EINVAL), 0)
+    );
+    let r = inv(ctx, n0, INV, 8, &[(0xffff_ffff, 0)], false);
+    assert_eq!(r, (Err(libc::EOPNOTSUPP), 0));
+    assert_eq!(
+        inv(ctx, n0, INV, 8, &[(0, 0)], true),
+        (Err(libc::EINVAL), 0)
+    );
+    assert_eq!(
+        inv(ctx, n0, INV, 0, &[(0, 0)], false),
+        (Err(libc::EINVAL), 0)
+    );
+    assert_eq!(
+        inv(ctx, n0, INV, 8, &[(0, 4)], false),
+        (Err(libc::EINVAL), 0)
+    );
+    check_all(n0, IOTLB_DEFAULT);
+
+    // The first entry is carried out, the second refused.
+    let r = inv(ctx, n0, INV, 8, &[(0, 0), (0xffff_ffff, 1)], false);
+    assert_eq!(r, (Err(libc::EOPNOTSUPP), 1));
+    let expect = |want: [u32; 4]| {
+        for (e, w) in want.into_iter().enumerate() {
+            assert_eq!(check_iotlb(ctx, n0, e as u32, w), Ok(()), "entry {e}");
+        }
+    };
+    let d = IOTLB_DEFAULT;
+    expect([0, d, d, d]);
+    let r = inv(ctx, n0, INV, 8, &[(0, 0), (0, 4)], false);
+    assert_eq!(r, (Err(libc::EINVAL), 1));
+    expect([0, d, d, d]);
+    assert_eq!(inv(ctx, n0, INV, 8, &[(0, 1)], false), (Ok(0), 1));
+    expect([0, 0, d, d]);
+    assert_eq!(inv(ctx, n0, INV, 8, &[(0, 2), (0, 3)], false), (Ok(0), 2));
+    check_all(n0, 0);
+    assert_eq!(inv(ctx, n1, INV, 8, &[(1, 0)], false), (Ok(0), 1));
+    check_all(n1, 0);
+
+    // A device attached to a nested HWPT keeps it busy.
+    mock_domain_replace(ctx, f.stdev_id, n0).unwrap();
+    assert_eq!(ops::destroy(ctx, n0), Err(libc::EBUSY));
+    mock_domain_replace(ctx, f.stdev_id, n1).unwrap();
+    assert_eq!(ops::destroy(ctx, n1), Err(libc::EBUSY));
+    ops::destroy(ctx, n0).unwrap();
+    mock_domain_replace(ctx, f.stdev_id, parent).unwrap();
+    ops::destroy(ctx, n1).unwrap();
+    mock_domain_replace(ctx, f.stdev_id, f.ioas_id).unwrap();
+    ops::destroy(ctx, parent).unwrap();
+    ops::destroy(ctx, not_parent).unwrap();
 }
 
 fn hwpt_attach(f: &mut Ioas) {

@@ -8,21 +8,26 @@
 //! the core when `MOCK_DOMAIN` makes them and removed when their object is destroyed.
 
 mod cmd;
+mod nested;
 mod ops;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 
 use parking_lot::Mutex;
 use softiommu_core::reference::{RefConfig, RefIommu};
-use softiommu_core::{DeviceCaps, DeviceDesc, DeviceId, InstanceId, Iommu, Rid, Topology};
+use softiommu_core::{
+    DeviceCaps, DeviceDesc, DeviceId, Domain, DomainId, InstanceId, Iommu, Rid, Topology,
+};
 use softiommu_mem::HostMemory;
 
 use crate::device::Device;
 use crate::error::{Error, Result, err};
 use crate::host::Host;
 
+pub use nested::{HWPT_DATA_SELFTEST, INVALIDATE_DATA_SELFTEST};
+pub(crate) use nested::{HwptSelftest, invalidate};
 pub(crate) use ops::test_cmd;
 
 /// The command number of `IOMMU_TEST_CMD` (`_IO(';', 0xa0)`).
@@ -70,6 +75,8 @@ const MOCK_DEV_CACHE_DEFAULT: u32 = 0x00ba_ddad;
 /// The default temporary memory limit, and the least one accepted.
 const DEFAULT_MEMORY_LIMIT: u32 = 65536;
 const MIN_MEMORY_LIMIT: u32 = 12;
+/// Entries of a mock nested domain's IOTLB.
+const MOCK_NESTED_IOTLB_NUM: u32 = 4;
 /// PCI segment the mock devices sit on, away from any platform's devices.
 const MOCK_SEGMENT: u16 = 0xfe;
 
@@ -80,8 +87,13 @@ pub(crate) struct Mock {
     next: AtomicU32,
     /// Mock devices present, with their caches.
     devices: Mutex<HashMap<DeviceId, [u32; MOCK_DEV_CACHE_NUM]>>,
+    /// Mock nested domains, with their IOTLBs.
+    nested: Mutex<NestedIotlbs>,
     memory_limit: AtomicU32,
 }
+
+/// The IOTLB of each mock nested domain, by domain.
+type NestedIotlbs = HashMap<DomainId, (Weak<Domain>, [u32; MOCK_NESTED_IOTLB_NUM as usize])>;
 
 impl Mock {
     /// Two reference instances in the mock configuration, with and without dirty tracking.
@@ -99,6 +111,7 @@ impl Mock {
             no_dirty: instance(false)?,
             next: AtomicU32::new(0),
             devices: Mutex::new(HashMap::new()),
+            nested: Mutex::new(HashMap::new()),
             memory_limit: AtomicU32::new(DEFAULT_MEMORY_LIMIT),
         })
     }

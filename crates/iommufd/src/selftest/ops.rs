@@ -20,8 +20,6 @@ use crate::uapi::{Ucmd, read_user};
 /// One operation: the context, the call (to answer through) and its decoded command.
 type Handler = fn(&Context, &Ucmd, &mut TestCmd) -> Result<i64>;
 
-/// The entries of a mock nested domain's IOTLB.
-const MOCK_NESTED_IOTLB_NUM: u32 = 4;
 /// The most bits of a dirty bitmap one `DIRTY` call reads: enough for the whole mock
 /// aperture in mock pages; a larger bitmap is `ENOMEM`, as the kernel's allocation of one
 /// fails.
@@ -247,14 +245,7 @@ fn dirty(ctx: &Context, u: &Ucmd, c: &mut TestCmd) -> Result<i64> {
 }
 
 fn md_check_iotlb(ctx: &Context, _: &Ucmd, c: &mut TestCmd) -> Result<i64> {
-    if c.u32(0) >= MOCK_NESTED_IOTLB_NUM {
-        return err(libc::EINVAL, "no such IOTLB entry");
-    }
-    match ctx.object(c.id())? {
-        // No nested HWPT of the mock IOMMU can be made: any other is not one.
-        Object::Hwpt(h) if h.is_nested() => err(libc::EINVAL, "not a mock nested domain"),
-        _ => err(libc::ENOENT, "not a nested HWPT"),
-    }
+    super::nested::check_iotlb(ctx, c.id(), c.u32(0), c.u32(4)).map(|()| 0)
 }
 
 fn dev_check_cache(ctx: &Context, _: &Ucmd, c: &mut TestCmd) -> Result<i64> {
