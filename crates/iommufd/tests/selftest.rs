@@ -754,6 +754,33 @@ mod channel {
     }
 
     #[test]
+    fn ranges_past_the_end_of_the_address_space_overflow() {
+        let host = mock();
+        let buf = buffer();
+        let (ctx, ioas, _, _, _) = mapped(&host, &buf);
+        let r = add_reserved(&ctx, ioas, u64::MAX - PAGE + 1, 2 * PAGE);
+        assert_eq!(r, Err(libc::EOVERFLOW));
+        let r = ops::map(&ctx, ioas, FIXED_RW, buf.addr(0), u64::MAX, APERTURE_START);
+        assert_eq!(r, Err(libc::EOVERFLOW));
+        let r = ops::map(&ctx, ioas, FIXED_RW, buf.addr(0), PAGE, u64::MAX);
+        assert_eq!(r, Err(libc::EOVERFLOW));
+        // A reservation over a mapping, or over the aperture's edge, is in use.
+        let r = add_reserved(&ctx, ioas, APERTURE_START, PAGE);
+        assert_eq!(r, Err(libc::EADDRINUSE));
+        add_reserved(&ctx, ioas, APERTURE_START + PAGE, PAGE).unwrap();
+        let r = ops::map(
+            &ctx,
+            ioas,
+            FIXED_RW,
+            buf.addr(0),
+            PAGE,
+            APERTURE_START + PAGE,
+        );
+        assert_eq!(r, Err(libc::EINVAL), "mapping over a reserved range");
+        teardown(&host, ctx, &buf);
+    }
+
+    #[test]
     fn dirty_needs_tracking_on_and_a_mock_paging_hwpt() {
         let host = mock();
         let buf = buffer();

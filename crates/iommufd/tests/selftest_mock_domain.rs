@@ -140,6 +140,7 @@ iommufd_mock_domain!(
     ro_unshare,
     all_aligns,
     all_aligns_copy,
+    user_copy_access_free,
     replace,
     alloc_hwpt
 );
@@ -222,6 +223,41 @@ fn all_aligns(f: &mut MockDomain) {
 
 fn all_aligns_copy(f: &mut MockDomain) {
     aligns(f, true);
+}
+
+/// The kernel's `user_copy` without its access (accesses are not served yet): pages mapped
+/// in an IOAS without domains are pinned by the copy into one with domains, once.
+fn user_copy_access_free(f: &mut MockDomain) {
+    const FIXED: u32 = 1;
+    let va = f.buf.addr(0);
+    let src = ops::ioas_alloc(&f.ctx);
+    let src_iova = ops::map(&f.ctx, src, RW, va, BUFFER_SIZE, 0).unwrap();
+    assert_eq!(check_refs(&f.ctx, va, BUFFER_SIZE, 0), Ok(()));
+    let copy = |src: u32, iova: u64| {
+        let (dst, flags) = (f.ioas_id, FIXED | RW);
+        ops::copy(&f.ctx, dst, src, flags, APERTURE_START, iova, BUFFER_SIZE)
+    };
+    assert_eq!(copy(src, src_iova), Ok(APERTURE_START));
+    f.check_mock_iova(va, APERTURE_START, BUFFER_SIZE);
+    assert_eq!(check_refs(&f.ctx, va, BUFFER_SIZE, 1), Ok(()));
+
+    let new = ops::ioas_alloc(&f.ctx);
+    let new_iova = ops::map(&f.ctx, new, RW, va, BUFFER_SIZE, 0).unwrap();
+    ops::unmap(&f.ctx, f.ioas_id, APERTURE_START, BUFFER_SIZE).unwrap();
+    ops::destroy(&f.ctx, src).unwrap();
+    assert_eq!(check_refs(&f.ctx, va, BUFFER_SIZE, 0), Ok(()));
+
+    assert_eq!(copy(new, new_iova), Ok(APERTURE_START));
+    f.check_mock_iova(va, APERTURE_START, BUFFER_SIZE);
+    assert_eq!(check_refs(&f.ctx, va, BUFFER_SIZE, 1), Ok(()));
+    ops::destroy(&f.ctx, new).unwrap();
+    assert_eq!(
+        check_refs(&f.ctx, va, BUFFER_SIZE, 1),
+        Ok(()),
+        "the copy keeps its pages"
+    );
+    ops::unmap(&f.ctx, f.ioas_id, APERTURE_START, BUFFER_SIZE).unwrap();
+    assert_eq!(check_refs(&f.ctx, va, BUFFER_SIZE, 0), Ok(()));
 }
 
 fn replace(f: &mut MockDomain) {
