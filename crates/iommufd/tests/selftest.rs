@@ -176,7 +176,7 @@ fn check_iotlb(ctx: &Context, hwpt: u32, entry: u32, want: u32) -> Result<(), i3
 fn alloc_hwpt_nested(f: &mut Ioas) {
     const SELFTEST: u32 = 0xdead;
     const INV: u32 = 0xdead_beef;
-    const INV_INVALID: u32 = 0xdadb_eef;
+    const INV_INVALID: u32 = 0x0dad_beef;
     const IOTLB_DEFAULT: u32 = 0xbad_beef;
     const NEST_PARENT: u32 = 1;
     let data = [IOTLB_DEFAULT.to_ne_bytes(), [0; 4]].concat();
