@@ -754,6 +754,47 @@ mod channel {
     }
 
     #[test]
+    fn mock_domain_fails_cleanly_at_every_failure_point() {
+        let host = mock();
+        let buf = buffer();
+        let ctx = open(&host);
+        let ioas = ops::ioas_alloc(&ctx);
+        ops::map(
+            &ctx,
+            ioas,
+            FIXED_RW,
+            buf.addr(0),
+            BUFFER_SIZE,
+            APERTURE_START,
+        )
+        .unwrap();
+        let state = || (ctx.object_count(), host.pinned_pages());
+        let mut failed = 0;
+        for n in 1..100 {
+            let before = state();
+            host.faults().fail_nth(n);
+            let r = mock_domain(&ctx, ioas);
+            host.faults().fail_nth(0);
+            match r {
+                Err(e) => {
+                    assert_eq!(e, libc::ENOMEM, "failure point {n}");
+                    assert_eq!(state(), before, "failure point {n} left something");
+                    failed += 1;
+                }
+                Ok((stdev, hwpt, _)) => {
+                    check_map(&ctx, hwpt, buf.addr(0), APERTURE_START, BUFFER_SIZE).unwrap();
+                    check_refs(&ctx, buf.addr(0), BUFFER_SIZE, 1).unwrap();
+                    ops::destroy(&ctx, stdev).unwrap();
+                    assert_eq!(state(), before);
+                    break;
+                }
+            }
+        }
+        assert!(failed >= 4, "only {failed} failure points");
+        teardown(&host, ctx, &buf);
+    }
+
+    #[test]
     fn ranges_past_the_end_of_the_address_space_overflow() {
         let host = mock();
         let buf = buffer();
