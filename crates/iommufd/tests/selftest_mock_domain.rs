@@ -564,13 +564,94 @@ fn run_compat(version: u64, body: fn(&mut Compat)) {
     teardown(&f.host, f.ctx, &f.buf);
 }
 
-vfio_compat_mock_domain!(simple_close, option_huge_pages, map, huge_map);
+vfio_compat_mock_domain!(simple_close, option_huge_pages, get_info, map, huge_map);
 
 fn simple_close(_: &mut Compat) {}
 
 fn option_huge_pages(f: &mut Compat) {
     let v = ops::option(&f.ctx, 1, 1, f.ioas_id, 3).unwrap();
     assert_eq!(v, u64::from(f.version != TYPE1));
+}
+
+const VFIO_IOMMU_GET_INFO: u64 = 0x3b70;
+const INFO_PGSIZES_CAPS: u32 = 1 | 2;
+
+fn field32(b: &[u8], at: usize) -> u32 {
+    u32::from_ne_bytes(b[at..at + 4].try_into().unwrap())
+}
+
+fn field64(b: &[u8], at: usize) -> u64 {
+    u64::from_ne_bytes(b[at..at + 8].try_into().unwrap())
+}
+
+/// `VFIO_IOMMU_GET_INFO` with `argsz` in the fixture's buffer, whose bytes past `argsz` must
+/// stay as they were (`ioctl_check_buf`): the buffer's bytes after the call.
+fn info_in_buffer(f: &mut Compat, argsz: u32) -> Vec<u8> {
+    let b = f.buf.bytes_mut();
+    b[..24].fill(0);
+    b[..4].copy_from_slice(&argsz.to_ne_bytes());
+    b[argsz as usize..].fill(0xaa);
+    let at = f.buf.addr(0);
+    f.ctx.ioctl(VFIO_IOMMU_GET_INFO, at).unwrap();
+    let b = f.buf.bytes().to_vec();
+    let used = (argsz as usize).max(4);
+    assert!(
+        b[used..].iter().all(|&x| x == 0xaa),
+        "written past argsz {argsz}"
+    );
+    b
+}
+
+/// The kernel test's `check_vfio_info_cap_chain`.
+fn check_cap_chain(b: &[u8]) {
+    let argsz = field32(b, 0) as usize;
+    let mut cap = field32(b, 16) as usize;
+    assert!(argsz >= cap + 8);
+    loop {
+        let (id, version, next) = (
+            u16::from_ne_bytes([b[cap], b[cap + 1]]),
+            u16::from_ne_bytes([b[cap + 2], b[cap + 3]]),
+            field32(b, cap + 4) as usize,
+        );
+        let size = if next != 0 { next - cap } else { argsz - cap };
+        assert_eq!(version, 1);
+        match id {
+            1 => {
+                assert_eq!(field32(b, cap + 8), 1, "one IOVA range");
+                assert_eq!(field64(b, cap + 16), APERTURE_START);
+                assert_eq!(field64(b, cap + 24), APERTURE_LAST);
+            }
+            3 => assert_eq!(size, 12),
+            other => panic!("unknown capability {other}"),
+        }
+        if next == 0 {
+            break;
+        }
+        assert!(argsz >= next + 8 && next >= cap);
+        cap = next;
+    }
+}
+
+fn get_info(f: &mut Compat) {
+    // The ABI before capabilities.
+    let b = info_in_buffer(f, 16);
+    assert_ne!(field64(&b, 8), 0, "page sizes");
+    assert_eq!(field32(&b, 4), INFO_PGSIZES_CAPS);
+    // The size of the chain.
+    let b = info_in_buffer(f, 24);
+    assert_ne!(field64(&b, 8), 0);
+    assert_eq!(field32(&b, 4), INFO_PGSIZES_CAPS);
+    assert_eq!(field32(&b, 16), 0, "no room for a capability");
+    let caplen = field32(&b, 0);
+    assert!(caplen > 24);
+    // Every size up to it: the capabilities that fit, never a corrupted chain.
+    for argsz in 24..caplen {
+        let b = info_in_buffer(f, argsz);
+        assert_eq!(field32(&b, 4), INFO_PGSIZES_CAPS);
+        if field32(&b, 16) != 0 {
+            check_cap_chain(&b);
+        }
+    }
 }
 
 fn map(f: &mut Compat) {
