@@ -3,8 +3,6 @@
 //! the binary entry point. Each test is named after the kernel's `TEST_F`
 //! (a module per fixture variant) and asserts the errnos and values the kernel's does.
 
-#![allow(clippy::unwrap_used)]
-
 mod common;
 
 use std::sync::Arc;
@@ -40,7 +38,7 @@ impl Ioas {
         } else {
             memory_limit
         };
-        set_temp_memory_limit(&ctx, limit).unwrap();
+        set_temp_memory_limit(&ctx, limit).expect("set temp memory limit");
         let mut f = Ioas {
             host,
             ctx,
@@ -53,7 +51,7 @@ impl Ioas {
             mock_domains,
         };
         for _ in 0..mock_domains {
-            let (s, h, d) = mock_domain(&f.ctx, ioas_id).unwrap();
+            let (s, h, d) = mock_domain(&f.ctx, ioas_id).expect("mock domain");
             (f.stdev_id, f.hwpt_id, f.device_id) = (s, h, d);
             f.base_iova = APERTURE_START;
         }
@@ -61,7 +59,7 @@ impl Ioas {
     }
 
     fn teardown(self) {
-        set_temp_memory_limit(&self.ctx, 65536).unwrap();
+        set_temp_memory_limit(&self.ctx, 65536).expect("set temp memory limit");
         teardown(&self.host, self.ctx, &self.buf);
     }
 
@@ -134,7 +132,7 @@ fn ioas_destroy(f: &mut Ioas) {
     if f.stdev_id != 0 {
         assert_eq!(ops::destroy(&f.ctx, f.ioas_id), Err(libc::EBUSY));
     } else {
-        ops::destroy(&f.ctx, f.ioas_id).unwrap();
+        ops::destroy(&f.ctx, f.ioas_id).expect("destroy");
     }
 }
 
@@ -200,8 +198,10 @@ fn alloc_hwpt_nested(f: &mut Ioas) {
     assert_eq!(r, Err(libc::ENOENT));
     let r = common::hwpt_alloc(ctx, f.device_id, f.device_id, 0, 0, &[]);
     assert_eq!(r, Err(libc::EINVAL));
-    let parent = common::hwpt_alloc(ctx, f.device_id, f.ioas_id, NEST_PARENT, 0, &[]).unwrap();
-    let not_parent = common::hwpt_alloc(ctx, f.device_id, f.ioas_id, 0, 0, &[]).unwrap();
+    let parent =
+        common::hwpt_alloc(ctx, f.device_id, f.ioas_id, NEST_PARENT, 0, &[]).expect("hwpt alloc");
+    let not_parent =
+        common::hwpt_alloc(ctx, f.device_id, f.ioas_id, 0, 0, &[]).expect("hwpt alloc");
 
     assert_eq!(nested(parent, 0, 0, &data), Err(libc::EINVAL));
     assert_eq!(
@@ -223,8 +223,8 @@ fn alloc_hwpt_nested(f: &mut Ioas) {
     assert_eq!(r, Err(libc::EOPNOTSUPP));
     assert_eq!(nested(not_parent, 0, SELFTEST, &data), Err(libc::EINVAL));
 
-    let n0 = nested(parent, 0, SELFTEST, &data).unwrap();
-    let n1 = nested(parent, 0, SELFTEST, &data).unwrap();
+    let n0 = nested(parent, 0, SELFTEST, &data).expect("nested");
+    let n1 = nested(parent, 0, SELFTEST, &data).expect("nested");
     check_all(n0, IOTLB_DEFAULT);
     check_all(n1, IOTLB_DEFAULT);
     assert_eq!(nested(n0, 0, SELFTEST, &data), Err(libc::EINVAL));
@@ -283,38 +283,39 @@ fn alloc_hwpt_nested(f: &mut Ioas) {
     check_all(n1, 0);
 
     // A device attached to a nested HWPT keeps it busy.
-    mock_domain_replace(ctx, f.stdev_id, n0).unwrap();
+    mock_domain_replace(ctx, f.stdev_id, n0).expect("mock domain replace");
     assert_eq!(ops::destroy(ctx, n0), Err(libc::EBUSY));
-    mock_domain_replace(ctx, f.stdev_id, n1).unwrap();
+    mock_domain_replace(ctx, f.stdev_id, n1).expect("mock domain replace");
     assert_eq!(ops::destroy(ctx, n1), Err(libc::EBUSY));
-    ops::destroy(ctx, n0).unwrap();
-    mock_domain_replace(ctx, f.stdev_id, parent).unwrap();
-    ops::destroy(ctx, n1).unwrap();
-    mock_domain_replace(ctx, f.stdev_id, f.ioas_id).unwrap();
-    ops::destroy(ctx, parent).unwrap();
-    ops::destroy(ctx, not_parent).unwrap();
+    ops::destroy(ctx, n0).expect("destroy");
+    mock_domain_replace(ctx, f.stdev_id, parent).expect("mock domain replace");
+    ops::destroy(ctx, n1).expect("destroy");
+    mock_domain_replace(ctx, f.stdev_id, f.ioas_id).expect("mock domain replace");
+    ops::destroy(ctx, parent).expect("destroy");
+    ops::destroy(ctx, not_parent).expect("destroy");
 }
 
 fn hwpt_attach(f: &mut Ioas) {
     if f.stdev_id != 0 {
-        mock_domain(&f.ctx, f.hwpt_id).unwrap();
+        mock_domain(&f.ctx, f.hwpt_id).expect("mock domain");
     } else {
         assert_eq!(mock_domain(&f.ctx, f.hwpt_id), Err(libc::ENOENT));
     }
 }
 
 fn ioas_area_destroy(f: &mut Ioas) {
-    f.map_fixed(0, PAGE, f.base_iova).unwrap();
+    f.map_fixed(0, PAGE, f.base_iova).expect("map fixed");
     if f.stdev_id != 0 {
         assert_eq!(ops::destroy(&f.ctx, f.ioas_id), Err(libc::EBUSY));
     } else {
-        ops::destroy(&f.ctx, f.ioas_id).unwrap();
+        ops::destroy(&f.ctx, f.ioas_id).expect("destroy");
     }
 }
 
 fn ioas_area_auto_destroy(f: &mut Ioas) {
     for i in 0..10 {
-        f.map_fixed(0, PAGE, f.base_iova + i * PAGE).unwrap();
+        f.map_fixed(0, PAGE, f.base_iova + i * PAGE)
+            .expect("map fixed");
     }
 }
 
@@ -346,22 +347,25 @@ fn get_hw_info(f: &mut Ioas) {
         assert_eq!(unsafe { c.__bindgen_anon_1.out_data_type }, 0xfeed_beef);
         assert_eq!(c.data_len, 8);
     };
-    check(hw_info(&f.ctx, f.device_id, 0, 0).unwrap());
-    check(hw_info(&f.ctx, f.device_id, exact.as_mut_ptr() as u64, 8).unwrap());
+    check(hw_info(&f.ctx, f.device_id, 0, 0).expect("GET_HW_INFO"));
+    check(hw_info(&f.ctx, f.device_id, exact.as_mut_ptr() as u64, 8).expect("GET_HW_INFO"));
     let exact = std::hint::black_box(exact);
-    assert_eq!(u32::from_ne_bytes(exact[..4].try_into().unwrap()), 0);
     assert_eq!(
-        u32::from_ne_bytes(exact[4..].try_into().unwrap()),
+        u32::from_ne_bytes(exact[..4].try_into().expect("four bytes")),
+        0
+    );
+    assert_eq!(
+        u32::from_ne_bytes(exact[4..].try_into().expect("four bytes")),
         0xdead_beef
     );
-    check(hw_info(&f.ctx, f.device_id, larger.as_mut_ptr() as u64, 16).unwrap());
+    check(hw_info(&f.ctx, f.device_id, larger.as_mut_ptr() as u64, 16).expect("GET_HW_INFO"));
     let larger = std::hint::black_box(larger);
     assert_eq!(
-        u32::from_ne_bytes(larger[4..8].try_into().unwrap()),
+        u32::from_ne_bytes(larger[4..8].try_into().expect("four bytes")),
         0xdead_beef
     );
     assert_eq!(larger[8..], [0; 8], "trailing bytes are zeroed");
-    check(hw_info(&f.ctx, f.device_id, smaller.as_mut_ptr() as u64, 4).unwrap());
+    check(hw_info(&f.ctx, f.device_id, smaller.as_mut_ptr() as u64, 4).expect("GET_HW_INFO"));
     let smaller = std::hint::black_box(smaller);
     assert_eq!(smaller, [0; 4]);
 }
@@ -371,13 +375,15 @@ fn area(f: &mut Ioas) {
         assert_eq!(f.unmap(i * PAGE, PAGE), Err(libc::ENOENT));
     }
     for i in 0..10 {
-        f.map_fixed(0, PAGE, f.base_iova + i * PAGE).unwrap();
+        f.map_fixed(0, PAGE, f.base_iova + i * PAGE)
+            .expect("map fixed");
     }
     for i in 0..10 {
-        f.unmap(f.base_iova + i * PAGE, PAGE).unwrap();
+        f.unmap(f.base_iova + i * PAGE, PAGE).expect("unmap");
     }
     // Split fails.
-    f.map_fixed(0, 2 * PAGE, f.base_iova + 16 * PAGE).unwrap();
+    f.map_fixed(0, 2 * PAGE, f.base_iova + 16 * PAGE)
+        .expect("map fixed");
     assert_eq!(f.unmap(f.base_iova + 16 * PAGE, PAGE), Err(libc::ENOENT));
     assert_eq!(f.unmap(f.base_iova + 17 * PAGE, PAGE), Err(libc::ENOENT));
     // Over map fails.
@@ -385,15 +391,15 @@ fn area(f: &mut Ioas) {
         let r = f.map_fixed(0, len * PAGE, f.base_iova + at * PAGE);
         assert_eq!(r, Err(libc::EEXIST), "{len} pages at page {at}");
     }
-    f.unmap(0, u64::MAX).unwrap();
-    f.unmap(0, u64::MAX).unwrap();
+    f.unmap(0, u64::MAX).expect("unmap");
+    f.unmap(0, u64::MAX).expect("unmap");
 }
 
 fn unmap_fully_contained_areas(f: &mut Ioas) {
     f.base_iova += 4 * PAGE;
     for i in 0..4 {
         f.map_fixed(0, 8 * PAGE, f.base_iova + i * 16 * PAGE)
-            .unwrap();
+            .expect("map fixed");
     }
     assert_eq!(f.unmap(f.base_iova - 4 * PAGE, 8 * PAGE), Err(libc::ENOENT));
     let at = f.base_iova + 3 * 16 * PAGE + 8 * PAGE - 4 * PAGE;
@@ -406,32 +412,32 @@ fn area_auto_iova(f: &mut Ioas) {
     let va = f.buf.addr(0);
     let mut iovas = [0u64; 10];
     for iova in &mut iovas {
-        *iova = f.map(va, PAGE).unwrap();
+        *iova = f.map(va, PAGE).expect("map");
     }
     for iova in iovas {
-        f.unmap(iova, PAGE).unwrap();
+        f.unmap(iova, PAGE).expect("unmap");
     }
     // IOVAs are aligned to the lowest set bit of the length.
     for (i, iova) in iovas.iter_mut().enumerate() {
         let length = PAGE * (i as u64 + 1);
         let from = if f.stdev_id != 0 { va } else { 1 << 31 };
-        *iova = f.map(from, length).unwrap();
+        *iova = f.map(from, length).expect("map");
         assert_eq!(*iova % (1 << length.trailing_zeros()), 0);
     }
     for (i, iova) in iovas.iter().enumerate() {
-        f.unmap(*iova, PAGE * (i as u64 + 1)).unwrap();
+        f.unmap(*iova, PAGE * (i as u64 + 1)).expect("unmap");
     }
     // Avoids a reserved region.
     let (rstart, rlen) = (4 * PAGE, 100 * PAGE);
-    add_reserved(&f.ctx, f.ioas_id, rstart, rlen).unwrap();
+    add_reserved(&f.ctx, f.ioas_id, rstart, rlen).expect("add reserved");
     for (i, iova) in iovas.iter_mut().enumerate() {
         let length = PAGE * (i as u64 + 1);
-        *iova = f.map(va, length).unwrap();
+        *iova = f.map(va, length).expect("map");
         assert_eq!(*iova % (1 << length.trailing_zeros()), 0);
         assert!(!(*iova > rstart && *iova < rstart + rlen));
     }
     for (i, iova) in iovas.iter().enumerate() {
-        f.unmap(*iova, PAGE * (i as u64 + 1)).unwrap();
+        f.unmap(*iova, PAGE * (i as u64 + 1)).expect("unmap");
     }
     // An allowed range over a reserved one.
     let r = ops::allow(&f.ctx, f.ioas_id, &[(PAGE, 600 * PAGE)]);
@@ -442,37 +448,37 @@ fn area_auto_iova(f: &mut Ioas) {
     } else {
         (200 * PAGE, 600 * PAGE - 1)
     };
-    ops::allow(&f.ctx, f.ioas_id, &[range]).unwrap();
+    ops::allow(&f.ctx, f.ioas_id, &[range]).expect("allow");
     for (i, iova) in iovas.iter_mut().enumerate() {
         let length = PAGE * (i as u64 + 1);
-        *iova = f.map(va, length).unwrap();
+        *iova = f.map(va, length).expect("map");
         assert_eq!(*iova % (1 << length.trailing_zeros()), 0);
         assert!(*iova >= range.0 && *iova <= range.1);
         assert!(*iova + length > range.0 && *iova + length <= range.1 + 1);
     }
     for (i, iova) in iovas.iter().enumerate() {
-        f.unmap(*iova, PAGE * (i as u64 + 1)).unwrap();
+        f.unmap(*iova, PAGE * (i as u64 + 1)).expect("unmap");
     }
 }
 
 fn area_allowed(f: &mut Ioas) {
     let range = (f.base_iova, f.base_iova + 600 * PAGE);
-    ops::allow(&f.ctx, f.ioas_id, &[range]).unwrap();
+    ops::allow(&f.ctx, f.ioas_id, &[range]).expect("allow");
     let r = add_reserved(&f.ctx, f.ioas_id, range.0 + PAGE, PAGE);
     assert_eq!(r, Err(libc::EADDRINUSE));
-    ops::allow(&f.ctx, f.ioas_id, &[]).unwrap();
-    add_reserved(&f.ctx, f.ioas_id, range.0 + PAGE, PAGE).unwrap();
+    ops::allow(&f.ctx, f.ioas_id, &[]).expect("allow");
+    add_reserved(&f.ctx, f.ioas_id, range.0 + PAGE, PAGE).expect("add reserved");
     let r = ops::allow(&f.ctx, f.ioas_id, &[range]);
     assert_eq!(r, Err(libc::EADDRINUSE));
 }
 
 fn copy_area(f: &mut Ioas) {
     const FIXED: u32 = 1;
-    f.map_fixed(0, PAGE, f.base_iova).unwrap();
+    f.map_fixed(0, PAGE, f.base_iova).expect("map fixed");
     let (b, id) = (f.base_iova, f.ioas_id);
-    ops::copy(&f.ctx, id, id, FIXED, b + PAGE, b, PAGE).unwrap();
+    ops::copy(&f.ctx, id, id, FIXED, b + PAGE, b, PAGE).expect("copy");
     let dst = ops::ioas_alloc(&f.ctx);
-    ops::copy(&f.ctx, dst, id, FIXED, 0, b, PAGE).unwrap();
+    ops::copy(&f.ctx, dst, id, FIXED, 0, b, PAGE).expect("copy");
 }
 
 /// `IOMMU_IOAS_IOVA_RANGES` into `ranges` with room for `room` of them: the call's result,
@@ -508,7 +514,7 @@ fn iova_ranges(f: &mut Ioas) {
     assert_eq!((e, n), (Some(libc::EMSGSIZE), 1));
     assert_eq!((ranges[0].start, ranges[0].last), (0, 0));
 
-    add_reserved(&f.ctx, f.ioas_id, PAGE, PAGE).unwrap();
+    add_reserved(&f.ctx, f.ioas_id, PAGE, PAGE).expect("add reserved");
     let (e, n, _) = get(64, &mut ranges);
     assert_eq!(e, None);
     if f.stdev_id == 0 {
@@ -541,10 +547,10 @@ fn ioas_option_huge_pages(f: &mut Ioas) {
     let (get, set) = (1u16, 0u16);
     let id = f.ioas_id;
     assert_eq!(ops::option(&f.ctx, HUGE, get, id, 3), Ok(1));
-    ops::option(&f.ctx, HUGE, set, id, 0).unwrap();
+    ops::option(&f.ctx, HUGE, set, id, 0).expect("option");
     assert_eq!(ops::option(&f.ctx, HUGE, get, id, 3), Ok(0));
     assert_eq!(ops::option(&f.ctx, HUGE, set, id, 2), Err(libc::EINVAL));
-    ops::option(&f.ctx, HUGE, set, id, 1).unwrap();
+    ops::option(&f.ctx, HUGE, set, id, 1).expect("option");
 }
 
 fn ioas_iova_alloc(f: &mut Ioas) {
@@ -553,8 +559,8 @@ fn ioas_iova_alloc(f: &mut Ioas) {
         if f.mock_domains != 0 && length % MOCK_PAGE != 0 {
             assert_eq!(f.map(va, length), Err(libc::EINVAL), "length {length}");
         } else {
-            let iova = f.map(va, length).unwrap();
-            f.unmap(iova, length).unwrap();
+            let iova = f.map(va, length).expect("map");
+            f.unmap(iova, length).expect("unmap");
         }
     }
 }
@@ -564,16 +570,17 @@ fn ioas_align_change(f: &mut Ioas) {
         return;
     }
     let (huge, set, id) = (1, 0, f.ioas_id);
-    f.map_fixed(0, PAGE, APERTURE_START).unwrap();
-    ops::option(&f.ctx, huge, set, id, 0).unwrap();
+    f.map_fixed(0, PAGE, APERTURE_START).expect("map fixed");
+    ops::option(&f.ctx, huge, set, id, 0).expect("option");
     let r = f.map_fixed(MOCK_PAGE, PAGE, APERTURE_START + PAGE);
     assert_eq!(r, Err(libc::EINVAL));
-    ops::option(&f.ctx, huge, set, id, 0).unwrap();
-    ops::option(&f.ctx, huge, set, id, 1).unwrap();
-    f.map_fixed(MOCK_PAGE, PAGE, APERTURE_START + PAGE).unwrap();
+    ops::option(&f.ctx, huge, set, id, 0).expect("option");
+    ops::option(&f.ctx, huge, set, id, 1).expect("option");
+    f.map_fixed(MOCK_PAGE, PAGE, APERTURE_START + PAGE)
+        .expect("map fixed");
     assert_eq!(ops::option(&f.ctx, huge, set, id, 0), Err(libc::EADDRINUSE));
-    f.unmap(APERTURE_START + PAGE, PAGE).unwrap();
-    f.unmap(APERTURE_START, PAGE).unwrap();
+    f.unmap(APERTURE_START + PAGE, PAGE).expect("unmap");
+    f.unmap(APERTURE_START, PAGE).expect("unmap");
 }
 
 fn copy_sweep(f: &mut Ioas) {
@@ -585,7 +592,7 @@ fn copy_sweep(f: &mut Ioas) {
         APERTURE_START + BUFFER_SIZE - 2
     };
     f.map_fixed(0, last_iova - APERTURE_START + 1, APERTURE_START)
-        .unwrap();
+        .expect("map fixed");
     let mut iova = APERTURE_START - PAGE;
     while iova <= last_iova {
         let r = ops::copy(
@@ -601,9 +608,9 @@ fn copy_sweep(f: &mut Ioas) {
             assert_eq!(r, Err(libc::ENOENT), "source {iova:#x}");
         } else {
             assert_eq!(r, Ok(APERTURE_START), "source {iova:#x}");
-            ops::unmap(&f.ctx, dst, APERTURE_START, MOCK_PAGE).unwrap();
+            ops::unmap(&f.ctx, dst, APERTURE_START, MOCK_PAGE).expect("unmap");
         }
         iova += 511;
     }
-    ops::destroy(&f.ctx, dst).unwrap();
+    ops::destroy(&f.ctx, dst).expect("destroy");
 }

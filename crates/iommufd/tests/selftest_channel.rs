@@ -3,8 +3,6 @@
 //! binary entry point, with each test named after the kernel's `TEST_F`; and the test
 //! channel's own checks (`channel`): its errnos, its failure points, its mock devices.
 
-#![allow(clippy::unwrap_used)]
-
 mod common;
 
 use std::sync::Arc;
@@ -66,10 +64,10 @@ mod iommufd {
         with(|ctx| {
             let (rlimit, huge, get, set) = (0, 1, 1u16, 0u16);
             assert_eq!(ops::option(ctx, rlimit, get, 0, 1), Ok(0));
-            ops::option(ctx, rlimit, set, 0, 1).unwrap();
+            ops::option(ctx, rlimit, set, 0, 1).expect("option");
             assert_eq!(ops::option(ctx, rlimit, set, 0, 2), Err(libc::EINVAL));
             assert_eq!(ops::option(ctx, rlimit, get, 0, 0), Ok(1));
-            ops::option(ctx, rlimit, set, 0, 0).unwrap();
+            ops::option(ctx, rlimit, set, 0, 0).expect("option");
             assert_eq!(ops::option(ctx, huge, get, 0, 0), Err(libc::ENOENT));
             assert_eq!(ops::option(ctx, huge, set, 0, 0), Err(libc::ENOENT));
         });
@@ -88,8 +86,8 @@ mod iommufd {
                 assert_eq!(test_cmd(ctx, c).err(), Some(libc::EOPNOTSUPP), "op {op}");
             }
             assert_eq!(set_temp_memory_limit(ctx, 11), Err(libc::EINVAL));
-            set_temp_memory_limit(ctx, 12).unwrap();
-            set_temp_memory_limit(ctx, 65536).unwrap();
+            set_temp_memory_limit(ctx, 12).expect("set temp memory limit");
+            set_temp_memory_limit(ctx, 65536).expect("set temp memory limit");
         });
     }
 
@@ -111,8 +109,8 @@ mod channel {
     fn mapped(host: &Arc<Host>, buf: &Buffer) -> (Context, u32, u32, u32, u32) {
         let ctx = open(host);
         let ioas = ops::ioas_alloc(&ctx);
-        let (stdev, hwpt, idev) = mock_domain(&ctx, ioas).unwrap();
-        ops::map(&ctx, ioas, FIXED_RW, buf.addr(0), PAGE, APERTURE_START).unwrap();
+        let (stdev, hwpt, idev) = mock_domain(&ctx, ioas).expect("mock domain");
+        ops::map(&ctx, ioas, FIXED_RW, buf.addr(0), PAGE, APERTURE_START).expect("map");
         (ctx, ioas, stdev, hwpt, idev)
     }
 
@@ -122,7 +120,7 @@ mod channel {
         let buf = buffer();
         let (ctx, ioas, _, hwpt, idev) = mapped(&host, &buf);
         let at = buf.addr(0);
-        check_map(&ctx, hwpt, at, APERTURE_START, PAGE).unwrap();
+        check_map(&ctx, hwpt, at, APERTURE_START, PAGE).expect("check map");
         let off = at + MOCK_PAGE;
         assert_eq!(
             check_map(&ctx, hwpt, off, APERTURE_START, PAGE),
@@ -144,12 +142,12 @@ mod channel {
             check_map(&ctx, hwpt, 0, APERTURE_START, PAGE),
             Err(libc::EFAULT)
         );
-        check_refs(&ctx, at, PAGE, 1).unwrap();
+        check_refs(&ctx, at, PAGE, 1).expect("check refs");
         assert_eq!(check_refs(&ctx, at, PAGE, 2), Err(libc::EIO));
         assert_eq!(check_refs(&ctx, at + PAGE, PAGE, 1), Err(libc::EIO));
         assert_eq!(check_refs(&ctx, at + 1, PAGE, 1), Err(libc::EINVAL));
-        ops::unmap(&ctx, ioas, APERTURE_START, PAGE).unwrap();
-        check_refs(&ctx, at, PAGE, 0).unwrap();
+        ops::unmap(&ctx, ioas, APERTURE_START, PAGE).expect("unmap");
+        check_refs(&ctx, at, PAGE, 0).expect("check refs");
         assert_eq!(
             check_map(&ctx, hwpt, at, APERTURE_START, PAGE),
             Err(libc::EINVAL)
@@ -171,7 +169,7 @@ mod channel {
             BUFFER_SIZE,
             APERTURE_START,
         )
-        .unwrap();
+        .expect("map");
         let state = || (ctx.object_count(), host.pinned_pages());
         let mut failed = 0;
         for n in 1..100 {
@@ -186,9 +184,10 @@ mod channel {
                     failed += 1;
                 }
                 Ok((stdev, hwpt, _)) => {
-                    check_map(&ctx, hwpt, buf.addr(0), APERTURE_START, BUFFER_SIZE).unwrap();
-                    check_refs(&ctx, buf.addr(0), BUFFER_SIZE, 1).unwrap();
-                    ops::destroy(&ctx, stdev).unwrap();
+                    check_map(&ctx, hwpt, buf.addr(0), APERTURE_START, BUFFER_SIZE)
+                        .expect("check map");
+                    check_refs(&ctx, buf.addr(0), BUFFER_SIZE, 1).expect("check refs");
+                    ops::destroy(&ctx, stdev).expect("destroy");
                     assert_eq!(state(), before);
                     break;
                 }
@@ -206,7 +205,7 @@ mod channel {
         let ioas = ops::ioas_alloc(&ctx);
         let (got, n, align, e) = ops::ranges(&ctx, ioas, 4);
         assert_eq!((got, n, align, e), (vec![(0, u64::MAX)], 1, 1, None));
-        let (stdev, _, _) = mock_domain(&ctx, ioas).unwrap();
+        let (stdev, _, _) = mock_domain(&ctx, ioas).expect("mock domain");
         let (got, _, align, _) = ops::ranges(&ctx, ioas, 4);
         assert_eq!(
             (got, align),
@@ -215,14 +214,14 @@ mod channel {
         // Below the aperture is reserved: a fixed map there is refused.
         let r = ops::map(&ctx, ioas, FIXED_RW, buf.addr(0), PAGE, 0);
         assert_eq!(r, Err(libc::EINVAL));
-        ops::destroy(&ctx, stdev).unwrap();
+        ops::destroy(&ctx, stdev).expect("destroy");
         let (got, n, align, _) = ops::ranges(&ctx, ioas, 4);
         assert_eq!(
             (got, n, align),
             (vec![(0, u64::MAX)], 1, 1),
             "gone with the domain"
         );
-        ops::map(&ctx, ioas, FIXED_RW, buf.addr(0), PAGE, 0).unwrap();
+        ops::map(&ctx, ioas, FIXED_RW, buf.addr(0), PAGE, 0).expect("map");
         teardown(&host, ctx, &buf);
     }
 
@@ -240,7 +239,7 @@ mod channel {
         // A reservation over a mapping, or over the aperture's edge, is in use.
         let r = add_reserved(&ctx, ioas, APERTURE_START, PAGE);
         assert_eq!(r, Err(libc::EADDRINUSE));
-        add_reserved(&ctx, ioas, APERTURE_START + PAGE, PAGE).unwrap();
+        add_reserved(&ctx, ioas, APERTURE_START + PAGE, PAGE).expect("add reserved");
         let r = ops::map(
             &ctx,
             ioas,
@@ -260,7 +259,7 @@ mod channel {
         let (ctx, ioas, _, hwpt, idev) = mapped(&host, &buf);
         let bitmap = [0xffu8; 8];
         let bm = bitmap.as_ptr() as u64;
-        let dirty = common::hwpt_alloc(&ctx, idev, ioas, 2, 0, &[]).unwrap();
+        let dirty = common::hwpt_alloc(&ctx, idev, ioas, 2, 0, &[]).expect("hwpt alloc");
         let r = set_dirty(&ctx, dirty, PAGE, APERTURE_START, MOCK_PAGE, bm);
         assert_eq!(r, Err(libc::EINVAL), "tracking is off");
         let r = set_dirty(&ctx, hwpt, PAGE, APERTURE_START, MOCK_PAGE, bm);
@@ -273,7 +272,7 @@ mod channel {
             hwpt_id: dirty,
             __reserved: 0,
         };
-        call(&ctx, 0x8b, &mut c).unwrap();
+        call(&ctx, 0x8b, &mut c).expect("SET_DIRTY_TRACKING");
         let r = set_dirty(&ctx, dirty, PAGE, APERTURE_START + 1, MOCK_PAGE, bm);
         assert_eq!(r, Err(libc::EINVAL), "unaligned");
         assert_eq!(
@@ -285,7 +284,7 @@ mod channel {
             Ok(2)
         );
         c.flags = 0;
-        call(&ctx, 0x8b, &mut c).unwrap();
+        call(&ctx, 0x8b, &mut c).expect("SET_DIRTY_TRACKING");
         let r = set_dirty(&ctx, dirty, PAGE, APERTURE_START, MOCK_PAGE, bm);
         assert_eq!(r, Err(libc::EINVAL), "tracking stopped");
         teardown(&host, ctx, &buf);
@@ -311,21 +310,21 @@ mod channel {
         let c = TestCmd::new(14, hwpt, &[pair(4, 0)]);
         assert_eq!(test_cmd(&ctx, c).err(), Some(libc::EINVAL));
         // A PASID-capable mock device reports 20 bits; a plain one none.
-        let (_, _, pdev) = mock_domain_flags(&ctx, ioas, Some(4)).unwrap();
+        let (_, _, pdev) = mock_domain_flags(&ctx, ioas, Some(4)).expect("mock domain flags");
         let pasid_bits = |dev| {
             let mut c = k::iommu_hw_info {
                 size: 40,
                 dev_id: dev,
                 ..Default::default()
             };
-            call(&ctx, 0x8a, &mut c).unwrap();
+            call(&ctx, 0x8a, &mut c).expect("GET_HW_INFO");
             c.out_max_pasid_log2
         };
         assert_eq!((pasid_bits(idev), pasid_bits(pdev)), (0, 20));
         assert_eq!(mock_domain_flags(&ctx, ioas, Some(2)), Err(libc::EINVAL));
         // Destroying the mock device unbinds it: its bound device is gone.
         assert_eq!(ops::destroy(&ctx, idev), Err(libc::EBUSY));
-        ops::destroy(&ctx, stdev).unwrap();
+        ops::destroy(&ctx, stdev).expect("destroy");
         assert_eq!(ops::destroy(&ctx, idev), Err(libc::ENOENT));
         assert_eq!(mock_domain_replace(&ctx, stdev, ioas), Err(libc::ENOENT));
         teardown(&host, ctx, &buf);

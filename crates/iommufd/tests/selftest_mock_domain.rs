@@ -4,8 +4,6 @@
 //! after the kernel's `TEST_F` (a module per fixture variant) and asserts the errnos and
 //! values the kernel's does.
 
-#![allow(clippy::unwrap_used)]
-
 mod common;
 
 use std::sync::Arc;
@@ -92,7 +90,7 @@ impl MockDomain {
             mmap_buf_size: 8 * PAGE as usize,
         };
         for i in 0..mock_domains {
-            let (s, h, d) = mock_domain(&f.ctx, ioas_id).unwrap();
+            let (s, h, d) = mock_domain(&f.ctx, ioas_id).expect("mock domain");
             (f.stdev_ids[i], f.hwpt_ids[i], f.idev_ids[i]) = (s, h, d);
         }
         f.hwpt_id = f.hwpt_ids[0];
@@ -146,7 +144,7 @@ iommufd_mock_domain!(
 );
 
 fn basic(f: &mut MockDomain) {
-    let iova = f.map(f.buf.addr(0), PAGE, RW).unwrap();
+    let iova = f.map(f.buf.addr(0), PAGE, RW).expect("map");
     f.check_mock_iova(f.buf.addr(0), iova, PAGE);
     let size = f.mmap_buf_size;
     let m = Mapping::new(size);
@@ -158,7 +156,7 @@ fn basic(f: &mut MockDomain) {
 
 fn ro_unshare(f: &mut MockDomain) {
     use std::os::fd::AsRawFd;
-    let exe = std::fs::File::open("/proc/self/exe").unwrap();
+    let exe = std::fs::File::open("/proc/self/exe").expect("the test binary");
     // SAFETY: a private mapping of one page of a file open for reading; checked below.
     let p = unsafe {
         libc::mmap(
@@ -173,7 +171,7 @@ fn ro_unshare(f: &mut MockDomain) {
     assert_ne!(p, libc::MAP_FAILED);
     drop(exe);
     let va = p as u64;
-    let iova = f.map(va, PAGE, 4).unwrap();
+    let iova = f.map(va, PAGE, 4).expect("map");
     f.check_mock_iova(va, iova, PAGE);
     // SAFETY: the page mapped above, writable and private to this process.
     unsafe { std::ptr::write_bytes(p.cast::<u8>(), 1, PAGE as usize) };
@@ -193,11 +191,11 @@ fn aligns(f: &mut MockDomain, copy: bool) {
         let mut end = start + MOCK_PAGE;
         while end < size {
             let length = end - start;
-            let iova = f.map(m.ptr + start, length, RW).unwrap();
+            let iova = f.map(m.ptr + start, length, RW).expect("map");
             let mut stdev = None;
             let old = f.hwpt_ids[1];
             if copy {
-                let (s, h, _) = mock_domain(&f.ctx, f.ioas_id).unwrap();
+                let (s, h, _) = mock_domain(&f.ctx, f.ioas_id).expect("mock domain");
                 f.hwpt_ids[1] = h;
                 stdev = Some(s);
             }
@@ -206,10 +204,10 @@ fn aligns(f: &mut MockDomain, copy: bool) {
             let refs = check_refs(&f.ctx, m.ptr + first, end / PAGE * PAGE - first, 1);
             assert_eq!(refs, Ok(()), "{start:#x}..{end:#x}");
             if let Some(s) = stdev {
-                ops::destroy(&f.ctx, s).unwrap();
+                ops::destroy(&f.ctx, s).expect("destroy");
                 f.hwpt_ids[1] = old;
             }
-            ops::unmap(&f.ctx, f.ioas_id, iova, length).unwrap();
+            ops::unmap(&f.ctx, f.ioas_id, iova, length).expect("unmap");
             end += MOCK_PAGE;
         }
         start += MOCK_PAGE;
@@ -231,7 +229,7 @@ fn user_copy_access_free(f: &mut MockDomain) {
     const FIXED: u32 = 1;
     let va = f.buf.addr(0);
     let src = ops::ioas_alloc(&f.ctx);
-    let src_iova = ops::map(&f.ctx, src, RW, va, BUFFER_SIZE, 0).unwrap();
+    let src_iova = ops::map(&f.ctx, src, RW, va, BUFFER_SIZE, 0).expect("map");
     assert_eq!(check_refs(&f.ctx, va, BUFFER_SIZE, 0), Ok(()));
     let copy = |src: u32, iova: u64| {
         let (dst, flags) = (f.ioas_id, FIXED | RW);
@@ -242,39 +240,39 @@ fn user_copy_access_free(f: &mut MockDomain) {
     assert_eq!(check_refs(&f.ctx, va, BUFFER_SIZE, 1), Ok(()));
 
     let new = ops::ioas_alloc(&f.ctx);
-    let new_iova = ops::map(&f.ctx, new, RW, va, BUFFER_SIZE, 0).unwrap();
-    ops::unmap(&f.ctx, f.ioas_id, APERTURE_START, BUFFER_SIZE).unwrap();
-    ops::destroy(&f.ctx, src).unwrap();
+    let new_iova = ops::map(&f.ctx, new, RW, va, BUFFER_SIZE, 0).expect("map");
+    ops::unmap(&f.ctx, f.ioas_id, APERTURE_START, BUFFER_SIZE).expect("unmap");
+    ops::destroy(&f.ctx, src).expect("destroy");
     assert_eq!(check_refs(&f.ctx, va, BUFFER_SIZE, 0), Ok(()));
 
     assert_eq!(copy(new, new_iova), Ok(APERTURE_START));
     f.check_mock_iova(va, APERTURE_START, BUFFER_SIZE);
     assert_eq!(check_refs(&f.ctx, va, BUFFER_SIZE, 1), Ok(()));
-    ops::destroy(&f.ctx, new).unwrap();
+    ops::destroy(&f.ctx, new).expect("destroy");
     assert_eq!(
         check_refs(&f.ctx, va, BUFFER_SIZE, 1),
         Ok(()),
         "the copy keeps its pages"
     );
-    ops::unmap(&f.ctx, f.ioas_id, APERTURE_START, BUFFER_SIZE).unwrap();
+    ops::unmap(&f.ctx, f.ioas_id, APERTURE_START, BUFFER_SIZE).expect("unmap");
     assert_eq!(check_refs(&f.ctx, va, BUFFER_SIZE, 0), Ok(()));
 }
 
 fn replace(f: &mut MockDomain) {
     let ioas = ops::ioas_alloc(&f.ctx);
-    mock_domain_replace(&f.ctx, f.stdev_ids[0], ioas).unwrap();
+    mock_domain_replace(&f.ctx, f.stdev_ids[0], ioas).expect("mock domain replace");
     if f.mock_domains == 1 {
         let r = mock_domain_replace(&f.ctx, f.stdev_ids[0], f.hwpt_ids[0]);
         assert_eq!(r, Err(libc::ENOENT));
     }
-    mock_domain_replace(&f.ctx, f.stdev_ids[0], ioas).unwrap();
+    mock_domain_replace(&f.ctx, f.stdev_ids[0], ioas).expect("mock domain replace");
     if f.mock_domains >= 2 {
-        mock_domain_replace(&f.ctx, f.stdev_ids[0], f.hwpt_ids[1]).unwrap();
-        mock_domain_replace(&f.ctx, f.stdev_ids[0], f.hwpt_ids[1]).unwrap();
-        mock_domain_replace(&f.ctx, f.stdev_ids[0], f.hwpt_ids[0]).unwrap();
+        mock_domain_replace(&f.ctx, f.stdev_ids[0], f.hwpt_ids[1]).expect("mock domain replace");
+        mock_domain_replace(&f.ctx, f.stdev_ids[0], f.hwpt_ids[1]).expect("mock domain replace");
+        mock_domain_replace(&f.ctx, f.stdev_ids[0], f.hwpt_ids[0]).expect("mock domain replace");
     }
-    mock_domain_replace(&f.ctx, f.stdev_ids[0], f.ioas_id).unwrap();
-    ops::destroy(&f.ctx, ioas).unwrap();
+    mock_domain_replace(&f.ctx, f.stdev_ids[0], f.ioas_id).expect("mock domain replace");
+    ops::destroy(&f.ctx, ioas).expect("destroy");
 }
 
 fn alloc_hwpt(f: &mut MockDomain) {
@@ -282,17 +280,17 @@ fn alloc_hwpt(f: &mut MockDomain) {
         let (idev, stdev, ioas) = (f.idev_ids[i], f.stdev_ids[i], f.ioas_id);
         let r = hwpt_alloc(&f.ctx, idev, ioas, !NEST_PARENT, 0, &[]);
         assert_eq!(r, Err(libc::EOPNOTSUPP));
-        let h0 = hwpt_alloc(&f.ctx, idev, ioas, 0, 0, &[]).unwrap();
-        let h1 = hwpt_alloc(&f.ctx, idev, ioas, NEST_PARENT, 0, &[]).unwrap();
-        mock_domain_replace(&f.ctx, stdev, h0).unwrap();
+        let h0 = hwpt_alloc(&f.ctx, idev, ioas, 0, 0, &[]).expect("hwpt alloc");
+        let h1 = hwpt_alloc(&f.ctx, idev, ioas, NEST_PARENT, 0, &[]).expect("hwpt alloc");
+        mock_domain_replace(&f.ctx, stdev, h0).expect("mock domain replace");
         assert_eq!(ops::destroy(&f.ctx, h0), Err(libc::EBUSY));
-        mock_domain_replace(&f.ctx, stdev, h1).unwrap();
+        mock_domain_replace(&f.ctx, stdev, h1).expect("mock domain replace");
         assert_eq!(ops::destroy(&f.ctx, h1), Err(libc::EBUSY));
-        mock_domain_replace(&f.ctx, stdev, ioas).unwrap();
-        ops::destroy(&f.ctx, h1).unwrap();
-        let (s, _, _) = mock_domain(&f.ctx, h0).unwrap();
-        ops::destroy(&f.ctx, s).unwrap();
-        ops::destroy(&f.ctx, h0).unwrap();
+        mock_domain_replace(&f.ctx, stdev, ioas).expect("mock domain replace");
+        ops::destroy(&f.ctx, h1).expect("destroy");
+        let (s, _, _) = mock_domain(&f.ctx, h0).expect("mock domain");
+        ops::destroy(&f.ctx, s).expect("destroy");
+        ops::destroy(&f.ctx, h0).expect("destroy");
     }
 }
 
@@ -318,8 +316,8 @@ impl Dirty {
         let room = (bits.div_ceil(8) + 2 * PAGE).next_multiple_of(PAGE);
         let bitmap = Buffer::new(room as usize, PAGE as usize);
         let ioas_id = ops::ioas_alloc(&ctx);
-        ops::option(&ctx, 1, 0, ioas_id, 0).unwrap();
-        let (_, _, idev_id) = mock_domain(&ctx, ioas_id).unwrap();
+        ops::option(&ctx, 1, 0, ioas_id, 0).expect("option");
+        let (_, _, idev_id) = mock_domain(&ctx, ioas_id).expect("mock domain");
         Dirty {
             host,
             ctx,
@@ -383,41 +381,43 @@ fn set_tracking(ctx: &Context, hwpt: u32, on: bool) -> Result<i64, i32> {
 
 fn enforce_dirty(f: &mut Dirty) {
     let no_dirty = Some(1);
-    let hwpt = hwpt_alloc(&f.ctx, f.idev_id, f.ioas_id, DIRTY_TRACKING, 0, &[]).unwrap();
-    let (stdev, _, _) = mock_domain(&f.ctx, hwpt).unwrap();
+    let hwpt =
+        hwpt_alloc(&f.ctx, f.idev_id, f.ioas_id, DIRTY_TRACKING, 0, &[]).expect("hwpt alloc");
+    let (stdev, _, _) = mock_domain(&f.ctx, hwpt).expect("mock domain");
     let r = mock_domain_flags(&f.ctx, hwpt, no_dirty);
     assert_eq!(r, Err(libc::EINVAL));
-    ops::destroy(&f.ctx, stdev).unwrap();
-    ops::destroy(&f.ctx, hwpt).unwrap();
+    ops::destroy(&f.ctx, stdev).expect("destroy");
+    ops::destroy(&f.ctx, hwpt).expect("destroy");
 
     let ioas = ops::ioas_alloc(&f.ctx);
-    let (stdev, _, idev) = mock_domain_flags(&f.ctx, ioas, no_dirty).unwrap();
+    let (stdev, _, idev) = mock_domain_flags(&f.ctx, ioas, no_dirty).expect("mock domain flags");
     let r = hwpt_alloc(&f.ctx, idev, ioas, DIRTY_TRACKING, 0, &[]);
     assert_eq!(r, Err(libc::EOPNOTSUPP));
-    ops::destroy(&f.ctx, stdev).unwrap();
+    ops::destroy(&f.ctx, stdev).expect("destroy");
 }
 
 fn set_dirty_tracking(f: &mut Dirty) {
-    let hwpt = hwpt_alloc(&f.ctx, f.idev_id, f.ioas_id, DIRTY_TRACKING, 0, &[]).unwrap();
-    let (stdev, _, _) = mock_domain(&f.ctx, hwpt).unwrap();
-    set_tracking(&f.ctx, hwpt, true).unwrap();
-    set_tracking(&f.ctx, hwpt, false).unwrap();
-    ops::destroy(&f.ctx, stdev).unwrap();
-    ops::destroy(&f.ctx, hwpt).unwrap();
+    let hwpt =
+        hwpt_alloc(&f.ctx, f.idev_id, f.ioas_id, DIRTY_TRACKING, 0, &[]).expect("hwpt alloc");
+    let (stdev, _, _) = mock_domain(&f.ctx, hwpt).expect("mock domain");
+    set_tracking(&f.ctx, hwpt, true).expect("set tracking");
+    set_tracking(&f.ctx, hwpt, false).expect("set tracking");
+    ops::destroy(&f.ctx, stdev).expect("destroy");
+    ops::destroy(&f.ctx, hwpt).expect("destroy");
 }
 
 fn device_dirty_capability(f: &mut Dirty) {
-    let hwpt = hwpt_alloc(&f.ctx, f.idev_id, f.ioas_id, 0, 0, &[]).unwrap();
-    let (stdev, _, _) = mock_domain(&f.ctx, hwpt).unwrap();
+    let hwpt = hwpt_alloc(&f.ctx, f.idev_id, f.ioas_id, 0, 0, &[]).expect("hwpt alloc");
+    let (stdev, _, _) = mock_domain(&f.ctx, hwpt).expect("mock domain");
     let mut c = k::iommu_hw_info {
         size: 40,
         dev_id: f.idev_id,
         ..Default::default()
     };
-    call(&f.ctx, 0x8a, &mut c).unwrap();
+    call(&f.ctx, 0x8a, &mut c).expect("GET_HW_INFO");
     assert_eq!(c.out_capabilities & 1, 1, "IOMMU_HW_CAP_DIRTY_TRACKING");
-    ops::destroy(&f.ctx, stdev).unwrap();
-    ops::destroy(&f.ctx, hwpt).unwrap();
+    ops::destroy(&f.ctx, stdev).expect("destroy");
+    ops::destroy(&f.ctx, hwpt).expect("destroy");
 }
 
 /// The kernel's `test_mock_dirty_bitmaps` with the bitmap at byte `off` of the fixture's:
@@ -435,7 +435,8 @@ fn mock_dirty_bitmaps(f: &mut Dirty, hwpt: u32, off: usize, flags: u32) {
         }
     };
     set_even(&mut f.bitmap.bytes_mut()[off..off + bytes]);
-    let n = set_dirty(&f.ctx, hwpt, f.buffer_size, APERTURE_START, MOCK_PAGE, at).unwrap();
+    let n =
+        set_dirty(&f.ctx, hwpt, f.buffer_size, APERTURE_START, MOCK_PAGE, at).expect("set dirty");
     assert_eq!(n, nr);
     let get = |ctx: &Context| {
         let mut c = k::iommu_hwpt_get_dirty_bitmap {
@@ -448,7 +449,7 @@ fn mock_dirty_bitmaps(f: &mut Dirty, hwpt: u32, off: usize, flags: u32) {
             page_size: MOCK_PAGE,
             data: at,
         };
-        call(ctx, 0x8c, &mut c).unwrap();
+        call(ctx, 0x8c, &mut c).expect("GET_DIRTY_BITMAP");
     };
     f.bitmap.bytes_mut()[off..off + bytes].fill(0);
     get(&f.ctx);
@@ -467,13 +468,13 @@ fn mock_dirty_bitmaps(f: &mut Dirty, hwpt: u32, off: usize, flags: u32) {
 fn dirty_bitmaps(f: &mut Dirty, flags: u32) {
     let ioas = ops::ioas_alloc(&f.ctx);
     let va = f.buffer.addr(0);
-    ops::map(&f.ctx, ioas, FIXED_RW, va, f.buffer_size, APERTURE_START).unwrap();
-    let hwpt = hwpt_alloc(&f.ctx, f.idev_id, ioas, DIRTY_TRACKING, 0, &[]).unwrap();
-    set_tracking(&f.ctx, hwpt, true).unwrap();
+    ops::map(&f.ctx, ioas, FIXED_RW, va, f.buffer_size, APERTURE_START).expect("map");
+    let hwpt = hwpt_alloc(&f.ctx, f.idev_id, ioas, DIRTY_TRACKING, 0, &[]).expect("hwpt alloc");
+    set_tracking(&f.ctx, hwpt, true).expect("set tracking");
     mock_dirty_bitmaps(f, hwpt, 0, flags);
     mock_dirty_bitmaps(f, hwpt, MOCK_PAGE as usize, flags);
     mock_dirty_bitmaps(f, hwpt, 0xff1, flags);
-    ops::destroy(&f.ctx, hwpt).unwrap();
+    ops::destroy(&f.ctx, hwpt).expect("destroy");
 }
 
 fn get_dirty_bitmap(f: &mut Dirty) {
@@ -505,15 +506,15 @@ impl Compat {
         let host = mock();
         let ctx = open(&host);
         let ioas_id = ops::ioas_alloc(&ctx);
-        mock_domain(&ctx, ioas_id).unwrap();
+        mock_domain(&ctx, ioas_id).expect("mock domain");
         let mut c = k::iommu_vfio_ioas {
             size: 12,
             ioas_id,
             op: 1,
             __reserved: 0,
         };
-        call(&ctx, 0x88, &mut c).unwrap();
-        ctx.ioctl(VFIO_SET_IOMMU, version).unwrap();
+        call(&ctx, 0x88, &mut c).expect("VFIO_IOAS");
+        ctx.ioctl(VFIO_SET_IOMMU, version).expect("VFIO_SET_IOMMU");
         Compat {
             host,
             ctx,
@@ -542,7 +543,7 @@ impl Compat {
         b.extend_from_slice(&iova.to_ne_bytes());
         b.extend_from_slice(&size.to_ne_bytes());
         let r = self.ctx.ioctl(VFIO_IOMMU_UNMAP_DMA, b.as_mut_ptr() as u64);
-        let size = u64::from_ne_bytes(b[16..24].try_into().unwrap());
+        let size = u64::from_ne_bytes(b[16..24].try_into().expect("a field's bytes"));
         (r.map_err(|e| e.errno()), size)
     }
 }
@@ -569,7 +570,7 @@ vfio_compat_mock_domain!(simple_close, option_huge_pages, get_info, map, huge_ma
 fn simple_close(_: &mut Compat) {}
 
 fn option_huge_pages(f: &mut Compat) {
-    let v = ops::option(&f.ctx, 1, 1, f.ioas_id, 3).unwrap();
+    let v = ops::option(&f.ctx, 1, 1, f.ioas_id, 3).expect("option");
     assert_eq!(v, u64::from(f.version != TYPE1));
 }
 
@@ -577,11 +578,11 @@ const VFIO_IOMMU_GET_INFO: u64 = 0x3b70;
 const INFO_PGSIZES_CAPS: u32 = 1 | 2;
 
 fn field32(b: &[u8], at: usize) -> u32 {
-    u32::from_ne_bytes(b[at..at + 4].try_into().unwrap())
+    u32::from_ne_bytes(b[at..at + 4].try_into().expect("a field's bytes"))
 }
 
 fn field64(b: &[u8], at: usize) -> u64 {
-    u64::from_ne_bytes(b[at..at + 8].try_into().unwrap())
+    u64::from_ne_bytes(b[at..at + 8].try_into().expect("a field's bytes"))
 }
 
 /// `VFIO_IOMMU_GET_INFO` with `argsz` in the fixture's buffer, whose bytes past `argsz` must
@@ -592,7 +593,9 @@ fn info_in_buffer(f: &mut Compat, argsz: u32) -> Vec<u8> {
     b[..4].copy_from_slice(&argsz.to_ne_bytes());
     b[argsz as usize..].fill(0xaa);
     let at = f.buf.addr(0);
-    f.ctx.ioctl(VFIO_IOMMU_GET_INFO, at).unwrap();
+    f.ctx
+        .ioctl(VFIO_IOMMU_GET_INFO, at)
+        .expect("VFIO_IOMMU_GET_INFO");
     let b = f.buf.bytes().to_vec();
     let used = (argsz as usize).max(4);
     assert!(
@@ -657,12 +660,12 @@ fn get_info(f: &mut Compat) {
 fn map(f: &mut Compat) {
     const ALL: u32 = 1 << 1;
     let va = f.buf.addr(0);
-    f.map(va, APERTURE_START, BUFFER_SIZE).unwrap();
+    f.map(va, APERTURE_START, BUFFER_SIZE).expect("map");
     assert_eq!(
         f.unmap(0, APERTURE_START, BUFFER_SIZE),
         (Ok(0), BUFFER_SIZE)
     );
-    f.map(va, APERTURE_START, BUFFER_SIZE).unwrap();
+    f.map(va, APERTURE_START, BUFFER_SIZE).expect("map");
     assert_eq!(
         f.unmap(ALL, APERTURE_START, BUFFER_SIZE).0,
         Err(libc::EINVAL)
@@ -671,7 +674,7 @@ fn map(f: &mut Compat) {
     let n = BUFFER_SIZE / PAGE;
     for i in 0..n {
         f.map(va + i * PAGE, APERTURE_START + i * PAGE, PAGE)
-            .unwrap();
+            .expect("map");
     }
     // A fixed shuffle of the pages.
     for j in 0..n {
@@ -683,7 +686,7 @@ fn map(f: &mut Compat) {
 fn huge_map(f: &mut Compat) {
     let size = 4u64 << 20;
     let buf = Buffer::new(size as usize, 2 << 20);
-    f.map(buf.addr(0), APERTURE_START, size).unwrap();
+    f.map(buf.addr(0), APERTURE_START, size).expect("map");
     let piece = size / 16;
     for j in 0..16 {
         let i = (j * 5 + 1) % 16;
