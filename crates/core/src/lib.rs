@@ -77,7 +77,9 @@ pub mod testing;
 mod topology;
 
 pub use caps::{DeviceCaps, EffectiveCaps, Family, IommuCaps};
-pub use domain::{Attachment, Domain, DomainKind, Gather, Nested, NestedData, Paging};
+pub use domain::{
+    Attachment, Domain, DomainKind, FaultHandler, Gather, Nested, NestedData, Paging,
+};
 pub use driver::{
     DeviceInfo, DmaFault, DmaFaultKind, DmaTranslation, HwInfo, IommuDriver, PagingRequest, Target,
 };

@@ -18,6 +18,7 @@ mod context;
 mod device;
 mod dirty;
 mod error;
+mod fault;
 #[cfg(feature = "fuzzing")]
 pub mod fuzz;
 mod host;
@@ -38,6 +39,11 @@ pub use context::{Context, OPTION_HUGE_PAGES, OPTION_OP_GET, OPTION_OP_SET, OPTI
 pub use device::Device;
 pub use dirty::{DIRTY_BITMAP_NO_CLEAR, DIRTY_TRACKING_ENABLE};
 pub use error::{Errno, Error, Result};
+pub use fault::{
+    FaultQueue, PAGE_RESP_INVALID, PAGE_RESP_SUCCESS, PAGE_RESPONSE_SIZE, PGFAULT_FLAGS_LAST_PAGE,
+    PGFAULT_FLAGS_PASID_VALID, PGFAULT_PERM_EXEC, PGFAULT_PERM_PRIV, PGFAULT_PERM_READ,
+    PGFAULT_PERM_WRITE, PGFAULT_SIZE,
+};
 pub use host::{AccountMode, Credentials, FailPoints, Host, PAGE_SIZE};
 pub use hw_info::{
     HW_CAP_DIRTY_TRACKING, HW_CAP_PCI_ATS_NOT_SUPPORTED, HW_INFO_FLAG_INPUT_TYPE,

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::device::Device;
 use crate::error::{Result, err};
+use crate::fault::FaultQueue;
 use crate::hwpt::Hwpt;
 use crate::ioas::Ioas;
 use crate::viommu::{Vdevice, Viommu};
@@ -23,6 +24,8 @@ pub(crate) enum Object {
     Viommu(Arc<Viommu>),
     /// A device's virtual id in a vIOMMU.
     Vdevice(Arc<Vdevice>),
+    /// A fault queue.
+    Fault(Arc<FaultQueue>),
 }
 
 impl Object {
@@ -34,6 +37,7 @@ impl Object {
             Object::Device(d) => Arc::strong_count(d) > 1,
             Object::Viommu(v) => Arc::strong_count(v) > 1,
             Object::Vdevice(v) => Arc::strong_count(v) > 1,
+            Object::Fault(f) => Arc::strong_count(f) > 1,
         }
     }
 }

@@ -242,6 +242,11 @@ impl Iommu {
                 open.remove(&key)
             }
         };
+        if let (Some(reqs), Some(h)) = (&group, domain.as_ref().and_then(|d| d.fault_handler())) {
+            // The domain's user answers through `page_response`.
+            h.page_request_group(reqs.clone());
+            return Ok(None);
+        }
         let code = match (group, domain.as_ref().map(|d| d.kind())) {
             (None, _) => ResponseCode::Failure,
             (Some(reqs), Some(DomainKind::Sva(mm))) => {
@@ -267,5 +272,15 @@ impl Iommu {
             },
         );
         Ok(Some(code))
+    }
+
+    /// Sends the answer to a page-request group that a domain's [`FaultHandler`] was
+    /// given, through the driver of the device's instance.
+    ///
+    /// [`FaultHandler`]: crate::FaultHandler
+    pub fn page_response(&self, resp: PageResponse) -> Result<()> {
+        let (drv, info) = self.driver_of(resp.device)?;
+        drv.page_response(&info, &resp);
+        Ok(())
     }
 }

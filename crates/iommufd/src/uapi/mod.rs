@@ -1,6 +1,7 @@
 //! The kernel's binary interface: an ioctl number and a pointer to the caller's structure,
 //! framed as `/dev/iommu` frames them, answered by the typed calls of [`Context`].
 
+mod fault;
 mod hwpt;
 mod ioas;
 pub(crate) mod pod;
@@ -171,6 +172,12 @@ const OPS: &[Op] = &[
         size: 32,
         min: 32,
         run: hwpt::invalidate,
+    },
+    Op {
+        nr: 0x8e,
+        size: 16,
+        min: 16,
+        run: fault::fault_queue_alloc,
     },
     Op {
         nr: 0x8f,
