@@ -46,16 +46,16 @@ impl Object {
 #[derive(Default)]
 pub(crate) struct Objects {
     map: BTreeMap<u32, Object>,
+    /// Ids of objects destroyed with another (a device's virtual devices): they name
+    /// nothing (`ENOENT`) and are not given out again.
+    tombs: std::collections::BTreeSet<u32>,
 }
 
 impl Objects {
     /// Adds `obj` under the lowest free id (from 1).
     pub(crate) fn insert(&mut self, obj: Object) -> Result<u32> {
         let mut id = 1u32;
-        for &k in self.map.keys() {
-            if k != id {
-                break;
-            }
+        while self.map.contains_key(&id) || self.tombs.contains(&id) {
             id = match id.checked_add(1) {
                 Some(n) if n <= i32::MAX as u32 => n,
                 _ => return err(libc::ENOSPC, "no object id left"),
@@ -63,6 +63,22 @@ impl Objects {
         }
         self.map.insert(id, obj);
         Ok(id)
+    }
+
+    /// Removes object `id` without the in-use check, leaving its id a tombstone.
+    pub(crate) fn tombstone(&mut self, id: u32) -> Option<Object> {
+        let o = self.map.remove(&id)?;
+        self.tombs.insert(id);
+        Some(o)
+    }
+
+    /// The ids of the objects `f` selects.
+    pub(crate) fn ids_where(&self, f: impl Fn(&Object) -> bool) -> Vec<u32> {
+        self.map
+            .iter()
+            .filter(|(_, o)| f(o))
+            .map(|(&id, _)| id)
+            .collect()
     }
 
     /// The object `id`.
