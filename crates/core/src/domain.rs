@@ -158,6 +158,14 @@ pub struct Domain {
     kind: DomainKind,
     attachments: RwLock<Vec<Attachment>>,
     fault_handler: RwLock<Option<Arc<dyn FaultHandler>>>,
+    event_handler: RwLock<Option<Arc<dyn EventHandler>>>,
+}
+
+/// Where the hardware events of the devices attached to a domain go when its user takes
+/// them (a nested domain whose stage 1 belongs to a guest).
+pub trait EventHandler: Send + Sync {
+    /// Hardware record `record` (the driver's format) of a fault of `device`.
+    fn device_event(&self, device: crate::ids::DeviceId, record: &[u64]);
 }
 
 /// Where the page-request groups of a domain go when its user answers them itself (a user
@@ -186,6 +194,7 @@ impl Domain {
             kind,
             attachments: RwLock::new(Vec::new()),
             fault_handler: RwLock::new(None),
+            event_handler: RwLock::new(None),
         });
         if let DomainKind::Nested(n) = &d.kind
             && let DomainKind::Paging(p) = &n.parent.kind
@@ -250,6 +259,17 @@ impl Domain {
     /// The handler of the domain's page-request groups, if it has one.
     pub fn fault_handler(&self) -> Option<Arc<dyn FaultHandler>> {
         self.fault_handler.read().clone()
+    }
+
+    /// Sends the hardware events of the domain's devices to `handler` (or nowhere, with
+    /// `None`).
+    pub fn set_event_handler(&self, handler: Option<Arc<dyn EventHandler>>) {
+        *self.event_handler.write() = handler;
+    }
+
+    /// The handler of the domain's hardware events, if it has one.
+    pub fn event_handler(&self) -> Option<Arc<dyn EventHandler>> {
+        self.event_handler.read().clone()
     }
 
     /// Where the domain is attached now.

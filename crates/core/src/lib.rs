@@ -78,10 +78,11 @@ mod topology;
 
 pub use caps::{DeviceCaps, EffectiveCaps, Family, IommuCaps};
 pub use domain::{
-    Attachment, Domain, DomainKind, FaultHandler, Gather, Nested, NestedData, Paging,
+    Attachment, Domain, DomainKind, EventHandler, FaultHandler, Gather, Nested, NestedData, Paging,
 };
 pub use driver::{
-    DeviceInfo, DmaFault, DmaFaultKind, DmaTranslation, HwInfo, IommuDriver, PagingRequest, Target,
+    DeviceEvent, DeviceInfo, DmaFault, DmaFaultKind, DmaTranslation, HwInfo, IommuDriver,
+    PagingRequest, Target,
 };
 pub use error::{CoreError, HwError, Result};
 pub use ids::{

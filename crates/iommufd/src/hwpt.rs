@@ -349,6 +349,11 @@ impl Context {
                 self.host().iommu().new_nested(&parent.domain, *nd)?
             }
         };
+        if matches!(domain.kind(), softiommu_core::DomainKind::Nested(_)) {
+            domain.set_event_handler(Some(Arc::new(crate::veventq::ViommuEvents(
+                Arc::downgrade(&viommu),
+            ))));
+        }
         let hwpt = Arc::new(Hwpt {
             kind: HwptKind::Nested {
                 parent,

@@ -32,6 +32,7 @@ mod objects;
 mod pages;
 mod spans;
 mod uapi;
+mod veventq;
 pub mod vfio;
 mod viommu;
 
@@ -61,4 +62,8 @@ pub use ioas::{Ioas, IovaRanges, MAP_FIXED_IOVA, MAP_READABLE, MAP_WRITEABLE};
 pub use nested::{VTD_S1_EAFE, VTD_S1_SRE, VTD_S1_WPE};
 pub use spans::SpanCounts;
 pub use uapi::{IOMMUFD_TYPE, iommufd_ioctl};
+pub use veventq::{
+    VEVENT_HEADER_SIZE, VEVENTQ_FLAG_LOST_EVENTS, VEVENTQ_TYPE_ARM_SMMUV3, VEVENTQ_TYPE_DEFAULT,
+    Veventq,
+};
 pub use viommu::{VIOMMU_TYPE_ARM_SMMUV3, VIOMMU_TYPE_DEFAULT, Vdevice, Viommu};

@@ -26,6 +26,8 @@ pub(crate) enum Object {
     Vdevice(Arc<Vdevice>),
     /// A fault queue.
     Fault(Arc<FaultQueue>),
+    /// A vIOMMU's event queue.
+    Veventq(Arc<crate::veventq::Veventq>),
 }
 
 impl Object {
@@ -38,6 +40,7 @@ impl Object {
             Object::Viommu(v) => Arc::strong_count(v) > 1,
             Object::Vdevice(v) => Arc::strong_count(v) > 1,
             Object::Fault(f) => Arc::strong_count(f) > 1,
+            Object::Veventq(q) => Arc::strong_count(q) > 1,
         }
     }
 }

@@ -7,6 +7,7 @@ mod common;
 
 use std::sync::Arc;
 
+use common::events::smmu_events;
 use common::{
     Buffer, GuestView, Platform, bytes_of, call, destroy, hwpt_alloc, invalidate, ioas_with, smmu,
 };
@@ -15,7 +16,7 @@ use softiommu_core::Rid;
 use softiommu_devices::bus::DmaRequest;
 use softiommu_iommufd::{
     Context, HWPT_ALLOC_NEST_PARENT, HWPT_DATA_ARM_SMMUV3, INVALIDATE_DATA_ARM_SMMUV3,
-    VIOMMU_TYPE_ARM_SMMUV3,
+    VEVENTQ_FLAG_LOST_EVENTS, VIOMMU_TYPE_ARM_SMMUV3,
 };
 use softiommu_mem::PageAlloc;
 use softiommu_pgtable::formats::arm::Granule;
@@ -106,7 +107,11 @@ fn cmd(w0: u64, w1: u64) -> Vec<u8> {
 /// nesting parent over it, a vIOMMU and the device's vDEVICE with [`VSID`], and the
 /// guest's stage 1 mapping [`IOVA`] to guest page 0x20_0000, in the CD table's one CD.
 fn guest() -> Guest {
-    let p = smmu(1);
+    guest_on(smmu(1))
+}
+
+/// [`guest`] on platform `p`.
+fn guest_on(p: Platform) -> Guest {
     let ctx = p.context(1 << 30);
     let buf = Buffer::new(RAM as usize, 2 << 20);
     let ioas = ioas_with(&ctx, &buf, RAM, GPA);
@@ -317,4 +322,150 @@ fn viommu_and_vdevice_rules() {
     // And the id is not given out again.
     let again = ctx.ioas_alloc().unwrap();
     assert_ne!(again, g.vdev);
+}
+
+/// `IOMMU_VEVENTQ_ALLOC`: (id, fd) or the errno.
+fn veventq_alloc(
+    ctx: &Context,
+    viommu: u32,
+    ty: u32,
+    depth: u32,
+    flags: u32,
+) -> Result<(u32, i32), i32> {
+    let mut c = k::iommu_veventq_alloc {
+        size: 32,
+        flags,
+        viommu_id: viommu,
+        type_: ty,
+        veventq_depth: depth,
+        ..Default::default()
+    };
+    call(ctx, 0x93, &mut c).map(|_| (c.out_veventq_id, c.out_veventq_fd as i32))
+}
+
+/// Waits up to 10 s until `fd` holds `n` unread bytes.
+fn wait_bytes(fd: i32, n: usize) {
+    let t = std::time::Instant::now();
+    loop {
+        let mut have: libc::c_int = 0;
+        // SAFETY: FIONREAD writes one int.
+        unsafe { libc::ioctl(fd, libc::FIONREAD, &mut have) };
+        if have as usize >= n {
+            return;
+        }
+        assert!(t.elapsed().as_secs() < 10, "{have} of {n} bytes arrived");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
+/// `read(2)` of up to `n` bytes from `fd`.
+fn read_fd(fd: i32, n: usize) -> Vec<u8> {
+    let mut b = vec![0u8; n];
+    // SAFETY: reads at most `n` bytes into `b`.
+    let r = unsafe { libc::read(fd, b.as_mut_ptr().cast(), n) };
+    b.truncate(r.max(0) as usize);
+    b
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_ne_bytes(b[at..at + 4].try_into().unwrap())
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
+}
+
+/// A record: header (flags, sequence) and the SMMUv3 event's four words.
+const RECORD: usize = 8 + 32;
+
+#[test]
+fn a_guest_stage1_fault_arrives_in_the_veventq_with_the_vsid() {
+    let g = guest_on(smmu_events(1));
+    let nested = g.nested();
+    g.ctx.device_attach(g.dev, nested).unwrap();
+    let (_q, fd) = veventq_alloc(&g.ctx, g.viommu, 1, 8, 0).unwrap();
+    // The guest's stage 1 has no page there.
+    assert_eq!(g.dma_read(IOVA + 0x1000), Err(()));
+    wait_bytes(fd, RECORD);
+    let b = read_fd(fd, 4 * RECORD);
+    assert_eq!(b.len(), RECORD, "one event");
+    assert_eq!((u32_at(&b, 0), u32_at(&b, 4)), (0, 0), "flags, sequence");
+    let evt0 = u64_at(&b, 8);
+    assert_eq!(evt0 & 0xff, 0x10, "F_TRANSLATION");
+    assert_eq!(evt0 >> 32, VSID, "the guest's StreamID, not the host's");
+    assert_eq!(u64_at(&b, 8 + 16), IOVA + 0x1000, "the input address");
+    // A stage-2 fault is the host's: nothing for the guest.
+    let mut g = g;
+    g.s1.map(IOVA + 0x2000, 0x7000_0000, 0x1000, Prot::RW)
+        .unwrap();
+    assert_eq!(g.dma_read(IOVA + 0x2000), Err(()));
+    assert_eq!(g.dma_read(IOVA + 0x1000), Err(()));
+    wait_bytes(fd, RECORD);
+    let b = read_fd(fd, 4 * RECORD);
+    assert_eq!(b.len(), RECORD, "only the stage-1 fault");
+    assert_eq!(u32_at(&b, 4), 1);
+    assert_eq!(u64_at(&b, 8 + 16), IOVA + 0x1000);
+    common::dsa::close(fd);
+}
+
+#[test]
+fn a_full_veventq_loses_events_and_says_so() {
+    let g = guest_on(smmu_events(1));
+    let nested = g.nested();
+    g.ctx.device_attach(g.dev, nested).unwrap();
+    let (_q, fd) = veventq_alloc(&g.ctx, g.viommu, 1, 2, 0).unwrap();
+    for i in 0..3 {
+        assert_eq!(g.dma_read(IOVA + 0x1000 * (i + 1)), Err(()));
+    }
+    wait_bytes(fd, 2 * RECORD + 8);
+    let b = read_fd(fd, 8 * RECORD);
+    assert_eq!(
+        b.len(),
+        2 * RECORD + 8,
+        "two events, then a lost-events header"
+    );
+    assert_eq!((u32_at(&b, 0), u32_at(&b, 4)), (0, 0));
+    assert_eq!((u32_at(&b, RECORD), u32_at(&b, RECORD + 4)), (0, 1));
+    assert_eq!(
+        (u32_at(&b, 2 * RECORD), u32_at(&b, 2 * RECORD + 4)),
+        (VEVENTQ_FLAG_LOST_EVENTS, 2)
+    );
+    // Read out, the queue takes events again, numbered on.
+    assert_eq!(g.dma_read(IOVA + 0x8000), Err(()));
+    wait_bytes(fd, RECORD);
+    let b = read_fd(fd, 8 * RECORD);
+    assert_eq!((b.len(), u32_at(&b, 0), u32_at(&b, 4)), (RECORD, 0, 3));
+    common::dsa::close(fd);
+}
+
+#[test]
+fn veventq_rules() {
+    let g = guest();
+    let ctx = &g.ctx;
+    assert_eq!(veventq_alloc(ctx, g.viommu, 0, 2, 0), Err(libc::EOPNOTSUPP));
+    assert_eq!(veventq_alloc(ctx, g.viommu, 1, 2, 1), Err(libc::EOPNOTSUPP));
+    assert_eq!(veventq_alloc(ctx, g.viommu, 1, 0, 0), Err(libc::EINVAL));
+    assert_eq!(veventq_alloc(ctx, 999, 1, 2, 0), Err(libc::ENOENT));
+    assert_eq!(veventq_alloc(ctx, g.ioas, 1, 2, 0), Err(libc::ENOENT));
+    let (q, fd) = veventq_alloc(ctx, g.viommu, 1, 2, 0).unwrap();
+    assert_eq!(veventq_alloc(ctx, g.viommu, 1, 4, 0), Err(libc::EEXIST));
+    // The queue keeps its vIOMMU.
+    destroy(ctx, g.vdev).unwrap();
+    assert_eq!(destroy(ctx, g.viommu), Err(libc::EBUSY));
+    destroy(ctx, q).unwrap();
+    common::dsa::close(fd);
+    // Another of the type once the first is gone; the size's minimum is 28 bytes.
+    let mut c = k::iommu_veventq_alloc {
+        size: 24,
+        viommu_id: g.viommu,
+        type_: 1,
+        veventq_depth: 1,
+        ..Default::default()
+    };
+    assert_eq!(call(ctx, 0x93, &mut c), Err(libc::EINVAL));
+    c.size = 28;
+    call(ctx, 0x93, &mut c).unwrap();
+    common::dsa::close(c.out_veventq_fd as i32);
+    destroy(ctx, c.out_veventq_id).unwrap();
+    destroy(ctx, g.viommu).unwrap();
 }

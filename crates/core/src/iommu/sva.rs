@@ -283,4 +283,27 @@ impl Iommu {
         drv.page_response(&info, &resp);
         Ok(())
     }
+
+    /// The event interrupt of instance `inst`: the driver takes the events the hardware
+    /// recorded for devices whose domain leaves them to its user, and each goes to the
+    /// [`EventHandler`](crate::EventHandler) of the domain at the device's RID. Returns how
+    /// many were delivered.
+    pub fn event_interrupt(&self, inst: InstanceId) -> Result<usize> {
+        let drv = self.state.read().driver(inst)?;
+        let mut n = 0;
+        for e in drv.take_events() {
+            let handler = {
+                let st = self.state.read();
+                st.dev(e.device)
+                    .ok()
+                    .and_then(|d| d.rid.clone())
+                    .and_then(|d| d.event_handler())
+            };
+            if let Some(h) = handler {
+                h.device_event(e.device, &e.record);
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
 }

@@ -197,6 +197,12 @@ const OPS: &[Op] = &[
         min: 24,
         run: hwpt::vdevice_alloc,
     },
+    Op {
+        nr: 0x93,
+        size: 32,
+        min: 28,
+        run: fault::veventq_alloc,
+    },
 ];
 
 /// The first command number; numbers outside the table belong to VFIO's container

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod dsa;
+pub mod events;
 pub mod pri;
 
 use std::sync::Arc;

@@ -213,6 +213,12 @@ impl IommuDriver for SmmuDriver {
         self.drain_priq(&mut self.state.lock())
     }
 
+    fn take_events(&self) -> Vec<softiommu_core::DeviceEvent> {
+        let mut st = self.state.lock();
+        self.drain_events(&mut st);
+        st.user_events.drain(..).collect()
+    }
+
     fn dma(
         &self,
         dev: &DeviceInfo,
