@@ -3,6 +3,8 @@
 //! DMA goes through the guest's stage 1 over the parent's stage 2; the guest's invalidation
 //! commands on the vIOMMU make its changes visible; refusals have the kernel's errnos.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::sync::Arc;
