@@ -134,6 +134,16 @@ pub struct DmaTranslation {
     pub len: u64,
 }
 
+/// A cache invalidation command a guest wrote for the hardware it sees, with the device
+/// its guest-side ID names (for commands that name one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GuestCommand {
+    /// The command's words, as the guest wrote them.
+    pub words: [u64; 2],
+    /// The device the command's guest-side ID stands for.
+    pub device: Option<DeviceId>,
+}
+
 /// A fault a driver's hardware recorded for a device, for the user of the device's domain.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeviceEvent {
@@ -228,6 +238,17 @@ pub trait IommuDriver: Send + Sync {
     /// hardware's records. The default has none.
     fn take_events(&self) -> Vec<DeviceEvent> {
         Vec::new()
+    }
+
+    /// Carries out `cmds`, cache invalidations a guest wrote in this hardware's own format
+    /// for the stage 1 it owns in `domains` (nested domains over one parent), in order:
+    /// the IDs of the host (the domains' tags, the devices' physical IDs) take the place
+    /// of the guest's. The default, hardware without such commands, refuses them.
+    fn guest_invalidate(&self, domains: &[Arc<Domain>], cmds: &[GuestCommand]) -> Result<()> {
+        let _ = (domains, cmds);
+        Err(crate::CoreError::NotSupported(
+            "guest invalidation commands in this hardware's format",
+        ))
     }
 
     /// The device side: how this instance answers one DMA request of `dev` (for a hardware

@@ -81,8 +81,8 @@ pub use domain::{
     Attachment, Domain, DomainKind, EventHandler, FaultHandler, Gather, Nested, NestedData, Paging,
 };
 pub use driver::{
-    DeviceEvent, DeviceInfo, DmaFault, DmaFaultKind, DmaTranslation, HwInfo, IommuDriver,
-    PagingRequest, Target,
+    DeviceEvent, DeviceInfo, DmaFault, DmaFaultKind, DmaTranslation, GuestCommand, HwInfo,
+    IommuDriver, PagingRequest, Target,
 };
 pub use error::{CoreError, HwError, Result};
 pub use ids::{

@@ -215,8 +215,9 @@ fn cfgi_cd(vsid: u64) -> Vec<u8> {
     cmd(CMD_CFGI_CD | vsid << 32, 1)
 }
 
+/// An ATC invalidation of everything (Size 52) of device `vsid`.
 fn atc_inv(vsid: u64) -> Vec<u8> {
-    cmd(CMD_ATC_INV | vsid << 32, 0x3f)
+    cmd(CMD_ATC_INV | vsid << 32, 52)
 }
 
 #[test]
@@ -257,6 +258,11 @@ fn stale_translations_stay_until_the_guest_s_command_and_are_gone_after_it() {
     g.s1.unmap(IOVA, 0x1000).unwrap();
     g.s1.map(IOVA, GPA + 0x30_0000, 0x1000, Prot::RW).unwrap();
     assert_eq!(g.dma_read(IOVA), Ok(1), "cached");
+    // Another address, or another ASID, leaves it.
+    assert_eq!(g.inv(&[tlbi_va(IOVA + 0x10_0000)]), (Ok(0), 1));
+    let other_asid = cmd(CMD_TLBI_NH_VA | u64::from(ASID + 1) << 48, IOVA | 1);
+    assert_eq!(g.inv(&[other_asid]), (Ok(0), 1));
+    assert_eq!(g.dma_read(IOVA), Ok(1), "still cached");
     assert_eq!(g.inv(&[tlbi_va(IOVA)]), (Ok(0), 1));
     assert_eq!(g.dma_read(IOVA), Ok(2));
 

@@ -306,4 +306,16 @@ impl Iommu {
         }
         Ok(n)
     }
+
+    /// Has the driver of instance `inst` carry out a guest's invalidation commands for its
+    /// nested `domains` (see [`IommuDriver::guest_invalidate`]).
+    pub fn guest_invalidate(
+        &self,
+        inst: InstanceId,
+        domains: &[Arc<Domain>],
+        cmds: &[crate::GuestCommand],
+    ) -> Result<()> {
+        let drv = self.state.read().driver(inst)?;
+        drv.guest_invalidate(domains, cmds)
+    }
 }

@@ -77,6 +77,7 @@ mod attach;
 mod cdtab;
 mod cmdq;
 mod flush;
+mod guest;
 mod hw;
 mod ops;
 mod queues;
