@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::pri::{PriRig, vtd_pri};
+use common::pri::{PriRig, smmu_pri, vtd_pri};
 use common::{Buffer, bytes_of, call, destroy, from_bytes, ioas_with, vtd};
 use iommufd_bindings as k;
 use softiommu_devices::dsa::{CompletionRecord, Status};
@@ -94,7 +94,11 @@ struct Setup {
 }
 
 fn setup() -> Setup {
-    let rig = vtd_pri();
+    setup_on(vtd_pri())
+}
+
+/// [`setup`] on `rig`.
+fn setup_on(rig: PriRig) -> Setup {
     let ctx = rig.p.context(1 << 30);
     let mut src = Buffer::new(LEN, 4096);
     for (i, b) in src.bytes_mut().iter_mut().enumerate() {
@@ -136,7 +140,16 @@ fn move_while(s: &Setup, user: impl FnOnce(&Setup)) -> CompletionRecord {
 
 #[test]
 fn a_page_request_is_read_from_the_fault_fd_and_a_success_response_completes_the_move() {
-    let s = setup();
+    success_completes_the_move(setup());
+}
+
+#[test]
+fn on_smmuv3_a_pri_page_request_reaches_the_fault_fd_and_the_response_the_engine() {
+    success_completes_the_move(setup_on(smmu_pri()));
+}
+
+/// The move faults on DST; the user reads the record, maps the page and answers success.
+fn success_completes_the_move(s: Setup) {
     let r = move_while(&s, |s| {
         let f = read_fault(s.fd);
         assert_eq!(f.dev_id, s.dev);

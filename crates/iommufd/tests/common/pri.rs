@@ -1,5 +1,5 @@
-//! A VT-d platform whose page-request interrupt is served as an OS serves it, with a copy
-//! engine that speaks ATS and PRI and blocks on faults.
+//! VT-d and SMMUv3 platforms whose page-request interrupt is served as an OS serves it, with
+//! a copy engine that speaks ATS and PRI and blocks on faults.
 
 use std::sync::{Arc, Weak, mpsc};
 use std::time::Duration;
@@ -13,7 +13,7 @@ use softiommu_iommufd::Host;
 
 use super::{Platform, base};
 
-/// A VT-d platform with one engine (device 0) behind the unit.
+/// A platform with one engine (device 0) behind the unit.
 pub struct PriRig {
     pub p: Platform,
     pub function: DsaFunction,
@@ -53,6 +53,45 @@ pub fn vtd_pri() -> PriRig {
     );
     let upstream: Arc<dyn softiommu_devices::bus::Upstream> = unit.clone();
     let driver = Arc::new(VtdDriver::new(unit, m.clone(), tables.clone()).expect("driver"));
+    rig(mem, m, tables, driver, upstream, rx)
+}
+
+/// [`vtd_pri`] on an SMMUv3 with every feature, its PRI-queue interrupt served.
+pub fn smmu_pri() -> PriRig {
+    use softiommu_smmuv3::driver::SmmuDriver;
+    use softiommu_smmuv3::model::SmmuUnit;
+    use softiommu_smmuv3::regs::{Interrupt, Irq, SmmuParams};
+    let (mem, m, tables) = base();
+    let (tx, rx) = mpsc::channel::<()>();
+    let tx = parking_lot::Mutex::new(tx);
+    let unit = Arc::new(
+        SmmuUnit::new(
+            SmmuParams::full(),
+            m.clone(),
+            Arc::new(move |i: Interrupt| {
+                if i.irq == Irq::PriQueue {
+                    let _ = tx.lock().send(());
+                }
+            }),
+        )
+        .expect("unit"),
+    );
+    unit.set_checking(true);
+    let upstream: Arc<dyn softiommu_devices::bus::Upstream> = unit.clone();
+    let driver = Arc::new(SmmuDriver::new(unit, m.clone(), tables.clone()).expect("driver"));
+    rig(mem, m, tables, driver, upstream, rx)
+}
+
+/// The core over `driver`, the engine at 00:03.0 behind `upstream`, and the thread that
+/// serves the page-request interrupts `rx` receives.
+fn rig(
+    mem: Arc<softiommu_mem::HostMemory>,
+    m: softiommu_core::Mem,
+    tables: softiommu_core::TableAlloc,
+    driver: Arc<dyn softiommu_core::IommuDriver>,
+    upstream: Arc<dyn softiommu_devices::bus::Upstream>,
+    rx: mpsc::Receiver<()>,
+) -> PriRig {
     let iommu = Arc::new(Iommu::new(m, tables));
     let inst = iommu.add_instance(driver);
     let rid = Rid::new(0, 0, 3, 0);
