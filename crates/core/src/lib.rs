@@ -82,7 +82,7 @@ pub use domain::{
 };
 pub use driver::{
     DeviceEvent, DeviceInfo, DmaFault, DmaFaultKind, DmaTranslation, GuestCommand, HwInfo,
-    IommuDriver, PagingRequest, Target,
+    IommuDriver, PagingRequest, ReservedKind, ReservedRegion, Target,
 };
 pub use error::{CoreError, HwError, Result};
 pub use ids::{
