@@ -260,6 +260,36 @@ fn fault_queue_rules() {
         hwpt_with_fault(ctx, s.dev, s.ioas, HWPT_ALLOC_NEST_PARENT, s.fault),
         Err(libc::EOPNOTSUPP)
     );
+    // A nested HWPT takes a fault queue (its only flag); with a bad id it is ENOENT.
+    let parent = common::hwpt_alloc(ctx, s.dev, s.ioas, HWPT_ALLOC_NEST_PARENT, 0, &[]).unwrap();
+    let s1 = bytes_of(&k::iommu_hwpt_vtd_s1 {
+        flags: 0,
+        pgtbl_addr: 0x40_0000,
+        addr_width: 48,
+        __reserved: 0,
+    });
+    let nested = |flags: u32, fault: u32| {
+        let mut c = k::iommu_hwpt_alloc {
+            size: 48,
+            flags,
+            dev_id: s.dev,
+            pt_id: parent,
+            data_type: HWPT_DATA_VTD_S1,
+            data_len: s1.len() as u32,
+            data_uptr: s1.as_ptr() as u64,
+            fault_id: fault,
+            ..Default::default()
+        };
+        call(ctx, 0x89, &mut c).map(|_| c.out_hwpt_id)
+    };
+    let n = nested(HWPT_FAULT_ID_VALID, s.fault).unwrap();
+    assert_eq!(nested(HWPT_FAULT_ID_VALID, parent), Err(libc::ENOENT));
+    assert_eq!(
+        nested(HWPT_FAULT_ID_VALID | HWPT_ALLOC_DIRTY_TRACKING, s.fault),
+        Err(libc::EOPNOTSUPP)
+    );
+    destroy(ctx, n).unwrap();
+    destroy(ctx, parent).unwrap();
     // In use by a HWPT: EBUSY; free once the HWPT is gone.
     assert_eq!(destroy(ctx, s.fault), Err(libc::EBUSY));
     ctx.device_detach(s.dev).unwrap();
@@ -279,4 +309,17 @@ fn fault_queue_rules() {
         libc::ENODEV
     );
     common::dsa::close(fd);
+}
+
+#[test]
+fn closing_the_descriptor_answers_outstanding_faults_invalid() {
+    let s = setup();
+    let t = std::time::Instant::now();
+    let r = move_while(&s, |s| {
+        let _ = read_fault(s.fd);
+        common::dsa::close(s.fd);
+    });
+    assert!(t.elapsed() < std::time::Duration::from_secs(5));
+    assert_eq!(r.status, Status::PageFaultIr as u8, "{r:?}");
+    assert!(s.dst.bytes().iter().all(|&b| b == 0));
 }
