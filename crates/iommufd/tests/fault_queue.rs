@@ -322,4 +322,6 @@ fn closing_the_descriptor_answers_outstanding_faults_invalid() {
     assert!(t.elapsed() < std::time::Duration::from_secs(5));
     assert_eq!(r.status, Status::PageFaultIr as u8, "{r:?}");
     assert!(s.dst.bytes().iter().all(|&b| b == 0));
+    let e = s.ctx.fault_read(s.fault, &mut [0u8; 40]).unwrap_err();
+    assert_eq!(e.errno(), libc::EBADF);
 }

@@ -87,6 +87,8 @@ pub struct FaultQueue {
     shared: Arc<Shared>,
     /// The user's end of the socket pair (the user closes it).
     user_fd: RawFd,
+    /// What the user's end is (device, inode), to tell it from a later file of that number.
+    user_id: (u64, u64),
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -221,6 +223,8 @@ impl FaultQueue {
     /// A new queue whose service thread runs until the queue is dropped.
     fn new(iommu: Arc<Iommu>) -> Result<FaultQueue> {
         let (user, ours) = service::socket_pair()?;
+        let user_id = service::identity(user.as_raw_fd())
+            .ok_or(crate::error::Error::new(libc::EMFILE, "no socket pair"))?;
         let wake = service::eventfd()?;
         let shared = Arc::new(Shared {
             iommu,
@@ -237,6 +241,7 @@ impl FaultQueue {
         Ok(FaultQueue {
             shared,
             user_fd: user.into_raw_fd(),
+            user_id,
             thread: Some(thread),
         })
     }
@@ -306,13 +311,13 @@ impl Context {
 
     /// `read(2)` on fault queue `id`'s descriptor, with the kernel's rule: a length that is
     /// not a multiple of the record size is `ESPIPE`. Returns the bytes read, 0 when no
-    /// record is waiting.
+    /// record is waiting; `EBADF` once the user closed the descriptor.
     pub fn fault_read(&self, id: u32, buf: &mut [u8]) -> Result<usize> {
         let q = self.fault_queue(id)?;
         if !buf.len().is_multiple_of(PGFAULT_SIZE) {
             return err(libc::ESPIPE, "a read takes whole fault records");
         }
-        service::read_records(q.user_fd, buf)
+        service::read_records(q.user_fd, q.user_id, buf)
     }
 
     /// `write(2)` of responses to fault queue `id`, with the kernel's rules: a length that

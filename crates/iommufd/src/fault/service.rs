@@ -68,9 +68,25 @@ pub(super) fn flush(fd: RawFd, outbox: &mut VecDeque<u8>) {
     }
 }
 
+/// The identity (device, inode) of the file `fd` refers to.
+pub(super) fn identity(fd: RawFd) -> Option<(u64, u64)> {
+    // SAFETY: an all-zero `stat` is a valid value for fstat(2) to overwrite.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat writes one `stat` into `st`.
+    let r = unsafe { libc::fstat(fd, &mut st) };
+    (r == 0).then_some((st.st_dev, st.st_ino))
+}
+
 /// Reads whole records from the user's end `fd` into `buf` (a multiple of the record size
-/// long): the bytes read, 0 when none are waiting.
-pub(super) fn read_records(fd: RawFd, buf: &mut [u8]) -> Result<usize> {
+/// long): the bytes read, 0 when none are waiting. `EBADF` if `fd` no longer refers to the
+/// socket `id` names (the user closed it).
+pub(super) fn read_records(fd: RawFd, id: (u64, u64), buf: &mut [u8]) -> Result<usize> {
+    if identity(fd) != Some(id) {
+        return Err(Error::new(
+            libc::EBADF,
+            "the fault queue's descriptor is closed",
+        ));
+    }
     if buf.is_empty() {
         return Ok(0);
     }
