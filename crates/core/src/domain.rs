@@ -157,6 +157,23 @@ pub struct Domain {
     family: Option<Family>,
     kind: DomainKind,
     attachments: RwLock<Vec<Attachment>>,
+    fault_handler: RwLock<Option<Arc<dyn FaultHandler>>>,
+    event_handler: RwLock<Option<Arc<dyn EventHandler>>>,
+}
+
+/// Where the hardware events of the devices attached to a domain go when its user takes
+/// them (a nested domain whose stage 1 belongs to a guest).
+pub trait EventHandler: Send + Sync {
+    /// Hardware record `record` (the driver's format) of a fault of `device`.
+    fn device_event(&self, device: crate::ids::DeviceId, record: &[u64]);
+}
+
+/// Where the page-request groups of a domain go when its user answers them itself (a user
+/// space fault queue) rather than the core's own handling.
+pub trait FaultHandler: Send + Sync {
+    /// A complete page-request group for the domain, oldest request first. The answer is
+    /// sent later with [`Iommu::page_response`](crate::Iommu::page_response).
+    fn page_request_group(&self, group: Vec<crate::iopf::PageRequest>);
 }
 
 impl std::fmt::Debug for Domain {
@@ -176,6 +193,8 @@ impl Domain {
             family,
             kind,
             attachments: RwLock::new(Vec::new()),
+            fault_handler: RwLock::new(None),
+            event_handler: RwLock::new(None),
         });
         if let DomainKind::Nested(n) = &d.kind
             && let DomainKind::Paging(p) = &n.parent.kind
@@ -229,6 +248,28 @@ impl Domain {
             DomainKind::Sva(_) => "sva",
             DomainKind::Nested(_) => "nested",
         }
+    }
+
+    /// Sends the domain's page-request groups to `handler` (or, with `None`, back to the
+    /// core's own handling).
+    pub fn set_fault_handler(&self, handler: Option<Arc<dyn FaultHandler>>) {
+        *self.fault_handler.write() = handler;
+    }
+
+    /// The handler of the domain's page-request groups, if it has one.
+    pub fn fault_handler(&self) -> Option<Arc<dyn FaultHandler>> {
+        self.fault_handler.read().clone()
+    }
+
+    /// Sends the hardware events of the domain's devices to `handler` (or nowhere, with
+    /// `None`).
+    pub fn set_event_handler(&self, handler: Option<Arc<dyn EventHandler>>) {
+        *self.event_handler.write() = handler;
+    }
+
+    /// The handler of the domain's hardware events, if it has one.
+    pub fn event_handler(&self) -> Option<Arc<dyn EventHandler>> {
+        self.event_handler.read().clone()
     }
 
     /// Where the domain is attached now.

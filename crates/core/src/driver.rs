@@ -155,6 +155,25 @@ pub struct DmaTranslation {
     pub len: u64,
 }
 
+/// A cache invalidation command a guest wrote for the hardware it sees, with the device
+/// its guest-side ID names (for commands that name one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GuestCommand {
+    /// The command's words, as the guest wrote them.
+    pub words: [u64; 2],
+    /// The device the command's guest-side ID stands for.
+    pub device: Option<DeviceId>,
+}
+
+/// A fault a driver's hardware recorded for a device, for the user of the device's domain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceEvent {
+    /// The device the faulting request came from.
+    pub device: DeviceId,
+    /// The hardware's record, in its own format (SMMUv3: the four words of the event).
+    pub record: Vec<u64>,
+}
+
 /// A driver of one IOMMU instance: the OS side of the hardware. Everything the core asks of
 /// the hardware goes through these calls; a driver for a hardware model implements them by
 /// writing the model's registers and in-memory structures.
@@ -238,6 +257,25 @@ pub trait IommuDriver: Send + Sync {
     /// first. The default, an instance with no queue, has none.
     fn take_page_requests(&self) -> PageRequestBatch {
         PageRequestBatch::default()
+    }
+
+    /// The driver's handling of its event interrupt, for the events a domain's user takes:
+    /// the faults the hardware recorded, since the last handling, for devices whose domain
+    /// leaves them to its user (a stage-1 fault of a nested domain), oldest first, as the
+    /// hardware's records. The default has none.
+    fn take_events(&self) -> Vec<DeviceEvent> {
+        Vec::new()
+    }
+
+    /// Carries out `cmds`, cache invalidations a guest wrote in this hardware's own format
+    /// for the stage 1 it owns in `domains` (nested domains over one parent), in order:
+    /// the IDs of the host (the domains' tags, the devices' physical IDs) take the place
+    /// of the guest's. The default, hardware without such commands, refuses them.
+    fn guest_invalidate(&self, domains: &[Arc<Domain>], cmds: &[GuestCommand]) -> Result<()> {
+        let _ = (domains, cmds);
+        Err(crate::CoreError::NotSupported(
+            "guest invalidation commands in this hardware's format",
+        ))
     }
 
     /// The device side: how this instance answers one DMA request of `dev` (for a hardware

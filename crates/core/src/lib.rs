@@ -77,10 +77,12 @@ pub mod testing;
 mod topology;
 
 pub use caps::{DeviceCaps, EffectiveCaps, Family, IommuCaps};
-pub use domain::{Attachment, Domain, DomainKind, Gather, Nested, NestedData, Paging};
+pub use domain::{
+    Attachment, Domain, DomainKind, EventHandler, FaultHandler, Gather, Nested, NestedData, Paging,
+};
 pub use driver::{
-    DeviceInfo, DmaFault, DmaFaultKind, DmaTranslation, HwInfo, IommuDriver, PagingRequest,
-    ReservedKind, ReservedRegion, Target,
+    DeviceEvent, DeviceInfo, DmaFault, DmaFaultKind, DmaTranslation, GuestCommand, HwInfo,
+    IommuDriver, PagingRequest, ReservedKind, ReservedRegion, Target,
 };
 pub use error::{CoreError, HwError, Result};
 pub use ids::{

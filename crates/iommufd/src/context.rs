@@ -110,9 +110,23 @@ impl Context {
     }
 
     /// `IOMMU_DESTROY`: destroys object `id`; `ENOENT` if there is none, `EBUSY` while
-    /// another object or a call in progress uses it.
+    /// another object or a call in progress uses it. A device's virtual devices go with
+    /// it, their ids left naming nothing (`ENOENT`) and not given out again.
     pub fn destroy(&self, id: u32) -> Result<()> {
-        let obj = self.objects.lock().remove(id)?;
+        let mut objects = self.objects.lock();
+        // A device takes its virtual devices with it; their ids become tombstones.
+        let mut vdevs = Vec::new();
+        if let Ok(Object::Device(d)) = objects.get(id) {
+            let d = d.clone();
+            let ids = objects
+                .ids_where(|o| matches!(o, Object::Vdevice(v) if Arc::ptr_eq(&v.device, &d)));
+            drop(d);
+            vdevs = ids.iter().filter_map(|&v| objects.tombstone(v)).collect();
+        }
+        drop(vdevs);
+        let obj = objects.remove(id);
+        drop(objects);
+        let obj = obj?;
         let was_device = matches!(obj, Object::Device(_) | Object::Selftest(_));
         if let Object::Selftest(s) = &obj {
             // Its bound device goes first, so that the mock device can be unplugged.

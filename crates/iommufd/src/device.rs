@@ -70,9 +70,12 @@ impl Device {
 
 impl Drop for Device {
     fn drop(&mut self) {
-        if self.attached.get_mut().take().is_some() {
+        if let Some(old) = self.attached.get_mut().take() {
             // Back to blocking DMA; nothing else can be done if the core refuses.
             let _ = self.host.iommu().detach(self.id);
+            if let Some(q) = old.fault.get() {
+                q.remove_device(self.id);
+            }
         }
         self.reserved.get_mut().take();
         self.host.unbind(self.id, self.group, self.owner);
@@ -124,6 +127,9 @@ impl Context {
             return err(libc::EINVAL, "the device is not attached");
         }
         self.host().iommu().detach(dev.id).map_err(Error::from)?;
+        if let Some(q) = old.as_ref().and_then(|h| h.fault.get()) {
+            q.remove_device(dev.id);
+        }
         drop(old);
         dev.reserved.lock().take();
         self.sweep_auto();
@@ -140,6 +146,13 @@ impl Context {
         }
         let set = |hwpt: &Arc<Hwpt>| -> Result<()> {
             let iommu = self.host().iommu();
+            if let Some(q) = hwpt.fault.get() {
+                // Faults are reported only by a device that sends page requests.
+                if !iommu.device_caps(dev.id)?.pri {
+                    return err(libc::ENODEV, "the device sends no page requests");
+                }
+                q.add_device(dev.id, dev_id);
+            }
             let r = if replace {
                 iommu.replace(dev.id, &hwpt.domain)
             } else {
@@ -189,8 +202,13 @@ impl Context {
             }
             _ => return err(libc::EINVAL, "attach to an IOAS or a HWPT"),
         };
-        let old = attached.replace(hwpt);
+        let old = attached.replace(hwpt.clone());
         drop(attached);
+        if let Some(q) = old.as_ref().and_then(|h| h.fault.get())
+            && !hwpt.fault.get().is_some_and(|n| Arc::ptr_eq(n, q))
+        {
+            q.remove_device(dev.id);
+        }
         drop(old);
         let old = std::mem::replace(&mut *dev.reserved.lock(), reservation);
         drop(old);

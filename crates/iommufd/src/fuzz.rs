@@ -1,7 +1,9 @@
 //! The body of the `iommufd_ioctl` fuzz target: any sequence of ioctls, with any numbers and
 //! structure bytes, on a context over the core's reference driver with two devices and the
 //! test channel's mock IOMMU (so `IOMMU_TEST_CMD` makes mock devices too); plus the device
-//! calls that give the ioctls domains to fill. Pointers in the structures are aimed
+//! calls that give the ioctls domains to fill, and reads and writes of fault queues (whose
+//! descriptors, like a vEVENTQ's, are closed as soon as they are made). Pointers in the
+//! structures are aimed
 //! into a sandbox of this function's own (or at unmapped memory), since the interface, like
 //! the kernel, reads and writes wherever a caller's pointer says.
 
@@ -111,7 +113,7 @@ pub fn ioctls(data: &[u8]) {
         }
         let op = input.byte();
         let id = u32::from(input.byte() % 8);
-        match op % 8 {
+        match op % 10 {
             0 => {
                 let _ = ctx.device_bind(devs[usize::from(op / 8 % 2)]);
             }
@@ -123,6 +125,16 @@ pub fn ioctls(data: &[u8]) {
             }
             3 => {
                 let _ = ctx.device_detach(id);
+            }
+            4 => {
+                // Responses written to a fault queue, whole or not.
+                let n = usize::from(input.byte() % 40);
+                let body = input.take(n);
+                let _ = ctx.fault_write(id, &body);
+            }
+            5 => {
+                let mut buf = vec![0u8; usize::from(input.byte() % 4) * 40 + usize::from(op & 1)];
+                let _ = ctx.fault_read(id, &mut buf);
             }
             _ => {
                 let pick = input.byte();
@@ -169,7 +181,19 @@ pub fn ioctls(data: &[u8]) {
                     arg[at..at + 4].copy_from_slice(&n.to_ne_bytes());
                 }
                 let cmd = u64::from(crate::iommufd_ioctl(nr));
-                let _ = ctx.ioctl(cmd, arg.as_mut_ptr() as u64);
+                let r = ctx.ioctl(cmd, arg.as_mut_ptr() as u64);
+                // The descriptors a fault queue or a vEVENTQ hands out are the caller's.
+                let fd_at = match nr {
+                    0x8e => Some(12),
+                    0x93 => Some(24),
+                    _ => None,
+                };
+                if let (Ok(_), Some(at)) = (r, fd_at) {
+                    let mut v = [0u8; 4];
+                    v.copy_from_slice(&arg[at..at + 4]);
+                    // SAFETY: the descriptor the call just made for this caller.
+                    unsafe { libc::close(i32::from_ne_bytes(v)) };
+                }
             }
         }
     }

@@ -9,6 +9,7 @@ use softiommu_core::{Domain, PagingRequest};
 use crate::context::Context;
 use crate::device::Device;
 use crate::error::{Error, Result, err};
+use crate::fault::FaultQueue;
 use crate::ioas::Ioas;
 use crate::nested;
 use crate::objects::Object;
@@ -89,6 +90,8 @@ pub struct Hwpt {
     pub(crate) auto: bool,
     /// Dirty tracking started (`IOMMU_HWPT_SET_DIRTY_TRACKING`) and not stopped since.
     pub(crate) dirty_on: std::sync::atomic::AtomicBool,
+    /// The fault queue its page-request groups go to (`IOMMU_HWPT_FAULT_ID_VALID`).
+    pub(crate) fault: std::sync::OnceLock<Arc<FaultQueue>>,
 }
 
 impl Hwpt {
@@ -118,6 +121,7 @@ impl Hwpt {
             domain,
             auto,
             dirty_on: Default::default(),
+            fault: std::sync::OnceLock::new(),
         }))
     }
 
@@ -161,6 +165,14 @@ impl Hwpt {
 
 impl Drop for Hwpt {
     fn drop(&mut self) {
+        if self.fault.get().is_some()
+            && matches!(
+                self.domain.kind(),
+                softiommu_core::DomainKind::Paging(_) | softiommu_core::DomainKind::Nested(_)
+            )
+        {
+            self.domain.set_fault_handler(None);
+        }
         if let HwptKind::Paging { ioas, slot, .. } = &self.kind {
             ioas.iopt.lock().remove_domain(*slot);
         }
@@ -171,18 +183,21 @@ impl Context {
     /// `IOMMU_HWPT_ALLOC` of a paging HWPT for bound device `dev_id` over IOAS `pt_id`;
     /// returns its id.
     pub fn hwpt_alloc(&self, dev_id: u32, pt_id: u32, flags: u32) -> Result<u32> {
-        self.hwpt_alloc_with(dev_id, pt_id, flags, HwptData::None)
+        self.hwpt_alloc_with(dev_id, pt_id, flags, HwptData::None, 0)
     }
 
     /// `IOMMU_HWPT_ALLOC` with driver data: a paging HWPT over an IOAS (`pt_id`, no data),
     /// a nested HWPT over a nesting-parent paging HWPT (VT-d stage 1), or a nested HWPT
-    /// through a vIOMMU (SMMUv3 STE). Returns its id.
+    /// through a vIOMMU (SMMUv3 STE). With [`HWPT_FAULT_ID_VALID`] in `flags`, its
+    /// page-request groups go to fault queue `fault_id` (not with a nesting parent:
+    /// `EOPNOTSUPP`). Returns its id.
     pub fn hwpt_alloc_with(
         &self,
         dev_id: u32,
         pt_id: u32,
         flags: u32,
         data: HwptData,
+        fault_id: u32,
     ) -> Result<u32> {
         let known = HWPT_ALLOC_NEST_PARENT | HWPT_ALLOC_DIRTY_TRACKING | HWPT_ALLOC_PASID;
         let dev = self.device(dev_id)?;
@@ -208,13 +223,17 @@ impl Context {
                 {
                     return err(libc::EOPNOTSUPP, "the device's IOMMU tracks no dirty pages");
                 }
-                if flags & HWPT_FAULT_ID_VALID != 0 {
-                    return err(libc::EOPNOTSUPP, "fault queues are not available");
+                if flags & HWPT_FAULT_ID_VALID != 0 && flags & HWPT_ALLOC_NEST_PARENT != 0 {
+                    return err(libc::EOPNOTSUPP, "a nesting parent takes no fault queue");
                 }
                 Hwpt::new(self, ioas, &dev, flags, false)?
             }
-            Object::Hwpt(parent) => self.nested_over_parent(&dev, parent, flags, data)?,
-            Object::Viommu(viommu) => self.nested_through_viommu(&dev, viommu, flags, data)?,
+            Object::Hwpt(parent) => {
+                self.nested_over_parent(&dev, parent, flags & !HWPT_FAULT_ID_VALID, data)?
+            }
+            Object::Viommu(viommu) => {
+                self.nested_through_viommu(&dev, viommu, flags & !HWPT_FAULT_ID_VALID, data)?
+            }
             _ => {
                 return err(
                     libc::EINVAL,
@@ -222,7 +241,29 @@ impl Context {
                 );
             }
         };
+        let hwpt = match (flags & HWPT_FAULT_ID_VALID != 0, fault_id) {
+            (true, id) => self.with_fault(hwpt, id)?,
+            (false, _) => hwpt,
+        };
         self.insert(Object::Hwpt(hwpt))
+    }
+
+    /// `hwpt`, linked to fault queue `fault_id` (`ENOENT` if there is none): its domain's
+    /// page-request groups go there.
+    fn with_fault(&self, hwpt: Arc<Hwpt>, fault_id: u32) -> Result<Arc<Hwpt>> {
+        let q = self.fault_queue(fault_id)?;
+        // An abort or bypass vSTE shares a domain that is not the HWPT's own.
+        let own = match hwpt.kind {
+            HwptKind::Paging { .. } => true,
+            HwptKind::Nested { .. } => {
+                matches!(hwpt.domain.kind(), softiommu_core::DomainKind::Nested(_))
+            }
+        };
+        if own {
+            hwpt.domain.set_fault_handler(Some(q.handler()));
+        }
+        let _ = hwpt.fault.set(q);
+        Ok(hwpt)
     }
 
     /// A nested HWPT over paging HWPT `parent` (the VT-d way).
@@ -284,6 +325,7 @@ impl Context {
             domain,
             auto: false,
             dirty_on: Default::default(),
+            fault: std::sync::OnceLock::new(),
         }))
     }
 
@@ -319,6 +361,11 @@ impl Context {
                 self.host().iommu().new_nested(&parent.domain, *nd)?
             }
         };
+        if matches!(domain.kind(), softiommu_core::DomainKind::Nested(_)) {
+            domain.set_event_handler(Some(Arc::new(crate::veventq::ViommuEvents(
+                Arc::downgrade(&viommu),
+            ))));
+        }
         let hwpt = Arc::new(Hwpt {
             kind: HwptKind::Nested {
                 parent,
@@ -327,6 +374,7 @@ impl Context {
             domain,
             auto: false,
             dirty_on: Default::default(),
+            fault: std::sync::OnceLock::new(),
         });
         viommu.add_nested(&hwpt);
         Ok(hwpt)

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use softiommu_core::DomainKind;
+use softiommu_core::{Domain, DomainKind, GuestCommand};
 
 use crate::context::Context;
 use crate::error::{Error, Result, err};
@@ -85,7 +85,7 @@ impl Context {
                 (HwptKind::Paging { .. }, _) => err(libc::EINVAL, "not a nested HWPT"),
             },
             Object::Viommu(v) => match data {
-                Invalidation::ArmSmmuv3(cmds) => smmu_commands(&v, cmds, done),
+                Invalidation::ArmSmmuv3(cmds) => smmu_commands(self, &v, cmds, done),
                 _ => err(libc::EINVAL, "an SMMUv3 vIOMMU takes SMMUv3 commands"),
             },
             _ => err(libc::EINVAL, "not a nested HWPT or a vIOMMU"),
@@ -118,34 +118,43 @@ fn vtd_entries(hwpt: &Arc<Hwpt>, entries: &[VtdInvalidation], done: &mut u32) ->
     result
 }
 
-fn smmu_commands(viommu: &Viommu, cmds: &[[u64; 2]], done: &mut u32) -> Result<()> {
+fn smmu_commands(ctx: &Context, viommu: &Viommu, cmds: &[[u64; 2]], done: &mut u32) -> Result<()> {
     let mut result = Ok(());
-    let mut n = 0u32;
+    let mut out = Vec::with_capacity(cmds.len());
     for c in cmds {
-        match c[0] & 0xff {
+        let device = match c[0] & 0xff {
             CMD_TLBI_NH_ALL | CMD_TLBI_NH_ASID | CMD_TLBI_NH_VA | CMD_TLBI_NH_VAA
-            | CMD_TLBI_NSNH_ALL => {}
+            | CMD_TLBI_NSNH_ALL => None,
             CMD_CFGI_CD | CMD_CFGI_CD_ALL | CMD_ATC_INV => {
                 let vsid = c[0] >> 32;
-                if viommu.vdevice(vsid).is_none() {
-                    result = err(libc::EIO, "a command names a vSID of no virtual device");
-                    break;
+                match viommu.vdevice(vsid) {
+                    Some(v) => Some(v.device.id),
+                    None => {
+                        result = err(libc::EIO, "a command names a vSID of no virtual device");
+                        break;
+                    }
                 }
             }
             _ => {
                 result = err(libc::EIO, "a command a user may not send");
                 break;
             }
-        }
-        n += 1;
+        };
+        out.push(GuestCommand { words: *c, device });
     }
-    // The commands' effects, at once: every stage-1 cache of the vIOMMU's nested HWPTs,
-    // with their CDs and the ATCs of the devices using them.
-    if n > 0 {
-        for h in viommu.nested() {
-            flush_stage1(&h)?;
-        }
+    // The commands taken, issued by the driver with the host's IDs in place of the guest's.
+    if !out.is_empty() {
+        let domains: Vec<Arc<Domain>> = viommu
+            .nested()
+            .into_iter()
+            .filter(|h| matches!(h.domain.kind(), DomainKind::Nested(_)))
+            .map(|h| h.domain.clone())
+            .collect();
+        ctx.host()
+            .iommu()
+            .guest_invalidate(viommu.instance, &domains, &out)
+            .map_err(|_| Error::new(libc::EIO, "the SMMU refused a command"))?;
     }
-    *done = n;
+    *done = out.len() as u32;
     result
 }

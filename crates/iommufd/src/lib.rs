@@ -18,6 +18,7 @@ mod context;
 mod device;
 mod dirty;
 mod error;
+mod fault;
 #[cfg(feature = "fuzzing")]
 pub mod fuzz;
 mod host;
@@ -32,6 +33,7 @@ mod pages;
 mod selftest;
 mod spans;
 mod uapi;
+mod veventq;
 pub mod vfio;
 mod viommu;
 
@@ -39,6 +41,11 @@ pub use context::{Context, OPTION_HUGE_PAGES, OPTION_OP_GET, OPTION_OP_SET, OPTI
 pub use device::Device;
 pub use dirty::{DIRTY_BITMAP_NO_CLEAR, DIRTY_TRACKING_ENABLE};
 pub use error::{Errno, Error, Result};
+pub use fault::{
+    FaultQueue, PAGE_RESP_INVALID, PAGE_RESP_SUCCESS, PAGE_RESPONSE_SIZE, PGFAULT_FLAGS_LAST_PAGE,
+    PGFAULT_FLAGS_PASID_VALID, PGFAULT_PERM_EXEC, PGFAULT_PERM_PRIV, PGFAULT_PERM_READ,
+    PGFAULT_PERM_WRITE, PGFAULT_SIZE,
+};
 pub use host::{AccountMode, Credentials, FailPoints, Host, PAGE_SIZE};
 pub use hw_info::{
     HW_CAP_DIRTY_TRACKING, HW_CAP_PCI_ATS_NOT_SUPPORTED, HW_INFO_FLAG_INPUT_TYPE,
@@ -63,4 +70,8 @@ pub use selftest::{
 };
 pub use spans::SpanCounts;
 pub use uapi::{IOMMUFD_TYPE, iommufd_ioctl};
+pub use veventq::{
+    VEVENT_HEADER_SIZE, VEVENTQ_FLAG_LOST_EVENTS, VEVENTQ_TYPE_ARM_SMMUV3, VEVENTQ_TYPE_DEFAULT,
+    Veventq,
+};
 pub use viommu::{VIOMMU_TYPE_ARM_SMMUV3, VIOMMU_TYPE_DEFAULT, Vdevice, Viommu};

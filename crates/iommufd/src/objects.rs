@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::device::Device;
 use crate::error::{Result, err};
+use crate::fault::FaultQueue;
 use crate::hwpt::Hwpt;
 use crate::ioas::Ioas;
 use crate::viommu::{Vdevice, Viommu};
@@ -25,6 +26,10 @@ pub(crate) enum Object {
     Vdevice(Arc<Vdevice>),
     /// A mock device of the test channel (`IOMMU_TEST_OP_MOCK_DOMAIN`).
     Selftest(Arc<crate::selftest::MockDev>),
+    /// A fault queue.
+    Fault(Arc<FaultQueue>),
+    /// A vIOMMU's event queue.
+    Veventq(Arc<crate::veventq::Veventq>),
 }
 
 impl Object {
@@ -37,6 +42,8 @@ impl Object {
             Object::Viommu(v) => Arc::strong_count(v) > 1,
             Object::Vdevice(v) => Arc::strong_count(v) > 1,
             Object::Selftest(s) => Arc::strong_count(s) > 1,
+            Object::Fault(f) => Arc::strong_count(f) > 1,
+            Object::Veventq(q) => Arc::strong_count(q) > 1,
         }
     }
 }
@@ -45,16 +52,16 @@ impl Object {
 #[derive(Default)]
 pub(crate) struct Objects {
     map: BTreeMap<u32, Object>,
+    /// Ids of objects destroyed with another (a device's virtual devices): they name
+    /// nothing (`ENOENT`) and are not given out again.
+    tombs: std::collections::BTreeSet<u32>,
 }
 
 impl Objects {
     /// Adds `obj` under the lowest free id (from 1).
     pub(crate) fn insert(&mut self, obj: Object) -> Result<u32> {
         let mut id = 1u32;
-        for &k in self.map.keys() {
-            if k != id {
-                break;
-            }
+        while self.map.contains_key(&id) || self.tombs.contains(&id) {
             id = match id.checked_add(1) {
                 Some(n) if n <= i32::MAX as u32 => n,
                 _ => return err(libc::ENOSPC, "no object id left"),
@@ -62,6 +69,22 @@ impl Objects {
         }
         self.map.insert(id, obj);
         Ok(id)
+    }
+
+    /// Removes object `id` without the in-use check, leaving its id a tombstone.
+    pub(crate) fn tombstone(&mut self, id: u32) -> Option<Object> {
+        let o = self.map.remove(&id)?;
+        self.tombs.insert(id);
+        Some(o)
+    }
+
+    /// The ids of the objects `f` selects.
+    pub(crate) fn ids_where(&self, f: impl Fn(&Object) -> bool) -> Vec<u32> {
+        self.map
+            .iter()
+            .filter(|(_, o)| f(o))
+            .map(|(&id, _)| id)
+            .collect()
     }
 
     /// The object `id`.

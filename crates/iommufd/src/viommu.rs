@@ -29,6 +29,8 @@ pub struct Viommu {
     vdevs: Mutex<BTreeMap<u64, Weak<Vdevice>>>,
     /// The nested HWPTs made through it.
     nested: Mutex<Vec<Weak<Hwpt>>>,
+    /// Its vEVENTQs, one per type.
+    pub(crate) veventqs: Mutex<Vec<Weak<crate::veventq::Veventq>>>,
 }
 
 impl Viommu {
@@ -46,6 +48,24 @@ impl Viommu {
             .iter()
             .filter_map(Weak::upgrade)
             .collect()
+    }
+
+    /// The virtual id of core device `dev`, if it has a virtual device here.
+    pub(crate) fn virt_id_of(&self, dev: softiommu_core::DeviceId) -> Option<u64> {
+        self.vdevs
+            .lock()
+            .iter()
+            .find(|(_, w)| w.upgrade().is_some_and(|v| v.device.id == dev))
+            .map(|(&id, _)| id)
+    }
+
+    /// Its vEVENTQ of type `kind`.
+    pub(crate) fn veventq(&self, kind: u32) -> Option<Arc<crate::veventq::Veventq>> {
+        self.veventqs
+            .lock()
+            .iter()
+            .filter_map(Weak::upgrade)
+            .find(|q| q.kind == kind)
     }
 
     /// The device whose virtual id is `virt_id`.
@@ -110,6 +130,7 @@ impl Context {
             parent,
             vdevs: Mutex::new(BTreeMap::new()),
             nested: Mutex::new(Vec::new()),
+            veventqs: Mutex::new(Vec::new()),
         });
         self.insert(Object::Viommu(viommu))
     }

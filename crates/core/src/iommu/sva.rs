@@ -242,6 +242,11 @@ impl Iommu {
                 open.remove(&key)
             }
         };
+        if let (Some(reqs), Some(h)) = (&group, domain.as_ref().and_then(|d| d.fault_handler())) {
+            // The domain's user answers through `page_response`.
+            h.page_request_group(reqs.clone());
+            return Ok(None);
+        }
         let code = match (group, domain.as_ref().map(|d| d.kind())) {
             (None, _) => ResponseCode::Failure,
             (Some(reqs), Some(DomainKind::Sva(mm))) => {
@@ -267,5 +272,50 @@ impl Iommu {
             },
         );
         Ok(Some(code))
+    }
+
+    /// Sends the answer to a page-request group that a domain's [`FaultHandler`] was
+    /// given, through the driver of the device's instance.
+    ///
+    /// [`FaultHandler`]: crate::FaultHandler
+    pub fn page_response(&self, resp: PageResponse) -> Result<()> {
+        let (drv, info) = self.driver_of(resp.device)?;
+        drv.page_response(&info, &resp);
+        Ok(())
+    }
+
+    /// The event interrupt of instance `inst`: the driver takes the events the hardware
+    /// recorded for devices whose domain leaves them to its user, and each goes to the
+    /// [`EventHandler`](crate::EventHandler) of the domain at the device's RID. Returns how
+    /// many were delivered.
+    pub fn event_interrupt(&self, inst: InstanceId) -> Result<usize> {
+        let drv = self.state.read().driver(inst)?;
+        let mut n = 0;
+        for e in drv.take_events() {
+            let handler = {
+                let st = self.state.read();
+                st.dev(e.device)
+                    .ok()
+                    .and_then(|d| d.rid.clone())
+                    .and_then(|d| d.event_handler())
+            };
+            if let Some(h) = handler {
+                h.device_event(e.device, &e.record);
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Has the driver of instance `inst` carry out a guest's invalidation commands for its
+    /// nested `domains` (see [`IommuDriver::guest_invalidate`]).
+    pub fn guest_invalidate(
+        &self,
+        inst: InstanceId,
+        domains: &[Arc<Domain>],
+        cmds: &[crate::GuestCommand],
+    ) -> Result<()> {
+        let drv = self.state.read().driver(inst)?;
+        drv.guest_invalidate(domains, cmds)
     }
 }

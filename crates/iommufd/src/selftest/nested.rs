@@ -88,6 +88,7 @@ impl Context {
             domain,
             auto: false,
             dirty_on: Default::default(),
+            fault: std::sync::OnceLock::new(),
         }))
     }
 }

@@ -76,7 +76,7 @@ pub(super) fn alloc(ctx: &Context, u: &mut Ucmd) -> Result<i64> {
         }
         t => HwptData::Other(t),
     };
-    let id = ctx.hwpt_alloc_with(c.dev_id, c.pt_id, c.flags, data)?;
+    let id = ctx.hwpt_alloc_with(c.dev_id, c.pt_id, c.flags, data, c.fault_id)?;
     c.out_hwpt_id = id;
     respond_or_destroy(ctx, u, &c, id)
 }

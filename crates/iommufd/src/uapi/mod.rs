@@ -1,6 +1,7 @@
 //! The kernel's binary interface: an ioctl number and a pointer to the caller's structure,
 //! framed as `/dev/iommu` frames them, answered by the typed calls of [`Context`].
 
+mod fault;
 mod hwpt;
 mod ioas;
 pub(crate) mod pod;
@@ -199,6 +200,12 @@ const OPS: &[Op] = &[
         run: hwpt::invalidate,
     },
     Op {
+        nr: 0x8e,
+        size: 16,
+        min: 16,
+        run: fault::fault_queue_alloc,
+    },
+    Op {
         nr: 0x8f,
         size: 40,
         min: 40,
@@ -215,6 +222,12 @@ const OPS: &[Op] = &[
         size: 24,
         min: 24,
         run: hwpt::vdevice_alloc,
+    },
+    Op {
+        nr: 0x93,
+        size: 32,
+        min: 28,
+        run: fault::veventq_alloc,
     },
     Op {
         nr: crate::selftest::TEST_CMD_NR,

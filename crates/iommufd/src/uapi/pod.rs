@@ -55,6 +55,8 @@ pod! {
     k::iommu_viommu_arm_smmuv3_invalidate = 16,
     k::iommu_viommu_alloc = 40,
     k::iommu_vdevice_alloc = 24,
+    k::iommu_fault_alloc = 16,
+    k::iommu_veventq_alloc = 32,
 }
 
 /// Decodes a `T` from the start of `bytes` (zero-filled when short).

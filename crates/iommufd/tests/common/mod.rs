@@ -5,7 +5,9 @@
 #![allow(dead_code)]
 
 pub mod dsa;
+pub mod events;
 pub mod mock;
+pub mod pri;
 
 use std::sync::Arc;
 

@@ -77,6 +77,7 @@ mod attach;
 mod cdtab;
 mod cmdq;
 mod flush;
+mod guest;
 mod hw;
 mod ops;
 mod queues;
@@ -163,6 +164,9 @@ struct State {
     vmids: IdPool,
     /// Events drained from the event queue, oldest first (the last 1024).
     events: Vec<Event>,
+    /// Stage-1 faults of streams with a user's nested STE, not yet taken by the core (the
+    /// last 1024).
+    user_events: std::collections::VecDeque<softiommu_core::DeviceEvent>,
     /// The hardware errors met, oldest first (the first 64).
     hw_errors: Vec<HwError>,
 }
@@ -255,6 +259,7 @@ impl SmmuDriver {
                 asids: IdPool::new(hw.asid_bits),
                 vmids: IdPool::new(hw.vmid_bits),
                 events: Vec::new(),
+                user_events: std::collections::VecDeque::new(),
                 hw_errors: Vec::new(),
             }),
         };

@@ -225,6 +225,20 @@ impl IommuDriver for SmmuDriver {
         self.drain_priq(&mut self.state.lock())
     }
 
+    fn guest_invalidate(
+        &self,
+        domains: &[std::sync::Arc<softiommu_core::Domain>],
+        cmds: &[softiommu_core::GuestCommand],
+    ) -> Result<()> {
+        self.guest_commands(domains, cmds)
+    }
+
+    fn take_events(&self) -> Vec<softiommu_core::DeviceEvent> {
+        let mut st = self.state.lock();
+        self.drain_events(&mut st);
+        st.user_events.drain(..).collect()
+    }
+
     fn dma(
         &self,
         dev: &DeviceInfo,

@@ -172,16 +172,44 @@ impl SmmuDriver {
 
     /// The event queue's handler: decodes and keeps what the SMMU recorded.
     pub(super) fn drain_events(&self, st: &mut State) {
-        let records = match self.drain(&mut st.evtq, &EVTQ, 4) {
-            Ok(r) => r,
-            Err(e) => return st.hw_error(e),
-        };
+        // Drained again until it reads empty, as for the PRI queue below: an event written
+        // between the read of PROD and the write of CONS raises no interrupt of its own.
+        let mut records = Vec::new();
+        for _ in 0..1usize << st.evtq.base.log2size() {
+            match self.drain(&mut st.evtq, &EVTQ, 4) {
+                Ok(r) if r.is_empty() => break,
+                Ok(r) => records.extend(r),
+                Err(e) => {
+                    st.hw_error(e);
+                    break;
+                }
+            }
+        }
         for r in records {
             if let Ok(e) = Event::decode(r) {
                 if st.events.len() == EVENTS_KEPT {
                     st.events.remove(0);
                 }
                 st.events.push(e);
+                // A stage-1 fault of a stream whose STE a user owns is the user's, as
+                // Linux reports it to the vIOMMU (not a stall, not a stage-2 fault).
+                let user = st
+                    .devices
+                    .values()
+                    .find(|d| d.sid == e.sid && d.rid.claims())
+                    .map(|d| d.info.id);
+                if let Some(device) = user
+                    && !e.s2
+                    && e.stall.is_none()
+                {
+                    if st.user_events.len() == EVENTS_KEPT {
+                        st.user_events.pop_front();
+                    }
+                    st.user_events.push_back(softiommu_core::DeviceEvent {
+                        device,
+                        record: r.to_vec(),
+                    });
+                }
             }
         }
     }

@@ -131,6 +131,9 @@ impl<M: AddressSpace + 'static> VtdDriver<M> {
             DomainKind::Blocked => return Ok(None),
             DomainKind::Identity => return self.build(st, Target::Identity),
         };
+        // A domain whose user takes its I/O page faults (a fault queue) needs page requests
+        // as an SVA domain does.
+        let sva = sva || d.fault_handler().is_some();
         e.qw0 = e.qw0.with_p(true).with_pgtt(pgtt);
         let p = Programmed {
             domain: Some(d.id()),

@@ -124,6 +124,7 @@ struct Programmed {
     domain: Option<DomainId>,
     did: u16,
     pgtt: Pgtt,
+    /// The domain takes I/O page faults (SVA, or a domain with a fault handler).
     sva: bool,
 }
 

@@ -1,0 +1,52 @@
+//! An SMMUv3 platform whose event-queue interrupt is served as an OS serves it: at each,
+//! the core has the driver take the events and hands those of nested domains to their
+//! users.
+
+use std::sync::{Arc, Weak, mpsc};
+
+use softiommu_core::{InstanceId, Iommu};
+
+use super::{Platform, base, platform};
+
+/// `n` devices behind an SMMUv3 with every feature (checking mode on), its event interrupt
+/// served by a thread.
+pub fn smmu_events(n: u8) -> Platform {
+    use softiommu_smmuv3::driver::SmmuDriver;
+    use softiommu_smmuv3::model::SmmuUnit;
+    use softiommu_smmuv3::regs::{Irq, SmmuParams};
+    let (mem, m, tables) = base();
+    let (tx, rx) = mpsc::channel::<()>();
+    let tx = parking_lot::Mutex::new(tx);
+    let unit = Arc::new(
+        SmmuUnit::new(
+            SmmuParams::full(),
+            m.clone(),
+            Arc::new(move |i: softiommu_smmuv3::regs::Interrupt| {
+                if i.irq == Irq::EventQueue {
+                    let _ = tx.lock().send(());
+                }
+            }),
+        )
+        .expect("unit"),
+    );
+    unit.set_checking(true);
+    let upstream: Arc<dyn softiommu_devices::bus::Upstream> = unit.clone();
+    let driver = Arc::new(SmmuDriver::new(unit, m.clone(), tables.clone()).expect("driver"));
+    let p = platform(mem, m, tables, driver, upstream, n);
+    let iommu = Arc::downgrade(p.host.iommu());
+    let inst = p
+        .host
+        .iommu()
+        .device_info(p.devs[0])
+        .expect("device")
+        .instance;
+    std::thread::spawn(move || serve(iommu, rx, inst));
+    p
+}
+
+fn serve(iommu: Weak<Iommu>, rx: mpsc::Receiver<()>, inst: InstanceId) {
+    while rx.recv().is_ok() {
+        let Some(iommu) = iommu.upgrade() else { return };
+        let _ = iommu.event_interrupt(inst);
+    }
+}
