@@ -1,13 +1,32 @@
-//! Every allocation and pin point made to fail in turn, through the map, copy, attach and
-//! device paths: the call returns the error, nothing leaks (pins, locked pages, table pages,
+//! Every allocation and pin point made to fail in turn, through the map, copy, attach,
+//! access and device paths: the call returns the error, nothing leaks (pins, locked pages, table pages,
 //! objects, mappings), and the context stays usable.
 
 mod common;
 
 use common::{Buffer, Platform, vtd};
-use softiommu_iommufd::{Context, Error, MAP_FIXED_IOVA as FIXED, MAP_READABLE, MAP_WRITEABLE};
+use std::sync::Arc;
+
+use softiommu_iommufd::{
+    ACCESS_NEEDS_PIN_PAGES, Access, AccessOps, Context, Error, MAP_FIXED_IOVA as FIXED,
+    MAP_READABLE, MAP_WRITEABLE,
+};
 
 const RW: u32 = MAP_READABLE | MAP_WRITEABLE;
+
+/// An access owner that unpins whatever it is told to.
+struct Unpinner;
+
+impl AccessOps for Unpinner {
+    fn unmap(&self, access: &Access, iova: u64, length: u64) {
+        let last = iova.saturating_add(length - 1);
+        for (i, l) in access.pinned() {
+            if i <= last && i + l - 1 >= iova {
+                let _ = access.unpin_pages(i, l);
+            }
+        }
+    }
+}
 
 /// What a failed call must leave as it found it.
 #[derive(Debug, PartialEq, Eq)]
@@ -87,6 +106,40 @@ fn scenario(p: &Platform, ctx: &Context, bufs: &[Buffer; 2]) -> usize {
     if let (Some(d0), Some(b), true) = (d0, b, attached) {
         step(&ioases, &mut || ctx.device_replace(d0, b));
     }
+    // The access paths: create, pin (shared with the domains' pins, or first), copy by IOVA,
+    // move to the other IOAS, and an unmap that the owner's callback lets through.
+    let mut access: Option<Arc<Access>> = None;
+    if let Some(a) = a {
+        step(&ioases, &mut || {
+            access = Some(ctx.access_create(a, ACCESS_NEEDS_PIN_PAGES, Arc::new(Unpinner))?);
+            Ok(0)
+        });
+    }
+    if let (Some(acc), true) = (&access, mapped) {
+        let pinned = step(&ioases, &mut || {
+            acc.pin_pages(0x10_1000, 0x2000, true)
+                .map(|v| v.len() as u32)
+        });
+        step(&ioases, &mut || {
+            acc.write(0x10_1800, b"through the access").map(|()| 0)
+        });
+        if pinned.is_some() {
+            step(&ioases, &mut || {
+                acc.unpin_pages(0x10_1000, 0x2000).map(|()| 0)
+            });
+        }
+        step(&ioases, &mut || {
+            acc.pin_pages(0x10_3000, 0x1000, false).map(|_| 0)
+        });
+        if let Some(a) = a {
+            step(&ioases, &mut || {
+                ctx.ioas_unmap(a, 0x10_0000, 64 << 10).map(|_| 0)
+            });
+        }
+        if let Some(b) = b {
+            step(&ioases, &mut || ctx.access_replace_ioas(acc, b).map(|()| 0));
+        }
+    }
     failed
 }
 
@@ -100,7 +153,7 @@ fn every_failure_point_fails_cleanly_and_leaves_the_context_usable() {
     p.host.faults().fail_nth(0);
     assert_eq!(scenario(&p, &ctx, &bufs), 0);
     let points = p.host.faults().passed();
-    assert!(points >= 15, "only {points} failure points on the paths");
+    assert!(points >= 18, "only {points} failure points on the paths");
     drop(ctx);
     let empty = (0, p.host.iommu().tables().stats().allocated);
     assert_eq!(p.host.pinned_pages(), 0);
