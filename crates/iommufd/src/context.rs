@@ -82,6 +82,11 @@ impl Context {
         self.objects.lock().get(id).cloned()
     }
 
+    /// The id of the first object that satisfies `f`.
+    pub(crate) fn object_id(&self, f: impl Fn(&Object) -> bool) -> Option<u32> {
+        self.objects.lock().find(f)
+    }
+
     /// Whether any object of the context satisfies `f`.
     pub(crate) fn any_object(&self, f: impl Fn(&Object) -> bool) -> bool {
         self.objects.lock().any(f)

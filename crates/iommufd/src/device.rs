@@ -19,6 +19,8 @@ pub struct Device {
     owner: u64,
     host: Arc<Host>,
     pub(crate) attached: Mutex<Option<Arc<Hwpt>>>,
+    /// What its PASIDs are attached to.
+    pub(crate) pasids: Mutex<std::collections::BTreeMap<u32, Arc<Hwpt>>>,
 }
 
 impl Device {
@@ -30,6 +32,9 @@ impl Device {
 
 impl Drop for Device {
     fn drop(&mut self) {
+        for (pasid, _) in std::mem::take(self.pasids.get_mut()) {
+            let _ = self.host.iommu().detach_pasid(self.id, pasid);
+        }
         if self.attached.get_mut().take().is_some() {
             // Back to blocking DMA; nothing else can be done if the core refuses.
             let _ = self.host.iommu().detach(self.id);
@@ -58,6 +63,7 @@ impl Context {
             owner: self.owner(),
             host: self.host().clone(),
             attached: Mutex::new(None),
+            pasids: Mutex::new(Default::default()),
         });
         self.insert(Object::Device(device))
     }
@@ -96,6 +102,12 @@ impl Context {
             _ => {}
         }
         let set = |hwpt: &Arc<Hwpt>| -> Result<()> {
+            if !hwpt.pasid && !dev.pasids.lock().is_empty() {
+                return err(
+                    libc::EINVAL,
+                    "PASIDs are attached: the RID needs a HWPT made for PASIDs",
+                );
+            }
             let iommu = self.host().iommu();
             let r = if replace {
                 iommu.replace(dev.id, &hwpt.domain)

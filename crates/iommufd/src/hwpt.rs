@@ -82,6 +82,9 @@ pub struct Hwpt {
     pub(crate) domain: Arc<Domain>,
     /// Made by attaching a device to an IOAS: destroyed when its last device leaves.
     pub(crate) auto: bool,
+    /// Made with [`HWPT_ALLOC_PASID`]: it may be attached at PASIDs, and at the RID of a
+    /// device with PASIDs attached.
+    pub(crate) pasid: bool,
 }
 
 impl Hwpt {
@@ -110,6 +113,7 @@ impl Hwpt {
             },
             domain,
             auto,
+            pasid: req.pasid,
         }))
     }
 
@@ -272,6 +276,7 @@ impl Context {
             },
             domain,
             auto: false,
+            pasid: false,
         }))
     }
 
@@ -314,6 +319,7 @@ impl Context {
             },
             domain,
             auto: false,
+            pasid: false,
         });
         viommu.add_nested(&hwpt);
         Ok(hwpt)

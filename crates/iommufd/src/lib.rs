@@ -30,6 +30,7 @@ mod iopt;
 mod nested;
 mod objects;
 mod pages;
+mod pasid;
 mod spans;
 mod uapi;
 pub mod vfio;

@@ -86,6 +86,11 @@ impl Objects {
         self.map.values().any(f)
     }
 
+    /// The id of the first object that satisfies `f`.
+    pub(crate) fn find(&self, f: impl Fn(&Object) -> bool) -> Option<u32> {
+        self.map.iter().find(|(_, o)| f(o)).map(|(&id, _)| id)
+    }
+
     /// Whether the table holds no object.
     pub(crate) fn is_empty(&self) -> bool {
         self.map.is_empty()

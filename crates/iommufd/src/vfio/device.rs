@@ -328,7 +328,7 @@ impl VfioDevice {
     }
 
     /// The context and device object the function is bound through.
-    fn binding(&self) -> Result<(Arc<Context>, u32)> {
+    pub(crate) fn binding(&self) -> Result<(Arc<Context>, u32)> {
         self.check_access()?;
         match &self.dev.state.lock().binding {
             Some((ctx, id)) => Ok((ctx.clone(), *id)),

@@ -9,6 +9,7 @@ mod device_abi;
 mod group;
 mod interrupts;
 mod irq;
+mod pasid;
 mod pci;
 mod region;
 
