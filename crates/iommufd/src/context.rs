@@ -118,7 +118,7 @@ impl Context {
     /// another object or a call in progress uses it.
     pub fn destroy(&self, id: u32) -> Result<()> {
         let obj = self.objects.lock().remove(id)?;
-        let was_device = matches!(obj, Object::Device(_));
+        let was_device = matches!(obj, Object::Device(_) | Object::Mdev(_));
         drop(obj);
         if was_device {
             self.sweep_auto();

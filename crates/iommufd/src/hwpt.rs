@@ -96,13 +96,24 @@ impl Hwpt {
         flags: u32,
         auto: bool,
     ) -> Result<Arc<Hwpt>> {
+        Hwpt::new_for(ctx, ioas, device.id, flags, auto)
+    }
+
+    /// A paging domain for the core's device `dev` made with `flags`, filled from `ioas`.
+    pub(crate) fn new_for(
+        ctx: &Context,
+        ioas: Arc<Ioas>,
+        dev: softiommu_core::DeviceId,
+        flags: u32,
+        auto: bool,
+    ) -> Result<Arc<Hwpt>> {
         let req = PagingRequest {
             nest_parent: flags & HWPT_ALLOC_NEST_PARENT != 0,
             dirty_tracking: flags & HWPT_ALLOC_DIRTY_TRACKING != 0,
             pasid: flags & HWPT_ALLOC_PASID != 0,
         };
         ctx.host().faults().check("allocating a domain")?;
-        let domain = ctx.host().iommu().new_paging(device.id, req)?;
+        let domain = ctx.host().iommu().new_paging(dev, req)?;
         let slot = NEXT_SLOT.fetch_add(1, Ordering::Relaxed);
         ioas.iopt.lock().add_domain(slot, domain.clone())?;
         Ok(Arc::new(Hwpt {

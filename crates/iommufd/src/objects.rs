@@ -23,6 +23,8 @@ pub(crate) enum Object {
     Viommu(Arc<Viommu>),
     /// A device's virtual id in a vIOMMU.
     Vdevice(Arc<Vdevice>),
+    /// A bound mdev.
+    Mdev(Arc<crate::vfio::MdevBinding>),
 }
 
 impl Object {
@@ -34,6 +36,7 @@ impl Object {
             Object::Device(d) => Arc::strong_count(d) > 1,
             Object::Viommu(v) => Arc::strong_count(v) > 1,
             Object::Vdevice(v) => Arc::strong_count(v) > 1,
+            Object::Mdev(m) => Arc::strong_count(m) > 1,
         }
     }
 }

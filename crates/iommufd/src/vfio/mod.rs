@@ -9,6 +9,7 @@ mod device_abi;
 mod group;
 mod interrupts;
 mod irq;
+mod mdev;
 mod pasid;
 mod pci;
 mod region;
@@ -28,6 +29,7 @@ pub use device_abi::*;
 pub use group::*;
 pub use interrupts::*;
 pub use irq::{Irqs, MSI_ADDRESS, MSI_WINDOW};
+pub use mdev::{MdevBinding, MdevParent};
 pub use pci::PciFunction;
 pub use region::*;
 

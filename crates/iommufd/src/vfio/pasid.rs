@@ -2,7 +2,7 @@
 //! and `VFIO_DEVICE_DETACH_PASID` forms of attach and detach.
 
 use super::device::VfioDevice;
-use crate::error::Result;
+use crate::error::{Result, err};
 
 impl VfioDevice {
     /// `VFIO_DEVICE_ATTACH_IOMMUFD_PT` with `VFIO_DEVICE_ATTACH_PASID`: attaches PASID
@@ -12,6 +12,9 @@ impl VfioDevice {
     /// function has (`EINVAL`).
     pub fn attach_pasid(&self, pasid: u32, pt_id: u32) -> Result<u32> {
         let (ctx, id) = self.binding()?;
+        if self.dev.mdev.is_some() {
+            return err(libc::EOPNOTSUPP, "an mdev has no PASIDs of its own");
+        }
         let _st = self.dev.state.lock();
         if ctx.device_pasid_hwpt(id, pasid)?.is_some() {
             ctx.device_pasid_replace(id, pasid, pt_id)
@@ -24,6 +27,9 @@ impl VfioDevice {
     /// `pasid` are blocked (no error if it was not attached).
     pub fn detach_pasid(&self, pasid: u32) -> Result<()> {
         let (ctx, id) = self.binding()?;
+        if self.dev.mdev.is_some() {
+            return err(libc::EOPNOTSUPP, "an mdev has no PASIDs of its own");
+        }
         let _st = self.dev.state.lock();
         ctx.device_pasid_detach(id, pasid)
     }

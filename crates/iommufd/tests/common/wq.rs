@@ -136,14 +136,46 @@ impl Driver<'_> {
         cr: u64,
         cr_buf: &mut Buffer,
     ) -> CompletionRecord {
+        self.memmove_irq(src, dst, len, (cr, cr_buf), None)
+    }
+
+    /// [`memmove`](Driver::memmove), asking for a completion interrupt on MSI-X vector
+    /// `vector` if given.
+    pub fn memmove_irq(
+        &self,
+        src: u64,
+        dst: u64,
+        len: u32,
+        (cr, cr_buf): (u64, &mut Buffer),
+        vector: Option<u16>,
+    ) -> CompletionRecord {
         cr_buf.bytes_mut()[..32].fill(0);
-        let d = Descriptor::memmove(src, dst, len).with_completion(cr);
+        let mut d = Descriptor::memmove(src, dst, len).with_completion(cr);
+        if let Some(v) = vector {
+            d.set_flags(d.flags().with_rci(true));
+            d.int_handle = v;
+        }
         let portal = self.dev.mmap(region_offset(2), 0x1000).expect("portal");
         portal.write(0, &d.to_bytes()).expect("store");
         let mut rec = [0u8; 32];
         rec.copy_from_slice(&cr_buf.bytes()[..32]);
         CompletionRecord::from_bytes(&rec)
     }
+}
+
+/// `VFIO_DEVICE_SET_IRQS` on MSI-X: eventfds `fds` as triggers from vector 0.
+pub fn set_msix(dev: &VfioDevice, fds: &[i32]) -> Result<i64, i32> {
+    let mut b = Vec::new();
+    let flags = IRQ_SET_DATA_EVENTFD | IRQ_SET_ACTION_TRIGGER;
+    for w in [20 + 4 * fds.len() as u32, flags, VFIO_PCI_MSIX_IRQ_INDEX, 0] {
+        b.extend_from_slice(&w.to_ne_bytes());
+    }
+    b.extend_from_slice(&(fds.len() as u32).to_ne_bytes());
+    for fd in fds {
+        b.extend_from_slice(&fd.to_ne_bytes());
+    }
+    dev.ioctl(u64::from(VFIO_DEVICE_SET_IRQS), b.as_mut_ptr() as u64)
+        .map_err(|e| e.errno())
 }
 
 /// A dedicated WQ's mode, tagging its requests with `pasid` if given.
