@@ -31,7 +31,7 @@ impl AccessOps for Owner {
         }
         let last = iova.saturating_add(length - 1);
         for (i, l) in access.pinned() {
-            if i <= last && i + l - 1 >= iova {
+            if i <= last && i + l > iova {
                 access.unpin_pages(i, l).expect("unpin from the callback");
             }
         }

@@ -21,7 +21,7 @@ impl AccessOps for Unpinner {
     fn unmap(&self, access: &Access, iova: u64, length: u64) {
         let last = iova.saturating_add(length - 1);
         for (i, l) in access.pinned() {
-            if i <= last && i + l - 1 >= iova {
+            if i <= last && i + l > iova {
                 let _ = access.unpin_pages(i, l);
             }
         }
