@@ -192,6 +192,9 @@ impl Context {
         data: HwptData,
     ) -> Result<u32> {
         let known = HWPT_ALLOC_NEST_PARENT | HWPT_ALLOC_DIRTY_TRACKING | HWPT_ALLOC_PASID;
+        if let Ok(Object::Mdev(m)) = self.object(dev_id) {
+            return self.mdev_hwpt_alloc(&m, pt_id, flags, data);
+        }
         let dev = self.device(dev_id)?;
         // An id that names nothing is EINVAL here, not ENOENT.
         let pt = self

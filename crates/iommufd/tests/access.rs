@@ -323,3 +323,32 @@ fn an_access_moves_to_another_ioas_and_keeps_its_ioas_busy() {
     assert_eq!(ops::destroy(&ctx, b), Ok(()));
     assert_eq!(p.host.pinned_pages(), 0);
 }
+
+#[test]
+fn a_vfio_container_unmap_calls_the_owner_too() {
+    use softiommu_iommufd::vfio::{
+        VFIO_DMA_MAP_FLAG_READ as R, VFIO_DMA_MAP_FLAG_WRITE as W, VFIO_TYPE1_IOMMU,
+    };
+    let p = vtd(1);
+    let ctx = p.context(1 << 30);
+    let buf = Buffer::new(64 << 10, 4096);
+    let ioas = ops::ioas_alloc(&ctx);
+    ctx.vfio_ioas_set(ioas).expect("compat IOAS");
+    ctx.vfio_set_iommu(VFIO_TYPE1_IOMMU).expect("type1");
+    ctx.vfio_map_dma(R | W, buf.addr(0), 0x10_0000, 0x8000)
+        .expect("map");
+    let own = owner(true);
+    let access = ctx.access_create(ioas, PIN, own.clone()).expect("access");
+    access.pin_pages(0x10_5000, 0x1000, true).expect("pin");
+    // Type1 cuts the mapping at the range's ends: only the piece with the pin is announced.
+    assert_eq!(ctx.vfio_unmap_dma(0, 0x10_4000, 0x2000), Ok(0x2000));
+    assert_eq!(*own.told.lock(), vec![(0x10_4000, 0x2000)]);
+    assert!(access.pinned().is_empty());
+    assert_eq!(p.host.pinned_pages(), 0);
+    let mut b = [0u8; 4];
+    access
+        .read(0x10_3ffc, &mut b)
+        .expect("the rest stays mapped");
+    let e = access.read(0x10_4000, &mut b).expect_err("unmapped");
+    assert_eq!(e.errno(), libc::ENOENT);
+}

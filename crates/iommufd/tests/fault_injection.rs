@@ -1,15 +1,16 @@
 //! Every allocation and pin point made to fail in turn, through the map, copy, attach,
-//! access and device paths: the call returns the error, nothing leaks (pins, locked pages, table pages,
+//! PASID, access and device paths: the call returns the error, nothing leaks (pins, locked pages, table pages,
 //! objects, mappings), and the context stays usable.
 
 mod common;
 
-use common::{Buffer, Platform, vtd};
+use common::{Buffer, Platform, vtd_with};
+use softiommu_core::DeviceCaps;
 use std::sync::Arc;
 
 use softiommu_iommufd::{
-    ACCESS_NEEDS_PIN_PAGES, Access, AccessOps, Context, Error, MAP_FIXED_IOVA as FIXED,
-    MAP_READABLE, MAP_WRITEABLE,
+    ACCESS_NEEDS_PIN_PAGES, Access, AccessOps, Context, Error, HWPT_ALLOC_PASID,
+    MAP_FIXED_IOVA as FIXED, MAP_READABLE, MAP_WRITEABLE,
 };
 
 const RW: u32 = MAP_READABLE | MAP_WRITEABLE;
@@ -100,8 +101,14 @@ fn scenario(p: &Platform, ctx: &Context, bufs: &[Buffer; 2]) -> usize {
         });
     }
     if let (Some(d1), Some(b)) = (d1, b) {
-        step(&ioases, &mut || ctx.device_attach(d1, b));
+        let attached = step(&ioases, &mut || ctx.device_attach(d1, b)).is_some();
         step(&ioases, &mut || ctx.hwpt_alloc(d1, b, 0));
+        // A HWPT made for PASIDs, at the RID and at a PASID.
+        let hp = step(&ioases, &mut || ctx.hwpt_alloc(d1, b, HWPT_ALLOC_PASID));
+        if let (Some(hp), true) = (hp, attached) {
+            step(&ioases, &mut || ctx.device_replace(d1, hp));
+            step(&ioases, &mut || ctx.device_pasid_attach(d1, 9, hp));
+        }
     }
     if let (Some(d0), Some(b), true) = (d0, b, attached) {
         step(&ioases, &mut || ctx.device_replace(d0, b));
@@ -145,7 +152,11 @@ fn scenario(p: &Platform, ctx: &Context, bufs: &[Buffer; 2]) -> usize {
 
 #[test]
 fn every_failure_point_fails_cleanly_and_leaves_the_context_usable() {
-    let p = vtd(2);
+    let caps = DeviceCaps {
+        pasid_bits: 20,
+        ..DeviceCaps::default()
+    };
+    let p = vtd_with(2, caps);
     let bufs = [Buffer::new(64 << 10, 4096), Buffer::new(2 << 20, 2 << 20)];
     // A clean run counts the points. The driver keeps each device's own structures (its
     // context and PASID tables) once made, so the baseline is taken after it.

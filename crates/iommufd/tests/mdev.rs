@@ -15,7 +15,9 @@ use common::{Buffer, Platform, ops, smmu_with, vtd, vtd_with};
 use softiommu_core::{DeviceCaps, Rid};
 use softiommu_devices::dsa::{DsaConfig, DsaFunction, Status};
 use softiommu_iommufd::vfio::{MdevParent, VfioDevice, VfioPci};
-use softiommu_iommufd::{Context, MAP_FIXED_IOVA, MAP_READABLE, MAP_WRITEABLE};
+use softiommu_iommufd::{
+    Context, HWPT_ALLOC_NEST_PARENT, HWPT_ALLOC_PASID, MAP_FIXED_IOVA, MAP_READABLE, MAP_WRITEABLE,
+};
 
 const RW: u32 = MAP_READABLE | MAP_WRITEABLE | MAP_FIXED_IOVA;
 const PASID_CAPS: DeviceCaps = DeviceCaps {
@@ -29,6 +31,7 @@ const LEN: u32 = 0x1800;
 /// IOVAs of its own (`base`, `base + 1 MiB`, `base + 2 MiB`), and its mdev's file.
 struct User {
     ctx: Arc<Context>,
+    id: u32,
     ioas: u32,
     base: u64,
     src: Buffer,
@@ -55,6 +58,7 @@ impl User {
         Driver { dev: &dev }.bring_up(dedicated(None));
         User {
             ctx,
+            id,
             ioas,
             base,
             src,
@@ -144,6 +148,24 @@ fn two_users(p: &Platform, pasid: bool) {
 
     // An mdev has no PASIDs of its own to attach.
     assert_eq!(attach(&a.dev, Some(3), a.ioas), Err(libc::EOPNOTSUPP));
+
+    // A HWPT of the mdev's own, through the binary call: made for PASIDs only.
+    let alloc = |flags| common::hwpt_alloc(&a.ctx, a.id, a.ioas, flags, 0, &[]);
+    if pasid {
+        assert_eq!(alloc(HWPT_ALLOC_NEST_PARENT), Err(libc::EOPNOTSUPP));
+        let h = alloc(HWPT_ALLOC_PASID).expect("the mdev's HWPT");
+        assert_eq!(attach(&a.dev, None, h), Ok(h), "moved onto the HWPT");
+        a.own_move();
+        assert_eq!(ops::destroy(&a.ctx, h), Err(libc::EBUSY));
+        assert_eq!(attach(&a.dev, None, a.ioas).map(|_| ()), Ok(()));
+        assert_eq!(ops::destroy(&a.ctx, h), Ok(()));
+    } else {
+        assert_eq!(
+            alloc(HWPT_ALLOC_PASID),
+            Err(libc::ENOENT),
+            "no domain for an access"
+        );
+    }
 
     // Detached, A's DMA faults; attached again, it works.
     detach(&a.dev, None).expect("detach");

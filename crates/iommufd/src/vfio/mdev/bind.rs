@@ -174,6 +174,32 @@ impl Context {
         Ok(pt_id)
     }
 
+    /// `IOMMU_HWPT_ALLOC` for bound mdev `m`: a paging HWPT over IOAS `pt_id` for the
+    /// parent's PASID (only [`HWPT_ALLOC_PASID`], else `EOPNOTSUPP`; no driver data). An mdev
+    /// copying through an access has no domain (`ENOENT`, as it is no device of the core).
+    pub(crate) fn mdev_hwpt_alloc(
+        &self,
+        m: &MdevBinding,
+        pt_id: u32,
+        flags: u32,
+        data: crate::hwpt::HwptData,
+    ) -> Result<u32> {
+        let MdevLink::Pasid { parent, .. } = &m.link else {
+            return err(libc::ENOENT, "the mdev copies through an access");
+        };
+        if flags & !HWPT_ALLOC_PASID != 0 || data != crate::hwpt::HwptData::None {
+            return err(
+                libc::EOPNOTSUPP,
+                "an mdev's HWPT is a paging one for PASIDs",
+            );
+        }
+        let ioas = self
+            .ioas(pt_id)
+            .map_err(|_| Error::new(libc::EINVAL, "an mdev's HWPT is made over an IOAS"))?;
+        let hwpt = Hwpt::new_for(self, ioas, *parent, flags, false)?;
+        self.insert(Object::Hwpt(hwpt))
+    }
+
     /// Detaches bound mdev `id`: its DMA faults.
     pub(crate) fn mdev_detach(&self, id: u32) -> Result<()> {
         let b = self.mdev(id)?;
