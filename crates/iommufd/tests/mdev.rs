@@ -239,3 +239,65 @@ fn a_software_mdev_is_told_when_an_area_it_pinned_is_unmapped() {
     drop(u.dev);
     assert_eq!(p.host.pinned_pages(), 0);
 }
+
+#[test]
+fn an_mdev_looks_like_a_one_wq_engine_to_its_driver() {
+    use softiommu_devices::dsa::regs::{self, DeviceState, GrpCap, WqCap};
+    use softiommu_iommufd::vfio::{
+        VFIO_DEVICE_GET_IRQ_INFO, VFIO_DEVICE_GET_REGION_INFO, VFIO_PCI_MSIX_IRQ_INDEX,
+    };
+    use vfio_bindings::bindings::vfio as v;
+    let p = vtd_with(1, PASID_CAPS);
+    let vfio = VfioPci::new(p.host.clone());
+    let (f, rid) = engine(&p, &vfio);
+    let parent = MdevParent::new(&vfio, p.devs[0], rid, f).expect("parent");
+    let name = parent.create().expect("mdev");
+    assert_eq!(
+        parent.open("no-such-mdev").err().map(|e| e.errno()),
+        Some(libc::ENODEV)
+    );
+    let mut u = User::new(&p, &parent, &name, 0x10_0000, 0x77);
+
+    // Regions as VFIO reports them: BAR 0 of the engine's size, BAR 2 one WQ's portals.
+    for (index, size) in [(0u32, 0x1_0000u64), (2, 0x4000)] {
+        let r = v::vfio_region_info {
+            argsz: 32,
+            index,
+            ..Default::default()
+        };
+        let mut b = common::bytes_of(&r);
+        let cmd = u64::from(VFIO_DEVICE_GET_REGION_INFO);
+        u.dev
+            .ioctl(cmd, b.as_mut_ptr() as u64)
+            .expect("region info");
+        let r: v::vfio_region_info = common::from_bytes(&b);
+        assert_eq!(r.size, size, "BAR {index}");
+    }
+    let i = v::vfio_irq_info {
+        argsz: 16,
+        index: VFIO_PCI_MSIX_IRQ_INDEX,
+        ..Default::default()
+    };
+    let mut b = common::bytes_of(&i);
+    let cmd = u64::from(VFIO_DEVICE_GET_IRQ_INFO);
+    u.dev.ioctl(cmd, b.as_mut_ptr() as u64).expect("irq info");
+    let i: v::vfio_irq_info = common::from_bytes(&b);
+    assert_eq!(i.count, 2, "an error vector and a completion vector");
+
+    // The capability registers of a one-WQ, one-group, one-engine device.
+    let drv = Driver { dev: &u.dev };
+    let wqcap = WqCap::from_bits(drv.read64(regs::WQCAP));
+    assert_eq!((wqcap.num_wqs(), wqcap.dedicated_mode()), (1, true));
+    assert_eq!(GrpCap::from_bits(drv.read64(regs::GRPCAP)).num_groups(), 1);
+    assert_eq!(drv.read64(regs::ENGCAP) & 0xff, 1);
+    assert_ne!(drv.read64(regs::OPCAP), 0, "it offers operations");
+    assert_eq!(drv.read32(regs::GENSTS) & 3, DeviceState::Enabled as u32);
+
+    // A reset takes the virtual engine down; the driver brings it up again.
+    u.dev.reset().expect("reset");
+    assert_eq!(drv.read32(regs::GENSTS) & 3, DeviceState::Disabled as u32);
+    let r = u.mv(u.base, u.base + (1 << 20));
+    assert_eq!(r.status, 0, "a disabled WQ takes no descriptor");
+    Driver { dev: &u.dev }.bring_up(dedicated(None));
+    u.own_move();
+}

@@ -29,7 +29,8 @@ pub use device_abi::*;
 pub use group::*;
 pub use interrupts::*;
 pub use irq::{Irqs, MSI_ADDRESS, MSI_WINDOW};
-pub use mdev::{MdevBinding, MdevParent};
+pub(crate) use mdev::MdevBinding;
+pub use mdev::MdevParent;
 pub use pci::PciFunction;
 pub use region::*;
 

@@ -32,7 +32,7 @@ enum Attached {
 }
 
 /// An mdev bound to a context: the object its device id names.
-pub struct MdevBinding {
+pub(crate) struct MdevBinding {
     link: MdevLink,
     host: Arc<Host>,
     attached: Mutex<Option<Attached>>,

@@ -18,7 +18,7 @@ use softiommu_devices::dsa::regs::{self, CmdReg, CmdSts, Command, WqCfgLimits, W
 use softiommu_devices::dsa::{DmaPort, DsaFunction};
 use softiommu_devices::pci::AccessSize;
 
-pub use bind::MdevBinding;
+pub(crate) use bind::MdevBinding;
 pub(crate) use bind::MdevLink;
 
 use super::device::{DevState, PciDev, VfioDevice, VfioPci};
