@@ -25,6 +25,27 @@ pub struct DeviceInfo {
     pub instance: InstanceId,
 }
 
+/// What a range of IOVA a device may not map is kept for, as the IOMMU driver reports it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ReservedKind {
+    /// The hardware's interrupt window: writes there are interrupts, never DMA (VT-d's
+    /// 0xfee00000–0xfeefffff).
+    Msi,
+    /// A window the OS maps its MSI doorbells into (the SMMUv3's software MSI region).
+    SoftwareMsi,
+}
+
+/// An IOVA range a device's domains must leave unmapped.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct ReservedRegion {
+    /// First IOVA.
+    pub start: u64,
+    /// Last IOVA (inclusive).
+    pub last: u64,
+    /// What it is kept for.
+    pub kind: ReservedKind,
+}
+
 /// The identification registers of the hardware behind an instance, as they are read: what
 /// a user-space model of the same IOMMU (a VMM's vIOMMU) needs to describe it to a guest.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -148,6 +169,12 @@ pub trait IommuDriver: Send + Sync {
     /// hardware registers, is [`HwInfo::None`].
     fn hw_info(&self) -> HwInfo {
         HwInfo::None
+    }
+
+    /// The IOVA ranges `dev`'s domains must leave unmapped. The default is none.
+    fn reserved_regions(&self, dev: &DeviceInfo) -> Vec<ReservedRegion> {
+        let _ = dev;
+        Vec::new()
     }
 
     /// Takes a device behind this instance under the driver.

@@ -79,7 +79,8 @@ mod topology;
 pub use caps::{DeviceCaps, EffectiveCaps, Family, IommuCaps};
 pub use domain::{Attachment, Domain, DomainKind, Gather, Nested, NestedData, Paging};
 pub use driver::{
-    DeviceInfo, DmaFault, DmaFaultKind, DmaTranslation, HwInfo, IommuDriver, PagingRequest, Target,
+    DeviceInfo, DmaFault, DmaFaultKind, DmaTranslation, HwInfo, IommuDriver, PagingRequest,
+    ReservedKind, ReservedRegion, Target,
 };
 pub use error::{CoreError, HwError, Result};
 pub use ids::{

@@ -2,6 +2,7 @@
 //! is attached to.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 use softiommu_core::{DeviceId, GroupId};
@@ -10,6 +11,8 @@ use crate::context::Context;
 use crate::error::{Error, Result, err};
 use crate::host::Host;
 use crate::hwpt::Hwpt;
+use crate::ioas::Ioas;
+use crate::iopt::ReservedBy;
 use crate::objects::Object;
 
 /// A device bound to a context.
@@ -21,6 +24,43 @@ pub struct Device {
     pub(crate) attached: Mutex<Option<Arc<Hwpt>>>,
     /// What its PASIDs are attached to.
     pub(crate) pasids: Mutex<std::collections::BTreeMap<u32, Arc<Hwpt>>>,
+    /// The device's reserved regions in the IOAS its RID's domain is filled from.
+    reserved: Mutex<Option<Reservation>>,
+}
+
+/// A device's reserved regions held in one IOAS; dropping it gives them back.
+struct Reservation {
+    ioas: Arc<Ioas>,
+    token: u64,
+}
+
+impl Reservation {
+    /// Reserves `dev`'s regions in `ioas`: `EADDRINUSE` if one overlaps a mapping or an
+    /// allowed range.
+    fn take(host: &Host, dev: DeviceId, ioas: &Arc<Ioas>) -> Result<Reservation> {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let regions = host.iommu().reserved_regions(dev).map_err(Error::from)?;
+        let token = NEXT.fetch_add(1, Ordering::Relaxed);
+        let r = Reservation {
+            ioas: ioas.clone(),
+            token,
+        };
+        let mut iopt = ioas.iopt.lock();
+        for reg in regions {
+            iopt.reserve(reg.start, reg.last, ReservedBy::Device(token))?;
+        }
+        drop(iopt);
+        Ok(r)
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.ioas
+            .iopt
+            .lock()
+            .unreserve(ReservedBy::Device(self.token));
+    }
 }
 
 impl Device {
@@ -39,6 +79,7 @@ impl Drop for Device {
             // Back to blocking DMA; nothing else can be done if the core refuses.
             let _ = self.host.iommu().detach(self.id);
         }
+        self.reserved.get_mut().take();
         self.host.unbind(self.id, self.group, self.owner);
     }
 }
@@ -64,6 +105,7 @@ impl Context {
             host: self.host().clone(),
             attached: Mutex::new(None),
             pasids: Mutex::new(Default::default()),
+            reserved: Mutex::new(None),
         });
         self.insert(Object::Device(device))
     }
@@ -89,6 +131,7 @@ impl Context {
         }
         self.host().iommu().detach(dev.id).map_err(Error::from)?;
         drop(old);
+        dev.reserved.lock().take();
         self.sweep_auto();
         Ok(())
     }
@@ -116,12 +159,21 @@ impl Context {
             };
             r.map_err(Error::from)
         };
+        // The device's reserved regions go into the IOAS a paging domain is filled from
+        // before it is attached there, and leave the old one once it is not.
+        let reserve = |ioas: Option<&Arc<Ioas>>| -> Result<Option<Reservation>> {
+            ioas.map(|i| Reservation::take(self.host(), dev.id, i))
+                .transpose()
+        };
+        let reservation;
         let (id, hwpt) = match self.object(pt_id)? {
             Object::Hwpt(h) => {
+                reservation = reserve(h.ioas())?;
                 set(&h)?;
                 (pt_id, h)
             }
             Object::Ioas(ioas) => {
+                reservation = reserve(Some(&ioas))?;
                 let mut found = None;
                 for (id, h) in self.auto_hwpts(&ioas) {
                     match set(&h) {
@@ -151,6 +203,8 @@ impl Context {
         };
         let old = attached.replace(hwpt);
         drop(attached);
+        drop(old);
+        let old = std::mem::replace(&mut *dev.reserved.lock(), reservation);
         drop(old);
         self.sweep_auto();
         Ok(id)

@@ -66,10 +66,13 @@ impl SpanCounts {
     }
 
     fn change(&mut self, pages: Range<u64>, add: bool) -> Vec<Range<u64>> {
-        let mut edges = Vec::new();
         if pages.start >= pages.end {
+            return Vec::new();
+        }
+        if let Some(edges) = self.change_alone(&pages, add) {
             return edges;
         }
+        let mut edges = Vec::new();
         // Split the runs at both ends so that every run touched lies inside `pages`.
         self.split_at(pages.start);
         self.split_at(pages.end);
@@ -104,6 +107,27 @@ impl SpanCounts {
     }
 
     /// Splits the run containing `at` (if any starts before it) into two at `at`.
+    /// The common cases without splitting or merging: a first user of pages that touch no
+    /// run, and the last user of exactly one run. `None` when neither applies.
+    fn change_alone(&mut self, pages: &Range<u64>, add: bool) -> Option<Vec<Range<u64>>> {
+        let before = self.runs.range(..pages.end).next_back();
+        if add {
+            let free = before.is_none_or(|(_, &(e, _))| e < pages.start);
+            let after_free = self.runs.get(&pages.end).is_none_or(|&(_, n)| n != 1);
+            if free && after_free {
+                self.runs.insert(pages.start, (pages.end, 1));
+                return Some(vec![pages.clone()]);
+            }
+        } else if let Some((&s, &(e, 1))) = before
+            && s == pages.start
+            && e == pages.end
+        {
+            self.runs.remove(&s);
+            return Some(vec![pages.clone()]);
+        }
+        None
+    }
+
     fn split_at(&mut self, at: u64) {
         if let Some((&s, &(e, n))) = self.runs.range(..at).next_back()
             && at < e

@@ -4,7 +4,7 @@
 mod common;
 
 use common::ops::{allow, ioas_alloc, map, ranges};
-use common::{Buffer, vtd};
+use common::{Buffer, smmu, vtd};
 use softiommu_iommufd::{MAP_FIXED_IOVA as FIXED, MAP_READABLE, MAP_WRITEABLE};
 
 const RW: u32 = MAP_READABLE | MAP_WRITEABLE;
@@ -169,9 +169,11 @@ fn a_domain_reserves_what_lies_outside_its_aperture_until_it_goes() {
     let dev = ctx.device_bind(p.devs[0]).unwrap();
     ctx.device_attach(dev, ioas).unwrap();
     let (got, _, _, _) = ranges(&ctx, ioas, 4);
-    assert_eq!(got.len(), 1);
-    let (start, last) = got[0];
-    assert_eq!(start, 0);
+    // The aperture, less the device's interrupt window.
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0], (0, 0xfedf_ffff));
+    let (start, last) = got[1];
+    assert_eq!(start, 0xfef0_0000);
     assert!(
         ((1 << 39) - 1..u64::MAX).contains(&last),
         "aperture end {last:#x}"
@@ -189,4 +191,48 @@ fn a_domain_reserves_what_lies_outside_its_aperture_until_it_goes() {
     );
     ctx.device_detach(dev).unwrap();
     assert_eq!(ranges(&ctx, ioas, 4).0, vec![(0, u64::MAX)]);
+}
+
+/// Attaching `dev` reserves `[first, last]` in the IOAS: mapping there is `EINVAL`, the
+/// ranges query leaves it out, and it is free again once the device detaches; an IOAS that
+/// already maps there cannot take the device (`EADDRINUSE`).
+fn device_window_is_reserved(p: &common::Platform, first: u64, last: u64) {
+    let ctx = p.context(1 << 30);
+    let ioas = ioas_alloc(&ctx);
+    let dev = ctx.device_bind(p.devs[0]).expect("bind");
+    let buf = Buffer::new(PAGE as usize, 4096);
+    ctx.device_attach(dev, ioas).expect("attach");
+    assert_eq!(
+        map(&ctx, ioas, RW | FIXED, buf.addr(0), PAGE, first),
+        Err(libc::EINVAL)
+    );
+    let got = ranges(&ctx, ioas, 8).0;
+    assert!(got.iter().any(|&(_, l)| l == first - 1), "{got:x?}");
+    assert!(got.iter().any(|&(s, _)| s == last + 1), "{got:x?}");
+    ctx.device_detach(dev).expect("detach");
+    assert_eq!(
+        map(&ctx, ioas, RW | FIXED, buf.addr(0), PAGE, first),
+        Ok(first)
+    );
+    assert_eq!(
+        ctx.device_attach(dev, ioas).expect_err("overlap").errno(),
+        libc::EADDRINUSE
+    );
+    // A second IOAS without the mapping takes it; the first stays as it was.
+    let other = ioas_alloc(&ctx);
+    ctx.device_attach(dev, other).expect("attach");
+    assert_eq!(
+        ctx.ioas_mappings(ioas).expect("mappings"),
+        vec![(first, first + PAGE - 1)]
+    );
+}
+
+#[test]
+fn vtd_devices_reserve_the_interrupt_window() {
+    device_window_is_reserved(&vtd(1), 0xfee0_0000, 0xfeef_ffff);
+}
+
+#[test]
+fn smmu_devices_reserve_the_software_msi_window() {
+    device_window_is_reserved(&smmu(1), 0x0800_0000, 0x080f_ffff);
 }

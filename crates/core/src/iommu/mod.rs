@@ -808,4 +808,5 @@ impl Drop for Iommu {
     }
 }
 
+mod resv;
 mod sva;

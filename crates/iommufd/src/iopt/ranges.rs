@@ -12,6 +12,8 @@ pub(crate) enum ReservedBy {
     Aperture(u32),
     /// The test channel's ADD_RESERVED.
     Test,
+    /// A device's reserved regions while it is attached (a token per attachment).
+    Device(u64),
 }
 
 /// The largest alignment an automatic IOVA is given (a transparent huge page).

@@ -30,8 +30,23 @@ struct Op {
 pub(crate) struct Ucmd {
     pub(crate) arg: u64,
     user_size: u32,
-    buf: Vec<u8>,
+    /// The structure's bytes as read, zero past what the caller's size holds.
+    buf: [u8; UCMD_BYTES],
 }
+
+/// Room for the largest structure of the command table.
+const UCMD_BYTES: usize = 128;
+
+const _: () = {
+    let mut i = 0;
+    while i < OPS.len() {
+        assert!(
+            OPS[i].size <= UCMD_BYTES,
+            "a command's structure outgrows Ucmd"
+        );
+        i += 1;
+    }
+};
 
 impl Ucmd {
     /// The command's structure.
@@ -229,8 +244,9 @@ impl Context {
         if (user_size as usize) < op.min {
             return err(libc::EINVAL, "structure size under the command's minimum");
         }
-        let mut buf = vec![0u8; op.size];
-        let have = op.size.min(user_size as usize);
+        let mut buf = [0u8; UCMD_BYTES];
+        // Every size in the table fits (checked when the crate is built).
+        let have = op.size.min(user_size as usize).min(UCMD_BYTES);
         read_user(self, arg, &mut buf[..have])?;
         self.check_zero_tail(arg, op.size as u64, u64::from(user_size))?;
         let mut ucmd = Ucmd {

@@ -4,7 +4,8 @@
 use softiommu_core::{
     CoreError, DeviceInfo, DmaFault, DmaFaultKind, DmaTranslation, Domain, DomainKind, Family,
     HwInfo, HwTable, IoPageTable, IommuCaps, IommuDriver, NestedData, PageRequest,
-    PageRequestBatch, PageResponse, PagingRequest, Pasid, Result, TableAlloc, Target,
+    PageRequestBatch, PageResponse, PagingRequest, Pasid, ReservedKind, ReservedRegion, Result,
+    TableAlloc, Target,
 };
 use softiommu_pgtable::Access;
 use softiommu_pgtable::formats::any::AnyFormat;
@@ -19,7 +20,18 @@ use super::attach::Programmed;
 use super::hw::S1_IA_BITS;
 use super::{Dev, SmmuDriver};
 
+/// Where the OS maps MSI doorbells for a device's domains: first IOVA and length.
+const SOFTWARE_MSI_WINDOW: (u64, u64) = (0x0800_0000, 0x10_0000);
+
 impl IommuDriver for SmmuDriver {
+    fn reserved_regions(&self, _dev: &DeviceInfo) -> Vec<ReservedRegion> {
+        vec![ReservedRegion {
+            start: SOFTWARE_MSI_WINDOW.0,
+            last: SOFTWARE_MSI_WINDOW.0 + SOFTWARE_MSI_WINDOW.1 - 1,
+            kind: ReservedKind::SoftwareMsi,
+        }]
+    }
+
     fn hw_info(&self) -> HwInfo {
         use crate::regs::{
             SMMU_AIDR, SMMU_IDR0, SMMU_IDR1, SMMU_IDR2, SMMU_IDR3, SMMU_IDR4, SMMU_IDR5, SMMU_IIDR,

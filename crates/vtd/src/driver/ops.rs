@@ -4,7 +4,7 @@
 use softiommu_core::{
     CoreError, DeviceInfo, DmaFault, DmaTranslation, Domain, DomainKind, Family, HwInfo, HwTable,
     IoPageTable, IommuCaps, IommuDriver, NestedData, PageRequest, PageRequestBatch, PageResponse,
-    PagingRequest, Pasid, Result, TableAlloc, Target,
+    PagingRequest, Pasid, ReservedKind, ReservedRegion, Result, TableAlloc, Target,
 };
 use softiommu_mem::AddressSpace;
 use softiommu_pgtable::Access;
@@ -52,6 +52,15 @@ impl<M: AddressSpace + 'static> IommuDriver for VtdDriver<M> {
             cap: self.hw.cap.into_bits(),
             ecap: self.hw.ecap.into_bits(),
         }
+    }
+
+    fn reserved_regions(&self, _dev: &DeviceInfo) -> Vec<ReservedRegion> {
+        // Requests to the interrupt window are interrupt requests, never translated DMA.
+        vec![ReservedRegion {
+            start: *crate::model::INTERRUPT_WINDOW.start(),
+            last: *crate::model::INTERRUPT_WINDOW.end(),
+            kind: ReservedKind::Msi,
+        }]
     }
 
     fn probe(&self, dev: &DeviceInfo) -> Result<()> {

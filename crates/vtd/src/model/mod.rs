@@ -11,6 +11,9 @@ mod tests;
 mod translate;
 mod unit;
 
+/// The interrupt address range: a write there is an interrupt request, never DMA.
+pub const INTERRUPT_WINDOW: std::ops::RangeInclusive<u64> = 0xfee0_0000..=0xfeef_ffff;
+
 pub use ats::{AtsDisposition, AtsGrant};
 pub use caches::{Caches, IotlbScope};
 pub use stats::{DescriptorCounts, SHARDS, UnitStats};

@@ -29,8 +29,7 @@ use crate::desc::{PageRequest, PageRequestQw0, PageRequestQw1, ResponseCode};
 use crate::model::{AtsDisposition, Fault, Request};
 use crate::regs::{AddressType, RegisterFile};
 
-/// The interrupt address range.
-const INTERRUPTS: std::ops::RangeInclusive<u64> = 0xfee0_0000..=0xfeef_ffff;
+use crate::model::INTERRUPT_WINDOW as INTERRUPTS;
 
 /// The model's request for a bus request's fields; `None` when its PASID does not fit 20
 /// bits (a malformed request).
