@@ -29,7 +29,7 @@ impl AccessOps for Owner {
         if !self.obliging {
             return;
         }
-        let last = iova.saturating_add(length - 1);
+        let last = iova.saturating_add(length.saturating_sub(1));
         for (i, l) in access.pinned() {
             if i <= last && i + l > iova {
                 access.unpin_pages(i, l).expect("unpin from the callback");
@@ -351,4 +351,31 @@ fn a_vfio_container_unmap_calls_the_owner_too() {
         .expect("the rest stays mapped");
     let e = access.read(0x10_4000, &mut b).expect_err("unmapped");
     assert_eq!(e.errno(), libc::ENOENT);
+}
+
+#[test]
+fn an_access_reaches_a_file_mapping_through_the_library_s_own_view() {
+    use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+    let p = vtd(1);
+    let ctx = p.context(1 << 30);
+    // SAFETY: memfd_create with a NUL-terminated name; the result is checked.
+    let raw = unsafe { libc::memfd_create(c"access".as_ptr(), 0) };
+    assert!(raw >= 0);
+    // SAFETY: a new descriptor this test owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    // SAFETY: ftruncate on the descriptor just made.
+    assert_eq!(unsafe { libc::ftruncate(raw, 0x4000) }, 0);
+    let ioas = ops::ioas_alloc(&ctx);
+    ctx.ioas_map_file(ioas, RW, fd.as_fd(), 0x1000, 0x2000, 0x10_0000)
+        .expect("map the file");
+    let access = ctx.access_create(ioas, PIN, owner(true)).expect("access");
+    access.pin_pages(0x10_0000, 0x2000, true).expect("pin");
+    access.write(0x10_0ffe, b"file").expect("write");
+    let mut got = [0u8; 4];
+    // SAFETY: reads 4 bytes into `got`, which has 4.
+    let n = unsafe { libc::pread(raw, got.as_mut_ptr().cast(), 4, 0x1ffe) };
+    assert_eq!(n, 4);
+    assert_eq!(&got, b"file", "the bytes are in the file");
+    assert_eq!(ops::unmap(&ctx, ioas, 0x10_0000, 0x2000), Ok(0x2000));
+    assert!(access.pinned().is_empty());
 }

@@ -20,7 +20,7 @@ struct Unpinner;
 
 impl AccessOps for Unpinner {
     fn unmap(&self, access: &Access, iova: u64, length: u64) {
-        let last = iova.saturating_add(length - 1);
+        let last = iova.saturating_add(length.saturating_sub(1));
         for (i, l) in access.pinned() {
             if i <= last && i + l > iova {
                 let _ = access.unpin_pages(i, l);

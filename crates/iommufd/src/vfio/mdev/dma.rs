@@ -128,7 +128,7 @@ fn evict(st: &mut SoftState, start: u64, last: u64) {
 impl AccessOps for SoftLink {
     fn unmap(&self, _access: &Access, iova: u64, length: u64) {
         let mut st = self.state.lock();
-        evict(&mut st, iova, iova.saturating_add(length - 1));
+        evict(&mut st, iova, iova.saturating_add(length.saturating_sub(1)));
     }
 }
 
