@@ -187,6 +187,16 @@ fn two_users(p: &Platform, pasid: bool) {
     assert_eq!(parent.names(), vec![nb.clone()]);
     b.own_move();
     assert_eq!(events(ib), 0);
+
+    // A file opened on an mdev that is then removed binds to nothing: its PASID may be
+    // another mdev's by now.
+    let nc = parent.create().expect("mdev");
+    let stale = parent.open(&nc).expect("open");
+    parent.remove(&nc).expect("not bound: removable");
+    let nd = parent.create().expect("mdev");
+    assert_eq!(bind(&stale, &b.ctx), Err(libc::ENODEV));
+    assert_eq!(parent.names(), vec![nb.clone(), nd]);
+    b.own_move();
     close(ia);
     close(ib);
 }

@@ -4,6 +4,7 @@
 //! parent without PASID gets an access to the IOAS, which its DMA is copied through.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use parking_lot::Mutex;
 use softiommu_core::DeviceId;
@@ -18,11 +19,29 @@ use crate::objects::Object;
 
 /// How an mdev's DMA reaches its user's memory.
 #[derive(Clone)]
-pub(crate) enum MdevLink {
+pub(crate) enum LinkKind {
     /// Through `pasid` of the parent device `parent`.
     Pasid { parent: DeviceId, pasid: u32 },
     /// Through an access, by CPU copy.
     Soft(Arc<SoftLink>),
+}
+
+/// An mdev as its bindings know it: how its DMA goes, and whether it still exists (a
+/// removed mdev's PASID may be another's by now).
+#[derive(Clone)]
+pub(crate) struct MdevLink {
+    pub(crate) kind: LinkKind,
+    pub(crate) alive: Arc<AtomicBool>,
+}
+
+impl MdevLink {
+    fn check_alive(&self) -> Result<()> {
+        if self.alive.load(Ordering::Acquire) {
+            Ok(())
+        } else {
+            err(libc::ENODEV, "the mdev was removed")
+        }
+    }
 }
 
 /// What a bound mdev is attached to.
@@ -40,14 +59,14 @@ pub(crate) struct MdevBinding {
 
 impl MdevBinding {
     fn detach_now(&self, attached: &mut Option<Attached>) -> Result<()> {
-        match (attached.take(), &self.link) {
-            (Some(Attached::Hwpt(hwpt)), MdevLink::Pasid { parent, pasid }) => {
+        match (attached.take(), &self.link.kind) {
+            (Some(Attached::Hwpt(hwpt)), LinkKind::Pasid { parent, pasid }) => {
                 let r = self.host.iommu().detach_pasid(*parent, *pasid);
                 // The HWPT is free once nothing translates through it.
                 drop(hwpt);
                 r.map_err(Error::from)
             }
-            (Some(Attached::Access(a)), MdevLink::Soft(link)) => {
+            (Some(Attached::Access(a)), LinkKind::Soft(link)) => {
                 link.set_access(None);
                 a.destroy();
                 Ok(())
@@ -75,6 +94,7 @@ impl Context {
 
     /// Binds an mdev whose DMA goes by `link`; returns its device id.
     pub(crate) fn mdev_bind(&self, link: MdevLink) -> Result<u32> {
+        link.check_alive()?;
         let b = Arc::new(MdevBinding {
             link,
             host: self.host().clone(),
@@ -87,12 +107,13 @@ impl Context {
     /// IOAS, for an mdev copying through an access).
     pub(crate) fn mdev_attach(&self, id: u32, pt_id: u32) -> Result<u32> {
         let b = self.mdev(id)?;
+        b.link.check_alive()?;
         let mut attached = b.attached.lock();
-        let r = match &b.link {
-            MdevLink::Pasid { parent, pasid } => {
+        let r = match &b.link.kind {
+            LinkKind::Pasid { parent, pasid } => {
                 self.mdev_attach_pasid(*parent, *pasid, pt_id, &mut attached)
             }
-            MdevLink::Soft(link) => self.mdev_attach_access(link, pt_id, &mut attached),
+            LinkKind::Soft(link) => self.mdev_attach_access(link, pt_id, &mut attached),
         };
         drop(attached);
         self.sweep_auto();
@@ -184,7 +205,8 @@ impl Context {
         flags: u32,
         data: crate::hwpt::HwptData,
     ) -> Result<u32> {
-        let MdevLink::Pasid { parent, .. } = &m.link else {
+        m.link.check_alive()?;
+        let LinkKind::Pasid { parent, .. } = &m.link.kind else {
             return err(libc::ENOENT, "the mdev copies through an access");
         };
         if flags & !HWPT_ALLOC_PASID != 0 || data != crate::hwpt::HwptData::None {

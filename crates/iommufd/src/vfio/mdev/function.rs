@@ -4,6 +4,7 @@
 //! on the virtual engine with its DMA copied in software through an access.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use parking_lot::Mutex;
 use softiommu_devices::dsa::desc::DESC_SIZE;
@@ -27,6 +28,8 @@ pub(crate) enum Backend {
         parent: Arc<DsaFunction>,
         wq: u32,
         pasid: u32,
+        /// Cleared when the mdev is removed: its PASID may be another's by then.
+        alive: Arc<AtomicBool>,
     },
     /// On the virtual engine, whose DMA port copies through the mdev's access.
     Soft,
@@ -124,9 +127,14 @@ impl MdevFunction {
             Backend::Soft => {
                 let _ = self.dsa.portal_write(off, data, None);
             }
-            Backend::Parent { parent, wq, pasid } => {
+            Backend::Parent {
+                parent,
+                wq,
+                pasid,
+                alive,
+            } => {
                 // Only the unlimited and limited portals of the one WQ exist.
-                if off >= 2 * 0x1000 || !self.wq_takes_stores() {
+                if off >= 2 * 0x1000 || !alive.load(Ordering::Acquire) || !self.wq_takes_stores() {
                     return;
                 }
                 // The parent's interrupts are the host's: the mdev raises its own below.

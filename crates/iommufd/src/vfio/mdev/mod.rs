@@ -10,7 +10,7 @@ mod dma;
 mod function;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 use softiommu_core::{DeviceId, GroupId};
@@ -18,6 +18,7 @@ use softiommu_devices::dsa::regs::{self, CmdReg, CmdSts, Command, WqCfgLimits, W
 use softiommu_devices::dsa::{DmaPort, DsaFunction};
 use softiommu_devices::pci::AccessSize;
 
+use bind::LinkKind;
 pub(crate) use bind::MdevBinding;
 pub(crate) use bind::MdevLink;
 
@@ -40,6 +41,19 @@ struct Mdev {
     pasid: Option<u32>,
     /// Its software path, if not.
     soft: Option<Arc<SoftLink>>,
+    /// Cleared when it is removed: files still open on it reach nothing.
+    alive: Arc<AtomicBool>,
+}
+
+impl Mdev {
+    /// Ends the mdev: its files reach nothing, and its PASID goes back to the parent.
+    fn end(&self, host: &crate::host::Host, parent: DeviceId) {
+        self.alive.store(false, Ordering::Release);
+        if let Some(p) = self.pasid {
+            // Detaches the PASID too, if a binding still has it attached.
+            let _ = host.iommu().free_private_pasid(parent, p);
+        }
+    }
 }
 
 /// The host driver of a copy engine whose WQ is shared out as mdevs.
@@ -142,6 +156,7 @@ impl MdevParent {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         let name = format!("{:08x}-0000-4000-8000-{:012x}", self.rid, n);
         let cfg = *self.function.dsa().config();
+        let alive = Arc::new(AtomicBool::new(true));
         let (backend, dma, link, pasid, soft): (Backend, Arc<dyn DmaPort>, _, _, _) = if self.pasid
         {
             let pasid = host
@@ -152,12 +167,13 @@ impl MdevParent {
                 parent: self.function.clone(),
                 wq: PARENT_WQ,
                 pasid,
+                alive: alive.clone(),
             };
             let port = Arc::new(PasidPort {
                 inner: self.function.port().clone(),
                 pasid,
             });
-            let link = MdevLink::Pasid {
+            let link = LinkKind::Pasid {
                 parent: self.dev,
                 pasid,
             };
@@ -168,7 +184,7 @@ impl MdevParent {
             (
                 Backend::Soft,
                 port,
-                MdevLink::Soft(soft.clone()),
+                LinkKind::Soft(soft.clone()),
                 None,
                 Some(soft),
             )
@@ -191,13 +207,17 @@ impl MdevParent {
             host: host.clone(),
             state: Mutex::new(DevState::new(VirtConfig::new(&*f))),
             f,
-            mdev: Some(link),
+            mdev: Some(MdevLink {
+                kind: link,
+                alive: alive.clone(),
+            }),
         });
         self.mdevs.lock().push(Mdev {
             name: name.clone(),
             dev,
             pasid,
             soft,
+            alive,
         });
         Ok(name)
     }
@@ -230,10 +250,7 @@ impl MdevParent {
         if mdevs[i].dev.state.lock().open > 0 {
             return err(libc::EBUSY, "the mdev is open");
         }
-        let m = mdevs.remove(i);
-        if let Some(p) = m.pasid {
-            let _ = self.vfio.host.iommu().free_private_pasid(self.dev, p);
-        }
+        mdevs.remove(i).end(&self.vfio.host, self.dev);
         Ok(())
     }
 
@@ -246,9 +263,7 @@ impl MdevParent {
 impl Drop for MdevParent {
     fn drop(&mut self) {
         for m in std::mem::take(self.mdevs.get_mut()) {
-            if let Some(p) = m.pasid {
-                let _ = self.vfio.host.iommu().free_private_pasid(self.dev, p);
-            }
+            m.end(&self.vfio.host, self.dev);
         }
         self.vfio.host.unbind(self.dev, self.group, self.owner);
     }
