@@ -148,6 +148,7 @@ fn two_users(p: &Platform, pasid: bool) {
 
     // An mdev has no PASIDs of its own to attach.
     assert_eq!(attach(&a.dev, Some(3), a.ioas), Err(libc::EOPNOTSUPP));
+    assert_eq!(detach(&a.dev, Some(3)), Err(libc::EOPNOTSUPP));
 
     // A HWPT of the mdev's own, through the binary call: made for PASIDs only.
     let alloc = |flags| common::hwpt_alloc(&a.ctx, a.id, a.ioas, flags, 0, &[]);
