@@ -46,7 +46,9 @@ impl MdevLink {
 
 /// What a bound mdev is attached to.
 enum Attached {
-    Hwpt(Arc<Hwpt>),
+    /// A HWPT, kept busy while its domain is on the mdev's PASID.
+    Hwpt { _held: Arc<Hwpt> },
+    /// An access, its DMA copied through it.
     Access(Arc<Access>),
 }
 
@@ -58,21 +60,25 @@ pub(crate) struct MdevBinding {
 }
 
 impl MdevBinding {
+    /// Detaches: on a refusal of the core the PASID stays attached, and recorded so.
     fn detach_now(&self, attached: &mut Option<Attached>) -> Result<()> {
-        match (attached.take(), &self.link.kind) {
-            (Some(Attached::Hwpt(hwpt)), LinkKind::Pasid { parent, pasid }) => {
-                let r = self.host.iommu().detach_pasid(*parent, *pasid);
-                // The HWPT is free once nothing translates through it.
-                drop(hwpt);
-                r.map_err(Error::from)
+        match (&*attached, &self.link.kind) {
+            (Some(Attached::Hwpt { .. }), LinkKind::Pasid { parent, pasid }) => {
+                match self.host.iommu().detach_pasid(*parent, *pasid) {
+                    // Detached already: the mdev was removed and its PASID taken back.
+                    Err(softiommu_core::CoreError::NotAttached { .. }) | Ok(()) => {}
+                    Err(e) => return Err(Error::from(e)),
+                }
             }
             (Some(Attached::Access(a)), LinkKind::Soft(link)) => {
                 link.set_access(None);
                 a.destroy();
-                Ok(())
             }
-            _ => Ok(()),
+            _ => {}
         }
+        // The HWPT is free once nothing translates through it.
+        *attached = None;
+        Ok(())
     }
 }
 
@@ -172,7 +178,7 @@ impl Context {
             }
             _ => return err(libc::EINVAL, "attach to an IOAS or a HWPT"),
         };
-        *attached = Some(Attached::Hwpt(hwpt));
+        *attached = Some(Attached::Hwpt { _held: hwpt });
         Ok(id)
     }
 
