@@ -1,5 +1,5 @@
 //! Every allocation and pin point made to fail in turn, through the map, copy, attach,
-//! PASID, access and device paths: the call returns the error, nothing leaks (pins, locked pages, table pages,
+//! PASID, access, device and mdev paths: the call returns the error, nothing leaks (pins, locked pages, table pages,
 //! objects, mappings), and the context stays usable.
 
 mod common;
@@ -192,4 +192,97 @@ fn every_failure_point_fails_cleanly_and_leaves_the_context_usable() {
             "table pages leaked at point {n}"
         );
     }
+}
+
+/// The mdev paths: bind, attach to an IOAS (an automatic domain for the parent's PASID, or
+/// an access), a HWPT of the mdev's own, and a move onto it. Each failure point fails one
+/// call, leaves the state as it was, and nothing is left once the file is closed.
+fn mdev_sweep(p: &Platform) {
+    use softiommu_core::Rid;
+    use softiommu_devices::dsa::{DsaConfig, DsaFunction};
+    use softiommu_iommufd::vfio::{MdevParent, VfioPci};
+
+    let vfio = VfioPci::new(p.host.clone());
+    let rid = Rid::new(0, 0, 3, 0).source_id();
+    let port = vfio.irqs().port(p.upstream.clone());
+    let f = Arc::new(DsaFunction::new(DsaConfig::default(), port, rid).expect("engine"));
+    let parent = MdevParent::new(&vfio, p.devs[0], rid, f).expect("parent");
+    let name = parent.create().expect("mdev");
+    let buf = Buffer::new(64 << 10, 4096);
+    let run = |ctx: &Arc<Context>| -> usize {
+        let dev = parent.open(&name).expect("open");
+        let mut failed = 0;
+        let mut step = |f: &mut dyn FnMut() -> Result<u32, Error>| -> Option<u32> {
+            let before = state(p, ctx, &[]);
+            match f() {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    assert_eq!(e.errno(), libc::ENOMEM, "{e}");
+                    assert_eq!(
+                        state(p, ctx, &[]),
+                        before,
+                        "a failed call changed the state: {e}"
+                    );
+                    failed += 1;
+                    None
+                }
+            }
+        };
+        let ioas = step(&mut || ctx.ioas_alloc());
+        let id = step(&mut || dev.bind_iommufd(ctx));
+        if let (Some(ioas), Some(id)) = (ioas, id) {
+            step(&mut || {
+                ctx.ioas_map(ioas, RW | FIXED, buf.addr(0), 64 << 10, 0x10_0000)
+                    .map(|_| 0)
+            });
+            step(&mut || dev.attach_pt(ioas));
+            if parent.uses_pasid() {
+                let h = step(&mut || ctx.hwpt_alloc(id, ioas, HWPT_ALLOC_PASID));
+                if let Some(h) = h {
+                    step(&mut || dev.attach_pt(h));
+                }
+            }
+            step(&mut || dev.attach_pt(ioas));
+        }
+        drop(dev);
+        failed
+    };
+    let ctx = Arc::new(p.context(1 << 30));
+    p.host.faults().fail_nth(0);
+    assert_eq!(run(&ctx), 0);
+    let points = p.host.faults().passed();
+    assert!(points >= 4, "only {points} failure points");
+    drop(ctx);
+    let tables = p.host.iommu().tables().stats().allocated;
+    for n in 1..=points {
+        let ctx = Arc::new(p.context(1 << 30));
+        p.host.faults().fail_nth(n);
+        assert_eq!(run(&ctx), 1, "point {n} of {points}");
+        p.host.faults().fail_nth(0);
+        drop(ctx);
+        assert_eq!(p.host.pinned_pages(), 0, "pins leaked at point {n}");
+        assert_eq!(
+            p.host.user_locked_pages(1000),
+            0,
+            "charge leaked at point {n}"
+        );
+        assert_eq!(
+            p.host.iommu().tables().stats().allocated,
+            tables,
+            "table pages leaked at point {n}"
+        );
+    }
+    // Still usable afterwards.
+    let ctx = Arc::new(p.context(1 << 30));
+    assert_eq!(run(&ctx), 0);
+}
+
+#[test]
+fn every_failure_point_of_the_mdev_paths_fails_cleanly() {
+    let caps = DeviceCaps {
+        pasid_bits: 20,
+        ..DeviceCaps::default()
+    };
+    mdev_sweep(&vtd_with(1, caps));
+    mdev_sweep(&vtd_with(1, DeviceCaps::default()));
 }
