@@ -118,7 +118,16 @@ impl Context {
     /// another object or a call in progress uses it.
     pub fn destroy(&self, id: u32) -> Result<()> {
         let obj = self.objects.lock().remove(id)?;
-        let was_device = matches!(obj, Object::Device(_) | Object::Mdev(_));
+        let was_device = matches!(
+            obj,
+            Object::Device(_) | Object::Selftest(_) | Object::Mdev(_)
+        );
+        if let Object::Selftest(s) = &obj {
+            // Its bound device goes first, so that the mock device can be unplugged.
+            let idev = s.idev_id();
+            let bound = idev.and_then(|i| self.objects.lock().take(i));
+            drop(bound);
+        }
         drop(obj);
         if was_device {
             self.sweep_auto();

@@ -41,6 +41,8 @@ impl Context {
             return err(libc::EOPNOTSUPP, "the HWPT was made without dirty tracking");
         }
         if flags & DIRTY_TRACKING_ENABLE == 0 {
+            hwpt.dirty_on
+                .store(false, std::sync::atomic::Ordering::Release);
             return Ok(());
         }
         let Some(ioas) = hwpt.ioas() else {
@@ -50,6 +52,8 @@ impl Context {
         for (first, last) in areas {
             harvest(&hwpt, first, last - first + 1, 1 << 12, true, |_| Ok(()))?;
         }
+        hwpt.dirty_on
+            .store(true, std::sync::atomic::Ordering::Release);
         Ok(())
     }
 

@@ -1,7 +1,8 @@
 //! The body of the `iommufd_ioctl` fuzz target: any sequence of ioctls, with any numbers and
-//! structure bytes, on a context over the core's reference driver with two devices; plus the
-//! device calls that give the ioctls domains to fill, PASID attaches, and accesses (pins,
-//! copies by IOVA, moves, and unmaps that call their owner back). Pointers in the structures are aimed
+//! structure bytes, on a context over the core's reference driver with two devices and the
+//! test channel's mock IOMMU (so `IOMMU_TEST_CMD` makes mock devices too); plus the device
+//! calls that give the ioctls domains to fill, PASID attaches, and accesses (pins, copies by
+//! IOVA, moves, and unmaps that call their owner back). Pointers in the structures are aimed
 //! into a sandbox of this function's own (or at unmapped memory), since the interface, like
 //! the kernel, reads and writes wherever a caller's pointer says.
 
@@ -83,8 +84,8 @@ fn access_op(ctx: &Context, accesses: &mut Vec<Arc<Access>>, input: &mut Input<'
     }
 }
 
-/// A host over the reference driver with `n` devices, or `None` if this process cannot make
-/// one (out of memory).
+/// A host over the reference driver with `n` devices and the test channel's mock IOMMU, or
+/// `None` if this process cannot make one (out of memory).
 pub fn reference_host(cfg: RefConfig, n: u8) -> Option<(Arc<Host>, Vec<DeviceId>)> {
     let mem = Arc::new(HostMemory::new(16 << 20).ok()?);
     let m: Mem = mem.clone();
@@ -107,8 +108,11 @@ pub fn reference_host(cfg: RefConfig, n: u8) -> Option<(Arc<Host>, Vec<DeviceId>
             devices,
         })
         .ok()?;
-    Some((Host::new(mem, iommu), devs))
+    Some((Host::with_mock(mem, iommu).ok()?, devs))
 }
+
+/// `IOMMU_TEST_CMD`'s number.
+const TEST_CMD: u32 = 0xa0;
 
 /// Bytes of the sandbox the structures' pointers are aimed into.
 const SANDBOX: usize = 256 << 10;
@@ -138,6 +142,8 @@ fn pointer_fields(nr: u32) -> (&'static [usize], Option<usize>) {
         0x82 | 0x84 => (&[16], None), // ALLOW_IOVAS, IOVA_RANGES: the range array
         0x85 => (&[16], None),        // IOAS_MAP: user_va
         0x8f => (&[], Some(12)),      // IOAS_MAP_FILE: fd
+        // IOMMU_TEST_CMD: CHECK_REFS' uptr, CHECK_MAP's uptr, DIRTY's bitmap.
+        0xa0 => (&[24, 32, 48], None),
         _ => (&[], None),
     }
 }
@@ -175,21 +181,28 @@ pub fn ioctls(data: &[u8]) {
         }
         let op = input.byte();
         let id = u32::from(input.byte() % 8);
-        match op % 12 {
-            8 | 9 => access_op(&ctx, &mut accesses, &mut input),
-            10 => {
-                let pasid = u32::from(input.byte());
-                let pt = u32::from(input.byte() % 8);
-                let _ = match op / 12 % 4 {
-                    0 => ctx.device_pasid_attach(id, pasid, pt),
-                    1 => ctx.device_pasid_replace(id, pasid, pt),
-                    2 => ctx.device_pasid_detach(id, pasid).map(|()| 0),
-                    _ => ctx.device_pasid_hwpt(id, pasid).map(|h| h.unwrap_or(0)),
-                };
+        // The top quarter of op bytes: accesses, PASID attach and HWPT allocation.
+        if op >= 0xc0 {
+            match op % 4 {
+                0 | 1 => access_op(&ctx, &mut accesses, &mut input),
+                2 => {
+                    let pasid = u32::from(input.byte());
+                    let pt = u32::from(input.byte() % 8);
+                    let _ = match (op >> 2) % 4 {
+                        0 => ctx.device_pasid_attach(id, pasid, pt),
+                        1 => ctx.device_pasid_replace(id, pasid, pt),
+                        2 => ctx.device_pasid_detach(id, pasid).map(|()| 0),
+                        _ => ctx.device_pasid_hwpt(id, pasid).map(|h| h.unwrap_or(0)),
+                    };
+                }
+                _ => {
+                    let pt = u32::from(input.byte() % 8);
+                    let _ = ctx.hwpt_alloc(id, pt, u32::from(input.byte() % 16));
+                }
             }
-            11 => {
-                let _ = ctx.hwpt_alloc(id, u32::from(input.byte() % 8), op as u32 / 12 % 16);
-            }
+            continue;
+        }
+        match op % 8 {
             0 => {
                 let _ = ctx.device_bind(devs[usize::from(op / 8 % 2)]);
             }
@@ -203,7 +216,12 @@ pub fn ioctls(data: &[u8]) {
                 let _ = ctx.device_detach(id);
             }
             _ => {
-                let nr = 0x78 + u32::from(input.byte() % 0x30);
+                let pick = input.byte();
+                let nr = if pick >= 0xf0 {
+                    TEST_CMD
+                } else {
+                    0x78 + u32::from(pick % 0x30)
+                };
                 let size = match input.byte() % 4 {
                     0 => u32::from(input.byte()),
                     _ => 24 + 8 * u32::from(input.byte() % 8),
@@ -211,7 +229,15 @@ pub fn ioctls(data: &[u8]) {
                 arg.fill(0);
                 let body = input.take(arg.len());
                 arg[..body.len()].copy_from_slice(&body);
+                let framed = arg[0] & 3 != 0;
                 arg[..4].copy_from_slice(&size.to_ne_bytes());
+                if nr == TEST_CMD && framed {
+                    // Mostly a well-framed test command with a known op.
+                    arg[..4].copy_from_slice(&72u32.to_ne_bytes());
+                    let (op, id) = (u32::from(1 + arg[4] % 23), u32::from(arg[8] % 8));
+                    arg[4..8].copy_from_slice(&op.to_ne_bytes());
+                    arg[8..12].copy_from_slice(&id.to_ne_bytes());
+                }
                 let (ptrs, fd) = pointer_fields(nr);
                 for &at in ptrs {
                     let mut v = [0u8; 8];

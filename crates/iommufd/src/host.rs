@@ -124,12 +124,23 @@ pub struct Host {
     pins: Mutex<SpanCounts>,
     accounts: Mutex<Accounts>,
     faults: FailPoints,
+    /// The mock IOMMU of the test channel, on hosts made with [`Host::with_mock`].
+    pub(crate) mock: Option<crate::selftest::Mock>,
 }
 
 impl Host {
     /// A host over this process's memory `mem` and the IOMMU core `iommu`, whose physical
     /// memory must be `mem` (a physical address is a host address).
     pub fn new(mem: Arc<HostMemory>, iommu: Arc<Iommu>) -> Arc<Host> {
+        Host::build(mem, iommu, None)
+    }
+
+    /// A host with or without the test channel's mock IOMMU.
+    pub(crate) fn build(
+        mem: Arc<HostMemory>,
+        iommu: Arc<Iommu>,
+        mock: Option<crate::selftest::Mock>,
+    ) -> Arc<Host> {
         Arc::new(Host {
             bindings: Mutex::new(Bindings::default()),
             mem,
@@ -137,6 +148,7 @@ impl Host {
             pins: Mutex::new(SpanCounts::new()),
             accounts: Mutex::new(Accounts::default()),
             faults: FailPoints::default(),
+            mock,
         })
     }
 

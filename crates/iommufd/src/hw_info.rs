@@ -60,7 +60,10 @@ impl Context {
     pub fn get_hw_info(&self, dev_id: u32, want: Option<u32>) -> Result<HwInfoReply> {
         let dev = self.device(dev_id)?;
         let iommu = self.host().iommu();
-        let (data_type, data) = blob(iommu.hw_info(dev.id)?);
+        let (data_type, data) = match self.host().mock_hw_info(dev.id) {
+            Some(info) => info,
+            None => blob(iommu.hw_info(dev.id)?),
+        };
         if let Some(t) = want
             && t != HW_INFO_TYPE_NONE
             && t != data_type

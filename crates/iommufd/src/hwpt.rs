@@ -52,6 +52,11 @@ pub enum HwptData {
         /// STE words 0 and 1, as little-endian values.
         ste: [u64; 2],
     },
+    /// `struct iommu_hwpt_selftest`: a nested HWPT of the test channel's mock IOMMU.
+    Selftest {
+        /// The value its IOTLB entries start with.
+        iotlb: u32,
+    },
     /// A data type this interface does not know.
     Other(u32),
 }
@@ -85,6 +90,8 @@ pub struct Hwpt {
     /// Made with [`HWPT_ALLOC_PASID`]: it may be attached at PASIDs, and at the RID of a
     /// device with PASIDs attached.
     pub(crate) pasid: bool,
+    /// Dirty tracking started (`IOMMU_HWPT_SET_DIRTY_TRACKING`) and not stopped since.
+    pub(crate) dirty_on: std::sync::atomic::AtomicBool,
 }
 
 impl Hwpt {
@@ -125,6 +132,7 @@ impl Hwpt {
             domain,
             auto,
             pasid: req.pasid,
+            dirty_on: Default::default(),
         }))
     }
 
@@ -255,6 +263,9 @@ impl Context {
                 "the parent must be a HWPT allocated as a nesting parent",
             );
         }
+        if let HwptData::Selftest { iotlb } = data {
+            return self.mock_nested(dev, parent, iotlb);
+        }
         let HwptData::VtdS1 {
             flags: s1_flags,
             pgtbl_addr,
@@ -291,6 +302,7 @@ impl Context {
             domain,
             auto: false,
             pasid: false,
+            dirty_on: Default::default(),
         }))
     }
 
@@ -334,6 +346,7 @@ impl Context {
             domain,
             auto: false,
             pasid: false,
+            dirty_on: Default::default(),
         });
         viommu.add_nested(&hwpt);
         Ok(hwpt)

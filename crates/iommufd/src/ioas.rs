@@ -42,8 +42,18 @@ pub struct IovaRanges {
     pub alignment: u64,
 }
 
-/// Checks a map or copy's flags and turns them into page protections.
+/// Checks a map's flags and turns them into page protections.
 fn map_prot(flags: u32) -> Result<Prot> {
+    let prot = copy_prot(flags)?;
+    if prot == Prot::NONE {
+        return err(libc::EINVAL, "a mapping must be readable or writeable");
+    }
+    Ok(prot)
+}
+
+/// Checks a copy's flags and turns them into page protections: unlike a map, a copy may
+/// grant no access (the kernel accepts it, and devices then reach nothing there).
+fn copy_prot(flags: u32) -> Result<Prot> {
     if flags & !MAP_FLAGS != 0 {
         return err(libc::EOPNOTSUPP, "unknown map flags");
     }
@@ -53,9 +63,6 @@ fn map_prot(flags: u32) -> Result<Prot> {
     }
     if flags & MAP_WRITEABLE != 0 {
         prot = prot | Prot::WRITE;
-    }
-    if prot == Prot::NONE {
-        return err(libc::EINVAL, "a mapping must be readable or writeable");
     }
     Ok(prot)
 }
@@ -161,7 +168,7 @@ impl Context {
         src_iova: u64,
         length: u64,
     ) -> Result<u64> {
-        let prot = map_prot(flags)?;
+        let prot = copy_prot(flags)?;
         if length == ULONG_MAX || src_iova == ULONG_MAX || dst_iova == ULONG_MAX {
             return err(libc::EOVERFLOW, "IOVA or length too large");
         }

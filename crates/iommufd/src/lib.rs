@@ -31,6 +31,7 @@ mod nested;
 mod objects;
 mod pages;
 mod pasid;
+mod selftest;
 mod spans;
 mod uapi;
 pub mod vfio;
@@ -56,6 +57,13 @@ pub use invalidate::{
 };
 pub use ioas::{Ioas, IovaRanges, MAP_FIXED_IOVA, MAP_READABLE, MAP_WRITEABLE};
 pub use nested::{VTD_S1_EAFE, VTD_S1_SRE, VTD_S1_WPE};
+pub use selftest::{
+    HW_INFO_TYPE_SELFTEST, HWPT_DATA_SELFTEST, INVALIDATE_DATA_SELFTEST, MOCK_APERTURE,
+    MOCK_FLAGS_DEVICE_NO_DIRTY, MOCK_FLAGS_DEVICE_PASID, MOCK_PAGE_SIZE, TEST_OP_ADD_RESERVED,
+    TEST_OP_DEV_CHECK_CACHE, TEST_OP_DIRTY, TEST_OP_MD_CHECK_IOTLB, TEST_OP_MD_CHECK_MAP,
+    TEST_OP_MD_CHECK_REFS, TEST_OP_MOCK_DOMAIN, TEST_OP_MOCK_DOMAIN_FLAGS,
+    TEST_OP_MOCK_DOMAIN_REPLACE, TEST_OP_SET_TEMP_MEMORY_LIMIT,
+};
 pub use spans::SpanCounts;
 pub use uapi::{IOMMUFD_TYPE, iommufd_ioctl};
 pub use viommu::{VIOMMU_TYPE_ARM_SMMUV3, VIOMMU_TYPE_DEFAULT, Vdevice, Viommu};

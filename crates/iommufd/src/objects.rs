@@ -25,6 +25,8 @@ pub(crate) enum Object {
     Vdevice(Arc<Vdevice>),
     /// A bound mdev.
     Mdev(Arc<crate::vfio::MdevBinding>),
+    /// A mock device of the test channel (`IOMMU_TEST_OP_MOCK_DOMAIN`).
+    Selftest(Arc<crate::selftest::MockDev>),
 }
 
 impl Object {
@@ -37,6 +39,7 @@ impl Object {
             Object::Viommu(v) => Arc::strong_count(v) > 1,
             Object::Vdevice(v) => Arc::strong_count(v) > 1,
             Object::Mdev(m) => Arc::strong_count(m) > 1,
+            Object::Selftest(s) => Arc::strong_count(s) > 1,
         }
     }
 }
@@ -82,6 +85,12 @@ impl Objects {
                 "no object with that id",
             )),
         }
+    }
+
+    /// Takes object `id` out whoever else holds it (a mock device's bound device, which
+    /// goes with it).
+    pub(crate) fn take(&mut self, id: u32) -> Option<Object> {
+        self.map.remove(&id)
     }
 
     /// Whether any object satisfies `f`.

@@ -406,6 +406,11 @@ impl IommuDriver for RefIommu {
         if oa > self.cfg.oa_bits {
             return Err("output width wider than this instance's");
         }
+        if matches!(paging.kind(), DomainKind::Paging(p) if p.dirty_tracking)
+            && !self.cfg.dirty_tracking
+        {
+            return Err("a dirty-tracking domain on an instance that tracks no dirty pages");
+        }
         Ok(())
     }
 

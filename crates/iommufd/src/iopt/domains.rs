@@ -23,6 +23,10 @@ impl IoPt {
     /// option allows.
     fn map_into(&self, domain: &Domain, start: u64, area: &Area) -> Result<()> {
         self.host.faults().check("mapping into a domain")?;
+        if !area.prot.intersects(softiommu_pgtable::Prot::RW) {
+            // An area granting no access gives devices nothing to reach.
+            return Ok(());
+        }
         let mut gather = Gather::new();
         let len = area.last - start + 1;
         let step = if self.huge_pages { len } else { PAGE_SIZE };

@@ -70,6 +70,10 @@ pub(super) fn alloc(ctx: &Context, u: &mut Ucmd) -> Result<i64> {
                 ste: s.ste.map(u64::from_le),
             }
         }
+        crate::selftest::HWPT_DATA_SELFTEST => {
+            let s: crate::selftest::HwptSelftest = read_sized(ctx, c.data_uptr, len, 4)?;
+            HwptData::Selftest { iotlb: s.iotlb }
+        }
         t => HwptData::Other(t),
     };
     let id = ctx.hwpt_alloc_with(c.dev_id, c.pt_id, c.flags, data)?;
@@ -140,6 +144,10 @@ fn invalidate_entries(ctx: &Context, c: &k::iommu_hwpt_invalidate, done: &mut u3
     }
     if c.entry_num != 0 && (c.data_uptr == 0 || c.entry_len == 0) {
         return err(libc::EINVAL, "entries without an array or an entry length");
+    }
+    if c.data_type == crate::selftest::INVALIDATE_DATA_SELFTEST {
+        let (uptr, len, num) = (c.data_uptr, c.entry_len, c.entry_num);
+        return crate::selftest::invalidate(ctx, c.hwpt_id, uptr, len, num, done);
     }
     let mut first = 0u32;
     loop {

@@ -54,6 +54,17 @@ impl Ucmd {
         pod::decode(&self.buf)
     }
 
+    /// The command's structure as bytes.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Copies `bytes` (the structure) back to the caller, as much as the caller's size holds.
+    pub(crate) fn respond_bytes(&self, ctx: &Context, bytes: &[u8]) -> Result<()> {
+        let n = bytes.len().min(self.user_size as usize);
+        write_user(ctx, self.arg, &bytes[..n])
+    }
+
     /// Copies `v` back to the caller, as much of it as the caller's size holds.
     pub(crate) fn respond<T: Pod>(&self, ctx: &Context, v: &T) -> Result<()> {
         let bytes = pod::encode(v);
@@ -205,6 +216,12 @@ const OPS: &[Op] = &[
         min: 24,
         run: hwpt::vdevice_alloc,
     },
+    Op {
+        nr: crate::selftest::TEST_CMD_NR,
+        size: 72,
+        min: 68,
+        run: crate::selftest::test_cmd,
+    },
 ];
 
 /// The first command number; numbers outside the table belong to VFIO's container
@@ -229,7 +246,10 @@ impl Context {
         // The kernel's ioctl command is an `unsigned int`.
         let cmd = cmd as u32;
         let nr = cmd & 0xff;
-        if !(CMD_BASE..CMD_END).contains(&nr) {
+        // Without the mock IOMMU the test command is unknown, as in a kernel built without
+        // CONFIG_IOMMUFD_TEST.
+        let test_off = nr == crate::selftest::TEST_CMD_NR && self.host().mock.is_none();
+        if !(CMD_BASE..CMD_END).contains(&nr) || test_off {
             return crate::vfio::container_ioctl(self, cmd, arg);
         }
         let mut size = [0u8; 4];

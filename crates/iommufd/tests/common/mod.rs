@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod dsa;
+pub mod mock;
 pub mod wq;
 
 use std::sync::Arc;

@@ -1,0 +1,165 @@
+//! The mock platform of the kernel's own iommufd tests: a host whose contexts answer
+//! `IOMMU_TEST_CMD` over the reference driver's mock IOMMU, and the calls of the kernel
+//! test's helpers (`iommufd_utils.h`) as this crate makes them through the binary entry point.
+
+use std::sync::Arc;
+
+use softiommu_core::{Iommu, Mem, TableAlloc};
+use softiommu_iommufd::{Context, Credentials, Host};
+use softiommu_mem::{HostMemory, PageAlloc};
+
+use super::{Buffer, call};
+
+/// `MOCK_APERTURE_START`.
+pub const APERTURE_START: u64 = 1 << 24;
+/// `MOCK_APERTURE_LAST`.
+pub const APERTURE_LAST: u64 = (1 << 31) - 1;
+/// `MOCK_PAGE_SIZE`.
+pub const MOCK_PAGE: u64 = 2048;
+/// The kernel test's `PAGE_SIZE`.
+pub const PAGE: u64 = 4096;
+/// The kernel test's `BUFFER_SIZE` (16 pages).
+pub const BUFFER_SIZE: u64 = 16 * PAGE;
+/// `IOMMU_TEST_CMD`'s number.
+pub const TEST_CMD: u32 = 0xa0;
+
+/// A host with the mock IOMMU and nothing else.
+pub fn mock() -> Arc<Host> {
+    let mem = Arc::new(HostMemory::new(64 << 20).expect("table arena"));
+    let m: Mem = mem.clone();
+    let (base, size) = mem.table_range();
+    let tables: TableAlloc = Arc::new(PageAlloc::new(m.clone(), base, size).expect("allocator"));
+    let iommu = Arc::new(Iommu::new(m, tables));
+    Host::with_mock(mem, iommu).expect("mock host")
+}
+
+/// A context (an open of `/dev/iommu`) on `host` for a user who may lock 1 GiB.
+pub fn open(host: &Arc<Host>) -> Context {
+    let cred = Credentials {
+        memlock_limit: Some(1 << 30),
+        sys_resource: true,
+        ..Credentials::default()
+    };
+    Context::new(host.clone(), cred)
+}
+
+/// The kernel test's global buffer: `BUFFER_SIZE` bytes aligned to a huge page.
+pub fn buffer() -> Buffer {
+    Buffer::new(BUFFER_SIZE as usize, 2 << 20)
+}
+
+/// `struct iommu_test_cmd` in the kernel's layout: the header, the union of 48 bytes at
+/// offset 16 (as words), `last` at 64.
+#[repr(C)]
+#[derive(Clone, Copy, Default, Debug)]
+pub struct TestCmd {
+    pub size: u32,
+    pub op: u32,
+    pub id: u32,
+    pub reserved: u32,
+    pub payload: [u64; 6],
+    pub last: u32,
+    pub pad: u32,
+}
+
+const _: () = assert!(std::mem::size_of::<TestCmd>() == 72);
+
+impl TestCmd {
+    /// Op `op` on object `id`, with the payload's `u64` words `words` from its start.
+    pub fn new(op: u32, id: u32, words: &[u64]) -> TestCmd {
+        let mut c = TestCmd {
+            size: 72,
+            op,
+            id,
+            ..Default::default()
+        };
+        c.payload[..words.len()].copy_from_slice(words);
+        c
+    }
+
+    /// The `u32` at byte `off` of the payload.
+    pub fn u32_at(&self, off: usize) -> u32 {
+        let w = self.payload[off / 8];
+        (if off.is_multiple_of(8) { w } else { w >> 32 }) as u32
+    }
+}
+
+/// Two `u32`s as the `u64` word they share (little-endian layout, first at the lower bytes).
+pub fn pair(lo: u32, hi: u32) -> u64 {
+    u64::from(lo) | u64::from(hi) << 32
+}
+
+/// `ioctl(fd, IOMMU_TEST_CMD, &cmd)`; the command as written back, or the errno.
+pub fn test_cmd(ctx: &Context, mut c: TestCmd) -> Result<TestCmd, i32> {
+    call(ctx, TEST_CMD, &mut c).map(|_| c)
+}
+
+/// `IOMMU_TEST_OP_MOCK_DOMAIN` on `id`: `(stdev_id, hwpt_id, idev_id)`.
+pub fn mock_domain(ctx: &Context, id: u32) -> Result<(u32, u32, u32), i32> {
+    mock_domain_flags(ctx, id, None)
+}
+
+/// `IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS` (or plain `MOCK_DOMAIN` with `None`).
+pub fn mock_domain_flags(
+    ctx: &Context,
+    id: u32,
+    flags: Option<u32>,
+) -> Result<(u32, u32, u32), i32> {
+    let c = match flags {
+        None => TestCmd::new(2, id, &[]),
+        Some(f) => TestCmd::new(12, id, &[0, pair(0, f)]),
+    };
+    let c = test_cmd(ctx, c)?;
+    Ok((c.u32_at(0), c.u32_at(4), c.u32_at(8)))
+}
+
+/// `IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE` of mock device `stdev` to `pt`: the HWPT id.
+pub fn mock_domain_replace(ctx: &Context, stdev: u32, pt: u32) -> Result<u32, i32> {
+    test_cmd(ctx, TestCmd::new(10, stdev, &[u64::from(pt)])).map(|c| c.u32_at(0))
+}
+
+/// `IOMMU_TEST_OP_ADD_RESERVED`.
+pub fn add_reserved(ctx: &Context, ioas: u32, start: u64, length: u64) -> Result<(), i32> {
+    test_cmd(ctx, TestCmd::new(1, ioas, &[start, length])).map(|_| ())
+}
+
+/// `IOMMU_TEST_OP_MD_CHECK_MAP`: `hwpt` maps `[iova, iova + length)` to the memory at `ptr`.
+pub fn check_map(ctx: &Context, hwpt: u32, ptr: u64, iova: u64, length: u64) -> Result<(), i32> {
+    test_cmd(ctx, TestCmd::new(3, hwpt, &[iova, length, ptr])).map(|_| ())
+}
+
+/// `IOMMU_TEST_OP_MD_CHECK_REFS`: every page of `[ptr, ptr + length)` is pinned `refs` times.
+pub fn check_refs(ctx: &Context, ptr: u64, length: u64, refs: u32) -> Result<(), i32> {
+    test_cmd(ctx, TestCmd::new(4, 0, &[length, ptr, u64::from(refs)])).map(|_| ())
+}
+
+/// `IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT`.
+pub fn set_temp_memory_limit(ctx: &Context, limit: u32) -> Result<(), i32> {
+    test_cmd(ctx, TestCmd::new(9, 0, &[u64::from(limit)])).map(|_| ())
+}
+
+/// `IOMMU_TEST_OP_DIRTY`: marks dirty the pages whose bits are set in the bitmap at
+/// `bitmap`; the count the call reports.
+pub fn set_dirty(
+    ctx: &Context,
+    hwpt: u32,
+    length: u64,
+    iova: u64,
+    page_size: u64,
+    bitmap: u64,
+) -> Result<u64, i32> {
+    test_cmd(
+        ctx,
+        TestCmd::new(13, hwpt, &[0, iova, length, page_size, bitmap]),
+    )
+    .map(|c| c.payload[5])
+}
+
+/// The kernel test's teardown: the context is closed, a new one opened, and no page of
+/// `buf` may still be pinned.
+pub fn teardown(host: &Arc<Host>, ctx: Context, buf: &Buffer) {
+    drop(ctx);
+    let fresh = open(host);
+    assert_eq!(check_refs(&fresh, buf.addr(0), BUFFER_SIZE, 0), Ok(()));
+    assert_eq!(host.pinned_pages(), 0);
+}
