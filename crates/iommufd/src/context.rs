@@ -82,6 +82,11 @@ impl Context {
         self.objects.lock().get(id).cloned()
     }
 
+    /// The id of the first object that satisfies `f`.
+    pub(crate) fn object_id(&self, f: impl Fn(&Object) -> bool) -> Option<u32> {
+        self.objects.lock().find(f)
+    }
+
     /// Whether any object of the context satisfies `f`.
     pub(crate) fn any_object(&self, f: impl Fn(&Object) -> bool) -> bool {
         self.objects.lock().any(f)
@@ -127,7 +132,10 @@ impl Context {
         let obj = objects.remove(id);
         drop(objects);
         let obj = obj?;
-        let was_device = matches!(obj, Object::Device(_) | Object::Selftest(_));
+        let was_device = matches!(
+            obj,
+            Object::Device(_) | Object::Selftest(_) | Object::Mdev(_)
+        );
         if let Object::Selftest(s) = &obj {
             // Its bound device goes first, so that the mock device can be unplugged.
             let idev = s.idev_id();

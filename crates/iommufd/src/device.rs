@@ -22,6 +22,8 @@ pub struct Device {
     owner: u64,
     host: Arc<Host>,
     pub(crate) attached: Mutex<Option<Arc<Hwpt>>>,
+    /// What its PASIDs are attached to.
+    pub(crate) pasids: Mutex<std::collections::BTreeMap<u32, Arc<Hwpt>>>,
     /// The device's reserved regions in the IOAS its RID's domain is filled from.
     reserved: Mutex<Option<Reservation>>,
 }
@@ -70,6 +72,9 @@ impl Device {
 
 impl Drop for Device {
     fn drop(&mut self) {
+        for (pasid, _) in std::mem::take(self.pasids.get_mut()) {
+            let _ = self.host.iommu().detach_pasid(self.id, pasid);
+        }
         if let Some(old) = self.attached.get_mut().take() {
             // Back to blocking DMA; nothing else can be done if the core refuses.
             let _ = self.host.iommu().detach(self.id);
@@ -102,6 +107,7 @@ impl Context {
             owner: self.owner(),
             host: self.host().clone(),
             attached: Mutex::new(None),
+            pasids: Mutex::new(Default::default()),
             reserved: Mutex::new(None),
         });
         self.insert(Object::Device(device))
@@ -145,6 +151,12 @@ impl Context {
             _ => {}
         }
         let set = |hwpt: &Arc<Hwpt>| -> Result<()> {
+            if !hwpt.pasid && !dev.pasids.lock().is_empty() {
+                return err(
+                    libc::EINVAL,
+                    "PASIDs are attached: the RID needs a HWPT made for PASIDs",
+                );
+            }
             let iommu = self.host().iommu();
             if let Some(q) = hwpt.fault.get() {
                 // Faults are reported only by a device that sends page requests.

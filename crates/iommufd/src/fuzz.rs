@@ -1,9 +1,10 @@
 //! The body of the `iommufd_ioctl` fuzz target: any sequence of ioctls, with any numbers and
 //! structure bytes, on a context over the core's reference driver with two devices and the
 //! test channel's mock IOMMU (so `IOMMU_TEST_CMD` makes mock devices too); plus the device
-//! calls that give the ioctls domains to fill, and reads and writes of fault queues (whose
-//! descriptors, like a vEVENTQ's, are closed as soon as they are made). Pointers in the
-//! structures are aimed
+//! calls that give the ioctls domains to fill, reads and writes of fault queues (whose
+//! descriptors, like a vEVENTQ's, are closed as soon as they are made), PASID attaches, and
+//! accesses (pins, copies by IOVA, moves, and unmaps that call their owner back). Pointers in
+//! the structures are aimed
 //! into a sandbox of this function's own (or at unmapped memory), since the interface, like
 //! the kernel, reads and writes wherever a caller's pointer says.
 
@@ -15,7 +16,75 @@ use softiommu_core::{DeviceCaps, DeviceDesc, DeviceId, Iommu, Mem, Rid, TableAll
 use softiommu_mem::{HostMemory, PageAlloc};
 
 use crate::Context;
+use crate::access::{ACCESS_NEEDS_PIN_PAGES, Access, AccessOps};
 use crate::host::{Credentials, Host};
+
+/// An access owner that unpins what it is told to, or (if `stubborn`) keeps its pins.
+struct Owner {
+    stubborn: bool,
+}
+
+impl AccessOps for Owner {
+    fn unmap(&self, access: &Access, iova: u64, length: u64) {
+        if self.stubborn {
+            return;
+        }
+        let last = iova.saturating_add(length.saturating_sub(1));
+        for (i, l) in access.pinned() {
+            if i <= last && i.saturating_add(l - 1) >= iova {
+                let _ = access.unpin_pages(i, l);
+            }
+        }
+    }
+}
+
+/// The access calls: create, pin, unpin, read, write, move, destroy.
+fn access_op(ctx: &Context, accesses: &mut Vec<Arc<Access>>, input: &mut Input<'_>) {
+    let op = input.byte();
+    let id = u32::from(input.byte() % 8);
+    let iova = u64::from_le_bytes([input.byte(), input.byte(), input.byte(), 0, 0, 0, 0, 0]) << 8;
+    let len = u64::from(input.byte()) << (input.byte() % 13);
+    let pick = accesses
+        .get(usize::from(op / 8) % accesses.len().max(1))
+        .cloned();
+    match (op % 8, pick) {
+        (0, _) if accesses.len() < 4 => {
+            let flags = u32::from(op / 8 % 3);
+            let owner = Arc::new(Owner {
+                stubborn: op & 0x80 != 0,
+            });
+            if let Ok(a) = ctx.access_create(id, flags & (ACCESS_NEEDS_PIN_PAGES | 2), owner) {
+                accesses.push(a);
+            }
+        }
+        (1, Some(a)) => {
+            let _ = a.pin_pages(iova, len, op & 0x40 != 0);
+        }
+        (2, Some(a)) => {
+            if let Some(&(i, l)) = a.pinned().first() {
+                let _ = a.unpin_pages(i, l);
+            }
+        }
+        (3, Some(a)) => {
+            let mut buf = vec![0u8; (len as usize).min(1 << 14)];
+            let _ = a.read(iova, &mut buf);
+        }
+        (4, Some(a)) => {
+            let buf = vec![0x5a_u8; (len as usize).min(1 << 14)];
+            let _ = a.write(iova, &buf);
+        }
+        (5, Some(a)) => {
+            let _ = ctx.access_replace_ioas(&a, id);
+        }
+        (6, Some(a)) => {
+            a.destroy();
+            accesses.retain(|x| !Arc::ptr_eq(x, &a));
+        }
+        _ => {
+            let _ = ctx.ioas_unmap(id, iova, len);
+        }
+    }
+}
 
 /// A host over the reference driver with `n` devices and the test channel's mock IOMMU, or
 /// `None` if this process cannot make one (out of memory).
@@ -107,12 +176,34 @@ pub fn ioctls(data: &[u8]) {
     let ctx = Context::new(host.clone(), cred);
     let mut input = Input(data);
     let mut arg = vec![0u8; 128];
+    let mut accesses: Vec<Arc<Access>> = Vec::new();
     for _ in 0..64 {
         if input.0.is_empty() {
             break;
         }
         let op = input.byte();
         let id = u32::from(input.byte() % 8);
+        // The top quarter of op bytes: accesses, PASID attach and HWPT allocation.
+        if op >= 0xc0 {
+            match op % 4 {
+                0 | 1 => access_op(&ctx, &mut accesses, &mut input),
+                2 => {
+                    let pasid = u32::from(input.byte());
+                    let pt = u32::from(input.byte() % 8);
+                    let _ = match (op >> 2) % 4 {
+                        0 => ctx.device_pasid_attach(id, pasid, pt),
+                        1 => ctx.device_pasid_replace(id, pasid, pt),
+                        2 => ctx.device_pasid_detach(id, pasid).map(|()| 0),
+                        _ => ctx.device_pasid_hwpt(id, pasid).map(|h| h.unwrap_or(0)),
+                    };
+                }
+                _ => {
+                    let pt = u32::from(input.byte() % 8);
+                    let _ = ctx.hwpt_alloc(id, pt, u32::from(input.byte() % 16));
+                }
+            }
+            continue;
+        }
         match op % 10 {
             0 => {
                 let _ = ctx.device_bind(devs[usize::from(op / 8 % 2)]);
@@ -197,6 +288,7 @@ pub fn ioctls(data: &[u8]) {
             }
         }
     }
+    drop(accesses);
     drop(ctx);
     drop(sandbox);
     assert_eq!(host.pinned_pages(), 0, "pins outlived their context");

@@ -88,6 +88,9 @@ pub struct Hwpt {
     pub(crate) domain: Arc<Domain>,
     /// Made by attaching a device to an IOAS: destroyed when its last device leaves.
     pub(crate) auto: bool,
+    /// Made with [`HWPT_ALLOC_PASID`]: it may be attached at PASIDs, and at the RID of a
+    /// device with PASIDs attached.
+    pub(crate) pasid: bool,
     /// Dirty tracking started (`IOMMU_HWPT_SET_DIRTY_TRACKING`) and not stopped since.
     pub(crate) dirty_on: std::sync::atomic::AtomicBool,
     /// The fault queue its page-request groups go to (`IOMMU_HWPT_FAULT_ID_VALID`).
@@ -103,13 +106,24 @@ impl Hwpt {
         flags: u32,
         auto: bool,
     ) -> Result<Arc<Hwpt>> {
+        Hwpt::new_for(ctx, ioas, device.id, flags, auto)
+    }
+
+    /// A paging domain for the core's device `dev` made with `flags`, filled from `ioas`.
+    pub(crate) fn new_for(
+        ctx: &Context,
+        ioas: Arc<Ioas>,
+        dev: softiommu_core::DeviceId,
+        flags: u32,
+        auto: bool,
+    ) -> Result<Arc<Hwpt>> {
         let req = PagingRequest {
             nest_parent: flags & HWPT_ALLOC_NEST_PARENT != 0,
             dirty_tracking: flags & HWPT_ALLOC_DIRTY_TRACKING != 0,
             pasid: flags & HWPT_ALLOC_PASID != 0,
         };
         ctx.host().faults().check("allocating a domain")?;
-        let domain = ctx.host().iommu().new_paging(device.id, req)?;
+        let domain = ctx.host().iommu().new_paging(dev, req)?;
         let slot = NEXT_SLOT.fetch_add(1, Ordering::Relaxed);
         ioas.iopt.lock().add_domain(slot, domain.clone())?;
         Ok(Arc::new(Hwpt {
@@ -120,6 +134,7 @@ impl Hwpt {
             },
             domain,
             auto,
+            pasid: req.pasid,
             dirty_on: Default::default(),
             fault: std::sync::OnceLock::new(),
         }))
@@ -200,6 +215,9 @@ impl Context {
         fault_id: u32,
     ) -> Result<u32> {
         let known = HWPT_ALLOC_NEST_PARENT | HWPT_ALLOC_DIRTY_TRACKING | HWPT_ALLOC_PASID;
+        if let Ok(Object::Mdev(m)) = self.object(dev_id) {
+            return self.mdev_hwpt_alloc(&m, pt_id, flags, data);
+        }
         let dev = self.device(dev_id)?;
         // An id that names nothing is EINVAL here, not ENOENT.
         let pt = self
@@ -324,6 +342,7 @@ impl Context {
             },
             domain,
             auto: false,
+            pasid: false,
             dirty_on: Default::default(),
             fault: std::sync::OnceLock::new(),
         }))
@@ -373,6 +392,7 @@ impl Context {
             },
             domain,
             auto: false,
+            pasid: false,
             dirty_on: Default::default(),
             fault: std::sync::OnceLock::new(),
         });

@@ -29,6 +29,8 @@ const ULONG_MAX: u64 = u64::MAX;
 /// An IO address space.
 pub struct Ioas {
     pub(crate) iopt: Mutex<IoPt>,
+    /// The accesses on the IOAS, told when an area they pinned is unmapped.
+    pub(crate) accesses: Mutex<Vec<std::sync::Weak<crate::access::Access>>>,
 }
 
 /// What `IOMMU_IOAS_IOVA_RANGES` answers.
@@ -74,6 +76,7 @@ impl Context {
     pub fn ioas_alloc(&self) -> Result<u32> {
         let ioas = Arc::new(Ioas {
             iopt: Mutex::new(IoPt::new(self.host().clone())),
+            accesses: Mutex::new(Vec::new()),
         });
         self.insert(Object::Ioas(ioas))
     }
@@ -139,9 +142,8 @@ impl Context {
     /// `(0, u64::MAX)` unmaps everything. Returns the bytes unmapped.
     pub fn ioas_unmap(&self, ioas: u32, iova: u64, length: u64) -> Result<u64> {
         let ioas = self.ioas(ioas)?;
-        let mut iopt = ioas.iopt.lock();
         if iova == 0 && length == u64::MAX {
-            return Ok(iopt.unmap_all());
+            return ioas.unmap_range(0, u64::MAX, true);
         }
         if iova == ULONG_MAX || length == ULONG_MAX {
             return err(libc::EOVERFLOW, "IOVA or length too large");
@@ -152,7 +154,7 @@ impl Context {
         let Some(last) = iova.checked_add(length - 1) else {
             return err(libc::EOVERFLOW, "IOVA plus length overflows");
         };
-        iopt.unmap(iova, last)
+        ioas.unmap_range(iova, last, false)
     }
 
     /// `IOMMU_IOAS_COPY`: maps into `dst` the memory that `[src_iova, src_iova + length)`

@@ -14,6 +14,7 @@
 //!   domains whose stage 1 the user owns (a VT-d first-stage table over a nesting parent, or
 //!   an SMMUv3 STE through a vIOMMU), with the user's cache invalidations.
 
+mod access;
 mod context;
 mod device;
 mod dirty;
@@ -30,6 +31,7 @@ mod iopt;
 mod nested;
 mod objects;
 mod pages;
+mod pasid;
 mod selftest;
 mod spans;
 mod uapi;
@@ -37,6 +39,7 @@ mod veventq;
 pub mod vfio;
 mod viommu;
 
+pub use access::{ACCESS_NEEDS_PIN_PAGES, Access, AccessOps};
 pub use context::{Context, OPTION_HUGE_PAGES, OPTION_OP_GET, OPTION_OP_SET, OPTION_RLIMIT_MODE};
 pub use device::Device;
 pub use dirty::{DIRTY_BITMAP_NO_CLEAR, DIRTY_TRACKING_ENABLE};

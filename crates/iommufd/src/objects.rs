@@ -24,6 +24,8 @@ pub(crate) enum Object {
     Viommu(Arc<Viommu>),
     /// A device's virtual id in a vIOMMU.
     Vdevice(Arc<Vdevice>),
+    /// A bound mdev.
+    Mdev(Arc<crate::vfio::MdevBinding>),
     /// A mock device of the test channel (`IOMMU_TEST_OP_MOCK_DOMAIN`).
     Selftest(Arc<crate::selftest::MockDev>),
     /// A fault queue.
@@ -41,6 +43,7 @@ impl Object {
             Object::Device(d) => Arc::strong_count(d) > 1,
             Object::Viommu(v) => Arc::strong_count(v) > 1,
             Object::Vdevice(v) => Arc::strong_count(v) > 1,
+            Object::Mdev(m) => Arc::strong_count(m) > 1,
             Object::Selftest(s) => Arc::strong_count(s) > 1,
             Object::Fault(f) => Arc::strong_count(f) > 1,
             Object::Veventq(q) => Arc::strong_count(q) > 1,
@@ -116,6 +119,11 @@ impl Objects {
     /// Whether any object satisfies `f`.
     pub(crate) fn any(&self, f: impl Fn(&Object) -> bool) -> bool {
         self.map.values().any(f)
+    }
+
+    /// The id of the first object that satisfies `f`.
+    pub(crate) fn find(&self, f: impl Fn(&Object) -> bool) -> Option<u32> {
+        self.map.iter().find(|(_, o)| f(o)).map(|(&id, _)| id)
     }
 
     /// Whether the table holds no object.

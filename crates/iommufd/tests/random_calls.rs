@@ -1,9 +1,11 @@
 //! Random ioctls: any numbers and structure bytes (the fuzz target's body under proptest),
-//! and random sequences of valid IOAS calls checked against a model of the areas.
+//! and random sequences of valid IOAS calls checked against a model of the areas, read back
+//! through the domain and through an access.
 
 mod common;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use common::{Buffer, vtd};
 use proptest::prelude::*;
@@ -59,7 +61,11 @@ proptest! {
         let ctx = p.context(1 << 30);
         let ioas = ctx.ioas_alloc().unwrap();
         let dev = ctx.device_bind(p.devs[0]).unwrap();
-        let buf = Buffer::new(128 * PAGE as usize, 4096);
+        let mut buf = Buffer::new(128 * PAGE as usize, 4096);
+        for (i, b) in buf.bytes_mut().iter_mut().enumerate() {
+            *b = (i / 8) as u8 ^ (i / 4096) as u8;
+        }
+        let access = ctx.access_create(ioas, 0, Arc::new(Quiet)).unwrap();
         let mut model = Model::new();
         let mut attached = false;
         for op in ops {
@@ -136,6 +142,16 @@ proptest! {
             // With a domain, every mapped page is pinned and translates to its backing page.
             let pinned: std::collections::BTreeSet<u64> = model.values().flat_map(|&(n, b)| b..b + n).collect();
             prop_assert_eq!(p.host.pinned_pages(), if attached { pinned.len() as u64 } else { 0 });
+            // An access reads what the model says is there, and nothing where it is not.
+            for (&s, &(n, back)) in &model {
+                let mut got = [0u8; 16];
+                access.read((s + n - 1) * PAGE + 8, &mut got).unwrap();
+                let at = ((back + n - 1) * PAGE + 8) as usize;
+                prop_assert_eq!(&got[..], &buf.bytes()[at..at + 16]);
+            }
+            if let Some(hole) = (0..128u64).find(|p| !model.iter().any(|(&s, &(n, _))| s <= *p && *p < s + n)) {
+                prop_assert_eq!(access.read(hole * PAGE, &mut [0u8; 4]).unwrap_err().errno(), libc::ENOENT);
+            }
             if attached {
                 for (&s, &(n, back)) in &model {
                     let last = s + n - 1;
@@ -144,7 +160,15 @@ proptest! {
                 }
             }
         }
+        drop(access);
         drop(ctx);
         prop_assert_eq!(p.host.pinned_pages(), 0);
     }
+}
+
+/// An access owner with nothing to unpin.
+struct Quiet;
+
+impl softiommu_iommufd::AccessOps for Quiet {
+    fn unmap(&self, _: &softiommu_iommufd::Access, _: u64, _: u64) {}
 }

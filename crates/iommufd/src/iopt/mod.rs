@@ -1,6 +1,7 @@
 //! An IO page table in the kernel's sense: the areas of one IOAS (IOVA ranges mapping slices
 //! of pinned memory), its reserved and allowed ranges, and the domains it keeps filled.
 
+mod access;
 mod domains;
 mod ranges;
 mod vfio;
@@ -200,34 +201,15 @@ impl IoPt {
     /// Unmaps every area inside `[start, last]`; an area only partly inside is `ENOENT`, and
     /// so is a range holding no area. Returns the bytes unmapped.
     pub(crate) fn unmap(&mut self, start: u64, last: u64) -> Result<u64> {
-        let mut firsts = Vec::new();
-        let mut at = start;
-        while let Some((s, l)) = intersects(&self.areas, at, last) {
-            if s < start || l > last {
-                return err(libc::ENOENT, "the range would split a mapping");
-            }
-            firsts.push(s);
-            match l.checked_add(1) {
-                Some(n) if n <= last => at = n,
-                _ => break,
-            }
-        }
-        if firsts.is_empty() {
-            return err(libc::ENOENT, "no mapping in the range");
-        }
+        let firsts = self.areas_in(start, last)?;
         let mut bytes = 0u64;
-        for s in firsts {
+        for (s, _) in firsts {
             if let Some(area) = self.areas.remove(&s) {
                 self.unfill_area(s, &area);
                 bytes = bytes.wrapping_add(area.last - s + 1);
             }
         }
         Ok(bytes)
-    }
-
-    /// Unmaps everything; succeeds on an empty table.
-    pub(crate) fn unmap_all(&mut self) -> u64 {
-        self.unmap(0, u64::MAX).unwrap_or(0)
     }
 
     /// The slices of memory behind `[iova, iova + length)`, which contiguous areas must

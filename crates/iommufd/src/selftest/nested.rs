@@ -87,6 +87,7 @@ impl Context {
             },
             domain,
             auto: false,
+            pasid: false,
             dirty_on: Default::default(),
             fault: std::sync::OnceLock::new(),
         }))

@@ -184,6 +184,8 @@ impl Context {
         let Some(last) = iova.checked_add(size - 1) else {
             return err(libc::EOVERFLOW, "IOVA plus size overflows");
         };
-        iopt.unmap(iova, last)
+        // Accesses that pinned what goes are told first.
+        drop(iopt);
+        ioas.unmap_range(iova, last, false)
     }
 }

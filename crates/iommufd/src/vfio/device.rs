@@ -36,6 +36,8 @@ pub(crate) struct PciDev {
     pub(crate) irqs: Arc<Irqs>,
     pub(crate) host: Arc<Host>,
     pub(crate) state: Mutex<DevState>,
+    /// How an mdev's DMA reaches its user (`None`: a PCI function of its own).
+    pub(crate) mdev: Option<super::mdev::MdevLink>,
 }
 
 /// What opening a function set up.
@@ -52,6 +54,21 @@ pub(crate) struct DevState {
     /// The eventfds of the error and device-request notifications.
     pub(crate) err_trigger: Option<super::irq::EventFd>,
     pub(crate) req_trigger: Option<super::irq::EventFd>,
+}
+
+impl DevState {
+    /// A closed function's state, with the user's view `vcfg` of its configuration space.
+    pub(crate) fn new(vcfg: VirtConfig) -> DevState {
+        DevState {
+            open: 0,
+            binding: None,
+            attached: false,
+            vcfg,
+            msix: None,
+            err_trigger: None,
+            req_trigger: None,
+        }
+    }
 }
 
 /// The kernel's name of the function at requester ID `rid` (`0000:bb:dd.f`).
@@ -101,15 +118,8 @@ impl VfioPci {
             probe,
             irqs: self.irqs.clone(),
             host: self.host.clone(),
-            state: Mutex::new(DevState {
-                open: 0,
-                binding: None,
-                attached: false,
-                vcfg,
-                msix: None,
-                err_trigger: None,
-                req_trigger: None,
-            }),
+            state: Mutex::new(DevState::new(vcfg)),
+            mdev: None,
         }));
         Ok(name)
     }
@@ -277,6 +287,15 @@ impl PciDev {
 }
 
 impl VfioDevice {
+    /// A device file of `dev` opened on its own (`/dev/vfio/devices/vfioN`).
+    pub(crate) fn new_cdev(dev: Arc<PciDev>) -> VfioDevice {
+        VfioDevice {
+            dev,
+            via_group: false,
+            access: Mutex::new(false),
+        }
+    }
+
     /// A file opened through a group that has already opened the function.
     pub(crate) fn from_group(dev: Arc<PciDev>) -> VfioDevice {
         VfioDevice {
@@ -318,7 +337,10 @@ impl VfioDevice {
         if st.open != 0 {
             return err(libc::EINVAL, "the device is open elsewhere");
         }
-        let id = ctx.device_bind(self.dev.id)?;
+        let id = match &self.dev.mdev {
+            Some(link) => ctx.mdev_bind(link.clone())?,
+            None => ctx.device_bind(self.dev.id)?,
+        };
         st.binding = Some((ctx.clone(), id));
         st.attached = false;
         self.dev.enable(&mut st);
@@ -328,7 +350,7 @@ impl VfioDevice {
     }
 
     /// The context and device object the function is bound through.
-    fn binding(&self) -> Result<(Arc<Context>, u32)> {
+    pub(crate) fn binding(&self) -> Result<(Arc<Context>, u32)> {
         self.check_access()?;
         match &self.dev.state.lock().binding {
             Some((ctx, id)) => Ok((ctx.clone(), *id)),
@@ -341,7 +363,9 @@ impl VfioDevice {
     pub fn attach_pt(&self, pt_id: u32) -> Result<u32> {
         let (ctx, id) = self.binding()?;
         let mut st = self.dev.state.lock();
-        let hwpt = if st.attached {
+        let hwpt = if self.dev.mdev.is_some() {
+            ctx.mdev_attach(id, pt_id)?
+        } else if st.attached {
             ctx.device_replace(id, pt_id)?
         } else {
             ctx.device_attach(id, pt_id)?
@@ -356,7 +380,11 @@ impl VfioDevice {
         let (ctx, id) = self.binding()?;
         let mut st = self.dev.state.lock();
         if st.attached {
-            ctx.device_detach(id)?;
+            if self.dev.mdev.is_some() {
+                ctx.mdev_detach(id)?;
+            } else {
+                ctx.device_detach(id)?;
+            }
             st.attached = false;
         }
         Ok(())

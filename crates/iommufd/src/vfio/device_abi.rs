@@ -242,26 +242,43 @@ impl VfioDevice {
 
     fn attach_abi(&self, arg: u64) -> Result<i64> {
         const MINSZ: usize = 12;
+        const PASID_SZ: usize = 16;
         let c: v::vfio_device_attach_iommufd_pt = self.read_args(arg, MINSZ)?;
         if c.flags & !v::VFIO_DEVICE_ATTACH_PASID != 0 {
             return err(libc::EINVAL, "unknown attach flags");
         }
-        if c.flags != 0 {
-            return err(libc::EOPNOTSUPP, "PASID attach is not available");
-        }
-        let hwpt = self.attach_pt(c.pt_id)?;
+        let hwpt = if c.flags & v::VFIO_DEVICE_ATTACH_PASID != 0 {
+            if self.dev.mdev.is_some() {
+                return err(libc::EOPNOTSUPP, "an mdev has no PASIDs of its own");
+            }
+            if (c.argsz as usize) < PASID_SZ {
+                return err(libc::EINVAL, "argsz does not reach the PASID");
+            }
+            let c: v::vfio_device_attach_iommufd_pt = self.read_struct(arg, PASID_SZ)?;
+            self.attach_pasid(c.pasid, c.pt_id)?
+        } else {
+            self.attach_pt(c.pt_id)?
+        };
         write_host(&self.dev.host, offset(arg, 8)?, &hwpt.to_ne_bytes())?;
         Ok(0)
     }
 
     fn detach_abi(&self, arg: u64) -> Result<i64> {
         const MINSZ: usize = 8;
+        const PASID_SZ: usize = 12;
         let c: v::vfio_device_detach_iommufd_pt = self.read_args(arg, MINSZ)?;
         if c.flags & !v::VFIO_DEVICE_DETACH_PASID != 0 {
             return err(libc::EINVAL, "unknown detach flags");
         }
-        if c.flags != 0 {
-            return err(libc::EOPNOTSUPP, "PASID detach is not available");
+        if c.flags & v::VFIO_DEVICE_DETACH_PASID != 0 {
+            if self.dev.mdev.is_some() {
+                return err(libc::EOPNOTSUPP, "an mdev has no PASIDs of its own");
+            }
+            if (c.argsz as usize) < PASID_SZ {
+                return err(libc::EINVAL, "argsz does not reach the PASID");
+            }
+            let c: v::vfio_device_detach_iommufd_pt = self.read_struct(arg, PASID_SZ)?;
+            return self.detach_pasid(c.pasid).map(|()| 0);
         }
         self.detach_pt().map(|()| 0)
     }

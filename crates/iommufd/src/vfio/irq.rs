@@ -94,7 +94,7 @@ impl Irqs {
 
     /// Delivers a message of requester `rid`: only a datum handed out for that requester
     /// signals anything (interrupt remapping checks the source).
-    fn deliver(&self, rid: u16, data: u32) {
+    pub(crate) fn deliver(&self, rid: u16, data: u32) {
         let fd = match self.table.lock().get(&data) {
             Some((owner, fd)) if *owner == rid => fd.clone(),
             _ => return,

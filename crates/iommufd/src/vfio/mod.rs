@@ -9,6 +9,8 @@ mod device_abi;
 mod group;
 mod interrupts;
 mod irq;
+mod mdev;
+mod pasid;
 mod pci;
 mod region;
 
@@ -27,6 +29,8 @@ pub use device_abi::*;
 pub use group::*;
 pub use interrupts::*;
 pub use irq::{Irqs, MSI_ADDRESS, MSI_WINDOW};
+pub(crate) use mdev::MdevBinding;
+pub use mdev::MdevParent;
 pub use pci::PciFunction;
 pub use region::*;
 

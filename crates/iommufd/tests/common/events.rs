@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, Weak, mpsc};
 
-use softiommu_core::{InstanceId, Iommu};
+use softiommu_core::{DeviceCaps, InstanceId, Iommu};
 
 use super::{Platform, base, platform};
 
@@ -32,7 +32,7 @@ pub fn smmu_events(n: u8) -> Platform {
     unit.set_checking(true);
     let upstream: Arc<dyn softiommu_devices::bus::Upstream> = unit.clone();
     let driver = Arc::new(SmmuDriver::new(unit, m.clone(), tables.clone()).expect("driver"));
-    let p = platform(mem, m, tables, driver, upstream, n);
+    let p = platform(mem, m, tables, driver, upstream, n, DeviceCaps::default());
     let iommu = Arc::downgrade(p.host.iommu());
     let inst = p
         .host

@@ -8,6 +8,7 @@ pub mod dsa;
 pub mod events;
 pub mod mock;
 pub mod pri;
+pub mod wq;
 
 use std::sync::Arc;
 
@@ -23,12 +24,17 @@ pub struct Platform {
     pub upstream: Arc<dyn softiommu_devices::bus::Upstream>,
 }
 
-fn topology(iommu: &Iommu, instance: softiommu_core::InstanceId, n: u8) -> Vec<DeviceId> {
+fn topology(
+    iommu: &Iommu,
+    instance: softiommu_core::InstanceId,
+    n: u8,
+    caps: DeviceCaps,
+) -> Vec<DeviceId> {
     let devices = (0..n)
         .map(|i| DeviceDesc {
             rid: Rid::new(0, 0, 3 + i, 0),
             instance,
-            caps: DeviceCaps::default(),
+            caps,
             bridge: None,
             alias: None,
         })
@@ -50,6 +56,11 @@ fn base() -> (Arc<HostMemory>, Mem, TableAlloc) {
 
 /// `n` devices behind a scalable-mode VT-d unit.
 pub fn vtd(n: u8) -> Platform {
+    vtd_with(n, DeviceCaps::default())
+}
+
+/// `n` devices with capabilities `caps` behind a scalable-mode VT-d unit.
+pub fn vtd_with(n: u8, caps: DeviceCaps) -> Platform {
     use softiommu_vtd::driver::VtdDriver;
     use softiommu_vtd::model::VtdUnit;
     use softiommu_vtd::regs::VtdParams;
@@ -65,11 +76,16 @@ pub fn vtd(n: u8) -> Platform {
     );
     let upstream: Arc<dyn softiommu_devices::bus::Upstream> = unit.clone();
     let driver = Arc::new(VtdDriver::new(unit, m.clone(), tables.clone()).expect("driver"));
-    platform(mem, m, tables, driver, upstream, n)
+    platform(mem, m, tables, driver, upstream, n, caps)
 }
 
 /// `n` devices behind an SMMUv3 with every feature, in its checking mode.
 pub fn smmu(n: u8) -> Platform {
+    smmu_with(n, DeviceCaps::default())
+}
+
+/// `n` devices with capabilities `caps` behind an SMMUv3 with every feature.
+pub fn smmu_with(n: u8, caps: DeviceCaps) -> Platform {
     use softiommu_smmuv3::driver::SmmuDriver;
     use softiommu_smmuv3::model::SmmuUnit;
     use softiommu_smmuv3::regs::SmmuParams;
@@ -79,7 +95,7 @@ pub fn smmu(n: u8) -> Platform {
     unit.set_checking(true);
     let upstream: Arc<dyn softiommu_devices::bus::Upstream> = unit.clone();
     let driver = Arc::new(SmmuDriver::new(unit, m.clone(), tables.clone()).expect("driver"));
-    platform(mem, m, tables, driver, upstream, n)
+    platform(mem, m, tables, driver, upstream, n, caps)
 }
 
 /// A host whose core has `driver`'s one instance, with `n` devices behind it.
@@ -90,10 +106,11 @@ fn platform(
     driver: Arc<dyn softiommu_core::IommuDriver>,
     upstream: Arc<dyn softiommu_devices::bus::Upstream>,
     n: u8,
+    caps: DeviceCaps,
 ) -> Platform {
     let iommu = Arc::new(Iommu::new(m, tables));
     let inst = iommu.add_instance(driver);
-    let devs = topology(&iommu, inst, n);
+    let devs = topology(&iommu, inst, n, caps);
     Platform {
         host: Host::new(mem, iommu),
         devs,

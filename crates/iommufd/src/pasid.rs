@@ -1,0 +1,116 @@
+//! PASID attach of bound devices: a PASID of a device attached to, replaced on, or detached
+//! from a HWPT made for PASIDs, through the core's PASID attach on the device's IOMMU.
+
+use std::sync::Arc;
+
+use crate::context::Context;
+use crate::device::Device;
+use crate::error::{Error, Result, err};
+use crate::hwpt::Hwpt;
+use crate::objects::Object;
+
+impl Context {
+    /// Attaches PASID `pasid` of bound device `dev_id` to HWPT `pt_id`; returns the HWPT's
+    /// id. `EINVAL` for a device without that PASID, for an IOAS (its automatic domain is
+    /// not made for PASIDs), for a HWPT made without [`HWPT_ALLOC_PASID`](crate::HWPT_ALLOC_PASID),
+    /// or while the RID is attached to such a HWPT; `EBUSY` if the PASID is attached.
+    pub fn device_pasid_attach(&self, dev_id: u32, pasid: u32, pt_id: u32) -> Result<u32> {
+        let (dev, hwpt) = self.pasid_target(dev_id, pasid, pt_id)?;
+        let mut pasids = dev.pasids.lock();
+        if pasids.contains_key(&pasid) {
+            return err(libc::EBUSY, "the PASID is attached: replace or detach it");
+        }
+        self.host()
+            .iommu()
+            .attach_pasid(dev.id, pasid, &hwpt.domain)
+            .map_err(Error::from)?;
+        pasids.insert(pasid, hwpt);
+        Ok(pt_id)
+    }
+
+    /// Replaces what PASID `pasid` of bound device `dev_id` is attached to with HWPT
+    /// `pt_id`, atomically: on a failure the old HWPT stays attached and working. The
+    /// errors of [`device_pasid_attach`](Context::device_pasid_attach), and `EINVAL` if the
+    /// PASID is not attached.
+    pub fn device_pasid_replace(&self, dev_id: u32, pasid: u32, pt_id: u32) -> Result<u32> {
+        let (dev, hwpt) = self.pasid_target(dev_id, pasid, pt_id)?;
+        let mut pasids = dev.pasids.lock();
+        if !pasids.contains_key(&pasid) {
+            return err(libc::EINVAL, "the PASID is not attached");
+        }
+        self.host()
+            .iommu()
+            .replace_pasid(dev.id, pasid, &hwpt.domain)
+            .map_err(Error::from)?;
+        let old = pasids.insert(pasid, hwpt);
+        drop(pasids);
+        drop(old);
+        Ok(pt_id)
+    }
+
+    /// Detaches PASID `pasid` of bound device `dev_id`: its requests with that PASID are
+    /// blocked. Nothing happens if it was not attached.
+    pub fn device_pasid_detach(&self, dev_id: u32, pasid: u32) -> Result<()> {
+        let dev = self.device(dev_id)?;
+        let mut pasids = dev.pasids.lock();
+        if !pasids.contains_key(&pasid) {
+            return Ok(());
+        }
+        self.host()
+            .iommu()
+            .detach_pasid(dev.id, pasid)
+            .map_err(Error::from)?;
+        let old = pasids.remove(&pasid);
+        drop(pasids);
+        drop(old);
+        Ok(())
+    }
+
+    /// What PASID `pasid` of bound device `dev_id` is attached to: its HWPT's id, or
+    /// `None` (what the test channel's `PASID_CHECK_HWPT` asks).
+    pub fn device_pasid_hwpt(&self, dev_id: u32, pasid: u32) -> Result<Option<u32>> {
+        let dev = self.device(dev_id)?;
+        let Some(hwpt) = dev.pasids.lock().get(&pasid).cloned() else {
+            return Ok(None);
+        };
+        Ok(self.object_id(|o| matches!(o, Object::Hwpt(h) if Arc::ptr_eq(h, &hwpt))))
+    }
+
+    /// The device and the HWPT of a PASID attach, with the checks both calls share.
+    fn pasid_target(
+        &self,
+        dev_id: u32,
+        pasid: u32,
+        pt_id: u32,
+    ) -> Result<(Arc<Device>, Arc<Hwpt>)> {
+        let dev = self.device(dev_id)?;
+        let caps = self.host().iommu().device_caps(dev.id)?;
+        if !caps.pasid_ok(pasid) {
+            return err(libc::EINVAL, "the device has no such PASID");
+        }
+        let hwpt = match self.object(pt_id)? {
+            Object::Hwpt(h) => h,
+            Object::Ioas(_) => {
+                return err(
+                    libc::EINVAL,
+                    "an IOAS's automatic domain is not made for PASIDs",
+                );
+            }
+            _ => return err(libc::EINVAL, "a PASID is attached to a HWPT"),
+        };
+        check_pasid_hwpt(&dev, &hwpt)?;
+        Ok((dev, hwpt))
+    }
+}
+
+/// A PASID may use `hwpt` if it was made for PASIDs, and the RID is attached to nothing
+/// or to a HWPT made for PASIDs.
+pub(crate) fn check_pasid_hwpt(dev: &Device, hwpt: &Hwpt) -> Result<()> {
+    if !hwpt.pasid {
+        return err(libc::EINVAL, "the HWPT was not made for PASIDs");
+    }
+    if dev.attached.lock().as_ref().is_some_and(|r| !r.pasid) {
+        return err(libc::EINVAL, "the RID's HWPT was not made for PASIDs");
+    }
+    Ok(())
+}

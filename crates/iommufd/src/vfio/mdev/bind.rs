@@ -1,0 +1,240 @@
+//! An mdev bound to a context: the object its `VFIO_DEVICE_BIND_IOMMUFD` makes there, and
+//! what attaching it does. An mdev of a parent with PASIDs attaches the mdev's PASID of the
+//! parent to a HWPT made for PASIDs (an IOAS gets one made automatically); an mdev of a
+//! parent without PASID gets an access to the IOAS, which its DMA is copied through.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use parking_lot::Mutex;
+use softiommu_core::DeviceId;
+
+use super::dma::SoftLink;
+use crate::access::{ACCESS_NEEDS_PIN_PAGES, Access};
+use crate::context::Context;
+use crate::error::{Error, Result, err};
+use crate::host::Host;
+use crate::hwpt::{HWPT_ALLOC_PASID, Hwpt};
+use crate::objects::Object;
+
+/// How an mdev's DMA reaches its user's memory.
+#[derive(Clone)]
+pub(crate) enum LinkKind {
+    /// Through `pasid` of the parent device `parent`.
+    Pasid { parent: DeviceId, pasid: u32 },
+    /// Through an access, by CPU copy.
+    Soft(Arc<SoftLink>),
+}
+
+/// An mdev as its bindings know it: how its DMA goes, and whether it still exists (a
+/// removed mdev's PASID may be another's by now).
+#[derive(Clone)]
+pub(crate) struct MdevLink {
+    pub(crate) kind: LinkKind,
+    pub(crate) alive: Arc<AtomicBool>,
+}
+
+impl MdevLink {
+    fn check_alive(&self) -> Result<()> {
+        if self.alive.load(Ordering::Acquire) {
+            Ok(())
+        } else {
+            err(libc::ENODEV, "the mdev was removed")
+        }
+    }
+}
+
+/// What a bound mdev is attached to.
+enum Attached {
+    /// A HWPT, kept busy while its domain is on the mdev's PASID.
+    Hwpt { _held: Arc<Hwpt> },
+    /// An access, its DMA copied through it.
+    Access(Arc<Access>),
+}
+
+/// An mdev bound to a context: the object its device id names.
+pub(crate) struct MdevBinding {
+    link: MdevLink,
+    host: Arc<Host>,
+    attached: Mutex<Option<Attached>>,
+}
+
+impl MdevBinding {
+    /// Detaches: on a refusal of the core the PASID stays attached, and recorded so.
+    fn detach_now(&self, attached: &mut Option<Attached>) -> Result<()> {
+        match (&*attached, &self.link.kind) {
+            (Some(Attached::Hwpt { .. }), LinkKind::Pasid { parent, pasid }) => {
+                match self.host.iommu().detach_pasid(*parent, *pasid) {
+                    // Detached already: the mdev was removed and its PASID taken back.
+                    Err(softiommu_core::CoreError::NotAttached { .. }) | Ok(()) => {}
+                    Err(e) => return Err(Error::from(e)),
+                }
+            }
+            (Some(Attached::Access(a)), LinkKind::Soft(link)) => {
+                link.set_access(None);
+                a.destroy();
+            }
+            _ => {}
+        }
+        // The HWPT is free once nothing translates through it.
+        *attached = None;
+        Ok(())
+    }
+}
+
+impl Drop for MdevBinding {
+    fn drop(&mut self) {
+        let mut attached = self.attached.lock().take();
+        // Nothing else can be done if the core refuses.
+        let _ = self.detach_now(&mut attached);
+    }
+}
+
+impl Context {
+    fn mdev(&self, id: u32) -> Result<Arc<MdevBinding>> {
+        match self.object(id)? {
+            Object::Mdev(m) => Ok(m),
+            _ => err(libc::ENOENT, "not an mdev"),
+        }
+    }
+
+    /// Binds an mdev whose DMA goes by `link`; returns its device id.
+    pub(crate) fn mdev_bind(&self, link: MdevLink) -> Result<u32> {
+        link.check_alive()?;
+        let b = Arc::new(MdevBinding {
+            link,
+            host: self.host().clone(),
+            attached: Mutex::new(None),
+        });
+        self.insert(Object::Mdev(b))
+    }
+
+    /// Attaches (or moves) bound mdev `id` to `pt_id`; returns the id of the HWPT (or of the
+    /// IOAS, for an mdev copying through an access).
+    pub(crate) fn mdev_attach(&self, id: u32, pt_id: u32) -> Result<u32> {
+        let b = self.mdev(id)?;
+        b.link.check_alive()?;
+        let mut attached = b.attached.lock();
+        let r = match &b.link.kind {
+            LinkKind::Pasid { parent, pasid } => {
+                self.mdev_attach_pasid(*parent, *pasid, pt_id, &mut attached)
+            }
+            LinkKind::Soft(link) => self.mdev_attach_access(link, pt_id, &mut attached),
+        };
+        drop(attached);
+        self.sweep_auto();
+        r
+    }
+
+    fn mdev_attach_pasid(
+        &self,
+        parent: DeviceId,
+        pasid: u32,
+        pt_id: u32,
+        attached: &mut Option<Attached>,
+    ) -> Result<u32> {
+        let iommu = self.host().iommu();
+        let set = |h: &Arc<Hwpt>| -> Result<()> {
+            if !h.pasid {
+                return err(libc::EINVAL, "the HWPT was not made for PASIDs");
+            }
+            let r = if attached.is_some() {
+                iommu.replace_pasid(parent, pasid, &h.domain)
+            } else {
+                iommu.attach_pasid(parent, pasid, &h.domain)
+            };
+            r.map_err(Error::from)
+        };
+        let (id, hwpt) = match self.object(pt_id)? {
+            Object::Hwpt(h) => {
+                set(&h)?;
+                (pt_id, h)
+            }
+            Object::Ioas(ioas) => {
+                let mut found = None;
+                for (id, h) in self.auto_hwpts(&ioas) {
+                    match set(&h) {
+                        Ok(()) => {
+                            found = Some((id, h));
+                            break;
+                        }
+                        Err(e) if e.errno() == libc::EINVAL => continue,
+                        Err(e) => return Err(e),
+                    }
+                }
+                match found {
+                    Some(f) => f,
+                    None => {
+                        let h = Hwpt::new_for(self, ioas, parent, HWPT_ALLOC_PASID, true)?;
+                        let id = self.insert(Object::Hwpt(h.clone()))?;
+                        if let Err(e) = set(&h) {
+                            drop(h);
+                            let _ = self.destroy(id);
+                            return Err(e);
+                        }
+                        (id, h)
+                    }
+                }
+            }
+            _ => return err(libc::EINVAL, "attach to an IOAS or a HWPT"),
+        };
+        *attached = Some(Attached::Hwpt { _held: hwpt });
+        Ok(id)
+    }
+
+    fn mdev_attach_access(
+        &self,
+        link: &Arc<SoftLink>,
+        pt_id: u32,
+        attached: &mut Option<Attached>,
+    ) -> Result<u32> {
+        // An access reaches an IOAS only.
+        self.ioas(pt_id)?;
+        match attached {
+            Some(Attached::Access(a)) => self.access_replace_ioas(a, pt_id)?,
+            _ => {
+                let a = self.access_create(pt_id, ACCESS_NEEDS_PIN_PAGES, link.clone())?;
+                link.set_access(Some(a.clone()));
+                *attached = Some(Attached::Access(a));
+            }
+        }
+        Ok(pt_id)
+    }
+
+    /// `IOMMU_HWPT_ALLOC` for bound mdev `m`: a paging HWPT over IOAS `pt_id` for the
+    /// parent's PASID (only [`HWPT_ALLOC_PASID`], else `EOPNOTSUPP`; no driver data). An mdev
+    /// copying through an access has no domain (`ENOENT`, as it is no device of the core).
+    pub(crate) fn mdev_hwpt_alloc(
+        &self,
+        m: &MdevBinding,
+        pt_id: u32,
+        flags: u32,
+        data: crate::hwpt::HwptData,
+    ) -> Result<u32> {
+        m.link.check_alive()?;
+        let LinkKind::Pasid { parent, .. } = &m.link.kind else {
+            return err(libc::ENOENT, "the mdev copies through an access");
+        };
+        if flags & !HWPT_ALLOC_PASID != 0 || data != crate::hwpt::HwptData::None {
+            return err(
+                libc::EOPNOTSUPP,
+                "an mdev's HWPT is a paging one for PASIDs",
+            );
+        }
+        let ioas = self
+            .ioas(pt_id)
+            .map_err(|_| Error::new(libc::EINVAL, "an mdev's HWPT is made over an IOAS"))?;
+        let hwpt = Hwpt::new_for(self, ioas, *parent, flags, false)?;
+        self.insert(Object::Hwpt(hwpt))
+    }
+
+    /// Detaches bound mdev `id`: its DMA faults.
+    pub(crate) fn mdev_detach(&self, id: u32) -> Result<()> {
+        let b = self.mdev(id)?;
+        let mut attached = b.attached.lock();
+        b.detach_now(&mut attached)?;
+        drop(attached);
+        self.sweep_auto();
+        Ok(())
+    }
+}
