@@ -2,7 +2,7 @@
 //! MSI-X, and the view of configuration space a user gets, where the BARs, the expansion
 //! ROM and MSI-X enabling are the host's and the rest is the function's.
 
-use softiommu_devices::dsa::DsaFunction;
+use softiommu_devices::dsa::{DsaFunction, Enqcmd, Submit};
 use softiommu_devices::pci::AccessSize;
 
 /// A PCI function as the host reaches it: configuration space and memory BARs.
@@ -15,6 +15,13 @@ pub trait PciFunction: Send + Sync {
     fn bar_read(&self, bar: u8, off: u64, data: &mut [u8]);
     /// Writes `data` at `off` of BAR `bar`, as one access (64 bytes: a 64-byte store).
     fn bar_write(&self, bar: u8, off: u64, data: &[u8]);
+    /// An ENQCMD/ENQCMDS of the 64 bytes `desc` to `off` of BAR `bar`, carrying `pasid` and
+    /// the privilege `privileged`: whether the function took it (false: ENQCMD's retry
+    /// status). A function without shared work queues takes none.
+    fn bar_enqcmd(&self, bar: u8, off: u64, desc: &[u8], pasid: u32, privileged: bool) -> bool {
+        let _ = (bar, off, desc, pasid, privileged);
+        false
+    }
 }
 
 impl PciFunction for DsaFunction {
@@ -33,6 +40,11 @@ impl PciFunction for DsaFunction {
     fn bar_write(&self, bar: u8, off: u64, data: &[u8]) {
         // A store has no answer: a refused descriptor is simply lost, as on the bus.
         let _ = DsaFunction::bar_write(self, bar, off, data);
+    }
+
+    fn bar_enqcmd(&self, bar: u8, off: u64, desc: &[u8], pasid: u32, privileged: bool) -> bool {
+        let enq = Enqcmd { pasid, privileged };
+        bar == 2 && DsaFunction::enqcmd(self, off, desc, enq) == Submit::Accepted
     }
 }
 

@@ -259,4 +259,11 @@ impl BarMap {
         self.dev.f.bar_write(self.bar, at, data);
         Ok(())
     }
+
+    /// An ENQCMD/ENQCMDS of the 64 bytes `desc` at `off`, carrying `pasid` and the privilege
+    /// `privileged`: whether the function took it (false: ENQCMD's retry status).
+    pub fn enqcmd(&self, off: u64, desc: &[u8; 64], pasid: u32, privileged: bool) -> Result<bool> {
+        let at = self.at(off, desc.len())?;
+        Ok(self.dev.f.bar_enqcmd(self.bar, at, desc, pasid, privileged))
+    }
 }

@@ -1,0 +1,118 @@
+//! The trapped windows: address ranges of this process and the handler behind each.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use super::MmioHandler;
+
+/// One window: where it ends and who serves it.
+struct Entry {
+    len: u64,
+    handler: Arc<dyn MmioHandler>,
+}
+
+/// Windows by start address; read by the fault handler, written only by (un)registration.
+static WINDOWS: RwLock<BTreeMap<u64, Entry>> = RwLock::new(BTreeMap::new());
+
+/// Serves the `len` bytes at `base` (already mapped inaccessible by the caller) with
+/// `handler`, installing the fault handlers if they are not yet: `EINVAL` for an empty or
+/// wrapping range, `EEXIST` when it overlaps a window.
+pub fn register(base: u64, len: u64, handler: Arc<dyn MmioHandler>) -> io::Result<()> {
+    let end = base
+        .checked_add(len)
+        .filter(|_| len != 0)
+        .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
+    super::signal::install();
+    let mut w = WINDOWS.write().unwrap_or_else(PoisonError::into_inner);
+    let below = w.range(..end).next_back();
+    if below.is_some_and(|(&b, e)| b + e.len > base) {
+        return Err(io::Error::from_raw_os_error(libc::EEXIST));
+    }
+    w.insert(base, Entry { len, handler });
+    Ok(())
+}
+
+/// Stops serving the window that starts at `base`; returns its handler (`None`: no window
+/// starts there). Faults there afterwards are no longer this module's.
+pub fn unregister(base: u64) -> Option<Arc<dyn MmioHandler>> {
+    let mut w = WINDOWS.write().unwrap_or_else(PoisonError::into_inner);
+    w.remove(&base).map(|e| e.handler)
+}
+
+/// The window holding `addr`: its start, length and handler.
+pub fn window_at(addr: u64) -> Option<(u64, u64, Arc<dyn MmioHandler>)> {
+    let w = WINDOWS.read().unwrap_or_else(PoisonError::into_inner);
+    let (&base, e) = w.range(..=addr).next_back()?;
+    (addr - base < e.len).then(|| (base, e.len, e.handler.clone()))
+}
+
+/// A window this module mapped itself: fresh inaccessible pages served by a handler,
+/// unregistered and unmapped when dropped.
+pub struct TrapWindow {
+    base: u64,
+    len: u64,
+}
+
+impl TrapWindow {
+    /// Maps `len` bytes (rounded up to pages) inaccessible and serves them with `handler`.
+    pub fn map(len: usize, handler: Arc<dyn MmioHandler>) -> io::Result<TrapWindow> {
+        if len == 0 {
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        let len = len.div_ceil(4096) * 4096;
+        // SAFETY: a fresh anonymous mapping at an address the kernel picks; no memory of
+        // ours is affected.
+        let at = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if at == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let base = at as u64;
+        if let Err(e) = register(base, len as u64, handler) {
+            // SAFETY: the mapping made above, referenced nowhere else.
+            unsafe { libc::munmap(at, len) };
+            return Err(e);
+        }
+        Ok(TrapWindow {
+            base,
+            len: len as u64,
+        })
+    }
+
+    /// The window's first address.
+    pub fn base(&self) -> u64 {
+        self.base
+    }
+
+    /// The window's first address as a pointer, for the program's loads and stores.
+    pub fn ptr<T>(&self) -> *mut T {
+        self.base as *mut T
+    }
+
+    /// Its length in bytes.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Never true: a window has at least one page.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl Drop for TrapWindow {
+    fn drop(&mut self) {
+        unregister(self.base);
+        // SAFETY: the mapping this window made; nothing of the program's can be there.
+        unsafe { libc::munmap(self.base as *mut libc::c_void, self.len as usize) };
+    }
+}
