@@ -88,7 +88,9 @@ fn bench(c: &mut Criterion) {
     let (w, page) = setup();
     assert_eq!(load(w.base()), 0x1234_5678);
     let mut g = c.benchmark_group("trap");
-    g.bench_function("bare SIGSEGV round trip", |b| b.iter(|| load(black_box(page))));
+    g.bench_function("bare SIGSEGV round trip", |b| {
+        b.iter(|| load(black_box(page)))
+    });
     g.bench_function("trapped 4-byte MMIO read", |b| {
         b.iter(|| load(black_box(w.base())))
     });
