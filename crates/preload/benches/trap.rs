@@ -37,7 +37,7 @@ extern "C" fn bare(sig: libc::c_int, info: *mut libc::siginfo_t, uctx: *mut libc
             return;
         }
         let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
-            std::mem::transmute((*(&raw const BEFORE)).sa_sigaction);
+            std::mem::transmute(BEFORE.sa_sigaction);
         f(sig, info, uctx);
     }
 }

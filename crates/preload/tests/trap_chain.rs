@@ -46,7 +46,7 @@ fn own_handler(sig: libc::c_int, info: *mut libc::siginfo_t, uctx: *mut libc::c_
             OWN_RUNS.fetch_add(1, Ordering::SeqCst);
             return;
         }
-        let prev = *(&raw const REPLACED);
+        let prev = REPLACED;
         if chain && prev.sa_flags & libc::SA_SIGINFO != 0 && prev.sa_sigaction > 1 {
             let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
                 std::mem::transmute(prev.sa_sigaction);

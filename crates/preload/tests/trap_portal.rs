@@ -66,7 +66,7 @@ fn movdir64b_stores_64_bytes_to_the_portal() {
         r.take(),
         [Seen::Portal(0x1040, PortalWrite::Movdir64b, 0xdead_0001)]
     );
-    assert_eq!(r.portal_data.lock().unwrap()[0], d.0);
+    assert_eq!(r.portal_data.lock()[0], d.0);
 }
 
 #[test]
@@ -79,7 +79,7 @@ fn enqcmd_carries_the_pasid_and_answers_in_zf() {
     // SAFETY: a portal of the window.
     let retry = unsafe { enqcmd(portal, &d, false) };
     assert!(!retry, "an accepted descriptor clears ZF");
-    *r.accept.lock().unwrap() = false;
+    *r.accept.lock() = false;
     // SAFETY: as above.
     let retry = unsafe { enqcmd(portal, &d, false) };
     assert!(retry, "a refused descriptor sets ZF");
@@ -95,7 +95,7 @@ fn enqcmd_carries_the_pasid_and_answers_in_zf() {
             Seen::Portal(0x1000, how, PASID)
         ]
     );
-    assert_eq!(r.portal_data.lock().unwrap()[1][4..], d.0[4..]);
+    assert_eq!(r.portal_data.lock()[1][4..], d.0[4..]);
 }
 
 #[test]
@@ -138,7 +138,7 @@ fn the_decoder_path_serves_a_portal_fault_as_a_processor_with_the_instructions_r
         (vec![0xf2, 0x0f, 0x38, 0xf8, 0x06, 0x90], false),
         (vec![0xf2, 0x0f, 0x38, 0xf8, 0x06, 0x90], true),
     ] {
-        *r.accept.lock().unwrap() = !refuse;
+        *r.accept.lock() = !refuse;
         let mut uc = context(&code, &[(libc::REG_RAX, portal), (libc::REG_RSI, src)]);
         // SAFETY: RIP points at the live code bytes.
         let out = unsafe { emulate_fault(libc::SIGSEGV, portal, &mut uc) };

@@ -4,7 +4,9 @@
 #![allow(dead_code)]
 
 use std::process::{Command, Output};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use softiommu_preload::trap::{MmioHandler, PortalStatus, PortalWrite, TrapWindow};
 
@@ -48,19 +50,19 @@ impl Recorder {
 
     /// Sets the register bytes at `off`.
     pub fn set(&self, off: usize, data: &[u8]) {
-        self.bytes.lock().unwrap()[off..off + data.len()].copy_from_slice(data);
+        self.bytes.lock()[off..off + data.len()].copy_from_slice(data);
     }
 
     /// The log so far, emptied.
     pub fn take(&self) -> Vec<Seen> {
-        std::mem::take(&mut *self.log.lock().unwrap())
+        std::mem::take(&mut *self.log.lock())
     }
 }
 
 impl MmioHandler for Recorder {
     fn read(&self, offset: u64, size: usize) -> u64 {
-        self.log.lock().unwrap().push(Seen::Read(offset, size));
-        let b = self.bytes.lock().unwrap();
+        self.log.lock().push(Seen::Read(offset, size));
+        let b = self.bytes.lock();
         let mut v = [0u8; 8];
         let o = offset as usize;
         if o + size <= b.len() {
@@ -70,11 +72,8 @@ impl MmioHandler for Recorder {
     }
 
     fn write(&self, offset: u64, size: usize, value: u64) {
-        self.log
-            .lock()
-            .unwrap()
-            .push(Seen::Write(offset, size, value));
-        let mut b = self.bytes.lock().unwrap();
+        self.log.lock().push(Seen::Write(offset, size, value));
+        let mut b = self.bytes.lock();
         let o = offset as usize;
         if o + size <= b.len() {
             b[o..o + size].copy_from_slice(&value.to_le_bytes()[..size]);
@@ -86,9 +85,9 @@ impl MmioHandler for Recorder {
             return None;
         }
         let d0 = u32::from_le_bytes([data[0], data[1], data[2], data[3]]);
-        self.log.lock().unwrap().push(Seen::Portal(offset, how, d0));
-        self.portal_data.lock().unwrap().push(*data);
-        Some(if *self.accept.lock().unwrap() {
+        self.log.lock().push(Seen::Portal(offset, how, d0));
+        self.portal_data.lock().push(*data);
+        Some(if *self.accept.lock() {
             PortalStatus::Accepted
         } else {
             PortalStatus::Retry
