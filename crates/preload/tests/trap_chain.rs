@@ -234,3 +234,56 @@ fn an_access_running_past_the_window_is_reported() {
     });
     assert_eq!(out.status.code(), Some(UNEMULATED_EXIT), "{out:?}");
 }
+
+/// A device whose every access needs much stack, as a model's deeper paths do.
+struct DeepStack;
+
+impl softiommu_preload::trap::MmioHandler for DeepStack {
+    fn read(&self, offset: u64, _size: usize) -> u64 {
+        let scratch = std::hint::black_box([offset as u8; 256 * 1024]);
+        u64::from(scratch[1000]) + u64::from(scratch[200_000])
+    }
+
+    fn write(&self, _offset: u64, _size: usize, _value: u64) {}
+}
+
+#[test]
+fn a_window_is_served_when_the_handler_runs_on_a_small_alternate_stack() {
+    let out = child(
+        "a_window_is_served_when_the_handler_runs_on_a_small_alternate_stack",
+        || {
+            let w = softiommu_preload::trap::TrapWindow::map(4096, std::sync::Arc::new(DeepStack))
+                .expect("a window");
+            let base = w.base();
+            // A thread with an 16 KiB alternate signal stack (the handler runs there), and
+            // 8 MiB of its own.
+            let t = std::thread::Builder::new()
+                .stack_size(8 << 20)
+                .spawn(move || {
+                    let mut alt = vec![0u8; 16 * 1024];
+                    let ss = libc::stack_t {
+                        ss_sp: alt.as_mut_ptr().cast(),
+                        ss_flags: 0,
+                        ss_size: alt.len(),
+                    };
+                    // SAFETY: the buffer outlives every use below; the old stack is not
+                    // needed back.
+                    assert_eq!(unsafe { libc::sigaltstack(&ss, std::ptr::null_mut()) }, 0);
+                    // SAFETY: a load from the window.
+                    let v = unsafe { std::ptr::read_volatile((base + 3) as *const u8) };
+                    let off = libc::stack_t {
+                        ss_sp: std::ptr::null_mut(),
+                        ss_flags: libc::SS_DISABLE,
+                        ss_size: 0,
+                    };
+                    // SAFETY: disables the alternate stack before its buffer goes.
+                    unsafe { libc::sigaltstack(&off, std::ptr::null_mut()) };
+                    drop(alt);
+                    v
+                })
+                .expect("a thread");
+            assert_eq!(t.join().expect("the thread"), 6);
+        },
+    );
+    assert!(out.status.success(), "{out:?}");
+}
