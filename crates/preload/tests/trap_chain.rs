@@ -287,3 +287,40 @@ fn a_window_is_served_when_the_handler_runs_on_a_small_alternate_stack() {
     );
     assert!(out.status.success(), "{out:?}");
 }
+
+#[test]
+fn a_handler_the_program_installs_through_the_trap_keeps_windows_served() {
+    let out = child(
+        "a_handler_the_program_installs_through_the_trap_keeps_windows_served",
+        || {
+            mmio_works();
+            // What an interposed sigaction does with the program's call: its handler (which
+            // does not chain) takes the faults that are not the trap's.
+            // SAFETY: sigaction is plain data.
+            let mut act: libc::sigaction = unsafe { std::mem::zeroed() };
+            act.sa_sigaction = own_alone as *const () as usize;
+            act.sa_flags = libc::SA_SIGINFO;
+            // SAFETY: as above.
+            let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+            assert!(softiommu_preload::trap::program_sigaction(
+                libc::SIGSEGV,
+                Some(&act),
+                Some(&mut old)
+            ));
+            assert!(!softiommu_preload::trap::program_sigaction(
+                libc::SIGBUS,
+                Some(&act),
+                None
+            ));
+            touch_own_page();
+            mmio_works();
+            // Asked back, the program sees its own handler.
+            // SAFETY: as above.
+            let mut now: libc::sigaction = unsafe { std::mem::zeroed() };
+            softiommu_preload::trap::program_sigaction(libc::SIGSEGV, None, Some(&mut now));
+            assert_eq!(now.sa_sigaction, own_alone as *const () as usize);
+            null_fault();
+        },
+    );
+    assert_eq!(killed_by(&out), Some(libc::SIGSEGV), "{out:?}");
+}

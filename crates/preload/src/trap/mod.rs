@@ -26,7 +26,7 @@ mod vfio;
 
 pub use emulate::{Outcome, emulate_fault, set_enqcmd_pasid};
 pub use registry::{TrapWindow, register, unregister, window_at};
-pub use signal::{UNEMULATED_EXIT, install};
+pub use signal::{UNEMULATED_EXIT, install, program_sigaction};
 pub use vfio::VfioBar;
 
 /// How a 64-byte store reaches a portal.

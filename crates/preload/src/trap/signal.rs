@@ -2,8 +2,9 @@
 //! handlers installed before.
 
 use std::fmt::Write as _;
-use std::mem::MaybeUninit;
+use std::ptr;
 use std::sync::Once;
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
 use super::emulate::{Outcome, emulate_fault};
 
@@ -11,9 +12,15 @@ use super::emulate::{Outcome, emulate_fault};
 /// trapped window.
 pub const UNEMULATED_EXIT: i32 = 86;
 
-/// The handlers installed before ours (SIGSEGV, SIGILL), written once before ours go in.
-static mut PREVIOUS: [MaybeUninit<libc::sigaction>; 2] = [MaybeUninit::zeroed(); 2];
+/// The handlers faults that are not ours go to (SIGSEGV, SIGILL): those installed before
+/// ours, or those the program installed since through [`program_sigaction`]. Each is a
+/// leaked box, never freed, so a handler may read it while another thread replaces it.
+static PREVIOUS: [AtomicPtr<libc::sigaction>; 2] = [
+    AtomicPtr::new(ptr::null_mut()),
+    AtomicPtr::new(ptr::null_mut()),
+];
 static INSTALL: Once = Once::new();
+static INSTALLED: AtomicBool = AtomicBool::new(false);
 
 fn slot(sig: libc::c_int) -> usize {
     usize::from(sig == libc::SIGILL)
@@ -24,11 +31,12 @@ pub fn install() {
     INSTALL.call_once(|| {
         super::emulate::prime_decoder();
         for sig in [libc::SIGSEGV, libc::SIGILL] {
-            // SAFETY: sigaction with a zeroed structure filled in here; PREVIOUS is written
-            // before the handler that reads it is installed, under the Once.
+            // SAFETY: sigaction with zeroed structures filled in here (the old one by the
+            // kernel); PREVIOUS is written before the handler that reads it is installed.
             unsafe {
-                let prev = (&raw mut PREVIOUS).cast::<libc::sigaction>().add(slot(sig));
-                libc::sigaction(sig, std::ptr::null(), prev);
+                let mut prev: libc::sigaction = std::mem::zeroed();
+                libc::sigaction(sig, std::ptr::null(), &mut prev);
+                PREVIOUS[slot(sig)].store(Box::into_raw(Box::new(prev)), Ordering::Release);
                 let mut act: libc::sigaction = std::mem::zeroed();
                 act.sa_sigaction = on_signal as *const () as usize;
                 act.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_NODEFER;
@@ -36,7 +44,40 @@ pub fn install() {
                 libc::sigaction(sig, &act, std::ptr::null_mut());
             }
         }
+        INSTALLED.store(true, Ordering::Release);
     });
+}
+
+/// `sigaction` as the program sees it once the trap is installed, for an interposed
+/// `sigaction`/`signal` to call: for `SIGSEGV` and `SIGILL` the trap's handler stays in place
+/// and the program's `act` becomes the handler that faults not on a window go to, `old`
+/// being the one it replaces. Returns false (nothing done) for any other signal or before
+/// the trap is installed, where the real call is to be made.
+pub fn program_sigaction(
+    sig: libc::c_int,
+    act: Option<&libc::sigaction>,
+    old: Option<&mut libc::sigaction>,
+) -> bool {
+    if !(sig == libc::SIGSEGV || sig == libc::SIGILL) || !INSTALLED.load(Ordering::Acquire) {
+        return false;
+    }
+    let cell = &PREVIOUS[slot(sig)];
+    let before = match act {
+        Some(a) => cell.swap(Box::into_raw(Box::new(*a)), Ordering::AcqRel),
+        None => cell.load(Ordering::Acquire),
+    };
+    if let Some(o) = old {
+        // SAFETY: PREVIOUS holds null or a leaked box, never freed.
+        *o = unsafe { before.as_ref() }
+            .copied()
+            .unwrap_or_else(default_action);
+    }
+    true
+}
+
+fn default_action() -> libc::sigaction {
+    // SAFETY: sigaction is plain data; zeroes are SIG_DFL with no flags.
+    unsafe { std::mem::zeroed() }
 }
 
 /// One emulation, handed to [`run_job`] across the stack switch.
@@ -125,12 +166,14 @@ extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, uctx: *mut
 /// # Safety
 /// The arguments are those the kernel gave our handler.
 unsafe fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, uctx: *mut libc::c_void) {
-    // SAFETY: PREVIOUS was written before our handler went in and is never written again;
-    // a previous handler is called as its flags say it expects.
+    // SAFETY: PREVIOUS holds null or a leaked box, never freed; a previous handler is called
+    // as its flags say it expects.
     unsafe {
-        let prev = *(&raw const PREVIOUS)
-            .cast::<libc::sigaction>()
-            .add(slot(sig));
+        let prev = PREVIOUS[slot(sig)]
+            .load(Ordering::Acquire)
+            .as_ref()
+            .copied()
+            .unwrap_or_else(default_action);
         let h = prev.sa_sigaction;
         if h == libc::SIG_DFL || h == libc::SIG_IGN {
             // Back to the default action; the instruction runs again and gets it.
