@@ -7,7 +7,7 @@ mod trap_common;
 use std::arch::asm;
 
 use softiommu_preload::trap::{
-    Outcome, PortalWrite, UNEMULATED_EXIT, emulate_fault, set_enqcmd_pasid,
+    Outcome, PortalWrite, UNEMULATED_EXIT, emulate_fault, register, set_enqcmd_pasid, unregister,
 };
 use trap_common::{PORTALS, Recorder, Seen, child};
 
@@ -185,6 +185,60 @@ fn the_decoder_path_serves_a_load_and_leaves_other_faults_alone() {
     let out = unsafe { emulate_fault(libc::SIGILL, 0, &mut uc) };
     assert_eq!(out, Outcome::NotOurs);
     assert_eq!(r.take(), [Seen::Read(8, 2)]);
+}
+
+#[test]
+fn the_decoder_path_serves_absolute_and_rip_relative_addresses() {
+    let r = Recorder::new();
+    let w = Recorder::window(&r);
+    r.set(0x20, &0xcafe_f00d_u32.to_le_bytes());
+    // mov eax, dword ptr [moffs64]
+    let mut moffs = vec![0xa1];
+    moffs.extend_from_slice(&(w.base() + 0x20).to_le_bytes());
+    let mut uc = context(&moffs, &[(libc::REG_RAX, u64::MAX)]);
+    // SAFETY: RIP points at the live code bytes.
+    let out = unsafe { emulate_fault(libc::SIGSEGV, w.base() + 0x20, &mut uc) };
+    assert_eq!(out, Outcome::Emulated);
+    assert_eq!(uc.uc_mcontext.gregs[libc::REG_RAX as usize], 0xcafe_f00d);
+    assert_eq!(r.take(), [Seen::Read(0x20, 4)]);
+    // mov dword ptr [rip + disp32], 7, its bytes in the page after a window of one page so
+    // that the displacement reaches back into it.
+    // SAFETY: a fresh mapping of two pages; the first is made inaccessible below.
+    let at = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            8192,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    assert_ne!(at, libc::MAP_FAILED);
+    let base = at as u64;
+    // SAFETY: the first page of the mapping above.
+    assert_eq!(unsafe { libc::mprotect(at, 4096, libc::PROT_NONE) }, 0);
+    register(base, 4096, r.clone()).expect("a window");
+    let code_at = base + 4096;
+    let disp = (base + 0x30).wrapping_sub(code_at + 10) as u32;
+    let mut code = vec![0xc7, 0x05];
+    code.extend_from_slice(&disp.to_le_bytes());
+    code.extend_from_slice(&7u32.to_le_bytes());
+    // SAFETY: the second page of the mapping, readable and writable.
+    let bytes = unsafe { std::slice::from_raw_parts_mut(code_at as *mut u8, 4096) };
+    bytes[..10].copy_from_slice(&code);
+    let mut uc = context(&bytes[..10], &[]);
+    // SAFETY: RIP points at the code bytes in the live page.
+    let out = unsafe { emulate_fault(libc::SIGSEGV, base + 0x30, &mut uc) };
+    assert_eq!(out, Outcome::Emulated);
+    assert_eq!(r.take(), [Seen::Write(0x30, 4, 7)]);
+    assert_eq!(
+        uc.uc_mcontext.gregs[libc::REG_RIP as usize] as u64,
+        code_at + 10
+    );
+    assert!(unregister(base).is_some());
+    // SAFETY: the mapping made above, no longer used.
+    unsafe { libc::munmap(at, 8192) };
 }
 
 #[test]
