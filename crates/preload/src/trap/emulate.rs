@@ -111,7 +111,8 @@ fn target(addr: u64, size: usize) -> Option<(std::sync::Arc<dyn MmioHandler>, u6
 
 /// Emulates the instruction the interrupted thread of `uc` faulted at, when the fault is on a
 /// trapped window: `signal` is `SIGSEGV` (with `addr` the faulting data address) or `SIGILL`
-/// (`addr` unused: only `movdir64b`/`enqcmd`/`enqcmds` to a window are served). On
+/// (`addr` unused: only `movdir64b`, `enqcmd`, `enqcmds` and `movdiri` to a window are
+/// served, the instructions a processor may lack). On
 /// [`Outcome::Emulated`] the registers, flags and RIP in `uc` are those after the
 /// instruction; otherwise `uc` is unchanged.
 ///

@@ -8,8 +8,8 @@
 //! sources, `movzx`/`movsx`/`movsxd` loads, the accumulator's absolute-address forms) and
 //! `movdiri`; `movdir64b`, `enqcmd` and `enqcmds` whose destination is a window, as one
 //! 64-byte store to a work-queue portal, `enqcmd`'s status in ZF. On a processor without
-//! `movdir64b`/`enqcmd` those instructions raise `SIGILL`, which is served the same way when
-//! their destination is a window.
+//! `movdir64b`/`movdiri`/`enqcmd` those instructions raise `SIGILL`, which is served the same
+//! way when their destination is a window.
 //!
 //! Every other fault or illegal instruction goes on to the handler that was installed before
 //! (or the default action), so the program's own fault handling, and that of any runtime
