@@ -78,12 +78,11 @@ pub(crate) struct Vfs {
 
 impl Vfs {
     fn add(&mut self, path: String, node: Node) {
-        if let Some((parent, name)) = path.rsplit_once('/') {
-            if let Some(Node::Dir(names)) = self.nodes.get_mut(parent) {
-                if !names.iter().any(|n| n == name) {
-                    names.push(name.to_string());
-                }
-            }
+        if let Some((parent, name)) = path.rsplit_once('/')
+            && let Some(Node::Dir(names)) = self.nodes.get_mut(parent)
+            && !names.iter().any(|n| n == name)
+        {
+            names.push(name.to_string());
         }
         self.nodes.insert(path, node);
     }
@@ -164,8 +163,10 @@ impl Vfs {
                 cur.push('/');
                 cur.push_str(c);
                 let last = i + 1 == parts.len();
-                if let Some(Node::Link(t)) = self.nodes.get(&cur) {
-                    if !last || follow {
+                if let Some(Node::Link(t)) = self.nodes.get(&cur)
+                    && (!last || follow)
+                {
+                    {
                         let parent = cur.rsplit_once('/').map_or("", |(p, _)| p);
                         let rest = parts[i + 1..].join("/");
                         path = normalize(format!("{parent}/{t}/{rest}").as_bytes())?;

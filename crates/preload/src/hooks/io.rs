@@ -23,7 +23,7 @@ pub unsafe extern "C" fn ioctl(fd: c_int, request: c_ulong, arg: usize) -> c_int
         // SAFETY: the caller's arguments, passed on.
         return unsafe { real::ioctl()(fd, request, arg) };
     };
-    let (cmd, arg) = (u64::from(request), arg as u64);
+    let (cmd, arg): (u64, u64) = (request, arg as u64);
     guarded(-1, || {
         let r = match &obj {
             Obj::Iommu(ctx) => ctx.ioctl(cmd, arg),
