@@ -118,6 +118,8 @@ impl Context {
     /// another object or a call in progress uses it. A device's virtual devices go with
     /// it, their ids left naming nothing (`ENOENT`) and not given out again.
     pub fn destroy(&self, id: u32) -> Result<()> {
+        // An access file the user closed no longer holds its IOAS.
+        self.host.sweep_test_accesses();
         let mut objects = self.objects.lock();
         // A device takes its virtual devices with it; their ids become tombstones.
         let mut vdevs = Vec::new();

@@ -15,11 +15,25 @@ impl Context {
     /// not made for PASIDs), for a HWPT made without [`HWPT_ALLOC_PASID`](crate::HWPT_ALLOC_PASID),
     /// or while the RID is attached to such a HWPT; `EBUSY` if the PASID is attached.
     pub fn device_pasid_attach(&self, dev_id: u32, pasid: u32, pt_id: u32) -> Result<u32> {
+        self.pasid_attach_with(dev_id, pasid, pt_id, &|_| Ok(()))
+    }
+
+    /// [`device_pasid_attach`](Context::device_pasid_attach), with `driver` asked last,
+    /// before the core: an error from it fails the call with nothing changed (what a
+    /// driver's refusal to set the PASID does).
+    pub(crate) fn pasid_attach_with(
+        &self,
+        dev_id: u32,
+        pasid: u32,
+        pt_id: u32,
+        driver: &dyn Fn(&Device) -> Result<()>,
+    ) -> Result<u32> {
         let (dev, hwpt) = self.pasid_target(dev_id, pasid, pt_id)?;
         let mut pasids = dev.pasids.lock();
         if pasids.contains_key(&pasid) {
             return err(libc::EBUSY, "the PASID is attached: replace or detach it");
         }
+        driver(&dev)?;
         self.host()
             .iommu()
             .attach_pasid(dev.id, pasid, &hwpt.domain)
@@ -33,11 +47,27 @@ impl Context {
     /// errors of [`device_pasid_attach`](Context::device_pasid_attach), and `EINVAL` if the
     /// PASID is not attached.
     pub fn device_pasid_replace(&self, dev_id: u32, pasid: u32, pt_id: u32) -> Result<u32> {
+        self.pasid_replace_with(dev_id, pasid, pt_id, &|_| Ok(()))
+    }
+
+    /// [`device_pasid_replace`](Context::device_pasid_replace), with `driver` asked last,
+    /// before the core: an error from it fails the call with the old HWPT kept.
+    pub(crate) fn pasid_replace_with(
+        &self,
+        dev_id: u32,
+        pasid: u32,
+        pt_id: u32,
+        driver: &dyn Fn(&Device) -> Result<()>,
+    ) -> Result<u32> {
         let (dev, hwpt) = self.pasid_target(dev_id, pasid, pt_id)?;
         let mut pasids = dev.pasids.lock();
         if !pasids.contains_key(&pasid) {
             return err(libc::EINVAL, "the PASID is not attached");
         }
+        if pasids.get(&pasid).is_some_and(|h| Arc::ptr_eq(h, &hwpt)) {
+            return Ok(pt_id);
+        }
+        driver(&dev)?;
         self.host()
             .iommu()
             .replace_pasid(dev.id, pasid, &hwpt.domain)

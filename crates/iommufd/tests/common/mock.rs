@@ -163,3 +163,91 @@ pub fn teardown(host: &Arc<Host>, ctx: Context, buf: &Buffer) {
     assert_eq!(check_refs(&fresh, buf.addr(0), BUFFER_SIZE, 0), Ok(()));
     assert_eq!(host.pinned_pages(), 0);
 }
+
+/// `MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES`.
+pub const ACCESS_NEEDS_PIN: u32 = 1;
+/// `MOCK_ACCESS_RW_WRITE`.
+pub const RW_WRITE: u32 = 1;
+/// `MOCK_ACCESS_RW_SLOW_PATH`.
+pub const RW_SLOW_PATH: u32 = 4;
+
+/// `IOMMU_TEST_OP_CREATE_ACCESS` on IOAS `ioas`: the access's descriptor.
+pub fn create_access(ctx: &Context, ioas: u32, flags: u32) -> Result<i32, i32> {
+    test_cmd(ctx, TestCmd::new(5, ioas, &[pair(0, flags)])).map(|c| c.u32_at(0) as i32)
+}
+
+/// `test_cmd_destroy_access`: closes the access's descriptor.
+pub fn destroy_access(fd: i32) {
+    // SAFETY: `fd` is an access descriptor the test owns and uses no more.
+    assert_eq!(unsafe { libc::close(fd) }, 0);
+}
+
+/// `IOMMU_TEST_OP_ACCESS_PAGES` through access `fd`: the item id.
+pub fn access_pages(
+    ctx: &Context,
+    fd: i32,
+    flags: u32,
+    iova: u64,
+    length: u64,
+    uptr: u64,
+) -> Result<u32, i32> {
+    let c = TestCmd::new(7, fd as u32, &[pair(flags, 0), iova, length, uptr]);
+    test_cmd(ctx, c).map(|c| c.u32_at(4))
+}
+
+/// `IOMMU_TEST_OP_DESTROY_ACCESS_PAGES` of item `item` of access `fd`.
+pub fn destroy_access_pages(ctx: &Context, fd: i32, item: u32) -> Result<(), i32> {
+    test_cmd(ctx, TestCmd::new(6, fd as u32, &[u64::from(item)])).map(|_| ())
+}
+
+/// `IOMMU_TEST_OP_ACCESS_RW` through access `fd`.
+pub fn access_rw(
+    ctx: &Context,
+    fd: i32,
+    iova: u64,
+    length: u64,
+    uptr: u64,
+    flags: u32,
+) -> Result<(), i32> {
+    let c = TestCmd::new(8, fd as u32, &[iova, length, uptr, u64::from(flags)]);
+    test_cmd(ctx, c).map(|_| ())
+}
+
+/// `IOMMU_TEST_OP_ACCESS_REPLACE_IOAS` of access `fd` to `ioas`.
+pub fn access_replace_ioas(ctx: &Context, fd: i32, ioas: u32) -> Result<(), i32> {
+    test_cmd(ctx, TestCmd::new(11, fd as u32, &[u64::from(ioas)])).map(|_| ())
+}
+
+/// `IOMMU_TEST_OP_PASID_ATTACH` of PASID `pasid` of mock device `stdev` to `pt`.
+pub fn pasid_attach(ctx: &Context, stdev: u32, pasid: u32, pt: u32) -> Result<(), i32> {
+    test_cmd(ctx, TestCmd::new(18, stdev, &[pair(pasid, pt)])).map(|_| ())
+}
+
+/// `IOMMU_TEST_OP_PASID_REPLACE` of PASID `pasid` of mock device `stdev` with `pt`.
+pub fn pasid_replace(ctx: &Context, stdev: u32, pasid: u32, pt: u32) -> Result<(), i32> {
+    test_cmd(ctx, TestCmd::new(19, stdev, &[pair(pasid, pt)])).map(|_| ())
+}
+
+/// `IOMMU_TEST_OP_PASID_DETACH` of PASID `pasid` of mock device `stdev`.
+pub fn pasid_detach(ctx: &Context, stdev: u32, pasid: u32) -> Result<(), i32> {
+    test_cmd(ctx, TestCmd::new(20, stdev, &[u64::from(pasid)])).map(|_| ())
+}
+
+/// `IOMMU_TEST_OP_PASID_CHECK_HWPT`: PASID `pasid` of `stdev` is attached to `hwpt` (0:
+/// to nothing).
+pub fn pasid_check_hwpt(ctx: &Context, stdev: u32, pasid: u32, hwpt: u32) -> Result<(), i32> {
+    test_cmd(ctx, TestCmd::new(21, stdev, &[pair(pasid, hwpt)])).map(|_| ())
+}
+
+/// `IOMMU_TEST_OP_TRIGGER_IOPF`: bound device `dev` sends a page request.
+pub fn trigger_iopf(
+    ctx: &Context,
+    dev: u32,
+    pasid: u32,
+    grpid: u32,
+    perm: u32,
+    addr: u64,
+) -> Result<(), i32> {
+    let c = TestCmd::new(15, 0, &[pair(dev, pasid), pair(grpid, perm), addr]);
+    test_cmd(ctx, c).map(|_| ())
+}
