@@ -292,12 +292,13 @@ impl Context {
         flags: u32,
         data: HwptData,
     ) -> Result<Arc<Hwpt>> {
-        if flags != 0 || data == HwptData::None {
+        if flags & !HWPT_ALLOC_PASID != 0 || data == HwptData::None {
             return err(
                 libc::EOPNOTSUPP,
-                "a nested HWPT takes no flags and needs driver data",
+                "a nested HWPT takes no flags but PASID and needs driver data",
             );
         }
+        let pasid = flags & HWPT_ALLOC_PASID != 0;
         if parent.auto || !parent.is_nest_parent() {
             return err(
                 libc::EINVAL,
@@ -305,7 +306,7 @@ impl Context {
             );
         }
         if let HwptData::Selftest { iotlb } = data {
-            return self.mock_nested(dev, parent, iotlb);
+            return self.mock_nested(dev, parent, iotlb, pasid);
         }
         let HwptData::VtdS1 {
             flags: s1_flags,
@@ -342,7 +343,7 @@ impl Context {
             },
             domain,
             auto: false,
-            pasid: false,
+            pasid,
             dirty_on: Default::default(),
             fault: std::sync::OnceLock::new(),
         }))

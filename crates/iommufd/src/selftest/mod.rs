@@ -158,7 +158,8 @@ impl Mock {
                 0
             },
             ats: false,
-            pri: false,
+            // The mock's devices take part in I/O page faults (`TRIGGER_IOPF`).
+            pri: true,
         };
         // A requester ID no mock device present uses: one of 65536, tried in turn.
         for _ in 0..=u16::MAX {

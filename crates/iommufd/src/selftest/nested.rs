@@ -55,12 +55,14 @@ impl Mock {
 
 impl Context {
     /// A mock nested HWPT over nesting parent `parent` for mock device `dev`, its IOTLB
-    /// entries set to `iotlb`: `EOPNOTSUPP` for any other device.
+    /// entries set to `iotlb`, made for PASIDs if `pasid`: `EOPNOTSUPP` for any other
+    /// device.
     pub(crate) fn mock_nested(
         &self,
         dev: &Device,
         parent: Arc<Hwpt>,
         iotlb: u32,
+        pasid: bool,
     ) -> Result<Arc<Hwpt>> {
         let mock = self.host().mock.as_ref();
         let Some(mock) = mock.filter(|m| m.devices.lock().contains_key(&dev.core_id())) else {
@@ -87,7 +89,7 @@ impl Context {
             },
             domain,
             auto: false,
-            pasid: false,
+            pasid,
             dirty_on: Default::default(),
             fault: std::sync::OnceLock::new(),
         }))
