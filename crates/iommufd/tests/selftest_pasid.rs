@@ -9,15 +9,11 @@ use std::sync::Arc;
 
 use common::mock::*;
 use common::mock::pasid_attach as attach_cmd;
-use common::{call, ops};
-use iommufd_bindings as k;
+use common::ops;
 use softiommu_iommufd::{Context, Host};
 
 const NEST_PARENT: u32 = 1 << 0;
-const FAULT_ID_VALID: u32 = 1 << 2;
 const ALLOC_PASID: u32 = 1 << 3;
-const SELFTEST: u32 = 0xdead;
-const IOTLB_DEFAULT: u32 = 0xbad_beef;
 const MOCK_FLAGS_DEVICE_PASID: u32 = 1 << 2;
 
 /// The `iommufd_device_pasid` fixture: a PASID-capable mock device on an IOAS and, in the
@@ -74,69 +70,6 @@ impl DevicePasid {
     }
 }
 
-/// `IOMMU_FAULT_QUEUE_ALLOC`: `(fault_id, fault_fd)`.
-pub fn fault_alloc(ctx: &Context) -> (u32, i32) {
-    let mut c = k::iommu_fault_alloc {
-        size: 16,
-        ..Default::default()
-    };
-    call(ctx, 0x8e, &mut c).expect("fault queue alloc");
-    (c.out_fault_id, c.out_fault_fd as i32)
-}
-
-/// `IOMMU_HWPT_ALLOC` with a fault queue (`_test_cmd_hwpt_alloc_iopf`).
-pub fn hwpt_alloc_iopf(
-    ctx: &Context,
-    dev: u32,
-    pt: u32,
-    fault_id: u32,
-    flags: u32,
-    data: &[u8],
-) -> Result<u32, i32> {
-    let mut c = k::iommu_hwpt_alloc {
-        size: 48,
-        flags,
-        dev_id: dev,
-        pt_id: pt,
-        data_type: SELFTEST,
-        data_len: data.len() as u32,
-        data_uptr: data.as_ptr() as u64,
-        fault_id,
-        ..Default::default()
-    };
-    call(ctx, 0x89, &mut c).map(|_| c.out_hwpt_id)
-}
-
-/// The kernel's `_test_cmd_trigger_iopf`: a page request of `dev` at `pasid` (group 2, read
-/// and write, address 0xdeadbeaf), read from `fault_fd` and answered with success.
-pub fn trigger_iopf_and_answer(ctx: &Context, dev: u32, pasid: u32, fault_fd: i32) {
-    const PERM_READ_WRITE: u32 = 3;
-    assert_eq!(
-        trigger_iopf(ctx, dev, pasid, 2, PERM_READ_WRITE, 0xdead_beaf),
-        Ok(())
-    );
-    let mut fault = k::iommu_hwpt_pgfault::default();
-    let n = std::mem::size_of_val(&fault);
-    // SAFETY: reads at most `n` bytes into `fault`, a plain structure of `n` bytes.
-    let got = unsafe { libc::read(fault_fd, (&raw mut fault).cast(), n) };
-    assert_eq!(got, n as isize, "one fault record");
-    assert_eq!(fault.dev_id, dev);
-    assert_eq!(fault.grpid, 2);
-    assert_eq!(fault.perm, PERM_READ_WRITE);
-    assert_eq!(fault.addr, 0xdead_beaf & !0xfff);
-    let flags = 2 | u32::from(pasid != 0);
-    assert_eq!(fault.flags, flags, "LAST_PAGE, and PASID_VALID with a PASID");
-    assert_eq!(fault.pasid, pasid);
-    let response = k::iommu_hwpt_page_response {
-        cookie: fault.cookie,
-        code: 0,
-    };
-    let m = std::mem::size_of_val(&response);
-    // SAFETY: writes the `m` bytes of `response`.
-    let put = unsafe { libc::write(fault_fd, (&raw const response).cast(), m) };
-    assert_eq!(put, m as isize);
-}
-
 macro_rules! iommufd_device_pasid {
     ($($t:ident),* $(,)?) => {
         mod iommufd_device_pasid_no_pasid {
@@ -167,8 +100,8 @@ fn pasid_attach(f: &mut DevicePasid, pasid_capable: bool) {
     // Two nested HWPTs sharing one parent.
     let parent = hwpt(f.ioas_id, NEST_PARENT, 0, &[]);
     let nested = [
-        hwpt(parent, ALLOC_PASID, SELFTEST, &data),
-        hwpt(parent, ALLOC_PASID, SELFTEST, &data),
+        hwpt(parent, ALLOC_PASID, HWPT_DATA_SELFTEST, &data),
+        hwpt(parent, ALLOC_PASID, HWPT_DATA_SELFTEST, &data),
     ];
     // An iopf-capable nested HWPT.
     let (fault_id, fault_fd) = fault_alloc(ctx);

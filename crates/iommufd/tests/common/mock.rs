@@ -251,3 +251,74 @@ pub fn trigger_iopf(
     let c = TestCmd::new(15, 0, &[pair(dev, pasid), pair(grpid, perm), addr]);
     test_cmd(ctx, c).map(|_| ())
 }
+
+/// `IOMMU_HWPT_FAULT_ID_VALID`.
+pub const FAULT_ID_VALID: u32 = 1 << 2;
+/// `IOMMU_HWPT_DATA_SELFTEST`.
+pub const HWPT_DATA_SELFTEST: u32 = 0xdead;
+/// `IOMMU_TEST_IOTLB_DEFAULT`.
+pub const IOTLB_DEFAULT: u32 = 0xbad_beef;
+
+/// `IOMMU_FAULT_QUEUE_ALLOC`: `(fault_id, fault_fd)`.
+pub fn fault_alloc(ctx: &Context) -> (u32, i32) {
+    let mut c = iommufd_bindings::iommu_fault_alloc {
+        size: 16,
+        ..Default::default()
+    };
+    call(ctx, 0x8e, &mut c).expect("fault queue alloc");
+    (c.out_fault_id, c.out_fault_fd as i32)
+}
+
+/// `IOMMU_HWPT_ALLOC` with a fault queue (`_test_cmd_hwpt_alloc_iopf`).
+pub fn hwpt_alloc_iopf(
+    ctx: &Context,
+    dev: u32,
+    pt: u32,
+    fault_id: u32,
+    flags: u32,
+    data: &[u8],
+) -> Result<u32, i32> {
+    let mut c = iommufd_bindings::iommu_hwpt_alloc {
+        size: 48,
+        flags,
+        dev_id: dev,
+        pt_id: pt,
+        data_type: HWPT_DATA_SELFTEST,
+        data_len: data.len() as u32,
+        data_uptr: data.as_ptr() as u64,
+        fault_id,
+        ..Default::default()
+    };
+    call(ctx, 0x89, &mut c).map(|_| c.out_hwpt_id)
+}
+
+/// The kernel's `_test_cmd_trigger_iopf`: a page request of `dev` at `pasid` (group 2, read
+/// and write, address 0xdeadbeaf), read from `fault_fd` and answered with success.
+pub fn trigger_iopf_and_answer(ctx: &Context, dev: u32, pasid: u32, fault_fd: i32) {
+    const PERM_READ_WRITE: u32 = 3;
+    assert_eq!(
+        trigger_iopf(ctx, dev, pasid, 2, PERM_READ_WRITE, 0xdead_beaf),
+        Ok(())
+    );
+    let mut fault = iommufd_bindings::iommu_hwpt_pgfault::default();
+    let n = std::mem::size_of_val(&fault);
+    // SAFETY: reads at most `n` bytes into `fault`, a plain structure of `n` bytes.
+    let got = unsafe { libc::read(fault_fd, (&raw mut fault).cast(), n) };
+    assert_eq!(got, n as isize, "one fault record");
+    assert_eq!(fault.dev_id, dev);
+    assert_eq!(fault.grpid, 2);
+    assert_eq!(fault.perm, PERM_READ_WRITE);
+    assert_eq!(fault.addr, 0xdead_beaf & !0xfff);
+    let flags = 2 | u32::from(pasid != 0);
+    assert_eq!(fault.flags, flags, "LAST_PAGE, and PASID_VALID with a PASID");
+    assert_eq!(fault.pasid, pasid);
+    let response = iommufd_bindings::iommu_hwpt_page_response {
+        cookie: fault.cookie,
+        code: 0,
+    };
+    let m = std::mem::size_of_val(&response);
+    // SAFETY: writes the `m` bytes of `response`.
+    let put = unsafe { libc::write(fault_fd, (&raw const response).cast(), m) };
+    assert_eq!(put, m as isize);
+}
+
