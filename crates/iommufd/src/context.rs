@@ -123,8 +123,13 @@ impl Context {
         let mut objects = self.objects.lock();
         // A device takes its virtual devices with it; their ids become tombstones.
         let mut vdevs = Vec::new();
-        if let Ok(Object::Device(d)) = objects.get(id) {
-            let d = d.clone();
+        let device = match objects.get(id) {
+            Ok(Object::Device(d)) => Some(d.clone()),
+            // A mock device's object takes its bound device with it.
+            Ok(Object::Selftest(s)) => s.device(),
+            _ => None,
+        };
+        if let Some(d) = device {
             let ids = objects
                 .ids_where(|o| matches!(o, Object::Vdevice(v) if Arc::ptr_eq(&v.device, &d)));
             drop(d);

@@ -306,7 +306,7 @@ impl Context {
             );
         }
         if let HwptData::Selftest { iotlb } = data {
-            return self.mock_nested(dev, parent, iotlb, pasid);
+            return self.mock_nested(dev, parent, iotlb, pasid, None);
         }
         let HwptData::VtdS1 {
             flags: s1_flags,
@@ -362,6 +362,17 @@ impl Context {
                 libc::EINVAL,
                 "the vIOMMU is of another IOMMU than the device's",
             );
+        }
+        if viommu.kind == crate::selftest::VIOMMU_TYPE_SELFTEST {
+            if flags & !HWPT_ALLOC_PASID != 0 {
+                return err(libc::EOPNOTSUPP, "a nested HWPT takes no flags but PASID");
+            }
+            let HwptData::Selftest { iotlb } = data else {
+                return err(libc::EINVAL, "the mock vIOMMU takes selftest data");
+            };
+            let parent = viommu.parent.clone();
+            let pasid = flags & HWPT_ALLOC_PASID != 0;
+            return self.mock_nested(dev, parent, iotlb, pasid, Some(viommu));
         }
         if flags != 0 || data == HwptData::None {
             return err(

@@ -12,6 +12,7 @@ mod cmd;
 mod nested;
 mod ops;
 mod pasid;
+mod viommu;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -30,6 +31,7 @@ use crate::host::Host;
 
 pub use nested::{HWPT_DATA_SELFTEST, INVALIDATE_DATA_SELFTEST};
 pub(crate) use nested::{HwptSelftest, invalidate};
+pub(crate) use viommu::check_attach;
 pub(crate) use ops::test_cmd;
 
 /// The command number of `IOMMU_TEST_CMD` (`_IO(';', 0xa0)`).
@@ -80,6 +82,13 @@ pub const TEST_OP_PASID_CHECK_HWPT: u32 = 21;
 pub const MOCK_FLAGS_DEVICE_NO_DIRTY: u32 = 1 << 0;
 /// `MOCK_FLAGS_DEVICE_PASID`: the mock device issues PASIDs (20 bits).
 pub const MOCK_FLAGS_DEVICE_PASID: u32 = 1 << 2;
+
+/// `IOMMU_VIOMMU_TYPE_SELFTEST`: the mock vIOMMU.
+pub const VIOMMU_TYPE_SELFTEST: u32 = 0xdead_beef;
+/// `IOMMU_VEVENTQ_TYPE_SELFTEST`: events `struct iommu_viommu_event_selftest { virt_id }`.
+pub const VEVENTQ_TYPE_SELFTEST: u32 = 0xbeef_beef;
+/// `IOMMU_TEST_OP_TRIGGER_VEVENT`: a mock device reports an event to its vIOMMU.
+pub const TEST_OP_TRIGGER_VEVENT: u32 = 17;
 
 /// `IOMMU_HW_INFO_TYPE_SELFTEST`: `struct iommu_test_hw_info { flags, test_reg }`.
 pub const HW_INFO_TYPE_SELFTEST: u32 = 0xfeed_beef;
@@ -234,6 +243,13 @@ impl Host {
         }
     }
 
+    /// Whether core device `dev` is one of the test channel's mock devices.
+    pub(crate) fn is_mock(&self, dev: DeviceId) -> bool {
+        self.mock
+            .as_ref()
+            .is_some_and(|m| m.devices.lock().contains_key(&dev))
+    }
+
     /// `GET_HW_INFO`'s answer for a mock device: `IOMMU_HW_INFO_TYPE_SELFTEST` and its
     /// structure; `None` for any other device.
     pub(crate) fn mock_hw_info(&self, dev: DeviceId) -> Option<(u32, Vec<u8>)> {
@@ -259,6 +275,11 @@ impl MockDev {
     /// The object id of the bound device.
     pub(crate) fn idev_id(&self) -> Option<u32> {
         self.idev.get().map(|(id, _)| *id)
+    }
+
+    /// The bound device.
+    pub(crate) fn device(&self) -> Option<Arc<Device>> {
+        self.idev.get().map(|(_, d)| d.clone())
     }
 }
 

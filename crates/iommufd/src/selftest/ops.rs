@@ -47,6 +47,7 @@ fn handler(op: u32) -> Option<Handler> {
         super::TEST_OP_MD_CHECK_IOTLB => md_check_iotlb,
         super::TEST_OP_TRIGGER_IOPF => super::pasid::trigger_iopf,
         super::TEST_OP_DEV_CHECK_CACHE => dev_check_cache,
+        super::TEST_OP_TRIGGER_VEVENT => super::viommu::trigger_vevent,
         super::TEST_OP_PASID_ATTACH => super::pasid::attach,
         super::TEST_OP_PASID_REPLACE => super::pasid::replace,
         super::TEST_OP_PASID_DETACH => super::pasid::detach,
