@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use crate::context::Context;
 use crate::device::Device;
-use crate::fault::FaultQueue;
 use crate::error::{Error, Result, err};
+use crate::fault::FaultQueue;
 use crate::hwpt::Hwpt;
 use crate::objects::Object;
 

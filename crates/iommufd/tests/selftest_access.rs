@@ -8,8 +8,8 @@ mod common;
 
 use std::sync::Arc;
 
-use common::mock::*;
 use common::mock::access_rw as rw_cmd;
+use common::mock::*;
 use common::{Buffer, ops};
 use softiommu_iommufd::{Context, Host};
 
@@ -194,7 +194,8 @@ fn check_access_rw(f: &mut Ioas, fd: i32, iova: u64, def_flags: u32) {
             assert_eq!(r, Ok(()), "read of {len} at {at:#x}");
             let off = (at - iova) as usize;
             // SAFETY: `tmp` is a live array of `tmp_bytes` bytes and `len < tmp_bytes`.
-            let got = unsafe { std::slice::from_raw_parts(tmp.as_ptr().cast::<u8>(), len as usize) };
+            let got =
+                unsafe { std::slice::from_raw_parts(tmp.as_ptr().cast::<u8>(), len as usize) };
             assert_eq!(&f.buf.bytes()[off..off + len as usize], got);
 
             for t in tmp.iter_mut() {
@@ -204,7 +205,8 @@ fn check_access_rw(f: &mut Ioas, fd: i32, iova: u64, def_flags: u32) {
             let r = rw_cmd(&f.ctx, fd, at, len, uptr, def_flags | RW_WRITE);
             assert_eq!(r, Ok(()), "write of {len} at {at:#x}");
             // SAFETY: as above.
-            let put = unsafe { std::slice::from_raw_parts(tmp.as_ptr().cast::<u8>(), len as usize) };
+            let put =
+                unsafe { std::slice::from_raw_parts(tmp.as_ptr().cast::<u8>(), len as usize) };
             assert_eq!(&f.buf.bytes()[off..off + len as usize], put);
         }
     }
@@ -258,7 +260,10 @@ fn access_errors(f: &mut Ioas) {
     // The pages must be those of `uptr`.
     let r = access_pages(ctx, pin, 0, APERTURE_START, PAGE, va + PAGE);
     assert_eq!(r, Err(libc::EBADE));
-    assert_eq!(check_refs(ctx, va, BUFFER_SIZE, u32::from(f.stdev_id != 0)), Ok(()));
+    assert_eq!(
+        check_refs(ctx, va, BUFFER_SIZE, u32::from(f.stdev_id != 0)),
+        Ok(())
+    );
     // Nothing mapped there.
     let r = access_pages(ctx, pin, 0, APERTURE_START + BUFFER_SIZE, PAGE, 0);
     assert_eq!(r, Err(libc::ENOENT));
@@ -277,7 +282,10 @@ fn access_errors(f: &mut Ioas) {
     assert_eq!(r, Err(libc::ENOENT));
 
     // A descriptor that is no access.
-    assert_eq!(rw_cmd(ctx, 0, APERTURE_START, 8, uptr, 0), Err(libc::EBADFD));
+    assert_eq!(
+        rw_cmd(ctx, 0, APERTURE_START, 8, uptr, 0),
+        Err(libc::EBADFD)
+    );
     assert_eq!(destroy_access_pages(ctx, -1, 0), Err(libc::EBADFD));
     destroy_access(plain);
     assert_eq!(

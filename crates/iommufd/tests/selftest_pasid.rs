@@ -7,8 +7,8 @@ mod common;
 
 use std::sync::Arc;
 
-use common::mock::*;
 use common::mock::pasid_attach as attach_cmd;
+use common::mock::*;
 use common::ops;
 use softiommu_iommufd::{Context, Host};
 

@@ -91,8 +91,18 @@ fn read_vevents(fd: i32, n: usize, virt_id: u32, prev_seq: &mut i64) -> Result<(
     Ok(())
 }
 
-fn invalidate(ctx: &Context, viommu: u32, ty: u32, len: u32, reqs: &[[u32; 3]]) -> (Result<i64, i32>, u32) {
-    let bytes: Vec<u8> = reqs.iter().flatten().flat_map(|w| w.to_ne_bytes()).collect();
+fn invalidate(
+    ctx: &Context,
+    viommu: u32,
+    ty: u32,
+    len: u32,
+    reqs: &[[u32; 3]],
+) -> (Result<i64, i32>, u32) {
+    let bytes: Vec<u8> = reqs
+        .iter()
+        .flatten()
+        .flat_map(|w| w.to_ne_bytes())
+        .collect();
     let mut c = k::iommu_hwpt_invalidate {
         size: 32,
         hwpt_id: viommu,
@@ -237,10 +247,7 @@ fn vdevice_alloc(f: &mut Viommu) {
     let ctx = &f.ctx;
     let (dev, viommu) = (f.device_id, f.viommu_id);
     if dev == 0 {
-        assert_eq!(
-            vdevice_alloc_cmd(ctx, viommu, dev, 0x99),
-            Err(libc::ENOENT)
-        );
+        assert_eq!(vdevice_alloc_cmd(ctx, viommu, dev, 0x99), Err(libc::ENOENT));
         return;
     }
     let mut prev_seq = -1i64;
@@ -259,10 +266,7 @@ fn vdevice_alloc(f: &mut Viommu) {
     mock_domain_replace(ctx, f.stdev_id, f.nested_hwpt_id).expect("replace");
     trigger_vevents(ctx, dev, 1);
     assert_eq!(read_vevents(veventq_fd, 1, 0x99, &mut prev_seq), Ok(()));
-    assert_eq!(
-        vdevice_alloc_cmd(ctx, viommu, dev, 0x99),
-        Err(libc::EEXIST)
-    );
+    assert_eq!(vdevice_alloc_cmd(ctx, viommu, dev, 0x99), Err(libc::EEXIST));
     mock_domain_replace(ctx, f.stdev_id, f.ioas_id).expect("replace");
     ops::destroy(ctx, vdev).expect("destroy");
 
@@ -331,17 +335,27 @@ fn vdevice_cache(f: &mut Viommu) {
     };
     assert_eq!(call(ctx, 0x8d, &mut c), Err(libc::EINVAL));
     assert_eq!(c.entry_num, 0);
-    assert_eq!(inv(INV_SELFTEST, 0, &[[0, 0x99, 0]]), (Err(libc::EINVAL), 0));
+    assert_eq!(
+        inv(INV_SELFTEST, 0, &[[0, 0x99, 0]]),
+        (Err(libc::EINVAL), 0)
+    );
     // A bad cache id, a bad virtual id.
     let r = inv(INV_SELFTEST, 12, &[[0, 0x99, CACHE_ID_MAX + 1]]);
     assert_eq!(r, (Err(libc::EINVAL), 0));
-    assert_eq!(inv(INV_SELFTEST, 12, &[[0, 0x9, 0]]), (Err(libc::EINVAL), 0));
+    assert_eq!(
+        inv(INV_SELFTEST, 12, &[[0, 0x9, 0]]),
+        (Err(libc::EINVAL), 0)
+    );
 
     // The first entry is carried out, the second refused.
     let r = inv(INV_SELFTEST, 12, &[[0, 0x99, 0], [u32::MAX, 0x99, 1]]);
     assert_eq!(r, (Err(libc::EOPNOTSUPP), 1));
     check_cache(ctx, dev, [0, d, d, d]);
-    let r = inv(INV_SELFTEST, 12, &[[0, 0x99, 0], [0, 0x99, CACHE_ID_MAX + 1]]);
+    let r = inv(
+        INV_SELFTEST,
+        12,
+        &[[0, 0x99, 0], [0, 0x99, CACHE_ID_MAX + 1]],
+    );
     assert_eq!(r, (Err(libc::EINVAL), 1));
     check_cache(ctx, dev, [0, d, d, d]);
     assert_eq!(inv(INV_SELFTEST, 12, &[[0, 0x99, 1]]), (Ok(0), 1));

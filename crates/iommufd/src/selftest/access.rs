@@ -177,7 +177,9 @@ pub(super) fn pages(ctx: &Context, u: &Ucmd, c: &mut TestCmd) -> Result<i64> {
     }
     // The items stay locked across the pin, so that an unmap waits for the item.
     let mut items = t.owner.items.lock();
-    let addrs = t.access.pin_pages(iova, length, flags & ACCESS_WRITE != 0)?;
+    let addrs = t
+        .access
+        .pin_pages(iova, length, flags & ACCESS_WRITE != 0)?;
     let checked = (|| {
         if uptr == 0 {
             return Ok(());

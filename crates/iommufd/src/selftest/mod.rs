@@ -31,8 +31,8 @@ use crate::host::Host;
 
 pub use nested::{HWPT_DATA_SELFTEST, INVALIDATE_DATA_SELFTEST};
 pub(crate) use nested::{HwptSelftest, invalidate};
-pub(crate) use viommu::check_attach;
 pub(crate) use ops::test_cmd;
+pub(crate) use viommu::check_attach;
 
 /// The command number of `IOMMU_TEST_CMD` (`_IO(';', 0xa0)`).
 pub(crate) const TEST_CMD_NR: u32 = 0xa0;

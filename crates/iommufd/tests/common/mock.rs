@@ -310,7 +310,10 @@ pub fn trigger_iopf_and_answer(ctx: &Context, dev: u32, pasid: u32, fault_fd: i3
     assert_eq!(fault.perm, PERM_READ_WRITE);
     assert_eq!(fault.addr, 0xdead_beaf & !0xfff);
     let flags = 2 | u32::from(pasid != 0);
-    assert_eq!(fault.flags, flags, "LAST_PAGE, and PASID_VALID with a PASID");
+    assert_eq!(
+        fault.flags, flags,
+        "LAST_PAGE, and PASID_VALID with a PASID"
+    );
     assert_eq!(fault.pasid, pasid);
     let response = iommufd_bindings::iommu_hwpt_page_response {
         cookie: fault.cookie,
@@ -321,4 +324,3 @@ pub fn trigger_iopf_and_answer(ctx: &Context, dev: u32, pasid: u32, fault_fd: i3
     let put = unsafe { libc::write(fault_fd, (&raw const response).cast(), m) };
     assert_eq!(put, m as isize);
 }
-
