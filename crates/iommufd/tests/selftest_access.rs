@@ -1,6 +1,5 @@
 //! The kernel's own iommufd conformance tests of accesses (tools/testing/selftests/iommu/
-//! iommufd.c: the `access_*` tests of fixture `iommufd_ioas` with its variants, and
-//! `iommufd_mock_domain`'s `user_copy`), run against softiommu's test channel through the
+//! iommufd.c: the `access_*` tests of fixture `iommufd_ioas` with its variants), run against softiommu's test channel through the
 //! binary entry point. Each test is named after the kernel's `TEST_F` and asserts the
 //! errnos and values the kernel's does.
 
@@ -303,46 +302,4 @@ fn access_errors(f: &mut Ioas) {
     destroy_access(pin);
     ops::destroy(ctx, other).expect("destroy");
     ops::unmap(ctx, f.ioas_id, APERTURE_START, BUFFER_SIZE).expect("unmap");
-}
-
-/// `iommufd_mock_domain`'s `user_copy` (anonymous memory): pages pinned through an access
-/// in an IOAS without domains are copied into one with a mock domain; the access then moves
-/// to a new IOAS and does it again.
-#[test]
-fn iommufd_mock_domain_one_user_copy() {
-    let mut f = Ioas::setup(1, 0);
-    let ctx = &f.ctx;
-    let va = f.buf.addr(0);
-    let copy = |src: u32, iova: u64| {
-        ops::copy(
-            ctx,
-            f.ioas_id,
-            src,
-            FIXED_RW,
-            APERTURE_START,
-            iova,
-            BUFFER_SIZE,
-        )
-    };
-    let ioas = ops::ioas_alloc(ctx);
-    let src_iova = ops::map(ctx, ioas, RW, va, BUFFER_SIZE, 0).expect("map");
-    let fd = create_access(ctx, ioas, ACCESS_NEEDS_PIN).expect("create access");
-    access_pages(ctx, fd, 0, src_iova, BUFFER_SIZE, va).expect("access pages");
-    assert_eq!(copy(ioas, src_iova), Ok(APERTURE_START));
-    assert_eq!(check_refs(ctx, va, BUFFER_SIZE, 1), Ok(()));
-
-    let new_ioas = ops::ioas_alloc(ctx);
-    let new_iova = ops::map(ctx, new_ioas, RW, va, BUFFER_SIZE, 0).expect("map");
-    assert_eq!(access_replace_ioas(ctx, fd, new_ioas), Ok(()));
-    ops::unmap(ctx, f.ioas_id, APERTURE_START, BUFFER_SIZE).expect("unmap");
-    ops::destroy(ctx, ioas).expect("destroy");
-
-    let item = access_pages(ctx, fd, 0, new_iova, BUFFER_SIZE, va).expect("access pages");
-    assert_eq!(copy(new_ioas, new_iova), Ok(APERTURE_START));
-    assert_eq!(check_refs(ctx, va, BUFFER_SIZE, 1), Ok(()));
-    assert_eq!(destroy_access_pages(ctx, fd, item), Ok(()));
-    destroy_access(fd);
-    ops::destroy(ctx, new_ioas).expect("destroy");
-    f.stdev_id = 0;
-    f.teardown();
 }

@@ -138,7 +138,7 @@ iommufd_mock_domain!(
     ro_unshare,
     all_aligns,
     all_aligns_copy,
-    user_copy_access_free,
+    user_copy,
     replace,
     alloc_hwpt
 );
@@ -223,39 +223,38 @@ fn all_aligns_copy(f: &mut MockDomain) {
     aligns(f, true);
 }
 
-/// The kernel's `user_copy` without its access (accesses are not served yet): pages mapped
-/// in an IOAS without domains are pinned by the copy into one with domains, once.
-fn user_copy_access_free(f: &mut MockDomain) {
-    const FIXED: u32 = 1;
+/// `user_copy` (anonymous memory): pages pinned through an access in an IOAS without
+/// domains are copied into the one with mock domains; the access then moves to a new IOAS
+/// and the same is done from there.
+fn user_copy(f: &mut MockDomain) {
+    let ctx = &f.ctx;
     let va = f.buf.addr(0);
-    let src = ops::ioas_alloc(&f.ctx);
-    let src_iova = ops::map(&f.ctx, src, RW, va, BUFFER_SIZE, 0).expect("map");
-    assert_eq!(check_refs(&f.ctx, va, BUFFER_SIZE, 0), Ok(()));
     let copy = |src: u32, iova: u64| {
-        let (dst, flags) = (f.ioas_id, FIXED | RW);
-        ops::copy(&f.ctx, dst, src, flags, APERTURE_START, iova, BUFFER_SIZE)
+        let (dst, flags) = (f.ioas_id, FIXED_RW);
+        ops::copy(ctx, dst, src, flags, APERTURE_START, iova, BUFFER_SIZE)
     };
-    assert_eq!(copy(src, src_iova), Ok(APERTURE_START));
+    // Pinned in an IOAS without domains, then copied to one with domains.
+    let ioas = ops::ioas_alloc(ctx);
+    let src_iova = ops::map(ctx, ioas, RW, va, BUFFER_SIZE, 0).expect("map");
+    let fd = create_access(ctx, ioas, ACCESS_NEEDS_PIN).expect("create access");
+    access_pages(ctx, fd, 0, src_iova, BUFFER_SIZE, va).expect("access pages");
+    assert_eq!(copy(ioas, src_iova), Ok(APERTURE_START));
     f.check_mock_iova(va, APERTURE_START, BUFFER_SIZE);
-    assert_eq!(check_refs(&f.ctx, va, BUFFER_SIZE, 1), Ok(()));
 
-    let new = ops::ioas_alloc(&f.ctx);
-    let new_iova = ops::map(&f.ctx, new, RW, va, BUFFER_SIZE, 0).expect("map");
-    ops::unmap(&f.ctx, f.ioas_id, APERTURE_START, BUFFER_SIZE).expect("unmap");
-    ops::destroy(&f.ctx, src).expect("destroy");
-    assert_eq!(check_refs(&f.ctx, va, BUFFER_SIZE, 0), Ok(()));
+    // The access moves to a new IOAS; the old one and the copy go.
+    let new_ioas = ops::ioas_alloc(ctx);
+    let new_iova = ops::map(ctx, new_ioas, RW, va, BUFFER_SIZE, 0).expect("map");
+    assert_eq!(access_replace_ioas(ctx, fd, new_ioas), Ok(()));
+    ops::unmap(ctx, f.ioas_id, APERTURE_START, BUFFER_SIZE).expect("unmap");
+    ops::destroy(ctx, ioas).expect("destroy");
 
-    assert_eq!(copy(new, new_iova), Ok(APERTURE_START));
+    // The same again from the new IOAS.
+    let item = access_pages(ctx, fd, 0, new_iova, BUFFER_SIZE, va).expect("access pages");
+    assert_eq!(copy(new_ioas, new_iova), Ok(APERTURE_START));
     f.check_mock_iova(va, APERTURE_START, BUFFER_SIZE);
-    assert_eq!(check_refs(&f.ctx, va, BUFFER_SIZE, 1), Ok(()));
-    ops::destroy(&f.ctx, new).expect("destroy");
-    assert_eq!(
-        check_refs(&f.ctx, va, BUFFER_SIZE, 1),
-        Ok(()),
-        "the copy keeps its pages"
-    );
-    ops::unmap(&f.ctx, f.ioas_id, APERTURE_START, BUFFER_SIZE).expect("unmap");
-    assert_eq!(check_refs(&f.ctx, va, BUFFER_SIZE, 0), Ok(()));
+    assert_eq!(destroy_access_pages(ctx, fd, item), Ok(()));
+    destroy_access(fd);
+    ops::destroy(ctx, new_ioas).expect("destroy");
 }
 
 fn replace(f: &mut MockDomain) {
