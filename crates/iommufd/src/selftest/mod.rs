@@ -11,6 +11,7 @@ mod access;
 mod cmd;
 mod nested;
 mod ops;
+mod pages;
 mod pasid;
 mod viommu;
 

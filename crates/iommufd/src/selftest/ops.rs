@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 use softiommu_pgtable::Access;
 
 use super::cmd::TestCmd;
+use super::pages::Maps;
 use super::{
     MIN_MEMORY_LIMIT, MOCK_APERTURE, MOCK_DEV_CACHE_NUM, MOCK_FLAGS_DEVICE_NO_DIRTY,
     MOCK_FLAGS_DEVICE_PASID, MOCK_PAGE_SIZE, Mock, MockDev,
@@ -164,12 +165,18 @@ fn md_check_map(ctx: &Context, _: &Ucmd, c: &mut TestCmd) -> Result<i64> {
         .check_mapped(uptr, length)
         .map_err(|_| Error::new(libc::EFAULT, "the user memory is not mapped"))?;
     let mut at = 0;
+    let mut maps = None;
     while at < length {
         let Some(i) = iova.checked_add(at) else {
             return err(libc::EINVAL, "IOVA plus length overflows");
         };
-        // A physical address is a host address: the domain must map the IOVA to `uptr`.
-        if hwpt.domain.iova_to_phys(i) != Some(uptr + at) {
+        // A physical address is a host address: the domain must map the IOVA to the page
+        // of `uptr` (the same address, or the same page of a file the user mapped).
+        let phys = hwpt.domain.iova_to_phys(i);
+        let same = phys.is_some_and(|p| {
+            p == uptr + at || maps.get_or_insert_with(Maps::read).same_page(p, uptr + at)
+        });
+        if !same {
             return err(
                 libc::EINVAL,
                 "the domain does not map the IOVA to the memory",
