@@ -190,15 +190,14 @@ fn viommu_negative_tests(f: &mut Viommu) {
     let (dev, hwpt) = (f.device_id, f.hwpt_id);
     if dev == 0 {
         assert_eq!(
-            viommu_alloc(ctx, 0, 0, VIOMMU_TYPE_SELFTEST),
+            viommu_alloc(ctx, dev, hwpt, VIOMMU_TYPE_SELFTEST),
             Err(libc::ENOENT)
         );
         return;
     }
-    // The default type, and a parent not made to nest.
-    assert_eq!(viommu_alloc(ctx, dev, hwpt, 0), Err(libc::EOPNOTSUPP));
+    // No HWPT, a HWPT not made to nest, a type the mock does not have.
     assert_eq!(
-        viommu_alloc(ctx, dev, f.ioas_id, VIOMMU_TYPE_SELFTEST),
+        viommu_alloc(ctx, dev, 0, VIOMMU_TYPE_SELFTEST),
         Err(libc::ENOENT)
     );
     let not_parent = common::hwpt_alloc(ctx, dev, f.ioas_id, 0, 0, &[]).expect("hwpt");
@@ -207,8 +206,10 @@ fn viommu_negative_tests(f: &mut Viommu) {
         Err(libc::EINVAL)
     );
     ops::destroy(ctx, not_parent).expect("destroy");
-    // The vIOMMU keeps its parent busy.
+    assert_eq!(viommu_alloc(ctx, dev, hwpt, 0xdead), Err(libc::EOPNOTSUPP));
+    // The vIOMMU keeps its parent busy, and its nested HWPT keeps the vIOMMU.
     assert_eq!(ops::destroy(ctx, hwpt), Err(libc::EBUSY));
+    assert_eq!(ops::destroy(ctx, f.viommu_id), Err(libc::EBUSY));
 }
 
 fn viommu_alloc_nested_iopf(f: &mut Viommu) {
