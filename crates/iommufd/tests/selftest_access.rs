@@ -303,3 +303,37 @@ fn access_errors(f: &mut Ioas) {
     ops::destroy(ctx, other).expect("destroy");
     ops::unmap(ctx, f.ioas_id, APERTURE_START, BUFFER_SIZE).expect("unmap");
 }
+
+/// An access descriptor outlives the context it was made in: its pins stay, and it still
+/// reads through its IOAS, until the descriptor is closed.
+#[test]
+fn access_file_outlives_its_context() {
+    let host = mock();
+    let ctx = open(&host);
+    let mut buf = buffer();
+    buf.bytes_mut()[..4].copy_from_slice(b"abcd");
+    let ioas = ops::ioas_alloc(&ctx);
+    let va = buf.addr(0);
+    ops::map(&ctx, ioas, FIXED_RW, va, BUFFER_SIZE, APERTURE_START).expect("map");
+    let fd = create_access(&ctx, ioas, ACCESS_NEEDS_PIN).expect("create access");
+    access_pages(&ctx, fd, 0, APERTURE_START, BUFFER_SIZE, va).expect("access pages");
+    drop(ctx);
+    assert_eq!(
+        host.pinned_pages(),
+        BUFFER_SIZE / PAGE,
+        "the access keeps its pins"
+    );
+    let other = open(&host);
+    let mut got = [0u8; 4];
+    let r = rw_cmd(&other, fd, APERTURE_START, 4, got.as_mut_ptr() as u64, 0);
+    assert_eq!(r, Ok(()));
+    assert_eq!(&got, b"abcd");
+    destroy_access(fd);
+    assert_eq!(
+        host.pinned_pages(),
+        0,
+        "closing the descriptor destroys the access"
+    );
+    let r = rw_cmd(&other, fd, APERTURE_START, 4, got.as_mut_ptr() as u64, 0);
+    assert_eq!(r, Err(libc::EBADFD));
+}
