@@ -11,9 +11,14 @@
 //! table operation is refused or table memory runs out; 2 for a wrong command line or mapping
 //! file; 3 when the output cannot be written (a full disk, for example).
 //!
+//! `softiommu exec [--iommu vtd|smmuv3|mock] [--device dsa@BDF]... [--memlock BYTES] --
+//! PROGRAM ARGS...` runs a program with the preload library, so that it finds `/dev/iommu`,
+//! `/dev/vfio` and the emulated devices; its exit code is the program's, 2 for wrong options.
+//!
 //! The command is the front end of softiommu's layers (`docs/design.md` at the root of the
 //! repository); it uses only `softiommu-mem` and `softiommu-pgtable`.
 
+mod exec_cmd;
 mod pgtable_cmd;
 
 use std::io::{self, BufWriter, Write};
@@ -39,6 +44,8 @@ struct Cli {
 enum Cmd {
     /// Build an I/O page table from mappings, walk addresses through it, print its figures.
     Pgtable(pgtable_cmd::PgtableArgs),
+    /// Run a program that finds /dev/iommu, /dev/vfio and emulated PCI devices.
+    Exec(exec_cmd::ExecArgs),
 }
 
 fn main() -> ExitCode {
@@ -50,9 +57,13 @@ fn main() -> ExitCode {
             return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
         }
     };
+    if let Cmd::Exec(args) = &cli.cmd {
+        return exec_cmd::run(args);
+    }
     let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
     let res = match &cli.cmd {
         Cmd::Pgtable(args) => pgtable_cmd::dispatch(args, &mut out),
+        Cmd::Exec(_) => Ok(()),
     };
     // What was printed before an error goes out before the error's message.
     let flushed = out.flush().map_err(pgtable_cmd::CmdError::Io);

@@ -118,11 +118,18 @@ impl Context {
     /// another object or a call in progress uses it. A device's virtual devices go with
     /// it, their ids left naming nothing (`ENOENT`) and not given out again.
     pub fn destroy(&self, id: u32) -> Result<()> {
+        // An access file the user closed no longer holds its IOAS.
+        self.host.sweep_test_accesses();
         let mut objects = self.objects.lock();
         // A device takes its virtual devices with it; their ids become tombstones.
         let mut vdevs = Vec::new();
-        if let Ok(Object::Device(d)) = objects.get(id) {
-            let d = d.clone();
+        let device = match objects.get(id) {
+            Ok(Object::Device(d)) => Some(d.clone()),
+            // A mock device's object takes its bound device with it.
+            Ok(Object::Selftest(s)) => s.device(),
+            _ => None,
+        };
+        if let Some(d) = device {
             let ids = objects
                 .ids_where(|o| matches!(o, Object::Vdevice(v) if Arc::ptr_eq(&v.device, &d)));
             drop(d);

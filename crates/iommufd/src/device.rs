@@ -157,6 +157,7 @@ impl Context {
                     "PASIDs are attached: the RID needs a HWPT made for PASIDs",
                 );
             }
+            crate::selftest::check_attach(&dev, hwpt)?;
             let iommu = self.host().iommu();
             if let Some(q) = hwpt.fault.get() {
                 // Faults are reported only by a device that sends page requests.

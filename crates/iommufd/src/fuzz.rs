@@ -177,6 +177,7 @@ pub fn ioctls(data: &[u8]) {
     let mut input = Input(data);
     let mut arg = vec![0u8; 128];
     let mut accesses: Vec<Arc<Access>> = Vec::new();
+    let mut access_fds: Vec<i32> = Vec::new();
     for _ in 0..64 {
         if input.0.is_empty() {
             break;
@@ -246,7 +247,11 @@ pub fn ioctls(data: &[u8]) {
                 if nr == TEST_CMD && framed {
                     // Mostly a well-framed test command with a known op.
                     arg[..4].copy_from_slice(&72u32.to_ne_bytes());
-                    let (op, id) = (u32::from(1 + arg[4] % 23), u32::from(arg[8] % 8));
+                    let (op, mut id) = (u32::from(1 + arg[4] % 23), u32::from(arg[8] % 8));
+                    // The access ops name an access by the descriptor it was given.
+                    if matches!(op, 6 | 7 | 8 | 11) && !access_fds.is_empty() {
+                        id = access_fds[usize::from(arg[9]) % access_fds.len()] as u32;
+                    }
                     arg[4..8].copy_from_slice(&op.to_ne_bytes());
                     arg[8..12].copy_from_slice(&id.to_ne_bytes());
                 }
@@ -279,6 +284,11 @@ pub fn ioctls(data: &[u8]) {
                     0x93 => Some(24),
                     _ => None,
                 };
+                let op = u32::from_ne_bytes([arg[4], arg[5], arg[6], arg[7]]);
+                if r.is_ok() && nr == TEST_CMD && op == 5 {
+                    // An access's descriptor, kept for the access ops until the end.
+                    access_fds.push(i32::from_ne_bytes([arg[16], arg[17], arg[18], arg[19]]));
+                }
                 if let (Ok(_), Some(at)) = (r, fd_at) {
                     let mut v = [0u8; 4];
                     v.copy_from_slice(&arg[at..at + 4]);
@@ -289,6 +299,10 @@ pub fn ioctls(data: &[u8]) {
         }
     }
     drop(accesses);
+    for fd in access_fds {
+        // SAFETY: a descriptor the test channel made for this caller.
+        unsafe { libc::close(fd) };
+    }
     drop(ctx);
     drop(sandbox);
     assert_eq!(host.pinned_pages(), 0, "pins outlived their context");

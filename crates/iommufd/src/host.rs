@@ -174,6 +174,7 @@ impl Host {
 
     /// Pages pinned by anything.
     pub fn pinned_pages(&self) -> u64 {
+        self.sweep_test_accesses();
         self.pins.lock().pages_in_use()
     }
 

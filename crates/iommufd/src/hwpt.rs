@@ -292,12 +292,13 @@ impl Context {
         flags: u32,
         data: HwptData,
     ) -> Result<Arc<Hwpt>> {
-        if flags != 0 || data == HwptData::None {
+        if flags & !HWPT_ALLOC_PASID != 0 || data == HwptData::None {
             return err(
                 libc::EOPNOTSUPP,
-                "a nested HWPT takes no flags and needs driver data",
+                "a nested HWPT takes no flags but PASID and needs driver data",
             );
         }
+        let pasid = flags & HWPT_ALLOC_PASID != 0;
         if parent.auto || !parent.is_nest_parent() {
             return err(
                 libc::EINVAL,
@@ -305,7 +306,7 @@ impl Context {
             );
         }
         if let HwptData::Selftest { iotlb } = data {
-            return self.mock_nested(dev, parent, iotlb);
+            return self.mock_nested(dev, parent, iotlb, pasid, None);
         }
         let HwptData::VtdS1 {
             flags: s1_flags,
@@ -342,7 +343,7 @@ impl Context {
             },
             domain,
             auto: false,
-            pasid: false,
+            pasid,
             dirty_on: Default::default(),
             fault: std::sync::OnceLock::new(),
         }))
@@ -361,6 +362,17 @@ impl Context {
                 libc::EINVAL,
                 "the vIOMMU is of another IOMMU than the device's",
             );
+        }
+        if viommu.kind == crate::selftest::VIOMMU_TYPE_SELFTEST {
+            if flags & !HWPT_ALLOC_PASID != 0 {
+                return err(libc::EOPNOTSUPP, "a nested HWPT takes no flags but PASID");
+            }
+            let HwptData::Selftest { iotlb } = data else {
+                return err(libc::EINVAL, "the mock vIOMMU takes selftest data");
+            };
+            let parent = viommu.parent.clone();
+            let pasid = flags & HWPT_ALLOC_PASID != 0;
+            return self.mock_nested(dev, parent, iotlb, pasid, Some(viommu));
         }
         if flags != 0 || data == HwptData::None {
             return err(

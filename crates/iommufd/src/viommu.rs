@@ -21,6 +21,8 @@ pub const VIOMMU_TYPE_ARM_SMMUV3: u32 = 1;
 
 /// A virtual IOMMU: a nesting-parent HWPT on one IOMMU instance.
 pub struct Viommu {
+    /// Its type (`IOMMU_VIOMMU_TYPE_*`).
+    pub(crate) kind: u32,
     /// The instance it virtualises.
     pub(crate) instance: InstanceId,
     /// The nesting parent, kept busy by the vIOMMU.
@@ -96,8 +98,9 @@ impl Context {
     }
 
     /// `IOMMU_VIOMMU_ALLOC`: a vIOMMU of type `kind` for bound device `dev_id`'s IOMMU over
-    /// `hwpt_id`, a paging HWPT made as a nesting parent. Only SMMUv3 vIOMMUs exist:
-    /// `EOPNOTSUPP` for other types or IOMMUs; `EINVAL` for a parent not made to nest.
+    /// `hwpt_id`, a paging HWPT made as a nesting parent. SMMUv3 vIOMMUs exist, and the
+    /// test channel's mock vIOMMU for its mock devices: `EOPNOTSUPP` for other types or
+    /// IOMMUs; `EINVAL` for a parent not made to nest.
     /// Returns its id.
     pub fn viommu_alloc(&self, dev_id: u32, hwpt_id: u32, kind: u32, flags: u32) -> Result<u32> {
         if flags != 0 || kind == VIOMMU_TYPE_DEFAULT {
@@ -106,9 +109,11 @@ impl Context {
         let dev = self.device(dev_id)?;
         let iommu = self.host().iommu();
         let caps = iommu.device_caps(dev.id)?;
-        if kind != VIOMMU_TYPE_ARM_SMMUV3
-            || caps.iommu.family != Family::Smmuv3
-            || !caps.iommu.nesting
+        let mock = kind == crate::selftest::VIOMMU_TYPE_SELFTEST && self.host().is_mock(dev.id);
+        if !mock
+            && (kind != VIOMMU_TYPE_ARM_SMMUV3
+                || caps.iommu.family != Family::Smmuv3
+                || !caps.iommu.nesting)
         {
             return err(
                 libc::EOPNOTSUPP,
@@ -126,6 +131,7 @@ impl Context {
             );
         }
         let viommu = Arc::new(Viommu {
+            kind,
             instance: iommu.device_info(dev.id)?.instance,
             parent,
             vdevs: Mutex::new(BTreeMap::new()),

@@ -223,8 +223,12 @@ fn alloc_hwpt_nested(f: &mut Ioas) {
     assert_eq!(r, Err(libc::EOPNOTSUPP));
     assert_eq!(nested(not_parent, 0, SELFTEST, &data), Err(libc::EINVAL));
 
+    let (fault_id, fault_fd) = fault_alloc(ctx);
     let n0 = nested(parent, 0, SELFTEST, &data).expect("nested");
     let n1 = nested(parent, 0, SELFTEST, &data).expect("nested");
+    let iopf = |fault| hwpt_alloc_iopf(ctx, f.device_id, parent, fault, FAULT_ID_VALID, &data);
+    assert_eq!(iopf(u32::MAX), Err(libc::ENOENT));
+    let iopf_hwpt = iopf(fault_id).expect("iopf hwpt");
     check_all(n0, IOTLB_DEFAULT);
     check_all(n1, IOTLB_DEFAULT);
     assert_eq!(nested(n0, 0, SELFTEST, &data), Err(libc::EINVAL));
@@ -288,11 +292,19 @@ fn alloc_hwpt_nested(f: &mut Ioas) {
     mock_domain_replace(ctx, f.stdev_id, n1).expect("mock domain replace");
     assert_eq!(ops::destroy(ctx, n1), Err(libc::EBUSY));
     ops::destroy(ctx, n0).expect("destroy");
+    // An iopf-capable nested HWPT takes the device's page requests.
+    mock_domain_replace(ctx, f.stdev_id, iopf_hwpt).expect("mock domain replace");
+    assert_eq!(ops::destroy(ctx, iopf_hwpt), Err(libc::EBUSY));
+    trigger_iopf_and_answer(ctx, f.device_id, 0, fault_fd);
     mock_domain_replace(ctx, f.stdev_id, parent).expect("mock domain replace");
     ops::destroy(ctx, n1).expect("destroy");
+    ops::destroy(ctx, iopf_hwpt).expect("destroy");
     mock_domain_replace(ctx, f.stdev_id, f.ioas_id).expect("mock domain replace");
     ops::destroy(ctx, parent).expect("destroy");
     ops::destroy(ctx, not_parent).expect("destroy");
+    // SAFETY: the test owns the fault queue's descriptor and uses it no more.
+    assert_eq!(unsafe { libc::close(fault_fd) }, 0);
+    ops::destroy(ctx, fault_id).expect("destroy");
 }
 
 fn hwpt_attach(f: &mut Ioas) {

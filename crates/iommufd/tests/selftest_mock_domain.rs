@@ -127,6 +127,20 @@ macro_rules! iommufd_mock_domain {
     };
 }
 
+mod iommufd_mock_domain_one_domain_file {
+    #[test]
+    fn user_copy() {
+        super::run_mock(1, super::user_copy_file)
+    }
+}
+
+mod iommufd_mock_domain_two_domains_file {
+    #[test]
+    fn user_copy() {
+        super::run_mock(2, super::user_copy_file)
+    }
+}
+
 fn run_mock(n: usize, body: fn(&mut MockDomain)) {
     let mut f = MockDomain::setup(n);
     body(&mut f);
@@ -138,7 +152,7 @@ iommufd_mock_domain!(
     ro_unshare,
     all_aligns,
     all_aligns_copy,
-    user_copy_access_free,
+    user_copy,
     replace,
     alloc_hwpt
 );
@@ -223,39 +237,105 @@ fn all_aligns_copy(f: &mut MockDomain) {
     aligns(f, true);
 }
 
-/// The kernel's `user_copy` without its access (accesses are not served yet): pages mapped
-/// in an IOAS without domains are pinned by the copy into one with domains, once.
-fn user_copy_access_free(f: &mut MockDomain) {
-    const FIXED: u32 = 1;
-    let va = f.buf.addr(0);
-    let src = ops::ioas_alloc(&f.ctx);
-    let src_iova = ops::map(&f.ctx, src, RW, va, BUFFER_SIZE, 0).expect("map");
-    assert_eq!(check_refs(&f.ctx, va, BUFFER_SIZE, 0), Ok(()));
-    let copy = |src: u32, iova: u64| {
-        let (dst, flags) = (f.ioas_id, FIXED | RW);
-        ops::copy(&f.ctx, dst, src, flags, APERTURE_START, iova, BUFFER_SIZE)
+/// `user_copy` (anonymous memory): pages pinned through an access in an IOAS without
+/// domains are copied into the one with mock domains; the access then moves to a new IOAS
+/// and the same is done from there.
+fn user_copy(f: &mut MockDomain) {
+    user_copy_from(f, None);
+}
+
+/// `user_copy` of the `_file` variants: the IOASes map a memfd, and the access's pages
+/// must be those of the test's own mapping of it.
+fn user_copy_file(f: &mut MockDomain) {
+    let mfd = MemfdBuffer::new(BUFFER_SIZE as usize);
+    user_copy_from(f, Some(&mfd));
+}
+
+/// A memfd of `len` bytes and the test's shared mapping of it (the kernel test's
+/// `mfd_buffer`).
+struct MemfdBuffer {
+    fd: std::os::fd::OwnedFd,
+    map: Mapping,
+}
+
+impl MemfdBuffer {
+    fn new(len: usize) -> MemfdBuffer {
+        use std::os::fd::{AsRawFd, FromRawFd};
+        // SAFETY: memfd_create with a NUL-terminated name; the result is checked.
+        let raw = unsafe { libc::memfd_create(c"mfd-buffer".as_ptr(), 0) };
+        assert!(raw >= 0);
+        // SAFETY: a new descriptor owned by nothing else.
+        let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(raw) };
+        // SAFETY: ftruncate of the descriptor just made.
+        assert_eq!(unsafe { libc::ftruncate(fd.as_raw_fd(), len as i64) }, 0);
+        // SAFETY: a shared mapping of the whole file; the result is checked.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd.as_raw_fd(),
+                0,
+            )
+        };
+        assert_ne!(p, libc::MAP_FAILED);
+        MemfdBuffer {
+            fd,
+            map: Mapping { ptr: p as u64, len },
+        }
+    }
+
+    /// `IOMMU_IOAS_MAP_FILE` of the whole file, readable and writeable: its IOVA.
+    fn map_into(&self, ctx: &Context, ioas: u32) -> u64 {
+        use std::os::fd::AsRawFd;
+        let mut c = k::iommu_ioas_map_file {
+            size: 40,
+            flags: RW,
+            ioas_id: ioas,
+            fd: self.fd.as_raw_fd(),
+            start: 0,
+            length: self.map.len as u64,
+            iova: 0,
+        };
+        call(ctx, 0x8f, &mut c).expect("map file");
+        c.iova
+    }
+}
+
+fn user_copy_from(f: &mut MockDomain, mfd: Option<&MemfdBuffer>) {
+    let ctx = &f.ctx;
+    let va = mfd.map_or(f.buf.addr(0), |m| m.map.ptr);
+    let map_into = |ioas: u32| match mfd {
+        Some(m) => m.map_into(ctx, ioas),
+        None => ops::map(ctx, ioas, RW, va, BUFFER_SIZE, 0).expect("map"),
     };
-    assert_eq!(copy(src, src_iova), Ok(APERTURE_START));
+    let copy = |src: u32, iova: u64| {
+        let (dst, flags) = (f.ioas_id, FIXED_RW);
+        ops::copy(ctx, dst, src, flags, APERTURE_START, iova, BUFFER_SIZE)
+    };
+    // Pinned in an IOAS without domains, then copied to one with domains.
+    let ioas = ops::ioas_alloc(ctx);
+    let src_iova = map_into(ioas);
+    let fd = create_access(ctx, ioas, ACCESS_NEEDS_PIN).expect("create access");
+    access_pages(ctx, fd, 0, src_iova, BUFFER_SIZE, va).expect("access pages");
+    assert_eq!(copy(ioas, src_iova), Ok(APERTURE_START));
     f.check_mock_iova(va, APERTURE_START, BUFFER_SIZE);
-    assert_eq!(check_refs(&f.ctx, va, BUFFER_SIZE, 1), Ok(()));
 
-    let new = ops::ioas_alloc(&f.ctx);
-    let new_iova = ops::map(&f.ctx, new, RW, va, BUFFER_SIZE, 0).expect("map");
-    ops::unmap(&f.ctx, f.ioas_id, APERTURE_START, BUFFER_SIZE).expect("unmap");
-    ops::destroy(&f.ctx, src).expect("destroy");
-    assert_eq!(check_refs(&f.ctx, va, BUFFER_SIZE, 0), Ok(()));
+    // The access moves to a new IOAS; the old one and the copy go.
+    let new_ioas = ops::ioas_alloc(ctx);
+    let new_iova = map_into(new_ioas);
+    assert_eq!(access_replace_ioas(ctx, fd, new_ioas), Ok(()));
+    ops::unmap(ctx, f.ioas_id, APERTURE_START, BUFFER_SIZE).expect("unmap");
+    ops::destroy(ctx, ioas).expect("destroy");
 
-    assert_eq!(copy(new, new_iova), Ok(APERTURE_START));
+    // The same again from the new IOAS.
+    let item = access_pages(ctx, fd, 0, new_iova, BUFFER_SIZE, va).expect("access pages");
+    assert_eq!(copy(new_ioas, new_iova), Ok(APERTURE_START));
     f.check_mock_iova(va, APERTURE_START, BUFFER_SIZE);
-    assert_eq!(check_refs(&f.ctx, va, BUFFER_SIZE, 1), Ok(()));
-    ops::destroy(&f.ctx, new).expect("destroy");
-    assert_eq!(
-        check_refs(&f.ctx, va, BUFFER_SIZE, 1),
-        Ok(()),
-        "the copy keeps its pages"
-    );
-    ops::unmap(&f.ctx, f.ioas_id, APERTURE_START, BUFFER_SIZE).expect("unmap");
-    assert_eq!(check_refs(&f.ctx, va, BUFFER_SIZE, 0), Ok(()));
+    assert_eq!(destroy_access_pages(ctx, fd, item), Ok(()));
+    destroy_access(fd);
+    ops::destroy(ctx, new_ioas).expect("destroy");
 }
 
 fn replace(f: &mut MockDomain) {

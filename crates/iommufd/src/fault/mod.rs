@@ -11,7 +11,7 @@
 //! [`Context::fault_write`] are the same operations with the kernel's errors for malformed
 //! calls (a short write, an unknown cookie, a bad code), which a plain socket cannot report.
 
-mod service;
+pub(crate) mod service;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};

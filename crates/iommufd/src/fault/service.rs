@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 
 /// A connected pair of Unix stream sockets, close-on-exec and non-blocking: (the user's
 /// end, the library's end).
-pub(super) fn socket_pair() -> Result<(OwnedFd, OwnedFd)> {
+pub(crate) fn socket_pair() -> Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0 as RawFd; 2];
     let flags = libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK;
     // SAFETY: `fds` has room for the two descriptors socketpair(2) writes.
@@ -36,7 +36,7 @@ pub(super) fn eventfd() -> Result<OwnedFd> {
 }
 
 /// Closes descriptor `fd`, which the caller owns.
-pub(super) fn close(fd: RawFd) {
+pub(crate) fn close(fd: RawFd) {
     // SAFETY: the caller owns `fd` and uses it no more.
     unsafe { libc::close(fd) };
 }
@@ -69,7 +69,7 @@ pub(super) fn flush(fd: RawFd, outbox: &mut VecDeque<u8>) {
 }
 
 /// The identity (device, inode) of the file `fd` refers to.
-pub(super) fn identity(fd: RawFd) -> Option<(u64, u64)> {
+pub(crate) fn identity(fd: RawFd) -> Option<(u64, u64)> {
     // SAFETY: an all-zero `stat` is a valid value for fstat(2) to overwrite.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: fstat writes one `stat` into `st`.

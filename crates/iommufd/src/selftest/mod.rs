@@ -7,11 +7,15 @@
 //! `ENOTTY`, as in a kernel built without `CONFIG_IOMMUFD_TEST`. Mock devices are added to
 //! the core when `MOCK_DOMAIN` makes them and removed when their object is destroyed.
 
+mod access;
 mod cmd;
 mod nested;
 mod ops;
+mod pages;
+mod pasid;
+mod viommu;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 
@@ -29,6 +33,7 @@ use crate::host::Host;
 pub use nested::{HWPT_DATA_SELFTEST, INVALIDATE_DATA_SELFTEST};
 pub(crate) use nested::{HwptSelftest, invalidate};
 pub(crate) use ops::test_cmd;
+pub(crate) use viommu::check_attach;
 
 /// The command number of `IOMMU_TEST_CMD` (`_IO(';', 0xa0)`).
 pub(crate) const TEST_CMD_NR: u32 = 0xa0;
@@ -41,23 +46,50 @@ pub const TEST_OP_MOCK_DOMAIN: u32 = 2;
 pub const TEST_OP_MD_CHECK_MAP: u32 = 3;
 /// `IOMMU_TEST_OP_MD_CHECK_REFS`: the pin count of each page of a user range.
 pub const TEST_OP_MD_CHECK_REFS: u32 = 4;
+/// `IOMMU_TEST_OP_CREATE_ACCESS`: an access to an IOAS, as a new file descriptor.
+pub const TEST_OP_CREATE_ACCESS: u32 = 5;
+/// `IOMMU_TEST_OP_DESTROY_ACCESS_PAGES`: drop one pin of an access.
+pub const TEST_OP_DESTROY_ACCESS_PAGES: u32 = 6;
+/// `IOMMU_TEST_OP_ACCESS_PAGES`: pin pages through an access.
+pub const TEST_OP_ACCESS_PAGES: u32 = 7;
+/// `IOMMU_TEST_OP_ACCESS_RW`: read or write by IOVA through an access.
+pub const TEST_OP_ACCESS_RW: u32 = 8;
 /// `IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT`.
 pub const TEST_OP_SET_TEMP_MEMORY_LIMIT: u32 = 9;
 /// `IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE`: replace what a mock device is attached to.
 pub const TEST_OP_MOCK_DOMAIN_REPLACE: u32 = 10;
+/// `IOMMU_TEST_OP_ACCESS_REPLACE_IOAS`: move an access to another IOAS.
+pub const TEST_OP_ACCESS_REPLACE_IOAS: u32 = 11;
 /// `IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS`: `MOCK_DOMAIN` with device flags.
 pub const TEST_OP_MOCK_DOMAIN_FLAGS: u32 = 12;
 /// `IOMMU_TEST_OP_DIRTY`: mark pages of a mock domain dirty.
 pub const TEST_OP_DIRTY: u32 = 13;
 /// `IOMMU_TEST_OP_MD_CHECK_IOTLB`: an IOTLB entry of a mock nested domain.
 pub const TEST_OP_MD_CHECK_IOTLB: u32 = 14;
+/// `IOMMU_TEST_OP_TRIGGER_IOPF`: a mock device sends a page request.
+pub const TEST_OP_TRIGGER_IOPF: u32 = 15;
 /// `IOMMU_TEST_OP_DEV_CHECK_CACHE`: a cache entry of a mock device.
 pub const TEST_OP_DEV_CHECK_CACHE: u32 = 16;
+/// `IOMMU_TEST_OP_PASID_ATTACH`: attach a PASID of a mock device.
+pub const TEST_OP_PASID_ATTACH: u32 = 18;
+/// `IOMMU_TEST_OP_PASID_REPLACE`: replace what a PASID of a mock device is attached to.
+pub const TEST_OP_PASID_REPLACE: u32 = 19;
+/// `IOMMU_TEST_OP_PASID_DETACH`: detach a PASID of a mock device.
+pub const TEST_OP_PASID_DETACH: u32 = 20;
+/// `IOMMU_TEST_OP_PASID_CHECK_HWPT`: what a PASID of a mock device is attached to.
+pub const TEST_OP_PASID_CHECK_HWPT: u32 = 21;
 
 /// `MOCK_FLAGS_DEVICE_NO_DIRTY`: the mock device's IOMMU tracks no dirty pages.
 pub const MOCK_FLAGS_DEVICE_NO_DIRTY: u32 = 1 << 0;
 /// `MOCK_FLAGS_DEVICE_PASID`: the mock device issues PASIDs (20 bits).
 pub const MOCK_FLAGS_DEVICE_PASID: u32 = 1 << 2;
+
+/// `IOMMU_VIOMMU_TYPE_SELFTEST`: the mock vIOMMU.
+pub const VIOMMU_TYPE_SELFTEST: u32 = 0xdead_beef;
+/// `IOMMU_VEVENTQ_TYPE_SELFTEST`: events `struct iommu_viommu_event_selftest { virt_id }`.
+pub const VEVENTQ_TYPE_SELFTEST: u32 = 0xbeef_beef;
+/// `IOMMU_TEST_OP_TRIGGER_VEVENT`: a mock device reports an event to its vIOMMU.
+pub const TEST_OP_TRIGGER_VEVENT: u32 = 17;
 
 /// `IOMMU_HW_INFO_TYPE_SELFTEST`: `struct iommu_test_hw_info { flags, test_reg }`.
 pub const HW_INFO_TYPE_SELFTEST: u32 = 0xfeed_beef;
@@ -90,6 +122,10 @@ pub(crate) struct Mock {
     /// Mock nested domains, with their IOTLBs.
     nested: Mutex<NestedIotlbs>,
     memory_limit: AtomicU32,
+    /// The accesses made through the channel, by descriptor.
+    accesses: access::Accesses,
+    /// Mock devices whose next set of PASID 1024 fails.
+    pasid_fake_error: Mutex<HashSet<DeviceId>>,
 }
 
 /// The IOTLB of each mock nested domain, by domain.
@@ -113,6 +149,8 @@ impl Mock {
             devices: Mutex::new(HashMap::new()),
             nested: Mutex::new(HashMap::new()),
             memory_limit: AtomicU32::new(DEFAULT_MEMORY_LIMIT),
+            accesses: Default::default(),
+            pasid_fake_error: Mutex::new(HashSet::new()),
         })
     }
 
@@ -130,7 +168,8 @@ impl Mock {
                 0
             },
             ats: false,
-            pri: false,
+            // The mock's devices take part in I/O page faults (`TRIGGER_IOPF`).
+            pri: true,
         };
         // A requester ID no mock device present uses: one of 65536, tried in turn.
         for _ in 0..=u16::MAX {
@@ -170,6 +209,7 @@ impl Mock {
     /// Removes mock device `id` from the core.
     fn unplug(&self, iommu: &Iommu, id: DeviceId) {
         self.devices.lock().remove(&id);
+        self.pasid_fake_error.lock().remove(&id);
         // The device was added by `plug`; nothing else can be done if the core refuses.
         let _ = iommu.remove_device(id);
     }
@@ -197,6 +237,20 @@ impl Host {
             .map(|m| m.memory_limit.load(Ordering::Relaxed))
     }
 
+    /// Destroys the test channel's accesses whose descriptor the user has closed.
+    pub(crate) fn sweep_test_accesses(&self) {
+        if let Some(m) = &self.mock {
+            m.sweep_accesses();
+        }
+    }
+
+    /// Whether core device `dev` is one of the test channel's mock devices.
+    pub(crate) fn is_mock(&self, dev: DeviceId) -> bool {
+        self.mock
+            .as_ref()
+            .is_some_and(|m| m.devices.lock().contains_key(&dev))
+    }
+
     /// `GET_HW_INFO`'s answer for a mock device: `IOMMU_HW_INFO_TYPE_SELFTEST` and its
     /// structure; `None` for any other device.
     pub(crate) fn mock_hw_info(&self, dev: DeviceId) -> Option<(u32, Vec<u8>)> {
@@ -222,6 +276,11 @@ impl MockDev {
     /// The object id of the bound device.
     pub(crate) fn idev_id(&self) -> Option<u32> {
         self.idev.get().map(|(id, _)| *id)
+    }
+
+    /// The bound device.
+    pub(crate) fn device(&self) -> Option<Arc<Device>> {
+        self.idev.get().map(|(_, d)| d.clone())
     }
 }
 

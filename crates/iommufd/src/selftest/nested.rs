@@ -55,12 +55,15 @@ impl Mock {
 
 impl Context {
     /// A mock nested HWPT over nesting parent `parent` for mock device `dev`, its IOTLB
-    /// entries set to `iotlb`: `EOPNOTSUPP` for any other device.
+    /// entries set to `iotlb`, made for PASIDs if `pasid`, through mock vIOMMU `viommu` if
+    /// given: `EOPNOTSUPP` for any other device.
     pub(crate) fn mock_nested(
         &self,
         dev: &Device,
         parent: Arc<Hwpt>,
         iotlb: u32,
+        pasid: bool,
+        viommu: Option<Arc<crate::viommu::Viommu>>,
     ) -> Result<Arc<Hwpt>> {
         let mock = self.host().mock.as_ref();
         let Some(mock) = mock.filter(|m| m.devices.lock().contains_key(&dev.core_id())) else {
@@ -80,17 +83,19 @@ impl Context {
             let weak: Weak<Domain> = Arc::downgrade(&domain);
             nested.insert(domain.id(), (weak, [iotlb; MOCK_NESTED_IOTLB_NUM as usize]));
         }
-        Ok(Arc::new(Hwpt {
-            kind: HwptKind::Nested {
-                parent,
-                viommu: None,
-            },
+        let through = viommu.clone();
+        let hwpt = Arc::new(Hwpt {
+            kind: HwptKind::Nested { parent, viommu },
             domain,
             auto: false,
-            pasid: false,
+            pasid,
             dirty_on: Default::default(),
             fault: std::sync::OnceLock::new(),
-        }))
+        });
+        if let Some(v) = through {
+            v.add_nested(&hwpt);
+        }
+        Ok(hwpt)
     }
 }
 
@@ -138,6 +143,11 @@ pub(crate) fn invalidate(
     done: &mut u32,
 ) -> Result<()> {
     *done = 0;
+    if let Ok(Object::Viommu(v)) = ctx.object(id)
+        && v.kind == super::VIOMMU_TYPE_SELFTEST
+    {
+        return super::viommu::invalidate(ctx, &v, uptr, len, num, done);
+    }
     let (hwpt, mock) = match mock_nested(ctx, id) {
         Ok(m) => m,
         Err(e) if e.errno() == libc::ENOENT && ctx.object(id).is_ok() => {

@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 use softiommu_pgtable::Access;
 
 use super::cmd::TestCmd;
+use super::pages::Maps;
 use super::{
     MIN_MEMORY_LIMIT, MOCK_APERTURE, MOCK_DEV_CACHE_NUM, MOCK_FLAGS_DEVICE_NO_DIRTY,
     MOCK_FLAGS_DEVICE_PASID, MOCK_PAGE_SIZE, Mock, MockDev,
@@ -27,21 +28,31 @@ const MAX_DIRTY_BITS: u64 = 1 << 20;
 /// Bitmap bytes read at a time.
 const BITMAP_CHUNK: usize = 4096;
 
-/// The handler of `op`; `None` for ops not served (unknown ones, and those whose objects
-/// this crate does not have yet: accesses 5-8 and 11, fault queues 15, vEVENTQ 17, PASID
-/// attach 18-21, dma-buf 22-23), which are `EOPNOTSUPP`.
+/// The handler of `op`; `None` for ops not served (unknown ones, and dma-buf 22-23), which
+/// are `EOPNOTSUPP`.
 fn handler(op: u32) -> Option<Handler> {
     Some(match op {
         super::TEST_OP_ADD_RESERVED => add_reserved,
         super::TEST_OP_MOCK_DOMAIN => mock_domain,
         super::TEST_OP_MD_CHECK_MAP => md_check_map,
         super::TEST_OP_MD_CHECK_REFS => md_check_refs,
+        super::TEST_OP_CREATE_ACCESS => super::access::create,
+        super::TEST_OP_DESTROY_ACCESS_PAGES => super::access::destroy_pages,
+        super::TEST_OP_ACCESS_PAGES => super::access::pages,
+        super::TEST_OP_ACCESS_RW => super::access::rw,
         super::TEST_OP_SET_TEMP_MEMORY_LIMIT => set_temp_memory_limit,
         super::TEST_OP_MOCK_DOMAIN_REPLACE => mock_domain_replace,
+        super::TEST_OP_ACCESS_REPLACE_IOAS => super::access::replace_ioas,
         super::TEST_OP_MOCK_DOMAIN_FLAGS => mock_domain_flags,
         super::TEST_OP_DIRTY => dirty,
         super::TEST_OP_MD_CHECK_IOTLB => md_check_iotlb,
+        super::TEST_OP_TRIGGER_IOPF => super::pasid::trigger_iopf,
         super::TEST_OP_DEV_CHECK_CACHE => dev_check_cache,
+        super::TEST_OP_TRIGGER_VEVENT => super::viommu::trigger_vevent,
+        super::TEST_OP_PASID_ATTACH => super::pasid::attach,
+        super::TEST_OP_PASID_REPLACE => super::pasid::replace,
+        super::TEST_OP_PASID_DETACH => super::pasid::detach,
+        super::TEST_OP_PASID_CHECK_HWPT => super::pasid::check_hwpt,
         _ => return None,
     })
 }
@@ -49,6 +60,7 @@ fn handler(op: u32) -> Option<Handler> {
 /// `IOMMU_TEST_CMD`: runs the op the structure names; `EOPNOTSUPP` for one not served.
 pub(crate) fn test_cmd(ctx: &Context, u: &mut Ucmd) -> Result<i64> {
     let mut c = TestCmd::new(u.bytes());
+    ctx.host().sweep_test_accesses();
     let Some(run) = handler(c.op()) else {
         return err(libc::EOPNOTSUPP, "test op not supported");
     };
@@ -153,12 +165,18 @@ fn md_check_map(ctx: &Context, _: &Ucmd, c: &mut TestCmd) -> Result<i64> {
         .check_mapped(uptr, length)
         .map_err(|_| Error::new(libc::EFAULT, "the user memory is not mapped"))?;
     let mut at = 0;
+    let mut maps = None;
     while at < length {
         let Some(i) = iova.checked_add(at) else {
             return err(libc::EINVAL, "IOVA plus length overflows");
         };
-        // A physical address is a host address: the domain must map the IOVA to `uptr`.
-        if hwpt.domain.iova_to_phys(i) != Some(uptr + at) {
+        // A physical address is a host address: the domain must map the IOVA to the page
+        // of `uptr` (the same address, or the same page of a file the user mapped).
+        let phys = hwpt.domain.iova_to_phys(i);
+        let same = phys.is_some_and(|p| {
+            p == uptr + at || maps.get_or_insert_with(Maps::read).same_page(p, uptr + at)
+        });
+        if !same {
             return err(
                 libc::EINVAL,
                 "the domain does not map the IOVA to the memory",

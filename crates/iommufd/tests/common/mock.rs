@@ -163,3 +163,164 @@ pub fn teardown(host: &Arc<Host>, ctx: Context, buf: &Buffer) {
     assert_eq!(check_refs(&fresh, buf.addr(0), BUFFER_SIZE, 0), Ok(()));
     assert_eq!(host.pinned_pages(), 0);
 }
+
+/// `MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES`.
+pub const ACCESS_NEEDS_PIN: u32 = 1;
+/// `MOCK_ACCESS_RW_WRITE`.
+pub const RW_WRITE: u32 = 1;
+/// `MOCK_ACCESS_RW_SLOW_PATH`.
+pub const RW_SLOW_PATH: u32 = 4;
+
+/// `IOMMU_TEST_OP_CREATE_ACCESS` on IOAS `ioas`: the access's descriptor.
+pub fn create_access(ctx: &Context, ioas: u32, flags: u32) -> Result<i32, i32> {
+    test_cmd(ctx, TestCmd::new(5, ioas, &[pair(0, flags)])).map(|c| c.u32_at(0) as i32)
+}
+
+/// `test_cmd_destroy_access`: closes the access's descriptor.
+pub fn destroy_access(fd: i32) {
+    // SAFETY: `fd` is an access descriptor the test owns and uses no more.
+    assert_eq!(unsafe { libc::close(fd) }, 0);
+}
+
+/// `IOMMU_TEST_OP_ACCESS_PAGES` through access `fd`: the item id.
+pub fn access_pages(
+    ctx: &Context,
+    fd: i32,
+    flags: u32,
+    iova: u64,
+    length: u64,
+    uptr: u64,
+) -> Result<u32, i32> {
+    let c = TestCmd::new(7, fd as u32, &[pair(flags, 0), iova, length, uptr]);
+    test_cmd(ctx, c).map(|c| c.u32_at(4))
+}
+
+/// `IOMMU_TEST_OP_DESTROY_ACCESS_PAGES` of item `item` of access `fd`.
+pub fn destroy_access_pages(ctx: &Context, fd: i32, item: u32) -> Result<(), i32> {
+    test_cmd(ctx, TestCmd::new(6, fd as u32, &[u64::from(item)])).map(|_| ())
+}
+
+/// `IOMMU_TEST_OP_ACCESS_RW` through access `fd`.
+pub fn access_rw(
+    ctx: &Context,
+    fd: i32,
+    iova: u64,
+    length: u64,
+    uptr: u64,
+    flags: u32,
+) -> Result<(), i32> {
+    let c = TestCmd::new(8, fd as u32, &[iova, length, uptr, u64::from(flags)]);
+    test_cmd(ctx, c).map(|_| ())
+}
+
+/// `IOMMU_TEST_OP_ACCESS_REPLACE_IOAS` of access `fd` to `ioas`.
+pub fn access_replace_ioas(ctx: &Context, fd: i32, ioas: u32) -> Result<(), i32> {
+    test_cmd(ctx, TestCmd::new(11, fd as u32, &[u64::from(ioas)])).map(|_| ())
+}
+
+/// `IOMMU_TEST_OP_PASID_ATTACH` of PASID `pasid` of mock device `stdev` to `pt`.
+pub fn pasid_attach(ctx: &Context, stdev: u32, pasid: u32, pt: u32) -> Result<(), i32> {
+    test_cmd(ctx, TestCmd::new(18, stdev, &[pair(pasid, pt)])).map(|_| ())
+}
+
+/// `IOMMU_TEST_OP_PASID_REPLACE` of PASID `pasid` of mock device `stdev` with `pt`.
+pub fn pasid_replace(ctx: &Context, stdev: u32, pasid: u32, pt: u32) -> Result<(), i32> {
+    test_cmd(ctx, TestCmd::new(19, stdev, &[pair(pasid, pt)])).map(|_| ())
+}
+
+/// `IOMMU_TEST_OP_PASID_DETACH` of PASID `pasid` of mock device `stdev`.
+pub fn pasid_detach(ctx: &Context, stdev: u32, pasid: u32) -> Result<(), i32> {
+    test_cmd(ctx, TestCmd::new(20, stdev, &[u64::from(pasid)])).map(|_| ())
+}
+
+/// `IOMMU_TEST_OP_PASID_CHECK_HWPT`: PASID `pasid` of `stdev` is attached to `hwpt` (0:
+/// to nothing).
+pub fn pasid_check_hwpt(ctx: &Context, stdev: u32, pasid: u32, hwpt: u32) -> Result<(), i32> {
+    test_cmd(ctx, TestCmd::new(21, stdev, &[pair(pasid, hwpt)])).map(|_| ())
+}
+
+/// `IOMMU_TEST_OP_TRIGGER_IOPF`: bound device `dev` sends a page request.
+pub fn trigger_iopf(
+    ctx: &Context,
+    dev: u32,
+    pasid: u32,
+    grpid: u32,
+    perm: u32,
+    addr: u64,
+) -> Result<(), i32> {
+    let c = TestCmd::new(15, 0, &[pair(dev, pasid), pair(grpid, perm), addr]);
+    test_cmd(ctx, c).map(|_| ())
+}
+
+/// `IOMMU_HWPT_FAULT_ID_VALID`.
+pub const FAULT_ID_VALID: u32 = 1 << 2;
+/// `IOMMU_HWPT_DATA_SELFTEST`.
+pub const HWPT_DATA_SELFTEST: u32 = 0xdead;
+/// `IOMMU_TEST_IOTLB_DEFAULT`.
+pub const IOTLB_DEFAULT: u32 = 0xbad_beef;
+
+/// `IOMMU_FAULT_QUEUE_ALLOC`: `(fault_id, fault_fd)`.
+pub fn fault_alloc(ctx: &Context) -> (u32, i32) {
+    let mut c = iommufd_bindings::iommu_fault_alloc {
+        size: 16,
+        ..Default::default()
+    };
+    call(ctx, 0x8e, &mut c).expect("fault queue alloc");
+    (c.out_fault_id, c.out_fault_fd as i32)
+}
+
+/// `IOMMU_HWPT_ALLOC` with a fault queue (`_test_cmd_hwpt_alloc_iopf`).
+pub fn hwpt_alloc_iopf(
+    ctx: &Context,
+    dev: u32,
+    pt: u32,
+    fault_id: u32,
+    flags: u32,
+    data: &[u8],
+) -> Result<u32, i32> {
+    let mut c = iommufd_bindings::iommu_hwpt_alloc {
+        size: 48,
+        flags,
+        dev_id: dev,
+        pt_id: pt,
+        data_type: HWPT_DATA_SELFTEST,
+        data_len: data.len() as u32,
+        data_uptr: data.as_ptr() as u64,
+        fault_id,
+        ..Default::default()
+    };
+    call(ctx, 0x89, &mut c).map(|_| c.out_hwpt_id)
+}
+
+/// The kernel's `_test_cmd_trigger_iopf`: a page request of `dev` at `pasid` (group 2, read
+/// and write, address 0xdeadbeaf), read from `fault_fd` and answered with success.
+pub fn trigger_iopf_and_answer(ctx: &Context, dev: u32, pasid: u32, fault_fd: i32) {
+    const PERM_READ_WRITE: u32 = 3;
+    assert_eq!(
+        trigger_iopf(ctx, dev, pasid, 2, PERM_READ_WRITE, 0xdead_beaf),
+        Ok(())
+    );
+    let mut fault = iommufd_bindings::iommu_hwpt_pgfault::default();
+    let n = std::mem::size_of_val(&fault);
+    // SAFETY: reads at most `n` bytes into `fault`, a plain structure of `n` bytes.
+    let got = unsafe { libc::read(fault_fd, (&raw mut fault).cast(), n) };
+    assert_eq!(got, n as isize, "one fault record");
+    assert_eq!(fault.dev_id, dev);
+    assert_eq!(fault.grpid, 2);
+    assert_eq!(fault.perm, PERM_READ_WRITE);
+    assert_eq!(fault.addr, 0xdead_beaf & !0xfff);
+    let flags = 2 | u32::from(pasid != 0);
+    assert_eq!(
+        fault.flags, flags,
+        "LAST_PAGE, and PASID_VALID with a PASID"
+    );
+    assert_eq!(fault.pasid, pasid);
+    let response = iommufd_bindings::iommu_hwpt_page_response {
+        cookie: fault.cookie,
+        code: 0,
+    };
+    let m = std::mem::size_of_val(&response);
+    // SAFETY: writes the `m` bytes of `response`.
+    let put = unsafe { libc::write(fault_fd, (&raw const response).cast(), m) };
+    assert_eq!(put, m as isize);
+}

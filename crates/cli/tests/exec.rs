@@ -1,0 +1,144 @@
+//! `softiommu exec`: C programs built with the system's compiler against the system's own
+//! `<linux/iommufd.h>` and `<linux/vfio.h>`, run unmodified under the preload library.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
+
+use proptest::prelude::*;
+
+const EXE: &str = env!("CARGO_BIN_EXE_softiommu");
+const DEVICE: &str = "dsa@0000:00:04.0";
+
+/// Builds `tests/exec/NAME.c` with `cc` (once per run of this file) and returns the program.
+fn build(name: &str) -> PathBuf {
+    static BUILT: Mutex<Vec<(String, PathBuf)>> = Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, p)) = built.iter().find(|(n, _)| n == name) {
+        return p.clone();
+    }
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/exec/{name}.c"));
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("exec-{name}"));
+    let st = Command::new("cc")
+        .args(["-Wall", "-Werror", "-O1", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .status()
+        .expect("cc runs (the system C compiler and linux-libc-dev 6.2 or newer are needed)");
+    assert!(st.success(), "cc could not build {}", src.display());
+    built.push((name.to_string(), out.clone()));
+    out
+}
+
+fn exec(args: &[&str], program: &Path, input: &str) -> Output {
+    let mut child = Command::new(EXE)
+        .arg("exec")
+        .args(args)
+        .arg("--")
+        .arg(program)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("softiommu runs");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(input.as_bytes()).expect("input written");
+    drop(stdin);
+    child.wait_with_output().expect("the program ends")
+}
+
+fn assert_ok(o: &Output, last: &str) {
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success() && stdout.lines().last() == Some(last),
+        "status {:?}\nstdout: {stdout}\nstderr: {}",
+        o.status,
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+#[test]
+fn a_c_vfio_user_runs_unmodified_on_vtd() {
+    let prog = build("vfio_user");
+    assert_ok(&exec(&["--device", DEVICE], &prog, ""), "ok");
+}
+
+#[test]
+fn a_c_vfio_user_runs_unmodified_on_smmuv3() {
+    let prog = build("vfio_user");
+    let o = exec(
+        &["--iommu", "smmuv3", "--device", DEVICE, "--memlock", "64M"],
+        &prog,
+        "",
+    );
+    assert_ok(&o, "ok");
+}
+
+#[test]
+fn wrong_options_stop_before_the_program_starts() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let mark = dir.join("exec-wrong-options-ran");
+    let _ = std::fs::remove_file(&mark);
+    for args in [
+        &["--device", "dsa@0000:00:40.0"][..],
+        &["--device", "nic@0000:00:04.0"],
+        &["--device", DEVICE, "--device", "dsa@00:04.0"],
+        &["--iommu", "amd"],
+        &["--iommu", "mock", "--device", DEVICE],
+        &["--memlock", "lots"],
+    ] {
+        let o = Command::new(EXE)
+            .arg("exec")
+            .args(args)
+            .args(["--", "touch"])
+            .arg(&mark)
+            .output()
+            .expect("softiommu runs");
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("error"), "{args:?}: {stderr}");
+        assert!(!mark.exists(), "{args:?} started the program");
+    }
+}
+
+#[test]
+fn the_programs_exit_code_is_the_commands() {
+    let o = Command::new(EXE)
+        .args(["exec", "--", "sh", "-c", "exit 7"])
+        .output()
+        .expect("softiommu runs");
+    assert_eq!(o.status.code(), Some(7));
+}
+
+/// One call: which descriptor, the command, whether the pointer is bad, the bytes.
+fn call() -> impl Strategy<Value = String> {
+    let cmd = prop_oneof![
+        any::<u32>(),
+        // iommufd's and VFIO's own numbers, where the handlers are.
+        (0x80u32..0xa1).prop_map(|nr| 0x3b00 | nr),
+        (0x64u32..0x80).prop_map(|nr| 0x3b00 | nr),
+    ];
+    (
+        0u8..4,
+        cmd,
+        0u8..2,
+        prop::collection::vec(any::<u8>(), 1..96),
+    )
+        .prop_map(|(kind, cmd, bad, bytes)| {
+            let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            format!("{kind} {cmd:x} {bad} {hex}\n")
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Garbage argument bytes through the real `ioctl` in a child process never crash it.
+    #[test]
+    fn garbage_through_the_real_ioctl_never_crashes(calls in prop::collection::vec(call(), 1..48)) {
+        let prog = build("ioctl_garbage");
+        let o = exec(&["--device", DEVICE], &prog, &calls.concat());
+        assert_ok(&o, "done");
+    }
+}
