@@ -12,7 +12,7 @@
 
 mod error;
 mod guest;
-// pub mod viommu;
+pub mod viommu;
 
 pub use error::{Error, Result};
 pub use guest::Guest;
