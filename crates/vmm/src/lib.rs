@@ -9,10 +9,14 @@
 //!   kernel would — and, per device, an adapter that is vm-memory's
 //!   [`Iommu`](vm_memory::iommu::Iommu), so that a VMM's `IommuMemory` translates the DMA of
 //!   its emulated devices through the model (its IOTLB, its walks, its fault or event queue).
+//! - [`Shadow`]: a VT-d vIOMMU in caching mode whose guest mappings are mirrored into a
+//!   host IOAS for an assigned device, on each IOTLB invalidation the guest queues.
 
 mod error;
 mod guest;
+mod shadow;
 pub mod viommu;
 
 pub use error::{Error, Result};
 pub use guest::Guest;
+pub use shadow::{Shadow, ShadowStats};

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use softiommu_core::{Mem, Rid};
 use softiommu_pgtable::Access;
-use softiommu_vtd::driver::VtdDriver;
+use softiommu_vtd::driver::{VtdDriver, VtdMmio};
 use softiommu_vtd::model::{Request, VtdUnit};
 use softiommu_vtd::regs::VtdParams;
 use vm_memory::iommu::{Error as IommuError, Iommu, IotlbIterator};
@@ -26,6 +26,17 @@ impl VtdViommu {
     /// guest-physical `[tables.0, tables.0 + tables.1)`. Interrupts and device messages
     /// the unit raises are dropped (the guest polls).
     pub fn new(guest: &Guest, params: VtdParams, tables: (u64, u64)) -> Result<Self> {
+        Self::with_mmio(guest, params, tables, |unit| unit.clone())
+    }
+
+    /// [`new`](Self::new) with the guest's register accesses going through the MMIO path
+    /// `regs` makes for the unit (a VMM's trap of the unit's registers).
+    pub fn with_mmio(
+        guest: &Guest,
+        params: VtdParams,
+        tables: (u64, u64),
+        regs: impl FnOnce(&Arc<VtdUnit<Mem>>) -> Arc<dyn VtdMmio>,
+    ) -> Result<Self> {
         let mem = guest.space();
         let unit = VtdUnit::new(
             params,
@@ -36,7 +47,7 @@ impl VtdViommu {
         .map_err(|e| Error::Viommu(format!("VT-d unit: {e}")))?;
         let unit = Arc::new(unit);
         let alloc = GuestOs::tables(guest, tables)?;
-        let driver = VtdDriver::new(unit.clone(), mem, alloc.clone())
+        let driver = VtdDriver::with_mmio(unit.clone(), regs(&unit), mem, alloc.clone(), None)
             .map_err(|e| Error::Viommu(format!("VT-d driver: {e}")))?;
         let os = GuestOs::new(guest, alloc, Arc::new(driver));
         Ok(VtdViommu { unit, os })
