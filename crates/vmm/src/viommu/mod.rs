@@ -11,31 +11,20 @@
 //! as on hardware.
 
 mod guest_os;
+mod run;
 mod smmu;
 mod vtd;
-
-use std::ops::Deref;
 
 use softiommu_pgtable::Access;
 use vm_memory::iommu::{Error as IommuError, IotlbIterator, IovaRange};
 use vm_memory::{GuestAddress, Permissions, iommu::Iotlb};
 
+use run::{insert, many, single};
+
 pub use guest_os::GuestOs;
+pub use run::Run;
 pub use smmu::{SmmuIommu, SmmuViommu};
 pub use vtd::{VtdIommu, VtdViommu};
-
-/// The translations of one access, as vm-memory's IOTLB hands them out: the runs the model
-/// translated, and nothing else.
-#[derive(Debug, Default)]
-pub struct Run(Iotlb);
-
-impl Deref for Run {
-    type Target = Iotlb;
-
-    fn deref(&self) -> &Iotlb {
-        &self.0
-    }
-}
 
 /// A model's answer to one request at an address: the output address and the bytes to
 /// the end of its page; or why it refused.
@@ -66,34 +55,46 @@ fn translate_range(
     };
     let mut tlb = Iotlb::new();
     let mut at = iova.0;
-    // The run being built: (IOVA, output address, length).
-    let mut run: Option<(u64, u64, u64)> = None;
+    // The run being built (a whole page or more: the model's extents are kept whole, so
+    // the run serves any access in them) and whether others came before it.
+    let mut run: Option<(u64, u64, u64, Permissions)> = None;
+    let mut several = false;
     while at < end {
         let mut step = (at, 0);
         for &kind in kinds {
             step = translate(at, kind).map_err(&fail)?;
         }
         let (pa, len) = step;
-        let len = len.clamp(1, end - at);
+        let len = len.clamp(1, u64::MAX - at);
         run = match run {
-            Some((i, p, l)) if p.wrapping_add(l) == pa => Some((i, p, l + len)),
+            Some((i, p, l, _)) if p.wrapping_add(l) == pa => Some((i, p, l + len, access)),
             Some(r) => {
-                insert(&mut tlb, r, access).map_err(&fail)?;
-                Some((at, pa, len))
+                insert(&mut tlb, r).map_err(&fail)?;
+                several = true;
+                Some((at, pa, len, access))
             }
-            None => Some((at, pa, len)),
+            None => Some((at, pa, len, access)),
         };
         at += len;
     }
-    if let Some(r) = run {
-        insert(&mut tlb, r, access).map_err(&fail)?;
-    }
-    Iotlb::lookup(Run(tlb), iova, length, access).map_err(|_| fail("not translated".into()))
+    let out = match run {
+        Some(r) if !several => single(page_start(r)).map_err(&fail)?,
+        Some(r) => {
+            insert(&mut tlb, r).map_err(&fail)?;
+            many(tlb)
+        }
+        None => many(tlb),
+    };
+    Iotlb::lookup(out, iova, length, access).map_err(|_| fail("not translated".into()))
 }
 
-fn insert(tlb: &mut Iotlb, (iova, pa, len): (u64, u64, u64), perm: Permissions) -> Step {
-    let n = usize::try_from(len).map_err(|_| "run too long".to_string())?;
-    tlb.set_mapping(GuestAddress(iova), GuestAddress(pa), n, perm)
-        .map_err(|e| e.to_string())?;
-    Ok((pa, len))
+/// Run `r` from the start of its first 4 KiB page, where input and output share their
+/// offset in it (so that accesses anywhere in the page find the same run).
+fn page_start((iova, pa, len, perm): (u64, u64, u64, Permissions)) -> (u64, u64, u64, Permissions) {
+    let off = iova & 0xfff;
+    if pa & 0xfff == off {
+        (iova - off, pa - off, len + off, perm)
+    } else {
+        (iova, pa, len, perm)
+    }
 }
