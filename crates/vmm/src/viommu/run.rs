@@ -28,9 +28,11 @@ pub(super) type Mapping = (u64, u64, u64, Permissions);
 
 const SLOTS: usize = 64;
 
+/// One kept run and the mapping it holds.
+type Slot = Option<(Mapping, Rc<Iotlb>)>;
+
 thread_local! {
-    static CACHE: RefCell<Vec<Option<(Mapping, Rc<Iotlb>)>>> =
-        RefCell::new(vec![None; SLOTS]);
+    static CACHE: RefCell<Vec<Slot>> = RefCell::new(vec![None; SLOTS]);
 }
 
 /// Adds `m` to `tlb`.
