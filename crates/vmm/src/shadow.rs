@@ -17,7 +17,7 @@ use softiommu_iommufd::{Context, MAP_FIXED_IOVA, MAP_READABLE, MAP_WRITEABLE};
 use softiommu_pgtable::Access;
 use softiommu_vtd::driver::VtdMmio;
 use softiommu_vtd::model::{Request, VtdUnit};
-use softiommu_vtd::regs::{IQA_REG, IQT_REG, VtdParams};
+use softiommu_vtd::regs::{CAP_REG, Cap, IQA_REG, IQT_REG, VtdParams};
 use vm_memory::{GuestAddress, GuestMemoryBackend};
 
 use crate::viommu::VtdViommu;
@@ -123,6 +123,7 @@ impl Shadow {
         let base = iqa & !0xfff;
         let size = PAGE << (iqa & 7);
         let step = if iqa >> 11 & 1 == 1 { 32 } else { 16 };
+        let mamv = u64::from(Cap::from_bits(self.unit.mmio_read(CAP_REG, 8)).mamv());
         let mem = self.guest.space();
         let mut out = Vec::new();
         let mut at = old % size;
@@ -136,7 +137,7 @@ impl Shadow {
             if mem.read(base + at, &mut d).is_ok() {
                 let (q0, q1) = split(&d);
                 if q0 & 0xf == IOTLB_INV {
-                    out.push(iotlb_range(q0, q1));
+                    out.push(iotlb_range(q0, q1, mamv));
                 }
             }
             at = (at + step) % size;
@@ -212,13 +213,14 @@ fn split(d: &[u8; 16]) -> (u64, u64) {
     (u64::from_le_bytes(a), u64::from_le_bytes(b))
 }
 
-/// The range a page-selective iotlb_inv_dsc covers (G = 3: ADDR and AM); `None` for a
-/// global or domain-selective one.
-fn iotlb_range(q0: u64, q1: u64) -> Option<(u64, u64)> {
-    if q0 >> 4 & 3 != 3 {
+/// The range a page-selective iotlb_inv_dsc covers (G = 3: ADDR and AM, AM at most
+/// `mamv`); `None` for a global or domain-selective one, or one whose AM the unit does not
+/// support.
+fn iotlb_range(q0: u64, q1: u64, mamv: u64) -> Option<(u64, u64)> {
+    let am = q1 & 0x3f;
+    if q0 >> 4 & 3 != 3 || am > mamv.min(51) {
         return None;
     }
-    let am = (q1 & 0x3f).min(52);
     let len = PAGE << am;
     let start = q1 & !0xfff & !(len - 1);
     Some((start, start.saturating_add(len)))

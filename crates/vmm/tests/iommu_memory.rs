@@ -175,3 +175,54 @@ fn iommu_memory_translates_through_the_smmu_model() {
     scenario(&g, &d, &mem, faults);
     assert_eq!(v.unit().stale_count(), 0);
 }
+
+/// A device with PASIDs: its RID and PASID 7 in two domains mapping the same IOVA to
+/// different guest pages; each adapter reaches its own, and an unattached PASID none.
+fn pasids<I: Iommu>(g: &Guest, os: &GuestOs, view: impl Fn(Option<u32>) -> I) {
+    let caps = DeviceCaps {
+        pasid_bits: 20,
+        ..DeviceCaps::default()
+    };
+    let dev = os.add_device(RID, caps).unwrap();
+    let rid_domain = os.core().new_paging(dev, PagingRequest::default()).unwrap();
+    os.core().attach(dev, &rid_domain).unwrap();
+    rid_domain.map_sync(IOVA, BUF, 0x1000, Prot::RW).unwrap();
+    let req = PagingRequest {
+        pasid: true,
+        ..PagingRequest::default()
+    };
+    let pasid_domain = os.core().new_paging(dev, req).unwrap();
+    os.core().attach_pasid(dev, 7, &pasid_domain).unwrap();
+    pasid_domain
+        .map_sync(IOVA, OTHER, 0x1000, Prot::RW)
+        .unwrap();
+    g.memory()
+        .write_slice(b"pasid 7", GuestAddress(OTHER + 0x40))
+        .unwrap();
+
+    let mut b = [0u8; 7];
+    memory(g, view(Some(7)))
+        .read_slice(&mut b, GuestAddress(IOVA + 0x40))
+        .unwrap();
+    assert_eq!(&b, b"pasid 7");
+    memory(g, view(None))
+        .read_slice(&mut b, GuestAddress(IOVA + 0x40))
+        .unwrap();
+    assert_eq!(b[..], ram(g, BUF + 0x40, 7)[..]);
+    let other = memory(g, view(Some(8)));
+    assert!(other.read_slice(&mut b, GuestAddress(IOVA + 0x40)).is_err());
+}
+
+#[test]
+fn iommu_memory_translates_pasid_requests_through_the_vtd_model() {
+    let g = guest();
+    let v = VtdViommu::new(&g, VtdParams::default(), TABLES).unwrap();
+    pasids(&g, v.os(), |p| v.iommu(RID, p));
+}
+
+#[test]
+fn iommu_memory_translates_substream_requests_through_the_smmu_model() {
+    let g = guest();
+    let v = SmmuViommu::new(&g, SmmuParams::full(), TABLES).unwrap();
+    pasids(&g, v.os(), |p| v.iommu(RID, p));
+}
