@@ -134,7 +134,7 @@ impl Shadow {
                 break;
             }
             let mut d = [0u8; 16];
-            if mem.read(base + at, &mut d).is_ok() {
+            if mem.read(base.wrapping_add(at), &mut d).is_ok() {
                 let (q0, q1) = split(&d);
                 if q0 & 0xf == IOTLB_INV {
                     out.push(iotlb_range(q0, q1, mamv));
@@ -167,7 +167,10 @@ impl Shadow {
                     note(st, r);
                 }
             }
-            iova += PAGE;
+            match iova.checked_add(PAGE) {
+                Some(next) => iova = next,
+                None => break,
+            }
         }
     }
 
@@ -213,12 +216,14 @@ fn split(d: &[u8; 16]) -> (u64, u64) {
     (u64::from_le_bytes(a), u64::from_le_bytes(b))
 }
 
+/// The largest address mask walked page by page: 1 GiB.
+const MAX_AM: u64 = 18;
+
 /// The range a page-selective iotlb_inv_dsc covers (G = 3: ADDR and AM, AM at most
-/// `mamv`); `None` for a global or domain-selective one, or one whose AM the unit does not
-/// support.
+/// `mamv` and [`MAX_AM`]); `None` for a global or domain-selective one, or a larger one.
 fn iotlb_range(q0: u64, q1: u64, mamv: u64) -> Option<(u64, u64)> {
     let am = q1 & 0x3f;
-    if q0 >> 4 & 3 != 3 || am > mamv.min(51) {
+    if q0 >> 4 & 3 != 3 || am > mamv.min(MAX_AM) {
         return None;
     }
     let len = PAGE << am;
@@ -248,10 +253,35 @@ impl VtdMmio for Shadow {
                     // A whole domain: what is mirrored is checked again.
                     let held: Vec<u64> = st.pages.keys().copied().collect();
                     for iova in held {
-                        self.sync(&mut st, iova, iova + PAGE);
+                        self.sync(&mut st, iova, iova.saturating_add(PAGE));
                     }
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::iotlb_range;
+
+    #[test]
+    fn an_invalidation_covers_its_aligned_range_and_nothing_unbounded() {
+        let psi = 3 << 4 | 2;
+        assert_eq!(
+            iotlb_range(psi, 0x7000_3000 | 2, 18),
+            Some((0x7000_0000, 0x7000_4000))
+        );
+        // Domain-selective and global ones name no range.
+        assert_eq!(iotlb_range(2 << 4 | 2, 0x7000_0000, 18), None);
+        assert_eq!(iotlb_range(1 << 4 | 2, 0, 18), None);
+        // An address mask beyond the unit's MAMV (or any size) is not walked.
+        assert_eq!(iotlb_range(psi, 19, 18), None);
+        assert_eq!(iotlb_range(psi, 0x3f, 63), None);
+        assert_eq!(iotlb_range(psi, 19, 63), None);
+        assert_eq!(
+            iotlb_range(psi, u64::MAX & !0x3f | 18, 63),
+            Some((u64::MAX & !0x3fff_ffff, u64::MAX))
+        );
     }
 }
