@@ -2,18 +2,21 @@
 //! assigned copy engine; the VMM sees each IOTLB invalidation the guest queues, walks the
 //! guest's tables and mirrors the mappings into the host IOAS the engine is attached to,
 //! so that the engine, given guest IOVAs, moves the guest's bytes; an unmap the guest
-//! invalidates is removed from the host, and the engine faults there.
+//! invalidates is removed from the host, and the engine faults there; one it forgets to
+//! invalidate stays reachable, as behind a stale IOTLB, and the vIOMMU's checking mode
+//! reports it.
 
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
 use common::{Engine, host};
-use softiommu_core::{DeviceCaps, PagingRequest, Rid};
+use softiommu_core::{DeviceCaps, Gather, PagingRequest, Rid};
 use softiommu_devices::dsa::{CompletionRecord, Status};
 use softiommu_pgtable::Prot;
 use softiommu_vmm::{Guest, Shadow};
 use softiommu_vtd::regs::VtdParams;
+use vm_memory::iommu::IommuMemory;
 use vm_memory::{Bytes, GuestAddress};
 
 const RID: Rid = Rid::new(0, 0, 3, 0);
@@ -115,4 +118,71 @@ fn guest_mappings_are_mirrored_into_the_host_on_its_invalidations() {
         "{r:?}"
     );
     assert!(ram(&guest, DST, 4 * 4096).iter().all(|&b| b == 0));
+}
+
+#[test]
+fn a_forgotten_invalidation_leaves_the_stale_mapping_and_the_model_reports_it() {
+    let rig = host();
+    let ctx = rig.context();
+    let ioas = ctx.ioas_alloc().unwrap();
+    let guest = Guest::new(&[(0, 64 << 20)]).unwrap();
+    let (viommu, shadow) = Shadow::vtd(
+        &guest,
+        VtdParams::default(),
+        TABLES,
+        (ctx.clone(), ioas),
+        RID,
+    )
+    .unwrap();
+    viommu.unit().set_checking(true);
+    let dev = rig.vfio.open_device(&rig.name).unwrap();
+    dev.bind_iommufd(&ctx).unwrap();
+    dev.attach_pt(ioas).unwrap();
+    let os = viommu.os();
+    let gdev = os.add_device(RID, DeviceCaps::default()).unwrap();
+    let domain = os
+        .core()
+        .new_paging(gdev, PagingRequest::default())
+        .unwrap();
+    os.core().attach(gdev, &domain).unwrap();
+    for (iova, gpa) in [(IOVA_SRC, SRC), (IOVA_DST, DST), (IOVA_CR, CR)] {
+        domain.map_sync(iova, gpa, 4 * 4096, Prot::RW).unwrap();
+    }
+    let engine = Engine { dev: &dev };
+    engine.bring_up();
+    guest
+        .memory()
+        .write_slice(b"first", GuestAddress(SRC))
+        .unwrap();
+
+    // The guest unmaps the destination and forgets to invalidate: the VMM sees nothing,
+    // and the engine still reaches the page, as a device behind a stale IOTLB would.
+    let mut owed = Gather::new();
+    assert_eq!(
+        domain.unmap(IOVA_DST, 4 * 4096, &mut owed).unwrap(),
+        4 * 4096
+    );
+    assert_eq!(shadow.stats().host_unmaps, 0);
+    engine.memmove(IOVA_SRC, IOVA_DST, 5, IOVA_CR);
+    assert_eq!(record(&guest).status, Status::Success as u8);
+    assert_eq!(ram(&guest, DST, 5), b"first");
+
+    // The vIOMMU still holds the translation too: a DMA through it (an emulated device's,
+    // through IommuMemory) is answered from its IOTLB, and its checking mode reports the
+    // missing invalidation.
+    assert_eq!(viommu.unit().stale_count(), 0);
+    let mem = IommuMemory::new(guest.memory().clone(), viommu.iommu(RID, None), true, ());
+    let mut b = [0u8; 5];
+    mem.read_slice(&mut b, GuestAddress(IOVA_DST)).unwrap();
+    assert_eq!(&b, b"first");
+    assert_eq!(viommu.unit().stale_count(), 1);
+    let report = viommu.unit().stale_reports()[0];
+    assert_eq!((report.request.addr, report.cached), (IOVA_DST, DST));
+    assert!(report.fresh.is_err(), "{report:?}");
+
+    // Once the guest invalidates, the host mapping goes and the engine faults.
+    domain.sync(&mut owed);
+    assert_eq!(shadow.stats().host_unmaps, 4);
+    engine.memmove(IOVA_SRC, IOVA_DST, 5, IOVA_CR);
+    assert_eq!(record(&guest).status, Status::PageFaultNoBof as u8);
 }
