@@ -6,7 +6,7 @@
 //!
 //! Every translation goes to the model: its IOTLB on a hit, a walk of the guest's tables
 //! on a miss, and on a refusal the fault or event the model records where the guest's
-//! driver finds it. Nothing is cached outside the model, so an invalidation the guest
+//! driver finds it. No access is answered without the model, so an invalidation the guest
 //! carries out is seen at once, and one it forgets leaves the model's stale entry in use,
 //! as on hardware.
 
