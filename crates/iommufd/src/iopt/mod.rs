@@ -233,12 +233,19 @@ impl IoPt {
     /// Unmaps every area inside `[start, last]`; an area only partly inside is `ENOENT`, and
     /// so is a range holding no area. Returns the bytes unmapped.
     pub(crate) fn unmap(&mut self, start: u64, last: u64) -> Result<u64> {
-        let firsts = self.areas_in(start, last)?;
+        // Check the whole range first: nothing is removed when any area would be split.
+        self.each_area_in(start, last, |_, _| {})?;
         let mut bytes = 0u64;
-        for (s, _) in firsts {
-            if let Some(area) = self.areas.remove(&s) {
-                self.unfill_area(s, &area);
-                bytes = bytes.wrapping_add(area.last - s + 1);
+        let mut at = start;
+        while let Some((s, _)) = intersects(&self.areas, at, last) {
+            let Some(area) = self.areas.remove(&s) else {
+                break;
+            };
+            self.unfill_area(s, &area);
+            bytes = bytes.wrapping_add(area.last - s + 1);
+            match area.last.checked_add(1) {
+                Some(n) if n <= last => at = n,
+                _ => break,
             }
         }
         Ok(bytes)
