@@ -384,6 +384,18 @@ impl Domain {
     fn each_instance(&self, f: impl Fn(&dyn IommuDriver)) {
         // The drivers are called without the attachments' lock held. A domain is almost
         // always used on one or two instances: those are held inline, without allocating.
+        {
+            let users = self.attachments.read();
+            if let [only] = users.as_slice() {
+                let driver = only.driver.upgrade();
+                drop(users);
+                // A driver that is gone caches nothing of the domain.
+                if let Some(driver) = driver {
+                    f(&*driver);
+                }
+                return;
+            }
+        }
         const INLINE: usize = 2;
         let mut inline: [Option<(InstanceId, Arc<dyn IommuDriver>)>; INLINE] = [None, None];
         let mut more: Vec<(InstanceId, Arc<dyn IommuDriver>)> = Vec::new();

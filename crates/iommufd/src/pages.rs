@@ -208,10 +208,12 @@ impl Pages {
 
 impl Drop for Pages {
     fn drop(&mut self) {
-        let runs: Vec<(Range<u64>, u32)> = self.pinned.get_mut().runs().collect();
-        if !runs.is_empty() {
-            *self.pinned.get_mut() = SpanCounts::new();
-            self.release(runs.into_iter().map(|(r, _)| r).collect());
+        let pinned = self.pinned.get_mut();
+        if pinned.is_empty() {
+            return;
         }
+        let gone: Edges = pinned.runs().map(|(r, _)| r).collect();
+        *pinned = SpanCounts::new();
+        self.release(gone);
     }
 }

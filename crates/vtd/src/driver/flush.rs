@@ -59,22 +59,25 @@ struct Chunks {
 }
 
 impl Chunks {
-    fn of(start: u64, end: u64, max_am: u8) -> Option<Chunks> {
-        let mut c = Chunks {
-            list: [(0, 0); MAX_PSI_CHUNKS],
-            len: 0,
-        };
+    const EMPTY: Chunks = Chunks {
+        list: [(0, 0); MAX_PSI_CHUNKS],
+        len: 0,
+    };
+
+    /// Fills `self` (empty) with the chunks of `[start, end)`; `false` when there are more
+    /// than it holds.
+    fn fill(&mut self, start: u64, end: u64, max_am: u8) -> bool {
         let mut over = false;
         psi_chunks_each(start, end, max_am, |chunk| {
-            if c.len == MAX_PSI_CHUNKS {
+            if self.len == MAX_PSI_CHUNKS {
                 over = true;
                 return false;
             }
-            c.list[c.len] = chunk;
-            c.len += 1;
+            self.list[self.len] = chunk;
+            self.len += 1;
             true
         });
-        (!over).then_some(c)
+        !over
     }
 
     fn iter(&self) -> impl Iterator<Item = &(u64, u8)> {
@@ -173,14 +176,15 @@ impl<M: AddressSpace + 'static> VtdDriver<M> {
         let ih = !tables_freed;
         let first_stage = first_stage(domain);
         let nested = matches!(domain.kind(), DomainKind::Nested(_));
+        let mut list = Chunks::EMPTY;
         let chunks = match range {
             Some((s, e)) if !nested && s < e && (first_stage || self.hw.cap.psi()) => {
                 let max_am = if first_stage { 51 } else { self.hw.cap.mamv() };
-                Chunks::of(s, e, max_am)
+                list.fill(s, e, max_am).then_some(&list)
             }
             _ => None,
         };
-        match (&chunks, first_stage) {
+        match (chunks, first_stage) {
             (Some(c), true) => {
                 for &(_, pasid) in &u.users {
                     descs.extend(c.iter().map(|&page| p_iotlb(did, pasid, Some(page), ih)));
