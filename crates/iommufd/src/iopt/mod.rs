@@ -234,7 +234,17 @@ impl IoPt {
     /// so is a range holding no area. Returns the bytes unmapped.
     pub(crate) fn unmap(&mut self, start: u64, last: u64) -> Result<u64> {
         // Check the whole range first: nothing is removed when any area would be split.
-        self.each_area_in(start, last, |_, _| {})?;
+        let (mut count, mut first) = (0u32, 0u64);
+        self.each_area_in(start, last, |s, _| {
+            count += 1;
+            first = s;
+        })?;
+        if count == 1
+            && let Some(area) = self.areas.remove(&first)
+        {
+            self.unfill_area(first, &area);
+            return Ok(area.last - first + 1);
+        }
         let mut bytes = 0u64;
         let mut at = start;
         while let Some((s, _)) = intersects(&self.areas, at, last) {

@@ -214,6 +214,10 @@ impl<M: AddressSpace + 'static> IommuDriver for VtdDriver<M> {
     }
 
     fn flush_map(&self, domain: &Domain, range: (u64, u64)) {
+        // Only a unit in caching mode is owed anything for a new mapping (CAP is read-only).
+        if !self.hw.cap.cm() {
+            return;
+        }
         let mut guard = self.state.lock();
         let st = &mut *guard;
         let descs = self.flush_map_descs(st, domain, range);
