@@ -23,7 +23,8 @@ fn map_bar(
     flags: c_int,
     off: i64,
 ) -> Result<*mut c_void, c_int> {
-    if flags & libc::MAP_SHARED == 0 && flags & libc::MAP_SHARED_VALIDATE == 0 {
+    let kind = flags & libc::MAP_TYPE;
+    if kind != libc::MAP_SHARED && kind != libc::MAP_SHARED_VALIDATE {
         return Err(libc::EINVAL);
     }
     let len = (len as u64).div_ceil(PAGE) * PAGE;
