@@ -168,6 +168,14 @@ static void on_segv(int sig, siginfo_t *si, void *uc)
 	siglongjmp(caught, 1);
 }
 
+static volatile sig_atomic_t ills;
+
+static void on_ill(int sig)
+{
+	(void)sig;
+	ills++;
+}
+
 /* A load at `p` faults to the program's own handler. */
 static int own_fault(volatile uint32_t *p)
 {
@@ -275,6 +283,10 @@ int main(void)
 	CHECK(munmap((void *)(portal + 0x1000), 0x1000) == 0);
 	CHECK(own_fault((volatile uint32_t *)(portal + 0x1000)));
 
+	/* The program's own SIGILL handler gets its own SIGILL, not the trapped MOVDIR64B. */
+	CHECK(signal(SIGILL, on_ill) == SIG_DFL);
+	CHECK(raise(SIGILL) == 0 && ills == 1);
+
 	/* The move, with a completion record and an interrupt on vector 1. */
 	for (int i = 0; i < LEN; i++)
 		src[i] = (uint8_t)(i * 7 + 3);
@@ -294,6 +306,7 @@ int main(void)
 	uint64_t count = 0;
 	CHECK(read(efd[1], &count, 8) == 8 && count == 1);
 	CHECK(memcmp(src, dst, LEN) == 0);
+	CHECK(ills == 1 && signal(SIGILL, SIG_DFL) == on_ill);
 
 	/* A move from an address nothing is mapped at: a page fault in the record, naming the
 	 * address, and the destination untouched. */

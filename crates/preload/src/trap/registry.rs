@@ -81,6 +81,15 @@ pub fn unregister_range(addr: u64, len: u64) -> usize {
         return 0;
     }
     let end = addr.saturating_add(len);
+    let overlaps = |w: &BTreeMap<u64, Entry>| {
+        w.range(..end)
+            .next_back()
+            .is_some_and(|(b, e)| *b + e.len > addr)
+    };
+    // Most unmappings are of the program's own memory: a shared look first.
+    if !overlaps(&WINDOWS.read().unwrap_or_else(PoisonError::into_inner)) {
+        return 0;
+    }
     let mut w = WINDOWS.write().unwrap_or_else(PoisonError::into_inner);
     let hit: Vec<u64> = w
         .range(..end)
