@@ -6,6 +6,8 @@
 //! the library's interposed functions exactly as an unmodified program's do. Measured:
 //! - `bare ioctl (system call)`: `FIONREAD` on a pipe as a raw system call, past every hook;
 //! - `bare ioctl through the hook`: the same through `ioctl`, which the library hands on;
+//! - `fstat`: the check each call on one of the library's descriptors makes that the number
+//!   still names the file it recorded (one system call per ioctl);
 //! - `IOAS map+unmap 4 KiB`: `IOMMU_IOAS_MAP` then `IOMMU_IOAS_UNMAP` of one page on
 //!   `/dev/iommu`, an IOAS with no device (pinning and the IOAS's areas, no page table);
 //! - `type1 MAP_DMA+UNMAP_DMA 4 KiB`: the same through a type1 container with the copy
@@ -167,6 +169,12 @@ fn bare_hooked(fd: i32) -> i32 {
     unsafe { libc::ioctl(fd, libc::FIONREAD, &mut n) }
 }
 
+fn bare_fstat(fd: i32) -> i32 {
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: fstat writes one `struct stat` into `st`, which is not read.
+    unsafe { libc::fstat(fd, st.as_mut_ptr()) }
+}
+
 fn per_op(n: u32, mut f: impl FnMut()) -> Duration {
     let t = Instant::now();
     for _ in 0..n {
@@ -186,6 +194,7 @@ fn bench(c: &mut Criterion) {
     g.bench_function("bare ioctl through the hook", |b| {
         b.iter(|| bare_hooked(black_box(ordinary)))
     });
+    g.bench_function("fstat", |b| b.iter(|| bare_fstat(black_box(ordinary))));
     g.bench_function("IOAS map+unmap 4 KiB", |b| {
         b.iter(|| ioas_map_unmap(black_box(fd), ioas))
     });
@@ -194,7 +203,7 @@ fn bench(c: &mut Criterion) {
     });
     g.finish();
     // Side by side, interleaved, for the ratios.
-    let mut t = [Duration::ZERO; 4];
+    let mut t = [Duration::ZERO; 5];
     for _ in 0..5 {
         t[0] += per_op(20_000, || {
             black_box(bare_syscall(ordinary));
@@ -204,12 +213,16 @@ fn bench(c: &mut Criterion) {
         });
         t[2] += per_op(5_000, || ioas_map_unmap(fd, ioas));
         t[3] += per_op(5_000, || type1_map_unmap(cont));
+        t[4] += per_op(20_000, || {
+            black_box(bare_fstat(ordinary));
+        });
     }
     let ns = t.map(|d| d.as_nanos() as f64 / 5.0);
     println!(
-        "bare ioctl {:.0} ns, through the hook {:.0} ns; IOAS map+unmap 4 KiB {:.0} ns ({:.1}x a bare ioctl); type1 MAP_DMA+UNMAP_DMA 4 KiB {:.0} ns ({:.1}x)",
+        "bare ioctl {:.0} ns, through the hook {:.0} ns, fstat {:.0} ns; IOAS map+unmap 4 KiB {:.0} ns ({:.1}x a bare ioctl); type1 MAP_DMA+UNMAP_DMA 4 KiB {:.0} ns ({:.1}x)",
         ns[0],
         ns[1],
+        ns[4],
         ns[2],
         ns[2] / ns[0],
         ns[3],
@@ -224,12 +237,13 @@ const CHILD: &str = "SOFTIOMMU_BENCH_PRELOADED";
 /// `softiommu exec --device dsa@0000:00:04.0` sets; its exit status.
 fn under_preload() -> i32 {
     let exe = std::env::current_exe().expect("this binary");
-    // target/<profile>/deps/ioctl-<hash> beside target/<profile>/libsoftiommu_preload.so.
-    let lib = exe
-        .parent()
-        .and_then(|d| d.parent())
+    // The library is built into target/<profile>/deps beside this binary (and copied up
+    // one level by builds that ask for it).
+    let deps = exe.parent().expect("the binary's directory").to_path_buf();
+    let lib = [deps.clone(), deps.join("..")]
+        .into_iter()
         .map(|d| d.join("libsoftiommu_preload.so"))
-        .filter(|l| l.exists())
+        .find(|l| l.exists())
         .expect("libsoftiommu_preload.so is built beside the benchmark");
     let st = std::process::Command::new(exe)
         .args(std::env::args_os().skip(1))
