@@ -382,16 +382,49 @@ impl Domain {
 
     /// Runs `f` on the driver of each instance the domain is attached to, once each.
     fn each_instance(&self, f: impl Fn(&dyn IommuDriver)) {
-        let users = self.attachments.read().clone();
-        let mut done: Vec<InstanceId> = Vec::new();
-        for a in users {
-            // A driver that is gone caches nothing of the domain.
-            if !done.contains(&a.instance)
-                && let Some(driver) = a.driver.upgrade()
-            {
-                done.push(a.instance);
-                f(&*driver);
+        // The drivers are called without the attachments' lock held. A domain is almost
+        // always used on one or two instances: those are held inline, without allocating.
+        {
+            let users = self.attachments.read();
+            if let [only] = users.as_slice() {
+                let driver = only.driver.upgrade();
+                drop(users);
+                // A driver that is gone caches nothing of the domain.
+                if let Some(driver) = driver {
+                    f(&*driver);
+                }
+                return;
             }
+        }
+        const INLINE: usize = 2;
+        let mut inline: [Option<(InstanceId, Arc<dyn IommuDriver>)>; INLINE] = [None, None];
+        let mut more: Vec<(InstanceId, Arc<dyn IommuDriver>)> = Vec::new();
+        {
+            let users = self.attachments.read();
+            let mut n = 0;
+            for a in users.iter() {
+                let seen = inline[..n.min(INLINE)]
+                    .iter()
+                    .flatten()
+                    .chain(more.iter())
+                    .any(|(i, _)| *i == a.instance);
+                // A driver that is gone caches nothing of the domain.
+                if seen {
+                    continue;
+                }
+                let Some(driver) = a.driver.upgrade() else {
+                    continue;
+                };
+                if n < INLINE {
+                    inline[n] = Some((a.instance, driver));
+                } else {
+                    more.push((a.instance, driver));
+                }
+                n += 1;
+            }
+        }
+        for (_, driver) in inline.iter().flatten().chain(more.iter()) {
+            f(&**driver);
         }
     }
 

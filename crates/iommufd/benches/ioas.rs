@@ -1,7 +1,9 @@
 //! IOAS map and unmap speed into an IOAS attached to a VT-d domain: 1 GiB of user memory that
 //! can only be mapped in 4 KiB pages, and 1 GiB on 2 MiB alignment; a 4 KiB map+unmap pair
 //! through the binary interface. Baselines in the same run: the same pair through the typed
-//! API, and the core domain's own map and unmap (no IOAS, no pinning).
+//! API, and the core domain's own map and unmap (no IOAS, no pinning), both on a domain
+//! attached to nothing (no invalidation) and on one attached to a second device of the same
+//! VT-d unit (every unmap invalidates its IOTLB through the queue, as the IOAS's does).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -25,7 +27,8 @@ struct Rig {
 }
 
 fn rig() -> Rig {
-    let p = vtd(1);
+    // Device 0 is the IOAS's; device 1 carries the attached baseline's bare domain.
+    let p = vtd(2);
     let ctx = p.context(1 << 40);
     let ioas = ctx.ioas_alloc().expect("IOAS");
     let dev = ctx.device_bind(p.devs[0]).expect("bind");
@@ -141,6 +144,23 @@ fn pair(c: &mut Criterion) {
                 .map_sync(0x10_0000, black_box(va), 4096, Prot::RW)
                 .expect("map");
             domain.unmap_sync(0x10_0000, 4096).expect("unmap");
+        })
+    });
+    let attached =
+        r.p.host
+            .iommu()
+            .new_paging(r.p.devs[1], Default::default())
+            .expect("domain");
+    r.p.host
+        .iommu()
+        .attach(r.p.devs[1], &attached)
+        .expect("attach");
+    g.bench_function("baseline: attached domain map+unmap", |b| {
+        b.iter(|| {
+            attached
+                .map_sync(0x10_0000, black_box(va), 4096, Prot::RW)
+                .expect("map");
+            attached.unmap_sync(0x10_0000, 4096).expect("unmap");
         })
     });
     g.finish();

@@ -1,7 +1,7 @@
 //! What every context of one process shares: its memory, the IOMMU core, the pins on its
 //! pages, the locked-memory accounts of its users, and the failure points tests can trip.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -71,11 +71,13 @@ impl Payer {
     }
 }
 
+/// Ordered maps: a process has few users and address spaces, and looking one up costs less
+/// than hashing its id on every pin.
 #[derive(Default)]
 struct Accounts {
-    user_locked: HashMap<u32, u64>,
-    mm_locked: HashMap<u64, u64>,
-    mm_pinned: HashMap<u64, u64>,
+    user_locked: BTreeMap<u32, u64>,
+    mm_locked: BTreeMap<u64, u64>,
+    mm_pinned: BTreeMap<u64, u64>,
 }
 
 /// Counts the failure points a call passes, and makes the n-th one fail: the hook a test

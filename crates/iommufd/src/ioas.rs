@@ -135,7 +135,7 @@ impl Context {
             length,
         };
         let mut iopt = ioas.iopt.lock();
-        iopt.map(vec![slice], fixed(flags, iova), hint, prot)
+        iopt.map_one(slice, fixed(flags, iova), hint, prot)
     }
 
     /// `IOMMU_IOAS_UNMAP`: unmaps the mappings wholly inside `[iova, iova + length)`;

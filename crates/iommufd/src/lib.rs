@@ -71,7 +71,7 @@ pub use selftest::{
     TEST_OP_MD_CHECK_REFS, TEST_OP_MOCK_DOMAIN, TEST_OP_MOCK_DOMAIN_FLAGS,
     TEST_OP_MOCK_DOMAIN_REPLACE, TEST_OP_SET_TEMP_MEMORY_LIMIT,
 };
-pub use spans::SpanCounts;
+pub use spans::{Edges, SpanCounts};
 pub use uapi::{IOMMUFD_TYPE, iommufd_ioctl};
 pub use veventq::{
     VEVENT_HEADER_SIZE, VEVENTQ_FLAG_LOST_EVENTS, VEVENTQ_TYPE_ARM_SMMUV3, VEVENTQ_TYPE_DEFAULT,

@@ -10,7 +10,7 @@ use softiommu_mem::FileMapping;
 
 use crate::error::{Result, err};
 use crate::host::{Host, PAGE_SIZE, Payer};
-use crate::spans::SpanCounts;
+use crate::spans::{Edges, SpanCounts};
 
 /// Where the bytes are.
 enum Backing {
@@ -146,7 +146,7 @@ impl Pages {
         self.host.faults().check("pinning pages")?;
         let mut pinned = self.pinned.lock();
         let new = pinned.add(pages.clone());
-        let count: u64 = new.iter().map(|r| r.end - r.start).sum();
+        let count = new.pages();
         let present = new.iter().try_for_each(|r| self.check_present(r.clone()));
         let charged = present.and_then(|()| self.host.charge(&self.payer, count));
         if let Err(e) = charged {
@@ -165,8 +165,11 @@ impl Pages {
         self.release(gone);
     }
 
-    fn release(&self, gone: Vec<Range<u64>>) {
-        let count: u64 = gone.iter().map(|r| r.end - r.start).sum();
+    fn release(&self, gone: Edges) {
+        if gone.is_empty() {
+            return;
+        }
+        let count = gone.pages();
         for r in gone {
             self.host.unpin_pages(self.host_pages(r));
         }
@@ -205,10 +208,12 @@ impl Pages {
 
 impl Drop for Pages {
     fn drop(&mut self) {
-        let runs: Vec<(Range<u64>, u32)> = self.pinned.get_mut().runs().collect();
-        if !runs.is_empty() {
-            *self.pinned.get_mut() = SpanCounts::new();
-            self.release(runs.into_iter().map(|(r, _)| r).collect());
+        let pinned = self.pinned.get_mut();
+        if pinned.is_empty() {
+            return;
         }
+        let gone: Edges = pinned.runs().map(|(r, _)| r).collect();
+        *pinned = SpanCounts::new();
+        self.release(gone);
     }
 }

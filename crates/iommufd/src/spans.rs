@@ -6,10 +6,79 @@ use std::ops::Range;
 
 /// Per-page use counts over a space of page numbers, stored as maximal runs of equal,
 /// non-zero count.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone)]
 pub struct SpanCounts {
-    /// Run start -> (run end, exclusive; count).
+    /// The only run, while there is exactly one and `runs` is empty: the common case of
+    /// one mapping's pages, held without allocating.
+    lone: Option<(u64, u64, u32)>,
+    /// Run start -> (run end, exclusive; count), when there is not exactly one run.
     runs: BTreeMap<u64, (u64, u32)>,
+}
+
+impl PartialEq for SpanCounts {
+    fn eq(&self, other: &SpanCounts) -> bool {
+        self.runs().eq(other.runs())
+    }
+}
+
+impl Eq for SpanCounts {}
+
+/// The sub-ranges of pages whose count went from zero to one or from one to zero in one
+/// change, in order, touching ones joined. One range is held without allocating.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Edges {
+    first: Option<Range<u64>>,
+    rest: Vec<Range<u64>>,
+}
+
+impl Edges {
+    fn one(r: Range<u64>) -> Edges {
+        Edges {
+            first: Some(r),
+            rest: Vec::new(),
+        }
+    }
+
+    /// Whether no page changed.
+    pub fn is_empty(&self) -> bool {
+        self.first.is_none()
+    }
+
+    /// The ranges, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &Range<u64>> {
+        self.first.iter().chain(self.rest.iter())
+    }
+
+    /// How many pages the ranges hold.
+    pub fn pages(&self) -> u64 {
+        self.iter().map(|r| r.end - r.start).sum()
+    }
+}
+
+impl IntoIterator for Edges {
+    type Item = Range<u64>;
+    type IntoIter =
+        std::iter::Chain<std::option::IntoIter<Range<u64>>, std::vec::IntoIter<Range<u64>>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.first.into_iter().chain(self.rest)
+    }
+}
+
+impl FromIterator<Range<u64>> for Edges {
+    fn from_iter<I: IntoIterator<Item = Range<u64>>>(iter: I) -> Edges {
+        let mut it = iter.into_iter();
+        Edges {
+            first: it.next(),
+            rest: it.collect(),
+        }
+    }
+}
+
+impl PartialEq<Vec<Range<u64>>> for Edges {
+    fn eq(&self, other: &Vec<Range<u64>>) -> bool {
+        self.iter().eq(other.iter())
+    }
 }
 
 impl SpanCounts {
@@ -20,11 +89,14 @@ impl SpanCounts {
 
     /// Whether no page is in use.
     pub fn is_empty(&self) -> bool {
-        self.runs.is_empty()
+        self.lone.is_none() && self.runs.is_empty()
     }
 
     /// The count of page `page`.
     pub fn count(&self, page: u64) -> u32 {
+        if let Some((s, e, n)) = self.lone {
+            return if (s..e).contains(&page) { n } else { 0 };
+        }
         match self.runs.range(..=page).next_back() {
             Some((_, &(end, n))) if page < end => n,
             _ => 0,
@@ -33,28 +105,33 @@ impl SpanCounts {
 
     /// Pages with a non-zero count.
     pub fn pages_in_use(&self) -> u64 {
-        self.runs.iter().map(|(s, (e, _))| e - s).sum()
+        self.runs().map(|(r, _)| r.end - r.start).sum()
     }
 
     /// The runs, as `(pages, count)`.
     pub fn runs(&self) -> impl Iterator<Item = (Range<u64>, u32)> + '_ {
-        self.runs.iter().map(|(&s, &(e, n))| (s..e, n))
+        let lone = self.lone.map(|(s, e, n)| (s..e, n));
+        lone.into_iter()
+            .chain(self.runs.iter().map(|(&s, &(e, n))| (s..e, n)))
     }
 
     /// Adds one use to every page of `pages`; returns the sub-ranges that went from unused to
     /// used.
-    pub fn add(&mut self, pages: Range<u64>) -> Vec<Range<u64>> {
+    pub fn add(&mut self, pages: Range<u64>) -> Edges {
         self.change(pages, true)
     }
 
     /// Removes one use from every page of `pages`; returns the sub-ranges that went from used
     /// to unused. Pages not in use stay unused (the caller's bookkeeping never asks that).
-    pub fn remove(&mut self, pages: Range<u64>) -> Vec<Range<u64>> {
+    pub fn remove(&mut self, pages: Range<u64>) -> Edges {
         self.change(pages, false)
     }
 
     /// Whether every page of `pages` has a count of at least one.
     pub fn covers(&self, pages: Range<u64>) -> bool {
+        if let Some((s, e, _)) = self.lone {
+            return pages.start >= pages.end || (s <= pages.start && pages.end <= e);
+        }
         let mut at = pages.start;
         while at < pages.end {
             match self.runs.range(..=at).next_back() {
@@ -65,10 +142,38 @@ impl SpanCounts {
         true
     }
 
-    fn change(&mut self, pages: Range<u64>, add: bool) -> Vec<Range<u64>> {
+    fn change(&mut self, pages: Range<u64>, add: bool) -> Edges {
         if pages.start >= pages.end {
-            return Vec::new();
+            return Edges::default();
         }
+        // The lone run: the first user of pages when nothing is in use, and the last user
+        // of exactly that run.
+        match self.lone {
+            None if add && self.runs.is_empty() => {
+                self.lone = Some((pages.start, pages.end, 1));
+                return Edges::one(pages);
+            }
+            Some((s, e, 1)) if !add && s == pages.start && e == pages.end => {
+                self.lone = None;
+                return Edges::one(pages);
+            }
+            Some((s, e, n)) => {
+                // Anything else works on the runs.
+                self.lone = None;
+                self.runs.insert(s, (e, n));
+            }
+            None => {}
+        }
+        let edges = self.change_runs(pages, add);
+        if self.runs.len() == 1
+            && let Some((s, (e, n))) = self.runs.pop_first()
+        {
+            self.lone = Some((s, e, n));
+        }
+        edges
+    }
+
+    fn change_runs(&mut self, pages: Range<u64>, add: bool) -> Edges {
         if let Some(edges) = self.change_alone(&pages, add) {
             return edges;
         }
@@ -103,31 +208,31 @@ impl SpanCounts {
             edges.push(at..pages.end);
         }
         self.merge_around(pages.start, pages.end);
-        merge_ranges(edges)
+        merge_ranges(edges).into_iter().collect()
     }
 
-    /// Splits the run containing `at` (if any starts before it) into two at `at`.
     /// The common cases without splitting or merging: a first user of pages that touch no
     /// run, and the last user of exactly one run. `None` when neither applies.
-    fn change_alone(&mut self, pages: &Range<u64>, add: bool) -> Option<Vec<Range<u64>>> {
+    fn change_alone(&mut self, pages: &Range<u64>, add: bool) -> Option<Edges> {
         let before = self.runs.range(..pages.end).next_back();
         if add {
             let free = before.is_none_or(|(_, &(e, _))| e < pages.start);
             let after_free = self.runs.get(&pages.end).is_none_or(|&(_, n)| n != 1);
             if free && after_free {
                 self.runs.insert(pages.start, (pages.end, 1));
-                return Some(vec![pages.clone()]);
+                return Some(Edges::one(pages.clone()));
             }
         } else if let Some((&s, &(e, 1))) = before
             && s == pages.start
             && e == pages.end
         {
             self.runs.remove(&s);
-            return Some(vec![pages.clone()]);
+            return Some(Edges::one(pages.clone()));
         }
         None
     }
 
+    /// Splits the run containing `at` (if any starts before it) into two at `at`.
     fn split_at(&mut self, at: u64) {
         if let Some((&s, &(e, n))) = self.runs.range(..at).next_back()
             && at < e

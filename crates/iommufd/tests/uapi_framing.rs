@@ -174,3 +174,63 @@ fn ioas_alloc_takes_no_flags() {
     };
     assert_eq!(common::call(&ctx, 0x81, &mut c), Err(libc::EOPNOTSUPP));
 }
+
+/// An `IOMMU_HWPT_ALLOC` of a plain paging HWPT on a bound device, with the caller's size 24
+/// (the command's minimum: the fields up to `out_hwpt_id`), as bytes.
+fn short_hwpt_alloc(ctx: &softiommu_iommufd::Context, p: &common::Platform) -> Vec<u8> {
+    let ioas = ioas_alloc(ctx);
+    let dev = ctx.device_bind(p.devs[0]).expect("bind");
+    bytes_of(&k::iommu_hwpt_alloc {
+        size: 24,
+        dev_id: dev,
+        pt_id: ioas,
+        ..Default::default()
+    })
+}
+
+#[test]
+fn bytes_past_a_short_size_are_not_read_as_the_structure() {
+    let p = vtd(1);
+    let ctx = p.context(1 << 20);
+    let mut b = short_hwpt_alloc(&ctx, &p);
+    // What follows the caller's 24 bytes would be a driver-data type, its length and pointer,
+    // and a fault queue: none of it is the caller's, so it must read as zero.
+    b[24..].fill(0xa5);
+    let before = b[24..].to_vec();
+    assert_eq!(raw(&ctx, iommufd_ioctl(0x89), &mut b), Ok(0));
+    let out: k::iommu_hwpt_alloc = from_bytes(&b);
+    assert_ne!(out.out_hwpt_id, 0);
+    assert_eq!(
+        b[24..],
+        before[..],
+        "nothing written past the caller's size"
+    );
+}
+
+#[test]
+fn a_short_structure_that_ends_where_memory_does_is_read() {
+    let p = vtd(1);
+    let ctx = p.context(1 << 20);
+    let b = short_hwpt_alloc(&ctx, &p);
+    // The caller's 24 bytes end a page and the next page is inaccessible: the kernel reads
+    // only the caller's size, so the call succeeds.
+    let mut buf = common::Buffer::new(8192, 4096);
+    let at = 4096 - 24;
+    buf.bytes_mut()[at..4096].copy_from_slice(&b[..24]);
+    let guard = buf.addr(4096) as *mut libc::c_void;
+    // SAFETY: the page belongs to `buf` and is made accessible again before it is freed.
+    assert_eq!(unsafe { libc::mprotect(guard, 4096, libc::PROT_NONE) }, 0);
+    let r = ctx.ioctl(u64::from(iommufd_ioctl(0x89)), buf.addr(at));
+    // SAFETY: as above.
+    assert_eq!(
+        unsafe { libc::mprotect(guard, 4096, libc::PROT_READ | libc::PROT_WRITE) },
+        0
+    );
+    assert_eq!(r.map_err(|e| e.errno()), Ok(0));
+    let id = u32::from_ne_bytes(
+        buf.bytes_mut()[at + 16..at + 20]
+            .try_into()
+            .expect("4 bytes"),
+    );
+    assert_ne!(id, 0, "the new HWPT's id was written back");
+}

@@ -30,20 +30,34 @@ impl IoPt {
     /// only partly inside is `ENOENT`, and so is a range holding no area.
     pub(crate) fn areas_in(&self, start: u64, last: u64) -> Result<Vec<(u64, u64)>> {
         let mut found = Vec::new();
+        self.each_area_in(start, last, |s, l| found.push((s, l)))?;
+        Ok(found)
+    }
+
+    /// Hands the areas of [`areas_in`](Self::areas_in) to `f` in order, without gathering
+    /// them; the errors are those of `areas_in`, and `f` has seen areas before a split one.
+    pub(crate) fn each_area_in(
+        &self,
+        start: u64,
+        last: u64,
+        mut f: impl FnMut(u64, u64),
+    ) -> Result<()> {
+        let mut any = false;
         let mut at = start;
         while let Some((s, l)) = intersects(&self.areas, at, last) {
             if s < start || l > last {
                 return err(libc::ENOENT, "the range would split a mapping");
             }
-            found.push((s, l));
+            any = true;
+            f(s, l);
             match l.checked_add(1) {
                 Some(n) if n <= last => at = n,
                 _ => break,
             }
         }
-        if found.is_empty() {
+        if !any {
             return err(libc::ENOENT, "no mapping in the range");
         }
-        Ok(found)
+        Ok(())
     }
 }

@@ -134,54 +134,28 @@ impl IoPt {
     /// the first IOVA.
     pub(crate) fn map(
         &mut self,
-        slices: Vec<Slice>,
+        mut slices: Vec<Slice>,
         iova: Option<u64>,
         hint_addr: u64,
         prot: Prot,
     ) -> Result<u64> {
+        if slices.len() == 1
+            && let Some(one) = slices.pop()
+        {
+            return self.map_one(one, iova, hint_addr, prot);
+        }
         let length = slices
             .iter()
             .try_fold(0u64, |acc, s| acc.checked_add(s.length));
-        let Some(length) = length else {
-            return err(libc::EOVERFLOW, "total length overflows");
-        };
-        if length == 0 || length & (self.iova_alignment - 1) != 0 {
-            return err(
-                libc::EINVAL,
-                "length zero or not aligned to the IOAS's alignment",
-            );
-        }
-        let iova = match iova {
-            Some(iova) => {
-                self.check_iova(iova, length)?;
-                iova
-            }
-            None => self.alloc_iova(hint_addr, length)?,
-        };
+        let iova = self.place(length, iova, hint_addr)?;
         // Check every slice before inserting anything.
         let mut at = iova;
         let mut areas = Vec::with_capacity(slices.len());
         for s in slices {
-            if prot.contains(Prot::WRITE) && !s.pages.writable() {
-                return err(libc::EPERM, "write access to memory mapped read-only");
-            }
-            if (s.start_byte % PAGE_SIZE) & (self.iova_alignment - 1) != 0 {
-                return err(
-                    libc::EINVAL,
-                    "page offset not aligned to the IOAS's alignment",
-                );
-            }
-            let Some(last) = at.checked_add(s.length - 1) else {
-                return err(libc::EOVERFLOW, "IOVA plus length overflows");
-            };
-            let area = Area {
-                last,
-                pages: s.pages,
-                start_byte: s.start_byte,
-                prot,
-            };
+            let area = self.area_of(s, at, prot)?;
+            let next = area.last.wrapping_add(1);
             areas.push((at, area));
-            at = last.wrapping_add(1);
+            at = next;
         }
         // Fill the domains; undo what was filled on a failure.
         for (i, (start, area)) in areas.iter().enumerate() {
@@ -198,15 +172,90 @@ impl IoPt {
         Ok(iova)
     }
 
+    /// [`map`](Self::map) of one slice, without gathering areas first.
+    pub(crate) fn map_one(
+        &mut self,
+        slice: Slice,
+        iova: Option<u64>,
+        hint_addr: u64,
+        prot: Prot,
+    ) -> Result<u64> {
+        let iova = self.place(Some(slice.length), iova, hint_addr)?;
+        let area = self.area_of(slice, iova, prot)?;
+        self.fill_area(iova, &area)?;
+        self.areas.insert(iova, area);
+        Ok(iova)
+    }
+
+    /// Checks the total `length` of a new mapping (`None`: it overflowed) and the IOVA
+    /// given, or chooses one; returns the first IOVA.
+    fn place(&self, length: Option<u64>, iova: Option<u64>, hint_addr: u64) -> Result<u64> {
+        let Some(length) = length else {
+            return err(libc::EOVERFLOW, "total length overflows");
+        };
+        if length == 0 || length & (self.iova_alignment - 1) != 0 {
+            return err(
+                libc::EINVAL,
+                "length zero or not aligned to the IOAS's alignment",
+            );
+        }
+        match iova {
+            Some(iova) => {
+                self.check_iova(iova, length)?;
+                Ok(iova)
+            }
+            None => self.alloc_iova(hint_addr, length),
+        }
+    }
+
+    /// Checks slice `s` for mapping at `at` with `prot`, and makes its area.
+    fn area_of(&self, s: Slice, at: u64, prot: Prot) -> Result<Area> {
+        if prot.contains(Prot::WRITE) && !s.pages.writable() {
+            return err(libc::EPERM, "write access to memory mapped read-only");
+        }
+        if (s.start_byte % PAGE_SIZE) & (self.iova_alignment - 1) != 0 {
+            return err(
+                libc::EINVAL,
+                "page offset not aligned to the IOAS's alignment",
+            );
+        }
+        let Some(last) = at.checked_add(s.length - 1) else {
+            return err(libc::EOVERFLOW, "IOVA plus length overflows");
+        };
+        Ok(Area {
+            last,
+            pages: s.pages,
+            start_byte: s.start_byte,
+            prot,
+        })
+    }
+
     /// Unmaps every area inside `[start, last]`; an area only partly inside is `ENOENT`, and
     /// so is a range holding no area. Returns the bytes unmapped.
     pub(crate) fn unmap(&mut self, start: u64, last: u64) -> Result<u64> {
-        let firsts = self.areas_in(start, last)?;
+        // Check the whole range first: nothing is removed when any area would be split.
+        let (mut count, mut first) = (0u32, 0u64);
+        self.each_area_in(start, last, |s, _| {
+            count += 1;
+            first = s;
+        })?;
+        if count == 1
+            && let Some(area) = self.areas.remove(&first)
+        {
+            self.unfill_area(first, &area);
+            return Ok(area.last - first + 1);
+        }
         let mut bytes = 0u64;
-        for (s, _) in firsts {
-            if let Some(area) = self.areas.remove(&s) {
-                self.unfill_area(s, &area);
-                bytes = bytes.wrapping_add(area.last - s + 1);
+        let mut at = start;
+        while let Some((s, _)) = intersects(&self.areas, at, last) {
+            let Some(area) = self.areas.remove(&s) else {
+                break;
+            };
+            self.unfill_area(s, &area);
+            bytes = bytes.wrapping_add(area.last - s + 1);
+            match area.last.checked_add(1) {
+                Some(n) if n <= last => at = n,
+                _ => break,
             }
         }
         Ok(bytes)

@@ -265,10 +265,17 @@ impl Context {
         if !(CMD_BASE..CMD_END).contains(&nr) || test_off {
             return crate::vfio::container_ioctl(self, cmd, arg);
         }
-        let mut size = [0u8; 4];
-        read_user(self, arg, &mut size)?;
-        let user_size = u32::from_ne_bytes(size);
-        let Some(op) = OPS.iter().find(|o| o.nr == nr) else {
+        let op = OPS.iter().find(|o| o.nr == nr);
+        let mut buf = [0u8; UCMD_BYTES];
+        // The common case reads the whole structure at once; where that faults, the size is
+        // read alone first, as the kernel reads it, so that the errors come in its order.
+        // Every size in the table fits (checked when the crate is built).
+        let whole = op.is_some_and(|o| read_user(self, arg, &mut buf[..o.size]).is_ok());
+        if !whole {
+            read_user(self, arg, &mut buf[..4])?;
+        }
+        let user_size = u32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]);
+        let Some(op) = op else {
             return err(libc::ENOTTY, "no such iommufd command");
         };
         if cmd != iommufd_ioctl(nr) {
@@ -277,10 +284,13 @@ impl Context {
         if (user_size as usize) < op.min {
             return err(libc::EINVAL, "structure size under the command's minimum");
         }
-        let mut buf = [0u8; UCMD_BYTES];
-        // Every size in the table fits (checked when the crate is built).
-        let have = op.size.min(user_size as usize).min(UCMD_BYTES);
-        read_user(self, arg, &mut buf[..have])?;
+        let have = op.size.min(user_size as usize);
+        if whole {
+            // Bytes past the caller's size are not the caller's structure: zero, as if unread.
+            buf[have..op.size].fill(0);
+        } else {
+            read_user(self, arg, &mut buf[..have])?;
+        }
         self.check_zero_tail(arg, op.size as u64, u64::from(user_size))?;
         let mut ucmd = Ucmd {
             arg,
@@ -292,6 +302,9 @@ impl Context {
 
     /// Checks that the caller's bytes `[from, to)` past the structure are zero: `E2BIG`.
     fn check_zero_tail(&self, arg: u64, from: u64, to: u64) -> Result<()> {
+        if from >= to {
+            return Ok(());
+        }
         let mut at = from;
         let mut chunk = [0u8; TAIL_CHUNK];
         while at < to {

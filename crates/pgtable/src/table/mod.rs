@@ -410,6 +410,9 @@ impl<F: Format, M: AddressSpace> PageTable<F, M> {
     /// unmaps has completed on every IOMMU that walks this table. Returns how many pages went
     /// back. (Detached chains kept for reattachment stay: they are few and bounded.)
     pub fn release_freed(&mut self) -> usize {
+        if self.st.parked.is_empty() {
+            return 0;
+        }
         let granule = self.ctx.fmt.geometry().granule();
         let mut n = 0;
         for page in self.st.parked.drain() {

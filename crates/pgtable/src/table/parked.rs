@@ -64,6 +64,11 @@ impl Parked {
         self.first.drain().map(|(_, page)| page).chain(more)
     }
 
+    /// Whether no page is kept (without walking the maps, which draining an empty one does).
+    pub(super) fn is_empty(&self) -> bool {
+        self.first.is_empty() && self.more.is_empty()
+    }
+
     /// Pages kept.
     pub(super) fn len(&self) -> usize {
         self.first.len() + self.more.values().map(Vec::len).sum::<usize>()

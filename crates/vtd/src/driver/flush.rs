@@ -18,8 +18,18 @@ const MAX_PSI_CHUNKS: usize = 16;
 
 /// `[start, end)` as naturally aligned power-of-two runs of 4 KiB pages, each at most
 /// 2^`max_am` pages: (address, AM) pairs.
+#[cfg(test)]
 pub(super) fn psi_chunks(start: u64, end: u64, max_am: u8) -> Vec<(u64, u8)> {
     let mut out = Vec::new();
+    psi_chunks_each(start, end, max_am, |c| {
+        out.push(c);
+        true
+    });
+    out
+}
+
+/// Hands the chunks of `[start, end)` (as `psi_chunks` lists them) to `f` in order, while it returns `true`.
+fn psi_chunks_each(start: u64, end: u64, max_am: u8, mut f: impl FnMut((u64, u8)) -> bool) {
     let mut s = start & !0xfff;
     let e = end.saturating_add(0xfff) & !0xfff;
     while s < e {
@@ -31,13 +41,48 @@ pub(super) fn psi_chunks(start: u64, end: u64, max_am: u8) -> Vec<(u64, u8)> {
         {
             am += 1;
         }
-        out.push((s, am));
+        if !f((s, am)) {
+            return;
+        }
         s = s.saturating_add(0x1000u64 << am);
         if s == u64::MAX {
             break;
         }
     }
-    out
+}
+
+/// The page-selective chunks of a range when there are at most [`MAX_PSI_CHUNKS`] of them, held
+/// without allocating.
+struct Chunks {
+    list: [(u64, u8); MAX_PSI_CHUNKS],
+    len: usize,
+}
+
+impl Chunks {
+    const EMPTY: Chunks = Chunks {
+        list: [(0, 0); MAX_PSI_CHUNKS],
+        len: 0,
+    };
+
+    /// Fills `self` (empty) with the chunks of `[start, end)`; `false` when there are more
+    /// than it holds.
+    fn fill(&mut self, start: u64, end: u64, max_am: u8) -> bool {
+        let mut over = false;
+        psi_chunks_each(start, end, max_am, |chunk| {
+            if self.len == MAX_PSI_CHUNKS {
+                over = true;
+                return false;
+            }
+            self.list[self.len] = chunk;
+            self.len += 1;
+            true
+        });
+        !over
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &(u64, u8)> {
+        self.list[..self.len].iter()
+    }
 }
 
 /// A p_iotlb_inv_dsc for `pasid` of `did`: page-selective for `page` = (address, AM),
@@ -113,32 +158,33 @@ pub(super) fn psi_cover(start: u64, end: u64) -> (u64, u8) {
 }
 
 impl<M: AddressSpace + 'static> VtdDriver<M> {
-    /// The descriptors that invalidate what the unit and the devices cache of `domain` for
-    /// `range` (all of it with `None`); none when the domain has no ID here.
+    /// Appends to `descs` the descriptors that invalidate what the unit and the devices
+    /// cache of `domain` for `range` (all of it with `None`); none when the domain has no ID
+    /// here.
     pub(super) fn flush_descs(
         &self,
         st: &State,
         domain: &Domain,
         range: Option<(u64, u64)>,
         tables_freed: bool,
-    ) -> Vec<[u64; 4]> {
+        descs: &mut Vec<[u64; 4]>,
+    ) {
         let Some(u) = st.dids.get(&domain.id()) else {
-            return Vec::new();
+            return;
         };
         let did = u.did;
         let ih = !tables_freed;
         let first_stage = first_stage(domain);
         let nested = matches!(domain.kind(), DomainKind::Nested(_));
+        let mut list = Chunks::EMPTY;
         let chunks = match range {
-            Some((s, e)) if !nested && s < e => {
+            Some((s, e)) if !nested && s < e && (first_stage || self.hw.cap.psi()) => {
                 let max_am = if first_stage { 51 } else { self.hw.cap.mamv() };
-                let c = psi_chunks(s, e, max_am);
-                (c.len() <= MAX_PSI_CHUNKS && (first_stage || self.hw.cap.psi())).then_some(c)
+                list.fill(s, e, max_am).then_some(&list)
             }
             _ => None,
         };
-        let mut descs = Vec::new();
-        match (&chunks, first_stage) {
+        match (chunks, first_stage) {
             (Some(c), true) => {
                 for &(_, pasid) in &u.users {
                     descs.extend(c.iter().map(|&page| p_iotlb(did, pasid, Some(page), ih)));
@@ -163,7 +209,6 @@ impl<M: AddressSpace + 'static> VtdDriver<M> {
                 descs.push(Self::dev_tlb_all(d, pasid));
             }
         }
-        descs
     }
 
     /// The descriptors owed for `[start, end)` newly mapped in `domain`, as Linux sends

@@ -69,7 +69,7 @@ pub use queue::QueueErrorReport;
 
 use hw::Hw;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -163,8 +163,9 @@ struct State {
     queue: queue::InvQueue,
     /// Context tables by (bus, upper half).
     ctx_tables: HashMap<(u8, bool), u64>,
-    devices: HashMap<DeviceId, Dev>,
-    dids: HashMap<DomainId, DidUse>,
+    // Ordered maps: a look-up of the few devices and domains costs less than hashing the id.
+    devices: BTreeMap<DeviceId, Dev>,
+    dids: BTreeMap<DomainId, DidUse>,
     next_did: u32,
     free_dids: Vec<u16>,
     /// The page request queue (with ECAP.PRS).
@@ -174,6 +175,8 @@ struct State {
     held: PageRequestBatch,
     /// The hardware errors met, oldest first (the first 64).
     hw_errors: Vec<HwError>,
+    /// Room for the descriptors of one flush, kept between flushes so that none allocates.
+    flush_buf: Vec<[u64; 4]>,
 }
 
 impl State {
@@ -279,13 +282,14 @@ impl<M: AddressSpace + 'static> VtdDriver<M> {
                 root,
                 queue: queue::InvQueue::new(iq, IQ_BYTES, status),
                 ctx_tables: HashMap::new(),
-                devices: HashMap::new(),
-                dids: HashMap::new(),
+                devices: BTreeMap::new(),
+                dids: BTreeMap::new(),
                 next_did: u32::from(IDENTITY_DID) + 1,
                 free_dids: Vec::new(),
                 prq,
                 held: PageRequestBatch::default(),
                 hw_errors: Vec::new(),
+                flush_buf: Vec::new(),
             }),
         };
         d.bring_up()?;

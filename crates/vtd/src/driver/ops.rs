@@ -203,14 +203,21 @@ impl<M: AddressSpace + 'static> IommuDriver for VtdDriver<M> {
     fn flush(&self, domain: &Domain, range: Option<(u64, u64)>, tables_freed: bool) {
         let mut guard = self.state.lock();
         let st = &mut *guard;
-        let descs = self.flush_descs(st, domain, range, tables_freed);
+        let mut descs = std::mem::take(&mut st.flush_buf);
+        descs.clear();
+        self.flush_descs(st, domain, range, tables_freed, &mut descs);
         if !descs.is_empty() {
             // The trait gives flush no way to fail; a queue error was recovered from already.
             let _ = self.run(st, &descs);
         }
+        st.flush_buf = descs;
     }
 
     fn flush_map(&self, domain: &Domain, range: (u64, u64)) {
+        // Only a unit in caching mode is owed anything for a new mapping (CAP is read-only).
+        if !self.hw.cap.cm() {
+            return;
+        }
         let mut guard = self.state.lock();
         let st = &mut *guard;
         let descs = self.flush_map_descs(st, domain, range);

@@ -98,9 +98,13 @@ impl InvQueue {
     }
 
     fn put(&mut self, mem: &Mem, d: &[u64; 4]) -> Result<()> {
-        for (k, w) in d.iter().enumerate() {
-            mem.store_u64(self.base + self.tail + 8 * k as u64, *w)?;
+        // One write of the whole descriptor, little-endian words in order, as the unit
+        // fetches it.
+        let mut bytes = [0u8; DESC_BYTES as usize];
+        for (b, w) in bytes.chunks_exact_mut(8).zip(d) {
+            b.copy_from_slice(&w.to_le_bytes());
         }
+        mem.write(self.base + self.tail, &bytes)?;
         self.tail = (self.tail + DESC_BYTES) % self.size;
         Ok(())
     }

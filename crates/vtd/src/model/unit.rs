@@ -206,6 +206,8 @@ struct Inner {
     pasids: Vec<u64>,
     /// Invalidations carried out.
     tally: InvalidationTally,
+    /// Room for the actions of one register write, kept so that a write allocates nothing.
+    actions: Vec<Action>,
 }
 
 /// The translation mode the last SRTP latched (GSTS.RTPS), as `VtdUnit::mode` holds it.
@@ -282,6 +284,7 @@ impl<M: AddressSpace + Clone> VtdUnit<M> {
                 regs,
                 pasids,
                 tally: InvalidationTally::default(),
+                actions: Vec::new(),
             }),
             engine,
             mem,
@@ -306,10 +309,12 @@ impl<M: AddressSpace> VtdUnit<M> {
     /// carries out what the write sets in motion before returning.
     pub fn mmio_write(&self, offset: u64, size: u32, value: u64) {
         let mut inner = self.inner.lock();
-        let actions = inner.regs.write(offset, size, value);
-        for a in actions {
+        let mut actions = std::mem::take(&mut inner.actions);
+        inner.regs.write_into(offset, size, value, &mut actions);
+        for a in actions.drain(..) {
             self.act(&mut inner, a);
         }
+        inner.actions = actions;
     }
 
     /// Carries out one action of a register write.

@@ -32,6 +32,12 @@ impl RegisterFile {
     /// model is to do about it.
     pub fn write(&mut self, offset: u64, size: u32, value: u64) -> Vec<Action> {
         let mut out = Vec::new();
+        self.write_into(offset, size, value, &mut out);
+        out
+    }
+
+    /// [`write`](Self::write), appending the actions to `out` (a buffer the caller keeps).
+    pub fn write_into(&mut self, offset: u64, size: u32, value: u64, out: &mut Vec<Action>) {
         match size {
             4 if offset.is_multiple_of(4) => {
                 let base = offset & !7;
@@ -41,22 +47,21 @@ impl RegisterFile {
                     } else {
                         (value << 32, HIGH)
                     };
-                    self.write_qword(base, value, lanes, &mut out);
+                    self.write_qword(base, value, lanes, out);
                 } else {
-                    self.write_dword(offset, value as u32, &mut out);
+                    self.write_dword(offset, value as u32, out);
                 }
             }
             8 if offset.is_multiple_of(8) => {
                 if self.read_qword_reg(offset).is_some() {
-                    self.write_qword(offset, value, u64::MAX, &mut out);
+                    self.write_qword(offset, value, u64::MAX, out);
                 } else {
-                    self.write_dword(offset, value as u32, &mut out);
-                    self.write_dword(offset + 4, (value >> 32) as u32, &mut out);
+                    self.write_dword(offset, value as u32, out);
+                    self.write_dword(offset + 4, (value >> 32) as u32, out);
                 }
             }
             _ => {}
         }
-        out
     }
 
     /// Which fault record a QWORD offset falls in, and whether it is the upper QWORD.

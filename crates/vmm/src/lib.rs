@@ -1,0 +1,22 @@
+//! What a VMM does for the devices of a guest over softiommu.
+//!
+//! - [`Guest`]: a guest's RAM as rust-vmm `vm-memory` guest memory, mapped into a host IOAS
+//!   of the iommufd layer at IOVA = guest-physical address, as a VMM maps it through
+//!   `/dev/iommu`, so that a device assigned to the guest and attached to that IOAS reaches
+//!   exactly the guest's RAM.
+//! - [`viommu`]: a vIOMMU — a VT-d or SMMUv3 unit model whose physical space is the guest's
+//!   RAM, brought up by this project's own driver running against guest memory as a guest
+//!   kernel would — and, per device, an adapter that is vm-memory's
+//!   [`Iommu`](vm_memory::iommu::Iommu), so that a VMM's `IommuMemory` translates the DMA of
+//!   its emulated devices through the model (its IOTLB, its walks, its fault or event queue).
+//! - [`Shadow`]: a VT-d vIOMMU in caching mode whose guest mappings are mirrored into a
+//!   host IOAS for an assigned device, on each IOTLB invalidation the guest queues.
+
+mod error;
+mod guest;
+mod shadow;
+pub mod viommu;
+
+pub use error::{Error, Result};
+pub use guest::Guest;
+pub use shadow::{Shadow, ShadowStats};

@@ -1,0 +1,100 @@
+//! vIOMMUs: a VT-d or SMMUv3 unit model whose physical space is a guest's RAM, brought up
+//! by this project's own driver and IOMMU core running against guest memory, as a guest
+//! kernel would; and for each device behind it an adapter that is vm-memory's
+//! [`Iommu`], so that a VMM's [`IommuMemory`](vm_memory::iommu::IommuMemory) translates the
+//! device's DMA through the model.
+//!
+//! Every translation goes to the model: its IOTLB on a hit, a walk of the guest's tables
+//! on a miss, and on a refusal the fault or event the model records where the guest's
+//! driver finds it. No access is answered without the model, so an invalidation the guest
+//! carries out is seen at once, and one it forgets leaves the model's stale entry in use,
+//! as on hardware.
+
+mod guest_os;
+mod run;
+mod smmu;
+mod vtd;
+
+use softiommu_pgtable::Access;
+use vm_memory::iommu::{Error as IommuError, IotlbIterator, IovaRange};
+use vm_memory::{GuestAddress, Permissions, iommu::Iotlb};
+
+use run::{insert, many, single};
+
+pub use guest_os::GuestOs;
+pub use run::Run;
+pub use smmu::{SmmuIommu, SmmuViommu};
+pub use vtd::{VtdIommu, VtdViommu};
+
+/// A model's answer to one request at an address: the output address and the bytes to
+/// the end of its page; or why it refused.
+type Step = Result<(u64, u64), String>;
+
+/// Translates `[iova, iova + length)` for `access` page by page through `translate`,
+/// merging contiguous runs; a refusal anywhere refuses the whole access.
+fn translate_range(
+    iova: GuestAddress,
+    length: usize,
+    access: Permissions,
+    mut translate: impl FnMut(u64, Access) -> Step,
+) -> Result<IotlbIterator<Run>, IommuError> {
+    let range = IovaRange { base: iova, length };
+    let fail = |reason: String| IommuError::CannotResolve {
+        iova_range: range.clone(),
+        reason,
+    };
+    let end = u64::try_from(length)
+        .ok()
+        .and_then(|l| iova.0.checked_add(l))
+        .ok_or_else(|| fail("the range wraps".into()))?;
+    let kinds: &[Access] = match access {
+        // An access that asks for no rights is translated as a read.
+        Permissions::No | Permissions::Read => &[Access::READ],
+        Permissions::Write => &[Access::WRITE],
+        Permissions::ReadWrite => &[Access::WRITE, Access::READ],
+    };
+    let mut tlb = Iotlb::new();
+    let mut at = iova.0;
+    // The run being built (a whole page or more: the model's extents are kept whole, so
+    // the run serves any access in them) and whether others came before it.
+    let mut run: Option<(u64, u64, u64, Permissions)> = None;
+    let mut several = false;
+    while at < end {
+        let mut step = (at, 0);
+        for &kind in kinds {
+            step = translate(at, kind).map_err(&fail)?;
+        }
+        let (pa, len) = step;
+        let len = len.clamp(1, u64::MAX - at);
+        run = match run {
+            Some((i, p, l, _)) if p.wrapping_add(l) == pa => Some((i, p, l + len, access)),
+            Some(r) => {
+                insert(&mut tlb, r).map_err(&fail)?;
+                several = true;
+                Some((at, pa, len, access))
+            }
+            None => Some((at, pa, len, access)),
+        };
+        at += len;
+    }
+    let out = match run {
+        Some(r) if !several => single(page_start(r)).map_err(&fail)?,
+        Some(r) => {
+            insert(&mut tlb, r).map_err(&fail)?;
+            many(tlb)
+        }
+        None => many(tlb),
+    };
+    Iotlb::lookup(out, iova, length, access).map_err(|_| fail("not translated".into()))
+}
+
+/// Run `r` from the start of its first 4 KiB page, where input and output share their
+/// offset in it (so that accesses anywhere in the page find the same run).
+fn page_start((iova, pa, len, perm): (u64, u64, u64, Permissions)) -> (u64, u64, u64, Permissions) {
+    let off = iova & 0xfff;
+    if pa & 0xfff == off {
+        (iova - off, pa - off, len + off, perm)
+    } else {
+        (iova, pa, len, perm)
+    }
+}

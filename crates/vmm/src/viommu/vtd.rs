@@ -1,0 +1,107 @@
+//! A VT-d vIOMMU: a scalable-mode unit over the guest's RAM, its driver in the guest.
+
+use std::sync::Arc;
+
+use softiommu_core::{Mem, Rid};
+use softiommu_pgtable::Access;
+use softiommu_vtd::driver::{VtdDriver, VtdMmio};
+use softiommu_vtd::model::{Request, VtdUnit};
+use softiommu_vtd::regs::VtdParams;
+use vm_memory::iommu::{Error as IommuError, Iommu, IotlbIterator};
+use vm_memory::{GuestAddress, Permissions};
+
+use super::{GuestOs, Run, translate_range};
+use crate::{Error, Guest, Result};
+
+/// A VT-d unit whose physical space is a guest's RAM, brought up by its driver under the
+/// guest kernel's IOMMU core.
+#[derive(Debug)]
+pub struct VtdViommu {
+    unit: Arc<VtdUnit<Mem>>,
+    os: GuestOs,
+}
+
+impl VtdViommu {
+    /// A unit with `params` over `guest`'s RAM, its driver's tables and queues taken from
+    /// guest-physical `[tables.0, tables.0 + tables.1)`. Interrupts and device messages
+    /// the unit raises are dropped (the guest polls).
+    pub fn new(guest: &Guest, params: VtdParams, tables: (u64, u64)) -> Result<Self> {
+        Self::with_mmio(guest, params, tables, |unit| unit.clone())
+    }
+
+    /// [`new`](Self::new) with the guest's register accesses going through the MMIO path
+    /// `regs` makes for the unit (a VMM's trap of the unit's registers).
+    pub fn with_mmio(
+        guest: &Guest,
+        params: VtdParams,
+        tables: (u64, u64),
+        regs: impl FnOnce(&Arc<VtdUnit<Mem>>) -> Arc<dyn VtdMmio>,
+    ) -> Result<Self> {
+        let mem = guest.space();
+        let unit = VtdUnit::new(
+            params,
+            mem.clone(),
+            Arc::new(|_, _, _| {}),
+            Arc::new(|_| {}),
+        )
+        .map_err(|e| Error::Viommu(format!("VT-d unit: {e}")))?;
+        let unit = Arc::new(unit);
+        let alloc = GuestOs::tables(guest, tables)?;
+        let driver = VtdDriver::with_mmio(unit.clone(), regs(&unit), mem, alloc.clone(), None)
+            .map_err(|e| Error::Viommu(format!("VT-d driver: {e}")))?;
+        let os = GuestOs::new(guest, alloc, Arc::new(driver));
+        Ok(VtdViommu { unit, os })
+    }
+
+    /// The unit (its registers, fault records and counters, as the guest sees them).
+    pub fn unit(&self) -> &Arc<VtdUnit<Mem>> {
+        &self.unit
+    }
+
+    /// The guest kernel's side.
+    pub fn os(&self) -> &GuestOs {
+        &self.os
+    }
+
+    /// vm-memory's view of the unit for the requests of function `rid`, tagged with
+    /// `pasid` if given.
+    pub fn iommu(&self, rid: Rid, pasid: Option<u32>) -> VtdIommu {
+        VtdIommu {
+            unit: self.unit.clone(),
+            sid: rid.source_id(),
+            pasid,
+        }
+    }
+}
+
+/// One requester's DMA through a VT-d unit, as vm-memory's [`Iommu`].
+#[derive(Debug, Clone)]
+pub struct VtdIommu {
+    unit: Arc<VtdUnit<Mem>>,
+    sid: u16,
+    pasid: Option<u32>,
+}
+
+impl Iommu for VtdIommu {
+    type IotlbGuard<'a> = Run;
+
+    fn translate(
+        &self,
+        iova: GuestAddress,
+        length: usize,
+        access: Permissions,
+    ) -> std::result::Result<IotlbIterator<Run>, IommuError> {
+        translate_range(iova, length, access, |addr, access: Access| {
+            let req = Request {
+                sid: self.sid,
+                pasid: self.pasid,
+                addr,
+                access,
+            };
+            match self.unit.translate(req) {
+                Ok(t) => Ok((t.pa, t.len)),
+                Err(f) => Err(format!("VT-d fault {:?} at {addr:#x}", f.reason)),
+            }
+        })
+    }
+}

@@ -1,0 +1,228 @@
+//! A VMM's emulated device doing DMA through vm-memory's `IommuMemory`, translated by a
+//! VT-d or SMMUv3 vIOMMU whose guest driver (this project's driver and core, running over
+//! guest RAM) made, mapped and attached the device's domain: mapped and unmapped pages,
+//! permission faults recorded by the model where the guest's driver finds them, and
+//! invalidations seen at once.
+
+#![allow(clippy::unwrap_used)]
+
+use softiommu_core::{DeviceCaps, Domain, PagingRequest, Rid};
+use softiommu_pgtable::Prot;
+use softiommu_smmuv3::event::EventId;
+use softiommu_smmuv3::regs::SmmuParams;
+use softiommu_vmm::Guest;
+use softiommu_vmm::viommu::{GuestOs, SmmuViommu, VtdViommu};
+use softiommu_vtd::fault::FaultReason;
+use softiommu_vtd::regs::{CAP_REG, Frcd, RequestKind, VtdParams};
+use std::sync::Arc;
+use vm_memory::iommu::{Iommu, IommuMemory};
+use vm_memory::{Bytes, GuestAddress, GuestMemory, GuestMemoryMmap};
+
+const RID: Rid = Rid::new(0, 0, 3, 0);
+/// The guest kernel's IOMMU tables: [48 MiB, 64 MiB) of its RAM.
+const TABLES: (u64, u64) = (48 << 20, 16 << 20);
+const IOVA: u64 = 0x40_0000;
+const BUF: u64 = 0x10_0000;
+const OTHER: u64 = 0x20_0000;
+
+/// The emulated device: copies `len` bytes from IOVA `src` to IOVA `dst` through `mem`.
+fn dma_copy<M: GuestMemory>(mem: &M, src: u64, dst: u64, len: usize) -> Result<(), String> {
+    let mut b = vec![0u8; len];
+    mem.read_slice(&mut b, GuestAddress(src))
+        .map_err(|e| e.to_string())?;
+    mem.write_slice(&b, GuestAddress(dst))
+        .map_err(|e| e.to_string())
+}
+
+fn guest() -> Guest {
+    let g = Guest::new(&[(0, 64 << 20)]).unwrap();
+    let pattern: Vec<u8> = (0..0x4000u32).map(|i| (i * 7 + (i >> 8)) as u8).collect();
+    g.memory().write_slice(&pattern, GuestAddress(BUF)).unwrap();
+    g
+}
+
+/// The guest's driver: a paging domain for the device, attached at its RID.
+fn domain(os: &GuestOs) -> Arc<Domain> {
+    let dev = os.add_device(RID, DeviceCaps::default()).unwrap();
+    let d = os.core().new_paging(dev, PagingRequest::default()).unwrap();
+    os.core().attach(dev, &d).unwrap();
+    d
+}
+
+fn memory<I: Iommu>(g: &Guest, iommu: I) -> IommuMemory<GuestMemoryMmap, I> {
+    IommuMemory::new(g.memory().clone(), iommu, true, ())
+}
+
+fn ram(g: &Guest, gpa: u64, len: usize) -> Vec<u8> {
+    let mut b = vec![0u8; len];
+    g.memory().read_slice(&mut b, GuestAddress(gpa)).unwrap();
+    b
+}
+
+/// The scenario on either model; `faults()` gives the (page, write) of each fault the
+/// guest's driver finds recorded since it last looked.
+fn scenario<I: Iommu>(
+    g: &Guest,
+    d: &Domain,
+    mem: &IommuMemory<GuestMemoryMmap, I>,
+    mut faults: impl FnMut() -> Vec<(u64, bool)>,
+) {
+    // Two pages mapped read-write, one read-only after them.
+    d.map_sync(IOVA, BUF, 0x2000, Prot::RW).unwrap();
+    d.map_sync(IOVA + 0x2000, BUF + 0x2000, 0x1000, Prot::READ)
+        .unwrap();
+    // A read across the two pages, written back further on in the first.
+    dma_copy(mem, IOVA + 0xf00, IOVA + 0x10, 0x200).unwrap();
+    assert_eq!(ram(g, BUF + 0x10, 0x200), ram(g, BUF + 0xf00, 0x200));
+    assert!(faults().is_empty());
+
+    // An unmapped IOVA: the access fails, the model records the fault, nothing is written.
+    let before = ram(g, BUF, 0x3000);
+    let e = dma_copy(mem, IOVA + 0x10_0000, IOVA, 64).unwrap_err();
+    assert!(e.contains("fault"), "{e}");
+    assert_eq!(faults(), vec![(IOVA + 0x10_0000, false)]);
+    // The read-only page: read, but not written.
+    dma_copy(mem, IOVA + 0x2000, IOVA + 0x1000, 64).unwrap();
+    let e = dma_copy(mem, IOVA, IOVA + 0x2040, 64).unwrap_err();
+    assert!(e.contains("fault"), "{e}");
+    assert_eq!(faults(), vec![(IOVA + 0x2000, true)]);
+    let mut want = before.clone();
+    want.copy_within(0x2000..0x2040, 0x1000);
+    assert!(ram(g, BUF, 0x3000) == want, "only the allowed copy landed");
+
+    // Unmapping invalidates the model's IOTLB: the page is gone at once. Mapped again
+    // elsewhere, the device sees the new page.
+    assert_eq!(d.unmap_sync(IOVA, 0x1000).unwrap(), 0x1000);
+    assert!(mem.check_range(GuestAddress(IOVA + 0x1000), 8, vm_memory::Permissions::Read));
+    assert!(!mem.check_range(GuestAddress(IOVA), 8, vm_memory::Permissions::Read));
+    assert_eq!(faults(), vec![(IOVA, false)]);
+    g.memory()
+        .write_slice(b"elsewhere", GuestAddress(OTHER + 0x20))
+        .unwrap();
+    d.map_sync(IOVA, OTHER, 0x1000, Prot::RW).unwrap();
+    let mut b = [0u8; 9];
+    mem.read_slice(&mut b, GuestAddress(IOVA + 0x20)).unwrap();
+    assert_eq!(&b, b"elsewhere");
+}
+
+#[test]
+fn iommu_memory_translates_through_the_vtd_model() {
+    let g = guest();
+    let v = VtdViommu::new(&g, VtdParams::default(), TABLES).unwrap();
+    v.unit().set_checking(true);
+    let d = domain(v.os());
+    let mem = memory(&g, v.iommu(RID, None));
+    let unit = v.unit().clone();
+    // The guest's fault handler: reads and clears each primary fault record.
+    let faults = move || {
+        let cap = unit.mmio_read(CAP_REG, 8);
+        let (fro, n) = ((cap >> 24 & 0x3ff) * 16, (cap >> 40 & 0xff) + 1);
+        let mut out = Vec::new();
+        for i in 0..n {
+            let at = fro + 16 * i;
+            let bits =
+                u128::from(unit.mmio_read(at, 8)) | u128::from(unit.mmio_read(at + 8, 8)) << 64;
+            let r = Frcd::from_bits(bits);
+            if r.f() {
+                assert_eq!(r.sid(), RID.source_id());
+                let reason = FaultReason::from_code(r.fr()).unwrap();
+                let write = r.kind() == RequestKind::Write;
+                let want = if write {
+                    FaultReason::Sgn6
+                } else {
+                    FaultReason::Sss2
+                };
+                assert_eq!(reason, want, "{reason}");
+                out.push((r.fi() << 12, write));
+                unit.mmio_write(at + 8, 8, 1 << 63);
+            }
+        }
+        out
+    };
+    scenario(&g, &d, &mem, faults);
+    assert_eq!(v.unit().stale_count(), 0);
+}
+
+#[test]
+fn iommu_memory_translates_through_the_smmu_model() {
+    let g = guest();
+    let v = SmmuViommu::new(&g, SmmuParams::full(), TABLES).unwrap();
+    v.unit().set_checking(true);
+    let d = domain(v.os());
+    let mem = memory(&g, v.iommu(RID, None));
+    let driver = v.driver().clone();
+    let mut seen = 0;
+    // The guest's event handler: the new records of the event queue.
+    let faults = move || {
+        let (events, overflow) = driver.events();
+        assert!(!overflow);
+        let new = events[seen..]
+            .iter()
+            .map(|e| {
+                assert_eq!(e.sid, u32::from(RID.source_id()));
+                let perm = e.id == EventId::Permission;
+                assert!(perm || e.id == EventId::Translation, "{:?}", e.id);
+                assert_eq!(
+                    perm, !e.rnw,
+                    "a write to a read-only page is a permission fault"
+                );
+                (e.addr & !0xfff, !e.rnw)
+            })
+            .collect();
+        seen = events.len();
+        new
+    };
+    scenario(&g, &d, &mem, faults);
+    assert_eq!(v.unit().stale_count(), 0);
+}
+
+/// A device with PASIDs: its RID and PASID 7 in two domains mapping the same IOVA to
+/// different guest pages; each adapter reaches its own, and an unattached PASID none.
+fn pasids<I: Iommu>(g: &Guest, os: &GuestOs, view: impl Fn(Option<u32>) -> I) {
+    let caps = DeviceCaps {
+        pasid_bits: 20,
+        ..DeviceCaps::default()
+    };
+    let dev = os.add_device(RID, caps).unwrap();
+    let rid_domain = os.core().new_paging(dev, PagingRequest::default()).unwrap();
+    os.core().attach(dev, &rid_domain).unwrap();
+    rid_domain.map_sync(IOVA, BUF, 0x1000, Prot::RW).unwrap();
+    let req = PagingRequest {
+        pasid: true,
+        ..PagingRequest::default()
+    };
+    let pasid_domain = os.core().new_paging(dev, req).unwrap();
+    os.core().attach_pasid(dev, 7, &pasid_domain).unwrap();
+    pasid_domain
+        .map_sync(IOVA, OTHER, 0x1000, Prot::RW)
+        .unwrap();
+    g.memory()
+        .write_slice(b"pasid 7", GuestAddress(OTHER + 0x40))
+        .unwrap();
+
+    let mut b = [0u8; 7];
+    memory(g, view(Some(7)))
+        .read_slice(&mut b, GuestAddress(IOVA + 0x40))
+        .unwrap();
+    assert_eq!(&b, b"pasid 7");
+    memory(g, view(None))
+        .read_slice(&mut b, GuestAddress(IOVA + 0x40))
+        .unwrap();
+    assert_eq!(b[..], ram(g, BUF + 0x40, 7)[..]);
+    let other = memory(g, view(Some(8)));
+    assert!(other.read_slice(&mut b, GuestAddress(IOVA + 0x40)).is_err());
+}
+
+#[test]
+fn iommu_memory_translates_pasid_requests_through_the_vtd_model() {
+    let g = guest();
+    let v = VtdViommu::new(&g, VtdParams::default(), TABLES).unwrap();
+    pasids(&g, v.os(), |p| v.iommu(RID, p));
+}
+
+#[test]
+fn iommu_memory_translates_substream_requests_through_the_smmu_model() {
+    let g = guest();
+    let v = SmmuViommu::new(&g, SmmuParams::full(), TABLES).unwrap();
+    pasids(&g, v.os(), |p| v.iommu(RID, p));
+}
