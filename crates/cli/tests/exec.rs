@@ -75,6 +75,26 @@ fn a_c_vfio_user_runs_unmodified_on_smmuv3() {
     assert_ok(&o, "ok");
 }
 
+/// The DSA user-space driver: MMIO through the mapped BAR 0, `movdir64b` to the mapped
+/// portal (`SIGILL` served by the trap where the processor lacks it), the completion record
+/// and the MSI-X eventfd, a fault for an unmapped IOVA.
+#[test]
+fn a_c_dsa_driver_moves_bytes_through_the_mapped_bars_on_vtd() {
+    let prog = build("dsa_user");
+    assert_ok(&exec(&["--device", DEVICE], &prog, ""), "ok");
+}
+
+#[test]
+fn a_c_dsa_driver_moves_bytes_through_the_mapped_bars_on_smmuv3() {
+    let prog = build("dsa_user");
+    let o = exec(
+        &["--iommu", "smmuv3", "--device", DEVICE, "--memlock", "64M"],
+        &prog,
+        "",
+    );
+    assert_ok(&o, "ok");
+}
+
 #[test]
 fn wrong_options_stop_before_the_program_starts() {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));

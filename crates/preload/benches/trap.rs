@@ -42,6 +42,19 @@ extern "C" fn bare(sig: libc::c_int, info: *mut libc::siginfo_t, uctx: *mut libc
     }
 }
 
+type Sigaction =
+    unsafe extern "C" fn(libc::c_int, *const libc::sigaction, *mut libc::sigaction) -> libc::c_int;
+
+/// The C library's own `sigaction`: this binary links the preload library, whose
+/// `sigaction` would keep the trap's handler first, and the bare handler is to be first.
+fn libc_sigaction() -> Sigaction {
+    // SAFETY: a NUL-terminated name; the C library has the function.
+    let p = unsafe { libc::dlsym(libc::RTLD_NEXT, c"sigaction".as_ptr()) };
+    assert!(!p.is_null(), "the C library's sigaction");
+    // SAFETY: `p` is `sigaction`, whose prototype this is.
+    unsafe { std::mem::transmute::<*mut libc::c_void, Sigaction>(p) }
+}
+
 fn setup() -> (TrapWindow, u64) {
     let w = TrapWindow::map(4096, Arc::new(Constant)).expect("a window");
     // SAFETY: a fresh inaccessible page for the bare handler.
@@ -63,7 +76,7 @@ fn setup() -> (TrapWindow, u64) {
         act.sa_sigaction = bare as *const () as usize;
         act.sa_flags = libc::SA_SIGINFO | libc::SA_NODEFER;
         libc::sigemptyset(&mut act.sa_mask);
-        libc::sigaction(libc::SIGSEGV, &act, &raw mut BEFORE);
+        libc_sigaction()(libc::SIGSEGV, &act, &raw mut BEFORE);
     }
     (w, page)
 }

@@ -86,6 +86,9 @@ real_fns! {
     lseek: fn(c_int, off_t, c_int) -> off_t;
     mmap: fn(*mut c_void, size_t, c_int, c_int, c_int, off_t) -> *mut c_void;
     mmap64: fn(*mut c_void, size_t, c_int, c_int, c_int, off_t) -> *mut c_void;
+    munmap: fn(*mut c_void, size_t) -> c_int;
+    sigaction: fn(c_int, *const libc::sigaction, *mut libc::sigaction) -> c_int;
+    signal: fn(c_int, libc::sighandler_t) -> libc::sighandler_t;
     readlink: fn(*const c_char, *mut c_char, size_t) -> ssize_t;
     readlinkat: fn(c_int, *const c_char, *mut c_char, size_t) -> ssize_t;
     access: fn(*const c_char, c_int) -> c_int;

@@ -25,7 +25,7 @@ mod signal;
 mod vfio;
 
 pub use emulate::{Outcome, emulate_fault, set_enqcmd_pasid};
-pub use registry::{TrapWindow, register, unregister, window_at};
+pub use registry::{TrapWindow, register, unregister, unregister_range, window_at};
 pub use signal::{UNEMULATED_EXIT, install, program_sigaction};
 pub use vfio::VfioBar;
 

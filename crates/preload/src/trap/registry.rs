@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use super::MmioHandler;
@@ -14,6 +15,8 @@ struct Entry {
 
 /// Windows by start address; read by the fault handler, written only by (un)registration.
 static WINDOWS: RwLock<BTreeMap<u64, Entry>> = RwLock::new(BTreeMap::new());
+/// Windows in `WINDOWS`: while 0, [`unregister_range`] costs one load.
+static COUNT: AtomicUsize = AtomicUsize::new(0);
 
 /// Serves the `len` bytes at `base` (already mapped inaccessible by the caller) with
 /// `handler`, installing the fault handlers if they are not yet: `EINVAL` for an empty or
@@ -30,6 +33,7 @@ pub fn register(base: u64, len: u64, handler: Arc<dyn MmioHandler>) -> io::Resul
         return Err(io::Error::from_raw_os_error(libc::EEXIST));
     }
     w.insert(base, Entry { len, handler });
+    COUNT.fetch_add(1, Ordering::AcqRel);
     Ok(())
 }
 
@@ -37,7 +41,87 @@ pub fn register(base: u64, len: u64, handler: Arc<dyn MmioHandler>) -> io::Resul
 /// starts there). Faults there afterwards are no longer this module's.
 pub fn unregister(base: u64) -> Option<Arc<dyn MmioHandler>> {
     let mut w = WINDOWS.write().unwrap_or_else(PoisonError::into_inner);
-    w.remove(&base).map(|e| e.handler)
+    let gone = w.remove(&base).map(|e| e.handler);
+    if gone.is_some() {
+        COUNT.fetch_sub(1, Ordering::AcqRel);
+    }
+    gone
+}
+
+/// The part of a window left after a cut: its handler, seen from `skip` bytes further in.
+struct Rest {
+    inner: Arc<dyn MmioHandler>,
+    skip: u64,
+}
+
+impl MmioHandler for Rest {
+    fn read(&self, offset: u64, size: usize) -> u64 {
+        self.inner.read(self.skip + offset, size)
+    }
+
+    fn write(&self, offset: u64, size: usize, value: u64) {
+        self.inner.write(self.skip + offset, size, value)
+    }
+
+    fn portal(
+        &self,
+        offset: u64,
+        data: &[u8; 64],
+        how: super::PortalWrite,
+    ) -> Option<super::PortalStatus> {
+        self.inner.portal(self.skip + offset, data, how)
+    }
+}
+
+/// Stops serving the `len` bytes at `addr` (as `munmap` of that range does to a mapping):
+/// windows inside it are unregistered, and a window it covers in part keeps serving the part
+/// outside it, at the same device offsets. Returns how many windows were touched.
+pub fn unregister_range(addr: u64, len: u64) -> usize {
+    if COUNT.load(Ordering::Acquire) == 0 || len == 0 {
+        return 0;
+    }
+    let end = addr.saturating_add(len);
+    let overlaps = |w: &BTreeMap<u64, Entry>| {
+        w.range(..end)
+            .next_back()
+            .is_some_and(|(b, e)| *b + e.len > addr)
+    };
+    // Most unmappings are of the program's own memory: a shared look first.
+    if !overlaps(&WINDOWS.read().unwrap_or_else(PoisonError::into_inner)) {
+        return 0;
+    }
+    let mut w = WINDOWS.write().unwrap_or_else(PoisonError::into_inner);
+    let hit: Vec<u64> = w
+        .range(..end)
+        .rev()
+        .take_while(|(b, e)| **b + e.len > addr)
+        .map(|(b, _)| *b)
+        .collect();
+    for base in &hit {
+        let Some(e) = w.remove(base) else { continue };
+        let wend = base + e.len;
+        let mut keep = Vec::new();
+        if *base < addr {
+            keep.push((*base, addr - base, 0));
+        }
+        if wend > end {
+            keep.push((end, wend - end, end - base));
+        }
+        COUNT.fetch_sub(1, Ordering::AcqRel);
+        for (b, l, skip) in keep {
+            let handler: Arc<dyn MmioHandler> = if skip == 0 {
+                e.handler.clone()
+            } else {
+                Arc::new(Rest {
+                    inner: e.handler.clone(),
+                    skip,
+                })
+            };
+            w.insert(b, Entry { len: l, handler });
+            COUNT.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+    hit.len()
 }
 
 /// The window holding `addr`: its start, length and handler.

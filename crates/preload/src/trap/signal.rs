@@ -35,13 +35,13 @@ pub fn install() {
             // kernel); PREVIOUS is written before the handler that reads it is installed.
             unsafe {
                 let mut prev: libc::sigaction = std::mem::zeroed();
-                libc::sigaction(sig, std::ptr::null(), &mut prev);
+                (crate::real::sigaction())(sig, std::ptr::null(), &mut prev);
                 PREVIOUS[slot(sig)].store(Box::into_raw(Box::new(prev)), Ordering::Release);
                 let mut act: libc::sigaction = std::mem::zeroed();
                 act.sa_sigaction = on_signal as *const () as usize;
                 act.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_NODEFER;
                 libc::sigemptyset(&mut act.sa_mask);
-                libc::sigaction(sig, &act, std::ptr::null_mut());
+                (crate::real::sigaction())(sig, &act, std::ptr::null_mut());
             }
         }
         INSTALLED.store(true, Ordering::Release);
@@ -179,7 +179,7 @@ unsafe fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, uctx: *mut libc::c
             // Back to the default action; the instruction runs again and gets it.
             let mut dfl: libc::sigaction = std::mem::zeroed();
             dfl.sa_sigaction = libc::SIG_DFL;
-            libc::sigaction(sig, &dfl, std::ptr::null_mut());
+            (crate::real::sigaction())(sig, &dfl, std::ptr::null_mut());
         } else if prev.sa_flags & libc::SA_SIGINFO != 0 {
             let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
                 std::mem::transmute(h);
