@@ -103,6 +103,33 @@ impl Context {
         self.objects.lock().auto_hwpts(ioas)
     }
 
+    /// The automatic HWPT of `ioas` that `set` attaches to, and its id: the first existing
+    /// one `set` accepts (one refused with `EINVAL` is passed over), else a new one made
+    /// for the core's device `dev` with `flags`, destroyed again if `set` refuses it.
+    pub(crate) fn attach_auto(
+        &self,
+        ioas: Arc<Ioas>,
+        dev: softiommu_core::DeviceId,
+        flags: u32,
+        set: impl Fn(&Arc<crate::hwpt::Hwpt>) -> Result<()>,
+    ) -> Result<(u32, Arc<crate::hwpt::Hwpt>)> {
+        for (id, h) in self.auto_hwpts(&ioas) {
+            match set(&h) {
+                Ok(()) => return Ok((id, h)),
+                Err(e) if e.errno() == libc::EINVAL => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        let h = crate::hwpt::Hwpt::new_for(self, ioas, dev, flags, true)?;
+        let id = self.insert(Object::Hwpt(h.clone()))?;
+        if let Err(e) = set(&h) {
+            drop(h);
+            let _ = self.destroy(id);
+            return Err(e);
+        }
+        Ok((id, h))
+    }
+
     /// Destroys the automatic HWPTs whose last device has left.
     pub(crate) fn sweep_auto(&self) {
         let gone = self.objects.lock().take_unused_auto();

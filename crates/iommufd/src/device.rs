@@ -188,30 +188,7 @@ impl Context {
             }
             Object::Ioas(ioas) => {
                 reservation = reserve(Some(&ioas))?;
-                let mut found = None;
-                for (id, h) in self.auto_hwpts(&ioas) {
-                    match set(&h) {
-                        Ok(()) => {
-                            found = Some((id, h));
-                            break;
-                        }
-                        Err(e) if e.errno() == libc::EINVAL => continue,
-                        Err(e) => return Err(e),
-                    }
-                }
-                match found {
-                    Some(f) => f,
-                    None => {
-                        let h = Hwpt::new(self, ioas, &dev, 0, true)?;
-                        let id = self.insert(Object::Hwpt(h.clone()))?;
-                        if let Err(e) = set(&h) {
-                            drop(h);
-                            let _ = self.destroy(id);
-                            return Err(e);
-                        }
-                        (id, h)
-                    }
-                }
+                self.attach_auto(ioas, dev.id, 0, set)?
             }
             _ => return err(libc::EINVAL, "attach to an IOAS or a HWPT"),
         };

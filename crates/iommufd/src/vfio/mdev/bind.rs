@@ -150,32 +150,7 @@ impl Context {
                 set(&h)?;
                 (pt_id, h)
             }
-            Object::Ioas(ioas) => {
-                let mut found = None;
-                for (id, h) in self.auto_hwpts(&ioas) {
-                    match set(&h) {
-                        Ok(()) => {
-                            found = Some((id, h));
-                            break;
-                        }
-                        Err(e) if e.errno() == libc::EINVAL => continue,
-                        Err(e) => return Err(e),
-                    }
-                }
-                match found {
-                    Some(f) => f,
-                    None => {
-                        let h = Hwpt::new_for(self, ioas, parent, HWPT_ALLOC_PASID, true)?;
-                        let id = self.insert(Object::Hwpt(h.clone()))?;
-                        if let Err(e) = set(&h) {
-                            drop(h);
-                            let _ = self.destroy(id);
-                            return Err(e);
-                        }
-                        (id, h)
-                    }
-                }
-            }
+            Object::Ioas(ioas) => self.attach_auto(ioas, parent, HWPT_ALLOC_PASID, set)?,
             _ => return err(libc::EINVAL, "attach to an IOAS or a HWPT"),
         };
         *attached = Some(Attached::Hwpt { _held: hwpt });
