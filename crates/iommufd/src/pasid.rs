@@ -35,15 +35,7 @@ impl Context {
         if pasids.contains_key(&pasid) {
             return err(libc::EBUSY, "the PASID is attached: replace or detach it");
         }
-        self.check_page_requests(&dev, &hwpt)?;
-        driver(&dev)?;
-        self.host()
-            .iommu()
-            .attach_pasid(dev.id, pasid, &hwpt.domain)
-            .map_err(Error::from)?;
-        if let Some(q) = hwpt.fault.get() {
-            q.add_device(dev.id, dev_id);
-        }
+        self.pasid_set(&dev, dev_id, pasid, &hwpt, driver, false)?;
         pasids.insert(pasid, hwpt);
         Ok(pt_id)
     }
@@ -73,15 +65,7 @@ impl Context {
         if pasids.get(&pasid).is_some_and(|h| Arc::ptr_eq(h, &hwpt)) {
             return Ok(pt_id);
         }
-        self.check_page_requests(&dev, &hwpt)?;
-        driver(&dev)?;
-        self.host()
-            .iommu()
-            .replace_pasid(dev.id, pasid, &hwpt.domain)
-            .map_err(Error::from)?;
-        if let Some(q) = hwpt.fault.get() {
-            q.add_device(dev.id, dev_id);
-        }
+        self.pasid_set(&dev, dev_id, pasid, &hwpt, driver, true)?;
         let old = pasids.insert(pasid, hwpt);
         let queue = unused_queue(&pasids, old.as_deref());
         drop(pasids);
@@ -118,6 +102,33 @@ impl Context {
             return Ok(None);
         };
         Ok(self.object_id(|o| matches!(o, Object::Hwpt(h) if Arc::ptr_eq(h, &hwpt))))
+    }
+
+    /// Sets PASID `pasid` of `dev` (bound as `dev_id`) to `hwpt` in the core, attaching or
+    /// (with `replace`) replacing, once the page-request check and `driver` agree; the
+    /// HWPT's fault queue then hears of the device.
+    fn pasid_set(
+        &self,
+        dev: &Device,
+        dev_id: u32,
+        pasid: u32,
+        hwpt: &Hwpt,
+        driver: &dyn Fn(&Device) -> Result<()>,
+        replace: bool,
+    ) -> Result<()> {
+        self.check_page_requests(dev, hwpt)?;
+        driver(dev)?;
+        let iommu = self.host().iommu();
+        let r = if replace {
+            iommu.replace_pasid(dev.id, pasid, &hwpt.domain)
+        } else {
+            iommu.attach_pasid(dev.id, pasid, &hwpt.domain)
+        };
+        r.map_err(Error::from)?;
+        if let Some(q) = hwpt.fault.get() {
+            q.add_device(dev.id, dev_id);
+        }
+        Ok(())
     }
 
     /// A HWPT with a fault queue needs a device that sends page requests (`ENODEV`).
