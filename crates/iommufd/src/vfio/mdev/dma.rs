@@ -142,16 +142,23 @@ impl SoftPort {
             recoverable: false,
         }
     }
+
+    /// The host address of `len` bytes at IOVA `addr` (one page at most: the engine never
+    /// crosses a page in one access), for a write if `write`; a fault if unmapped or in
+    /// private memory.
+    fn host_addr(&self, addr: u64, len: usize, write: bool) -> Result<u64, DmaFault> {
+        let host = self.0.page(addr, write).ok_or(Self::fault(addr))?;
+        let at = host + (addr & (PAGE_SIZE - 1));
+        if self.0.host.mem().is_private(at, len as u64) {
+            return Err(Self::fault(addr));
+        }
+        Ok(at)
+    }
 }
 
 impl DmaPort for SoftPort {
     fn read(&self, _req: DmaReq, addr: u64, buf: &mut [u8]) -> Result<(), DmaFault> {
-        // The engine never crosses a page in one access.
-        let host = self.0.page(addr, false).ok_or(Self::fault(addr))?;
-        let at = host + (addr & (PAGE_SIZE - 1));
-        if self.0.host.mem().is_private(at, buf.len() as u64) {
-            return Err(Self::fault(addr));
-        }
+        let at = self.host_addr(addr, buf.len(), false)?;
         self.0
             .host
             .mem()
@@ -160,11 +167,7 @@ impl DmaPort for SoftPort {
     }
 
     fn write(&self, _req: DmaReq, addr: u64, buf: &[u8]) -> Result<(), DmaFault> {
-        let host = self.0.page(addr, true).ok_or(Self::fault(addr))?;
-        let at = host + (addr & (PAGE_SIZE - 1));
-        if self.0.host.mem().is_private(at, buf.len() as u64) {
-            return Err(Self::fault(addr));
-        }
+        let at = self.host_addr(addr, buf.len(), true)?;
         self.0
             .host
             .mem()
