@@ -69,6 +69,39 @@ fn replaced(at: *mut c_void, len: usize, flags: c_int) {
     }
 }
 
+/// The C library's `mmap` or `mmap64`.
+type RealMap = unsafe extern "C" fn(
+    *mut c_void,
+    libc::size_t,
+    c_int,
+    c_int,
+    c_int,
+    libc::off_t,
+) -> *mut c_void;
+
+/// A mapping: softiommu's if the descriptor is one of its own, else the real call `real`
+/// gives, after which a fixed mapping replaces any window it covers.
+///
+/// # Safety
+/// The C function's contract.
+unsafe fn map_with(
+    real: fn() -> RealMap,
+    a: *mut c_void,
+    len: usize,
+    prot: c_int,
+    flags: c_int,
+    fd: c_int,
+    off: i64,
+) -> *mut c_void {
+    if let Some(r) = guarded(Some(libc::MAP_FAILED), || ours(a, len, flags, fd, off)) {
+        return r;
+    }
+    // SAFETY: the caller's arguments, passed on.
+    let at = unsafe { real()(a, len, prot, flags, fd, off) };
+    replaced(at, len, flags);
+    at
+}
+
 /// `mmap`.
 ///
 /// # Safety
@@ -82,13 +115,8 @@ pub unsafe extern "C" fn mmap(
     fd: c_int,
     off: i64,
 ) -> *mut c_void {
-    if let Some(r) = guarded(Some(libc::MAP_FAILED), || ours(a, len, flags, fd, off)) {
-        return r;
-    }
     // SAFETY: the caller's arguments, passed on.
-    let at = unsafe { real::mmap()(a, len, prot, flags, fd, off) };
-    replaced(at, len, flags);
-    at
+    unsafe { map_with(real::mmap, a, len, prot, flags, fd, off) }
 }
 
 /// `mmap64`.
@@ -104,13 +132,8 @@ pub unsafe extern "C" fn mmap64(
     fd: c_int,
     off: i64,
 ) -> *mut c_void {
-    if let Some(r) = guarded(Some(libc::MAP_FAILED), || ours(a, len, flags, fd, off)) {
-        return r;
-    }
     // SAFETY: the caller's arguments, passed on.
-    let at = unsafe { real::mmap64()(a, len, prot, flags, fd, off) };
-    replaced(at, len, flags);
-    at
+    unsafe { map_with(real::mmap64, a, len, prot, flags, fd, off) }
 }
 
 /// `munmap`: the real call, then the windows in the range stop being served (the parts of
