@@ -11,7 +11,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::dsa::{Fds, close, eventfd, events, rig};
+use common::dsa::{close, eventfd, events, rig};
 use common::{Buffer, bytes_of, call, from_bytes};
 use softiommu_devices::dsa::regs::{self, CmdReg, CmdSts, Command, WqCfgLimits, WqCfgMode};
 use softiommu_devices::dsa::{CompletionRecord, Descriptor, Status};
@@ -263,34 +263,12 @@ fn vfio_map(ctx: &Context, b: &Buffers) {
 
 /// Binds the device file to `ctx` through the binary call.
 fn bind(dev: &VfioDevice, ctx: &Arc<Context>) -> u32 {
-    let mut bind = v::vfio_device_bind_iommufd {
-        argsz: 24,
-        iommufd: 7,
-        ..Default::default()
-    };
-    let files = Fds {
-        contexts: vec![(7, ctx.clone())],
-        ..Fds::default()
-    };
-    let mut b = bytes_of(&bind);
-    let cmd = u64::from(VFIO_DEVICE_BIND_IOMMUFD);
-    dev.ioctl_with_files(cmd, b.as_mut_ptr() as u64, &files)
-        .unwrap();
-    bind = from_bytes(&b);
-    bind.out_devid
+    common::wq::bind(dev, ctx).unwrap()
 }
 
+/// `VFIO_DEVICE_ATTACH_IOMMUFD_PT` at the RID.
 fn attach(dev: &VfioDevice, pt_id: u32) -> Result<u32, i32> {
-    let mut a = v::vfio_device_attach_iommufd_pt {
-        argsz: 16,
-        pt_id,
-        ..Default::default()
-    };
-    let mut b = bytes_of(&a);
-    let cmd = u64::from(VFIO_DEVICE_ATTACH_IOMMUFD_PT);
-    let r = dev.ioctl(cmd, b.as_mut_ptr() as u64);
-    a = from_bytes(&b);
-    r.map(|_| a.pt_id).map_err(|e| e.errno())
+    common::wq::attach(dev, None, pt_id)
 }
 
 #[test]
