@@ -8,7 +8,8 @@ mod common;
 use std::sync::Arc;
 
 use common::mock::*;
-use common::{call, ops};
+use common::vdevice_alloc as vdevice_alloc_cmd;
+use common::{call, ops, viommu_alloc};
 use iommufd_bindings as k;
 use softiommu_iommufd::{Context, Host};
 
@@ -32,17 +33,6 @@ struct Viommu {
     nested_hwpt_id: u32,
     device_id: u32,
     viommu_id: u32,
-}
-
-fn viommu_alloc(ctx: &Context, dev: u32, hwpt: u32, ty: u32) -> Result<u32, i32> {
-    let mut c = k::iommu_viommu_alloc {
-        size: 40,
-        type_: ty,
-        dev_id: dev,
-        hwpt_id: hwpt,
-        ..Default::default()
-    };
-    call(ctx, 0x90, &mut c).map(|_| c.out_viommu_id)
 }
 
 /// `test_cmd_veventq_alloc` (depth 2): `(veventq_id, veventq_fd)`.
@@ -287,17 +277,6 @@ fn vdevice_alloc(f: &mut Viommu) {
     mock_domain_replace(ctx, f.stdev_id, f.ioas_id).expect("replace");
     ops::destroy(ctx, vdev).expect("destroy");
     ops::destroy(ctx, veventq_id).expect("destroy");
-}
-
-fn vdevice_alloc_cmd(ctx: &Context, viommu: u32, dev: u32, virt_id: u64) -> Result<u32, i32> {
-    let mut c = k::iommu_vdevice_alloc {
-        size: 24,
-        viommu_id: viommu,
-        dev_id: dev,
-        virt_id,
-        ..Default::default()
-    };
-    call(ctx, 0x91, &mut c).map(|_| c.out_vdevice_id)
 }
 
 fn vdevice_cache(f: &mut Viommu) {

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use common::events::smmu_events;
 use common::{
     Buffer, GuestView, Platform, bytes_of, call, destroy, hwpt_alloc, invalidate, ioas_with, smmu,
+    vdevice_alloc, viommu_alloc,
 };
 use iommufd_bindings as k;
 use softiommu_core::Rid;
@@ -64,30 +65,6 @@ fn s1_format() -> ArmS1 {
         hd: false,
     })
     .expect("format")
-}
-
-/// `IOMMU_VIOMMU_ALLOC`: the id or the errno.
-fn viommu_alloc(ctx: &Context, dev: u32, hwpt: u32, ty: u32) -> Result<u32, i32> {
-    let mut c = k::iommu_viommu_alloc {
-        size: 40,
-        type_: ty,
-        dev_id: dev,
-        hwpt_id: hwpt,
-        ..Default::default()
-    };
-    call(ctx, 0x90, &mut c).map(|_| c.out_viommu_id)
-}
-
-/// `IOMMU_VDEVICE_ALLOC`: the id or the errno.
-fn vdevice_alloc(ctx: &Context, viommu: u32, dev: u32, virt_id: u64) -> Result<u32, i32> {
-    let mut c = k::iommu_vdevice_alloc {
-        size: 24,
-        viommu_id: viommu,
-        dev_id: dev,
-        virt_id,
-        ..Default::default()
-    };
-    call(ctx, 0x91, &mut c).map(|_| c.out_vdevice_id)
 }
 
 /// The two STE words of a vSTE whose stage 1 is the linear CD table at `table`.

@@ -6,32 +6,15 @@ use std::sync::{Arc, Weak, mpsc};
 
 use softiommu_core::{DeviceCaps, InstanceId, Iommu};
 
-use super::{Platform, base, platform};
+use softiommu_smmuv3::regs::Irq;
+
+use super::{Platform, base, platform, smmu_signalled};
 
 /// `n` devices behind an SMMUv3 with every feature (checking mode on), its event interrupt
 /// served by a thread.
 pub fn smmu_events(n: u8) -> Platform {
-    use softiommu_smmuv3::driver::SmmuDriver;
-    use softiommu_smmuv3::model::SmmuUnit;
-    use softiommu_smmuv3::regs::{Irq, SmmuParams};
     let (mem, m, tables) = base();
-    let (tx, rx) = mpsc::channel::<()>();
-    let tx = parking_lot::Mutex::new(tx);
-    let unit = Arc::new(
-        SmmuUnit::new(
-            SmmuParams::full(),
-            m.clone(),
-            Arc::new(move |i: softiommu_smmuv3::regs::Interrupt| {
-                if i.irq == Irq::EventQueue {
-                    let _ = tx.lock().send(());
-                }
-            }),
-        )
-        .expect("unit"),
-    );
-    unit.set_checking(true);
-    let upstream: Arc<dyn softiommu_devices::bus::Upstream> = unit.clone();
-    let driver = Arc::new(SmmuDriver::new(unit, m.clone(), tables.clone()).expect("driver"));
+    let (driver, upstream, rx) = smmu_signalled(&m, &tables, Irq::EventQueue);
     let p = platform(mem, m, tables, driver, upstream, n, DeviceCaps::default());
     let iommu = Arc::downgrade(p.host.iommu());
     let inst = p

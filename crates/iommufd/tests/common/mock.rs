@@ -278,18 +278,7 @@ pub fn hwpt_alloc_iopf(
     flags: u32,
     data: &[u8],
 ) -> Result<u32, i32> {
-    let mut c = iommufd_bindings::iommu_hwpt_alloc {
-        size: 48,
-        flags,
-        dev_id: dev,
-        pt_id: pt,
-        data_type: HWPT_DATA_SELFTEST,
-        data_len: data.len() as u32,
-        data_uptr: data.as_ptr() as u64,
-        fault_id,
-        ..Default::default()
-    };
-    call(ctx, 0x89, &mut c).map(|_| c.out_hwpt_id)
+    super::hwpt_alloc_fault(ctx, dev, pt, flags, HWPT_DATA_SELFTEST, data, fault_id)
 }
 
 /// The kernel's `_test_cmd_trigger_iopf`: a page request of `dev` at `pasid` (group 2, read

@@ -54,6 +54,41 @@ fn base() -> (Arc<HostMemory>, Mem, TableAlloc) {
     (mem, m, tables)
 }
 
+/// An SMMUv3 with every feature (checking mode on) over `m`, brought up by its driver
+/// with `tables`: the driver, the unit as the devices' upstream, and a channel that hears
+/// of each interrupt `irq` the unit raises.
+fn smmu_signalled(
+    m: &Mem,
+    tables: &TableAlloc,
+    irq: softiommu_smmuv3::regs::Irq,
+) -> (
+    Arc<dyn softiommu_core::IommuDriver>,
+    Arc<dyn softiommu_devices::bus::Upstream>,
+    std::sync::mpsc::Receiver<()>,
+) {
+    use softiommu_smmuv3::driver::SmmuDriver;
+    use softiommu_smmuv3::model::SmmuUnit;
+    use softiommu_smmuv3::regs::{Interrupt, SmmuParams};
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let tx = parking_lot::Mutex::new(tx);
+    let unit = Arc::new(
+        SmmuUnit::new(
+            SmmuParams::full(),
+            m.clone(),
+            Arc::new(move |i: Interrupt| {
+                if i.irq == irq {
+                    let _ = tx.lock().send(());
+                }
+            }),
+        )
+        .expect("unit"),
+    );
+    unit.set_checking(true);
+    let upstream: Arc<dyn softiommu_devices::bus::Upstream> = unit.clone();
+    let driver = Arc::new(SmmuDriver::new(unit, m.clone(), tables.clone()).expect("driver"));
+    (driver, upstream, rx)
+}
+
 /// `n` devices behind a scalable-mode VT-d unit.
 pub fn vtd(n: u8) -> Platform {
     vtd_with(n, DeviceCaps::default())
@@ -379,6 +414,32 @@ impl softiommu_mem::AddressSpace for GuestView {
     }
 }
 
+/// `IOMMU_VIOMMU_ALLOC` of type `ty` for device `dev` over nesting parent `hwpt`: the new
+/// vIOMMU's id.
+pub fn viommu_alloc(ctx: &Context, dev: u32, hwpt: u32, ty: u32) -> Result<u32, i32> {
+    let mut c = iommufd_bindings::iommu_viommu_alloc {
+        size: 40,
+        type_: ty,
+        dev_id: dev,
+        hwpt_id: hwpt,
+        ..Default::default()
+    };
+    call(ctx, 0x90, &mut c).map(|_| c.out_viommu_id)
+}
+
+/// `IOMMU_VDEVICE_ALLOC` of device `dev` on `viommu` with virtual id `virt_id`: the new
+/// vDEVICE's id.
+pub fn vdevice_alloc(ctx: &Context, viommu: u32, dev: u32, virt_id: u64) -> Result<u32, i32> {
+    let mut c = iommufd_bindings::iommu_vdevice_alloc {
+        size: 24,
+        viommu_id: viommu,
+        dev_id: dev,
+        virt_id,
+        ..Default::default()
+    };
+    call(ctx, 0x91, &mut c).map(|_| c.out_vdevice_id)
+}
+
 /// `IOMMU_HWPT_ALLOC` with `data` of `data_type`; the new HWPT's id.
 pub fn hwpt_alloc(
     ctx: &Context,
@@ -388,6 +449,20 @@ pub fn hwpt_alloc(
     data_type: u32,
     data: &[u8],
 ) -> Result<u32, i32> {
+    hwpt_alloc_fault(ctx, dev, pt, flags, data_type, data, 0)
+}
+
+/// `IOMMU_HWPT_ALLOC` with `data` of `data_type` and `fault_id` in the structure (used
+/// when `flags` has `IOMMU_HWPT_FAULT_ID_VALID`); the new HWPT's id.
+pub fn hwpt_alloc_fault(
+    ctx: &Context,
+    dev: u32,
+    pt: u32,
+    flags: u32,
+    data_type: u32,
+    data: &[u8],
+    fault_id: u32,
+) -> Result<u32, i32> {
     let mut c = iommufd_bindings::iommu_hwpt_alloc {
         size: 48,
         flags,
@@ -396,6 +471,7 @@ pub fn hwpt_alloc(
         data_type,
         data_len: data.len() as u32,
         data_uptr: data.as_ptr() as u64,
+        fault_id,
         ..Default::default()
     };
     call(ctx, 0x89, &mut c).map(|_| c.out_hwpt_id)

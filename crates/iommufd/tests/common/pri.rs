@@ -11,7 +11,7 @@ use softiommu_devices::pci::AccessSize;
 use softiommu_devices::pci::regs::{ext_cap_id, offset};
 use softiommu_iommufd::Host;
 
-use super::{Platform, base};
+use super::{Platform, base, smmu_signalled};
 
 /// A platform with one engine (device 0) behind the unit.
 pub struct PriRig {
@@ -58,27 +58,8 @@ pub fn vtd_pri() -> PriRig {
 
 /// [`vtd_pri`] on an SMMUv3 with every feature, its PRI-queue interrupt served.
 pub fn smmu_pri() -> PriRig {
-    use softiommu_smmuv3::driver::SmmuDriver;
-    use softiommu_smmuv3::model::SmmuUnit;
-    use softiommu_smmuv3::regs::{Interrupt, Irq, SmmuParams};
     let (mem, m, tables) = base();
-    let (tx, rx) = mpsc::channel::<()>();
-    let tx = parking_lot::Mutex::new(tx);
-    let unit = Arc::new(
-        SmmuUnit::new(
-            SmmuParams::full(),
-            m.clone(),
-            Arc::new(move |i: Interrupt| {
-                if i.irq == Irq::PriQueue {
-                    let _ = tx.lock().send(());
-                }
-            }),
-        )
-        .expect("unit"),
-    );
-    unit.set_checking(true);
-    let upstream: Arc<dyn softiommu_devices::bus::Upstream> = unit.clone();
-    let driver = Arc::new(SmmuDriver::new(unit, m.clone(), tables.clone()).expect("driver"));
+    let (driver, upstream, rx) = smmu_signalled(&m, &tables, softiommu_smmuv3::regs::Irq::PriQueue);
     rig(mem, m, tables, driver, upstream, rx)
 }
 
