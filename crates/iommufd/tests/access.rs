@@ -187,18 +187,7 @@ fn reads_and_writes_go_through_the_areas() {
 fn memory_the_user_unmapped_is_an_error_not_a_crash() {
     let p = vtd(1);
     let ctx = p.context(1 << 30);
-    // SAFETY: a fresh anonymous mapping of our own, unmapped below and never touched after.
-    let mem = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            0x4000,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    assert_ne!(mem, libc::MAP_FAILED);
+    let mem = common::anon_map(0x4000);
     let ioas = ops::ioas_alloc(&ctx);
     ops::map(&ctx, ioas, RW, mem as u64, 0x4000, 0x10_0000).expect("map");
     let access = ctx.access_create(ioas, PIN, owner(true)).expect("access");

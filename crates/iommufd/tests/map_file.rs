@@ -90,18 +90,7 @@ fn dma_to_anonymous_memory_the_user_unmapped_is_an_error_not_a_crash() {
     let ioas = ctx.ioas_alloc().unwrap();
     let dev = ctx.device_bind(p.devs[0]).unwrap();
     ctx.device_attach(dev, ioas).unwrap();
-    // SAFETY: a fresh anonymous mapping; checked below.
-    let at = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            0x4000,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    assert_ne!(at, libc::MAP_FAILED);
+    let at = common::anon_map(0x4000);
     ctx.ioas_map(ioas, RW | FIXED, at as u64, 0x4000, 0x30_0000)
         .unwrap();
     // SAFETY: the mapping made above; nothing in this test touches it afterwards.

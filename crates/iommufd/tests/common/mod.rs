@@ -89,6 +89,24 @@ fn smmu_signalled(
     (driver, upstream, rx)
 }
 
+/// A fresh private anonymous read-write mapping of `len` bytes of this process (the caller
+/// unmaps it); asserts the call succeeded.
+pub fn anon_map(len: usize) -> *mut libc::c_void {
+    // SAFETY: a new mapping the kernel places; no existing memory is touched.
+    let at = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    assert_ne!(at, libc::MAP_FAILED);
+    at
+}
+
 /// `n` devices behind a scalable-mode VT-d unit.
 pub fn vtd(n: u8) -> Platform {
     vtd_with(n, DeviceCaps::default())
