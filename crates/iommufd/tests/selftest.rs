@@ -5,64 +5,18 @@
 
 mod common;
 
-use std::sync::Arc;
-
+use common::mock::run_ioas as run;
 use common::mock::*;
-use common::{Buffer, call, ops};
+use common::{call, ops};
 use iommufd_bindings as k;
-use softiommu_iommufd::{Context, Host};
+use softiommu_iommufd::Context;
 
 const FIXED_RW: u32 = 7;
 const RW: u32 = 6;
 
-/// The `iommufd_ioas` fixture: a context, an IOAS, and `mock_domains` mock devices on it.
-struct Ioas {
-    host: Arc<Host>,
-    ctx: Context,
-    buf: Buffer,
-    ioas_id: u32,
-    stdev_id: u32,
-    hwpt_id: u32,
-    device_id: u32,
-    base_iova: u64,
-    mock_domains: u32,
-}
+type Ioas = IoasFixture;
 
 impl Ioas {
-    fn setup(mock_domains: u32, memory_limit: u32) -> Ioas {
-        let host = mock();
-        let ctx = open(&host);
-        let ioas_id = ops::ioas_alloc(&ctx);
-        let limit = if memory_limit == 0 {
-            65536
-        } else {
-            memory_limit
-        };
-        set_temp_memory_limit(&ctx, limit).expect("set temp memory limit");
-        let mut f = Ioas {
-            host,
-            ctx,
-            buf: buffer(),
-            ioas_id,
-            stdev_id: 0,
-            hwpt_id: 0,
-            device_id: 0,
-            base_iova: 0,
-            mock_domains,
-        };
-        for _ in 0..mock_domains {
-            let (s, h, d) = mock_domain(&f.ctx, ioas_id).expect("mock domain");
-            (f.stdev_id, f.hwpt_id, f.device_id) = (s, h, d);
-            f.base_iova = APERTURE_START;
-        }
-        f
-    }
-
-    fn teardown(self) {
-        set_temp_memory_limit(&self.ctx, 65536).expect("set temp memory limit");
-        teardown(&self.host, self.ctx, &self.buf);
-    }
-
     fn map_fixed(&self, off: u64, len: u64, iova: u64) -> Result<u64, i32> {
         ops::map(
             &self.ctx,
@@ -98,12 +52,6 @@ macro_rules! iommufd_ioas {
             $( #[test] fn $t() { super::run(1, 16, super::$t) } )*
         }
     };
-}
-
-fn run(mock_domains: u32, limit: u32, body: fn(&mut Ioas)) {
-    let mut f = Ioas::setup(mock_domains, limit);
-    body(&mut f);
-    f.teardown();
 }
 
 iommufd_ioas!(

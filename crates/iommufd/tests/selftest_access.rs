@@ -5,58 +5,17 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use common::mock::access_rw as rw_cmd;
+use common::mock::run_ioas as run;
 use common::mock::*;
 use common::{Buffer, ops};
-use softiommu_iommufd::{Context, Host};
 
 const FIXED_RW: u32 = 7;
 const RW: u32 = 6;
 
-/// The `iommufd_ioas` fixture: a context, an IOAS, and `mock_domains` mock devices on it.
-struct Ioas {
-    host: Arc<Host>,
-    ctx: Context,
-    buf: Buffer,
-    ioas_id: u32,
-    stdev_id: u32,
-    base_iova: u64,
-}
+type Ioas = IoasFixture;
 
 impl Ioas {
-    fn setup(mock_domains: u32, memory_limit: u32) -> Ioas {
-        let host = mock();
-        let ctx = open(&host);
-        let ioas_id = ops::ioas_alloc(&ctx);
-        let limit = if memory_limit == 0 {
-            65536
-        } else {
-            memory_limit
-        };
-        set_temp_memory_limit(&ctx, limit).expect("set temp memory limit");
-        let mut f = Ioas {
-            host,
-            ctx,
-            buf: buffer(),
-            ioas_id,
-            stdev_id: 0,
-            base_iova: 0,
-        };
-        for _ in 0..mock_domains {
-            let (s, _, _) = mock_domain(&f.ctx, ioas_id).expect("mock domain");
-            f.stdev_id = s;
-            f.base_iova = APERTURE_START;
-        }
-        f
-    }
-
-    fn teardown(self) {
-        set_temp_memory_limit(&self.ctx, 65536).expect("set temp memory limit");
-        teardown(&self.host, self.ctx, &self.buf);
-    }
-
     fn map_fixed(&self, va: u64, len: u64, iova: u64) -> Result<u64, i32> {
         ops::map(&self.ctx, self.ioas_id, FIXED_RW, va, len, iova)
     }
@@ -77,12 +36,6 @@ macro_rules! iommufd_ioas {
             $( #[test] fn $t() { super::run(1, 16, super::$t) } )*
         }
     };
-}
-
-fn run(mock_domains: u32, limit: u32, body: fn(&mut Ioas)) {
-    let mut f = Ioas::setup(mock_domains, limit);
-    body(&mut f);
-    f.teardown();
 }
 
 iommufd_ioas!(

@@ -313,3 +313,63 @@ pub fn trigger_iopf_and_answer(ctx: &Context, dev: u32, pasid: u32, fault_fd: i3
     let put = unsafe { libc::write(fault_fd, (&raw const response).cast(), m) };
     assert_eq!(put, m as isize);
 }
+
+/// The kernel test's `iommufd_ioas` fixture: a context, an IOAS, and `mock_domains` mock
+/// devices on it (the ids are the last one's), under a temporary memory limit.
+pub struct IoasFixture {
+    pub host: Arc<Host>,
+    pub ctx: Context,
+    pub buf: Buffer,
+    pub ioas_id: u32,
+    pub stdev_id: u32,
+    pub hwpt_id: u32,
+    pub device_id: u32,
+    pub base_iova: u64,
+    pub mock_domains: u32,
+}
+
+impl IoasFixture {
+    /// The fixture with `mock_domains` devices and a limit of `memory_limit` pages (the
+    /// kernel's default of 65536 for 0).
+    pub fn setup(mock_domains: u32, memory_limit: u32) -> IoasFixture {
+        let host = mock();
+        let ctx = open(&host);
+        let ioas_id = super::ops::ioas_alloc(&ctx);
+        let limit = if memory_limit == 0 {
+            65536
+        } else {
+            memory_limit
+        };
+        set_temp_memory_limit(&ctx, limit).expect("set temp memory limit");
+        let mut f = IoasFixture {
+            host,
+            ctx,
+            buf: buffer(),
+            ioas_id,
+            stdev_id: 0,
+            hwpt_id: 0,
+            device_id: 0,
+            base_iova: 0,
+            mock_domains,
+        };
+        for _ in 0..mock_domains {
+            let (s, h, d) = mock_domain(&f.ctx, ioas_id).expect("mock domain");
+            (f.stdev_id, f.hwpt_id, f.device_id) = (s, h, d);
+            f.base_iova = APERTURE_START;
+        }
+        f
+    }
+
+    /// The kernel's teardown: the limit restored, then the context closed and checked.
+    pub fn teardown(self) {
+        set_temp_memory_limit(&self.ctx, 65536).expect("set temp memory limit");
+        teardown(&self.host, self.ctx, &self.buf);
+    }
+}
+
+/// Runs `body` on a fresh [`IoasFixture`] of that variant, then tears it down.
+pub fn run_ioas(mock_domains: u32, limit: u32, body: fn(&mut IoasFixture)) {
+    let mut f = IoasFixture::setup(mock_domains, limit);
+    body(&mut f);
+    f.teardown();
+}
