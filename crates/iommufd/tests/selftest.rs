@@ -5,7 +5,6 @@
 
 mod common;
 
-use common::mock::run_ioas as run;
 use common::mock::*;
 use common::{call, ops};
 use iommufd_bindings as k;
@@ -35,23 +34,6 @@ impl Ioas {
     fn unmap(&self, iova: u64, len: u64) -> Result<u64, i32> {
         ops::unmap(&self.ctx, self.ioas_id, iova, len)
     }
-}
-
-macro_rules! iommufd_ioas {
-    ($($t:ident),* $(,)?) => {
-        mod iommufd_ioas_no_domain {
-            $( #[test] fn $t() { super::run(0, 0, super::$t) } )*
-        }
-        mod iommufd_ioas_mock_domain {
-            $( #[test] fn $t() { super::run(1, 0, super::$t) } )*
-        }
-        mod iommufd_ioas_two_mock_domain {
-            $( #[test] fn $t() { super::run(2, 0, super::$t) } )*
-        }
-        mod iommufd_ioas_mock_domain_limit {
-            $( #[test] fn $t() { super::run(1, 16, super::$t) } )*
-        }
-    };
 }
 
 iommufd_ioas!(

@@ -6,7 +6,6 @@
 mod common;
 
 use common::mock::access_rw as rw_cmd;
-use common::mock::run_ioas as run;
 use common::mock::*;
 use common::{Buffer, ops};
 
@@ -19,23 +18,6 @@ impl Ioas {
     fn map_fixed(&self, va: u64, len: u64, iova: u64) -> Result<u64, i32> {
         ops::map(&self.ctx, self.ioas_id, FIXED_RW, va, len, iova)
     }
-}
-
-macro_rules! iommufd_ioas {
-    ($($t:ident),* $(,)?) => {
-        mod iommufd_ioas_no_domain {
-            $( #[test] fn $t() { super::run(0, 0, super::$t) } )*
-        }
-        mod iommufd_ioas_mock_domain {
-            $( #[test] fn $t() { super::run(1, 0, super::$t) } )*
-        }
-        mod iommufd_ioas_two_mock_domain {
-            $( #[test] fn $t() { super::run(2, 0, super::$t) } )*
-        }
-        mod iommufd_ioas_mock_domain_limit {
-            $( #[test] fn $t() { super::run(1, 16, super::$t) } )*
-        }
-    };
 }
 
 iommufd_ioas!(

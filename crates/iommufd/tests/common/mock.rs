@@ -373,3 +373,25 @@ pub fn run_ioas(mock_domains: u32, limit: u32, body: fn(&mut IoasFixture)) {
     body(&mut f);
     f.teardown();
 }
+
+/// Declares a test of each body `$t` (a `fn(&mut IoasFixture)` of the including file) under
+/// each variant of the `iommufd_ioas` fixture, in a module named for the variant.
+#[allow(unused_macros)]
+macro_rules! iommufd_ioas {
+    ($($t:ident),* $(,)?) => {
+        mod iommufd_ioas_no_domain {
+            $( #[test] fn $t() { $crate::common::mock::run_ioas(0, 0, super::$t) } )*
+        }
+        mod iommufd_ioas_mock_domain {
+            $( #[test] fn $t() { $crate::common::mock::run_ioas(1, 0, super::$t) } )*
+        }
+        mod iommufd_ioas_two_mock_domain {
+            $( #[test] fn $t() { $crate::common::mock::run_ioas(2, 0, super::$t) } )*
+        }
+        mod iommufd_ioas_mock_domain_limit {
+            $( #[test] fn $t() { $crate::common::mock::run_ioas(1, 16, super::$t) } )*
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use iommufd_ioas;
