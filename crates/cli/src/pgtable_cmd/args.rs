@@ -60,6 +60,8 @@ pub struct PgtableArgs {
 
     /// Read mappings from a file: one 'IOVA PA SIZE [PROT]' per line (repeatable; applied
     /// line by line before the --map mappings).
+    // The help text names an optional field in brackets, not a documentation link.
+    #[allow(rustdoc::broken_intra_doc_links)]
     #[arg(long = "file", value_name = "PATH")]
     pub files: Vec<PathBuf>,
 

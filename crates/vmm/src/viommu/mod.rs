@@ -1,7 +1,7 @@
 //! vIOMMUs: a VT-d or SMMUv3 unit model whose physical space is a guest's RAM, brought up
 //! by this project's own driver and IOMMU core running against guest memory, as a guest
 //! kernel would; and for each device behind it an adapter that is vm-memory's
-//! [`Iommu`], so that a VMM's [`IommuMemory`](vm_memory::iommu::IommuMemory) translates the
+//! [`Iommu`](vm_memory::iommu::Iommu), so that a VMM's [`IommuMemory`](vm_memory::iommu::IommuMemory) translates the
 //! device's DMA through the model.
 //!
 //! Every translation goes to the model: its IOTLB on a hit, a walk of the guest's tables
