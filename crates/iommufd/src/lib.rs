@@ -12,7 +12,13 @@
 //!   interface of emulated PCI functions, whose DMA goes through the IOMMU models;
 //! - HWPTs: paging domains kept filled from an IOAS (with dirty tracking), and nested
 //!   domains whose stage 1 the user owns (a VT-d first-stage table over a nesting parent, or
-//!   an SMMUv3 STE through a vIOMMU), with the user's cache invalidations.
+//!   an SMMUv3 STE through a vIOMMU), with the user's cache invalidations;
+//! - devices attached at the RID and at PASIDs, their reserved regions held in the IOAS
+//!   while attached; fault queues and vEVENTQs on real file descriptors;
+//! - accesses: pins and CPU copies by IOVA for mediated devices, told synchronously when an
+//!   area they use is unmapped; mediated devices of the copy engine in [`vfio`];
+//! - the kernel's test channel (`IOMMU_TEST_CMD`) over a mock IOMMU, on a host made with
+//!   [`Host::with_mock`].
 
 mod access;
 mod context;

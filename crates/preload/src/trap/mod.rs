@@ -19,6 +19,8 @@
 
 mod decode;
 mod emulate;
+#[cfg(feature = "fuzzing")]
+pub mod fuzz;
 mod registry;
 mod regs;
 mod signal;
