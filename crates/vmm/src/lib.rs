@@ -9,9 +9,12 @@
 //!   kernel would — and, per device, an adapter that is vm-memory's
 //!   [`Iommu`](vm_memory::iommu::Iommu), so that a VMM's `IommuMemory` translates the DMA of
 //!   its emulated devices through the model (its IOTLB, its walks, its fault or event queue).
+//! - [`assign`]: one device assigned to a guest, as an [`Assigned`](assign::Assigned) per
+//!   mechanism (direct, shadowing, nesting, with host-allocated PASIDs).
 //! - [`Shadow`]: a VT-d vIOMMU in caching mode whose guest mappings are mirrored into a
 //!   host IOAS for an assigned device, on each IOTLB invalidation the guest queues.
 
+pub mod assign;
 mod error;
 mod guest;
 mod shadow;
