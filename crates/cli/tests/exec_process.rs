@@ -102,3 +102,43 @@ fn a_wrong_device_list_names_its_line_and_stops() {
     assert_eq!(o.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("/nonexistent/devices.txt"), "{stderr}");
 }
+
+/// A forked child maps DMA of its own and runs a move on the engine its parent set up; the
+/// parent's own move works after it.
+#[test]
+fn a_forked_child_maps_dma_and_moves_bytes() {
+    let prog = build("fork_exec");
+    assert_ok(
+        &exec_with(&["--device", DEVICE], &prog, &["fork"], ""),
+        "ok",
+    );
+}
+
+/// A program that executes itself finds its close-on-exec descriptors gone and a fresh
+/// platform behind /dev/iommu.
+#[test]
+fn an_executed_program_gets_a_fresh_platform() {
+    let prog = build("fork_exec");
+    assert_ok(&exec_with(&["--iommu", "mock"], &prog, &["exec"], ""), "ok");
+}
+
+/// The kernel selftests' way: a child per test, many descriptors in each.
+#[test]
+fn a_harness_forking_per_test_runs_every_test() {
+    let prog = build("fork_exec");
+    assert_ok(
+        &exec_with(&["--iommu", "mock"], &prog, &["harness"], ""),
+        "ok",
+    );
+}
+
+/// A fault queue made before a fork is destroyed in the child (whose copy has no service
+/// thread) without the child hanging, and then in the parent.
+#[test]
+fn a_fault_queue_made_before_a_fork_is_destroyed_in_both() {
+    let prog = build("fork_exec");
+    assert_ok(
+        &exec_with(&["--iommu", "mock"], &prog, &["queue"], ""),
+        "ok",
+    );
+}
