@@ -142,3 +142,11 @@ fn a_fault_queue_made_before_a_fork_is_destroyed_in_both() {
         "ok",
     );
 }
+
+/// A mapped BAR survives `mprotect`, a move and a shrink with `mremap`, and a partial
+/// `munmap`; growing it fails with `EFAULT` as for the kernel's `VM_PFNMAP` mappings.
+#[test]
+fn a_mapped_bar_keeps_its_trap_through_mprotect_mremap_and_munmap() {
+    let prog = build("bar_remap");
+    assert_ok(&exec_with(&["--device", DEVICE], &prog, &[], ""), "ok");
+}
