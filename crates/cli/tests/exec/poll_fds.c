@@ -137,6 +137,8 @@ static int fault_queue(void)
 	struct epoll_event ev2 = { .events = EPOLLIN };
 	CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev2) == -1 && errno == EPERM);
 	close(ep);
+	struct iommu_destroy bad = { .size = sizeof(bad), .id = 9999 };
+	CHECK(ioctl(fd, IOMMU_DESTROY, &bad) == -1 && errno == ENOENT);
 	close(qfd);
 	close(fd);
 	return 0;
