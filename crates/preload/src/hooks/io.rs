@@ -30,7 +30,7 @@ pub unsafe extern "C" fn ioctl(fd: c_int, request: c_ulong, arg: usize) -> c_int
             Obj::Group(g) => g.ioctl(cmd, arg, &Table),
             Obj::Device(d) => d.ioctl_with_files(cmd, arg, &Table),
         };
-        let r = r.map(|v| v as i64).map_err(|e| e.errno());
+        let r = r.map_err(|e| e.errno());
         if crate::trace::on() {
             crate::trace::ioctl(fd, &obj, cmd, arg, &r, &|at, buf| {
                 state().is_some_and(|s| copy_in(s, at, buf).is_ok())
