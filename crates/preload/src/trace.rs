@@ -483,7 +483,7 @@ pub(crate) fn ioctl(
         Arg::Str(n) => {
             let mut b = [0u8; 64];
             let len = (0..b.len())
-                .take_while(|&i| read(arg + i as u64, &mut b[i..=i]) && b[i] != 0)
+                .take_while(|&i| read(arg.wrapping_add(i as u64), &mut b[i..=i]) && b[i] != 0)
                 .count();
             let _ = write!(args, " {n}={:?}", String::from_utf8_lossy(&b[..len]));
         }
@@ -492,7 +492,7 @@ pub(crate) fn ioctl(
                 let _ = match show {
                     Dec | Hex => {
                         let mut b = [0u8; 4];
-                        if !read(arg + off, &mut b) {
+                        if !read(arg.wrapping_add(*off), &mut b) {
                             break;
                         }
                         let v = u32::from_ne_bytes(b);
@@ -503,7 +503,7 @@ pub(crate) fn ioctl(
                     }
                     Hex64 => {
                         let mut b = [0u8; 8];
-                        if !read(arg + off, &mut b) {
+                        if !read(arg.wrapping_add(*off), &mut b) {
                             break;
                         }
                         write!(args, " {n}={:#x}", u64::from_ne_bytes(b))

@@ -13,14 +13,17 @@ use crate::trap;
 
 const PAGE: u64 = 4096;
 
+/// `len` rounded up to whole pages (the largest page multiple for a length past it).
 fn pages(len: usize) -> u64 {
-    (len as u64).div_ceil(PAGE) * PAGE
+    (len as u64)
+        .checked_next_multiple_of(PAGE)
+        .unwrap_or(u64::MAX - (PAGE - 1))
 }
 
 /// The real `mprotect` on the parts of `[a, a + len)` outside `windows`; the first failure's
 /// result.
 fn protect_around(a: u64, len: u64, windows: &[(u64, u64)], prot: c_int) -> c_int {
-    let end = a + len;
+    let end = a.saturating_add(len);
     let mut at = a;
     let mut gaps = Vec::new();
     for &(b, l) in windows {
