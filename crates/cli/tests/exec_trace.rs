@@ -58,3 +58,28 @@ fn the_trace_shows_page_requests_responses_and_errnos() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// On SMMUv3: the driver's commands and the event of the faulting move.
+#[test]
+fn the_trace_shows_smmuv3_commands_and_fault_events() {
+    let prog = build("dsa_user");
+    let args = [
+        "--trace",
+        "--iommu",
+        "smmuv3",
+        "--memlock",
+        "64M",
+        "--device",
+        DEVICE,
+    ];
+    let o = exec_with(&args, &prog, &[], "");
+    assert_ok(&o, "ok");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    for want in [
+        "softiommu: smmuv3: command queue command=CfgiSte(",
+        "softiommu: smmuv3: command queue command=CmdSync(",
+        "softiommu: smmuv3: fault event event=Event { id: Translation, sid: 32, ssid: None, addr: 1073741824,",
+    ] {
+        assert!(stderr.contains(want), "`{want}` missing from:\n{stderr}");
+    }
+}
