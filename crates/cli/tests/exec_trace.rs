@@ -20,6 +20,11 @@ fn the_trace_shows_calls_bar_accesses_and_faults() {
         " iova=0x100000 size=0x1000 }) = 0",
         "VFIO_GROUP_GET_DEVICE_FD{ name=\"0000:00:04.0\" }) = ",
         "VFIO_DEVICE_GET_REGION_INFO{ flags=0xf index=0 size=0x10000 offset=0x0 }) = 0",
+        // The command register in configuration space; the mappings the kernel refuses and
+        // the portal's.
+        "softiommu: pwrite(5, 2, region 7+0x4) = 2",
+        "softiommu: mmap(5, region 0+0x0, 0x1000, flags 0x2) = -1 EINVAL",
+        "softiommu: mmap(5, region 2+0x0, 0x2000, flags 0x1) = 0x",
         // The reset command written to CMD, its status read back from CMDSTS.
         "softiommu: mmio write BAR0+0xa0 size 4 0x500000",
         "softiommu: mmio read BAR0+0xa8 size 4 = 0x0",

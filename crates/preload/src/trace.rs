@@ -423,6 +423,14 @@ fn command(obj: &Obj, request: u64) -> Option<(&'static str, Arg)> {
     }
 }
 
+/// A call's result as the trace shows it: the value, or -1 and the errno's name.
+pub(crate) fn result<T: std::fmt::Display>(r: &Result<T, c_int>) -> String {
+    match r {
+        Ok(v) => v.to_string(),
+        Err(e) => format!("-1 {}", errno_name(*e)),
+    }
+}
+
 /// The name of errno `e`.
 fn errno_name(e: c_int) -> String {
     let known = [
@@ -512,10 +520,7 @@ pub(crate) fn ioctl(
             }
         }
     }
-    let res = match result {
-        Ok(v) => v.to_string(),
-        Err(e) => format!("-1 {}", errno_name(*e)),
-    };
+    let res = self::result(result);
     line(format_args!("ioctl({fd}, {name}{{{args} }}) = {res}"));
 }
 

@@ -81,10 +81,8 @@ unsafe fn open_ours(path: *const c_char, flags: c_int) -> Option<c_int> {
     Some(guarded(-1, || {
         let r = open_node(s, n, flags);
         if crate::trace::on() {
-            match r {
-                Ok(fd) => crate::trace::line(format_args!("open({p}, {flags:#x}) = {fd}")),
-                Err(e) => crate::trace::line(format_args!("open({p}, {flags:#x}) = -1 errno {e}")),
-            }
+            let res = crate::trace::result(&r);
+            crate::trace::line(format_args!("open({p}, {flags:#x}) = {res}"));
         }
         ret(r)
     }))
