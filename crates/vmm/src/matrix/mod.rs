@@ -18,6 +18,7 @@ mod run;
 use crate::assign::{Assigned, Column, Direct, Mechanism, Unit, VtdShadow};
 use crate::host::IommuKind;
 use crate::{Error, Guest, HostRig, Result};
+use softiommu_iommufd::HWPT_ALLOC_NEST_PARENT;
 
 pub use run::{Outcome, Verdict, run, run_cell};
 
@@ -187,9 +188,30 @@ pub fn assign(rig: &HostRig, guest: &Guest, slot: usize, cell: &Cell) -> Result<
         (Mdev, ViommuPasid, ShadowPv, Smmuv3) => not_built(),
         (Vf, Viommu, Nest, Smmuv3) => not_built(),
         (Vf, ViommuPasid, Nest, Smmuv3) => not_built(),
-        (Mdev, Viommu, Nest, Smmuv3) => not_built(),
+        (Mdev, Viommu, Nest, Smmuv3) => mdev_nest_parent(rig),
         _ => Err(Error::NotInMatrix(describe(cell))),
     }
+}
+
+/// The first step of nesting an mdev: the VMM asks the host for a nesting-parent HWPT (the
+/// guest's stage 2) for the mdev. An SMMUv3 host refuses it, and its error is returned; a
+/// host that made one would leave the rest of nesting not built.
+fn mdev_nest_parent(rig: &HostRig) -> Result<Box<dyn Assigned>> {
+    let parent = rig.parent();
+    let name = parent.create()?;
+    let attempt = || -> Result<u32> {
+        let ctx = rig.context();
+        let ioas = ctx.ioas_alloc()?;
+        let dev = parent.open(&name)?;
+        let id = dev.bind_iommufd(&ctx)?;
+        Ok(ctx.hwpt_alloc(id, ioas, HWPT_ALLOC_NEST_PARENT)?)
+    };
+    let made = attempt();
+    parent.remove(&name)?;
+    made?;
+    Err(Error::NotBuilt(
+        "the host made a nesting parent for an mdev; nesting over it".into(),
+    ))
 }
 
 /// `VF on VT-d, vIOMMU, nest`.

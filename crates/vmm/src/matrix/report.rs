@@ -9,17 +9,19 @@ use crate::assign::Column;
 /// that needs its why.
 pub fn table(outcomes: &[Outcome]) -> String {
     let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "{:<15} {:<13} {:<10} {:<11} {:>7}  {:<34} {:>10} {:>9}",
-        "row",
-        "column",
-        "mechanism",
-        "verdict",
-        "bytes",
-        "unmapped DMA fault",
-        "host/guest",
-        "MB/s"
+    line(
+        &mut s,
+        [
+            "row",
+            "column",
+            "mechanism",
+            "verdict",
+            "bytes",
+            "guest B",
+            "unmapped DMA fault",
+            "host/guest",
+            "MB/s",
+        ],
     );
     let mut notes = Vec::new();
     let mut last_row = None;
@@ -43,18 +45,19 @@ pub fn table(outcomes: &[Outcome]) -> String {
             Some(t) => format!("{:.0}", t / 1e6),
             None => "-".to_owned(),
         };
-        let faults = if o.faults.is_empty() { "-" } else { &o.faults };
-        let _ = writeln!(
-            s,
-            "{:<15} {:<13} {:<10} {:<11} {:>7}  {:<34} {:>10} {:>9}",
-            row.unwrap_or(""),
-            column_title(o.cell.column),
-            mechanism_name(o.cell.mechanism),
-            verdict,
-            bytes,
-            faults,
-            ratio,
-            rate
+        line(
+            &mut s,
+            [
+                row.unwrap_or(""),
+                column_title(o.cell.column),
+                mechanism_name(o.cell.mechanism),
+                &verdict,
+                &bytes,
+                dash(&o.isolation),
+                dash(&o.faults),
+                &ratio,
+                &rate,
+            ],
         );
     }
     let _ = writeln!(s);
@@ -63,6 +66,20 @@ pub fn table(outcomes: &[Outcome]) -> String {
         let _ = writeln!(s, "[{}] {n}", i + 1);
     }
     s
+}
+
+/// One line of the table: its nine columns.
+fn line(s: &mut String, c: [&str; 9]) {
+    let _ = writeln!(
+        s,
+        "{:<15} {:<13} {:<10} {:<15} {:>7}  {:<8} {:<34} {:>10} {:>6}",
+        c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8]
+    );
+}
+
+/// `s`, or `-` for nothing.
+fn dash(s: &str) -> &str {
+    if s.is_empty() { "-" } else { s }
 }
 
 /// `15 cells: 4 pass, 1 partial, 0 failed, 1 impossible, 9 not built`.
@@ -126,6 +143,7 @@ pub fn json(outcomes: &[Outcome]) -> String {
             ("refusal", refusal.map_or("null".into(), string)),
             ("errno", errno.map_or("null".into(), |e| e.to_string())),
             ("bytes_checked", o.bytes_checked.to_string()),
+            ("isolation", string(&o.isolation)),
             ("faults", string(&o.faults)),
             (
                 "guest_invalidations",
