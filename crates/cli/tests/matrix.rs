@@ -75,7 +75,10 @@ fn json_goes_to_a_file_beside_the_table_or_alone_to_standard_output() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let table = text(&out.stdout);
     assert!(table.starts_with("row "), "{table}");
-    assert!(table.contains("4 cells: ") && table.contains(" 1 impossible"), "{table}");
+    assert!(
+        table.contains("4 cells: ") && table.contains(" 1 impossible"),
+        "{table}"
+    );
     let json = std::fs::read_to_string(&path).expect("the JSON was written");
     assert!(json.starts_with("{\n  \"cells\": [\n"), "{json}");
     assert_eq!(
@@ -107,4 +110,36 @@ fn an_unknown_row_is_refused_with_exit_code_2() {
         "{err}"
     );
     assert!(out.stdout.is_empty());
+}
+
+/// The table's lines without the last column (the throughput, which moves between runs).
+fn without_throughput(table: &str) -> Vec<String> {
+    table
+        .lines()
+        .enumerate()
+        .map(|(i, l)| match l.rfind(' ') {
+            Some(at) if i <= 15 => l[..at].trim_end().to_owned(),
+            _ => l.to_owned(),
+        })
+        .collect()
+}
+
+#[test]
+fn the_readme_shows_the_table_as_printed() {
+    let readme = include_str!("../../../README.md");
+    let start = readme
+        .find("\n## softiommu matrix\n")
+        .expect("the README has a softiommu matrix section");
+    let section = &readme[start..];
+    let section = &section[..section[4..].find("\n## ").map_or(section.len(), |i| i + 4)];
+    let shown = section
+        .split("```\n")
+        .find(|b| b.starts_with("row "))
+        .expect("the section shows the table");
+    let out = matrix(&[]);
+    assert_eq!(
+        without_throughput(shown),
+        without_throughput(&text(&out.stdout)),
+        "the README's table is not what `softiommu matrix` prints: paste its output again"
+    );
 }
