@@ -69,6 +69,28 @@ fn vf_on_vtd_shadowed_moves_bytes_but_its_faults_stay_on_the_host() {
 }
 
 #[test]
+fn an_mdev_on_smmuv3_cannot_be_nested_and_the_host_refuses_it() {
+    let o = run(
+        Unit::Mdev,
+        IommuKind::Smmuv3,
+        Column::Viommu,
+        Mechanism::Nest,
+    );
+    let Verdict::Impossible {
+        why,
+        refusal,
+        errno,
+    } = &o.verdict
+    else {
+        panic!("{o:?}");
+    };
+    assert!(why.contains("one stage 2"), "{why}");
+    assert_eq!(*errno, libc::EOPNOTSUPP, "{refusal}");
+    assert!(refusal.contains("EOPNOTSUPP"), "{refusal}");
+    assert_eq!(o.bytes_checked, 0, "nothing ran");
+}
+
+#[test]
 fn every_cell_of_the_seed_is_listed_once_with_its_mechanisms() {
     let cells = matrix::cells();
     assert_eq!(cells.len(), 15);
