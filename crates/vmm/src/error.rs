@@ -15,6 +15,10 @@ pub enum Error {
     /// A physical-memory access failed.
     #[error("memory: {0}")]
     Mem(#[from] softiommu_mem::MemError),
+    /// The assigned device refused what its driver asked (a command it failed, or a
+    /// register access its device file refused).
+    #[error("device: {0}")]
+    Device(String),
     /// A vIOMMU unit could not be made or brought up.
     #[error("vIOMMU: {0}")]
     Viommu(String),
@@ -28,6 +32,7 @@ impl Error {
             Error::Core(e) => e.errno(),
             Error::Ram(_) | Error::Mem(_) => libc::EINVAL,
             Error::Viommu(_) => libc::ENODEV,
+            Error::Device(_) => libc::EIO,
         }
     }
 }

@@ -13,10 +13,14 @@
 //!   mechanism (direct, shadowing, nesting, with host-allocated PASIDs).
 //! - [`Shadow`]: a VT-d vIOMMU in caching mode whose guest mappings are mirrored into a
 //!   host IOAS for an assigned device, on each IOTLB invalidation the guest queues.
+//! - [`nest`]: nesting, the guest's own stage-1 configuration given to the host (on
+//!   SMMUv3: its STE as a vSTE through a vIOMMU, with the guest's command queue trapped).
 
 pub mod assign;
+mod engine;
 mod error;
 mod guest;
+pub mod nest;
 mod shadow;
 pub mod viommu;
 

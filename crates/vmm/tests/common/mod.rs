@@ -4,6 +4,8 @@
 
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod smmu;
+
 use std::sync::Arc;
 
 use softiommu_core::{DeviceCaps, DeviceDesc, Iommu, Mem, Rid, TableAlloc, Topology};
