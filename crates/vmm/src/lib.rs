@@ -11,7 +11,8 @@
 //!   its emulated devices through the model (its IOTLB, its walks, its fault or event queue).
 //! - [`assign`]: one device assigned to a guest, as an [`Assigned`](assign::Assigned) per
 //!   mechanism (direct, shadowing, nesting, with host-allocated PASIDs).
-//! - [`Shadow`]: a VT-d vIOMMU in caching mode whose guest mappings are mirrored into a
+//! - [`Shadow`], [`SmmuShadow`]: a VT-d vIOMMU in caching mode, or an SMMUv3 one whose
+//!   guest driver invalidates after maps, whose guest mappings are mirrored into a
 //!   host IOAS for an assigned device, on each IOTLB invalidation the guest queues.
 //! - [`nest`]: nesting, the guest's own stage-1 configuration given to the host (on
 //!   SMMUv3: its STE as a vSTE through a vIOMMU, with the guest's command queue trapped).
@@ -26,4 +27,4 @@ pub mod viommu;
 
 pub use error::{Error, Result};
 pub use guest::Guest;
-pub use shadow::{Shadow, ShadowStats};
+pub use shadow::{Shadow, ShadowStats, SmmuShadow};

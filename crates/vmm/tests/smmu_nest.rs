@@ -72,7 +72,9 @@ fn map_and_move(a: &mut dyn Assigned, seed: u8) {
         .memory()
         .write_slice(&p, GuestAddress(SRC))
         .unwrap();
-    let r = a.memmove(IOVA_SRC, IOVA_DST + 8, LEN as u32, IOVA_CR).unwrap();
+    let r = a
+        .memmove(IOVA_SRC, IOVA_DST + 8, LEN as u32, IOVA_CR)
+        .unwrap();
     assert_eq!(r.status, Status::Success as u8, "{r:?}");
     assert_eq!(ram(a.guest(), DST + 8, LEN), p);
 }
@@ -182,7 +184,10 @@ fn a_malformed_ste_is_reported_to_its_guest_only() {
     assert_eq!(faults[0].reason, "C_BAD_STE");
     let r = a.memmove(IOVA_SRC, IOVA_DST, 64, IOVA_CR).unwrap();
     assert_ne!(r.status, Status::Success as u8, "{r:?}");
-    assert!(a.faults().is_empty(), "an aborting STE records nothing more");
+    assert!(
+        a.faults().is_empty(),
+        "an aborting STE records nothing more"
+    );
 
     // Guest B goes on, and sees none of it; the host met no error.
     gb.memory()

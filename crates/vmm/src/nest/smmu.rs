@@ -130,13 +130,8 @@ impl NestHost {
         let mut buf = [0u8; 16 * VEVENT_SIZE];
         loop {
             // SAFETY: reads at most `buf.len()` bytes into `buf` from a descriptor owned here.
-            let n = unsafe {
-                libc::read(
-                    self.veventq.as_raw_fd(),
-                    buf.as_mut_ptr().cast(),
-                    buf.len(),
-                )
-            };
+            let n =
+                unsafe { libc::read(self.veventq.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
             let Ok(n) = usize::try_from(n) else { break };
             if n == 0 {
                 break;

@@ -26,7 +26,6 @@ const RECORD: usize = 32;
 pub(crate) struct SmmuGuestDevice {
     pub(crate) guest: Guest,
     pub(crate) viommu: SmmuViommu,
-    pub(crate) sid: u32,
     pub(crate) pasid: Option<u32>,
     domain: Arc<Domain>,
     _dev: DeviceId,
@@ -57,13 +56,17 @@ impl SmmuGuestDevice {
         }
         Ok(SmmuGuestDevice {
             guest: guest.clone(),
-            sid: u32::from(rid.source_id()),
             viommu,
             pasid,
             domain,
             _dev: dev,
             seen: 0,
         })
+    }
+
+    /// The guest kernel's paging domain of the device.
+    pub(crate) fn domain(&self) -> &Arc<Domain> {
+        &self.domain
     }
 
     /// The guest's DMA API maps `[iova, iova + len)` to `gpa`.

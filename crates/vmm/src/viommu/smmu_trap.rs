@@ -9,7 +9,9 @@ use parking_lot::Mutex;
 use softiommu_core::Mem;
 use softiommu_smmuv3::driver::SmmuHw;
 use softiommu_smmuv3::model::{Fault, Request, SmmuUnit, Translated};
-use softiommu_smmuv3::regs::{SMMU_CMDQ_BASE, SMMU_CMDQ_PROD, SMMU_STRTAB_BASE, SMMU_STRTAB_BASE_CFG};
+use softiommu_smmuv3::regs::{
+    SMMU_CMDQ_BASE, SMMU_CMDQ_PROD, SMMU_STRTAB_BASE, SMMU_STRTAB_BASE_CFG,
+};
 
 /// Opcodes (DW0 bits 7:0) the VMM looks at.
 pub(crate) mod op {
@@ -166,7 +168,8 @@ pub(crate) fn guest_ste(unit: &SmmuUnit<Mem>, mem: &Mem, sid: u32) -> Option<[u6
         0 => base.checked_add(sid * 64)?,
         1 => {
             let mut d = [0u8; 8];
-            mem.read(base.checked_add((sid >> split) * 8)?, &mut d).ok()?;
+            mem.read(base.checked_add((sid >> split) * 8)?, &mut d)
+                .ok()?;
             let l1 = u64::from_le_bytes(d);
             let span = l1 & 0x1f;
             let index = sid & ((1 << split) - 1);

@@ -82,13 +82,8 @@ pub fn smmu_host() -> SmmuHost {
         .zip(&devs)
         .map(|(&rid, &dev)| vfio.add(dev, rid.source_id(), function(rid)).unwrap())
         .collect();
-    let parent = MdevParent::new(
-        &vfio,
-        devs[2],
-        PARENT_RID.source_id(),
-        function(PARENT_RID),
-    )
-    .unwrap();
+    let parent =
+        MdevParent::new(&vfio, devs[2], PARENT_RID.source_id(), function(PARENT_RID)).unwrap();
     assert!(parent.uses_pasid());
     SmmuHost {
         host,

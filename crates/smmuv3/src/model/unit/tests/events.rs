@@ -308,7 +308,11 @@ fn an_injected_event_is_written_as_the_unit_s_own_with_the_same_queue_rules() {
     e.addr = 0x7000_1000;
     e.rnw = true;
     assert!(rig.unit.inject_event(&e));
-    assert_eq!(rig.take_irqs().len(), 1, "the queue was empty: an interrupt");
+    assert_eq!(
+        rig.take_irqs().len(),
+        1,
+        "the queue was empty: an interrupt"
+    );
     let w = rig.take_event_words();
     // DW0: F_TRANSLATION, SSV and SubstreamID 31:12, StreamID 63:32; DW2: InputAddr.
     assert_eq!(w, vec![e.encode()]);
