@@ -137,7 +137,8 @@ fn with_tlbi_on_map_a_map_is_followed_by_its_tlb_invalidation() {
     assert_eq!(batches(), before);
     // Asked to, the driver invalidates the mapped range after the map, as after an unmap.
     u.driver.set_tlbi_on_map(true);
-    d.map_sync(IOVA + 0x1000, buf + 0x1000, 0x1000, Prot::RW).unwrap();
+    d.map_sync(IOVA + 0x1000, buf + 0x1000, 0x1000, Prot::RW)
+        .unwrap();
     assert_eq!(batches(), before + 1);
     assert_eq!(p.pa(a, None, IOVA + 0x1234), buf + 0x1234);
 }
