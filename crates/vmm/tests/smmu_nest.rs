@@ -202,3 +202,36 @@ fn a_malformed_ste_is_reported_to_its_guest_only() {
     assert!(rig.driver.command_errors().is_empty());
     assert_eq!(rig.unit.stale_count(), 0);
 }
+
+#[test]
+fn a_new_domain_of_the_guest_s_reaches_the_host_through_its_cd_invalidation() {
+    let rig = smmu_host();
+    let g = guest();
+    let mut a = nest(&rig, &g, 0, None).unwrap();
+    map_and_move(&mut a, 9);
+    // The guest kernel moves the device to a new domain whose destination is elsewhere:
+    // its driver rewrites CD 0 and invalidates it, and the host follows.
+    const DST2: u64 = 0x40_0000;
+    let core = a.viommu().os().core();
+    let d2 = core
+        .new_paging(a.device(), softiommu_core::PagingRequest::default())
+        .unwrap();
+    for (iova, gpa) in [(IOVA_SRC, SRC), (IOVA_DST, DST2), (IOVA_CR, CR)] {
+        d2.map_sync(iova, gpa, 4 * 4096, softiommu_pgtable::Prot::RW)
+            .unwrap();
+    }
+    let before = a.counts();
+    core.replace(a.device(), &d2).unwrap();
+    assert!(a.counts().host_invalidations > before.host_invalidations);
+    g.memory()
+        .write_slice(&[0u8; 64], GuestAddress(DST + 8))
+        .unwrap();
+    let r = a.memmove(IOVA_SRC, IOVA_DST + 8, 64, IOVA_CR).unwrap();
+    assert_eq!(r.status, Status::Success as u8, "{r:?}");
+    assert_eq!(ram(&g, DST2 + 8, 64), pattern(9)[..64]);
+    assert!(
+        ram(&g, DST + 8, 64).iter().all(|&b| b == 0),
+        "not the old page"
+    );
+    assert_eq!(a.last_error(), None);
+}

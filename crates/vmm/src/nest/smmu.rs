@@ -274,6 +274,12 @@ impl SmmuNest {
         ))
     }
 
+    /// The device as the guest kernel's IOMMU core knows it (in
+    /// [`viommu().os()`](SmmuViommu::os)).
+    pub fn device(&self) -> softiommu_core::DeviceId {
+        self.side.device()
+    }
+
     /// The guest's vIOMMU (its unit and the guest kernel's driver of it).
     pub fn viommu(&self) -> &SmmuViommu {
         &self.side.viommu

@@ -28,7 +28,7 @@ pub(crate) struct SmmuGuestDevice {
     pub(crate) viommu: SmmuViommu,
     pub(crate) pasid: Option<u32>,
     domain: Arc<Domain>,
-    _dev: DeviceId,
+    dev: DeviceId,
     /// Events of the guest's driver already reported.
     seen: usize,
 }
@@ -59,9 +59,14 @@ impl SmmuGuestDevice {
             viommu,
             pasid,
             domain,
-            _dev: dev,
+            dev,
             seen: 0,
         })
+    }
+
+    /// The device as the guest kernel's IOMMU core knows it.
+    pub(crate) fn device(&self) -> DeviceId {
+        self.dev
     }
 
     /// The guest kernel's paging domain of the device.
