@@ -16,9 +16,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use softiommu_core::{Mem, Rid};
+use softiommu_core::{InstanceId, Mem, Rid};
 use softiommu_devices::dsa::CompletionRecord;
-use softiommu_iommufd::vfio::VfioDevice;
 use softiommu_iommufd::{
     Context, HWPT_ALLOC_NEST_PARENT, HwptData, Invalidation, VEVENT_HEADER_SIZE,
     VEVENTQ_FLAG_LOST_EVENTS, VEVENTQ_TYPE_ARM_SMMUV3, VIOMMU_TYPE_ARM_SMMUV3,
@@ -28,11 +27,10 @@ use softiommu_smmuv3::model::SmmuUnit;
 use softiommu_smmuv3::regs::SmmuParams;
 
 use crate::assign::{Assigned, Counts, GuestFault, Mechanism};
-use crate::engine::EngineDriver;
 use crate::viommu::SmmuViommu;
 use crate::viommu::smmu_guest::SmmuGuestDevice;
 use crate::viommu::smmu_trap::{CmdqTrap, CommandSink, guest_ste, names_stream, op};
-use crate::{Error, Guest, Result};
+use crate::{Error, Guest, HostRig, IommuKind, Result};
 
 /// STE word 0 fields a vSTE carries: V, Config, S1Fmt, S1ContextPtr, S1CDMax.
 const VSTE0: u64 = 0xf80f_ffff_ffff_ffff;
@@ -192,12 +190,17 @@ impl CommandSink for NestHost {
     }
 }
 
+/// Where the guest sees its device: its vSMMU StreamID, the vDEVICE's virtual ID.
+const GUEST_RID: Rid = Rid::new(0, 0, 3, 0);
+
 /// A VF assigned to a guest with an SMMUv3 vIOMMU, its translations nested: the guest's CD
 /// table and stage 1 over the host's stage 2 of the guest's RAM.
 pub struct SmmuNest {
     side: SmmuGuestDevice,
     host: Arc<NestHost>,
-    dev: VfioDevice,
+    /// The host kernel's side: its IOMMU core and the instance whose event interrupt
+    /// hands the guest's events to the vEVENTQ.
+    host_iommu: (Arc<softiommu_iommufd::Host>, InstanceId),
 }
 
 impl std::fmt::Debug for SmmuNest {
@@ -210,26 +213,31 @@ impl std::fmt::Debug for SmmuNest {
 }
 
 impl SmmuNest {
-    /// Assigns VF `dev` (a device file of the host context `ctx`'s host) to `guest` as the
-    /// function `rid` behind an SMMUv3 vIOMMU with `params` (stage 1 only, as a vSMMU
-    /// offers it), the guest driver's tables in guest-physical `tables`. The guest kernel
-    /// attaches a paging domain at the RID, or at SubstreamID `pasid` (column "vIOMMU with
-    /// PASID"), and its engine driver brings WQ 0 up for it. Host refusals come back with
-    /// their errno.
-    pub fn vf(
+    /// Function `slot` (0 or 1) of `rig`'s engine (an SMMUv3 host) assigned to `guest`
+    /// behind an SMMUv3 vIOMMU (stage 1 only, as a vSMMU offers it), whose kernel keeps its
+    /// vIOMMU tables in guest-physical `tables`. The VMM binds the function to a context of
+    /// its own and makes the nesting parent over the guest's RAM, the vIOMMU, the vDEVICE
+    /// and the vEVENTQ; the guest kernel attaches a paging domain at the RID, or at
+    /// SubstreamID `pasid` of the device's CD table (column "vIOMMU with PASID"), and its
+    /// engine driver brings WQ 0 up for it. Host refusals come back with their errno.
+    pub fn new(
+        rig: &HostRig,
         guest: &Guest,
-        mut params: SmmuParams,
+        slot: usize,
         tables: (u64, u64),
-        (ctx, dev): (Arc<Context>, VfioDevice),
-        rid: Rid,
         pasid: Option<u32>,
     ) -> Result<SmmuNest> {
+        if rig.kind() != IommuKind::Smmuv3 {
+            return Err(Error::Host("SMMUv3 nesting needs an SMMUv3 host".into()));
+        }
+        let ctx = rig.context();
+        let dev = rig.vfio().open_device(rig.vf(slot)?)?;
         let dev_id = dev.bind_iommufd(&ctx)?;
         let ioas = ctx.ioas_alloc()?;
         guest.map_into(&ctx, ioas)?;
         let parent = ctx.hwpt_alloc(dev_id, ioas, HWPT_ALLOC_NEST_PARENT)?;
         let viommu_id = ctx.viommu_alloc(dev_id, parent, VIOMMU_TYPE_ARM_SMMUV3, 0)?;
-        let vsid = u32::from(rid.source_id());
+        let vsid = u32::from(GUEST_RID.source_id());
         ctx.vdevice_alloc(viommu_id, dev_id, u64::from(vsid))?;
         let (_, fd) = ctx.veventq_alloc(viommu_id, VEVENTQ_TYPE_ARM_SMMUV3, VEVENTQ_DEPTH, 0)?;
         // SAFETY: the vEVENTQ's descriptor was just made for this caller, who owns it.
@@ -247,29 +255,38 @@ impl SmmuNest {
             veventq,
             st: Mutex::new(State::default()),
         });
-        params.stage2 = false;
-        params.hyp = false;
+        let params = SmmuParams {
+            stage2: false,
+            hyp: false,
+            ..SmmuParams::full()
+        };
         let sink = host.clone();
         let viommu = SmmuViommu::with_mmio(guest, params, tables, |unit| {
             Arc::new(CmdqTrap::new(unit, guest.space(), sink))
         })?;
-        let side = SmmuGuestDevice::attach(guest, viommu, rid, pasid)?;
-        EngineDriver { dev: &dev }.bring_up(pasid)?;
-        Ok(SmmuNest { side, host, dev })
+        let side = SmmuGuestDevice::attach(guest, viommu, (GUEST_RID, pasid), dev)?;
+        let host_iommu = (rig.host().clone(), rig.instance());
+        Ok(SmmuNest {
+            side,
+            host,
+            host_iommu,
+        })
     }
 
     /// An mdev cannot be nested on SMMUv3: stage 2 is per stream, and the parent's one
-    /// stream has the host's. The attempt is made through the host as a VMM would make it
-    /// (the mdev's device file bound to `ctx`, a nesting parent asked for it over the
-    /// guest's RAM, then a vIOMMU over that parent) and the host's refusal is returned,
+    /// stream has the host's. The attempt is made through `rig`'s host as a VMM would make
+    /// it (a new mdev's device file bound to a context, a nesting parent asked for it over
+    /// `guest`'s RAM, then a vIOMMU over that parent) and the host's refusal is returned,
     /// with its errno.
-    pub fn mdev(guest: &Guest, ctx: &Arc<Context>, mdev: &VfioDevice) -> Result<SmmuNest> {
-        let id = mdev.bind_iommufd(ctx)?;
+    pub fn mdev(rig: &HostRig, guest: &Guest) -> Result<SmmuNest> {
+        let ctx = rig.context();
+        let mdev = rig.parent().open(&rig.parent().create()?)?;
+        let id = mdev.bind_iommufd(&ctx)?;
         let ioas = ctx.ioas_alloc()?;
-        guest.map_into(ctx, ioas)?;
+        guest.map_into(&ctx, ioas)?;
         let parent = ctx.hwpt_alloc(id, ioas, HWPT_ALLOC_NEST_PARENT)?;
         ctx.viommu_alloc(id, parent, VIOMMU_TYPE_ARM_SMMUV3, 0)?;
-        Err(Error::Viommu(
+        Err(Error::Host(
             "the host gave an mdev a nesting parent and a vIOMMU".into(),
         ))
     }
@@ -318,10 +335,15 @@ impl Assigned for SmmuNest {
     }
 
     fn memmove(&mut self, src: u64, dst: u64, len: u32, cr: u64) -> Result<CompletionRecord> {
-        self.side.memmove(&self.dev, (src, dst, len), cr)
+        self.side.memmove((src, dst, len), cr)
     }
 
+    /// The host kernel's event interrupt is served first (in this process it runs when
+    /// asked), then the VMM writes what its vEVENTQ holds into the guest's event queue,
+    /// and the guest's driver drains that.
     fn faults(&mut self) -> Vec<GuestFault> {
+        let (host, instance) = &self.host_iommu;
+        let _ = host.iommu().event_interrupt(*instance);
         self.host.deliver(self.side.viommu.unit());
         self.side.faults()
     }

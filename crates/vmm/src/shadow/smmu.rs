@@ -27,11 +27,10 @@ use vm_memory::{GuestAddress, GuestMemoryBackend};
 
 use super::ShadowStats;
 use crate::assign::{Assigned, Counts, GuestFault, Mechanism};
-use crate::engine::EngineDriver;
 use crate::viommu::SmmuViommu;
 use crate::viommu::smmu_guest::SmmuGuestDevice;
 use crate::viommu::smmu_trap::{CmdqTrap, CommandSink, names_stream, op, tlbi_range};
-use crate::{Error, Guest, Result};
+use crate::{Error, Guest, HostRig, IommuKind, Result};
 
 const PAGE: u64 = 4096;
 /// The largest range walked page by page for one invalidation: 1 GiB. A larger one checks
@@ -156,12 +155,18 @@ impl CommandSink for Mirror {
     }
 }
 
+/// Where the guest sees its device.
+const GUEST_RID: Rid = Rid::new(0, 0, 3, 0);
+
+/// Why the device's faults do not reach the guest's event queue.
+const UNDELIVERED: &str = "the device's faults are on the host's own IOAS, of which iommufd \
+                           reports nothing to user space";
+
 /// A VF or an mdev assigned to a guest with an SMMUv3 vIOMMU (no PASIDs), its guest's
 /// mappings shadowed into a host IOAS.
 pub struct SmmuShadow {
     side: SmmuGuestDevice,
     mirror: Arc<Mirror>,
-    dev: VfioDevice,
 }
 
 impl std::fmt::Debug for SmmuShadow {
@@ -175,36 +180,46 @@ impl std::fmt::Debug for SmmuShadow {
 }
 
 impl SmmuShadow {
-    /// Assigns `dev` — a VF's device file, or an mdev's — of the host context `ctx`'s host
-    /// to `guest` as the function `rid` behind an SMMUv3 vIOMMU with `params`, the guest
-    /// driver's tables in guest-physical `tables`: the file bound to `ctx` and attached to
-    /// a new IOAS the VMM keeps in step with the guest's mappings. The guest kernel
-    /// attaches a paging domain at the RID and its engine driver brings WQ 0 up.
-    pub fn new(
-        guest: &Guest,
-        params: SmmuParams,
-        tables: (u64, u64),
-        (ctx, dev): (Arc<Context>, VfioDevice),
-        rid: Rid,
-    ) -> Result<SmmuShadow> {
-        dev.bind_iommufd(&ctx)?;
+    /// Function `slot` (0 or 1) of `rig`'s engine (an SMMUv3 host) assigned to `guest`
+    /// behind an SMMUv3 vIOMMU whose kernel keeps its tables in guest-physical `tables`.
+    pub fn vf(rig: &HostRig, guest: &Guest, slot: usize, tables: (u64, u64)) -> Result<Self> {
+        let file = rig.vfio().open_device(rig.vf(slot)?)?;
+        Self::new(rig, guest, tables, file)
+    }
+
+    /// A new mdev of `rig`'s parent engine (an SMMUv3 host) assigned to `guest` behind an
+    /// SMMUv3 vIOMMU whose kernel keeps its tables in guest-physical `tables`: the host
+    /// puts the shadow IOAS at the parent's PASID for it.
+    pub fn mdev(rig: &HostRig, guest: &Guest, tables: (u64, u64)) -> Result<Self> {
+        let file = rig.parent().open(&rig.parent().create()?)?;
+        Self::new(rig, guest, tables, file)
+    }
+
+    /// Device file `file` bound to a new context of the VMM and attached to a new IOAS
+    /// the VMM keeps in step with the guest's mappings; the guest kernel attaches a paging
+    /// domain at the RID and its engine driver brings WQ 0 up.
+    fn new(rig: &HostRig, guest: &Guest, tables: (u64, u64), file: VfioDevice) -> Result<Self> {
+        if rig.kind() != IommuKind::Smmuv3 {
+            return Err(Error::Host("SMMUv3 shadowing needs an SMMUv3 host".into()));
+        }
+        let ctx = rig.context();
+        file.bind_iommufd(&ctx)?;
         let ioas = ctx.ioas_alloc()?;
-        dev.attach_pt(ioas)?;
+        file.attach_pt(ioas)?;
         let mirror = Arc::new(Mirror {
             guest: guest.clone(),
             ctx,
             ioas,
-            sid: u32::from(rid.source_id()),
+            sid: u32::from(GUEST_RID.source_id()),
             st: Mutex::new(State::default()),
         });
         let sink = mirror.clone();
-        let viommu = SmmuViommu::with_mmio(guest, params, tables, |unit| {
+        let viommu = SmmuViommu::with_mmio(guest, SmmuParams::full(), tables, |unit| {
             Arc::new(CmdqTrap::new(unit, guest.space(), sink))
         })?;
         viommu.driver().set_tlbi_on_map(true);
-        let side = SmmuGuestDevice::attach(guest, viommu, rid, None)?;
-        EngineDriver { dev: &dev }.bring_up(None)?;
-        Ok(SmmuShadow { side, mirror, dev })
+        let side = SmmuGuestDevice::attach(guest, viommu, (GUEST_RID, None), file)?;
+        Ok(SmmuShadow { side, mirror })
     }
 
     /// The device as the guest kernel's IOMMU core knows it (in
@@ -268,14 +283,17 @@ impl Assigned for SmmuShadow {
     }
 
     fn memmove(&mut self, src: u64, dst: u64, len: u32, cr: u64) -> Result<CompletionRecord> {
-        self.side.memmove(&self.dev, (src, dst, len), cr)
+        self.side.memmove((src, dst, len), cr)
     }
 
-    /// What the guest's SMMU driver found in its event queue. The device's faults on the
-    /// host's IOAS are the host's: iommufd reports none of a paging HWPT to user space, so
-    /// the guest learns of them only from the device (its completion records).
+    /// What the guest's SMMU driver found in its event queue: never the device's faults
+    /// on the host's IOAS (see [`undelivered_faults`](Assigned::undelivered_faults)).
     fn faults(&mut self) -> Vec<GuestFault> {
         self.side.faults()
+    }
+
+    fn undelivered_faults(&self) -> Option<&str> {
+        Some(UNDELIVERED)
     }
 
     fn counts(&self) -> Counts {

@@ -7,20 +7,16 @@
 use std::sync::Arc;
 
 use softiommu_core::{DeviceCaps, DeviceId, Domain, PagingRequest, Rid};
-use softiommu_devices::dsa::{CompletionRecord, Descriptor};
+use softiommu_devices::dsa::CompletionRecord;
 use softiommu_iommufd::vfio::VfioDevice;
 use softiommu_pgtable::Prot;
-use vm_memory::{Bytes, GuestAddress};
 
 use super::SmmuViommu;
 use crate::assign::GuestFault;
-use crate::engine::EngineDriver;
-use crate::{Error, Guest, Result};
+use crate::{Error, Guest, GuestDriver, Result};
 
 /// SubstreamID bits the guest's device gets when it uses PASIDs: one 4 KiB leaf of CDs.
 const SSID_BITS: u8 = 4;
-/// Bytes of a completion record.
-const RECORD: usize = 32;
 
 /// One device of the guest behind its SMMUv3 vIOMMU.
 pub(crate) struct SmmuGuestDevice {
@@ -29,18 +25,20 @@ pub(crate) struct SmmuGuestDevice {
     pub(crate) pasid: Option<u32>,
     domain: Arc<Domain>,
     dev: DeviceId,
+    driver: GuestDriver,
     /// Events of the guest's driver already reported.
     seen: usize,
 }
 
 impl SmmuGuestDevice {
     /// The guest kernel adds function `rid` behind `viommu` and attaches a paging domain
-    /// to it: at the RID, or at SubstreamID `pasid` of its CD table.
+    /// to it: at the RID, or at SubstreamID `pasid` of its CD table; then the guest's
+    /// driver of the engine behind device file `file` brings its WQ up for it.
     pub(crate) fn attach(
         guest: &Guest,
         viommu: SmmuViommu,
-        rid: Rid,
-        pasid: Option<u32>,
+        (rid, pasid): (Rid, Option<u32>),
+        file: VfioDevice,
     ) -> Result<Self> {
         let caps = DeviceCaps {
             pasid_bits: if pasid.is_some() { SSID_BITS } else { 0 },
@@ -54,7 +52,10 @@ impl SmmuGuestDevice {
             Some(p) => os.core().attach_pasid(dev, p, &domain)?,
             None => os.core().attach(dev, &domain)?,
         }
+        let mut driver = GuestDriver::new(file);
+        driver.bring_up(pasid)?;
         Ok(SmmuGuestDevice {
+            driver,
             guest: guest.clone(),
             viommu,
             pasid,
@@ -94,23 +95,16 @@ impl SmmuGuestDevice {
             .ok_or_else(|| Error::Device(format!("device address {iova:#x} is not mapped")))
     }
 
-    /// The guest's engine driver: a move through WQ 0 of `dev`, its completion record at
-    /// device address `cr` cleared first, read back when the move is done.
+    /// The guest's engine driver: a move through WQ 0, its completion record at device
+    /// address `cr`, waited for.
     pub(crate) fn memmove(
         &self,
-        dev: &VfioDevice,
         (src, dst, len): (u64, u64, u32),
         cr: u64,
     ) -> Result<CompletionRecord> {
-        let at = GuestAddress(self.gpa_of(cr)?);
-        let mem = self.guest.memory();
-        let ram = |e: vm_memory::GuestMemoryError| Error::Ram(e.to_string());
-        mem.write_slice(&[0u8; RECORD], at).map_err(ram)?;
-        let d = Descriptor::memmove(src, dst, len).with_completion(cr);
-        EngineDriver { dev }.submit(&d)?;
-        let mut rec = [0u8; RECORD];
-        mem.read_slice(&mut rec, at).map_err(ram)?;
-        Ok(CompletionRecord::from_bytes(&rec))
+        let cr_gpa = self.gpa_of(cr)?;
+        self.driver
+            .memmove(&self.guest, (src, dst, len), (cr, cr_gpa))
     }
 
     /// The events the guest's SMMU driver has found in its event queue since the last call.
