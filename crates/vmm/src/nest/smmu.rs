@@ -136,30 +136,41 @@ impl NestHost {
             }
             st.partial.extend_from_slice(&buf[..n]);
         }
-        let mut at = 0;
         let data = std::mem::take(&mut st.partial);
-        while let Some(head) = data.get(at..at + VEVENT_HEADER_SIZE) {
-            let flags = u32::from_ne_bytes([head[0], head[1], head[2], head[3]]);
-            if flags & VEVENTQ_FLAG_LOST_EVENTS != 0 {
-                at += VEVENT_HEADER_SIZE;
-                continue;
-            }
-            let Some(rec) = data.get(at + VEVENT_HEADER_SIZE..at + VEVENT_SIZE) else {
-                break;
-            };
-            let mut words = [0u64; 4];
-            for (w, b) in words.iter_mut().zip(rec.chunks_exact(8)) {
-                let mut a = [0u8; 8];
-                a.copy_from_slice(b);
-                *w = u64::from_le_bytes(a);
-            }
+        let (records, used) = vevents(&data);
+        for words in records {
             if let Ok(e) = Event::decode(words) {
                 unit.inject_event(&e);
             }
-            at += VEVENT_SIZE;
         }
-        st.partial = data.get(at..).unwrap_or(&[]).to_vec();
+        st.partial = data.get(used..).unwrap_or(&[]).to_vec();
     }
+}
+
+/// The SMMUv3 event records of the whole vEVENTQ records at the start of `data` (a
+/// lost-events header holds none), and the bytes they take.
+fn vevents(data: &[u8]) -> (Vec<[u64; 4]>, usize) {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while let Some(head) = data.get(at..at + VEVENT_HEADER_SIZE) {
+        let flags = u32::from_ne_bytes([head[0], head[1], head[2], head[3]]);
+        if flags & VEVENTQ_FLAG_LOST_EVENTS != 0 {
+            at += VEVENT_HEADER_SIZE;
+            continue;
+        }
+        let Some(rec) = data.get(at + VEVENT_HEADER_SIZE..at + VEVENT_SIZE) else {
+            break;
+        };
+        let mut words = [0u64; 4];
+        for (w, b) in words.iter_mut().zip(rec.chunks_exact(8)) {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(b);
+            *w = u64::from_le_bytes(a);
+        }
+        out.push(words);
+        at += VEVENT_SIZE;
+    }
+    (out, at)
 }
 
 impl CommandSink for NestHost {
@@ -350,5 +361,34 @@ impl Assigned for SmmuNest {
 
     fn counts(&self) -> Counts {
         self.host.st.lock().counts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(flags: u32, seq: u32, words: Option<[u64; 4]>) -> Vec<u8> {
+        let mut b = flags.to_ne_bytes().to_vec();
+        b.extend_from_slice(&seq.to_ne_bytes());
+        for w in words.into_iter().flatten() {
+            b.extend_from_slice(&w.to_le_bytes());
+        }
+        b
+    }
+
+    #[test]
+    fn whole_records_are_taken_lost_headers_skipped_and_a_partial_one_kept() {
+        let e1 = [0x10 | 0x18 << 32, 0, 0x7000_0000, 0];
+        let e2 = [0x04 | 0x18 << 32, 0, 0, 0];
+        let mut data = record(0, 0, Some(e1));
+        data.extend(record(VEVENTQ_FLAG_LOST_EVENTS, 1, None));
+        data.extend(record(0, 2, Some(e2)));
+        let whole = data.len();
+        data.extend(&record(0, 3, Some(e1))[..20]);
+        assert_eq!(vevents(&data), (vec![e1, e2], whole));
+        // Nothing whole: nothing taken.
+        assert_eq!(vevents(&data[whole..]), (vec![], 0));
+        assert_eq!(vevents(&[]), (vec![], 0));
     }
 }
