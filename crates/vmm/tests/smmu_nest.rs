@@ -127,6 +127,10 @@ fn an_mdev_cannot_be_nested_and_the_host_says_why() {
     let g = guest();
     let e = SmmuNest::mdev(&rig, &g).unwrap_err();
     assert_eq!(e.errno(), libc::EOPNOTSUPP, "{e}");
+    assert!(
+        rig.parent().names().is_empty(),
+        "the attempt's mdev is gone"
+    );
 }
 
 /// Where the STE of `sid` is in the stream table `unit`'s registers point at.

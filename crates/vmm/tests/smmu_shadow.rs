@@ -143,3 +143,17 @@ fn a_forgotten_invalidation_leaves_the_stale_mapping_and_the_model_reports_it() 
     let r = s.memmove(IOVA_SRC, IOVA_DST, 5, IOVA_CR).unwrap();
     assert_eq!(r.status, Status::PageFaultNoBof as u8);
 }
+
+#[test]
+fn an_mdev_with_guest_pasids_is_refused_by_the_host_which_gives_it_none_of_its_own() {
+    let rig = HostRig::smmuv3().unwrap();
+    let in_use = rig.host().iommu().pasids_in_use();
+    let e = SmmuShadow::mdev_pasid(&rig).unwrap_err();
+    assert_eq!(e.errno(), libc::EOPNOTSUPP, "{e}");
+    assert_eq!(
+        rig.host().iommu().pasids_in_use(),
+        in_use,
+        "the paravirtual PASID and the attempt's mdev went back"
+    );
+    assert!(rig.parent().names().is_empty());
+}

@@ -288,15 +288,23 @@ impl SmmuNest {
     /// stream has the host's. The attempt is made through `rig`'s host as a VMM would make
     /// it (a new mdev's device file bound to a context, a nesting parent asked for it over
     /// `guest`'s RAM, then a vIOMMU over that parent) and the host's refusal is returned,
-    /// with its errno.
+    /// with its errno (`EOPNOTSUPP`); the mdev is removed again.
     pub fn mdev(rig: &HostRig, guest: &Guest) -> Result<SmmuNest> {
-        let ctx = rig.context();
-        let mdev = rig.parent().open(&rig.parent().create()?)?;
-        let id = mdev.bind_iommufd(&ctx)?;
-        let ioas = ctx.ioas_alloc()?;
-        guest.map_into(&ctx, ioas)?;
-        let parent = ctx.hwpt_alloc(id, ioas, HWPT_ALLOC_NEST_PARENT)?;
-        ctx.viommu_alloc(id, parent, VIOMMU_TYPE_ARM_SMMUV3, 0)?;
+        let name = rig.parent().create()?;
+        let attempt = || -> Result<()> {
+            let ctx = rig.context();
+            let mdev = rig.parent().open(&name)?;
+            let id = mdev.bind_iommufd(&ctx)?;
+            let ioas = ctx.ioas_alloc()?;
+            guest.map_into(&ctx, ioas)?;
+            let parent = ctx.hwpt_alloc(id, ioas, HWPT_ALLOC_NEST_PARENT)?;
+            ctx.viommu_alloc(id, parent, VIOMMU_TYPE_ARM_SMMUV3, 0)?;
+            Ok(())
+        };
+        let r = attempt();
+        // The attempt's mdev goes back, its file closed.
+        rig.parent().remove(&name)?;
+        r?;
         Err(Error::Host(
             "the host gave an mdev a nesting parent and a vIOMMU".into(),
         ))

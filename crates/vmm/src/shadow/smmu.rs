@@ -19,7 +19,7 @@ use parking_lot::Mutex;
 use softiommu_core::{Domain, Mem, Rid};
 use softiommu_devices::dsa::CompletionRecord;
 use softiommu_iommufd::vfio::VfioDevice;
-use softiommu_iommufd::{Context, MAP_FIXED_IOVA, MAP_READABLE, MAP_WRITEABLE};
+use softiommu_iommufd::{Context, HWPT_ALLOC_PASID, MAP_FIXED_IOVA, MAP_READABLE, MAP_WRITEABLE};
 use softiommu_pgtable::Access;
 use softiommu_smmuv3::model::{Request, SmmuUnit};
 use softiommu_smmuv3::regs::SmmuParams;
@@ -155,6 +155,9 @@ impl CommandSink for Mirror {
     }
 }
 
+/// The owner the VMM's paravirtual PASID allocations are made for.
+const PV_OWNER: u64 = 0x5056_5041_5349_4400;
+
 /// Where the guest sees its device.
 const GUEST_RID: Rid = Rid::new(0, 0, 3, 0);
 
@@ -193,6 +196,43 @@ impl SmmuShadow {
     pub fn mdev(rig: &HostRig, guest: &Guest, tables: (u64, u64)) -> Result<Self> {
         let file = rig.parent().open(&rig.parent().create()?)?;
         Self::new(rig, guest, tables, file)
+    }
+
+    /// Column "vIOMMU with PASID" for an mdev: the guest's SubstreamIDs would come from the
+    /// host through a paravirtual call, each with its own stage 1 shadowed into an IOAS the
+    /// host puts at that PASID for the mdev. The attempt is made through `rig`'s host — a
+    /// PASID taken from the host's global space for the guest, a new mdev's device file
+    /// bound, a HWPT for PASIDs over a new IOAS, and the mdev's PASID attached to it — and
+    /// the host's refusal is returned with its errno: an mdev has no PASIDs of its own
+    /// (`EOPNOTSUPP`), its one PASID being the parent's that the host gave it. The PASID
+    /// and the mdev go back.
+    pub fn mdev_pasid(rig: &HostRig) -> Result<Self> {
+        let core = rig.host().iommu();
+        let pasid = core.alloc_pasid(PV_OWNER)?;
+        let name = match rig.parent().create() {
+            Ok(n) => n,
+            Err(e) => {
+                core.free_pasid(pasid, PV_OWNER)?;
+                return Err(e.into());
+            }
+        };
+        let attempt = || -> Result<()> {
+            let ctx = rig.context();
+            let file = rig.parent().open(&name)?;
+            let id = file.bind_iommufd(&ctx)?;
+            let ioas = ctx.ioas_alloc()?;
+            let hwpt = ctx.hwpt_alloc(id, ioas, HWPT_ALLOC_PASID)?;
+            file.attach_pasid(pasid, hwpt)?;
+            Ok(())
+        };
+        let r = attempt();
+        // The attempt's mdev and PASID go back, its file closed.
+        rig.parent().remove(&name)?;
+        core.free_pasid(pasid, PV_OWNER)?;
+        r?;
+        Err(Error::Host(
+            "the host attached a PASID of an mdev's own".into(),
+        ))
     }
 
     /// Device file `file` bound to a new context of the VMM and attached to a new IOAS
