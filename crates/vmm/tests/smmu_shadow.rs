@@ -98,7 +98,12 @@ fn an_mdev_s_guest_mappings_are_mirrored_into_the_ioas_at_the_parent_s_pasid() {
     let rig = HostRig::smmuv3().unwrap();
     let g = guest();
     let s = SmmuShadow::mdev(&rig, &g, TABLES).unwrap();
+    assert_eq!(rig.parent().names().len(), 1);
     cell(g, s);
+    assert!(
+        rig.parent().names().is_empty(),
+        "the mdev went with the assignment"
+    );
 }
 
 #[test]

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use softiommu_core::{Domain, Mem, Rid};
 use softiommu_devices::dsa::CompletionRecord;
-use softiommu_iommufd::vfio::VfioDevice;
+use softiommu_iommufd::vfio::{MdevParent, VfioDevice};
 use softiommu_iommufd::{Context, HWPT_ALLOC_PASID, MAP_FIXED_IOVA, MAP_READABLE, MAP_WRITEABLE};
 use softiommu_pgtable::Access;
 use softiommu_smmuv3::model::{Request, SmmuUnit};
@@ -170,6 +170,17 @@ const UNDELIVERED: &str = "the device's faults are on the host's own IOAS, of wh
 pub struct SmmuShadow {
     side: SmmuGuestDevice,
     mirror: Arc<Mirror>,
+    /// The mdev made for the guest, removed with the assignment.
+    mdev: Option<(Arc<MdevParent>, String)>,
+}
+
+impl Drop for SmmuShadow {
+    fn drop(&mut self) {
+        self.side.close();
+        if let Some((parent, name)) = self.mdev.take() {
+            let _ = parent.remove(&name);
+        }
+    }
 }
 
 impl std::fmt::Debug for SmmuShadow {
@@ -187,15 +198,29 @@ impl SmmuShadow {
     /// behind an SMMUv3 vIOMMU whose kernel keeps its tables in guest-physical `tables`.
     pub fn vf(rig: &HostRig, guest: &Guest, slot: usize, tables: (u64, u64)) -> Result<Self> {
         let file = rig.vfio().open_device(rig.vf(slot)?)?;
-        Self::new(rig, guest, tables, file)
+        Self::new(rig, guest, tables, file, None)
     }
 
     /// A new mdev of `rig`'s parent engine (an SMMUv3 host) assigned to `guest` behind an
     /// SMMUv3 vIOMMU whose kernel keeps its tables in guest-physical `tables`: the host
-    /// puts the shadow IOAS at the parent's PASID for it.
+    /// puts the shadow IOAS at the parent's PASID for it. The mdev is removed with the
+    /// assignment.
     pub fn mdev(rig: &HostRig, guest: &Guest, tables: (u64, u64)) -> Result<Self> {
-        let file = rig.parent().open(&rig.parent().create()?)?;
-        Self::new(rig, guest, tables, file)
+        let parent = rig.parent();
+        let name = parent.create()?;
+        let made = parent.open(&name).map_err(Error::from).and_then(|file| {
+            Self::new(
+                rig,
+                guest,
+                tables,
+                file,
+                Some((parent.clone(), name.clone())),
+            )
+        });
+        if made.is_err() {
+            let _ = parent.remove(&name);
+        }
+        made
     }
 
     /// Column "vIOMMU with PASID" for an mdev: the guest's SubstreamIDs would come from the
@@ -238,7 +263,13 @@ impl SmmuShadow {
     /// Device file `file` bound to a new context of the VMM and attached to a new IOAS
     /// the VMM keeps in step with the guest's mappings; the guest kernel attaches a paging
     /// domain at the RID and its engine driver brings WQ 0 up.
-    fn new(rig: &HostRig, guest: &Guest, tables: (u64, u64), file: VfioDevice) -> Result<Self> {
+    fn new(
+        rig: &HostRig,
+        guest: &Guest,
+        tables: (u64, u64),
+        file: VfioDevice,
+        mdev: Option<(Arc<MdevParent>, String)>,
+    ) -> Result<Self> {
         if rig.kind() != IommuKind::Smmuv3 {
             return Err(Error::Host("SMMUv3 shadowing needs an SMMUv3 host".into()));
         }
@@ -259,7 +290,7 @@ impl SmmuShadow {
         })?;
         viommu.driver().set_tlbi_on_map(true);
         let side = SmmuGuestDevice::attach(guest, viommu, (GUEST_RID, None), file)?;
-        Ok(SmmuShadow { side, mirror })
+        Ok(SmmuShadow { side, mirror, mdev })
     }
 
     /// The device as the guest kernel's IOMMU core knows it (in

@@ -25,7 +25,8 @@ pub(crate) struct SmmuGuestDevice {
     pub(crate) pasid: Option<u32>,
     domain: Arc<Domain>,
     dev: DeviceId,
-    driver: GuestDriver,
+    /// The guest's engine driver, holding the device file until [`close`](Self::close).
+    driver: Option<GuestDriver>,
     /// Events of the guest's driver already reported.
     seen: usize,
 }
@@ -55,7 +56,7 @@ impl SmmuGuestDevice {
         let mut driver = GuestDriver::new(file);
         driver.bring_up(pasid)?;
         Ok(SmmuGuestDevice {
-            driver,
+            driver: Some(driver),
             guest: guest.clone(),
             viommu,
             pasid,
@@ -103,8 +104,16 @@ impl SmmuGuestDevice {
         cr: u64,
     ) -> Result<CompletionRecord> {
         let cr_gpa = self.gpa_of(cr)?;
-        self.driver
-            .memmove(&self.guest, (src, dst, len), (cr, cr_gpa))
+        let driver = self
+            .driver
+            .as_ref()
+            .ok_or_else(|| Error::Device("the device file is closed".into()))?;
+        driver.memmove(&self.guest, (src, dst, len), (cr, cr_gpa))
+    }
+
+    /// Closes the device file (the guest is going away).
+    pub(crate) fn close(&mut self) {
+        self.driver = None;
     }
 
     /// The events the guest's SMMU driver has found in its event queue since the last call.
