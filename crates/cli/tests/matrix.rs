@@ -76,7 +76,7 @@ fn json_goes_to_a_file_beside_the_table_or_alone_to_standard_output() {
     let table = text(&out.stdout);
     assert!(table.starts_with("row "), "{table}");
     assert!(
-        table.contains("4 cells: ") && table.contains(" 1 impossible"),
+        table.contains("4 cells: ") && table.contains(" 2 impossible"),
         "{table}"
     );
     let json = std::fs::read_to_string(&path).expect("the JSON was written");

@@ -15,10 +15,11 @@
 pub mod report;
 mod run;
 
+use crate::SmmuShadow;
 use crate::assign::{Assigned, Column, Direct, Mechanism, Unit, VtdShadow};
 use crate::host::IommuKind;
+use crate::nest::SmmuNest;
 use crate::{Error, Guest, HostRig, Result};
-use softiommu_iommufd::HWPT_ALLOC_NEST_PARENT;
 
 pub use run::{Outcome, Verdict, run, run_cell};
 
@@ -117,6 +118,14 @@ pub struct Cell {
     pub impossible: Option<&'static str>,
 }
 
+/// The PASID a guest with PASIDs gives its device (column "vIOMMU with PASID").
+pub const GUEST_PASID: u32 = 5;
+
+/// Why an mdev on SMMUv3 cannot take PASIDs of the guest's.
+const MDEV_SMMU_PASID: &str = "an mdev has no PASIDs of its own: its one PASID is the \
+     parent's that the host gave it, so a PASID the host allocates for the guest cannot be \
+     attached for the mdev";
+
 /// Why an mdev on SMMUv3 cannot be nested.
 const MDEV_SMMU_NEST: &str = "an SMMUv3 stream has one stage 2, and every mdev of a parent \
      shares the parent's StreamID: the stage 2 of one guest cannot be given to one mdev";
@@ -145,7 +154,7 @@ pub fn cells() -> Vec<Cell> {
             (Unit::Mdev, IommuKind::Smmuv3) => {
                 add(Viommu, Shadow, None);
                 add(Viommu, Nest, Some(MDEV_SMMU_NEST));
-                add(ViommuPasid, ShadowPv, None);
+                add(ViommuPasid, ShadowPv, Some(MDEV_SMMU_PASID));
             }
             (Unit::Mdev, IommuKind::Vtd) => {
                 add(Viommu, Nest, None);
@@ -182,36 +191,30 @@ pub fn assign(rig: &HostRig, guest: &Guest, slot: usize, cell: &Cell) -> Result<
         (Vf, ViommuPasid, Nest, Vtd) => not_built(),
         (Mdev, Viommu, Nest, Vtd) => not_built(),
         (Mdev, ViommuPasid, NestPv, Vtd) => not_built(),
-        // SMMUv3 shadowing and nesting (an mdev's nest is the host's refusal).
-        (Vf, Viommu, Shadow, Smmuv3) => not_built(),
-        (Mdev, Viommu, Shadow, Smmuv3) => not_built(),
-        (Mdev, ViommuPasid, ShadowPv, Smmuv3) => not_built(),
-        (Vf, Viommu, Nest, Smmuv3) => not_built(),
-        (Vf, ViommuPasid, Nest, Smmuv3) => not_built(),
-        (Mdev, Viommu, Nest, Smmuv3) => mdev_nest_parent(rig),
+        // SMMUv3 shadowing and nesting; an mdev's nesting and guest PASIDs are the host's
+        // refusals.
+        (Vf, Viommu, Shadow, Smmuv3) => {
+            Ok(Box::new(SmmuShadow::vf(rig, guest, slot, GUEST_TABLES)?))
+        }
+        (Mdev, Viommu, Shadow, Smmuv3) => Ok(Box::new(SmmuShadow::mdev(rig, guest, GUEST_TABLES)?)),
+        (Mdev, ViommuPasid, ShadowPv, Smmuv3) => Ok(Box::new(SmmuShadow::mdev_pasid(rig)?)),
+        (Vf, Viommu, Nest, Smmuv3) => Ok(Box::new(SmmuNest::new(
+            rig,
+            guest,
+            slot,
+            GUEST_TABLES,
+            None,
+        )?)),
+        (Vf, ViommuPasid, Nest, Smmuv3) => Ok(Box::new(SmmuNest::new(
+            rig,
+            guest,
+            slot,
+            GUEST_TABLES,
+            Some(GUEST_PASID),
+        )?)),
+        (Mdev, Viommu, Nest, Smmuv3) => Ok(Box::new(SmmuNest::mdev(rig, guest)?)),
         _ => Err(Error::NotInMatrix(describe(cell))),
     }
-}
-
-/// The first step of nesting an mdev: the VMM asks the host for a nesting-parent HWPT (the
-/// guest's stage 2) for the mdev. An SMMUv3 host refuses it, and its error is returned; a
-/// host that made one would leave the rest of nesting not built.
-fn mdev_nest_parent(rig: &HostRig) -> Result<Box<dyn Assigned>> {
-    let parent = rig.parent();
-    let name = parent.create()?;
-    let attempt = || -> Result<u32> {
-        let ctx = rig.context();
-        let ioas = ctx.ioas_alloc()?;
-        let dev = parent.open(&name)?;
-        let id = dev.bind_iommufd(&ctx)?;
-        Ok(ctx.hwpt_alloc(id, ioas, HWPT_ALLOC_NEST_PARENT)?)
-    };
-    let made = attempt();
-    parent.remove(&name)?;
-    made?;
-    Err(Error::NotBuilt(
-        "the host made a nesting parent for an mdev; nesting over it".into(),
-    ))
 }
 
 /// `VF on VT-d, vIOMMU, nest`.

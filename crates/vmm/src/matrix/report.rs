@@ -28,9 +28,13 @@ pub fn table(outcomes: &[Outcome]) -> String {
     for o in outcomes {
         let row = (last_row != Some(o.cell.row)).then(|| o.cell.row.title());
         last_row = Some(o.cell.row);
+        // A note said before is referred to by its number again.
         let note = note(&o.verdict).map(|n| {
-            notes.push(n);
-            format!(" [{}]", notes.len())
+            let at = notes.iter().position(|m| *m == n).unwrap_or_else(|| {
+                notes.push(n);
+                notes.len() - 1
+            });
+            format!(" [{}]", at + 1)
         });
         let verdict = format!("{}{}", o.verdict.word(), note.unwrap_or_default());
         let bytes = match o.bytes_checked {
