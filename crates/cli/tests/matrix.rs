@@ -57,7 +57,9 @@ fn the_whole_matrix_prints_a_line_per_cell_and_mechanism() {
         .unwrap_or_else(|| panic!("no impossible cell: {stdout}"));
     assert!(nest.contains(" nest "), "{nest}");
     assert!(
-        stdout.contains("the host refused the attempt") && stdout.contains("(errno 95)"),
+        stdout.contains(
+            "the host refused IOMMU_HWPT_ALLOC with IOMMU_HWPT_ALLOC_NEST_PARENT for the mdev"
+        ) && stdout.contains("(errno 95)"),
         "{stdout}"
     );
     assert!(!stdout.contains("FAIL"), "{stdout}");
@@ -88,6 +90,10 @@ fn json_goes_to_a_file_beside_the_table_or_alone_to_standard_output() {
     );
     assert!(json.contains("\"verdict\": \"impossible\""), "{json}");
     assert!(json.contains("\"errno\": 95"), "{json}");
+    assert!(
+        json.contains("\"refused_call\": \"IOMMU_HWPT_ALLOC with"),
+        "{json}"
+    );
     assert!(json.contains("\"mechanism\": \"shadow+PV\""), "{json}");
     assert!(json.trim_end().ends_with('}'), "{json}");
 

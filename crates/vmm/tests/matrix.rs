@@ -70,9 +70,10 @@ fn vf_on_vtd_shadowed_moves_bytes_but_its_faults_stay_on_the_host() {
 
 /// The cell is impossible for the reason `because` names, and the host refused the
 /// attempt with `EOPNOTSUPP`.
-fn assert_refused(o: &Outcome, because: &str) {
+fn assert_refused(o: &Outcome, because: &str, refused: &str) {
     let Verdict::Impossible {
         why,
+        call,
         refusal,
         errno,
     } = &o.verdict
@@ -80,6 +81,7 @@ fn assert_refused(o: &Outcome, because: &str) {
         panic!("{o:?}");
     };
     assert!(why.contains(because), "{why}");
+    assert!(call.starts_with(refused), "{call}");
     assert_eq!(*errno, libc::EOPNOTSUPP, "{refusal}");
     assert!(refusal.contains("EOPNOTSUPP"), "{refusal}");
     assert_eq!(o.bytes_checked, 0, "nothing ran");
@@ -93,14 +95,14 @@ fn an_mdev_on_smmuv3_cannot_be_nested_and_the_host_refuses_it() {
         Column::Viommu,
         Mechanism::Nest,
     );
-    assert_refused(&o, "one stage 2");
+    assert_refused(&o, "one stage 2", "IOMMU_HWPT_ALLOC");
 }
 
 #[test]
 fn an_mdev_on_smmuv3_cannot_take_guest_pasids_and_the_host_refuses_them() {
     let (unit, iommu) = (Unit::Mdev, IommuKind::Smmuv3);
     let o = run(unit, iommu, Column::ViommuPasid, Mechanism::ShadowPv);
-    assert_refused(&o, "no PASIDs of its own");
+    assert_refused(&o, "no PASIDs of its own", "VFIO_DEVICE_ATTACH_IOMMUFD_PT");
 }
 
 /// A shadowed cell on SMMUv3: bytes and isolation hold, the fault stays the host's, and

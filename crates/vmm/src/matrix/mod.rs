@@ -115,20 +115,34 @@ pub struct Cell {
     /// The mechanism.
     pub mechanism: Mechanism,
     /// Why the hardware cannot do it, when it cannot: the host must refuse the attempt.
-    pub impossible: Option<&'static str>,
+    pub impossible: Option<Impossible>,
+}
+
+/// A cell the hardware cannot do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Impossible {
+    /// Why not.
+    pub why: &'static str,
+    /// The host call the attempt makes that the host must refuse.
+    pub call: &'static str,
 }
 
 /// The PASID a guest with PASIDs gives its device (column "vIOMMU with PASID").
 pub const GUEST_PASID: u32 = 5;
 
 /// Why an mdev on SMMUv3 cannot take PASIDs of the guest's.
-const MDEV_SMMU_PASID: &str = "an mdev has no PASIDs of its own: its one PASID is the \
-     parent's that the host gave it, so a PASID the host allocates for the guest cannot be \
-     attached for the mdev";
+const MDEV_SMMU_PASID: Impossible = Impossible {
+    why: "an mdev has no PASIDs of its own: its one PASID is the parent's that the host \
+          gave it, so a PASID the host allocates for the guest cannot be attached for the mdev",
+    call: "VFIO_DEVICE_ATTACH_IOMMUFD_PT with VFIO_DEVICE_ATTACH_PASID on the mdev's file",
+};
 
 /// Why an mdev on SMMUv3 cannot be nested.
-const MDEV_SMMU_NEST: &str = "an SMMUv3 stream has one stage 2, and every mdev of a parent \
-     shares the parent's StreamID: the stage 2 of one guest cannot be given to one mdev";
+const MDEV_SMMU_NEST: Impossible = Impossible {
+    why: "an SMMUv3 stream has one stage 2, and every mdev of a parent shares the parent's \
+          StreamID: the stage 2 of one guest cannot be given to one mdev",
+    call: "IOMMU_HWPT_ALLOC with IOMMU_HWPT_ALLOC_NEST_PARENT for the mdev",
+};
 
 /// Every cell of the matrix with each mechanism the seed names for it, row by row.
 pub fn cells() -> Vec<Cell> {

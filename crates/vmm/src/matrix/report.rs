@@ -108,10 +108,11 @@ fn note(v: &Verdict) -> Option<String> {
         Verdict::Fail(why) => Some(format!("failed: {why}")),
         Verdict::Impossible {
             why,
+            call,
             refusal,
             errno,
         } => Some(format!(
-            "impossible: {why}; the host refused the attempt: {refusal} (errno {errno})"
+            "impossible: {why}; the host refused {call}: {refusal} (errno {errno})"
         )),
     }
 }
@@ -121,16 +122,17 @@ fn note(v: &Verdict) -> Option<String> {
 pub fn json(outcomes: &[Outcome]) -> String {
     let mut s = String::from("{\n  \"cells\": [\n");
     for (i, o) in outcomes.iter().enumerate() {
-        let (why, refusal, errno) = match &o.verdict {
-            Verdict::Pass => (None, None, None),
+        let (why, refused) = match &o.verdict {
+            Verdict::Pass => (None, None),
             Verdict::Partial(w) | Verdict::Fail(w) | Verdict::NotBuilt(w) => {
-                (Some(w.as_str()), None, None)
+                (Some(w.as_str()), None)
             }
             Verdict::Impossible {
                 why,
+                call,
                 refusal,
                 errno,
-            } => (Some(why.as_str()), Some(refusal.as_str()), Some(*errno)),
+            } => (Some(why.as_str()), Some((call, refusal, *errno))),
         };
         let column = match o.cell.column {
             Column::NoViommu => "no-viommu",
@@ -144,8 +146,12 @@ pub fn json(outcomes: &[Outcome]) -> String {
             ("mechanism", string(mechanism_name(o.cell.mechanism))),
             ("verdict", string(o.verdict.word())),
             ("why", why.map_or("null".into(), string)),
-            ("refusal", refusal.map_or("null".into(), string)),
-            ("errno", errno.map_or("null".into(), |e| e.to_string())),
+            (
+                "refused_call",
+                refused.map_or("null".into(), |r| string(r.0)),
+            ),
+            ("refusal", refused.map_or("null".into(), |r| string(r.1))),
+            ("errno", refused.map_or("null".into(), |r| r.2.to_string())),
             ("bytes_checked", o.bytes_checked.to_string()),
             ("isolation", string(&o.isolation)),
             ("faults", string(&o.faults)),

@@ -49,6 +49,8 @@ pub enum Verdict {
     Impossible {
         /// Why the hardware cannot.
         why: String,
+        /// The host call refused.
+        call: String,
         /// The host's refusal as its error says it.
         refusal: String,
         /// The refusal's errno.
@@ -152,16 +154,17 @@ fn checks(cell: &Cell, out: &mut Outcome) -> Result<Verdict> {
     let (ga, gb) = (Guest::new(&[GUEST_RAM])?, Guest::new(&[GUEST_RAM])?);
     let a = match (assign(&rig, &ga, 0, cell), cell.impossible) {
         (Err(Error::NotBuilt(what)), _) => return Ok(Verdict::NotBuilt(what)),
-        (Err(e), Some(why)) => {
+        (Err(e), Some(no)) => {
             return Ok(Verdict::Impossible {
-                why: why.into(),
+                why: no.why.into(),
+                call: no.call.into(),
                 refusal: e.to_string(),
                 errno: e.errno(),
             });
         }
         (Err(e), None) => return fail(format!("assigning guest A's device: {e}")),
-        (Ok(_), Some(why)) => {
-            return fail(format!("the host accepted what it cannot do ({why})"));
+        (Ok(_), Some(no)) => {
+            return fail(format!("the host accepted {} ({})", no.call, no.why));
         }
         (Ok(a), None) => a,
     };
