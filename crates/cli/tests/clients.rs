@@ -72,6 +72,9 @@ fn expect(out: &str, hw: &str, tail: &[&str]) -> Result<(), String> {
     }
 }
 
+/// One run and its checks.
+type Check = fn() -> Result<(), String>;
+
 fn on_vtd() -> Result<(), String> {
     let out = run("vtd")?;
     expect(
@@ -99,7 +102,7 @@ fn main() -> ExitCode {
     if args.next().as_deref() == Some(CLIENT) {
         return client::main();
     }
-    let tests: [(&str, fn() -> Result<(), String>); 2] = [
+    let tests: [(&str, Check); 2] = [
         ("the_rust_vmm_client_runs_unmodified_on_vtd", on_vtd),
         ("the_rust_vmm_client_runs_unmodified_on_smmuv3", on_smmuv3),
     ];
