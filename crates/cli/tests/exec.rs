@@ -96,7 +96,8 @@ fn a_c_dsa_driver_moves_bytes_through_the_mapped_bars_on_smmuv3() {
 }
 
 /// Descriptors closed or replaced by `dup2`, `dup3`, `close_range`, `closefrom`, `fclose`
-/// and a raw system call: the numbers' next files are never taken for softiommu's.
+/// and raw system calls: the numbers' next files (from `eventfd`, `open`, `memfd_create`,
+/// `socketpair`) are never taken for softiommu's.
 #[test]
 fn closed_and_replaced_descriptors_are_never_softiommus() {
     let prog = build("fd_reuse");

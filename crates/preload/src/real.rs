@@ -122,6 +122,12 @@ real_fns! {
     accept: fn(c_int, *mut libc::sockaddr, *mut libc::socklen_t) -> c_int;
     accept4: fn(c_int, *mut libc::sockaddr, *mut libc::socklen_t, c_int) -> c_int;
     epoll_create1: fn(c_int) -> c_int;
+    epoll_create: fn(c_int) -> c_int;
+    memfd_create: fn(*const c_char, c_uint) -> c_int;
+    timerfd_create: fn(c_int, c_int) -> c_int;
+    signalfd: fn(c_int, *const libc::sigset_t, c_int) -> c_int;
+    inotify_init1: fn(c_int) -> c_int;
+    socketpair: fn(c_int, c_int, c_int, *mut c_int) -> c_int;
 }
 
 /// Sets `errno`.

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <linux/iommufd.h>
@@ -83,6 +85,14 @@ int main(void)
 	int k = open("/dev/null", O_RDWR);
 	CHECK(k == h && alloc(k) == -ENOTTY);
 	CHECK(close(k) == 0);
+	/* The same with memfd_create and socketpair giving the numbers out again. */
+	int m = iommu(), n = iommu();
+	CHECK(syscall(SYS_close, m) == 0 && syscall(SYS_close, n) == 0);
+	int mf = memfd_create("plain", 0);
+	CHECK(mf == m && alloc(mf) == -ENOTTY && close(mf) == 0);
+	int sv[2];
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0 && sv[0] == m && sv[1] == n);
+	CHECK(alloc(sv[0]) == -ENOTTY && alloc(sv[1]) == -ENOTTY);
 	puts("ok");
 	return 0;
 }

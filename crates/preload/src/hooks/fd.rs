@@ -3,7 +3,7 @@
 //! `dup` family and `fcntl`'s `F_DUPFD` give the copy the same object, and the functions
 //! that make descriptors clear whatever the table held on the numbers they answer.
 
-use std::ffi::{c_int, c_uint};
+use std::ffi::{c_char, c_int, c_uint};
 
 use crate::real;
 use crate::state::{forget, forget_range, fresh, insert, lookup};
@@ -174,9 +174,14 @@ making! {
     accept(fd: c_int, addr: *mut libc::sockaddr, len: *mut libc::socklen_t);
     accept4(fd: c_int, addr: *mut libc::sockaddr, len: *mut libc::socklen_t, flags: c_int);
     epoll_create1(flags: c_int);
+    epoll_create(size: c_int);
+    memfd_create(name: *const c_char, flags: c_uint);
+    timerfd_create(clock: c_int, flags: c_int);
+    signalfd(fd: c_int, mask: *const libc::sigset_t, flags: c_int);
+    inotify_init1(flags: c_int);
 }
 
-/// After a successful `pipe` or `pipe2`: both ends are ordinary descriptors.
+/// After a successful `pipe`, `pipe2` or `socketpair`: both ends are ordinary descriptors.
 ///
 /// # Safety
 /// `fds` points to two descriptors the real call wrote.
@@ -213,6 +218,25 @@ pub unsafe extern "C" fn pipe2(fds: *mut c_int, flags: c_int) -> c_int {
     unsafe {
         let r = real::pipe2()(fds, flags);
         fresh_pair(r, fds);
+        r
+    }
+}
+
+/// `socketpair`: the same.
+///
+/// # Safety
+/// The C function's contract.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn socketpair(
+    domain: c_int,
+    ty: c_int,
+    protocol: c_int,
+    sv: *mut c_int,
+) -> c_int {
+    // SAFETY: the caller's array, passed on; read back only on success.
+    unsafe {
+        let r = real::socketpair()(domain, ty, protocol, sv);
+        fresh_pair(r, sv);
         r
     }
 }
