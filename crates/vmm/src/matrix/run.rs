@@ -137,6 +137,8 @@ pub fn run_cell(cell: &Cell) -> Outcome {
     };
     out.verdict = match checks(cell, &mut out) {
         Ok(v) => v,
+        // A check that did not hold says why itself; any other error is the call's.
+        Err(Error::Device(why)) => Verdict::Fail(why),
         Err(e) => Verdict::Fail(e.to_string()),
     };
     out.elapsed = start.elapsed();
@@ -168,8 +170,10 @@ fn checks(cell: &Cell, out: &mut Outcome) -> Result<Verdict> {
         }
         (Ok(a), None) => a,
     };
-    let b = assign(&rig, &gb, 1, cell)
-        .map_err(|e| Error::Device(format!("assigning guest B's device: {e}")))?;
+    let b = match assign(&rig, &gb, 1, cell) {
+        Ok(b) => b,
+        Err(e) => return fail(format!("assigning guest B's device: {e}")),
+    };
     let direct = cell.column == Column::NoViommu;
     let mut a = Side::new(a, if direct { 0 } else { IOVA_A })?;
     let mut b = Side::new(b, if direct { 0 } else { IOVA_B })?;
