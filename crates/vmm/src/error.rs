@@ -18,6 +18,18 @@ pub enum Error {
     /// A vIOMMU unit could not be made or brought up.
     #[error("vIOMMU: {0}")]
     Viommu(String),
+    /// The host could not be built (its IOMMU, devices or drivers).
+    #[error("host: {0}")]
+    Host(String),
+    /// The assigned device did not do what its driver asked.
+    #[error("device: {0}")]
+    Device(String),
+    /// The mechanism of this cell of the assignment matrix is not built yet.
+    #[error("not built: {0}")]
+    NotBuilt(String),
+    /// The seed's matrix has no such cell and mechanism.
+    #[error("not in the matrix: {0}")]
+    NotInMatrix(String),
 }
 
 impl Error {
@@ -27,7 +39,10 @@ impl Error {
             Error::Iommufd(e) => e.errno(),
             Error::Core(e) => e.errno(),
             Error::Ram(_) | Error::Mem(_) => libc::EINVAL,
-            Error::Viommu(_) => libc::ENODEV,
+            Error::Viommu(_) | Error::Host(_) => libc::ENODEV,
+            Error::Device(_) => libc::EIO,
+            Error::NotBuilt(_) => libc::ENOSYS,
+            Error::NotInMatrix(_) => libc::EINVAL,
         }
     }
 }

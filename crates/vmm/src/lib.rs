@@ -11,15 +11,29 @@
 //!   its emulated devices through the model (its IOTLB, its walks, its fault or event queue).
 //! - [`assign`]: one device assigned to a guest, as an [`Assigned`](assign::Assigned) per
 //!   mechanism (direct, shadowing, nesting, with host-allocated PASIDs).
-//! - [`Shadow`]: a VT-d vIOMMU in caching mode whose guest mappings are mirrored into a
+//! - [`host`]: the host the guests run on ([`HostRig`]): a VT-d or SMMUv3 unit with two
+//!   functions of a copy engine bound to VFIO and a third shared out as mdevs.
+//! - [`GuestDriver`]: the guest's driver of an assigned copy engine, through its device file.
+//! - [`matrix`]: every cell of the guest-assignment matrix run with two guests on one host,
+//!   with what each guest saw, as a table or JSON.
+//! - [`Shadow`], [`SmmuShadow`]: a VT-d vIOMMU in caching mode, or an SMMUv3 one whose
+//!   guest driver invalidates after maps, whose guest mappings are mirrored into a
 //!   host IOAS for an assigned device, on each IOTLB invalidation the guest queues.
+//! - [`nest`]: nesting, the guest's own stage-1 configuration given to the host (on
+//!   SMMUv3: its STE as a vSTE through a vIOMMU, with the guest's command queue trapped).
 
 pub mod assign;
 mod error;
 mod guest;
+mod guest_driver;
+pub mod host;
+pub mod matrix;
+pub mod nest;
 mod shadow;
 pub mod viommu;
 
 pub use error::{Error, Result};
 pub use guest::Guest;
-pub use shadow::{Shadow, ShadowStats};
+pub use guest_driver::GuestDriver;
+pub use host::{HostRig, IommuKind};
+pub use shadow::{Shadow, ShadowStats, SmmuShadow};
