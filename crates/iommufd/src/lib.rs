@@ -38,6 +38,7 @@ mod nested;
 mod objects;
 mod pages;
 mod pasid;
+pub mod quiesce;
 mod selftest;
 mod spans;
 mod uapi;

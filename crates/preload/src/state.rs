@@ -6,6 +6,7 @@ use std::ffi::c_int;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 
+use softiommu_iommufd::quiesce::enter;
 use softiommu_iommufd::vfio::{Files, VfioDevice, VfioGroup};
 use softiommu_iommufd::{Context, Credentials, Error};
 
@@ -44,6 +45,7 @@ pub(crate) fn lookup(fd: c_int) -> Option<Obj> {
     if fd < 0 || COUNT.load(Ordering::Acquire) == 0 {
         return None;
     }
+    let _inside = enter();
     let t = FDS.read().unwrap_or_else(|e| e.into_inner());
     t.get(&fd).cloned()
 }
@@ -52,6 +54,7 @@ pub(crate) fn lookup(fd: c_int) -> Option<Obj> {
 /// the caller to drop outside the table's lock.
 #[must_use]
 pub(crate) fn insert(fd: c_int, obj: Obj) -> Option<Obj> {
+    let _inside = enter();
     let old = table().insert(fd, obj);
     if old.is_none() {
         COUNT.fetch_add(1, Ordering::AcqRel);
@@ -65,6 +68,7 @@ pub(crate) fn forget(fd: c_int) -> Option<Obj> {
     if fd < 0 || COUNT.load(Ordering::Acquire) == 0 {
         return None;
     }
+    let _inside = enter();
     let old = table().remove(&fd);
     if old.is_some() {
         COUNT.fetch_sub(1, Ordering::AcqRel);
@@ -75,8 +79,37 @@ pub(crate) fn forget(fd: c_int) -> Option<Obj> {
 /// After a real call made descriptor `fd` (or failed, `fd` < 0): the number is not one of
 /// softiommu's objects, whatever the table held for it.
 pub(crate) fn fresh(fd: c_int) {
-    drop(forget(fd));
+    release(forget(fd));
 }
+
+/// Drops what the table gave back (the last reference to an object ends it, which takes
+/// the library's locks) inside the fork gate.
+pub(crate) fn release<T>(gone: T) {
+    let _inside = enter();
+    drop(gone);
+}
+
+/// Keeps a fork from copying a lock of the library that another thread holds: the prepare
+/// handler waits until no thread is inside the library (new calls wait at the gate), and
+/// the parent and child handlers let calls in again.
+extern "C" fn fork_handlers() {
+    extern "C" fn prepare() {
+        softiommu_iommufd::quiesce::prepare();
+    }
+    extern "C" fn parent() {
+        softiommu_iommufd::quiesce::parent();
+    }
+    extern "C" fn child() {
+        softiommu_iommufd::quiesce::child();
+    }
+    // SAFETY: registers three functions that live as long as the process (this library is
+    // never unloaded: its functions stand in for the C library's).
+    unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };
+}
+
+#[used]
+#[unsafe(link_section = ".init_array")]
+static FORK_HANDLERS: extern "C" fn() = fork_handlers;
 
 /// Forgets descriptors `lo..=hi`; returns their objects.
 #[must_use]
@@ -84,6 +117,7 @@ pub(crate) fn forget_range(lo: c_int, hi: c_int) -> Vec<Obj> {
     if lo > hi || COUNT.load(Ordering::Acquire) == 0 {
         return Vec::new();
     }
+    let _inside = enter();
     let mut t = table();
     let fds: Vec<c_int> = t.range(lo..=hi).map(|(fd, _)| *fd).collect();
     let gone: Vec<Obj> = fds.iter().filter_map(|fd| t.remove(fd)).collect();
@@ -130,6 +164,7 @@ fn build() -> Result<State, String> {
 /// on standard error), and then everything goes to the real libc.
 pub(crate) fn state() -> Option<&'static State> {
     let mut first = false;
+    let _inside = enter();
     let s = STATE.get_or_init(|| {
         first = true;
         build()
@@ -160,7 +195,7 @@ impl Files for Table {
         // The kernel's device descriptors from a group are close-on-exec.
         let fd = crate::real::new_fd(c"vfio-device", libc::O_CLOEXEC)
             .map_err(|e| Error::new(e, "no descriptor for the device"))?;
-        drop(insert(fd, Obj::Device(Arc::new(dev))));
+        release(insert(fd, Obj::Device(Arc::new(dev))));
         Ok(fd)
     }
 }

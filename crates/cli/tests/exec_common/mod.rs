@@ -66,3 +66,41 @@ pub fn assert_ok(o: &Output, last: &str) {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// `softiommu exec ARGS -- PROGRAM PROGRAM_ARGS`, killed (with the processes it started) if
+/// it has not ended after `secs` seconds: `None` then.
+pub fn exec_within(
+    secs: u64,
+    args: &[&str],
+    program: &Path,
+    program_args: &[&str],
+) -> Option<Output> {
+    use std::os::unix::process::CommandExt;
+    let mut child = Command::new(EXE)
+        .arg("exec")
+        .args(args)
+        .arg("--")
+        .arg(program)
+        .args(program_args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .expect("softiommu runs");
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < end {
+        if child
+            .try_wait()
+            .expect("the program is waited for")
+            .is_some()
+        {
+            return Some(child.wait_with_output().expect("the output is read"));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let group = format!("-{}", child.id());
+    let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+    let _ = child.wait();
+    None
+}

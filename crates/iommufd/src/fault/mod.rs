@@ -79,6 +79,16 @@ pub(crate) struct Shared {
     /// An eventfd that wakes the service thread.
     wake: OwnedFd,
     st: Mutex<State>,
+    /// The process that made the queue (and runs its service thread).
+    owner: u32,
+}
+
+impl Shared {
+    /// Whether this is a forked child's copy of the queue: the socket pair is the same open
+    /// file as the parent's, and the parent's service thread takes what is written to it.
+    fn inherited(&self) -> bool {
+        self.owner != std::process::id()
+    }
 }
 
 /// A fault queue (`IOMMU_FAULT_QUEUE_ALLOC`): the object HWPTs send their page-request
@@ -90,9 +100,6 @@ pub struct FaultQueue {
     /// What the user's end is (device, inode), to tell it from a later file of that number.
     user_id: (u64, u64),
     thread: Option<std::thread::JoinHandle<()>>,
-    /// The process that started the service thread: a child forked since has a copy of
-    /// the queue but not the thread.
-    owner: u32,
 }
 
 /// The access bits of a request as `IOMMU_PGFAULT_PERM_*`.
@@ -199,7 +206,9 @@ impl FaultHandler for Shared {
         let refused = {
             let mut st = self.st.lock();
             match st.devices.get(&first.device).copied() {
-                Some(dev_id) if !st.user_closed && !st.stop => {
+                // A forked child's copy of a device faulting: its groups are not the
+                // queue's, whose file (shared with the parent) carries the parent's.
+                Some(dev_id) if !st.user_closed && !st.stop && !self.inherited() => {
                     let cookie = st.next_cookie;
                     st.next_cookie = st.next_cookie.wrapping_add(1);
                     let n = group.len();
@@ -234,6 +243,7 @@ impl FaultQueue {
             ours,
             wake,
             st: Mutex::new(State::default()),
+            owner: std::process::id(),
         });
         let s = shared.clone();
         let thread = std::thread::Builder::new()
@@ -246,7 +256,6 @@ impl FaultQueue {
             user_fd: user.into_raw_fd(),
             user_id,
             thread: Some(thread),
-            owner: std::process::id(),
         })
     }
 
@@ -283,7 +292,7 @@ impl Drop for FaultQueue {
         self.shared.st.lock().stop = true;
         service::wake(&self.shared.wake);
         if let Some(t) = self.thread.take() {
-            if self.owner == std::process::id() {
+            if !self.shared.inherited() {
                 let _ = t.join();
             } else {
                 // A forked child's copy: the thread runs in the parent only, and its
@@ -332,11 +341,17 @@ impl Context {
 
     /// `write(2)` of responses to fault queue `id`, with the kernel's rules: a length that
     /// is not a multiple of the response size is `ESPIPE`; a bad code or an unknown cookie
-    /// stops the write, which returns the bytes taken before it or, if none, `EINVAL`.
+    /// stops the write, which returns the bytes taken before it or, if none, `EINVAL`. In a
+    /// forked child, on a queue made before the fork, the responses go to the queue the
+    /// descriptor shares with the parent, as a plain `write` of it does (`EAGAIN` when the
+    /// socket takes none now, `EBADF` once closed).
     pub fn fault_write(&self, id: u32, buf: &[u8]) -> Result<usize> {
         let q = self.fault_queue(id)?;
         if !buf.len().is_multiple_of(PAGE_RESPONSE_SIZE) {
             return err(libc::ESPIPE, "a write takes whole responses");
+        }
+        if q.shared.inherited() {
+            return service::forward(q.user_fd, q.user_id, buf);
         }
         let mut done = 0;
         for r in buf.chunks_exact(PAGE_RESPONSE_SIZE) {

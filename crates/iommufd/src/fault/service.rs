@@ -112,6 +112,35 @@ pub(super) fn read_records(fd: RawFd, id: (u64, u64), buf: &mut [u8]) -> Result<
     Ok(n as usize)
 }
 
+/// Sends the responses in `buf` on the user's end `fd` (the socket `id` names), as a
+/// `write` of it does: the bytes taken; `EAGAIN` when none fit now, `EBADF` once closed.
+pub(super) fn forward(fd: RawFd, id: (u64, u64), buf: &[u8]) -> Result<usize> {
+    let closed = || Error::new(libc::EBADF, "the fault queue's descriptor is closed");
+    if identity(fd) != Some(id) {
+        return Err(closed());
+    }
+    // SAFETY: sends from `buf`, a live slice of `buf.len()` bytes.
+    let n = unsafe {
+        libc::send(
+            fd,
+            buf.as_ptr().cast(),
+            buf.len(),
+            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+        )
+    };
+    if n < 0 {
+        let e = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+        if e == libc::EAGAIN || e == libc::EWOULDBLOCK {
+            return Err(Error::new(
+                libc::EAGAIN,
+                "the fault queue takes no response now",
+            ));
+        }
+        return Err(closed());
+    }
+    Ok(n as usize)
+}
+
 /// The service thread: sends what the socket did not take, takes the user's responses, and
 /// notices the user closing its end; returns when the queue is dropped.
 pub(super) fn run(s: &Shared) {
@@ -142,6 +171,8 @@ pub(super) fn run(s: &Shared) {
         if r < 0 {
             continue;
         }
+        // What follows takes the library's locks: not while the process forks.
+        let _inside = crate::quiesce::enter();
         if fds[1].revents & libc::POLLIN != 0 {
             let mut v = 0u64;
             // SAFETY: reads 8 bytes into `v`, which has 8.

@@ -6,7 +6,7 @@
 use std::ffi::{c_char, c_int, c_uint};
 
 use crate::real;
-use crate::state::{forget, forget_range, fresh, insert, lookup};
+use crate::state::{forget, forget_range, fresh, insert, lookup, release};
 
 /// After a successful duplication of `old` onto `new`: `new` names what `old` names.
 fn copied(old: c_int, new: c_int) {
@@ -17,7 +17,7 @@ fn copied(old: c_int, new: c_int) {
         Some(obj) => insert(new, obj),
         None => forget(new),
     };
-    drop(before);
+    release(before);
 }
 
 /// `close`.
@@ -30,7 +30,7 @@ pub unsafe extern "C" fn close(fd: c_int) -> c_int {
     let obj = forget(fd);
     // SAFETY: the caller's descriptor, passed on.
     let r = unsafe { real::close()(fd) };
-    drop(obj);
+    release(obj);
     r
 }
 
@@ -49,7 +49,7 @@ pub unsafe extern "C" fn close_range(lo: c_uint, hi: c_uint, flags: c_int) -> c_
     };
     // SAFETY: the caller's arguments, passed on.
     let r = unsafe { real::close_range()(lo, hi, flags) };
-    drop(gone);
+    release(gone);
     r
 }
 
@@ -126,7 +126,7 @@ pub unsafe extern "C" fn closefrom(lo: c_int) {
     let gone = forget_range(lo.max(0), c_int::MAX);
     // SAFETY: the caller's argument, passed on.
     unsafe { real::closefrom()(lo) };
-    drop(gone);
+    release(gone);
 }
 
 /// `fclose`: a stream opened with `fdopen` on one of softiommu's descriptors closes it
@@ -145,7 +145,7 @@ pub unsafe extern "C" fn fclose(stream: *mut libc::FILE) -> c_int {
     let obj = forget(fd);
     // SAFETY: the caller's stream, passed on.
     let r = unsafe { real::fclose()(stream) };
-    drop(obj);
+    release(obj);
     r
 }
 

@@ -23,9 +23,11 @@ use crate::real::set_errno;
 use crate::state::{State, state};
 use crate::vfs::{Node, candidate, normalize};
 
-/// Runs `f`; if it panics (a bug in softiommu), answers `fail` with `EIO` rather than
-/// unwinding into C.
+/// Runs `f` inside the fork gate; if it panics (a bug in softiommu), answers `fail` with
+/// `EIO` rather than unwinding into C.
 fn guarded<T>(fail: T, f: impl FnOnce() -> T) -> T {
+    // Inside the fork gate: a fork waits for this call to end.
+    let _inside = softiommu_iommufd::quiesce::enter();
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
         set_errno(libc::EIO);
         fail

@@ -53,7 +53,7 @@ fn open_node(s: &State, n: &Node, flags: c_int) -> Result<c_int, c_int> {
         Node::Link(_) => return Err(libc::ELOOP),
     };
     let fd = new_fd(name, flags)?;
-    drop(insert(fd, obj));
+    crate::state::release(insert(fd, obj));
     Ok(fd)
 }
 

@@ -5,6 +5,8 @@ use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
+use softiommu_iommufd::quiesce::enter;
+
 use super::MmioHandler;
 
 /// One window: where it ends and who serves it.
@@ -27,6 +29,7 @@ pub fn register(base: u64, len: u64, handler: Arc<dyn MmioHandler>) -> io::Resul
         .filter(|_| len != 0)
         .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
     super::signal::install();
+    let _inside = enter();
     let mut w = WINDOWS.write().unwrap_or_else(PoisonError::into_inner);
     let below = w.range(..end).next_back();
     if below.is_some_and(|(&b, e)| b + e.len > base) {
@@ -40,6 +43,7 @@ pub fn register(base: u64, len: u64, handler: Arc<dyn MmioHandler>) -> io::Resul
 /// Stops serving the window that starts at `base`; returns its handler (`None`: no window
 /// starts there). Faults there afterwards are no longer this module's.
 pub fn unregister(base: u64) -> Option<Arc<dyn MmioHandler>> {
+    let _inside = enter();
     let mut w = WINDOWS.write().unwrap_or_else(PoisonError::into_inner);
     let gone = w.remove(&base).map(|e| e.handler);
     if gone.is_some() {
@@ -86,6 +90,7 @@ pub fn unregister_range(addr: u64, len: u64) -> usize {
             .next_back()
             .is_some_and(|(b, e)| *b + e.len > addr)
     };
+    let _inside = enter();
     // Most unmappings are of the program's own memory: a shared look first.
     if !overlaps(&WINDOWS.read().unwrap_or_else(PoisonError::into_inner)) {
         return 0;
@@ -130,6 +135,7 @@ pub fn windows_in(addr: u64, len: u64) -> Vec<(u64, u64)> {
         return Vec::new();
     }
     let end = addr.saturating_add(len);
+    let _inside = enter();
     let w = WINDOWS.read().unwrap_or_else(PoisonError::into_inner);
     let mut out: Vec<(u64, u64)> = w
         .range(..end)
@@ -167,6 +173,7 @@ pub fn relocate(from: u64, len: u64, to: u64) -> io::Result<()> {
 
 /// The window holding `addr`: its start, length and handler.
 pub fn window_at(addr: u64) -> Option<(u64, u64, Arc<dyn MmioHandler>)> {
+    let _inside = enter();
     let w = WINDOWS.read().unwrap_or_else(PoisonError::into_inner);
     let (&base, e) = w.range(..=addr).next_back()?;
     (addr - base < e.len).then(|| (base, e.len, e.handler.clone()))

@@ -92,6 +92,8 @@ extern "C" fn run_job(job: *mut Job) {
     // SAFETY: `job` is the live Job of `on_signal`, whose `uc` is the kernel's context.
     unsafe {
         let j = &mut *job;
+        // The device behind a window takes its locks: not while the process forks.
+        let _inside = softiommu_iommufd::quiesce::enter();
         j.outcome = emulate_fault(j.sig, j.addr, &mut *j.uc);
     }
 }
