@@ -14,3 +14,13 @@ fn forking_while_threads_hammer_ioctls_never_hangs_the_child() {
     let out = out.expect("the program (or one of its children) hung");
     assert_ok(&out, "ok");
 }
+
+/// A fault queue's descriptor is one file in the parent and a forked child: the child reads
+/// and answers the parent's record, and its own copy of the device faulting puts nothing on
+/// the shared file; the parent's queue works on after the child ends.
+#[test]
+fn an_inherited_fault_queue_is_the_parents_in_the_child() {
+    let prog = build("fork_fault");
+    let out = exec_within(20, &["--iommu", "mock"], &prog, &[]);
+    assert_ok(&out.expect("the program hung"), "ok");
+}
