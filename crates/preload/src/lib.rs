@@ -10,6 +10,8 @@
 //! store the program makes there is decoded, performed on the device, and stepped past.
 
 pub mod config;
+#[cfg(feature = "fuzzing")]
+pub mod fuzz;
 pub mod platform;
 pub mod trap;
 

@@ -402,15 +402,37 @@ fn vfio_device(nr: u64) -> Option<(&'static str, Arg)> {
     })
 }
 
-/// The name and argument of `request` on `obj`, if it is one of the commands the object's
+/// Which file an ioctl is made on, as far as the trace's decoding goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// `/dev/iommu` or `/dev/vfio/vfio`.
+    Iommu,
+    /// A VFIO group.
+    Group,
+    /// A VFIO device file.
+    Device,
+}
+
+impl Kind {
+    /// The kind of the file `obj` is open on.
+    fn of(obj: &Obj) -> Kind {
+        match obj {
+            Obj::Iommu(_) => Kind::Iommu,
+            Obj::Group(_) => Kind::Group,
+            Obj::Device(_) => Kind::Device,
+        }
+    }
+}
+
+/// The name and argument of `request` on a file of `kind`, if it is one of the commands the
 /// file answers (`_IO(';', nr)`).
-fn command(obj: &Obj, request: u64) -> Option<(&'static str, Arg)> {
+fn command(kind: Kind, request: u64) -> Option<(&'static str, Arg)> {
     if request >> 8 != u64::from(b';') {
         return None;
     }
     let nr = request & 0xff;
-    match obj {
-        Obj::Iommu(_) => match nr {
+    match kind {
+        Kind::Iommu => match nr {
             0xa0 => Some(TEST_CMD),
             0x80..=0x94 => {
                 let (name, arg) = IOMMUFD[(nr - 0x80) as usize];
@@ -418,8 +440,8 @@ fn command(obj: &Obj, request: u64) -> Option<(&'static str, Arg)> {
             }
             _ => vfio_container(nr),
         },
-        Obj::Group(_) => vfio_group(nr),
-        Obj::Device(_) => vfio_device(nr),
+        Kind::Group => vfio_group(nr),
+        Kind::Device => vfio_device(nr),
     }
 }
 
@@ -472,7 +494,33 @@ pub(crate) fn ioctl(
     result: &Result<i64, c_int>,
     read: &dyn Fn(u64, &mut [u8]) -> bool,
 ) {
-    let (name, what) = match command(obj, request) {
+    let call = decode(Kind::of(obj), request, arg, read);
+    let res = self::result(result);
+    line(format_args!("ioctl({fd}, {call}) = {res}"));
+}
+
+/// `ioctl`'s command and arguments on a file of `kind` as the trace shows them, with the
+/// argument `arg` read as the bytes `bytes` at that address: a field outside them is not
+/// shown (the decoding reads nothing else).
+pub(crate) fn decode_bytes(kind: Kind, request: u64, arg: u64, bytes: &[u8]) -> String {
+    decode(kind, request, arg, &|at, buf| {
+        let Some(start) = at.checked_sub(arg).and_then(|o| usize::try_from(o).ok()) else {
+            return false;
+        };
+        match bytes.get(start..start.saturating_add(buf.len())) {
+            Some(src) if src.len() == buf.len() => {
+                buf.copy_from_slice(src);
+                true
+            }
+            _ => false,
+        }
+    })
+}
+
+/// `ioctl`'s command and arguments as the trace shows them (`NAME{ field=value ... }`):
+/// `read` copies memory at an address into a buffer, false where it cannot.
+fn decode(kind: Kind, request: u64, arg: u64, read: &dyn Fn(u64, &mut [u8]) -> bool) -> String {
+    let (name, what) = match command(kind, request) {
         Some((n, a)) => (n.to_string(), a),
         None => (format!("{request:#x}"), Arg::Value("arg")),
     };
@@ -520,13 +568,48 @@ pub(crate) fn ioctl(
             }
         }
     }
-    let res = self::result(result);
-    line(format_args!("ioctl({fd}, {name}{{{args} }}) = {res}"));
+    format!("{name}{{{args} }}")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn arguments_are_decoded_from_their_bytes_only() {
+        // IOMMU_IOAS_MAP: flags, ioas_id, user_va, length, iova.
+        let mut m = [0u8; 40];
+        m[4..8].copy_from_slice(&3u32.to_ne_bytes());
+        m[8..12].copy_from_slice(&7u32.to_ne_bytes());
+        m[16..24].copy_from_slice(&0x7f00_0000_0000u64.to_ne_bytes());
+        m[24..32].copy_from_slice(&0x10000u64.to_ne_bytes());
+        m[32..40].copy_from_slice(&0x4000u64.to_ne_bytes());
+        let req = u64::from(b';') << 8 | 0x85;
+        assert_eq!(
+            decode_bytes(Kind::Iommu, req, 0x1000, &m),
+            "IOMMU_IOAS_MAP{ flags=0x3 ioas_id=7 user_va=0x7f0000000000 length=0x10000 iova=0x4000 }"
+        );
+        // Cut short: the fields past the bytes given are left out.
+        assert_eq!(
+            decode_bytes(Kind::Iommu, req, 0x1000, &m[..20]),
+            "IOMMU_IOAS_MAP{ flags=0x3 ioas_id=7 }"
+        );
+        // At the top of the address space the offsets wrap: nothing is read.
+        assert_eq!(
+            decode_bytes(Kind::Iommu, req, u64::MAX - 2, &m),
+            "IOMMU_IOAS_MAP{ }"
+        );
+        // A string argument stops at its NUL or at the end of the bytes.
+        let get_fd = u64::from(b';') << 8 | 106;
+        assert_eq!(
+            decode_bytes(Kind::Group, get_fd, 0, b"0000:00:04.0\0junk"),
+            "VFIO_GROUP_GET_DEVICE_FD{ name=\"0000:00:04.0\" }"
+        );
+        assert_eq!(
+            decode_bytes(Kind::Device, 0x1234_5678, 0, &[]),
+            "0x12345678{ arg=0x0 }"
+        );
+    }
 
     #[test]
     fn errnos_are_named() {
