@@ -144,7 +144,9 @@ fn a_fault_queue_made_before_a_fork_is_destroyed_in_both() {
 }
 
 /// A mapped BAR survives `mprotect`, a move and a shrink with `mremap`, and a partial
-/// `munmap`; growing it fails with `EFAULT` as for the kernel's `VM_PFNMAP` mappings.
+/// `munmap`; growing it fails with `EFAULT` as for the kernel's `VM_PFNMAP` mappings. An
+/// access the protection refuses (a load after `PROT_NONE`, a store after `PROT_READ` or
+/// on a read-only mapping) reaches the program's own `SIGSEGV` handler.
 #[test]
 fn a_mapped_bar_keeps_its_trap_through_mprotect_mremap_and_munmap() {
     let prog = build("bar_remap");

@@ -502,6 +502,7 @@ pub(crate) fn ioctl(
 /// `ioctl`'s command and arguments on a file of `kind` as the trace shows them, with the
 /// argument `arg` read as the bytes `bytes` at that address: a field outside them is not
 /// shown (the decoding reads nothing else).
+#[cfg(any(test, feature = "fuzzing"))]
 pub(crate) fn decode_bytes(kind: Kind, request: u64, arg: u64, bytes: &[u8]) -> String {
     decode(kind, request, arg, &|at, buf| {
         let Some(start) = at.checked_sub(arg).and_then(|o| usize::try_from(o).ok()) else {

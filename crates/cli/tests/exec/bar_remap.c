@@ -1,5 +1,7 @@
-/* mprotect, mremap and munmap of a mapped BAR: the window keeps reaching the device, or the
- * call fails as the kernel fails it for a VM_IO | VM_PFNMAP mapping. Run under `softiommu
+/* mprotect, mremap and munmap of a mapped BAR: the window keeps reaching the device for
+ * the accesses the protection allows (the others are the program's own faults, delivered
+ * to its SIGSEGV handler), or the call fails as the kernel fails it for a VM_IO | VM_PFNMAP
+ * mapping. Run under `softiommu
  * exec` with a copy engine at 0000:00:04.0; prints "ok" and exits 0 when every check
  * holds. */
 #define _GNU_SOURCE
@@ -42,6 +44,15 @@ static int own_fault(volatile uint64_t *p)
 	return faults == before + 1;
 }
 
+/* A store at `p` faults to the program's own handler. */
+static int own_store_fault(volatile uint64_t *p)
+{
+	int before = faults;
+	if (sigsetjmp(caught, 1) == 0)
+		*p = 0;
+	return faults == before + 1;
+}
+
 static uint64_t rd64(volatile uint8_t *bar, uint32_t off) { return *(volatile uint64_t *)(bar + off); }
 
 int main(void)
@@ -73,8 +84,23 @@ int main(void)
 	/* mprotect works and the registers still answer, whatever it asked. */
 	CHECK(mprotect((void *)bar, 0x3000, PROT_READ) == 0);
 	CHECK(rd64(bar, GENCAP) == gencap);
+	CHECK(own_store_fault((volatile uint64_t *)(bar + GENCAP)));
 	CHECK(mprotect((void *)bar, 0x3000, PROT_READ | PROT_WRITE) == 0);
 	CHECK(rd64(bar, TABLE_OFFSET) == tables);
+
+	/* PROT_NONE revokes the program's access: a load is its own fault, and so is one in
+	 * the middle page alone; the pages around it still answer. */
+	CHECK(mprotect((void *)bar, 0x3000, PROT_NONE) == 0);
+	CHECK(own_fault((volatile uint64_t *)(bar + GENCAP)));
+	CHECK(mprotect((void *)bar, 0x3000, PROT_READ | PROT_WRITE) == 0);
+	uint64_t mid = rd64(bar, 0x1000);
+	CHECK(mprotect((void *)(bar + 0x1000), 0x1000, PROT_NONE) == 0);
+	CHECK(own_fault((volatile uint64_t *)(bar + 0x1000)));
+	CHECK(rd64(bar, GENCAP) == gencap);
+	CHECK(mprotect((void *)(bar + 0x1000), 0x1000, PROT_READ) == 0);
+	CHECK(rd64(bar, 0x1000) == mid);
+	CHECK(own_store_fault((volatile uint64_t *)(bar + 0x1000)));
+	CHECK(mprotect((void *)bar, 0x3000, PROT_READ | PROT_WRITE) == 0);
 
 	/* mremap: growing is EFAULT, as is a range not inside the BAR's mapping. */
 	CHECK(mremap((void *)bar, 0x3000, 0x4000, MREMAP_MAYMOVE) == MAP_FAILED && errno == EFAULT);
@@ -104,6 +130,8 @@ int main(void)
 	uint64_t at2 = rd64(two, 0x2000);
 	volatile uint8_t *fresh = mmap(NULL, 0x3000, PROT_READ, MAP_SHARED, dev, r0.offset);
 	CHECK(fresh != MAP_FAILED && rd64(fresh, 0x2000) == at2);
+	/* Mapped read-only: a store is the program's own fault. */
+	CHECK(own_store_fault((volatile uint64_t *)(fresh + GENCAP)));
 	/* mprotect over the hole is ENOMEM, as over any unmapped page; over the tail alone it
 	 * works and the tail still answers. */
 	CHECK(mprotect((void *)(two + 0x1000), 0x2000, PROT_READ) == -1 && errno == ENOMEM);

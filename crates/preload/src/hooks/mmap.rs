@@ -15,12 +15,13 @@ const PAGE: u64 = 4096;
 
 /// The mapping of `len` bytes of device `dev` at file offset `off`, at `a` if the flags
 /// say so: the kernel's checks (`EINVAL` for a private mapping or a range outside a
-/// mappable BAR), then fresh inaccessible pages registered as a trapped window.
+/// mappable BAR), then fresh inaccessible pages registered as a trapped window serving the
+/// accesses `prot` allows.
 fn map_bar(
     dev: &softiommu_iommufd::vfio::VfioDevice,
     a: *mut c_void,
     len: usize,
-    flags: c_int,
+    (prot, flags): (c_int, c_int),
     off: i64,
 ) -> Result<*mut c_void, c_int> {
     let kind = flags & libc::MAP_TYPE;
@@ -41,7 +42,7 @@ fn map_bar(
     }
     // A fixed mapping replaced whatever was there, windows included.
     trap::unregister_range(at as u64, len);
-    if let Err(e) = trap::register(at as u64, len, Arc::new(bar)) {
+    if let Err(e) = trap::register_with(at as u64, len, Arc::new(bar), prot) {
         // SAFETY: the mapping made above, which nothing else refers to.
         unsafe { real::munmap()(at, len as usize) };
         return Err(e.raw_os_error().unwrap_or(libc::ENOMEM));
@@ -50,10 +51,16 @@ fn map_bar(
 }
 
 /// The mapping for `fd` if it is softiommu's; `None` for the real call.
-fn ours(a: *mut c_void, len: usize, flags: c_int, fd: c_int, off: i64) -> Option<*mut c_void> {
+fn ours(
+    a: *mut c_void,
+    len: usize,
+    (prot, flags): (c_int, c_int),
+    fd: c_int,
+    off: i64,
+) -> Option<*mut c_void> {
     let obj = lookup(fd)?;
     let r = match &obj {
-        Obj::Device(dev) => map_bar(dev, a, len, flags, off),
+        Obj::Device(dev) => map_bar(dev, a, len, (prot, flags), off),
         _ => Err(libc::ENODEV),
     };
     if crate::trace::on() {
@@ -100,7 +107,9 @@ unsafe fn map_with(
     fd: c_int,
     off: i64,
 ) -> *mut c_void {
-    if let Some(r) = guarded(Some(libc::MAP_FAILED), || ours(a, len, flags, fd, off)) {
+    if let Some(r) = guarded(Some(libc::MAP_FAILED), || {
+        ours(a, len, (prot, flags), fd, off)
+    }) {
         return r;
     }
     // SAFETY: the caller's arguments, passed on.

@@ -1,6 +1,8 @@
 //! `mprotect` and `mremap` of mapped BARs. A BAR's window must stay inaccessible for its
-//! accesses to reach the device, so a protection change leaves its pages as they are (the
-//! window keeps serving loads and stores) and changes the rest of the range. `mremap` does
+//! accesses to reach the device, so a protection change leaves its pages as they are and
+//! changes what the window serves: loads with `PROT_READ`, stores with `PROT_WRITE`; any
+//! other access is delivered to the program as the fault the kernel would raise. The rest
+//! of the range is the real call. `mremap` does
 //! what the kernel does to a `VM_IO | VM_PFNMAP` mapping: growing it is `EFAULT`, as is a
 //! range that is not inside one mapping; shrinking it stops serving the tail; moving it
 //! serves the new address at the same device offsets.
@@ -41,8 +43,8 @@ fn protect_around(a: u64, len: u64, windows: &[(u64, u64)], prot: c_int) -> c_in
     0
 }
 
-/// `mprotect`: windows keep their inaccessible pages and go on being served; the rest of
-/// the range is the real call.
+/// `mprotect`: windows keep their inaccessible pages and serve the accesses `prot` allows
+/// (the others are the program's faults); the rest of the range is the real call.
 ///
 /// # Safety
 /// The C function's contract.
@@ -58,7 +60,11 @@ pub unsafe extern "C" fn mprotect(a: *mut c_void, len: usize, prot: c_int) -> c_
         // SAFETY: the caller's arguments, passed on.
         return unsafe { real::mprotect()(a, len, prot) };
     }
-    protect_around(start, pages(len), &windows, prot)
+    let r = protect_around(start, pages(len), &windows, prot);
+    if r == 0 {
+        guarded(0, || trap::protect(start, pages(len), prot));
+    }
+    r
 }
 
 /// What `mremap` answers for a range holding a window: the new address, or the errno.

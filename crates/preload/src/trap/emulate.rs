@@ -16,7 +16,8 @@ const MAX_INSN: usize = 15;
 pub enum Outcome {
     /// The access was performed and the thread steps past the instruction.
     Emulated,
-    /// The fault is not on a window: it belongs to whoever handled it before.
+    /// The fault is not on a window, or is an access the protection the program asked for
+    /// there refuses: it belongs to whoever handled it before (or the default action).
     NotOurs,
     /// The fault is on a window but the instruction cannot be emulated there.
     Unemulated {
@@ -102,11 +103,12 @@ fn address(instr: &Instruction, op: u32, gregs: &[i64]) -> Option<u64> {
     })
 }
 
-/// The window holding the `size` bytes at `addr`: its handler and the offset in it.
-fn target(addr: u64, size: usize) -> Option<(std::sync::Arc<dyn MmioHandler>, u64)> {
-    let (base, len, h) = registry::window_at(addr)?;
+/// The window holding the `size` bytes at `addr`: its handler, the offset in it and the
+/// protection the program asked for.
+fn target(addr: u64, size: usize) -> Option<(std::sync::Arc<dyn MmioHandler>, u64, i32)> {
+    let (base, len, h, prot) = registry::window_and_prot(addr)?;
     let off = addr - base;
-    (off + size as u64 <= len).then_some((h, off))
+    (off + size as u64 <= len).then_some((h, off, prot))
 }
 
 /// Emulates the instruction the interrupted thread of `uc` faulted at, when the fault is on a
@@ -166,9 +168,18 @@ pub unsafe fn emulate_fault(signal: libc::c_int, addr: u64, uc: &mut libc::ucont
     let Some(dest) = dest else {
         return fail("the address cannot be computed", len);
     };
-    let Some((h, off)) = target(dest, size).filter(|_| ours) else {
+    let Some((h, off, prot)) = target(dest, size).filter(|_| ours) else {
         return fail("the access is not inside the window", len);
     };
+    // An access the program's protection refuses is its own fault, as on the device's
+    // pages the kernel would map.
+    let needs = match op {
+        Op::Load { .. } => libc::PROT_READ,
+        Op::Store { .. } | Op::Portal { .. } => libc::PROT_WRITE,
+    };
+    if prot & needs == 0 {
+        return Outcome::NotOurs;
+    }
     // From here on the instruction is the window's, whichever signal brought it.
     let fail = |why| Outcome::Unemulated {
         rip,

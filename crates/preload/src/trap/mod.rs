@@ -28,7 +28,8 @@ mod vfio;
 
 pub use emulate::{Outcome, emulate_fault, set_enqcmd_pasid};
 pub use registry::{
-    TrapWindow, register, relocate, unregister, unregister_range, window_at, windows_in,
+    TrapWindow, protect, register, register_with, relocate, unregister, unregister_range,
+    window_and_prot, window_at, windows_in,
 };
 pub use signal::{UNEMULATED_EXIT, install, program_sigaction};
 pub use vfio::VfioBar;

@@ -9,10 +9,40 @@ use softiommu_iommufd::quiesce::enter;
 
 use super::MmioHandler;
 
-/// One window: where it ends and who serves it.
+/// Read and write: what a window allows until the program asks otherwise.
+const READ_WRITE: i32 = libc::PROT_READ | libc::PROT_WRITE;
+
+/// The granule of the program's protection.
+const PAGE: u64 = 4096;
+
+/// One window: where it ends, who serves it, and the protection the program asked for on
+/// each of its pages (`PROT_*`; the pages stay inaccessible whatever it is).
 struct Entry {
     len: u64,
     handler: Arc<dyn MmioHandler>,
+    prot: Vec<i32>,
+}
+
+impl Entry {
+    /// The protection of the pages holding bytes `lo..hi` of the window.
+    fn prot_of(&self, lo: u64, hi: u64) -> Vec<i32> {
+        let (a, b) = ((lo / PAGE) as usize, hi.div_ceil(PAGE) as usize);
+        self.prot
+            .get(a..b.min(self.prot.len()))
+            .map_or_else(Vec::new, <[i32]>::to_vec)
+    }
+}
+
+/// The handler of a window seen from `skip` bytes further in.
+fn from(handler: &Arc<dyn MmioHandler>, skip: u64) -> Arc<dyn MmioHandler> {
+    if skip == 0 {
+        handler.clone()
+    } else {
+        Arc::new(Rest {
+            inner: handler.clone(),
+            skip,
+        })
+    }
 }
 
 /// Windows by start address; read by the fault handler, written only by (un)registration.
@@ -21,9 +51,20 @@ static WINDOWS: RwLock<BTreeMap<u64, Entry>> = RwLock::new(BTreeMap::new());
 static COUNT: AtomicUsize = AtomicUsize::new(0);
 
 /// Serves the `len` bytes at `base` (already mapped inaccessible by the caller) with
-/// `handler`, installing the fault handlers if they are not yet: `EINVAL` for an empty or
-/// wrapping range, `EEXIST` when it overlaps a window.
+/// `handler`, for loads and stores, installing the fault handlers if they are not yet:
+/// `EINVAL` for an empty or wrapping range, `EEXIST` when it overlaps a window.
 pub fn register(base: u64, len: u64, handler: Arc<dyn MmioHandler>) -> io::Result<()> {
+    register_with(base, len, handler, READ_WRITE)
+}
+
+/// [`register`] with the protection the program asked for (`PROT_*`): loads are served
+/// with `PROT_READ`, stores with `PROT_WRITE`, and other accesses are the program's faults.
+pub fn register_with(
+    base: u64,
+    len: u64,
+    handler: Arc<dyn MmioHandler>,
+    prot: i32,
+) -> io::Result<()> {
     let end = base
         .checked_add(len)
         .filter(|_| len != 0)
@@ -35,7 +76,8 @@ pub fn register(base: u64, len: u64, handler: Arc<dyn MmioHandler>) -> io::Resul
     if below.is_some_and(|(&b, e)| b + e.len > base) {
         return Err(io::Error::from_raw_os_error(libc::EEXIST));
     }
-    w.insert(base, Entry { len, handler });
+    let prot = vec![prot; len.div_ceil(PAGE) as usize];
+    w.insert(base, Entry { len, handler, prot });
     COUNT.fetch_add(1, Ordering::AcqRel);
     Ok(())
 }
@@ -114,19 +156,45 @@ pub fn unregister_range(addr: u64, len: u64) -> usize {
         }
         COUNT.fetch_sub(1, Ordering::AcqRel);
         for (b, l, skip) in keep {
-            let handler: Arc<dyn MmioHandler> = if skip == 0 {
-                e.handler.clone()
-            } else {
-                Arc::new(Rest {
-                    inner: e.handler.clone(),
-                    skip,
-                })
-            };
-            w.insert(b, Entry { len: l, handler });
+            let handler = from(&e.handler, skip);
+            let prot = e.prot_of(skip, skip + l);
+            w.insert(
+                b,
+                Entry {
+                    len: l,
+                    handler,
+                    prot,
+                },
+            );
             COUNT.fetch_add(1, Ordering::AcqRel);
         }
     }
     hit.len()
+}
+
+/// Sets the protection the program asked for (`PROT_*`) on the pages of windows inside
+/// the `len` bytes at `addr` (as `mprotect` of that range does). Returns how many windows
+/// were touched.
+pub fn protect(addr: u64, len: u64, prot: i32) -> usize {
+    if COUNT.load(Ordering::Acquire) == 0 || len == 0 {
+        return 0;
+    }
+    let end = addr.saturating_add(len);
+    let _inside = enter();
+    let mut w = WINDOWS.write().unwrap_or_else(PoisonError::into_inner);
+    let mut touched = 0;
+    for (base, e) in w.range_mut(..end).rev() {
+        if *base + e.len <= addr {
+            break;
+        }
+        let lo = (addr.max(*base) - base) / PAGE;
+        let hi = (end.min(*base + e.len) - base).div_ceil(PAGE);
+        for p in e.prot.iter_mut().take(hi as usize).skip(lo as usize) {
+            *p = prot;
+        }
+        touched += 1;
+    }
+    touched
 }
 
 /// The parts of windows inside the `len` bytes at `addr`, as (start, length), in order.
@@ -154,29 +222,44 @@ pub fn windows_in(addr: u64, len: u64) -> Vec<(u64, u64)> {
 /// the caller has just moved the pages), at the same device offsets: `EFAULT` when the range
 /// is not inside one window, `EEXIST` when `to` overlaps another.
 pub fn relocate(from: u64, len: u64, to: u64) -> io::Result<()> {
-    let (base, wlen, inner) =
-        window_at(from).ok_or_else(|| io::Error::from_raw_os_error(libc::EFAULT))?;
+    let (base, wlen, inner, _) =
+        window_and_prot(from).ok_or_else(|| io::Error::from_raw_os_error(libc::EFAULT))?;
     if from + len > base + wlen || len == 0 {
         return Err(io::Error::from_raw_os_error(libc::EFAULT));
     }
-    let skip = from - base;
-    let handler: Arc<dyn MmioHandler> = if skip == 0 {
-        inner
-    } else {
-        Arc::new(Rest { inner, skip })
+    let prot = {
+        let _inside = enter();
+        let w = WINDOWS.read().unwrap_or_else(PoisonError::into_inner);
+        w.get(&base)
+            .map_or_else(Vec::new, |e| e.prot_of(from - base, from - base + len))
     };
+    let handler = self::from(&inner, from - base);
     unregister_range(from, len);
     // The destination's old pages were replaced by the move.
     unregister_range(to, len);
-    register(to, len, handler)
+    register(to, len, handler)?;
+    for (i, p) in prot.iter().enumerate() {
+        protect(to + i as u64 * PAGE, PAGE, *p);
+    }
+    Ok(())
 }
 
 /// The window holding `addr`: its start, length and handler.
 pub fn window_at(addr: u64) -> Option<(u64, u64, Arc<dyn MmioHandler>)> {
+    window_and_prot(addr).map(|(b, l, h, _)| (b, l, h))
+}
+
+/// The window holding `addr`: its start, length, handler and the protection the program
+/// asked for on the page of `addr`.
+pub fn window_and_prot(addr: u64) -> Option<(u64, u64, Arc<dyn MmioHandler>, i32)> {
     let _inside = enter();
     let w = WINDOWS.read().unwrap_or_else(PoisonError::into_inner);
     let (&base, e) = w.range(..=addr).next_back()?;
-    (addr - base < e.len).then(|| (base, e.len, e.handler.clone()))
+    let page = ((addr - base) / PAGE) as usize;
+    (addr - base < e.len).then(|| {
+        let prot = e.prot.get(page).copied().unwrap_or(READ_WRITE);
+        (base, e.len, e.handler.clone(), prot)
+    })
 }
 
 /// A window this module mapped itself: fresh inaccessible pages served by a handler,
