@@ -94,6 +94,17 @@ impl VtdShadow {
     pub fn context(&self) -> &Arc<Context> {
         &self.ctx
     }
+
+    /// The guest kernel's paging domain of the device (for a kernel that changes its
+    /// tables and forgets to invalidate).
+    pub fn domain(&self) -> &Arc<Domain> {
+        &self.domain
+    }
+
+    /// The guest's vIOMMU (its unit and the guest kernel's driver of it).
+    pub fn viommu(&self) -> &VtdViommu {
+        &self.viommu
+    }
 }
 
 impl Assigned for VtdShadow {

@@ -60,8 +60,15 @@ impl FaultService {
         let (fault_id, fd) = ctx.fault_queue_alloc()?;
         // SAFETY: the call made `fd` for its caller, who owns it; nothing else closes it.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        let hwpt =
-            ctx.hwpt_alloc_with(dev_id, ioas, HWPT_FAULT_ID_VALID, HwptData::None, fault_id)?;
+        let flags = HWPT_FAULT_ID_VALID;
+        let hwpt = match ctx.hwpt_alloc_with(dev_id, ioas, flags, HwptData::None, fault_id) {
+            Ok(h) => h,
+            Err(e) => {
+                // The queue goes back with the refusal; its descriptor closes here.
+                let _ = ctx.destroy(fault_id);
+                return Err(e.into());
+            }
+        };
         let wake = eventfd()?;
         let stop = wake.as_raw_fd();
         let thread = std::thread::Builder::new()
