@@ -143,7 +143,7 @@ impl Assigned for VtdShadow {
     }
 
     /// The fault records of the guest's vIOMMU, read and cleared through its registers as
-    /// the guest's driver does.
+    /// the guest's driver does; each reason by its short name (`SSS.2`).
     fn faults(&mut self) -> Vec<GuestFault> {
         let unit = self.viommu.unit();
         let cap = Cap::from_bits(unit.mmio_read(CAP_REG, 8));
@@ -159,7 +159,7 @@ impl Assigned for VtdShadow {
             }
             unit.mmio_write(at + 8, 8, FRCD_F);
             let reason = match FaultReason::from_code(r.fr()) {
-                Some(f) => f.to_string(),
+                Some(f) => f.name().to_string(),
                 None => format!("fault reason {:#x}", r.fr()),
             };
             out.push(GuestFault {
