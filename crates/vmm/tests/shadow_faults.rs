@@ -14,7 +14,7 @@ use softiommu_core::{Domain, Gather};
 use softiommu_devices::dsa::Status;
 use softiommu_pgtable::Prot;
 use softiommu_vmm::assign::{Assigned, GuestFault, VtdShadow};
-use softiommu_vmm::{Guest, HostRig, ShadowStats, SmmuShadow};
+use softiommu_vmm::{Guest, GuestDriver, HostRig, ShadowStats, SmmuShadow};
 use vm_memory::{Bytes, GuestAddress};
 
 const TABLES: (u64, u64) = (48 << 20, 16 << 20);
@@ -227,4 +227,21 @@ fn an_mdev_on_smmuv3_gets_no_fault_queue_and_its_faults_stay_the_host_s() {
     assert!(a.faults().is_empty());
     let s = a.stats();
     assert_eq!((s.on_demand, s.reported), (0, 0), "{s:?}");
+}
+
+#[test]
+fn the_guest_s_driver_blocks_on_faults_only_once_the_host_turned_pri_on() {
+    let rig = HostRig::vtd().unwrap();
+    let ctx = rig.context();
+    let ioas = ctx.ioas_alloc().unwrap();
+    let dev = rig.vfio().open_device(rig.vf(0).unwrap()).unwrap();
+    dev.bind_iommufd(&ctx).unwrap();
+    dev.attach_pt(ioas).unwrap();
+    let mut driver = GuestDriver::new(dev);
+    driver.bring_up(None).unwrap();
+    assert!(!driver.blocks_on_faults(), "PRI is off: no page requests");
+    rig.enable_page_requests(0).unwrap();
+    driver.bring_up(None).unwrap();
+    assert!(driver.blocks_on_faults());
+    assert!(rig.enable_page_requests(2).is_err(), "no third function");
 }
