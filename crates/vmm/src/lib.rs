@@ -11,12 +11,15 @@
 //!   its emulated devices through the model (its IOTLB, its walks, its fault or event queue).
 //! - [`assign`]: one device assigned to a guest, as an [`Assigned`](assign::Assigned) per
 //!   mechanism (direct, shadowing, nesting, with host-allocated PASIDs).
+//! - [`nest`]: nesting on VT-d: the guest's first-stage tables as nested HWPTs of the
+//!   host, its invalidations and faults forwarded, PASIDs handed out from the host's space.
 //! - [`Shadow`]: a VT-d vIOMMU in caching mode whose guest mappings are mirrored into a
 //!   host IOAS for an assigned device, on each IOTLB invalidation the guest queues.
 
 pub mod assign;
 mod error;
 mod guest;
+pub mod nest;
 mod shadow;
 pub mod viommu;
 

@@ -1,0 +1,444 @@
+//! A device assigned to a guest whose VT-d vIOMMU's first stage the host nests: a VF at its
+//! RID or at a PASID the guest picks, or an mdev at its PASID of the parent, the guest then
+//! seeing a device without PASIDs, or with the one PASID the VMM hands out through the
+//! vIOMMU's virtual commands (the host's PASID of the mdev).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use softiommu_core::{DeviceCaps, DeviceId, Domain, PagingRequest, Rid};
+use softiommu_devices::dsa::CompletionRecord;
+use softiommu_iommufd::vfio::VfioDevice;
+use softiommu_iommufd::{Context, HWPT_ALLOC_NEST_PARENT};
+use softiommu_pgtable::{Access, Prot};
+use softiommu_vtd::driver::VtdMmio;
+use softiommu_vtd::fault::FaultReason;
+use softiommu_vtd::model::{ModelCaps, PasidAllocator, Request};
+use softiommu_vtd::regs::{FaultRecord, RequestKind, VCMD_REG, VCRSP_REG, Vcrsp, VtdParams};
+use vm_memory::{Bytes, GuestAddress};
+
+use super::engine::{GuestEngine, record};
+use super::faults::{HostFaults, take_records};
+use super::trap::{HostPoint, NestTrap, TrapParts};
+use crate::assign::{Assigned, Column, Counts, GuestFault, Mechanism, Unit};
+use crate::viommu::VtdViommu;
+use crate::{Error, Guest, Result};
+
+/// Owner token of the PASIDs a guest kernel takes from its own global space.
+const GUEST_PASID_OWNER: u64 = 1;
+
+/// The host a nested VT-d device is assigned from: the VMM's iommufd context and the host
+/// unit's fault records.
+#[derive(Clone)]
+pub struct VtdHost {
+    /// The VMM's context (its `/dev/iommu`).
+    pub ctx: Arc<Context>,
+    /// The host unit's fault records, shared by every guest's device behind it.
+    pub faults: Arc<HostFaults>,
+}
+
+impl std::fmt::Debug for VtdHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VtdHost")
+            .field("faults", &self.faults)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The host device assigned, its VFIO device file opened but not bound.
+pub enum HostDevice {
+    /// A VF (a whole function) at host requester ID `sid`.
+    Vf {
+        /// Its device file.
+        file: VfioDevice,
+        /// Its requester ID on the host.
+        sid: u16,
+    },
+    /// An mdev: one WQ of a parent at host requester ID `parent_sid`, reached at the
+    /// parent's PASID `pasid`.
+    Mdev {
+        /// Its device file.
+        file: VfioDevice,
+        /// The parent's requester ID on the host.
+        parent_sid: u16,
+        /// The parent's PASID the mdev uses.
+        pasid: u32,
+    },
+}
+
+/// Where the guest sees the device and keeps its IOMMU tables.
+#[derive(Debug, Clone, Copy)]
+pub struct GuestPlace {
+    /// The device's requester ID in the guest.
+    pub rid: Rid,
+    /// Guest-physical `(base, size)` of the guest kernel's IOMMU tables and queues.
+    pub tables: (u64, u64),
+}
+
+/// The vIOMMU a nesting guest is given: scalable mode with first-stage translation only (its
+/// second stage is the host's), PASIDs, caching mode (so that the guest invalidates the
+/// PASID cache when it makes an entry present, which is when the VMM nests it), and the
+/// virtual command interface when the VMM allocates PASIDs.
+pub fn nest_viommu_params(vcmd: bool) -> VtdParams {
+    VtdParams {
+        second_stage: false,
+        ss_2m: false,
+        ss_1g: false,
+        ss_ad: false,
+        nesting: false,
+        device_tlb: false,
+        page_requests: false,
+        virtual_command: vcmd,
+        caching_mode: true,
+        ..VtdParams::default()
+    }
+}
+
+/// One PASID of the host's, handed to a guest through its vIOMMU's virtual commands.
+struct OnePasid {
+    pasid: u32,
+    taken: Mutex<bool>,
+}
+
+impl PasidAllocator for OnePasid {
+    fn alloc(&self) -> Option<u32> {
+        let mut t = self.taken.lock();
+        (!*t).then(|| {
+            *t = true;
+            self.pasid
+        })
+    }
+
+    fn free(&self, pasid: u32) -> bool {
+        let mut t = self.taken.lock();
+        let ok = *t && pasid == self.pasid;
+        if ok {
+            *t = false;
+        }
+        ok
+    }
+}
+
+/// A device assigned to a guest whose first-stage tables the host nests.
+pub struct VtdNest {
+    guest: Guest,
+    viommu: VtdViommu,
+    trap: Arc<NestTrap>,
+    faults: Arc<HostFaults>,
+    domain: Arc<Domain>,
+    /// The device in the guest kernel's IOMMU core.
+    gdev: DeviceId,
+    mechanism: Mechanism,
+    /// The PASID the guest's driver tags requests with.
+    pasid: Option<u32>,
+    /// The host's requester ID and PASID of the device's requests.
+    host_req: (u16, Option<u32>),
+    /// The engine's WQ PASID, for a VF the guest gives a PASID.
+    wq_pasid: Option<u32>,
+    /// The guest's mappings: IOVA -> (GPA, length).
+    maps: BTreeMap<u64, (u64, u64)>,
+    brought_up: bool,
+}
+
+impl std::fmt::Debug for VtdNest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VtdNest")
+            .field("mechanism", &self.mechanism)
+            .field("pasid", &self.pasid)
+            .field("host_req", &self.host_req)
+            .finish_non_exhaustive()
+    }
+}
+
+/// [`VtdNest::new`] as an [`Assigned`].
+pub fn nest_vtd(
+    host: &VtdHost,
+    device: HostDevice,
+    guest: &Guest,
+    place: GuestPlace,
+    column: Column,
+) -> Result<Box<dyn Assigned>> {
+    Ok(Box::new(VtdNest::new(host, device, guest, place, column)?))
+}
+
+impl VtdNest {
+    /// Assigns `device` to `guest`, seen at `place`, under a vIOMMU of `column`
+    /// ([`Column::Viommu`] or [`Column::ViommuPasid`]): the guest's RAM goes into a new IOAS
+    /// of the host context at IOVA = GPA, under a nesting-parent HWPT; the guest kernel
+    /// brings its vIOMMU up, gives the device a first-stage paging domain (at its RID, at a
+    /// PASID it takes from its own space for a VF, or at the PASID the vIOMMU's virtual
+    /// command hands it for an mdev), and the VMM nests that domain's table on the host.
+    pub fn new(
+        host: &VtdHost,
+        device: HostDevice,
+        guest: &Guest,
+        place: GuestPlace,
+        column: Column,
+    ) -> Result<VtdNest> {
+        let (file, unit, host_sid, mdev_pasid) = match device {
+            HostDevice::Vf { file, sid } => (file, Unit::Vf, sid, None),
+            HostDevice::Mdev {
+                file,
+                parent_sid,
+                pasid,
+            } => (file, Unit::Mdev, parent_sid, Some(pasid)),
+        };
+        let with_pasid = match column {
+            Column::Viommu => false,
+            Column::ViommuPasid => true,
+            Column::NoViommu => {
+                return Err(Error::Viommu("nesting needs a vIOMMU".into()));
+            }
+        };
+        let vcmd = unit == Unit::Mdev && with_pasid;
+        let ctx = host.ctx.clone();
+        let dev_id = file.bind_iommufd(&ctx)?;
+        let ioas = ctx.ioas_alloc()?;
+        guest.map_into(&ctx, ioas)?;
+        let parent = ctx.hwpt_alloc(dev_id, ioas, HWPT_ALLOC_NEST_PARENT)?;
+        let params = nest_viommu_params(vcmd);
+        let caps = ModelCaps::from_params(&params)
+            .map_err(|e| Error::Viommu(format!("vIOMMU parameters: {e}")))?
+            .structs;
+
+        let file = Arc::new(file);
+        let parts = TrapParts {
+            mem: guest.space(),
+            caps,
+            ctx: ctx.clone(),
+            dev: file.clone(),
+            dev_id,
+            parent,
+            sid: place.rid.source_id(),
+        };
+        let mut made = None;
+        let viommu = VtdViommu::with_mmio(guest, params, place.tables, |u| {
+            let t = Arc::new(NestTrap::new(u.clone(), parts));
+            made = Some(t.clone());
+            t
+        })?;
+        let trap = made.ok_or_else(|| Error::Viommu("no register path".into()))?;
+        let mechanism = if vcmd {
+            Mechanism::NestPv
+        } else {
+            Mechanism::Nest
+        };
+        if let (true, Some(p)) = (vcmd, mdev_pasid) {
+            viommu.unit().set_pasid_allocator(Some(Arc::new(OnePasid {
+                pasid: p,
+                taken: Mutex::new(false),
+            })));
+        }
+
+        // The guest kernel: the device behind its vIOMMU, a first-stage domain for it.
+        let os = viommu.os();
+        let dcaps = DeviceCaps {
+            pasid_bits: if with_pasid { 20 } else { 0 },
+            ..DeviceCaps::default()
+        };
+        let gdev = os.add_device(place.rid, dcaps)?;
+        let domain = os.core().new_paging(
+            gdev,
+            PagingRequest {
+                pasid: true,
+                ..PagingRequest::default()
+            },
+        )?;
+        // The PASID of the guest's entry: RID_PASID without PASIDs; for a VF one the guest
+        // kernel takes from its own space; for an mdev the one its virtual command is
+        // given, the host's.
+        let pasid = match (unit, with_pasid) {
+            (_, false) => None,
+            (Unit::Vf, true) => Some(os.core().alloc_pasid(GUEST_PASID_OWNER)?),
+            (Unit::Mdev, true) => Some(vcmd_alloc(&*trap)?),
+        };
+        let point = match (unit, pasid) {
+            (Unit::Vf, None) => HostPoint::Rid,
+            (Unit::Vf, Some(p)) => HostPoint::Pasid(p),
+            (Unit::Mdev, _) => HostPoint::Mdev,
+        };
+        trap.set_target(pasid.unwrap_or(0), point);
+        let host_pasid = if unit == Unit::Vf { pasid } else { mdev_pasid };
+        match pasid {
+            Some(p) => os.core().attach_pasid(gdev, p, &domain)?,
+            None => os.core().attach(gdev, &domain)?,
+        }
+        let wq_pasid = if unit == Unit::Vf { pasid } else { None };
+        Ok(VtdNest {
+            guest: guest.clone(),
+            viommu,
+            trap,
+            faults: host.faults.clone(),
+            domain,
+            gdev,
+            mechanism,
+            pasid,
+            host_req: (host_sid, host_pasid),
+            wq_pasid,
+            maps: BTreeMap::new(),
+            brought_up: false,
+        })
+    }
+
+    /// The guest's vIOMMU.
+    pub fn viommu(&self) -> &VtdViommu {
+        &self.viommu
+    }
+
+    /// The device in the guest kernel's IOMMU core.
+    pub fn guest_device(&self) -> DeviceId {
+        self.gdev
+    }
+
+    /// The guest's register path to its vIOMMU: the VMM's trap.
+    pub fn mmio(&self) -> Arc<dyn VtdMmio> {
+        self.trap.clone()
+    }
+
+    /// Nested HWPTs made so far (one per stage-1 change of the guest's).
+    pub fn nests(&self) -> u64 {
+        self.trap.state.lock().nests
+    }
+
+    /// Guest entries the VMM would not nest (malformed, or at a PASID the device was not
+    /// given), and the reason the hardware gives for the last malformed one of the device.
+    pub fn refused(&self) -> (u64, Option<FaultReason>) {
+        let st = self.trap.state.lock();
+        (st.refused, st.refusal)
+    }
+
+    /// Host calls that failed, with the last failure.
+    pub fn host_errors(&self) -> (u64, Option<String>) {
+        let st = self.trap.state.lock();
+        (st.errors, st.last_error.clone())
+    }
+
+    /// The guest-physical address behind device address `iova`, by the guest's mappings.
+    fn gpa(&self, iova: u64) -> Option<u64> {
+        let (&start, &(gpa, len)) = self.maps.range(..=iova).next_back()?;
+        (iova - start < len).then(|| gpa + (iova - start))
+    }
+
+    /// Hands the host's faults of the device to the guest's vIOMMU, each with the reason
+    /// the guest's own tables give for it (the host's when they translate).
+    fn forward(&self) {
+        let (sid, pasid) = self.host_req;
+        let unit = self.viommu.unit();
+        for r in self.faults.take(sid, pasid) {
+            let write = r.kind == RequestKind::Write;
+            let req = Request {
+                sid: self.trap_sid(),
+                pasid: self.pasid,
+                addr: r.addr,
+                access: Access {
+                    write,
+                    exec: r.execute,
+                    privileged: r.privileged,
+                },
+            };
+            let reason = match unit.engine().translate(req) {
+                Err(f) if !f.record => continue,
+                Err(f) => f.reason.code(),
+                Ok(_) => r.reason,
+            };
+            unit.inject_fault(FaultRecord {
+                sid: req.sid,
+                pasid: self.pasid,
+                reason,
+                ..r
+            });
+        }
+    }
+
+    fn trap_sid(&self) -> u16 {
+        self.trap.sid()
+    }
+}
+
+/// The guest kernel's Allocate PASID virtual command through its register path.
+fn vcmd_alloc(regs: &dyn VtdMmio) -> Result<u32> {
+    regs.mmio_write(VCMD_REG, 8, 1);
+    let r = Vcrsp::from_bits(regs.mmio_read(VCRSP_REG, 8));
+    if r.ip() || r.sc() != 0 {
+        return Err(Error::Viommu(format!(
+            "Allocate PASID: status code {}",
+            r.sc()
+        )));
+    }
+    u32::try_from(r.rslt()).map_err(|_| Error::Viommu("a PASID wider than 32 bits".into()))
+}
+
+impl Assigned for VtdNest {
+    fn mechanism(&self) -> Mechanism {
+        self.mechanism
+    }
+
+    fn guest(&self) -> &Guest {
+        &self.guest
+    }
+
+    fn pasid(&self) -> Option<u32> {
+        self.pasid
+    }
+
+    fn map(&mut self, iova: u64, gpa: u64, len: u64, write: bool) -> Result<()> {
+        let prot = if write { Prot::RW } else { Prot::READ };
+        self.domain.map_sync(iova, gpa, len, prot)?;
+        self.maps.insert(iova, (gpa, len));
+        Ok(())
+    }
+
+    fn unmap(&mut self, iova: u64, len: u64) -> Result<()> {
+        self.domain.unmap_sync(iova, len)?;
+        let end = iova.saturating_add(len);
+        self.maps
+            .retain(|&s, &mut (_, l)| s.saturating_add(l) <= iova || s >= end);
+        Ok(())
+    }
+
+    fn memmove(&mut self, src: u64, dst: u64, len: u32, cr: u64) -> Result<CompletionRecord> {
+        let engine = GuestEngine {
+            dev: &self.trap.dev,
+        };
+        if !self.brought_up {
+            engine.bring_up(self.wq_pasid)?;
+            self.brought_up = true;
+        }
+        let at = self
+            .gpa(cr)
+            .ok_or_else(|| Error::Viommu(format!("completion record at unmapped {cr:#x}")))?;
+        let mut b = [0u8; 32];
+        self.guest
+            .memory()
+            .write_slice(&b, GuestAddress(at))
+            .map_err(|e| Error::Ram(e.to_string()))?;
+        engine.memmove(src, dst, len, cr)?;
+        self.guest
+            .memory()
+            .read_slice(&mut b, GuestAddress(at))
+            .map_err(|e| Error::Ram(e.to_string()))?;
+        Ok(record(&b))
+    }
+
+    fn faults(&mut self) -> Vec<GuestFault> {
+        self.forward();
+        take_records(&*self.trap)
+            .into_iter()
+            .map(|r| GuestFault {
+                addr: r.addr,
+                pasid: r.pasid,
+                reason: FaultReason::from_code(r.reason)
+                    .map_or_else(|| format!("{:#x}", r.reason), |f| f.name().to_string()),
+            })
+            .collect()
+    }
+
+    fn counts(&self) -> Counts {
+        let st = self.trap.state.lock();
+        Counts {
+            guest_invalidations: st.guest_invalidations,
+            host_invalidations: st.host_invalidations,
+        }
+    }
+}

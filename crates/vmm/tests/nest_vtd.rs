@@ -1,0 +1,379 @@
+//! Nesting on VT-d: a guest's first-stage tables given to the host as nested HWPTs over its
+//! RAM, for a VF (at its RID, or at a PASID the guest picks) and for an mdev (at its PASID
+//! of the parent, the guest seeing no PASIDs, or the one PASID the VMM hands out through
+//! the vIOMMU's virtual commands). The guest maps buffers and its engine moves bytes; an
+//! unmap the guest invalidates reaches the host, the engine faults there and the fault is
+//! in the guest's own fault recording registers; a guest that writes a malformed PASID
+//! entry gets the fault, and the host and another guest go on.
+
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use softiommu_core::{
+    DeviceCaps, DeviceDesc, Iommu, Mem, PagingRequest, Rid, TableAlloc, Topology,
+};
+use softiommu_devices::dsa::{DsaConfig, DsaFunction, Status};
+use softiommu_iommufd::vfio::{MdevParent, VfioPci};
+use softiommu_iommufd::{Context, Credentials, Host};
+use softiommu_mem::{HostMemory, PageAlloc};
+use softiommu_pgtable::Prot;
+use softiommu_vmm::Guest;
+use softiommu_vmm::assign::{Assigned, Column, Mechanism, Unit};
+use softiommu_vmm::nest::{GuestPlace, HostDevice, HostFaults, VtdHost, VtdNest};
+use softiommu_vtd::driver::{VtdDriver, VtdMmio};
+use softiommu_vtd::model::VtdUnit;
+use softiommu_vtd::regs::{IQA_REG, IQT_REG, RTADDR_REG, VCMD_REG, VCRSP_REG, VtdParams};
+use softiommu_vtd::structs::{
+    ContextEntry, PasidDirEntry, PasidEntry, ScalableRootEntry, pasid_entry_address,
+    root_entry_address,
+};
+use vm_memory::{Bytes, GuestAddress};
+
+/// The host's engines: two VFs and an mdev parent, all with PASIDs.
+const VF_A: Rid = Rid::new(0, 0, 3, 0);
+const VF_B: Rid = Rid::new(0, 0, 5, 0);
+const PARENT: Rid = Rid::new(0, 0, 4, 0);
+/// Where the guests see their device.
+const GUEST_RID: Rid = Rid::new(0, 0, 2, 0);
+const TABLES: (u64, u64) = (48 << 20, 16 << 20);
+const SRC: u64 = 0x10_0000;
+const DST: u64 = 0x20_0000;
+const CR: u64 = 0x30_0000;
+const IOVA_SRC: u64 = 0x7000_0000;
+const IOVA_DST: u64 = 0x7100_0000;
+const IOVA_CR: u64 = 0x7200_0000;
+const LEN: usize = 3 * 4096 + 64;
+const SIZE: u64 = 4 * 4096;
+
+struct Rig {
+    vfio: Arc<VfioPci>,
+    vfs: Vec<(String, u16)>,
+    parent: Arc<MdevParent>,
+    host: VtdHost,
+}
+
+fn rig() -> Rig {
+    let mem = Arc::new(HostMemory::new(64 << 20).unwrap());
+    let m: Mem = mem.clone();
+    let (base, size) = mem.table_range();
+    let tables: TableAlloc = Arc::new(PageAlloc::new(m.clone(), base, size).unwrap());
+    let unit = Arc::new(
+        VtdUnit::new(
+            VtdParams::default(),
+            m.clone(),
+            Arc::new(|_, _, _| {}),
+            Arc::new(|_| {}),
+        )
+        .unwrap(),
+    );
+    let upstream: Arc<dyn softiommu_devices::bus::Upstream> = unit.clone();
+    let driver = Arc::new(VtdDriver::new(unit.clone(), m.clone(), tables.clone()).unwrap());
+    let iommu = Arc::new(Iommu::new(m, tables));
+    let instance = iommu.add_instance(driver);
+    let caps = DeviceCaps {
+        pasid_bits: 20,
+        ..DeviceCaps::default()
+    };
+    let rids = [VF_A, VF_B, PARENT];
+    let topo = Topology {
+        bridges: vec![],
+        devices: rids
+            .iter()
+            .map(|&rid| DeviceDesc {
+                rid,
+                instance,
+                caps,
+                bridge: None,
+                alias: None,
+            })
+            .collect(),
+    };
+    let devs = iommu.add_devices(&topo).unwrap();
+    let host = Host::new(mem, iommu);
+    let vfio = VfioPci::new(host.clone());
+    let mut functions = Vec::new();
+    for rid in rids {
+        let port = vfio.irqs().port(upstream.clone());
+        let sid = rid.source_id();
+        let f = Arc::new(DsaFunction::new(DsaConfig::default(), port, sid).unwrap());
+        functions.push((sid, f));
+    }
+    let mut vfs = Vec::new();
+    for (i, (sid, f)) in functions.iter().take(2).enumerate() {
+        vfs.push((vfio.add(devs[i], *sid, f.clone()).unwrap(), *sid));
+    }
+    let (psid, pf) = functions[2].clone();
+    let parent = MdevParent::new(&vfio, devs[2], psid, pf).unwrap();
+    assert!(parent.uses_pasid());
+    let cred = Credentials {
+        memlock_limit: Some(1 << 30),
+        ..Credentials::default()
+    };
+    let ctx = Arc::new(Context::new(host, cred));
+    let faults = HostFaults::new(unit);
+    Rig {
+        vfio,
+        vfs,
+        parent,
+        host: VtdHost { ctx, faults },
+    }
+}
+
+impl Rig {
+    fn vf(&self, i: usize) -> HostDevice {
+        let (name, sid) = &self.vfs[i];
+        HostDevice::Vf {
+            file: self.vfio.open_device(name).unwrap(),
+            sid: *sid,
+        }
+    }
+
+    /// A new mdev of the parent, with its PASID.
+    fn mdev(&self) -> (HostDevice, u32) {
+        let name = self.parent.create().unwrap();
+        let pasid = self.parent.pasid_of(&name).unwrap().unwrap();
+        let d = HostDevice::Mdev {
+            file: self.parent.open(&name).unwrap(),
+            parent_sid: PARENT.source_id(),
+            pasid,
+        };
+        (d, pasid)
+    }
+}
+
+fn guest() -> Guest {
+    Guest::new(&[(0, 64 << 20)]).unwrap()
+}
+
+fn place() -> GuestPlace {
+    GuestPlace {
+        rid: GUEST_RID,
+        tables: TABLES,
+    }
+}
+
+fn ram(g: &Guest, gpa: u64, len: usize) -> Vec<u8> {
+    let mut b = vec![0u8; len];
+    g.memory().read_slice(&mut b, GuestAddress(gpa)).unwrap();
+    b
+}
+
+/// The guest maps its buffers and moves a pattern: the bytes land in its RAM.
+fn map_and_move(a: &mut dyn Assigned, seed: u8) {
+    for (iova, gpa) in [(IOVA_SRC, SRC), (IOVA_DST, DST), (IOVA_CR, CR)] {
+        a.map(iova, gpa, SIZE, true).unwrap();
+    }
+    move_pattern(a, seed);
+}
+
+/// The guest's engine moves a pattern from its source to its destination buffer.
+fn move_pattern(a: &mut dyn Assigned, seed: u8) {
+    let pattern: Vec<u8> = (0..LEN)
+        .map(|i| (i as u8).wrapping_mul(13) ^ seed)
+        .collect();
+    let g = a.guest().clone();
+    g.memory().write_slice(&pattern, GuestAddress(SRC)).unwrap();
+    g.memory()
+        .write_slice(&vec![0u8; SIZE as usize], GuestAddress(DST))
+        .unwrap();
+    let r = a
+        .memmove(IOVA_SRC, IOVA_DST + 8, LEN as u32, IOVA_CR)
+        .unwrap();
+    assert_eq!(r.status, Status::Success as u8, "{r:?}");
+    assert_eq!(ram(&g, DST + 8, LEN), pattern);
+    assert_eq!(ram(&g, DST, 8), [0; 8], "nothing before the buffer");
+}
+
+/// Every cell: a move, then an unmap the guest invalidates, after which the engine faults
+/// there and the guest finds the fault in its own queue.
+fn cell(a: &mut VtdNest, mechanism: Mechanism) {
+    assert_eq!(a.mechanism(), mechanism);
+    map_and_move(a, 0x5a);
+    assert_eq!(a.nests(), 1, "one nested HWPT for the guest's one stage 1");
+    assert_eq!(a.host_errors(), (0, None));
+    let before = a.counts();
+
+    a.unmap(IOVA_DST, SIZE).unwrap();
+    let after = a.counts();
+    assert!(
+        after.guest_invalidations > before.guest_invalidations,
+        "{after:?}"
+    );
+    assert_eq!(
+        after.host_invalidations,
+        before.host_invalidations + 1,
+        "one host call for the guest's one sync: {after:?}"
+    );
+    assert!(after.host_invalidations <= after.guest_invalidations);
+
+    let g = a.guest().clone();
+    g.memory()
+        .write_slice(&vec![0u8; SIZE as usize], GuestAddress(DST))
+        .unwrap();
+    let r = a.memmove(IOVA_SRC, IOVA_DST, LEN as u32, IOVA_CR).unwrap();
+    assert_eq!(
+        (r.status, r.fault_addr),
+        (Status::PageFaultNoBof as u8, IOVA_DST),
+        "{r:?}"
+    );
+    assert!(ram(&g, DST, SIZE as usize).iter().all(|&b| b == 0));
+    let faults = a.faults();
+    assert_eq!(faults.len(), 1, "{faults:?}");
+    assert_eq!(faults[0].addr, IOVA_DST);
+    assert_eq!(faults[0].pasid, a.pasid());
+    assert_eq!(
+        faults[0].reason, "SFS.2",
+        "the guest's first stage is not present"
+    );
+    assert!(a.faults().is_empty(), "read once");
+    assert_eq!(a.host_errors(), (0, None));
+}
+
+#[test]
+fn a_vf_nests_the_guests_stage_1_at_its_rid() {
+    let rig = rig();
+    let mut a = VtdNest::new(&rig.host, rig.vf(0), &guest(), place(), Column::Viommu).unwrap();
+    eprintln!("{} {:?} {:?} {:?}", a.nests(), a.refused(), a.host_errors(), a.counts());
+    assert_eq!(a.pasid(), None);
+    cell(&mut a, Mechanism::Nest);
+}
+
+#[test]
+fn a_vf_nests_the_guests_stage_1_at_the_pasid_it_picks() {
+    let rig = rig();
+    let mut a = VtdNest::new(&rig.host, rig.vf(0), &guest(), place(), Column::ViommuPasid).unwrap();
+    assert!(a.pasid().is_some_and(|p| p > 0));
+    cell(&mut a, Mechanism::Nest);
+}
+
+#[test]
+fn an_mdev_nests_the_guests_stage_1_at_its_pasid_of_the_parent() {
+    let rig = rig();
+    let (dev, _) = rig.mdev();
+    let mut a = VtdNest::new(&rig.host, dev, &guest(), place(), Column::Viommu).unwrap();
+    assert_eq!(a.pasid(), None, "the guest sees no PASIDs");
+    cell(&mut a, Mechanism::Nest);
+}
+
+#[test]
+fn an_mdev_guest_gets_the_hosts_pasid_through_virtual_commands() {
+    let rig = rig();
+    let (other, other_pasid) = rig.mdev();
+    let (dev, host_pasid) = rig.mdev();
+    let mut a = VtdNest::new(&rig.host, dev, &guest(), place(), Column::ViommuPasid).unwrap();
+    assert_eq!(
+        a.pasid(),
+        Some(host_pasid),
+        "the guest's PASID is the host's"
+    );
+    assert_ne!(host_pasid, other_pasid);
+    cell(&mut a, Mechanism::NestPv);
+
+    // Its one PASID is handed out: no other, and none of another mdev's can be freed.
+    let vcmd = |cmd: u64, oa: u64| {
+        a.mmio().mmio_write(VCMD_REG, 8, oa << 16 | cmd);
+        let r = a.mmio().mmio_read(VCRSP_REG, 8);
+        (r >> 1 & 0x7f, r >> 16)
+    };
+    assert_eq!(vcmd(1, 0), (16, 0), "no PASID available");
+    assert_eq!(vcmd(2, u64::from(other_pasid)), (16, 0), "invalid PASID");
+
+    // The guest gives a domain to another mdev's PASID: the VMM does not nest it, and the
+    // device's requests still go by its own entry.
+    let (nests, refused) = (a.nests(), a.refused().0);
+    let core = a.viommu().os().core();
+    let d2 = core
+        .new_paging(
+            a.guest_device(),
+            PagingRequest {
+                pasid: true,
+                ..PagingRequest::default()
+            },
+        )
+        .unwrap();
+    d2.map_sync(IOVA_SRC, DST, SIZE, Prot::RW).unwrap();
+    core.attach_pasid(a.guest_device(), other_pasid, &d2)
+        .unwrap();
+    assert_eq!(a.nests(), nests);
+    assert_eq!(a.refused().0, refused + 1);
+    a.map(IOVA_DST, DST, SIZE, true).unwrap();
+    move_pattern(&mut a, 7);
+    assert!(a.faults().is_empty());
+    drop(other);
+}
+
+/// The address of the guest's PASID-table entry `pasid` of `rid`, found as the unit walks.
+fn entry_address(a: &VtdNest, rid: Rid, pasid: u32) -> u64 {
+    let mem = a.guest().space();
+    let unit = a.viommu().unit();
+    let caps = softiommu_vtd::model::ModelCaps::from_params(
+        &softiommu_vmm::nest::nest_viommu_params(false),
+    )
+    .unwrap()
+    .structs;
+    let rta = unit.mmio_read(RTADDR_REG, 8) & !0xfff;
+    let root = ScalableRootEntry::read(&*mem, root_entry_address(rta, rid.bus)).unwrap();
+    let ctx = ContextEntry::read(&*mem, root.lookup(rid.devfn, &caps).unwrap()).unwrap();
+    let dir_at = ctx.pasid_dir_entry_address(pasid, &caps).unwrap();
+    let dir = PasidDirEntry::read(&*mem, dir_at).unwrap();
+    pasid_entry_address(&dir, pasid)
+}
+
+/// The guest queues `descs` and an invalidation wait itself, through its register path.
+fn queue(a: &VtdNest, descs: &[[u64; 4]]) {
+    let regs = a.mmio();
+    let mem = a.guest().space();
+    let iqa = regs.mmio_read(IQA_REG, 8);
+    let (base, size) = (iqa & !0xfff, 4096u64 << (iqa & 7));
+    let mut tail = regs.mmio_read(IQT_REG, 8);
+    for d in descs.iter().chain([&[5u64, 0, 0, 0]]) {
+        for (i, w) in d.iter().enumerate() {
+            mem.store_u64(base + tail + 8 * i as u64, *w).unwrap();
+        }
+        tail = (tail + 32) % size;
+    }
+    regs.mmio_write(IQT_REG, 8, tail);
+}
+
+#[test]
+fn a_malformed_pasid_entry_faults_in_its_guest_only() {
+    let rig = rig();
+    let (ga, gb) = (guest(), guest());
+    let mut a = VtdNest::new(&rig.host, rig.vf(0), &ga, place(), Column::Viommu).unwrap();
+    let mut b = VtdNest::new(&rig.host, rig.vf(1), &gb, place(), Column::Viommu).unwrap();
+    map_and_move(&mut a, 1);
+    map_and_move(&mut b, 2);
+
+    // Guest A sets a reserved bit of its device's entry (bits 255:192) and invalidates it.
+    let at = entry_address(&a, GUEST_RID, 0);
+    let mem = ga.space();
+    let e = PasidEntry::read(&*mem, at).unwrap();
+    mem.store_u64(at + 24, 1).unwrap();
+    let did = u64::from(e.qw1.did());
+    queue(&a, &[[7 | 1 << 4 | did << 16, 0, 0, 0]]);
+    assert_eq!(
+        a.refused(),
+        (1, Some(softiommu_vtd::fault::FaultReason::Spt3))
+    );
+
+    // A's engine reaches nothing; the fault is in A's queue with the reason its entry
+    // earns.
+    let r = a.memmove(IOVA_SRC, IOVA_DST, LEN as u32, IOVA_CR);
+    assert!(r.is_err() || r.as_ref().is_ok_and(|r| r.status != Status::Success as u8));
+    let faults = a.faults();
+    assert!(!faults.is_empty());
+    assert!(faults.iter().all(|f| f.reason == "SPT.3"), "{faults:?}");
+
+    // B goes on, and finds no fault; nothing of A's is left unclaimed on the host.
+    map_and_move(&mut b, 3);
+    assert!(b.faults().is_empty());
+    assert_eq!(rig.host.faults.unclaimed(), 0);
+    assert_eq!(b.host_errors(), (0, None));
+
+    // A's guest repairs its entry: nested again, it moves.
+    mem.store_u64(at + 24, 0).unwrap();
+    queue(&a, &[[7 | 1 << 4 | did << 16, 0, 0, 0]]);
+    assert_eq!(a.nests(), 2);
+    move_pattern(&mut a, 4);
+}
