@@ -210,9 +210,7 @@ impl NestTrap {
 
     /// Reads the guest's entry again and brings the host in step with it.
     fn refresh(&self, st: &mut TrapState) {
-        let got = self.entry(st.pasid);
-        eprintln!("refresh pasid {} -> {}", st.pasid, match &got { Entry::Absent => "absent".to_string(), Entry::Bad(r) => format!("{r:?}"), Entry::FirstStage(_) => "fs".into() });
-        match got {
+        match self.entry(st.pasid) {
             Entry::FirstStage(e) => {
                 let fields = [e.qw2.into_bits(), e.qw0.into_bits() & 0x1c0];
                 let did = e.qw1.did();
@@ -309,7 +307,6 @@ impl NestTrap {
         let did = (q0 >> 16 & 0xffff) as u16;
         let pasid = (q0 >> 32 & 0xf_ffff) as u32;
         let ours = st.nested.map(|(_, d, _)| d);
-        eprintln!("desc {:x?}", d);
         match q0 & 0xf | (q0 >> 5 & 0x70) {
             PC_INV => {
                 // G: 0 domain-selective, 1 PASID-selective, 3 global.
