@@ -4,9 +4,15 @@
 //! with no vIOMMU, a vIOMMU without PASIDs or one with PASIDs) is one implementation of
 //! [`Assigned`] per mechanism.
 
+mod direct;
+mod vtd_shadow;
+
 use softiommu_devices::dsa::CompletionRecord;
 
 use crate::{Guest, Result};
+
+pub use direct::Direct;
+pub use vtd_shadow::VtdShadow;
 
 /// What is assigned: the whole function, or one work queue of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -100,4 +106,11 @@ pub trait Assigned: Send {
 
     /// The invalidation counts so far.
     fn counts(&self) -> Counts;
+
+    /// Why faults of the device's DMA cannot reach the guest's own IOMMU queue under this
+    /// mechanism, if they cannot (the guest then sees them only in its completion records);
+    /// `None` when they reach it.
+    fn undelivered_faults(&self) -> Option<&str> {
+        None
+    }
 }

@@ -18,6 +18,12 @@ pub enum Error {
     /// A vIOMMU unit could not be made or brought up.
     #[error("vIOMMU: {0}")]
     Viommu(String),
+    /// The host could not be built (its IOMMU, devices or drivers).
+    #[error("host: {0}")]
+    Host(String),
+    /// The assigned device did not do what its driver asked.
+    #[error("device: {0}")]
+    Device(String),
 }
 
 impl Error {
@@ -27,7 +33,8 @@ impl Error {
             Error::Iommufd(e) => e.errno(),
             Error::Core(e) => e.errno(),
             Error::Ram(_) | Error::Mem(_) => libc::EINVAL,
-            Error::Viommu(_) => libc::ENODEV,
+            Error::Viommu(_) | Error::Host(_) => libc::ENODEV,
+            Error::Device(_) => libc::EIO,
         }
     }
 }

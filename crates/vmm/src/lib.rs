@@ -13,16 +13,23 @@
 //!   mechanism (direct, shadowing, nesting, with host-allocated PASIDs).
 //! - [`nest`]: nesting on VT-d: the guest's first-stage tables as nested HWPTs of the
 //!   host, its invalidations and faults forwarded, PASIDs handed out from the host's space.
+//! - [`host`]: the host the guests run on ([`HostRig`]): a VT-d or SMMUv3 unit with two
+//!   functions of a copy engine bound to VFIO and a third shared out as mdevs.
+//! - [`GuestDriver`]: the guest's driver of an assigned copy engine, through its device file.
 //! - [`Shadow`]: a VT-d vIOMMU in caching mode whose guest mappings are mirrored into a
 //!   host IOAS for an assigned device, on each IOTLB invalidation the guest queues.
 
 pub mod assign;
 mod error;
 mod guest;
+mod guest_driver;
+pub mod host;
 pub mod nest;
 mod shadow;
 pub mod viommu;
 
 pub use error::{Error, Result};
 pub use guest::Guest;
+pub use guest_driver::GuestDriver;
+pub use host::{HostRig, IommuKind};
 pub use shadow::{Shadow, ShadowStats};

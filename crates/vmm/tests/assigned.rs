@@ -5,11 +5,8 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
-use common::{Engine, host};
 use softiommu_devices::dsa::{CompletionRecord, Status};
-use softiommu_vmm::Guest;
+use softiommu_vmm::{Guest, GuestDriver, HostRig};
 use vm_memory::{Bytes, GuestAddress};
 
 const MIB: u64 = 1 << 20;
@@ -48,7 +45,7 @@ fn snapshot(guest: &Guest) -> Vec<u8> {
 
 #[test]
 fn an_assigned_engine_moves_bytes_between_guest_physical_buffers() {
-    let rig = host();
+    let rig = HostRig::vtd().unwrap();
     let ctx = rig.context();
     // RAM at [0, 8 MiB) and [16 MiB, 24 MiB): a hole between.
     let guest = Guest::new(&[(0, 8 << 20), (16 << 20, 8 << 20)]).unwrap();
@@ -57,11 +54,11 @@ fn an_assigned_engine_moves_bytes_between_guest_physical_buffers() {
     let mapped = ctx.ioas_mappings(ioas).unwrap();
     assert_eq!(mapped, vec![(0, 8 * MIB - 1), (16 * MIB, 24 * MIB - 1)]);
 
-    let dev = rig.vfio.open_device(&rig.name).unwrap();
+    let dev = rig.vfio().open_device(rig.vf(0).unwrap()).unwrap();
     dev.bind_iommufd(&ctx).unwrap();
     dev.attach_pt(ioas).unwrap();
-    let engine = Engine { dev: &dev };
-    engine.bring_up();
+    let mut engine = GuestDriver::new(dev);
+    engine.bring_up(None).unwrap();
 
     let pattern: Vec<u8> = (0..LEN)
         .map(|i| (i as u8).wrapping_mul(29) ^ 0x5a)
@@ -71,8 +68,10 @@ fn an_assigned_engine_moves_bytes_between_guest_physical_buffers() {
         .write_slice(&pattern, GuestAddress(SRC))
         .unwrap();
     // Across the hole: the source in the first range, the destination in the second.
-    engine.memmove(SRC, DST, LEN as u32, CR);
-    let r = record(&guest);
+    let r = engine
+        .memmove(&guest, (SRC, DST, LEN as u32), (CR, CR))
+        .unwrap();
+    assert_eq!(r, record(&guest));
     assert_eq!(r.status, Status::Success as u8, "{r:?}");
     let mut got = vec![0u8; LEN + 2];
     guest
@@ -84,8 +83,9 @@ fn an_assigned_engine_moves_bytes_between_guest_physical_buffers() {
 
     // A move into the hole faults at its first byte and changes nothing in guest RAM.
     let before = snapshot(&guest);
-    engine.memmove(SRC, HOLE, LEN as u32, CR);
-    let r = record(&guest);
+    let r = engine
+        .memmove(&guest, (SRC, HOLE, LEN as u32), (CR, CR))
+        .unwrap();
     assert_eq!(
         (r.status, r.bytes_completed, r.fault_addr),
         (Status::PageFaultNoBof as u8, 0, HOLE),
@@ -96,8 +96,9 @@ fn an_assigned_engine_moves_bytes_between_guest_physical_buffers() {
         "the faulting move touched nothing"
     );
     // A move out of the hole faults on its read side.
-    engine.memmove(HOLE, DST, LEN as u32, CR);
-    let r = record(&guest);
+    let r = engine
+        .memmove(&guest, (HOLE, DST, LEN as u32), (CR, CR))
+        .unwrap();
     assert_eq!(r.status, Status::PageFaultNoBof as u8, "{r:?}");
     assert!(snapshot(&guest) == before);
 

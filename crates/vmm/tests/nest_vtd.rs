@@ -8,34 +8,21 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::sync::Arc;
-
-use softiommu_core::{
-    DeviceCaps, DeviceDesc, Iommu, Mem, PagingRequest, Rid, TableAlloc, Topology,
-};
-use softiommu_devices::dsa::{DsaConfig, DsaFunction, Status};
-use softiommu_iommufd::vfio::{MdevParent, VfioPci};
-use softiommu_iommufd::{Context, Credentials, Host};
-use softiommu_mem::{HostMemory, PageAlloc};
+use softiommu_core::{PagingRequest, Rid};
+use softiommu_devices::dsa::Status;
 use softiommu_pgtable::Prot;
-use softiommu_vmm::Guest;
-use softiommu_vmm::assign::{Assigned, Column, Mechanism};
-use softiommu_vmm::nest::{GuestPlace, HostDevice, HostFaults, VtdHost, VtdNest};
-use softiommu_vtd::driver::VtdDriver;
-use softiommu_vtd::model::VtdUnit;
-use softiommu_vtd::regs::{IQA_REG, IQT_REG, RTADDR_REG, VCMD_REG, VCRSP_REG, VtdParams};
+use softiommu_vmm::assign::{Assigned, Column, Mechanism, Unit};
+use softiommu_vmm::nest::{GUEST_RID, VtdNest, nest_viommu_params, nest_vtd};
+use softiommu_vmm::{Guest, HostRig};
+use softiommu_vtd::fault::FaultReason;
+use softiommu_vtd::model::ModelCaps;
+use softiommu_vtd::regs::{IQA_REG, IQT_REG, RTADDR_REG, VCMD_REG, VCRSP_REG};
 use softiommu_vtd::structs::{
     ContextEntry, PasidDirEntry, PasidEntry, ScalableRootEntry, pasid_entry_address,
     root_entry_address,
 };
 use vm_memory::{Bytes, GuestAddress};
 
-/// The host's engines: two VFs and an mdev parent, all with PASIDs.
-const VF_A: Rid = Rid::new(0, 0, 3, 0);
-const VF_B: Rid = Rid::new(0, 0, 5, 0);
-const PARENT: Rid = Rid::new(0, 0, 4, 0);
-/// Where the guests see their device.
-const GUEST_RID: Rid = Rid::new(0, 0, 2, 0);
 const TABLES: (u64, u64) = (48 << 20, 16 << 20);
 const SRC: u64 = 0x10_0000;
 const DST: u64 = 0x20_0000;
@@ -46,111 +33,12 @@ const IOVA_CR: u64 = 0x7200_0000;
 const LEN: usize = 3 * 4096 + 64;
 const SIZE: u64 = 4 * 4096;
 
-struct Rig {
-    vfio: Arc<VfioPci>,
-    vfs: Vec<(String, u16)>,
-    parent: Arc<MdevParent>,
-    host: VtdHost,
-}
-
-fn rig() -> Rig {
-    let mem = Arc::new(HostMemory::new(64 << 20).unwrap());
-    let m: Mem = mem.clone();
-    let (base, size) = mem.table_range();
-    let tables: TableAlloc = Arc::new(PageAlloc::new(m.clone(), base, size).unwrap());
-    let unit = Arc::new(
-        VtdUnit::new(
-            VtdParams::default(),
-            m.clone(),
-            Arc::new(|_, _, _| {}),
-            Arc::new(|_| {}),
-        )
-        .unwrap(),
-    );
-    let upstream: Arc<dyn softiommu_devices::bus::Upstream> = unit.clone();
-    let driver = Arc::new(VtdDriver::new(unit.clone(), m.clone(), tables.clone()).unwrap());
-    let iommu = Arc::new(Iommu::new(m, tables));
-    let instance = iommu.add_instance(driver);
-    let caps = DeviceCaps {
-        pasid_bits: 20,
-        ..DeviceCaps::default()
-    };
-    let rids = [VF_A, VF_B, PARENT];
-    let topo = Topology {
-        bridges: vec![],
-        devices: rids
-            .iter()
-            .map(|&rid| DeviceDesc {
-                rid,
-                instance,
-                caps,
-                bridge: None,
-                alias: None,
-            })
-            .collect(),
-    };
-    let devs = iommu.add_devices(&topo).unwrap();
-    let host = Host::new(mem, iommu);
-    let vfio = VfioPci::new(host.clone());
-    let mut functions = Vec::new();
-    for rid in rids {
-        let port = vfio.irqs().port(upstream.clone());
-        let sid = rid.source_id();
-        let f = Arc::new(DsaFunction::new(DsaConfig::default(), port, sid).unwrap());
-        functions.push((sid, f));
-    }
-    let mut vfs = Vec::new();
-    for (i, (sid, f)) in functions.iter().take(2).enumerate() {
-        vfs.push((vfio.add(devs[i], *sid, f.clone()).unwrap(), *sid));
-    }
-    let (psid, pf) = functions[2].clone();
-    let parent = MdevParent::new(&vfio, devs[2], psid, pf).unwrap();
-    assert!(parent.uses_pasid());
-    let cred = Credentials {
-        memlock_limit: Some(1 << 30),
-        ..Credentials::default()
-    };
-    let ctx = Arc::new(Context::new(host, cred));
-    let faults = HostFaults::new(unit);
-    Rig {
-        vfio,
-        vfs,
-        parent,
-        host: VtdHost { ctx, faults },
-    }
-}
-
-impl Rig {
-    fn vf(&self, i: usize) -> HostDevice {
-        let (name, sid) = &self.vfs[i];
-        HostDevice::Vf {
-            file: self.vfio.open_device(name).unwrap(),
-            sid: *sid,
-        }
-    }
-
-    /// A new mdev of the parent, with its PASID.
-    fn mdev(&self) -> (HostDevice, u32) {
-        let name = self.parent.create().unwrap();
-        let pasid = self.parent.pasid_of(&name).unwrap().unwrap();
-        let d = HostDevice::Mdev {
-            file: self.parent.open(&name).unwrap(),
-            parent_sid: PARENT.source_id(),
-            pasid,
-        };
-        (d, pasid)
-    }
-}
-
 fn guest() -> Guest {
     Guest::new(&[(0, 64 << 20)]).unwrap()
 }
 
-fn place() -> GuestPlace {
-    GuestPlace {
-        rid: GUEST_RID,
-        tables: TABLES,
-    }
+fn nest(rig: &HostRig, guest: &Guest, unit: Unit, slot: usize, column: Column) -> VtdNest {
+    VtdNest::new(rig, guest, (unit, slot), column, TABLES).unwrap()
 }
 
 fn ram(g: &Guest, gpa: u64, len: usize) -> Vec<u8> {
@@ -232,44 +120,55 @@ fn cell(a: &mut VtdNest, mechanism: Mechanism) {
 
 #[test]
 fn a_vf_nests_the_guests_stage_1_at_its_rid() {
-    let rig = rig();
-    let mut a = VtdNest::new(&rig.host, rig.vf(0), &guest(), place(), Column::Viommu).unwrap();
+    let rig = HostRig::vtd().unwrap();
+    let mut a = nest(&rig, &guest(), Unit::Vf, 0, Column::Viommu);
     assert_eq!(a.pasid(), None);
     cell(&mut a, Mechanism::Nest);
 }
 
 #[test]
 fn a_vf_nests_the_guests_stage_1_at_the_pasid_it_picks() {
-    let rig = rig();
-    let mut a = VtdNest::new(&rig.host, rig.vf(0), &guest(), place(), Column::ViommuPasid).unwrap();
+    let rig = HostRig::vtd().unwrap();
+    let mut a = nest(&rig, &guest(), Unit::Vf, 1, Column::ViommuPasid);
     assert!(a.pasid().is_some_and(|p| p > 0));
     cell(&mut a, Mechanism::Nest);
 }
 
 #[test]
 fn an_mdev_nests_the_guests_stage_1_at_its_pasid_of_the_parent() {
-    let rig = rig();
-    let (dev, _) = rig.mdev();
-    let mut a = VtdNest::new(&rig.host, dev, &guest(), place(), Column::Viommu).unwrap();
+    let rig = HostRig::vtd().unwrap();
+    let g = guest();
+    let mut a = nest_vtd(&rig, &g, (Unit::Mdev, 0), Column::Viommu, TABLES).unwrap();
     assert_eq!(a.pasid(), None, "the guest sees no PASIDs");
+    assert_eq!(a.mechanism(), Mechanism::Nest);
+    map_and_move(&mut *a, 0x33);
+    drop(a);
+    assert!(rig.parent().names().is_empty(), "the mdev goes with it");
+    let mut a = nest(&rig, &g, Unit::Mdev, 0, Column::Viommu);
     cell(&mut a, Mechanism::Nest);
 }
 
 #[test]
 fn an_mdev_guest_gets_the_hosts_pasid_through_virtual_commands() {
-    let rig = rig();
-    let (other, other_pasid) = rig.mdev();
-    let (dev, host_pasid) = rig.mdev();
-    let mut a = VtdNest::new(&rig.host, dev, &guest(), place(), Column::ViommuPasid).unwrap();
+    let rig = HostRig::vtd().unwrap();
+    let other = nest(&rig, &guest(), Unit::Mdev, 0, Column::ViommuPasid);
+    let mut a = nest(&rig, &guest(), Unit::Mdev, 0, Column::ViommuPasid);
+    let host_pasids: Vec<u32> = rig
+        .parent()
+        .names()
+        .iter()
+        .map(|n| rig.parent().pasid_of(n).unwrap().unwrap())
+        .collect();
+    assert_eq!(other.pasid(), Some(host_pasids[0]));
     assert_eq!(
         a.pasid(),
-        Some(host_pasid),
+        Some(host_pasids[1]),
         "the guest's PASID is the host's"
     );
-    assert_ne!(host_pasid, other_pasid);
+    let other_pasid = host_pasids[0];
     cell(&mut a, Mechanism::NestPv);
 
-    // Its one PASID is handed out: no other, and none of another mdev's can be freed.
+    // Its one PASID is handed out: no other, and another mdev's cannot be freed.
     let vcmd = |cmd: u64, oa: u64| {
         a.mmio().mmio_write(VCMD_REG, 8, oa << 16 | cmd);
         let r = a.mmio().mmio_read(VCRSP_REG, 8);
@@ -278,20 +177,16 @@ fn an_mdev_guest_gets_the_hosts_pasid_through_virtual_commands() {
     assert_eq!(vcmd(1, 0), (16, 0), "no PASID available");
     assert_eq!(vcmd(2, u64::from(other_pasid)), (16, 0), "invalid PASID");
 
-    // The guest gives a domain to another mdev's PASID: the VMM does not nest it, and the
-    // device's requests still go by its own entry.
+    // The guest gives a domain to the other mdev's PASID: the VMM does not nest it, and
+    // the device's requests still go by its own entry.
     let (nests, refused) = (a.nests(), a.refused().0);
     let core = a.viommu().os().core();
-    let d2 = core
-        .new_paging(
-            a.guest_device(),
-            PagingRequest {
-                pasid: true,
-                ..PagingRequest::default()
-            },
-        )
-        .unwrap();
-    d2.map_sync(IOVA_SRC, DST, SIZE, Prot::RW).unwrap();
+    let req = PagingRequest {
+        pasid: true,
+        ..PagingRequest::default()
+    };
+    let d2 = core.new_paging(a.guest_device(), req).unwrap();
+    d2.map_sync(IOVA_DST, SRC, SIZE, Prot::RW).unwrap();
     core.attach_pasid(a.guest_device(), other_pasid, &d2)
         .unwrap();
     assert_eq!(a.nests(), nests);
@@ -299,18 +194,16 @@ fn an_mdev_guest_gets_the_hosts_pasid_through_virtual_commands() {
     a.map(IOVA_DST, DST, SIZE, true).unwrap();
     move_pattern(&mut a, 7);
     assert!(a.faults().is_empty());
-    drop(other);
+    assert_eq!(other.host_errors(), (0, None));
 }
 
 /// The address of the guest's PASID-table entry `pasid` of `rid`, found as the unit walks.
 fn entry_address(a: &VtdNest, rid: Rid, pasid: u32) -> u64 {
     let mem = a.guest().space();
     let unit = a.viommu().unit();
-    let caps = softiommu_vtd::model::ModelCaps::from_params(
-        &softiommu_vmm::nest::nest_viommu_params(false),
-    )
-    .unwrap()
-    .structs;
+    let caps = ModelCaps::from_params(&nest_viommu_params(false))
+        .unwrap()
+        .structs;
     let rta = unit.mmio_read(RTADDR_REG, 8) & !0xfff;
     let root = ScalableRootEntry::read(&*mem, root_entry_address(rta, rid.bus)).unwrap();
     let ctx = ContextEntry::read(&*mem, root.lookup(rid.devfn, &caps).unwrap()).unwrap();
@@ -337,10 +230,10 @@ fn queue(a: &VtdNest, descs: &[[u64; 4]]) {
 
 #[test]
 fn a_malformed_pasid_entry_faults_in_its_guest_only() {
-    let rig = rig();
+    let rig = HostRig::vtd().unwrap();
     let (ga, gb) = (guest(), guest());
-    let mut a = VtdNest::new(&rig.host, rig.vf(0), &ga, place(), Column::Viommu).unwrap();
-    let mut b = VtdNest::new(&rig.host, rig.vf(1), &gb, place(), Column::Viommu).unwrap();
+    let mut a = nest(&rig, &ga, Unit::Vf, 0, Column::Viommu);
+    let mut b = nest(&rig, &gb, Unit::Vf, 1, Column::Viommu);
     map_and_move(&mut a, 1);
     map_and_move(&mut b, 2);
 
@@ -351,21 +244,19 @@ fn a_malformed_pasid_entry_faults_in_its_guest_only() {
     mem.store_u64(at + 24, 1).unwrap();
     let did = u64::from(e.qw1.did());
     queue(&a, &[[7 | 1 << 4 | did << 16, 0, 0, 0]]);
-    assert_eq!(
-        a.refused(),
-        (1, Some(softiommu_vtd::fault::FaultReason::Spt3))
-    );
+    assert_eq!(a.refused(), (1, Some(FaultReason::Spt3)));
 
-    // A's engine reaches nothing; the fault is in A's queue with the reason its entry
-    // earns.
-    ga.memory()
-        .write_slice(&vec![0u8; SIZE as usize], GuestAddress(DST))
+    // A's engine reaches nothing, not even its completion record; the faults are in A's
+    // queue with the reason its entry earns.
+    for gpa in [DST, CR] {
+        ga.memory()
+            .write_slice(&vec![0u8; SIZE as usize], GuestAddress(gpa))
+            .unwrap();
+    }
+    a.driver()
+        .submit_memmove(IOVA_SRC, IOVA_DST, LEN as u32, IOVA_CR)
         .unwrap();
-    let r = a.memmove(IOVA_SRC, IOVA_DST, LEN as u32, IOVA_CR).unwrap();
-    assert_eq!(
-        r.status, 0,
-        "not even the completion record is written: {r:?}"
-    );
+    assert!(ram(&ga, CR, 32).iter().all(|&b| b == 0));
     assert!(ram(&ga, DST, SIZE as usize).iter().all(|&b| b == 0));
     let faults = a.faults();
     assert!(
@@ -382,7 +273,7 @@ fn a_malformed_pasid_entry_faults_in_its_guest_only() {
     // B goes on, and finds no fault; nothing of A's is left unclaimed on the host.
     move_pattern(&mut b, 3);
     assert!(b.faults().is_empty());
-    assert_eq!(rig.host.faults.unclaimed(), 0);
+    assert_eq!(rig.vtd_faults().unwrap().unclaimed(), 0);
     assert_eq!(b.host_errors(), (0, None));
 
     // A's guest repairs its entry: nested again, it moves.

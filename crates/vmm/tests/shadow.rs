@@ -8,13 +8,10 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
-use common::{Engine, host};
 use softiommu_core::{DeviceCaps, Gather, PagingRequest, Rid};
 use softiommu_devices::dsa::{CompletionRecord, Status};
 use softiommu_pgtable::Prot;
-use softiommu_vmm::{Guest, Shadow};
+use softiommu_vmm::{Guest, GuestDriver, HostRig, Shadow};
 use softiommu_vtd::regs::VtdParams;
 use vm_memory::iommu::IommuMemory;
 use vm_memory::{Bytes, GuestAddress};
@@ -37,6 +34,13 @@ fn record(g: &Guest) -> CompletionRecord {
     CompletionRecord::from_bytes(&rec)
 }
 
+/// The guest's driver moves `len` bytes between IOVAs, its completion record at IOVA_CR.
+fn mv(engine: &GuestDriver, g: &Guest, src: u64, dst: u64, len: u32) -> CompletionRecord {
+    let r = engine.memmove(g, (src, dst, len), (IOVA_CR, CR)).unwrap();
+    assert_eq!(r, record(g));
+    r
+}
+
 fn ram(g: &Guest, gpa: u64, len: usize) -> Vec<u8> {
     let mut b = vec![0u8; len];
     g.memory().read_slice(&mut b, GuestAddress(gpa)).unwrap();
@@ -45,7 +49,7 @@ fn ram(g: &Guest, gpa: u64, len: usize) -> Vec<u8> {
 
 #[test]
 fn guest_mappings_are_mirrored_into_the_host_on_its_invalidations() {
-    let rig = host();
+    let rig = HostRig::vtd().unwrap();
     let ctx = rig.context();
     let ioas = ctx.ioas_alloc().unwrap();
     let guest = Guest::new(&[(0, 64 << 20)]).unwrap();
@@ -61,7 +65,7 @@ fn guest_mappings_are_mirrored_into_the_host_on_its_invalidations() {
 
     // The VMM assigns the engine: bound to the host context, attached to the shadow IOAS,
     // which holds nothing yet.
-    let dev = rig.vfio.open_device(&rig.name).unwrap();
+    let dev = rig.vfio().open_device(rig.vf(0).unwrap()).unwrap();
     dev.bind_iommufd(&ctx).unwrap();
     dev.attach_pt(ioas).unwrap();
     assert!(ctx.ioas_mappings(ioas).unwrap().is_empty());
@@ -86,8 +90,8 @@ fn guest_mappings_are_mirrored_into_the_host_on_its_invalidations() {
     assert_eq!(ctx.ioas_mappings(ioas).unwrap().len(), 12);
 
     // The guest's driver programs the engine with its IOVAs.
-    let engine = Engine { dev: &dev };
-    engine.bring_up();
+    let mut engine = GuestDriver::new(dev);
+    engine.bring_up(None).unwrap();
     let pattern: Vec<u8> = (0..LEN)
         .map(|i| (i as u8).wrapping_mul(13) ^ 0xa5)
         .collect();
@@ -95,8 +99,7 @@ fn guest_mappings_are_mirrored_into_the_host_on_its_invalidations() {
         .memory()
         .write_slice(&pattern, GuestAddress(SRC))
         .unwrap();
-    engine.memmove(IOVA_SRC, IOVA_DST + 8, LEN as u32, IOVA_CR);
-    let r = record(&guest);
+    let r = mv(&engine, &guest, IOVA_SRC, IOVA_DST + 8, LEN as u32);
     assert_eq!(r.status, Status::Success as u8, "{r:?}");
     assert_eq!(ram(&guest, DST + 8, LEN), pattern);
 
@@ -110,8 +113,7 @@ fn guest_mappings_are_mirrored_into_the_host_on_its_invalidations() {
     let s = shadow.stats();
     assert_eq!((s.host_unmaps, s.errors), (4, 0), "{s:?}");
     assert_eq!(ctx.ioas_mappings(ioas).unwrap().len(), 8);
-    engine.memmove(IOVA_SRC, IOVA_DST, LEN as u32, IOVA_CR);
-    let r = record(&guest);
+    let r = mv(&engine, &guest, IOVA_SRC, IOVA_DST, LEN as u32);
     assert_eq!(
         (r.status, r.fault_addr),
         (Status::PageFaultNoBof as u8, IOVA_DST),
@@ -122,7 +124,7 @@ fn guest_mappings_are_mirrored_into_the_host_on_its_invalidations() {
 
 #[test]
 fn a_forgotten_invalidation_leaves_the_stale_mapping_and_the_model_reports_it() {
-    let rig = host();
+    let rig = HostRig::vtd().unwrap();
     let ctx = rig.context();
     let ioas = ctx.ioas_alloc().unwrap();
     let guest = Guest::new(&[(0, 64 << 20)]).unwrap();
@@ -135,7 +137,7 @@ fn a_forgotten_invalidation_leaves_the_stale_mapping_and_the_model_reports_it() 
     )
     .unwrap();
     viommu.unit().set_checking(true);
-    let dev = rig.vfio.open_device(&rig.name).unwrap();
+    let dev = rig.vfio().open_device(rig.vf(0).unwrap()).unwrap();
     dev.bind_iommufd(&ctx).unwrap();
     dev.attach_pt(ioas).unwrap();
     let os = viommu.os();
@@ -148,8 +150,8 @@ fn a_forgotten_invalidation_leaves_the_stale_mapping_and_the_model_reports_it() 
     for (iova, gpa) in [(IOVA_SRC, SRC), (IOVA_DST, DST), (IOVA_CR, CR)] {
         domain.map_sync(iova, gpa, 4 * 4096, Prot::RW).unwrap();
     }
-    let engine = Engine { dev: &dev };
-    engine.bring_up();
+    let mut engine = GuestDriver::new(dev);
+    engine.bring_up(None).unwrap();
     guest
         .memory()
         .write_slice(b"first", GuestAddress(SRC))
@@ -163,8 +165,8 @@ fn a_forgotten_invalidation_leaves_the_stale_mapping_and_the_model_reports_it() 
         4 * 4096
     );
     assert_eq!(shadow.stats().host_unmaps, 0);
-    engine.memmove(IOVA_SRC, IOVA_DST, 5, IOVA_CR);
-    assert_eq!(record(&guest).status, Status::Success as u8);
+    let r = mv(&engine, &guest, IOVA_SRC, IOVA_DST, 5);
+    assert_eq!(r.status, Status::Success as u8);
     assert_eq!(ram(&guest, DST, 5), b"first");
 
     // The vIOMMU still holds the translation too: a DMA through it (an emulated device's,
@@ -183,6 +185,6 @@ fn a_forgotten_invalidation_leaves_the_stale_mapping_and_the_model_reports_it() 
     // Once the guest invalidates, the host mapping goes and the engine faults.
     domain.sync(&mut owed);
     assert_eq!(shadow.stats().host_unmaps, 4);
-    engine.memmove(IOVA_SRC, IOVA_DST, 5, IOVA_CR);
-    assert_eq!(record(&guest).status, Status::PageFaultNoBof as u8);
+    let r = mv(&engine, &guest, IOVA_SRC, IOVA_DST, 5);
+    assert_eq!(r.status, Status::PageFaultNoBof as u8);
 }

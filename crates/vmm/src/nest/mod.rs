@@ -3,10 +3,9 @@
 //! host's faults on them forwarded to the guest's vIOMMU, and PASIDs the VMM hands a guest
 //! from the host's space.
 
-mod engine;
 mod faults;
 mod trap;
 mod vtd;
 
 pub use faults::{HostFaults, take_records};
-pub use vtd::{GuestPlace, HostDevice, VtdHost, VtdNest, nest_viommu_params, nest_vtd};
+pub use vtd::{GUEST_RID, VtdNest, nest_viommu_params, nest_vtd};

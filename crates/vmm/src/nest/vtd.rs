@@ -9,72 +9,26 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use softiommu_core::{DeviceCaps, DeviceId, Domain, PagingRequest, Rid};
 use softiommu_devices::dsa::CompletionRecord;
-use softiommu_iommufd::vfio::VfioDevice;
+use softiommu_iommufd::vfio::MdevParent;
 use softiommu_iommufd::{Context, HWPT_ALLOC_NEST_PARENT};
 use softiommu_pgtable::{Access, Prot};
 use softiommu_vtd::driver::VtdMmio;
 use softiommu_vtd::fault::FaultReason;
 use softiommu_vtd::model::{ModelCaps, PasidAllocator, Request};
 use softiommu_vtd::regs::{FaultRecord, RequestKind, VCMD_REG, VCRSP_REG, Vcrsp, VtdParams};
-use vm_memory::{Bytes, GuestAddress};
 
-use super::engine::{GuestEngine, record};
 use super::faults::{HostFaults, take_records};
 use super::trap::{HostPoint, NestTrap, TrapParts};
 use crate::assign::{Assigned, Column, Counts, GuestFault, Mechanism, Unit};
+use crate::host::PARENT_RID;
 use crate::viommu::VtdViommu;
-use crate::{Error, Guest, Result};
+use crate::{Error, Guest, GuestDriver, HostRig, Result};
 
 /// Owner token of the PASIDs a guest kernel takes from its own global space.
 const GUEST_PASID_OWNER: u64 = 1;
 
-/// The host a nested VT-d device is assigned from: the VMM's iommufd context and the host
-/// unit's fault records.
-#[derive(Clone)]
-pub struct VtdHost {
-    /// The VMM's context (its `/dev/iommu`).
-    pub ctx: Arc<Context>,
-    /// The host unit's fault records, shared by every guest's device behind it.
-    pub faults: Arc<HostFaults>,
-}
-
-impl std::fmt::Debug for VtdHost {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("VtdHost")
-            .field("faults", &self.faults)
-            .finish_non_exhaustive()
-    }
-}
-
-/// The host device assigned, its VFIO device file opened but not bound.
-pub enum HostDevice {
-    /// A VF (a whole function) at host requester ID `sid`.
-    Vf {
-        /// Its device file.
-        file: VfioDevice,
-        /// Its requester ID on the host.
-        sid: u16,
-    },
-    /// An mdev: one WQ of a parent at host requester ID `parent_sid`, reached at the
-    /// parent's PASID `pasid`.
-    Mdev {
-        /// Its device file.
-        file: VfioDevice,
-        /// The parent's requester ID on the host.
-        parent_sid: u16,
-        /// The parent's PASID the mdev uses.
-        pasid: u32,
-    },
-}
-
-/// Where the guest sees the device and keeps its IOMMU tables.
-#[derive(Debug, Clone, Copy)]
-pub struct GuestPlace {
-    /// The device's requester ID in the guest.
-    pub rid: Rid,
-    /// Guest-physical `(base, size)` of the guest kernel's IOMMU tables and queues.
-    pub tables: (u64, u64),
-}
+/// Where the guests see their device.
+pub const GUEST_RID: Rid = Rid::new(0, 0, 3, 0);
 
 /// The vIOMMU a nesting guest is given: scalable mode with first-stage translation only (its
 /// second stage is the host's), PASIDs, caching mode (so that the guest invalidates the
@@ -125,6 +79,9 @@ pub struct VtdNest {
     guest: Guest,
     viommu: VtdViommu,
     trap: Arc<NestTrap>,
+    driver: GuestDriver,
+    /// The VMM's context: the IOAS of the guest's RAM, the HWPTs, the device's binding.
+    ctx: Arc<Context>,
     faults: Arc<HostFaults>,
     domain: Arc<Domain>,
     /// The device in the guest kernel's IOMMU core.
@@ -134,11 +91,10 @@ pub struct VtdNest {
     pasid: Option<u32>,
     /// The host's requester ID and PASID of the device's requests.
     host_req: (u16, Option<u32>),
-    /// The engine's WQ PASID, for a VF the guest gives a PASID.
-    wq_pasid: Option<u32>,
     /// The guest's mappings: IOVA -> (GPA, length).
     maps: BTreeMap<u64, (u64, u64)>,
-    brought_up: bool,
+    /// The mdev made for this guest, removed after the fields above let its file go.
+    _mdev: Option<MdevGuard>,
 }
 
 impl std::fmt::Debug for VtdNest {
@@ -153,37 +109,56 @@ impl std::fmt::Debug for VtdNest {
 
 /// [`VtdNest::new`] as an [`Assigned`].
 pub fn nest_vtd(
-    host: &VtdHost,
-    device: HostDevice,
+    rig: &HostRig,
     guest: &Guest,
-    place: GuestPlace,
+    (unit, slot): (Unit, usize),
     column: Column,
+    tables: (u64, u64),
 ) -> Result<Box<dyn Assigned>> {
-    Ok(Box::new(VtdNest::new(host, device, guest, place, column)?))
+    Ok(Box::new(VtdNest::new(
+        rig,
+        guest,
+        (unit, slot),
+        column,
+        tables,
+    )?))
 }
 
 impl VtdNest {
-    /// Assigns `device` to `guest`, seen at `place`, under a vIOMMU of `column`
-    /// ([`Column::Viommu`] or [`Column::ViommuPasid`]): the guest's RAM goes into a new IOAS
-    /// of the host context at IOVA = GPA, under a nesting-parent HWPT; the guest kernel
-    /// brings its vIOMMU up, gives the device a first-stage paging domain (at its RID, at a
-    /// PASID it takes from its own space for a VF, or at the PASID the vIOMMU's virtual
-    /// command hands it for an mdev), and the VMM nests that domain's table on the host.
+    /// `unit` of VT-d host `rig` (function `slot`, 0 or 1, of the engine bound to VFIO, or
+    /// a new mdev of the parent) assigned to `guest` under a vIOMMU of `column`
+    /// ([`Column::Viommu`] or [`Column::ViommuPasid`]), the guest kernel's IOMMU tables in
+    /// guest-physical `tables`. The VMM's context gets an IOAS holding the guest's RAM at
+    /// IOVA = GPA under a nesting-parent HWPT; the guest kernel brings its vIOMMU up and
+    /// gives the device (at [`GUEST_RID`]) a first-stage paging domain, at its RID, at a
+    /// PASID it takes from its own space (a VF), or at the PASID the vIOMMU's virtual
+    /// command hands it (an mdev: the host's PASID of the mdev); the VMM nests that
+    /// domain's table on the host, and the guest's driver brings the work queue up.
     pub fn new(
-        host: &VtdHost,
-        device: HostDevice,
+        rig: &HostRig,
         guest: &Guest,
-        place: GuestPlace,
+        (unit, slot): (Unit, usize),
         column: Column,
+        tables: (u64, u64),
     ) -> Result<VtdNest> {
-        let (file, unit, host_sid, mdev_pasid) = match device {
-            HostDevice::Vf { file, sid } => (file, Unit::Vf, sid, None),
-            HostDevice::Mdev {
-                file,
-                parent_sid,
-                pasid,
-            } => (file, Unit::Mdev, parent_sid, Some(pasid)),
+        let faults = rig
+            .vtd_faults()
+            .ok_or_else(|| Error::Host("VT-d nesting needs a VT-d host".into()))?
+            .clone();
+        let (file, host_sid, mdev) = match unit {
+            Unit::Vf => {
+                let sid = rig.vf_rid(slot)?.source_id();
+                (rig.vfio().open_device(rig.vf(slot)?)?, sid, None)
+            }
+            Unit::Mdev => {
+                let parent = rig.parent().clone();
+                let name = parent.create()?;
+                let file = parent.open(&name)?;
+                let pasid = parent.pasid_of(&name)?;
+                (file, PARENT_RID.source_id(), Some((parent, name, pasid)))
+            }
         };
+        let mdev_pasid = mdev.as_ref().and_then(|m| m.2);
         let with_pasid = match column {
             Column::Viommu => false,
             Column::ViommuPasid => true,
@@ -192,7 +167,7 @@ impl VtdNest {
             }
         };
         let vcmd = unit == Unit::Mdev && with_pasid;
-        let ctx = host.ctx.clone();
+        let ctx = rig.context();
         let dev_id = file.bind_iommufd(&ctx)?;
         let ioas = ctx.ioas_alloc()?;
         guest.map_into(&ctx, ioas)?;
@@ -210,10 +185,10 @@ impl VtdNest {
             dev: file.clone(),
             dev_id,
             parent,
-            sid: place.rid.source_id(),
+            sid: GUEST_RID.source_id(),
         };
         let mut made = None;
-        let viommu = VtdViommu::with_mmio(guest, params, place.tables, |u| {
+        let viommu = VtdViommu::with_mmio(guest, params, tables, |u| {
             let t = Arc::new(NestTrap::new(u.clone(), parts));
             made = Some(t.clone());
             t
@@ -237,7 +212,7 @@ impl VtdNest {
             pasid_bits: if with_pasid { 20 } else { 0 },
             ..DeviceCaps::default()
         };
-        let gdev = os.add_device(place.rid, dcaps)?;
+        let gdev = os.add_device(GUEST_RID, dcaps)?;
         let domain = os.core().new_paging(
             gdev,
             PagingRequest {
@@ -264,20 +239,22 @@ impl VtdNest {
             Some(p) => os.core().attach_pasid(gdev, p, &domain)?,
             None => os.core().attach(gdev, &domain)?,
         }
-        let wq_pasid = if unit == Unit::Vf { pasid } else { None };
+        let mut driver = GuestDriver::shared(file);
+        driver.bring_up(if unit == Unit::Vf { pasid } else { None })?;
         Ok(VtdNest {
             guest: guest.clone(),
             viommu,
             trap,
-            faults: host.faults.clone(),
+            driver,
+            ctx,
+            faults,
             domain,
             gdev,
             mechanism,
             pasid,
             host_req: (host_sid, host_pasid),
-            wq_pasid,
             maps: BTreeMap::new(),
-            brought_up: false,
+            _mdev: mdev.map(|(p, n, _)| MdevGuard(p, n)),
         })
     }
 
@@ -289,6 +266,16 @@ impl VtdNest {
     /// The device in the guest kernel's IOMMU core.
     pub fn guest_device(&self) -> DeviceId {
         self.gdev
+    }
+
+    /// The VMM's context.
+    pub fn context(&self) -> &Arc<Context> {
+        &self.ctx
+    }
+
+    /// The guest's driver of the engine.
+    pub fn driver(&self) -> &GuestDriver {
+        &self.driver
     }
 
     /// The guest's register path to its vIOMMU: the VMM's trap.
@@ -328,7 +315,7 @@ impl VtdNest {
         for r in self.faults.take(sid, pasid) {
             let write = r.kind == RequestKind::Write;
             let req = Request {
-                sid: self.trap_sid(),
+                sid: self.trap.sid(),
                 pasid: self.pasid,
                 addr: r.addr,
                 access: Access {
@@ -350,10 +337,6 @@ impl VtdNest {
             });
         }
     }
-
-    fn trap_sid(&self) -> u16 {
-        self.trap.sid()
-    }
 }
 
 /// The guest kernel's Allocate PASID virtual command through its register path.
@@ -367,6 +350,15 @@ fn vcmd_alloc(regs: &dyn VtdMmio) -> Result<u32> {
         )));
     }
     u32::try_from(r.rslt()).map_err(|_| Error::Viommu("a PASID wider than 32 bits".into()))
+}
+
+/// The mdev made for a guest: removed once everything holding its file is gone.
+struct MdevGuard(Arc<MdevParent>, String);
+
+impl Drop for MdevGuard {
+    fn drop(&mut self) {
+        let _ = self.0.remove(&self.1);
+    }
 }
 
 impl Assigned for VtdNest {
@@ -398,27 +390,11 @@ impl Assigned for VtdNest {
     }
 
     fn memmove(&mut self, src: u64, dst: u64, len: u32, cr: u64) -> Result<CompletionRecord> {
-        let engine = GuestEngine {
-            dev: &self.trap.dev,
-        };
-        if !self.brought_up {
-            engine.bring_up(self.wq_pasid)?;
-            self.brought_up = true;
-        }
-        let at = self
+        let cr_gpa = self
             .gpa(cr)
             .ok_or_else(|| Error::Viommu(format!("completion record at unmapped {cr:#x}")))?;
-        let mut b = [0u8; 32];
-        self.guest
-            .memory()
-            .write_slice(&b, GuestAddress(at))
-            .map_err(|e| Error::Ram(e.to_string()))?;
-        engine.memmove(src, dst, len, cr)?;
-        self.guest
-            .memory()
-            .read_slice(&mut b, GuestAddress(at))
-            .map_err(|e| Error::Ram(e.to_string()))?;
-        Ok(record(&b))
+        self.driver
+            .memmove(&self.guest, (src, dst, len), (cr, cr_gpa))
     }
 
     fn faults(&mut self) -> Vec<GuestFault> {
