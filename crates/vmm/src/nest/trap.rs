@@ -330,17 +330,7 @@ impl NestTrap {
             }
             P_IOTLB_INV if ours == Some(did) && pasid == st.pasid => {
                 st.guest_invalidations += 1;
-                let e = if g == 3 {
-                    let am = q1 & 0x3f;
-                    VtdInvalidation {
-                        addr: q1 & !0xfff & !((PAGE << am.min(51)) - 1),
-                        npages: 1 << am.min(51),
-                        ..Default::default()
-                    }
-                } else {
-                    everything()
-                };
-                st.pending.push(e);
+                st.pending.push(p_iotlb_entry(g, q1));
             }
             IOTLB_INV if g == 1 || ours == Some(did) => {
                 st.guest_invalidations += 1;
@@ -367,6 +357,21 @@ impl NestTrap {
         st.host_invalidations += 1;
         st.pending.clear();
         note(st, r.map_err(|e| e.to_string()));
+    }
+}
+
+/// The host invalidation for a p_iotlb_inv_dsc of granularity `g` whose second word is
+/// `q1`: page-selective-within-PASID (G = 3) names ADDR and AM (2^AM pages, ADDR aligned
+/// down to them, IH ignored); any other the whole stage 1.
+fn p_iotlb_entry(g: u64, q1: u64) -> VtdInvalidation {
+    if g != 3 {
+        return everything();
+    }
+    let am = (q1 & 0x3f).min(51);
+    VtdInvalidation {
+        addr: q1 & !0xfff & !((PAGE << am) - 1),
+        npages: 1 << am,
+        ..Default::default()
     }
 }
 
@@ -406,5 +411,24 @@ impl VtdMmio for NestTrap {
             self.descriptor(&mut st, d);
         }
         self.flush(&mut st);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_page_selective_invalidation_names_its_aligned_pages() {
+        // ADDR 0x7000_3000, IH set, AM 2: four pages from 0x7000_0000.
+        let e = p_iotlb_entry(3, 0x7000_3000 | 1 << 6 | 2);
+        assert_eq!((e.addr, e.npages, e.flags), (0x7000_0000, 4, 0));
+        // AM 0: the one page.
+        assert_eq!(p_iotlb_entry(3, 0x1234_5000).npages, 1);
+        // PASID-selective: everything.
+        assert_eq!(p_iotlb_entry(2, 0x7000_3000), everything());
+        // A mask beyond any address is bounded, not an overflow.
+        let e = p_iotlb_entry(3, !0x40);
+        assert_eq!((e.addr, e.npages), (0x8000_0000_0000_0000, 1 << 51));
     }
 }
