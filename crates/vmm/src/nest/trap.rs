@@ -151,7 +151,10 @@ impl NestTrap {
             }
             let mut d = [0u64; 4];
             for (i, w) in d.iter_mut().enumerate().take(step as usize / 8) {
-                *w = self.mem.load_u64(base + at + 8 * i as u64).unwrap_or(0);
+                *w = self
+                    .mem
+                    .load_u64(base.wrapping_add(at + 8 * i as u64))
+                    .unwrap_or(0);
             }
             out.push(d);
             at = (at + step) % size;

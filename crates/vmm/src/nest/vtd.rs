@@ -145,7 +145,9 @@ impl VtdNest {
             .vtd_faults()
             .ok_or_else(|| Error::Host("VT-d nesting needs a VT-d host".into()))?
             .clone();
-        let (file, host_sid, mdev) = match unit {
+        // Declared first, dropped last: an mdev made here goes if anything below fails.
+        let mut mdev = None;
+        let (file, host_sid, mdev_pasid) = match unit {
             Unit::Vf => {
                 let sid = rig.vf_rid(slot)?.source_id();
                 (rig.vfio().open_device(rig.vf(slot)?)?, sid, None)
@@ -153,12 +155,12 @@ impl VtdNest {
             Unit::Mdev => {
                 let parent = rig.parent().clone();
                 let name = parent.create()?;
-                let file = parent.open(&name)?;
-                let pasid = parent.pasid_of(&name)?;
-                (file, PARENT_RID.source_id(), Some((parent, name, pasid)))
+                let guard = mdev.insert(MdevGuard(parent.clone(), name));
+                let file = parent.open(&guard.1)?;
+                let pasid = parent.pasid_of(&guard.1)?;
+                (file, PARENT_RID.source_id(), pasid)
             }
         };
-        let mdev_pasid = mdev.as_ref().and_then(|m| m.2);
         let with_pasid = match column {
             Column::Viommu => false,
             Column::ViommuPasid => true,
@@ -254,7 +256,7 @@ impl VtdNest {
             pasid,
             host_req: (host_sid, host_pasid),
             maps: BTreeMap::new(),
-            _mdev: mdev.map(|(p, n, _)| MdevGuard(p, n)),
+            _mdev: mdev,
         })
     }
 
@@ -304,7 +306,12 @@ impl VtdNest {
     /// The guest-physical address behind device address `iova`, by the guest's mappings.
     fn gpa(&self, iova: u64) -> Option<u64> {
         let (&start, &(gpa, len)) = self.maps.range(..=iova).next_back()?;
-        (iova - start < len).then(|| gpa + (iova - start))
+        let off = iova - start;
+        if off < len {
+            gpa.checked_add(off)
+        } else {
+            None
+        }
     }
 
     /// Hands the host's faults of the device to the guest's vIOMMU, each with the reason
