@@ -56,6 +56,12 @@ impl GuestDriver {
         &self.dev
     }
 
+    /// The device file, for another driver of the same function (a guest's driver loaded
+    /// again, after a reset).
+    pub fn shared_device(&self) -> Arc<VfioDevice> {
+        self.dev.clone()
+    }
+
     fn bar0_read(&self, off: u64, n: usize) -> Result<u64> {
         let mut b = [0u8; 8];
         let got = self.dev.read(region_offset(0) + off, &mut b[..n.min(8)])?;

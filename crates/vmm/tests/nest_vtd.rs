@@ -129,9 +129,34 @@ fn a_vf_nests_the_guests_stage_1_at_its_rid() {
 #[test]
 fn a_vf_nests_the_guests_stage_1_at_the_pasid_it_picks() {
     let rig = HostRig::vtd().unwrap();
-    let mut a = nest(&rig, &guest(), Unit::Vf, 1, Column::ViommuPasid);
-    assert!(a.pasid().is_some_and(|p| p > 0));
+    let g = guest();
+    let mut a = nest(&rig, &g, Unit::Vf, 1, Column::ViommuPasid);
+    let pasid = a.pasid().unwrap();
+    assert!(pasid > 0);
     cell(&mut a, Mechanism::Nest);
+
+    // The guest's driver tags the WQ with a PASID it has given no domain: the host has
+    // nothing there, the move is refused before any byte, and the guest hears of it at
+    // that PASID, its entry not present.
+    let other = pasid + 1;
+    let mut driver = softiommu_vmm::GuestDriver::shared(a.driver().shared_device());
+    driver.bring_up(Some(other)).unwrap();
+    a.map(IOVA_DST, DST, SIZE, true).unwrap();
+    g.memory()
+        .write_slice(&[0u8; 32], GuestAddress(CR))
+        .unwrap();
+    driver
+        .submit_memmove(IOVA_SRC, IOVA_DST, LEN as u32, IOVA_CR)
+        .unwrap();
+    assert_eq!(ram(&g, CR, 32), [0; 32], "no completion record");
+    let faults = a.faults();
+    assert!(!faults.is_empty());
+    assert!(
+        faults
+            .iter()
+            .all(|f| f.pasid == Some(other) && f.reason == "SPT.2"),
+        "{faults:?}"
+    );
 }
 
 #[test]

@@ -76,11 +76,15 @@ impl HostFaults {
     /// The records of requester `sid` with PASID `pasid` (`None`: requests without one),
     /// oldest first, taken from the unit and from what was taken before for others.
     pub fn take(&self, sid: u16, pasid: Option<u32>) -> Vec<FaultRecord> {
+        self.take_if(|r| r.sid == sid && r.pasid == pasid)
+    }
+
+    /// The records `mine` picks, oldest first, taken from the unit and from what was taken
+    /// before for others.
+    pub fn take_if(&self, mine: impl Fn(&FaultRecord) -> bool) -> Vec<FaultRecord> {
         let mut pending = self.pending.lock();
         pending.extend(take_records(&*self.regs));
-        let (mine, rest) = pending
-            .drain(..)
-            .partition(|r| r.sid == sid && r.pasid == pasid);
+        let (mine, rest): (Vec<_>, Vec<_>) = pending.drain(..).partition(|r| mine(r));
         *pending = rest;
         mine
     }

@@ -86,6 +86,7 @@ pub struct VtdNest {
     domain: Arc<Domain>,
     /// The device in the guest kernel's IOMMU core.
     gdev: DeviceId,
+    unit: Unit,
     mechanism: Mechanism,
     /// The PASID the guest's driver tags requests with.
     pasid: Option<u32>,
@@ -252,6 +253,7 @@ impl VtdNest {
             faults,
             domain,
             gdev,
+            unit,
             mechanism,
             pasid,
             host_req: (host_sid, host_pasid),
@@ -315,18 +317,28 @@ impl VtdNest {
     }
 
     /// Hands the host's faults of the device to the guest's vIOMMU, each with the reason
-    /// the guest's own tables give for it (the host's when they translate).
+    /// the guest's own tables give for it (the host's when they translate). A VF is the
+    /// guest's whole: its faults at any PASID are the guest's, at the same PASID. An mdev's
+    /// are those at its PASID of the parent, which the guest knows as its own PASID (or as
+    /// requests without one).
     fn forward(&self) {
-        let (sid, pasid) = self.host_req;
         let unit = self.viommu.unit();
-        for r in self.faults.take(sid, pasid) {
-            let write = r.kind == RequestKind::Write;
+        let records = match self.host_req {
+            (sid, _) if self.unit == Unit::Vf => self.faults.take_if(|r| r.sid == sid),
+            (sid, pasid) => self.faults.take(sid, pasid),
+        };
+        for r in records {
+            let pasid = if self.unit == Unit::Vf {
+                r.pasid
+            } else {
+                self.pasid
+            };
             let req = Request {
                 sid: self.trap.sid(),
-                pasid: self.pasid,
+                pasid,
                 addr: r.addr,
                 access: Access {
-                    write,
+                    write: r.kind == RequestKind::Write,
                     exec: r.execute,
                     privileged: r.privileged,
                 },
@@ -338,7 +350,7 @@ impl VtdNest {
             };
             unit.inject_fault(FaultRecord {
                 sid: req.sid,
-                pasid: self.pasid,
+                pasid,
                 reason,
                 ..r
             });
