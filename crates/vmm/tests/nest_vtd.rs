@@ -295,15 +295,53 @@ fn a_malformed_pasid_entry_faults_in_its_guest_only() {
         "{faults:?}"
     );
 
-    // B goes on, and finds no fault; nothing of A's is left unclaimed on the host.
+    // B goes on, and finds no fault; nothing of A's is left unclaimed on the host, and
+    // the host still assigns: a third guest's mdev moves.
     move_pattern(&mut b, 3);
     assert!(b.faults().is_empty());
     assert_eq!(rig.vtd_faults().unwrap().unclaimed(), 0);
     assert_eq!(b.host_errors(), (0, None));
+    let mut c = nest(&rig, &guest(), Unit::Mdev, 0, Column::Viommu);
+    map_and_move(&mut c, 5);
+    assert!(c.faults().is_empty());
 
     // A's guest repairs its entry: nested again, it moves.
     mem.store_u64(at + 24, 0).unwrap();
     queue(&a, &[[7 | 1 << 4 | did << 16, 0, 0, 0]]);
     assert_eq!(a.nests(), 2);
     move_pattern(&mut a, 4);
+}
+
+#[test]
+fn the_guests_invalidations_reach_the_host_once_per_sync() {
+    let rig = HostRig::vtd().unwrap();
+    let mut a = nest(&rig, &guest(), Unit::Vf, 0, Column::Viommu);
+    map_and_move(&mut a, 9);
+    let did = u64::from(
+        PasidEntry::read(&*a.guest().space(), entry_address(&a, GUEST_RID, 0))
+            .unwrap()
+            .qw1
+            .did(),
+    );
+    // Page-selective PASID-IOTLB invalidations of PASID 0 (RID_PASID) in the entry's DID.
+    let p_iotlb = |iova: u64| [6 | 3 << 4 | did << 16, iova, 0, 0];
+    let before = a.counts();
+    // Three invalidations, then the sync: one host call.
+    queue(
+        &a,
+        &[p_iotlb(IOVA_SRC), p_iotlb(IOVA_DST), p_iotlb(IOVA_CR)],
+    );
+    let c = a.counts();
+    assert_eq!(c.guest_invalidations, before.guest_invalidations + 3);
+    assert_eq!(c.host_invalidations, before.host_invalidations + 1);
+    // Another domain's invalidation is not the device's: nothing reaches the host.
+    queue(&a, &[[6 | 3 << 4 | (did + 1) << 16, IOVA_SRC, 0, 0]]);
+    assert_eq!(a.counts(), c);
+    // Two syncs in one tail write: two host calls.
+    queue(&a, &[p_iotlb(IOVA_SRC), [5, 0, 0, 0], p_iotlb(IOVA_DST)]);
+    let d = a.counts();
+    assert_eq!(d.guest_invalidations, c.guest_invalidations + 2);
+    assert_eq!(d.host_invalidations, c.host_invalidations + 2);
+    assert_eq!(a.host_errors(), (0, None));
+    move_pattern(&mut a, 10);
 }
