@@ -345,3 +345,15 @@ fn the_guests_invalidations_reach_the_host_once_per_sync() {
     assert_eq!(a.host_errors(), (0, None));
     move_pattern(&mut a, 10);
 }
+
+#[test]
+fn nesting_is_refused_without_a_viommu_or_on_another_iommu() {
+    let rig = HostRig::vtd().unwrap();
+    let g = guest();
+    let e = VtdNest::new(&rig, &g, (Unit::Mdev, 0), Column::NoViommu, TABLES).unwrap_err();
+    assert!(e.to_string().contains("needs a vIOMMU"), "{e}");
+    assert!(rig.parent().names().is_empty(), "no mdev left behind");
+    let smmu = HostRig::smmuv3().unwrap();
+    let e = VtdNest::new(&smmu, &g, (Unit::Vf, 0), Column::Viommu, TABLES).unwrap_err();
+    assert!(e.to_string().contains("VT-d host"), "{e}");
+}

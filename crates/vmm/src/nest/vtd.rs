@@ -142,6 +142,15 @@ impl VtdNest {
         column: Column,
         tables: (u64, u64),
     ) -> Result<VtdNest> {
+        let with_pasid = match column {
+            Column::Viommu => false,
+            Column::ViommuPasid => true,
+            Column::NoViommu => {
+                return Err(Error::Viommu(
+                    "nesting needs a vIOMMU: without one the assignment is direct".into(),
+                ));
+            }
+        };
         let faults = rig
             .vtd_faults()
             .ok_or_else(|| Error::Host("VT-d nesting needs a VT-d host".into()))?
@@ -160,13 +169,6 @@ impl VtdNest {
                 let file = parent.open(&guard.1)?;
                 let pasid = parent.pasid_of(&guard.1)?;
                 (file, PARENT_RID.source_id(), pasid)
-            }
-        };
-        let with_pasid = match column {
-            Column::Viommu => false,
-            Column::ViommuPasid => true,
-            Column::NoViommu => {
-                return Err(Error::Viommu("nesting needs a vIOMMU".into()));
             }
         };
         let vcmd = unit == Unit::Mdev && with_pasid;
