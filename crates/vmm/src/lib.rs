@@ -11,13 +11,16 @@
 //!   its emulated devices through the model (its IOTLB, its walks, its fault or event queue).
 //! - [`assign`]: one device assigned to a guest, as an [`Assigned`](assign::Assigned) per
 //!   mechanism (direct, shadowing, nesting, with host-allocated PASIDs).
-//! - [`nest`]: nesting on VT-d: the guest's first-stage tables as nested HWPTs of the
-//!   host, its invalidations and faults forwarded, PASIDs handed out from the host's space.
 //! - [`host`]: the host the guests run on ([`HostRig`]): a VT-d or SMMUv3 unit with two
 //!   functions of a copy engine bound to VFIO and a third shared out as mdevs.
 //! - [`GuestDriver`]: the guest's driver of an assigned copy engine, through its device file.
-//! - [`Shadow`]: a VT-d vIOMMU in caching mode whose guest mappings are mirrored into a
+//! - [`Shadow`], [`SmmuShadow`]: a VT-d vIOMMU in caching mode, or an SMMUv3 one whose
+//!   guest driver invalidates after maps, whose guest mappings are mirrored into a
 //!   host IOAS for an assigned device, on each IOTLB invalidation the guest queues.
+//! - [`nest`]: nesting, the guest's own stage-1 configuration given to the host (on
+//!   SMMUv3: its STE as a vSTE through a vIOMMU, with the guest's command queue trapped; on
+//!   VT-d: its first-stage table as a nested HWPT, with the guest's invalidation queue
+//!   trapped, its faults forwarded and PASIDs handed out from the host's space).
 
 pub mod assign;
 mod error;
@@ -32,4 +35,4 @@ pub use error::{Error, Result};
 pub use guest::Guest;
 pub use guest_driver::GuestDriver;
 pub use host::{HostRig, IommuKind};
-pub use shadow::{Shadow, ShadowStats};
+pub use shadow::{Shadow, ShadowStats, SmmuShadow};

@@ -89,6 +89,7 @@ pub use cmdq::CommandErrorReport;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use parking_lot::Mutex;
 use softiommu_core::{CoreError, DeviceId, DeviceInfo, DomainId, HwError, Mem, Result, TableAlloc};
@@ -190,6 +191,8 @@ pub struct SmmuDriver {
     mem: Mem,
     alloc: TableAlloc,
     hw: Hw,
+    /// TLB invalidations after maps too (see [`SmmuDriver::set_tlbi_on_map`]).
+    tlbi_on_map: AtomicBool,
     state: Mutex<State>,
 }
 
@@ -250,6 +253,7 @@ impl SmmuDriver {
             mem,
             alloc,
             hw,
+            tlbi_on_map: AtomicBool::new(false),
             state: Mutex::new(State {
                 cmdq,
                 strtab,
@@ -270,6 +274,19 @@ impl SmmuDriver {
     /// The SMMU driven.
     pub fn unit(&self) -> &Arc<dyn SmmuHw> {
         &self.unit
+    }
+
+    /// With `on`, each map is followed by the TLB invalidation of its range and a
+    /// `CMD_SYNC`, as after an unmap: the option of a guest whose vSMMU's translations the
+    /// VMM shadows, which then hears of new mappings as VT-d caching mode makes it hear.
+    /// Off by default (an SMMU caches no not-present entries).
+    pub fn set_tlbi_on_map(&self, on: bool) {
+        self.tlbi_on_map.store(on, Ordering::Relaxed);
+    }
+
+    /// Whether maps are followed by TLB invalidations ([`set_tlbi_on_map`](Self::set_tlbi_on_map)).
+    pub fn tlbi_on_map(&self) -> bool {
+        self.tlbi_on_map.load(Ordering::Relaxed)
     }
 
     /// The commands the SMMU refused and the driver skipped, oldest first (the first 64).

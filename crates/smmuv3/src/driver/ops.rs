@@ -186,6 +186,12 @@ impl IommuDriver for SmmuDriver {
         }
     }
 
+    fn flush_map(&self, domain: &Domain, range: (u64, u64)) {
+        if self.tlbi_on_map() {
+            self.flush(domain, Some(range), false);
+        }
+    }
+
     fn page_response(&self, dev: &DeviceInfo, resp: &PageResponse) {
         // A PASID the command cannot hold names no group of the device.
         if !self.hw.idr0.pri() || resp.pasid.is_some_and(|p| p >= softiommu_core::PASID_LIMIT) {

@@ -119,3 +119,26 @@ fn a_refused_command_is_skipped_and_the_queue_goes_on() {
     assert_eq!(drv.command_errors().len(), 1);
     assert!(drv.submit(&[Command::TlbiNhAll(TlbiNhAll::new())]).is_ok());
 }
+
+#[test]
+fn with_tlbi_on_map_a_map_is_followed_by_its_tlb_invalidation() {
+    let (p, units) = SmmuHarness::build(&[SmmuParams::full()]);
+    let [a] = p.devices([(0, DEV)]);
+    let u = &units[0];
+    let d = p.iommu.new_paging(a, PagingRequest::default()).unwrap();
+    p.iommu.attach(a, &d).unwrap();
+    let buf = p.alloc(0x10000);
+    u.unit.set_stats(true);
+    let batches = || u.unit.stats().tlbi_batches;
+    let before = batches();
+    // By default a map sends nothing: the SMMU caches no not-present entries.
+    assert!(!u.driver.tlbi_on_map());
+    d.map_sync(IOVA, buf, 0x1000, Prot::RW).unwrap();
+    assert_eq!(batches(), before);
+    // Asked to, the driver invalidates the mapped range after the map, as after an unmap.
+    u.driver.set_tlbi_on_map(true);
+    d.map_sync(IOVA + 0x1000, buf + 0x1000, 0x1000, Prot::RW)
+        .unwrap();
+    assert_eq!(batches(), before + 1);
+    assert_eq!(p.pa(a, None, IOVA + 0x1234), buf + 0x1234);
+}

@@ -13,6 +13,8 @@
 mod guest_os;
 mod run;
 mod smmu;
+pub(crate) mod smmu_guest;
+pub(crate) mod smmu_trap;
 mod vtd;
 
 use softiommu_pgtable::Access;

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use softiommu_core::{Mem, Rid};
 use softiommu_pgtable::Access;
-use softiommu_smmuv3::driver::SmmuDriver;
+use softiommu_smmuv3::driver::{SmmuDriver, SmmuHw};
 use softiommu_smmuv3::model::{Request, SmmuUnit};
 use softiommu_smmuv3::regs::SmmuParams;
 use vm_memory::iommu::{Error as IommuError, Iommu, IotlbIterator};
@@ -27,12 +27,24 @@ impl SmmuViommu {
     /// guest-physical `[tables.0, tables.0 + tables.1)`. Its interrupts are dropped (the
     /// guest polls its queues).
     pub fn new(guest: &Guest, params: SmmuParams, tables: (u64, u64)) -> Result<Self> {
+        Self::with_mmio(guest, params, tables, |unit| unit.clone())
+    }
+
+    /// [`new`](Self::new) with the guest's register accesses going through the path `regs`
+    /// makes for the unit (a VMM's trap of the unit's registers, such as its command
+    /// queue's PROD).
+    pub fn with_mmio(
+        guest: &Guest,
+        params: SmmuParams,
+        tables: (u64, u64),
+        regs: impl FnOnce(&Arc<SmmuUnit<Mem>>) -> Arc<dyn SmmuHw>,
+    ) -> Result<Self> {
         let mem = guest.space();
         let unit = SmmuUnit::new(params, mem.clone(), Arc::new(|_| {}))
             .map_err(|e| Error::Viommu(format!("SMMUv3: {e}")))?;
         let unit = Arc::new(unit);
         let alloc = GuestOs::tables(guest, tables)?;
-        let driver = SmmuDriver::new(unit.clone(), mem, alloc.clone())
+        let driver = SmmuDriver::new(regs(&unit), mem, alloc.clone())
             .map_err(|e| Error::Viommu(format!("SMMUv3 driver: {e}")))?;
         let driver = Arc::new(driver);
         let os = GuestOs::new(guest, alloc, driver.clone());

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use parking_lot::Mutex;
-use softiommu_core::DeviceId;
+use softiommu_core::{DeviceId, Family};
 
 use super::dma::SoftLink;
 use crate::access::{ACCESS_NEEDS_PIN_PAGES, Access};
@@ -177,8 +177,8 @@ impl Context {
     }
 
     /// `IOMMU_HWPT_ALLOC` for bound mdev `m`, for the parent's PASID: a paging HWPT over
-    /// IOAS `pt_id` (flags [`HWPT_ALLOC_PASID`] and [`HWPT_ALLOC_NEST_PARENT`], no driver
-    /// data), or a nested one of VT-d stage-1 data over a nesting-parent HWPT `pt_id` (VT-d
+    /// IOAS `pt_id` (flags [`HWPT_ALLOC_PASID`] and, on VT-d, [`HWPT_ALLOC_NEST_PARENT`]; no
+    /// driver data), or a nested one of VT-d stage-1 data over a nesting-parent HWPT `pt_id` (VT-d
     /// has one second stage per PASID, so each mdev may nest over a parent of its own);
     /// other flags or data are `EOPNOTSUPP`. An mdev copying through an access has no domain
     /// (`ENOENT`, as it is no device of the core).
@@ -212,6 +212,13 @@ impl Context {
                     return err(
                         libc::EOPNOTSUPP,
                         "an mdev's HWPT is a paging one for PASIDs, or a nesting parent",
+                    );
+                }
+                let family = self.host().iommu().device_caps(*parent)?.iommu.family;
+                if flags & HWPT_ALLOC_NEST_PARENT != 0 && family != Family::Vtd {
+                    return err(
+                        libc::EOPNOTSUPP,
+                        "only VT-d has a second stage per PASID: an mdev cannot nest here",
                     );
                 }
                 Hwpt::new_for(self, ioas, *parent, flags, false)?

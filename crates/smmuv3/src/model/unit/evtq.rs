@@ -47,6 +47,15 @@ impl<M: AddressSpace> SmmuUnit<M> {
         f
     }
 
+    /// Writes event `e` into the event queue as the SMMU records one of its own: lost while
+    /// the queue is disabled, an overflow while it is full, EVENTQ_ABT_ERR when the write
+    /// aborts, the event queue interrupt when the queue was empty. For a VMM that reports
+    /// to a guest events another SMMU recorded for the guest's streams. Returns whether the
+    /// record is in the queue.
+    pub fn inject_event(&self, e: &Event) -> bool {
+        self.locked(|inner| self.write_event(inner, e) == Recorded::Written)
+    }
+
     /// Writes `e` to the event queue: nothing while it is disabled, an overflow while it is
     /// full, EVENTQ_ABT_ERR when the write aborts; the event queue interrupt when the queue
     /// was empty.

@@ -298,3 +298,36 @@ fn a_stall_whose_event_is_lost_is_terminated_at_once() {
     assert_eq!((f.id(), f.stalled()), (Some(EventId::Translation), None));
     assert!(f.abort);
 }
+
+#[test]
+fn an_injected_event_is_written_as_the_unit_s_own_with_the_same_queue_rules() {
+    let rig = Rig::new();
+    rig.take_irqs();
+    let mut e = Event::new(EventId::Translation, 0x42);
+    e.ssid = Some(3);
+    e.addr = 0x7000_1000;
+    e.rnw = true;
+    assert!(rig.unit.inject_event(&e));
+    assert_eq!(
+        rig.take_irqs().len(),
+        1,
+        "the queue was empty: an interrupt"
+    );
+    let w = rig.take_event_words();
+    // DW0: F_TRANSLATION, SSV and SubstreamID 31:12, StreamID 63:32; DW2: InputAddr.
+    assert_eq!(w, vec![e.encode()]);
+    assert_eq!(w[0][0], 0x10 | 1 << 11 | 3 << 12 | 0x42 << 32);
+    assert_eq!(w[0][2], 0x7000_1000);
+    // A full queue loses the injected event and reports the overflow.
+    let cap = 1u32 << EVTQ_LOG2;
+    for _ in 0..cap {
+        assert!(rig.unit.inject_event(&e));
+    }
+    assert!(!rig.unit.inject_event(&e));
+    assert!(QueueProd::from_bits(rig.r32(SMMU_EVENTQ_PROD)).ovflg());
+    assert_eq!(rig.take_events().len(), cap as usize);
+    // Disabled, nothing is written.
+    rig.w32(SMMU_CR0, cr0_all().with_eventqen(false).into_bits());
+    assert!(!rig.unit.inject_event(&e));
+    assert!(rig.take_event_words().is_empty());
+}

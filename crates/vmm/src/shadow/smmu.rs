@@ -1,0 +1,377 @@
+//! Shadowing a guest's SMMUv3 translations for an assigned VF or mdev.
+//!
+//! An SMMU caches no not-present entries, so a guest driver sends nothing after a map
+//! unless asked to: the guest's driver here invalidates after maps as after unmaps
+//! ([`SmmuDriver::set_tlbi_on_map`](softiommu_smmuv3::driver::SmmuDriver::set_tlbi_on_map)),
+//! as a Linux guest is told to under a shadowing vSMMU. The VMM traps the command queue:
+//! after the unit has consumed the guest's commands, each `CMD_TLBI_NH_VA`/`VAA` is
+//! answered by walking the guest's CD and stage-1 tables over its range (through the unit's
+//! translation engine, which records no event for it) and mirroring what it finds into a
+//! host IOAS — guest IOVA to the host memory of the guest page; an invalidation of a whole
+//! ASID, of everything, or of the device's STE or CDs checks again every page mirrored.
+//! The device, attached to that IOAS (an mdev through its own device file, the host
+//! putting the IOAS at the parent's PASID), reaches what the guest mapped for it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use softiommu_core::{Domain, Mem, Rid};
+use softiommu_devices::dsa::CompletionRecord;
+use softiommu_iommufd::vfio::{MdevParent, VfioDevice};
+use softiommu_iommufd::{Context, HWPT_ALLOC_PASID, MAP_FIXED_IOVA, MAP_READABLE, MAP_WRITEABLE};
+use softiommu_pgtable::Access;
+use softiommu_smmuv3::model::{Request, SmmuUnit};
+use softiommu_smmuv3::regs::SmmuParams;
+use vm_memory::{GuestAddress, GuestMemoryBackend};
+
+use super::ShadowStats;
+use crate::assign::{Assigned, Counts, GuestFault, Mechanism};
+use crate::viommu::SmmuViommu;
+use crate::viommu::smmu_guest::SmmuGuestDevice;
+use crate::viommu::smmu_trap::{CmdqTrap, CommandSink, names_stream, op, tlbi_range};
+use crate::{Error, Guest, HostRig, IommuKind, Result};
+
+const PAGE: u64 = 4096;
+/// The largest range walked page by page for one invalidation: 1 GiB. A larger one checks
+/// what is mirrored.
+const MAX_WALK: u64 = 1 << 30;
+
+#[derive(Debug, Default)]
+struct State {
+    /// Mirrored pages: guest IOVA -> (guest-physical page, writable).
+    pages: BTreeMap<u64, (u64, bool)>,
+    stats: ShadowStats,
+    last_error: Option<String>,
+}
+
+/// The VMM's side: the host IOAS kept in step with the guest's mappings of one stream.
+struct Mirror {
+    guest: Guest,
+    ctx: Arc<Context>,
+    ioas: u32,
+    sid: u32,
+    st: Mutex<State>,
+}
+
+impl Mirror {
+    fn note(st: &mut State, r: Result<()>) {
+        if let Err(e) = r {
+            st.stats.errors += 1;
+            st.last_error = Some(e.to_string());
+        }
+    }
+
+    /// The guest's mapping of page `iova`: (guest-physical page, writable).
+    fn walk(&self, unit: &SmmuUnit<Mem>, iova: u64) -> Option<(u64, bool)> {
+        let engine = unit.engine();
+        let req = |access| Request::new(self.sid, None, iova, access);
+        let t = engine.translate(req(Access::READ)).ok()?;
+        let w = engine.translate(req(Access::WRITE)).is_ok();
+        Some((t.pa & !(PAGE - 1), w))
+    }
+
+    fn map(&self, iova: u64, gpa: u64, write: bool) -> Result<()> {
+        let host = self
+            .guest
+            .memory()
+            .get_host_address(GuestAddress(gpa))
+            .map_err(|e| Error::Ram(e.to_string()))?;
+        let flags = MAP_READABLE | MAP_FIXED_IOVA | if write { MAP_WRITEABLE } else { 0 };
+        self.ctx
+            .ioas_map(self.ioas, flags, host as u64, PAGE, iova)?;
+        Ok(())
+    }
+
+    /// Brings the host's page `iova` in line with the guest's tables.
+    fn sync_page(&self, unit: &SmmuUnit<Mem>, st: &mut State, iova: u64) {
+        let want = self.walk(unit, iova);
+        let have = st.pages.get(&iova).copied();
+        if want == have {
+            return;
+        }
+        if have.is_some() {
+            st.pages.remove(&iova);
+            let r = self.ctx.ioas_unmap(self.ioas, iova, PAGE);
+            st.stats.host_unmaps += 1;
+            Self::note(st, r.map(|_| ()).map_err(Error::from));
+        }
+        if let Some((gpa, w)) = want {
+            let r = self.map(iova, gpa, w);
+            st.stats.host_maps += 1;
+            if r.is_ok() {
+                st.pages.insert(iova, (gpa, w));
+            }
+            Self::note(st, r);
+        }
+    }
+
+    /// Mirrors `[start, end)`; a range beyond [`MAX_WALK`] checks what is mirrored.
+    fn sync_range(&self, unit: &SmmuUnit<Mem>, st: &mut State, (start, end): (u64, u64)) {
+        if end.saturating_sub(start) > MAX_WALK {
+            return self.recheck(unit, st);
+        }
+        let mut iova = start & !(PAGE - 1);
+        while iova < end {
+            self.sync_page(unit, st, iova);
+            match iova.checked_add(PAGE) {
+                Some(next) => iova = next,
+                None => break,
+            }
+        }
+    }
+
+    /// Checks every mirrored page again.
+    fn recheck(&self, unit: &SmmuUnit<Mem>, st: &mut State) {
+        let held: Vec<u64> = st.pages.keys().copied().collect();
+        for iova in held {
+            self.sync_page(unit, st, iova);
+        }
+    }
+}
+
+impl CommandSink for Mirror {
+    fn commands(&self, unit: &SmmuUnit<Mem>, cmds: &[[u64; 2]]) {
+        let mut st = self.st.lock();
+        for &c in cmds {
+            match c[0] & 0xff {
+                op::TLBI_NH_VA | op::TLBI_NH_VAA => {
+                    st.stats.guest_invalidations += 1;
+                    self.sync_range(unit, &mut st, tlbi_range(c));
+                }
+                op::TLBI_NH_ALL | op::TLBI_NH_ASID | op::TLBI_NSNH_ALL => {
+                    st.stats.guest_invalidations += 1;
+                    self.recheck(unit, &mut st);
+                }
+                op::CFGI_STE | op::CFGI_STE_RANGE | op::CFGI_CD | op::CFGI_CD_ALL
+                    if names_stream(c, self.sid) =>
+                {
+                    st.stats.guest_invalidations += 1;
+                    self.recheck(unit, &mut st);
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// The owner the VMM's paravirtual PASID allocations are made for.
+const PV_OWNER: u64 = 0x5056_5041_5349_4400;
+
+/// Where the guest sees its device.
+const GUEST_RID: Rid = Rid::new(0, 0, 3, 0);
+
+/// Why the device's faults do not reach the guest's event queue.
+const UNDELIVERED: &str = "the device's faults are on the host's own IOAS, of which iommufd \
+                           reports nothing to user space";
+
+/// A VF or an mdev assigned to a guest with an SMMUv3 vIOMMU (no PASIDs), its guest's
+/// mappings shadowed into a host IOAS.
+pub struct SmmuShadow {
+    side: SmmuGuestDevice,
+    mirror: Arc<Mirror>,
+    /// The mdev made for the guest, removed with the assignment.
+    mdev: Option<(Arc<MdevParent>, String)>,
+}
+
+impl Drop for SmmuShadow {
+    fn drop(&mut self) {
+        self.side.close();
+        if let Some((parent, name)) = self.mdev.take() {
+            let _ = parent.remove(&name);
+        }
+    }
+}
+
+impl std::fmt::Debug for SmmuShadow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmmuShadow")
+            .field("ioas", &self.mirror.ioas)
+            .field("sid", &self.mirror.sid)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SmmuShadow {
+    /// Function `slot` (0 or 1) of `rig`'s engine (an SMMUv3 host) assigned to `guest`
+    /// behind an SMMUv3 vIOMMU whose kernel keeps its tables in guest-physical `tables`.
+    pub fn vf(rig: &HostRig, guest: &Guest, slot: usize, tables: (u64, u64)) -> Result<Self> {
+        let file = rig.vfio().open_device(rig.vf(slot)?)?;
+        Self::new(rig, guest, tables, file, None)
+    }
+
+    /// A new mdev of `rig`'s parent engine (an SMMUv3 host) assigned to `guest` behind an
+    /// SMMUv3 vIOMMU whose kernel keeps its tables in guest-physical `tables`: the host
+    /// puts the shadow IOAS at the parent's PASID for it. The mdev is removed with the
+    /// assignment.
+    pub fn mdev(rig: &HostRig, guest: &Guest, tables: (u64, u64)) -> Result<Self> {
+        let parent = rig.parent();
+        let name = parent.create()?;
+        let made = parent.open(&name).map_err(Error::from).and_then(|file| {
+            Self::new(
+                rig,
+                guest,
+                tables,
+                file,
+                Some((parent.clone(), name.clone())),
+            )
+        });
+        if made.is_err() {
+            let _ = parent.remove(&name);
+        }
+        made
+    }
+
+    /// Column "vIOMMU with PASID" for an mdev: the guest's SubstreamIDs would come from the
+    /// host through a paravirtual call, each with its own stage 1 shadowed into an IOAS the
+    /// host puts at that PASID for the mdev. The attempt is made through `rig`'s host — a
+    /// PASID taken from the host's global space for the guest, a new mdev's device file
+    /// bound, a HWPT for PASIDs over a new IOAS, and the mdev's PASID attached to it — and
+    /// the host's refusal is returned with its errno: an mdev has no PASIDs of its own
+    /// (`EOPNOTSUPP`), its one PASID being the parent's that the host gave it. The PASID
+    /// and the mdev go back.
+    pub fn mdev_pasid(rig: &HostRig) -> Result<Self> {
+        let core = rig.host().iommu();
+        let pasid = core.alloc_pasid(PV_OWNER)?;
+        let name = match rig.parent().create() {
+            Ok(n) => n,
+            Err(e) => {
+                core.free_pasid(pasid, PV_OWNER)?;
+                return Err(e.into());
+            }
+        };
+        let attempt = || -> Result<()> {
+            let ctx = rig.context();
+            let file = rig.parent().open(&name)?;
+            let id = file.bind_iommufd(&ctx)?;
+            let ioas = ctx.ioas_alloc()?;
+            let hwpt = ctx.hwpt_alloc(id, ioas, HWPT_ALLOC_PASID)?;
+            file.attach_pasid(pasid, hwpt)?;
+            Ok(())
+        };
+        let r = attempt();
+        // The attempt's mdev and PASID go back, its file closed.
+        rig.parent().remove(&name)?;
+        core.free_pasid(pasid, PV_OWNER)?;
+        r?;
+        Err(Error::Host(
+            "the host attached a PASID of an mdev's own".into(),
+        ))
+    }
+
+    /// Device file `file` bound to a new context of the VMM and attached to a new IOAS
+    /// the VMM keeps in step with the guest's mappings; the guest kernel attaches a paging
+    /// domain at the RID and its engine driver brings WQ 0 up.
+    fn new(
+        rig: &HostRig,
+        guest: &Guest,
+        tables: (u64, u64),
+        file: VfioDevice,
+        mdev: Option<(Arc<MdevParent>, String)>,
+    ) -> Result<Self> {
+        if rig.kind() != IommuKind::Smmuv3 {
+            return Err(Error::Host("SMMUv3 shadowing needs an SMMUv3 host".into()));
+        }
+        let ctx = rig.context();
+        file.bind_iommufd(&ctx)?;
+        let ioas = ctx.ioas_alloc()?;
+        file.attach_pt(ioas)?;
+        let mirror = Arc::new(Mirror {
+            guest: guest.clone(),
+            ctx,
+            ioas,
+            sid: u32::from(GUEST_RID.source_id()),
+            st: Mutex::new(State::default()),
+        });
+        let sink = mirror.clone();
+        let viommu = SmmuViommu::with_mmio(guest, SmmuParams::full(), tables, |unit| {
+            Arc::new(CmdqTrap::new(unit, guest.space(), sink))
+        })?;
+        viommu.driver().set_tlbi_on_map(true);
+        let side = SmmuGuestDevice::attach(guest, viommu, (GUEST_RID, None), file)?;
+        Ok(SmmuShadow { side, mirror, mdev })
+    }
+
+    /// The device as the guest kernel's IOMMU core knows it (in
+    /// [`viommu().os()`](SmmuViommu::os)).
+    pub fn device(&self) -> softiommu_core::DeviceId {
+        self.side.device()
+    }
+
+    /// The guest's vIOMMU (its unit and the guest kernel's driver of it).
+    pub fn viommu(&self) -> &SmmuViommu {
+        &self.side.viommu
+    }
+
+    /// The guest kernel's paging domain of the device (for a kernel that changes its
+    /// tables and forgets to invalidate).
+    pub fn domain(&self) -> &Arc<Domain> {
+        self.side.domain()
+    }
+
+    /// The host IOAS the device is attached to.
+    pub fn ioas(&self) -> u32 {
+        self.mirror.ioas
+    }
+
+    /// The counts so far.
+    pub fn stats(&self) -> ShadowStats {
+        self.mirror.st.lock().stats
+    }
+
+    /// The last host call that failed, if any.
+    pub fn last_error(&self) -> Option<String> {
+        self.mirror.st.lock().last_error.clone()
+    }
+
+    /// The guest IOVA pages mirrored now, with the guest-physical page each maps.
+    pub fn mirrored(&self) -> Vec<(u64, u64)> {
+        let st = self.mirror.st.lock();
+        st.pages.iter().map(|(&i, &(g, _))| (i, g)).collect()
+    }
+}
+
+impl Assigned for SmmuShadow {
+    fn mechanism(&self) -> Mechanism {
+        Mechanism::Shadow
+    }
+
+    fn guest(&self) -> &Guest {
+        &self.side.guest
+    }
+
+    fn pasid(&self) -> Option<u32> {
+        None
+    }
+
+    fn map(&mut self, iova: u64, gpa: u64, len: u64, write: bool) -> Result<()> {
+        self.side.map(iova, gpa, len, write)
+    }
+
+    fn unmap(&mut self, iova: u64, len: u64) -> Result<()> {
+        self.side.unmap(iova, len)
+    }
+
+    fn memmove(&mut self, src: u64, dst: u64, len: u32, cr: u64) -> Result<CompletionRecord> {
+        self.side.memmove((src, dst, len), cr)
+    }
+
+    /// What the guest's SMMU driver found in its event queue: never the device's faults
+    /// on the host's IOAS (see [`undelivered_faults`](Assigned::undelivered_faults)).
+    fn faults(&mut self) -> Vec<GuestFault> {
+        self.side.faults()
+    }
+
+    fn undelivered_faults(&self) -> Option<&str> {
+        Some(UNDELIVERED)
+    }
+
+    fn counts(&self) -> Counts {
+        let s = self.stats();
+        Counts {
+            guest_invalidations: s.guest_invalidations,
+            host_invalidations: s.host_maps + s.host_unmaps,
+        }
+    }
+}
