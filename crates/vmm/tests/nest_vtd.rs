@@ -121,9 +121,32 @@ fn cell(a: &mut VtdNest, mechanism: Mechanism) {
 #[test]
 fn a_vf_nests_the_guests_stage_1_at_its_rid() {
     let rig = HostRig::vtd().unwrap();
-    let mut a = nest(&rig, &guest(), Unit::Vf, 0, Column::Viommu);
+    let g = guest();
+    let mut a = nest(&rig, &g, Unit::Vf, 0, Column::Viommu);
     assert_eq!(a.pasid(), None);
     cell(&mut a, Mechanism::Nest);
+
+    // The guest kernel gives the device a new domain whose destination is elsewhere: the
+    // VMM nests the new table, and the engine's bytes land where it maps.
+    let core = a.viommu().os().core();
+    let req = PagingRequest {
+        pasid: true,
+        ..PagingRequest::default()
+    };
+    let d2 = core.new_paging(a.guest_device(), req).unwrap();
+    const DST2: u64 = 0x40_0000;
+    for (iova, gpa) in [(IOVA_SRC, SRC), (IOVA_DST, DST2), (IOVA_CR, CR)] {
+        d2.map_sync(iova, gpa, SIZE, Prot::RW).unwrap();
+    }
+    core.replace(a.guest_device(), &d2).unwrap();
+    assert_eq!(a.nests(), 2, "the new table nested");
+    let r = a
+        .driver()
+        .memmove(&g, (IOVA_SRC, IOVA_DST, LEN as u32), (IOVA_CR, CR))
+        .unwrap();
+    assert_eq!(r.status, Status::Success as u8, "{r:?}");
+    assert_eq!(ram(&g, DST2, LEN), ram(&g, SRC, LEN));
+    assert_eq!(a.host_errors(), (0, None));
 }
 
 #[test]

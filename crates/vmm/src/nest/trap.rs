@@ -312,17 +312,18 @@ impl NestTrap {
         let ours = st.nested.map(|(_, d, _)| d);
         match q0 & 0xf | (q0 >> 5 & 0x70) {
             PC_INV => {
-                // G: 0 domain-selective, 1 PASID-selective, 3 global.
+                // G: 0 domain-selective, 1 PASID-selective, 3 global. The entry is read
+                // again whatever DID is named: a guest that gives the PASID a new domain
+                // names the new one.
                 let covers = match g {
-                    0 => ours.is_none_or(|o| o == did),
-                    1 => pasid == st.pasid && ours.is_none_or(|o| o == did),
-                    3 => true,
+                    0 | 3 => true,
+                    1 => pasid == st.pasid,
                     _ => false,
                 };
                 if covers {
                     st.guest_invalidations += 1;
                     self.refresh(st);
-                } else if g == 1 && pasid != st.pasid {
+                } else if g == 1 {
                     // An entry at a PASID the device was not given is not nested.
                     st.refused += 1;
                 }
