@@ -15,10 +15,18 @@
 //! PROGRAM ARGS...` runs a program with the preload library, so that it finds `/dev/iommu`,
 //! `/dev/vfio` and the emulated devices; its exit code is the program's, 2 for wrong options.
 //!
+//! `softiommu matrix [--json PATH|-] [--only ROW,...]` runs every cell of the
+//! guest-assignment matrix (a VF or an mdev, on VT-d or SMMUv3, under no vIOMMU, a vIOMMU
+//! without PASIDs, or one with PASIDs) with two guests on a host of its own, by each
+//! mechanism the cell allows, and prints a table of what each came to (JSON with `--json`);
+//! exit code 0 when no cell failed, 1 when one did, 2 for wrong options.
+//!
 //! The command is the front end of softiommu's layers (`docs/design.md` at the root of the
-//! repository); it uses only `softiommu-mem` and `softiommu-pgtable`.
+//! repository); `pgtable` uses `softiommu-mem` and `softiommu-pgtable`, `matrix` the VMM layer
+//! (`softiommu-vmm`).
 
 mod exec_cmd;
+mod matrix_cmd;
 mod pgtable_cmd;
 
 use std::io::{self, BufWriter, Write};
@@ -46,6 +54,8 @@ enum Cmd {
     Pgtable(pgtable_cmd::PgtableArgs),
     /// Run a program that finds /dev/iommu, /dev/vfio and emulated PCI devices.
     Exec(exec_cmd::ExecArgs),
+    /// Run every cell of the guest-assignment matrix and print what each came to.
+    Matrix(matrix_cmd::MatrixArgs),
 }
 
 fn main() -> ExitCode {
@@ -57,13 +67,15 @@ fn main() -> ExitCode {
             return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
         }
     };
-    if let Cmd::Exec(args) = &cli.cmd {
-        return exec_cmd::run(args);
+    match &cli.cmd {
+        Cmd::Exec(args) => return exec_cmd::run(args),
+        Cmd::Matrix(args) => return matrix_cmd::run(args),
+        Cmd::Pgtable(_) => {}
     }
     let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
     let res = match &cli.cmd {
         Cmd::Pgtable(args) => pgtable_cmd::dispatch(args, &mut out),
-        Cmd::Exec(_) => Ok(()),
+        Cmd::Exec(_) | Cmd::Matrix(_) => Ok(()),
     };
     // What was printed before an error goes out before the error's message.
     let flushed = out.flush().map_err(pgtable_cmd::CmdError::Io);

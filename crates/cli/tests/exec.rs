@@ -95,6 +95,15 @@ fn a_c_dsa_driver_moves_bytes_through_the_mapped_bars_on_smmuv3() {
     assert_ok(&o, "ok");
 }
 
+/// Descriptors closed or replaced by `dup2`, `dup3`, `close_range`, `closefrom`, `fclose`
+/// and raw system calls: the numbers' next files (from `eventfd`, `open`, `memfd_create`,
+/// `socketpair`) are never taken for softiommu's.
+#[test]
+fn closed_and_replaced_descriptors_are_never_softiommus() {
+    let prog = build("fd_reuse");
+    assert_ok(&exec(&["--iommu", "mock"], &prog, ""), "ok");
+}
+
 #[test]
 fn wrong_options_stop_before_the_program_starts() {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));

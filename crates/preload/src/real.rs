@@ -110,6 +110,26 @@ real_fns! {
     seekdir: fn(*mut DIR, c_long) -> ();
 }
 
+// The functions that close descriptors without `close` or make new ones, whose numbers the
+// descriptor table follows.
+real_fns! {
+    closefrom: fn(c_int) -> ();
+    fclose: fn(*mut libc::FILE) -> c_int;
+    eventfd: fn(c_uint, c_int) -> c_int;
+    pipe: fn(*mut c_int) -> c_int;
+    pipe2: fn(*mut c_int, c_int) -> c_int;
+    socket: fn(c_int, c_int, c_int) -> c_int;
+    accept: fn(c_int, *mut libc::sockaddr, *mut libc::socklen_t) -> c_int;
+    accept4: fn(c_int, *mut libc::sockaddr, *mut libc::socklen_t, c_int) -> c_int;
+    epoll_create1: fn(c_int) -> c_int;
+    epoll_create: fn(c_int) -> c_int;
+    memfd_create: fn(*const c_char, c_uint) -> c_int;
+    timerfd_create: fn(c_int, c_int) -> c_int;
+    signalfd: fn(c_int, *const libc::sigset_t, c_int) -> c_int;
+    inotify_init1: fn(c_int) -> c_int;
+    socketpair: fn(c_int, c_int, c_int, *mut c_int) -> c_int;
+}
+
 /// Sets `errno`.
 pub(crate) fn set_errno(e: c_int) {
     // SAFETY: glibc's thread-local errno location is always valid.

@@ -24,26 +24,19 @@ pub(crate) enum Obj {
     Device(Arc<VfioDevice>),
 }
 
-/// One entry: the object and the inode of the memory file behind the descriptor, which
-/// tells a descriptor closed behind this library's back (by a raw system call, an `exec`)
-/// from the one that now has its number.
-struct Entry {
-    obj: Obj,
-    ino: u64,
-}
-
-static FDS: RwLock<BTreeMap<c_int, Entry>> = RwLock::new(BTreeMap::new());
+// The table is authoritative: every C library call that closes a descriptor or puts
+// another file on its number (`close`, `close_range`, `closefrom`, `fclose`, the `dup`
+// family, `fcntl`'s `F_DUPFD`, those system calls through `syscall`) updates it first, so
+// a call on a descriptor costs a look-up and no system call. A number the kernel hands out
+// afresh through the functions that make descriptors (`open`, `eventfd`, `pipe`, `socket`,
+// ...) is dropped from the table, which also catches a close this library never saw (a
+// system call made without the C library) once the number is reused that way.
+static FDS: RwLock<BTreeMap<c_int, Obj>> = RwLock::new(BTreeMap::new());
 /// Entries in `FDS`: while 0, a call on a descriptor costs one load.
 static COUNT: AtomicUsize = AtomicUsize::new(0);
 
-fn table() -> std::sync::RwLockWriteGuard<'static, BTreeMap<c_int, Entry>> {
+fn table() -> std::sync::RwLockWriteGuard<'static, BTreeMap<c_int, Obj>> {
     FDS.write().unwrap_or_else(|e| e.into_inner())
-}
-
-fn inode(fd: c_int) -> Option<u64> {
-    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
-    // SAFETY: fstat writes one `struct stat` into `st`, read only if it succeeded.
-    (unsafe { libc::fstat(fd, st.as_mut_ptr()) } == 0).then(|| unsafe { st.assume_init() }.st_ino)
 }
 
 /// The object open on `fd`, if softiommu's.
@@ -51,50 +44,49 @@ pub(crate) fn lookup(fd: c_int) -> Option<Obj> {
     if fd < 0 || COUNT.load(Ordering::Acquire) == 0 {
         return None;
     }
-    let (obj, ino) = {
-        let t = FDS.read().unwrap_or_else(|e| e.into_inner());
-        let e = t.get(&fd)?;
-        (e.obj.clone(), e.ino)
-    };
-    if inode(fd) != Some(ino) {
-        drop(forget(fd));
-        return None;
-    }
-    Some(obj)
+    let t = FDS.read().unwrap_or_else(|e| e.into_inner());
+    t.get(&fd).cloned()
 }
 
 /// Records `obj` on the new descriptor `fd`; returns what was recorded there before, for
 /// the caller to drop outside the table's lock.
 #[must_use]
 pub(crate) fn insert(fd: c_int, obj: Obj) -> Option<Obj> {
-    let ino = inode(fd).unwrap_or(0);
-    let old = table().insert(fd, Entry { obj, ino });
+    let old = table().insert(fd, obj);
     if old.is_none() {
         COUNT.fetch_add(1, Ordering::AcqRel);
     }
-    old.map(|e| e.obj)
+    old
 }
 
 /// Forgets `fd`; returns its object, for the caller to drop outside the table's lock.
 #[must_use]
 pub(crate) fn forget(fd: c_int) -> Option<Obj> {
+    if fd < 0 || COUNT.load(Ordering::Acquire) == 0 {
+        return None;
+    }
     let old = table().remove(&fd);
     if old.is_some() {
         COUNT.fetch_sub(1, Ordering::AcqRel);
     }
-    old.map(|e| e.obj)
+    old
+}
+
+/// After a real call made descriptor `fd` (or failed, `fd` < 0): the number is not one of
+/// softiommu's objects, whatever the table held for it.
+pub(crate) fn fresh(fd: c_int) {
+    drop(forget(fd));
 }
 
 /// Forgets descriptors `lo..=hi`; returns their objects.
 #[must_use]
 pub(crate) fn forget_range(lo: c_int, hi: c_int) -> Vec<Obj> {
+    if lo > hi || COUNT.load(Ordering::Acquire) == 0 {
+        return Vec::new();
+    }
     let mut t = table();
     let fds: Vec<c_int> = t.range(lo..=hi).map(|(fd, _)| *fd).collect();
-    let gone: Vec<Obj> = fds
-        .iter()
-        .filter_map(|fd| t.remove(fd))
-        .map(|e| e.obj)
-        .collect();
+    let gone: Vec<Obj> = fds.iter().filter_map(|fd| t.remove(fd)).collect();
     COUNT.fetch_sub(gone.len(), Ordering::AcqRel);
     gone
 }

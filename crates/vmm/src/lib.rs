@@ -14,6 +14,8 @@
 //! - [`host`]: the host the guests run on ([`HostRig`]): a VT-d or SMMUv3 unit with two
 //!   functions of a copy engine bound to VFIO and a third shared out as mdevs.
 //! - [`GuestDriver`]: the guest's driver of an assigned copy engine, through its device file.
+//! - [`matrix`]: every cell of the guest-assignment matrix run with two guests on one host,
+//!   with what each guest saw, as a table or JSON.
 //! - [`Shadow`], [`SmmuShadow`]: a VT-d vIOMMU in caching mode, or an SMMUv3 one whose
 //!   guest driver invalidates after maps, whose guest mappings are mirrored into a
 //!   host IOAS for an assigned device, on each IOTLB invalidation the guest queues.
@@ -27,6 +29,7 @@ mod error;
 mod guest;
 mod guest_driver;
 pub mod host;
+pub mod matrix;
 pub mod nest;
 mod shadow;
 pub mod viommu;

@@ -1,10 +1,12 @@
-//! Descriptor bookkeeping: `close` forgets a descriptor (its object goes with its last
-//! one), the `dup` family and `fcntl`'s `F_DUPFD` give the copy the same object.
+//! Descriptor bookkeeping, which keeps the table authoritative: `close`, `close_range`,
+//! `closefrom` and `fclose` forget a descriptor (its object goes with its last one), the
+//! `dup` family and `fcntl`'s `F_DUPFD` give the copy the same object, and the functions
+//! that make descriptors clear whatever the table held on the numbers they answer.
 
-use std::ffi::{c_int, c_uint};
+use std::ffi::{c_char, c_int, c_uint};
 
 use crate::real;
-use crate::state::{forget, forget_range, insert, lookup};
+use crate::state::{forget, forget_range, fresh, insert, lookup};
 
 /// After a successful duplication of `old` onto `new`: `new` names what `old` names.
 fn copied(old: c_int, new: c_int) {
@@ -113,4 +115,128 @@ pub unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: usize) -> c_int {
         copied(fd, r);
     }
     r
+}
+
+/// `closefrom`: the C library closes the descriptors itself, past `close`.
+///
+/// # Safety
+/// The C function's contract.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn closefrom(lo: c_int) {
+    let gone = forget_range(lo.max(0), c_int::MAX);
+    // SAFETY: the caller's argument, passed on.
+    unsafe { real::closefrom()(lo) };
+    drop(gone);
+}
+
+/// `fclose`: a stream opened with `fdopen` on one of softiommu's descriptors closes it
+/// inside the C library, past `close`.
+///
+/// # Safety
+/// The C function's contract.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fclose(stream: *mut libc::FILE) -> c_int {
+    let fd = if stream.is_null() {
+        -1
+    } else {
+        // SAFETY: a stream the caller still owns; fileno only reads it.
+        unsafe { libc::fileno(stream) }
+    };
+    let obj = forget(fd);
+    // SAFETY: the caller's stream, passed on.
+    let r = unsafe { real::fclose()(stream) };
+    drop(obj);
+    r
+}
+
+/// Functions that make descriptors: the numbers they answer are not softiommu's objects
+/// (this catches a close the table never saw, made by a raw system call, when its number
+/// comes back).
+macro_rules! making {
+    ($($name:ident($($a:ident: $t:ty),*);)*) => {$(
+        #[doc = concat!("`", stringify!($name), "`: the real call; its new descriptor is an ordinary one.")]
+        ///
+        /// # Safety
+        /// The C function's contract.
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn $name($($a: $t),*) -> c_int {
+            // SAFETY: the caller's arguments, passed on.
+            let r = unsafe { real::$name()($($a),*) };
+            fresh(r);
+            r
+        }
+    )*};
+}
+
+making! {
+    eventfd(initval: c_uint, flags: c_int);
+    socket(domain: c_int, ty: c_int, protocol: c_int);
+    accept(fd: c_int, addr: *mut libc::sockaddr, len: *mut libc::socklen_t);
+    accept4(fd: c_int, addr: *mut libc::sockaddr, len: *mut libc::socklen_t, flags: c_int);
+    epoll_create1(flags: c_int);
+    epoll_create(size: c_int);
+    memfd_create(name: *const c_char, flags: c_uint);
+    timerfd_create(clock: c_int, flags: c_int);
+    signalfd(fd: c_int, mask: *const libc::sigset_t, flags: c_int);
+    inotify_init1(flags: c_int);
+}
+
+/// After a successful `pipe`, `pipe2` or `socketpair`: both ends are ordinary descriptors.
+///
+/// # Safety
+/// `fds` points to two descriptors the real call wrote.
+unsafe fn fresh_pair(r: c_int, fds: *const c_int) {
+    if r == 0 && !fds.is_null() {
+        // SAFETY: per this function's contract.
+        let (a, b) = unsafe { (*fds, *fds.add(1)) };
+        fresh(a);
+        fresh(b);
+    }
+}
+
+/// `pipe`: the real call; both ends are ordinary descriptors.
+///
+/// # Safety
+/// The C function's contract.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pipe(fds: *mut c_int) -> c_int {
+    // SAFETY: the caller's array, passed on; read back only on success.
+    unsafe {
+        let r = real::pipe()(fds);
+        fresh_pair(r, fds);
+        r
+    }
+}
+
+/// `pipe2`: the same.
+///
+/// # Safety
+/// The C function's contract.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pipe2(fds: *mut c_int, flags: c_int) -> c_int {
+    // SAFETY: the caller's array, passed on; read back only on success.
+    unsafe {
+        let r = real::pipe2()(fds, flags);
+        fresh_pair(r, fds);
+        r
+    }
+}
+
+/// `socketpair`: the same.
+///
+/// # Safety
+/// The C function's contract.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn socketpair(
+    domain: c_int,
+    ty: c_int,
+    protocol: c_int,
+    sv: *mut c_int,
+) -> c_int {
+    // SAFETY: the caller's array, passed on; read back only on success.
+    unsafe {
+        let r = real::socketpair()(domain, ty, protocol, sv);
+        fresh_pair(r, sv);
+        r
+    }
 }

@@ -8,7 +8,7 @@ use softiommu_iommufd::{AccountMode, Context};
 
 use super::{guarded, node, ret};
 use crate::real::{self, new_fd};
-use crate::state::{Obj, State, insert};
+use crate::state::{Obj, State, fresh, insert};
 use crate::vfs::{DevNode, Node};
 
 /// Opens `n` as `flags` ask.
@@ -93,8 +93,12 @@ macro_rules! open_forms {
                 // SAFETY: the caller's path, per the C contract.
                 match unsafe { open_ours(path, flags) } {
                     Some(r) => r,
-                    // SAFETY: the caller's arguments, passed on unchanged.
-                    None => unsafe { real::$name()($($dir,)? path, flags, mode) },
+                    None => {
+                        // SAFETY: the caller's arguments, passed on unchanged.
+                        let r = unsafe { real::$name()($($dir,)? path, flags, mode) };
+                        fresh(r);
+                        r
+                    }
                 }
             }
         )*
@@ -108,8 +112,12 @@ macro_rules! open_forms {
                 // SAFETY: the caller's path, per the C contract.
                 match unsafe { open_ours(path, flags) } {
                     Some(r) => r,
-                    // SAFETY: the caller's arguments, passed on unchanged.
-                    None => unsafe { real::$name2()($($dir2,)? path, flags) },
+                    None => {
+                        // SAFETY: the caller's arguments, passed on unchanged.
+                        let r = unsafe { real::$name2()($($dir2,)? path, flags) };
+                        fresh(r);
+                        r
+                    }
                 }
             }
         )*
