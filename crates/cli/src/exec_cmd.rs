@@ -30,6 +30,15 @@ pub struct ExecArgs {
     /// A device at a PCI address, as KIND@BDF (the kind is dsa); repeatable.
     #[arg(long = "device", value_name = "KIND@BDF", value_parser = DeviceSpec::parse)]
     devices: Vec<DeviceSpec>,
+    /// A file listing devices, one KIND@BDF a line (`#` starts a comment); they come after
+    /// those of --device.
+    #[arg(long = "devices", value_name = "FILE")]
+    device_list: Option<PathBuf>,
+    /// Shows on standard error each call on softiommu's files with its decoded arguments
+    /// and result, each trapped BAR access, and the faults, invalidations and page requests
+    /// of the IOMMU and its driver.
+    #[arg(long)]
+    trace: bool,
     /// RLIMIT_MEMLOCK in bytes as the program's contexts see it (units K, M, G allowed);
     /// default: the process's own limit.
     #[arg(long, value_name = "BYTES", value_parser = parse_num)]
@@ -58,15 +67,29 @@ fn library() -> Result<PathBuf, String> {
         })
 }
 
+/// The devices of `--device` followed by those of the `--devices` file.
+fn devices(args: &ExecArgs) -> Result<Vec<DeviceSpec>, String> {
+    let mut all = args.devices.clone();
+    if let Some(path) = &args.device_list {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read the device list {}: {e}", path.display()))?;
+        let listed =
+            config::parse_device_list(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        all.extend(listed);
+    }
+    Ok(all)
+}
+
 /// Runs the program; its exit code is the command's (128 + the signal if one ended it).
 pub fn run(args: &ExecArgs) -> ExitCode {
-    let cfg = Config {
+    let cfg = devices(args).map(|devices| Config {
         iommu: args.iommu,
-        devices: args.devices.clone(),
+        devices,
         memlock: args.memlock,
-    };
-    let lib = cfg.validate().and_then(|()| library());
-    let lib = match lib {
+        trace: args.trace,
+    });
+    let lib = cfg.and_then(|cfg| cfg.validate().and_then(|()| library()).map(|l| (cfg, l)));
+    let (cfg, lib) = match lib {
         Ok(l) => l,
         Err(e) => {
             eprintln!("error: {e}");
@@ -82,6 +105,9 @@ pub fn run(args: &ExecArgs) -> ExitCode {
     cmd.args(&args.program[1..]).env("LD_PRELOAD", preload);
     if cfg.memlock.is_none() {
         cmd.env_remove(config::ENV_MEMLOCK);
+    }
+    if !cfg.trace {
+        cmd.env_remove(config::ENV_TRACE);
     }
     for (k, v) in cfg.to_env() {
         cmd.env(k, v);

@@ -1,62 +1,14 @@
 //! `softiommu exec`: C programs built with the system's compiler against the system's own
 //! `<linux/iommufd.h>` and `<linux/vfio.h>`, run unmodified under the preload library.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::Mutex;
+use std::path::Path;
+use std::process::Command;
 
 use proptest::prelude::*;
 
-const EXE: &str = env!("CARGO_BIN_EXE_softiommu");
-const DEVICE: &str = "dsa@0000:00:04.0";
+mod exec_common;
 
-/// Builds `tests/exec/NAME.c` with `cc` (once per run of this file) and returns the program.
-fn build(name: &str) -> PathBuf {
-    static BUILT: Mutex<Vec<(String, PathBuf)>> = Mutex::new(Vec::new());
-    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((_, p)) = built.iter().find(|(n, _)| n == name) {
-        return p.clone();
-    }
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/exec/{name}.c"));
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("exec-{name}"));
-    let st = Command::new("cc")
-        .args(["-Wall", "-Werror", "-O1", "-o"])
-        .arg(&out)
-        .arg(&src)
-        .status()
-        .expect("cc runs (the system C compiler and linux-libc-dev 6.2 or newer are needed)");
-    assert!(st.success(), "cc could not build {}", src.display());
-    built.push((name.to_string(), out.clone()));
-    out
-}
-
-fn exec(args: &[&str], program: &Path, input: &str) -> Output {
-    let mut child = Command::new(EXE)
-        .arg("exec")
-        .args(args)
-        .arg("--")
-        .arg(program)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("softiommu runs");
-    let mut stdin = child.stdin.take().expect("stdin");
-    stdin.write_all(input.as_bytes()).expect("input written");
-    drop(stdin);
-    child.wait_with_output().expect("the program ends")
-}
-
-fn assert_ok(o: &Output, last: &str) {
-    let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        o.status.success() && stdout.lines().last() == Some(last),
-        "status {:?}\nstdout: {stdout}\nstderr: {}",
-        o.status,
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
+use exec_common::{DEVICE, EXE, assert_ok, build, exec};
 
 #[test]
 fn a_c_vfio_user_runs_unmodified_on_vtd() {

@@ -7,6 +7,8 @@ pub const ENV_IOMMU: &str = "SOFTIOMMU_IOMMU";
 pub const ENV_DEVICES: &str = "SOFTIOMMU_DEVICES";
 /// The variable holding `RLIMIT_MEMLOCK` in bytes as the contexts see it.
 pub const ENV_MEMLOCK: &str = "SOFTIOMMU_MEMLOCK";
+/// The variable that turns the trace on standard error on (`1`).
+pub const ENV_TRACE: &str = "SOFTIOMMU_TRACE";
 
 /// The IOMMU the devices sit behind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -108,6 +110,27 @@ impl DeviceSpec {
     }
 }
 
+/// The devices a device-list file names: one `KIND@BDF` a line, blank lines and text from
+/// `#` to the end of a line ignored. A wrong line is an error naming its number (from 1).
+pub fn parse_device_list(text: &str) -> Result<Vec<DeviceSpec>, String> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line
+            .split_once('#')
+            .map_or(line, |(before, _)| before)
+            .trim();
+        if line.is_empty() {
+            continue;
+        }
+        let d = DeviceSpec::parse(line).map_err(|e| format!("line {}: {e}", i + 1))?;
+        if out.contains(&d) {
+            return Err(format!("line {}: a second device at {}", i + 1, d.name()));
+        }
+        out.push(d);
+    }
+    Ok(out)
+}
+
 /// Everything the library serves.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
@@ -117,6 +140,8 @@ pub struct Config {
     pub devices: Vec<DeviceSpec>,
     /// The locked-memory limit in bytes; `None`: the process's own `RLIMIT_MEMLOCK`.
     pub memlock: Option<u64>,
+    /// Whether calls, BAR accesses and the IOMMU's events are traced on standard error.
+    pub trace: bool,
 }
 
 impl Config {
@@ -149,6 +174,9 @@ impl Config {
         if let Some(m) = self.memlock {
             env.push((ENV_MEMLOCK, m.to_string()));
         }
+        if self.trace {
+            env.push((ENV_TRACE, "1".to_string()));
+        }
         env
     }
 
@@ -173,10 +201,12 @@ impl Config {
             ),
             None => None,
         };
+        let trace = get(ENV_TRACE).is_some_and(|v| !v.is_empty() && v != "0");
         let c = Config {
             iommu,
             devices,
             memlock,
+            trace,
         };
         c.validate()?;
         Ok(c)
@@ -209,11 +239,24 @@ mod tests {
     }
 
     #[test]
+    fn device_lists() {
+        let text = "# the engines\n\ndsa@0000:00:04.0\n  dsa@00:05.0   # the second\n";
+        let got = parse_device_list(text).map(|v| v.iter().map(|d| d.name()).collect::<Vec<_>>());
+        assert_eq!(got, Ok(vec!["0000:00:04.0".into(), "0000:00:05.0".into()]));
+        assert_eq!(parse_device_list("# nothing\n"), Ok(Vec::new()));
+        let e = parse_device_list("dsa@00:04.0\n\ndsa@00:40.0\n").expect_err("bad address");
+        assert!(e.starts_with("line 3: "), "{e}");
+        let e = parse_device_list("dsa@00:04.0\ndsa@0000:00:04.0").expect_err("twice");
+        assert!(e.starts_with("line 2: "), "{e}");
+    }
+
+    #[test]
     fn round_trip_through_the_environment() {
         let c = Config {
             iommu: IommuKind::Smmuv3,
             devices: vec![DeviceSpec::parse("dsa@0000:00:04.0").expect("parsed")],
             memlock: Some(1 << 20),
+            trace: true,
         };
         let env = c.to_env();
         let get = |k: &str| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone());

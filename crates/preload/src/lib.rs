@@ -16,4 +16,5 @@ pub mod trap;
 mod hooks;
 mod real;
 mod state;
+mod trace;
 mod vfs;

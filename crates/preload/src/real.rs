@@ -65,6 +65,7 @@ real_variadic! {
     ioctl: fn(c_int, c_ulong) -> c_int;
     fcntl: fn(c_int, c_int) -> c_int;
     fcntl64: fn(c_int, c_int) -> c_int;
+    mremap: fn(*mut c_void, size_t, size_t, c_int) -> *mut c_void;
 }
 
 real_fns! {
@@ -87,6 +88,7 @@ real_fns! {
     mmap: fn(*mut c_void, size_t, c_int, c_int, c_int, off_t) -> *mut c_void;
     mmap64: fn(*mut c_void, size_t, c_int, c_int, c_int, off_t) -> *mut c_void;
     munmap: fn(*mut c_void, size_t) -> c_int;
+    mprotect: fn(*mut c_void, size_t, c_int) -> c_int;
     sigaction: fn(c_int, *const libc::sigaction, *mut libc::sigaction) -> c_int;
     signal: fn(c_int, libc::sighandler_t) -> libc::sighandler_t;
     readlink: fn(*const c_char, *mut c_char, size_t) -> ssize_t;

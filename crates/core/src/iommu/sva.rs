@@ -215,6 +215,7 @@ impl Iommu {
     /// Returns the answer when the group is complete. A request with a PASID wider than 20
     /// bits, or from a device the core does not have, is refused: no answer can reach it.
     pub fn page_request(&self, req: PageRequest) -> Result<Option<ResponseCode>> {
+        tracing::debug!(target: "core", request = ?req, "I/O page fault");
         if let Some(p) = req.pasid {
             check_pasid(p)?;
         }
@@ -279,6 +280,7 @@ impl Iommu {
     ///
     /// [`FaultHandler`]: crate::FaultHandler
     pub fn page_response(&self, resp: PageResponse) -> Result<()> {
+        tracing::debug!(target: "core", response = ?resp, "page response");
         let (drv, info) = self.driver_of(resp.device)?;
         drv.page_response(&info, &resp);
         Ok(())

@@ -90,6 +90,9 @@ pub struct FaultQueue {
     /// What the user's end is (device, inode), to tell it from a later file of that number.
     user_id: (u64, u64),
     thread: Option<std::thread::JoinHandle<()>>,
+    /// The process that started the service thread: a child forked since has a copy of
+    /// the queue but not the thread.
+    owner: u32,
 }
 
 /// The access bits of a request as `IOMMU_PGFAULT_PERM_*`.
@@ -243,6 +246,7 @@ impl FaultQueue {
             user_fd: user.into_raw_fd(),
             user_id,
             thread: Some(thread),
+            owner: std::process::id(),
         })
     }
 
@@ -279,7 +283,13 @@ impl Drop for FaultQueue {
         self.shared.st.lock().stop = true;
         service::wake(&self.shared.wake);
         if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            if self.owner == std::process::id() {
+                let _ = t.join();
+            } else {
+                // A forked child's copy: the thread runs in the parent only, and its
+                // handle here names nothing to join or detach.
+                std::mem::forget(t);
+            }
         }
         self.shared.answer_invalid_where(|_| true);
     }

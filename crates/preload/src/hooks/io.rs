@@ -30,8 +30,14 @@ pub unsafe extern "C" fn ioctl(fd: c_int, request: c_ulong, arg: usize) -> c_int
             Obj::Group(g) => g.ioctl(cmd, arg, &Table),
             Obj::Device(d) => d.ioctl_with_files(cmd, arg, &Table),
         };
+        let r = r.map_err(|e| e.errno());
+        if crate::trace::on() {
+            crate::trace::ioctl(fd, &obj, cmd, arg, &r, &|at, buf| {
+                state().is_some_and(|s| copy_in(s, at, buf).is_ok())
+            });
+        }
         // The kernel's handlers answer an `int`.
-        ret(r.map(|v| v as c_int).map_err(|e| e.errno()))
+        ret(r.map(|v| v as c_int))
     })
 }
 
@@ -68,7 +74,7 @@ fn at_position(fd: c_int, f: impl FnOnce(i64) -> Result<isize, c_int>) -> Result
 /// What a read (`buf` mutable) or write answers on `obj`; `None`: not softiommu's.
 fn rw(obj: &Obj, fd: c_int, off: Option<i64>, buf: usize, len: usize, write: bool) -> isize {
     guarded(-1, || {
-        ret_size(match obj {
+        let r = match obj {
             // The kernel's iommufd and group files have no read or write.
             Obj::Iommu(_) | Obj::Group(_) => Err(libc::EINVAL),
             Obj::Device(d) => {
@@ -84,7 +90,21 @@ fn rw(obj: &Obj, fd: c_int, off: Option<i64>, buf: usize, len: usize, write: boo
                     None => at_position(fd, f),
                 }
             }
-        })
+        };
+        if crate::trace::on() {
+            let call = match (write, off) {
+                (false, None) => "read",
+                (true, None) => "write",
+                (false, Some(_)) => "pread",
+                (true, Some(_)) => "pwrite",
+            };
+            let at = off.map_or_else(String::new, |o| {
+                format!(", region {}+{:#x}", o >> 40, o & ((1 << 40) - 1))
+            });
+            let res = crate::trace::result(&r);
+            crate::trace::line(format_args!("{call}({fd}, {len}{at}) = {res}"));
+        }
+        ret_size(r)
     })
 }
 

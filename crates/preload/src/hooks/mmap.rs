@@ -56,6 +56,13 @@ fn ours(a: *mut c_void, len: usize, flags: c_int, fd: c_int, off: i64) -> Option
         Obj::Device(dev) => map_bar(dev, a, len, flags, off),
         _ => Err(libc::ENODEV),
     };
+    if crate::trace::on() {
+        let (region, at) = (off >> 40, off & ((1 << 40) - 1));
+        let res = crate::trace::result(&r.map(|p| format!("{p:?}")));
+        crate::trace::line(format_args!(
+            "mmap({fd}, region {region}+{at:#x}, {len:#x}, flags {flags:#x}) = {res}"
+        ));
+    }
     Some(r.unwrap_or_else(|e| {
         set_errno(e);
         libc::MAP_FAILED

@@ -14,6 +14,7 @@ mod fs;
 mod io;
 mod mmap;
 mod open;
+mod remap;
 mod signal;
 
 use std::ffi::{CStr, c_char, c_int};

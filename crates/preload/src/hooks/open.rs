@@ -77,8 +77,15 @@ fn memory_file(bytes: &[u8], flags: c_int) -> Result<c_int, c_int> {
 /// `path` is null or a NUL-terminated string.
 unsafe fn open_ours(path: *const c_char, flags: c_int) -> Option<c_int> {
     // SAFETY: `path` as the caller promises.
-    let (s, _, n) = unsafe { node(path, flags & libc::O_NOFOLLOW == 0) }?;
-    Some(guarded(-1, || ret(open_node(s, n, flags))))
+    let (s, p, n) = unsafe { node(path, flags & libc::O_NOFOLLOW == 0) }?;
+    Some(guarded(-1, || {
+        let r = open_node(s, n, flags);
+        if crate::trace::on() {
+            let res = crate::trace::result(&r);
+            crate::trace::line(format_args!("open({p}, {flags:#x}) = {res}"));
+        }
+        ret(r)
+    }))
 }
 
 macro_rules! open_forms {

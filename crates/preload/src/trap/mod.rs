@@ -27,7 +27,9 @@ mod signal;
 mod vfio;
 
 pub use emulate::{Outcome, emulate_fault, set_enqcmd_pasid};
-pub use registry::{TrapWindow, register, unregister, unregister_range, window_at};
+pub use registry::{
+    TrapWindow, register, relocate, unregister, unregister_range, window_at, windows_in,
+};
 pub use signal::{UNEMULATED_EXIT, install, program_sigaction};
 pub use vfio::VfioBar;
 

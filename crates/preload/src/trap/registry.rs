@@ -124,6 +124,47 @@ pub fn unregister_range(addr: u64, len: u64) -> usize {
     hit.len()
 }
 
+/// The parts of windows inside the `len` bytes at `addr`, as (start, length), in order.
+pub fn windows_in(addr: u64, len: u64) -> Vec<(u64, u64)> {
+    if COUNT.load(Ordering::Acquire) == 0 || len == 0 {
+        return Vec::new();
+    }
+    let end = addr.saturating_add(len);
+    let w = WINDOWS.read().unwrap_or_else(PoisonError::into_inner);
+    let mut out: Vec<(u64, u64)> = w
+        .range(..end)
+        .rev()
+        .take_while(|(b, e)| **b + e.len > addr)
+        .map(|(b, e)| {
+            let lo = (*b).max(addr);
+            (lo, (b + e.len).min(end) - lo)
+        })
+        .collect();
+    out.reverse();
+    out
+}
+
+/// Moves the service of the `len` bytes at `from`, all inside one window, to `to` (where
+/// the caller has just moved the pages), at the same device offsets: `EFAULT` when the range
+/// is not inside one window, `EEXIST` when `to` overlaps another.
+pub fn relocate(from: u64, len: u64, to: u64) -> io::Result<()> {
+    let (base, wlen, inner) =
+        window_at(from).ok_or_else(|| io::Error::from_raw_os_error(libc::EFAULT))?;
+    if from + len > base + wlen || len == 0 {
+        return Err(io::Error::from_raw_os_error(libc::EFAULT));
+    }
+    let skip = from - base;
+    let handler: Arc<dyn MmioHandler> = if skip == 0 {
+        inner
+    } else {
+        Arc::new(Rest { inner, skip })
+    };
+    unregister_range(from, len);
+    // The destination's old pages were replaced by the move.
+    unregister_range(to, len);
+    register(to, len, handler)
+}
+
 /// The window holding `addr`: its start, length and handler.
 pub fn window_at(addr: u64) -> Option<(u64, u64, Arc<dyn MmioHandler>)> {
     let w = WINDOWS.read().unwrap_or_else(PoisonError::into_inner);

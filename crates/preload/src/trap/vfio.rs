@@ -14,6 +14,9 @@ use super::{MmioHandler, PortalStatus, PortalWrite, TrapWindow};
 /// dropped, as a PCI bus answers a request nobody claims.
 pub struct VfioBar {
     map: BarMap,
+    /// The BAR (the region index) and the BAR offset of the mapping's start, for the trace.
+    bar: u64,
+    start: u64,
 }
 
 impl VfioBar {
@@ -22,6 +25,8 @@ impl VfioBar {
     pub fn new(dev: &VfioDevice, offset: u64, len: u64) -> softiommu_iommufd::Result<VfioBar> {
         Ok(VfioBar {
             map: dev.mmap(offset, len)?,
+            bar: offset >> 40,
+            start: offset & ((1 << 40) - 1),
         })
     }
 
@@ -37,19 +42,34 @@ impl MmioHandler for VfioBar {
     fn read(&self, offset: u64, size: usize) -> u64 {
         let mut b = [0u8; 8];
         let n = size.min(8);
-        match self.map.read(offset, &mut b[..n]) {
+        let v = match self.map.read(offset, &mut b[..n]) {
             Ok(()) => u64::from_le_bytes(b),
             Err(_) => u64::MAX,
+        };
+        if crate::trace::on() {
+            let (bar, at) = (self.bar, self.start + offset);
+            crate::trace::line(format_args!("mmio read BAR{bar}+{at:#x} size {n} = {v:#x}"));
         }
+        v
     }
 
     fn write(&self, offset: u64, size: usize, value: u64) {
         let n = size.min(8);
+        if crate::trace::on() {
+            let (bar, at) = (self.bar, self.start + offset);
+            crate::trace::line(format_args!(
+                "mmio write BAR{bar}+{at:#x} size {n} {value:#x}"
+            ));
+        }
         // A store has no answer: one the function refuses is lost, as on the bus.
         let _ = self.map.write(offset, &value.to_le_bytes()[..n]);
     }
 
     fn portal(&self, offset: u64, data: &[u8; 64], how: PortalWrite) -> Option<PortalStatus> {
+        if crate::trace::on() {
+            let (bar, at) = (self.bar, self.start + offset);
+            crate::trace::line(format_args!("mmio {how:?} BAR{bar}+{at:#x} size 64"));
+        }
         Some(match how {
             PortalWrite::Movdir64b => {
                 let _ = self.map.write(offset, data);

@@ -424,6 +424,15 @@ impl<M: AddressSpace> VtdUnit<M> {
     #[cold]
     #[inline(never)]
     fn record(&self, f: &Fault, at: AddressType) {
+        tracing::debug!(
+            target: "vtd",
+            sid = format_args!("{:#06x}", f.request.sid),
+            pasid = ?f.request.pasid,
+            addr = format_args!("{:#x}", f.request.addr),
+            write = f.request.access.write,
+            reason = ?f.reason,
+            "fault recorded"
+        );
         let kind = if f.request.access.write {
             RequestKind::Write
         } else {

@@ -53,6 +53,7 @@ impl<M: AddressSpace> SmmuUnit<M> {
 
     /// Carries out one legal command, and counts it.
     fn execute(&self, inner: &mut Inner, cmd: Command) -> Result<(), Cerror> {
+        tracing::debug!(target: "smmuv3", command = ?cmd, "command queue");
         let caches = self.engine.caches();
         let scope = match cmd {
             Command::CfgiSte(c) => Some(InvalidationScope::Ste {

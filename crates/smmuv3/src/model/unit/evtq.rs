@@ -33,6 +33,7 @@ impl<M: AddressSpace> SmmuUnit<M> {
         let Some(event) = f.event else {
             return f;
         };
+        tracing::debug!(target: "smmuv3", event = ?event, "fault event");
         self.locked(|inner| {
             let stall = event.stall.filter(|_| inner.stalled.len() < self.stall_max);
             let mut e = event;

@@ -30,6 +30,7 @@ impl<M: AddressSpace> SmmuUnit<M> {
     /// module documentation says, with the automatic response sent through the device's
     /// [`super::DeviceSink`].
     pub fn page_request(&self, req: PageRequest) -> PageRequestOutcome {
+        tracing::debug!(target: "smmuv3", request = ?req, "page request");
         let sid = req.dw0.sid();
         let last = req.dw0.last();
         let outcome = self.locked(|inner| self.queue_page_request(inner, &req, last));

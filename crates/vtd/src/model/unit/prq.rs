@@ -34,6 +34,14 @@ impl<M: AddressSpace> VtdUnit<M> {
     /// is answered by the unit itself: Invalid Request after a fault, Success when it was
     /// dropped for lack of room (or its queue entry could not be written).
     pub fn page_request(&self, req: PageRequest) {
+        tracing::debug!(
+            target: "vtd",
+            rid = format_args!("{:#06x}", req.qw0.rid()),
+            pasid = ?req.qw0.pp().then_some(req.qw0.pasid()),
+            addr = format_args!("{:#x}", req.address()),
+            write = req.qw1.wrr(),
+            "page request"
+        );
         let mut inner = self.inner.lock();
         if !inner.regs.ecap().prs() {
             return;

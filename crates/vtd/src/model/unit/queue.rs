@@ -75,6 +75,7 @@ impl<M: AddressSpace> VtdUnit<M> {
             }
             match Descriptor::decode(words, mode, &caps) {
                 Ok(d) => {
+                    tracing::debug!(target: "vtd", descriptor = ?d, "invalidation queue");
                     if !self.apply(regs, tally, d) {
                         // A device-TLB invalidation timed out: ITE stops the queue past it.
                         regs.set_iq_head((head + dsz) % size);
@@ -187,6 +188,14 @@ impl<M: AddressSpace> VtdUnit<M> {
             Descriptor::PageGroupResponse(r) => {
                 let q = r.qw0;
                 let pasid = q.pp().then_some(q.pasid());
+                tracing::debug!(
+                    target: "vtd",
+                    rid = format_args!("{:#06x}", q.rid()),
+                    pasid = ?pasid,
+                    group = r.qw1.prgi(),
+                    code = ?q.rc(),
+                    "page response"
+                );
                 self.send_page_response(q.rid(), pasid, r.qw1.prgi(), q.rc());
             }
             // No interrupt-entry cache and no host permission tables are modelled.
