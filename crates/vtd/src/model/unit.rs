@@ -51,8 +51,8 @@ use crate::regs::{
     Action, AddressType, Cap, Ecap, FaultRecord, InterruptSink, ParamsError, RegisterFile,
     RequestKind, Ttm, VtdParams,
 };
-
 use crate::structs::StructCaps;
+
 pub use vcmd::PasidAllocator;
 
 /// Where the unit's messages to devices go; implemented by the embedder.
@@ -450,6 +450,15 @@ impl<M: AddressSpace> VtdUnit<M> {
     /// set. Returns whether it was recorded. A platform that remaps a request elsewhere (a
     /// VMM forwarding a host fault to a guest's vIOMMU) reports it through this.
     pub fn inject_fault(&self, fault: FaultRecord) -> bool {
+        tracing::debug!(
+            target: "vtd",
+            sid = format_args!("{:#06x}", fault.sid),
+            pasid = ?fault.pasid,
+            addr = format_args!("{:#x}", fault.addr),
+            write = fault.kind == RequestKind::Write,
+            reason = ?FaultReason::from_code(fault.reason),
+            "fault injected"
+        );
         self.inner.lock().regs.record_fault(fault)
     }
 
