@@ -7,6 +7,7 @@
 //! enabled, which the host does when its IOMMU takes the function's page faults): a DMA to
 //! a page the IOMMU lacks then waits for a page request's answer instead of failing.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use softiommu_devices::dsa::desc::COMPLETION_SIZE;
@@ -32,7 +33,7 @@ const WAIT: Duration = Duration::from_secs(2);
 
 /// The guest's driver of one copy engine's device file.
 pub struct GuestDriver {
-    dev: VfioDevice,
+    dev: Arc<VfioDevice>,
     portal: Option<BarMap>,
     /// The WQ and its descriptors block on faults.
     bof: bool,
@@ -51,6 +52,12 @@ impl std::fmt::Debug for GuestDriver {
 impl GuestDriver {
     /// The driver of the engine behind device file `dev` (bound and attached by the VMM).
     pub fn new(dev: VfioDevice) -> GuestDriver {
+        Self::shared(Arc::new(dev))
+    }
+
+    /// The driver of the engine behind device file `dev`, which the VMM keeps too (to
+    /// attach it as the guest's vIOMMU programming asks).
+    pub fn shared(dev: Arc<VfioDevice>) -> GuestDriver {
         GuestDriver {
             dev,
             portal: None,
@@ -67,6 +74,12 @@ impl GuestDriver {
     /// The device file.
     pub fn device(&self) -> &VfioDevice {
         &self.dev
+    }
+
+    /// The device file, for another driver of the same function (a guest's driver loaded
+    /// again, after a reset).
+    pub fn shared_device(&self) -> Arc<VfioDevice> {
+        self.dev.clone()
     }
 
     fn bar0_read(&self, off: u64, n: usize) -> Result<u64> {

@@ -27,6 +27,7 @@ use softiommu_vtd::driver::VtdDriver;
 use softiommu_vtd::model::VtdUnit;
 use softiommu_vtd::regs::{Event, VtdParams};
 
+use crate::nest::HostFaults;
 use crate::{Error, Result};
 
 /// The host's IOMMU.
@@ -77,6 +78,8 @@ pub struct HostRig {
     vf_functions: [Arc<DsaFunction>; 2],
     parent: Arc<MdevParent>,
     parent_dev: DeviceId,
+    /// The VT-d unit's fault records, as the host kernel takes them for the VMMs.
+    vtd_faults: Option<Arc<HostFaults>>,
 }
 
 impl std::fmt::Debug for HostRig {
@@ -105,7 +108,7 @@ impl HostRig {
         let m: Mem = mem.clone();
         let (base, size) = mem.table_range();
         let tables: TableAlloc = Arc::new(PageAlloc::new(m.clone(), base, size)?);
-        let (driver, upstream, page_requests) = unit(kind, &m, &tables)?;
+        let (driver, upstream, page_requests, vtd_faults) = unit(kind, &m, &tables)?;
         let iommu = Arc::new(Iommu::new(m, tables));
         let instance = iommu.add_instance(driver);
         serve_page_requests(Arc::downgrade(&iommu), page_requests, instance)?;
@@ -157,6 +160,7 @@ impl HostRig {
             vf_functions,
             parent,
             parent_dev,
+            vtd_faults,
         })
     }
 
@@ -225,6 +229,13 @@ impl HostRig {
         self.parent_dev
     }
 
+    /// The fault records of a VT-d host's unit, as the host kernel's fault handler takes
+    /// them and hands each to the VMM whose device faulted (`None` on SMMUv3, whose events
+    /// reach users through [`serve_events`](Self::serve_events)).
+    pub fn vtd_faults(&self) -> Option<&Arc<HostFaults>> {
+        self.vtd_faults.as_ref()
+    }
+
     /// The host IOMMU instance the devices sit behind.
     pub fn instance(&self) -> InstanceId {
         self.instance
@@ -285,9 +296,14 @@ fn serve_page_requests(
     Ok(())
 }
 
-/// The driver of a unit, the unit as the functions' upstream, and the signals of its
-/// page-request interrupt.
-type Parts = (Arc<dyn IommuDriver>, Arc<dyn Upstream>, mpsc::Receiver<()>);
+/// The driver of a unit, the unit as the functions' upstream, the signals of its
+/// page-request interrupt, and a VT-d unit's fault records.
+type Parts = (
+    Arc<dyn IommuDriver>,
+    Arc<dyn Upstream>,
+    mpsc::Receiver<()>,
+    Option<Arc<HostFaults>>,
+);
 
 /// The unit of `kind` over host memory `m`, brought up by its driver with `tables`.
 fn unit(kind: IommuKind, m: &Mem, tables: &TableAlloc) -> Result<Parts> {
@@ -305,9 +321,10 @@ fn unit(kind: IommuKind, m: &Mem, tables: &TableAlloc) -> Result<Parts> {
                 .map_err(|e| fail("VT-d unit", &e))?;
             let unit = Arc::new(unit);
             let upstream: Arc<dyn Upstream> = unit.clone();
+            let faults = HostFaults::new(unit.clone());
             let driver = VtdDriver::new(unit, m.clone(), tables.clone())
                 .map_err(|e| fail("VT-d driver", &e))?;
-            (Arc::new(driver), upstream, rx)
+            (Arc::new(driver), upstream, rx, Some(faults))
         }
         IommuKind::Smmuv3 => {
             let irq = Arc::new(move |i: Interrupt| {
@@ -321,7 +338,7 @@ fn unit(kind: IommuKind, m: &Mem, tables: &TableAlloc) -> Result<Parts> {
             let upstream: Arc<dyn Upstream> = unit.clone();
             let driver = SmmuDriver::new(unit, m.clone(), tables.clone())
                 .map_err(|e| fail("SMMUv3 driver", &e))?;
-            (Arc::new(driver), upstream, rx)
+            (Arc::new(driver), upstream, rx, None)
         }
     })
 }

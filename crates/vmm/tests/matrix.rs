@@ -187,3 +187,36 @@ fn every_cell_of_the_seed_is_listed_once_with_its_mechanisms() {
         assert!(cells[i + 1..].iter().all(|b| b != a), "{a:?} twice");
     }
 }
+
+/// A VT-d nested cell: every check holds, the fault reaches the guest's own queue with the
+/// reason its first stage gives, and the host is invalidated no more often than the guest.
+fn vtd_nest(unit: Unit, column: Column, mechanism: Mechanism) {
+    let o = run(unit, IommuKind::Vtd, column, mechanism);
+    assert_eq!(o.verdict, Verdict::Pass, "{o:?}");
+    assert_moved(&o);
+    assert_eq!(o.isolation, "faults");
+    assert_eq!(o.faults, "1 in guest queue (SFS.2)");
+    let c = o.counts;
+    assert!(c.host_invalidations > 0, "{o:?}");
+    assert!(c.host_invalidations <= c.guest_invalidations, "{o:?}");
+}
+
+#[test]
+fn vf_on_vtd_nested_at_its_rid() {
+    vtd_nest(Unit::Vf, Column::Viommu, Mechanism::Nest);
+}
+
+#[test]
+fn vf_on_vtd_nested_at_a_guest_pasid() {
+    vtd_nest(Unit::Vf, Column::ViommuPasid, Mechanism::Nest);
+}
+
+#[test]
+fn mdev_on_vtd_nested_at_its_pasid_of_the_parent() {
+    vtd_nest(Unit::Mdev, Column::Viommu, Mechanism::Nest);
+}
+
+#[test]
+fn mdev_on_vtd_nested_with_the_hosts_pasid() {
+    vtd_nest(Unit::Mdev, Column::ViommuPasid, Mechanism::NestPv);
+}
