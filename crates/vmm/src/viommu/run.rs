@@ -2,7 +2,8 @@
 //! holds exactly what the model has just answered for it. Single-mapping ones are kept per
 //! thread, by the mapping's offset and rights, so that an access the model answers as
 //! before reuses one built then and allocates nothing; the model is still asked every
-//! time.
+//! time. Finding a kept run that covers the answer is inline and only reads; growing or
+//! replacing one is out of line.
 
 use std::cell::RefCell;
 use std::ops::Deref;
