@@ -308,6 +308,18 @@ impl Context {
         if let HwptData::Selftest { iotlb } = data {
             return self.mock_nested(dev, parent, iotlb, pasid, None);
         }
+        self.vtd_nested(dev.id, parent, pasid, data)
+    }
+
+    /// A nested HWPT of VT-d stage-1 `data` over nesting parent `parent` for the core's
+    /// device `dev` (a bound device, or an mdev's parent), attachable at PASIDs if `pasid`.
+    pub(crate) fn vtd_nested(
+        &self,
+        dev: softiommu_core::DeviceId,
+        parent: Arc<Hwpt>,
+        pasid: bool,
+        data: HwptData,
+    ) -> Result<Arc<Hwpt>> {
         let HwptData::VtdS1 {
             flags: s1_flags,
             pgtbl_addr,
@@ -320,7 +332,7 @@ impl Context {
             );
         };
         let iommu = self.host().iommu();
-        let caps = iommu.device_caps(dev.id)?;
+        let caps = iommu.device_caps(dev)?;
         if caps.iommu.family != softiommu_core::Family::Vtd || !caps.iommu.nesting {
             return err(
                 libc::EOPNOTSUPP,
@@ -328,7 +340,7 @@ impl Context {
             );
         }
         let nd = nested::vtd_stage1(
-            iommu.hw_info(dev.id)?,
+            iommu.hw_info(dev)?,
             &parent.domain,
             s1_flags,
             pgtbl_addr,

@@ -16,7 +16,8 @@ use softiommu_core::{DeviceCaps, Rid};
 use softiommu_devices::dsa::{DsaConfig, DsaFunction, Status};
 use softiommu_iommufd::vfio::{MdevParent, VfioDevice, VfioPci};
 use softiommu_iommufd::{
-    Context, HWPT_ALLOC_NEST_PARENT, HWPT_ALLOC_PASID, MAP_FIXED_IOVA, MAP_READABLE, MAP_WRITEABLE,
+    Context, HWPT_ALLOC_DIRTY_TRACKING, HWPT_ALLOC_NEST_PARENT, HWPT_ALLOC_PASID, MAP_FIXED_IOVA,
+    MAP_READABLE, MAP_WRITEABLE,
 };
 
 const RW: u32 = MAP_READABLE | MAP_WRITEABLE | MAP_FIXED_IOVA;
@@ -153,7 +154,23 @@ fn two_users(p: &Platform, pasid: bool) {
     // A HWPT of the mdev's own, through the binary call: made for PASIDs only.
     let alloc = |flags| common::hwpt_alloc(&a.ctx, a.id, a.ioas, flags, 0, &[]);
     if pasid {
-        assert_eq!(alloc(HWPT_ALLOC_NEST_PARENT), Err(libc::EOPNOTSUPP));
+        assert_eq!(alloc(HWPT_ALLOC_DIRTY_TRACKING), Err(libc::EOPNOTSUPP));
+        // On VT-d (a second stage per PASID) a nesting parent for a stage 1 of the user's,
+        // not attachable itself; on SMMUv3 (one per stream, the parent's) none.
+        let family = p
+            .host
+            .iommu()
+            .device_caps(p.devs[0])
+            .expect("caps")
+            .iommu
+            .family;
+        if family == softiommu_core::Family::Vtd {
+            let np = alloc(HWPT_ALLOC_NEST_PARENT).expect("a nesting parent");
+            assert_eq!(attach(&a.dev, None, np), Err(libc::EINVAL));
+            assert_eq!(ops::destroy(&a.ctx, np), Ok(()));
+        } else {
+            assert_eq!(alloc(HWPT_ALLOC_NEST_PARENT), Err(libc::EOPNOTSUPP));
+        }
         let h = alloc(HWPT_ALLOC_PASID).expect("the mdev's HWPT");
         assert_eq!(attach(&a.dev, None, h), Ok(h), "moved onto the HWPT");
         a.own_move();

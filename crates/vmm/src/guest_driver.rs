@@ -2,12 +2,16 @@
 //! through the regions of its VFIO device file, as the guest's accesses to the BARs the
 //! VMM passes through reach it. It brings up one dedicated work queue, tagged with a PASID
 //! or not, stores move descriptors to the WQ's portal and waits on each completion record
-//! in guest memory.
+//! in guest memory. As idxd does, it lets the WQ and its descriptors block on faults when
+//! the engine can (GENCAP) and page requests are on for the function (its PRI capability
+//! enabled, which the host does when its IOMMU takes the function's page faults): a DMA to
+//! a page the IOMMU lacks then waits for a page request's answer instead of failing.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use softiommu_devices::dsa::desc::COMPLETION_SIZE;
-use softiommu_devices::dsa::regs::{self, CmdReg, CmdSts, Command, WqCfgLimits, WqCfgMode};
+use softiommu_devices::dsa::regs::{self, CmdReg, CmdSts, Command, GenCap, WqCfgLimits, WqCfgMode};
 use softiommu_devices::dsa::{CompletionRecord, Descriptor, Status};
 use softiommu_iommufd::vfio::{BarMap, VFIO_PCI_CONFIG_REGION_INDEX, VfioDevice, region_offset};
 use vm_memory::{Bytes, GuestAddress};
@@ -20,13 +24,19 @@ const PCI_COMMAND: u64 = 4;
 const MEMORY_AND_MASTER: u16 = 0x6;
 /// The PASID extended capability's ID.
 const PASID_CAP_ID: u32 = 0x1b;
+/// The PRI extended capability's ID.
+const PRI_CAP_ID: u32 = 0x13;
+/// PRI's control register, from the capability's start (Enable is bit 0).
+const PRI_CONTROL: u64 = 4;
 /// How long a completion record is waited for.
 const WAIT: Duration = Duration::from_secs(2);
 
 /// The guest's driver of one copy engine's device file.
 pub struct GuestDriver {
-    dev: VfioDevice,
+    dev: Arc<VfioDevice>,
     portal: Option<BarMap>,
+    /// The WQ and its descriptors block on faults.
+    bof: bool,
 }
 
 impl std::fmt::Debug for GuestDriver {
@@ -34,6 +44,7 @@ impl std::fmt::Debug for GuestDriver {
         f.debug_struct("GuestDriver")
             .field("dev", &self.dev.name())
             .field("up", &self.portal.is_some())
+            .field("bof", &self.bof)
             .finish()
     }
 }
@@ -41,12 +52,34 @@ impl std::fmt::Debug for GuestDriver {
 impl GuestDriver {
     /// The driver of the engine behind device file `dev` (bound and attached by the VMM).
     pub fn new(dev: VfioDevice) -> GuestDriver {
-        GuestDriver { dev, portal: None }
+        Self::shared(Arc::new(dev))
+    }
+
+    /// The driver of the engine behind device file `dev`, which the VMM keeps too (to
+    /// attach it as the guest's vIOMMU programming asks).
+    pub fn shared(dev: Arc<VfioDevice>) -> GuestDriver {
+        GuestDriver {
+            dev,
+            portal: None,
+            bof: false,
+        }
+    }
+
+    /// Whether the work queue brought up blocks on faults (its descriptors then carry
+    /// block on fault too).
+    pub fn blocks_on_faults(&self) -> bool {
+        self.bof
     }
 
     /// The device file.
     pub fn device(&self) -> &VfioDevice {
         &self.dev
+    }
+
+    /// The device file, for another driver of the same function (a guest's driver loaded
+    /// again, after a reset).
+    pub fn shared_device(&self) -> Arc<VfioDevice> {
+        self.dev.clone()
     }
 
     fn bar0_read(&self, off: u64, n: usize) -> Result<u64> {
@@ -95,27 +128,48 @@ impl GuestDriver {
         }
     }
 
-    /// Turns on the PASID capability's enable bit; `false` when the function has none.
-    fn enable_pasid(&self) -> Result<bool> {
+    /// The offset of extended capability `id`, if the function has it.
+    fn ext_cap(&self, id: u32) -> Result<Option<u64>> {
         let mut at = 0x100u64;
         for _ in 0..48 {
             let h = u32::from(self.config16(at)?) | u32::from(self.config16(at + 2)?) << 16;
-            if h & 0xffff == PASID_CAP_ID {
-                let ctl = self.config16(at + 6)?;
-                self.set_config16(at + 6, ctl | 1)?;
-                return Ok(true);
+            if h & 0xffff == id {
+                return Ok(Some(at));
             }
             at = u64::from(h >> 20);
             if at < 0x100 {
                 break;
             }
         }
-        Ok(false)
+        Ok(None)
+    }
+
+    /// Turns on the PASID capability's enable bit; `false` when the function has none.
+    fn enable_pasid(&self) -> Result<bool> {
+        let Some(at) = self.ext_cap(PASID_CAP_ID)? else {
+            return Ok(false);
+        };
+        let ctl = self.config16(at + 6)?;
+        self.set_config16(at + 6, ctl | 1)?;
+        Ok(true)
+    }
+
+    /// Whether the engine can block on faults and the function's page requests are on.
+    fn can_block_on_faults(&self) -> Result<bool> {
+        let cap = GenCap::from_bits(self.bar0_read(regs::GENCAP, 8)?);
+        if !cap.block_on_fault() {
+            return Ok(false);
+        }
+        Ok(match self.ext_cap(PRI_CAP_ID)? {
+            Some(at) => self.config16(at + PRI_CONTROL)? & 1 == 1,
+            None => false,
+        })
     }
 
     /// Probe and bring-up: memory and bus mastering on, the device reset, WQ 0 dedicated
     /// in group 0 with every engine (its requests tagged with `pasid` if given, the
-    /// function's PASID capability then enabled), device and WQ enabled.
+    /// function's PASID capability then enabled; blocking on faults when the engine can and
+    /// the function's page requests are on), device and WQ enabled.
     pub fn bring_up(&mut self, pasid: Option<u32>) -> Result<()> {
         let c = self.config16(PCI_COMMAND)? | MEMORY_AND_MASTER;
         self.set_config16(PCI_COMMAND, c)?;
@@ -129,7 +183,11 @@ impl GuestDriver {
         self.bar0_write(grpcfg, 1, 8)?;
         self.bar0_write(grpcfg + 32, (1u64 << engines.min(63)) - 1, 8)?;
         let wq = u64::from(t.wqcfg()) * regs::TABLE_MULT;
-        let mut mode = WqCfgMode::new().with_dedicated(true).with_priority(10);
+        self.bof = self.can_block_on_faults()?;
+        let mut mode = WqCfgMode::new()
+            .with_dedicated(true)
+            .with_priority(10)
+            .with_bof(self.bof);
         if let Some(p) = pasid {
             mode = mode.with_pasid_en(true).with_pasid(p);
         }
@@ -148,13 +206,17 @@ impl GuestDriver {
     }
 
     /// Stores a move of `len` bytes from device address `src` to `dst`, its completion
-    /// record at device address `cr`, to WQ 0's portal; does not wait.
+    /// record at device address `cr`, to WQ 0's portal (blocking on faults when the WQ
+    /// does); does not wait.
     pub fn submit_memmove(&self, src: u64, dst: u64, len: u32, cr: u64) -> Result<()> {
         let portal = self
             .portal
             .as_ref()
             .ok_or_else(|| Error::Device("the work queue is not up".into()))?;
-        let d = Descriptor::memmove(src, dst, len).with_completion(cr);
+        let mut d = Descriptor::memmove(src, dst, len).with_completion(cr);
+        if self.bof {
+            d.set_flags(d.flags().with_block_on_fault(true));
+        }
         portal.write(0, &d.to_bytes())?;
         Ok(())
     }

@@ -2,9 +2,12 @@
 //! unit brought up by its driver, with copy engines behind the unit. Two functions of one
 //! engine (00:03.0 and 00:03.1) are bound to VFIO's PCI driver, one for each guest that is
 //! given a whole function; a third (00:04.0), with PASIDs, is taken by the host's mdev
-//! driver, which shares one work queue of it out as mediated devices.
+//! driver, which shares one work queue of it out as mediated devices. The functions speak
+//! ATS and PRI; the unit's page-request interrupt is served by a thread of the host kernel,
+//! which routes each request to the domain's fault handler (an iommufd fault queue).
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak, mpsc};
+use std::time::Duration;
 
 use softiommu_core::{
     DeviceCaps, DeviceDesc, DeviceId, InstanceId, Iommu, IommuDriver, Mem, Rid, TableAlloc,
@@ -12,16 +15,19 @@ use softiommu_core::{
 };
 use softiommu_devices::bus::Upstream;
 use softiommu_devices::dsa::{DsaConfig, DsaFunction};
+use softiommu_devices::pci::AccessSize;
+use softiommu_devices::pci::regs::ext_cap_id;
 use softiommu_iommufd::vfio::{MdevParent, VfioPci};
 use softiommu_iommufd::{Context, Credentials, Host};
 use softiommu_mem::{HostMemory, PageAlloc};
 use softiommu_smmuv3::driver::SmmuDriver;
 use softiommu_smmuv3::model::SmmuUnit;
-use softiommu_smmuv3::regs::SmmuParams;
+use softiommu_smmuv3::regs::{Interrupt, Irq, SmmuParams};
 use softiommu_vtd::driver::VtdDriver;
 use softiommu_vtd::model::VtdUnit;
-use softiommu_vtd::regs::VtdParams;
+use softiommu_vtd::regs::{Event, VtdParams};
 
+use crate::nest::HostFaults;
 use crate::{Error, Result};
 
 /// The host's IOMMU.
@@ -53,6 +59,14 @@ const PASID_BITS: u8 = 20;
 const TABLE_BYTES: u64 = 64 << 20;
 /// Locked memory each user context may charge.
 const MEMLOCK: u64 = 1 << 30;
+/// Outstanding page requests the host allows a function whose PRI it enables.
+const PRI_ALLOCATION: u32 = 32;
+/// How long a function waits for a page group response before it gives up on the request.
+const PAGE_RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+/// PRI's control register (Enable is bit 0) and outstanding allocation, from the
+/// capability's start.
+const PRI_CONTROL: u32 = 4;
+const PRI_ALLOC: u32 = 0xc;
 
 /// A host with its IOMMU, the functions bound to VFIO and the mdev parent.
 pub struct HostRig {
@@ -64,6 +78,8 @@ pub struct HostRig {
     vf_functions: [Arc<DsaFunction>; 2],
     parent: Arc<MdevParent>,
     parent_dev: DeviceId,
+    /// The VT-d unit's fault records, as the host kernel takes them for the VMMs.
+    vtd_faults: Option<Arc<HostFaults>>,
 }
 
 impl std::fmt::Debug for HostRig {
@@ -92,13 +108,14 @@ impl HostRig {
         let m: Mem = mem.clone();
         let (base, size) = mem.table_range();
         let tables: TableAlloc = Arc::new(PageAlloc::new(m.clone(), base, size)?);
-        let (driver, upstream) = unit(kind, &m, &tables)?;
+        let (driver, upstream, page_requests, vtd_faults) = unit(kind, &m, &tables)?;
         let iommu = Arc::new(Iommu::new(m, tables));
         let instance = iommu.add_instance(driver);
+        serve_page_requests(Arc::downgrade(&iommu), page_requests, instance)?;
         let caps = DeviceCaps {
             pasid_bits: PASID_BITS,
-            ats: false,
-            pri: false,
+            ats: true,
+            pri: true,
         };
         let rids = [VF_RIDS[0], VF_RIDS[1], PARENT_RID];
         let devices = rids
@@ -143,6 +160,7 @@ impl HostRig {
             vf_functions,
             parent,
             parent_dev,
+            vtd_faults,
         })
     }
 
@@ -185,6 +203,21 @@ impl HostRig {
             .ok_or_else(|| Error::Host(format!("no function {i} bound to VFIO")))
     }
 
+    /// Turns on PRI in function `i`'s (0 or 1) configuration space, with a page-request
+    /// allocation and a response timeout of two seconds, as the host kernel does when it
+    /// attaches a domain that takes I/O page faults for the function (Linux enables PRI
+    /// with the device's IOPF feature). The guest's driver then finds PRI enabled and lets
+    /// its work queue block on faults.
+    pub fn enable_page_requests(&self, i: usize) -> Result<()> {
+        let f = self.vf_function(i)?;
+        let pri = ext_cap(f, ext_cap_id::PRI)
+            .ok_or_else(|| Error::Host(format!("function {i} has no PRI capability")))?;
+        f.port().set_page_response_timeout(PAGE_RESPONSE_TIMEOUT);
+        f.config_write(pri + PRI_ALLOC, AccessSize::Dword, PRI_ALLOCATION);
+        f.config_write(pri + PRI_CONTROL, AccessSize::Word, 1);
+        Ok(())
+    }
+
     /// The host's mdev driver of the parent function: [`MdevParent::create`] makes an mdev
     /// for a guest.
     pub fn parent(&self) -> &Arc<MdevParent> {
@@ -194,6 +227,13 @@ impl HostRig {
     /// The core's device of the mdev parent function.
     pub fn parent_device(&self) -> DeviceId {
         self.parent_dev
+    }
+
+    /// The fault records of a VT-d host's unit, as the host kernel's fault handler takes
+    /// them and hands each to the VMM whose device faulted (`None` on SMMUv3, whose events
+    /// reach users through [`serve_events`](Self::serve_events)).
+    pub fn vtd_faults(&self) -> Option<&Arc<HostFaults>> {
+        self.vtd_faults.as_ref()
     }
 
     /// The host IOMMU instance the devices sit behind.
@@ -218,33 +258,87 @@ impl HostRig {
     }
 }
 
-/// The unit of `kind` over host memory `m`, brought up by its driver with `tables`: the
-/// driver and the unit as the functions' upstream.
-fn unit(
-    kind: IommuKind,
-    m: &Mem,
-    tables: &TableAlloc,
-) -> Result<(Arc<dyn IommuDriver>, Arc<dyn Upstream>)> {
+/// The offset of extended capability `id` in `f`'s configuration space.
+fn ext_cap(f: &DsaFunction, id: u16) -> Option<u32> {
+    let mut at = 0x100;
+    // A well-formed list visits each dword at most once.
+    for _ in 0..1024 {
+        let h = f.config_read(at, AccessSize::Dword);
+        if h & 0xffff == u32::from(id) {
+            return Some(at);
+        }
+        at = h >> 20;
+        if at < 0x100 {
+            return None;
+        }
+    }
+    None
+}
+
+/// Starts the host kernel's handler of the unit's page-request interrupt: at each signal on
+/// `signals`, the core has the driver take what the unit queued and routes it to the
+/// domains' fault handlers. It ends once the unit (holding the sender) or the core is gone.
+fn serve_page_requests(
+    iommu: Weak<Iommu>,
+    signals: mpsc::Receiver<()>,
+    instance: InstanceId,
+) -> Result<()> {
+    std::thread::Builder::new()
+        .name("host-prq".into())
+        .spawn(move || {
+            while signals.recv().is_ok() {
+                let Some(iommu) = iommu.upgrade() else { return };
+                // A failure here is the host's to log; the device's request times out.
+                let _ = iommu.page_request_event(instance);
+            }
+        })
+        .map_err(|e| Error::Host(format!("no page-request thread: {e}")))?;
+    Ok(())
+}
+
+/// The driver of a unit, the unit as the functions' upstream, the signals of its
+/// page-request interrupt, and a VT-d unit's fault records.
+type Parts = (
+    Arc<dyn IommuDriver>,
+    Arc<dyn Upstream>,
+    mpsc::Receiver<()>,
+    Option<Arc<HostFaults>>,
+);
+
+/// The unit of `kind` over host memory `m`, brought up by its driver with `tables`.
+fn unit(kind: IommuKind, m: &Mem, tables: &TableAlloc) -> Result<Parts> {
     let fail = |what: &str, e: &dyn std::fmt::Display| Error::Host(format!("{what}: {e}"));
+    let (tx, rx) = mpsc::channel::<()>();
+    let tx = parking_lot::Mutex::new(tx);
     Ok(match kind {
         IommuKind::Vtd => {
-            let noop = Arc::new(|_, _, _| {});
-            let unit = VtdUnit::new(VtdParams::default(), m.clone(), noop, Arc::new(|_| {}))
+            let events = Arc::new(move |which, _, _| {
+                if which == Event::PageRequest {
+                    let _ = tx.lock().send(());
+                }
+            });
+            let unit = VtdUnit::new(VtdParams::default(), m.clone(), events, Arc::new(|_| {}))
                 .map_err(|e| fail("VT-d unit", &e))?;
             let unit = Arc::new(unit);
             let upstream: Arc<dyn Upstream> = unit.clone();
+            let faults = HostFaults::new(unit.clone());
             let driver = VtdDriver::new(unit, m.clone(), tables.clone())
                 .map_err(|e| fail("VT-d driver", &e))?;
-            (Arc::new(driver), upstream)
+            (Arc::new(driver), upstream, rx, Some(faults))
         }
         IommuKind::Smmuv3 => {
-            let unit = SmmuUnit::new(SmmuParams::full(), m.clone(), Arc::new(|_| {}))
+            let irq = Arc::new(move |i: Interrupt| {
+                if i.irq == Irq::PriQueue {
+                    let _ = tx.lock().send(());
+                }
+            });
+            let unit = SmmuUnit::new(SmmuParams::full(), m.clone(), irq)
                 .map_err(|e| fail("SMMUv3 unit", &e))?;
             let unit = Arc::new(unit);
             let upstream: Arc<dyn Upstream> = unit.clone();
             let driver = SmmuDriver::new(unit, m.clone(), tables.clone())
                 .map_err(|e| fail("SMMUv3 driver", &e))?;
-            (Arc::new(driver), upstream)
+            (Arc::new(driver), upstream, rx, None)
         }
     })
 }

@@ -20,7 +20,9 @@
 //!   guest driver invalidates after maps, whose guest mappings are mirrored into a
 //!   host IOAS for an assigned device, on each IOTLB invalidation the guest queues.
 //! - [`nest`]: nesting, the guest's own stage-1 configuration given to the host (on
-//!   SMMUv3: its STE as a vSTE through a vIOMMU, with the guest's command queue trapped).
+//!   SMMUv3: its STE as a vSTE through a vIOMMU, with the guest's command queue trapped; on
+//!   VT-d: its first-stage table as a nested HWPT, with the guest's invalidation queue
+//!   trapped, its faults forwarded and PASIDs handed out from the host's space).
 
 pub mod assign;
 mod error;

@@ -5,6 +5,8 @@
 //! so that the engine, given guest IOVAs, moves the guest's bytes; an unmap the guest
 //! invalidates leaves the host, and the engine faults there; one it forgets to invalidate
 //! stays reachable, as behind a stale TLB, and the vIOMMU's checking mode reports it.
+//! A VF's fault there reaches the guest's event queue through the host's fault queue; an
+//! mdev's stays the host's.
 
 #![allow(clippy::unwrap_used)]
 
@@ -36,8 +38,9 @@ fn guest() -> Guest {
     Guest::new(&[(0, 64 << 20)]).unwrap()
 }
 
-/// One cell: maps mirrored, a move, an unmap removed from the host and the move faulting.
-fn cell(g: Guest, mut s: SmmuShadow) {
+/// One cell: maps mirrored, a move, an unmap removed from the host and the move faulting
+/// (for a VF, with the fault in the guest's event queue).
+fn cell(g: Guest, mut s: SmmuShadow, vf: bool) {
     assert_eq!(s.mechanism(), Mechanism::Shadow);
     assert!(s.mirrored().is_empty());
     for (iova, gpa) in [(IOVA_SRC, SRC), (IOVA_DST, DST), (IOVA_CR, CR)] {
@@ -73,16 +76,25 @@ fn cell(g: Guest, mut s: SmmuShadow) {
     assert_eq!((st.host_unmaps, st.errors), (4, 0), "{st:?}");
     assert_eq!(s.mirrored().len(), 8);
     let r = s.memmove(IOVA_SRC, IOVA_DST, LEN as u32, IOVA_CR).unwrap();
-    assert_eq!(
-        (r.status, r.fault_addr),
-        (Status::PageFaultNoBof as u8, IOVA_DST),
-        "{r:?}"
-    );
     assert!(ram(&g, DST, 4 * 4096).iter().all(|&b| b == 0));
-    // The fault was the host's, on its own IOAS: nothing reaches the guest's event queue,
-    // and the mechanism says so.
-    assert!(s.faults().is_empty());
-    assert!(s.undelivered_faults().is_some());
+    assert_eq!(r.fault_addr, IOVA_DST, "{r:?}");
+    if vf {
+        // The VF blocked on the fault; the VMM found the page unmapped in the guest's
+        // tables, put the event in the guest's queue and refused the page request.
+        assert_eq!(r.status, Status::PageFaultIr as u8, "{r:?}");
+        let f = s.faults();
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!((f[0].addr, f[0].pasid), (IOVA_DST, None), "{f:?}");
+        assert_eq!(f[0].reason, "F_TRANSLATION");
+        assert_eq!(s.stats().reported, 1);
+        assert_eq!(s.undelivered_faults(), None);
+    } else {
+        // The mdev's fault was the host's: nothing reaches the guest's event queue, and the
+        // mechanism says so.
+        assert_eq!(r.status, Status::PageFaultNoBof as u8, "{r:?}");
+        assert!(s.faults().is_empty());
+        assert!(s.undelivered_faults().is_some());
+    }
 }
 
 #[test]
@@ -90,7 +102,7 @@ fn a_vf_s_guest_mappings_are_mirrored_on_its_invalidations() {
     let rig = HostRig::smmuv3().unwrap();
     let g = guest();
     let s = SmmuShadow::vf(&rig, &g, 0, TABLES).unwrap();
-    cell(g, s);
+    cell(g, s, true);
 }
 
 #[test]
@@ -99,7 +111,7 @@ fn an_mdev_s_guest_mappings_are_mirrored_into_the_ioas_at_the_parent_s_pasid() {
     let g = guest();
     let s = SmmuShadow::mdev(&rig, &g, TABLES).unwrap();
     assert_eq!(rig.parent().names().len(), 1);
-    cell(g, s);
+    cell(g, s, false);
     assert!(
         rig.parent().names().is_empty(),
         "the mdev went with the assignment"
@@ -142,11 +154,13 @@ fn a_forgotten_invalidation_leaves_the_stale_mapping_and_the_model_reports_it() 
     assert_eq!((report.request.addr, report.cached), (IOVA_DST, DST));
     assert!(report.fresh.is_err(), "{report:?}");
 
-    // Once the guest invalidates, the host mapping goes and the engine faults.
+    // Once the guest invalidates, the host mapping goes and the engine faults; the VMM
+    // finds the page gone from the guest's tables too and reports the fault to the guest.
     domain.sync(&mut owed);
     assert_eq!(s.stats().host_unmaps, 4);
     let r = s.memmove(IOVA_SRC, IOVA_DST, 5, IOVA_CR).unwrap();
-    assert_eq!(r.status, Status::PageFaultNoBof as u8);
+    assert_eq!(r.status, Status::PageFaultIr as u8);
+    assert_eq!(s.faults().len(), 1);
 }
 
 #[test]

@@ -1,6 +1,9 @@
 //! A whole function on VT-d under a guest whose vIOMMU it uses without PASIDs, its
-//! translations shadowed ([`Shadow`]): the guest's domain is mirrored into a host IOAS the
-//! function is attached to, on each IOTLB invalidation the guest queues.
+//! translations shadowed ([`Shadow`]): the guest's domain is mirrored into a host IOAS, on
+//! each IOTLB invalidation the guest queues, and the function is attached to a HWPT over
+//! that IOAS whose page requests go to a fault queue the VMM serves: a page the guest maps
+//! but the host lacks is mirrored on demand, and a DMA to a page the guest does not map is
+//! recorded as a fault in the guest's vIOMMU.
 
 use std::sync::Arc;
 
@@ -13,6 +16,7 @@ use softiommu_vtd::regs::{CAP_REG, Cap, Frcd, VtdParams};
 
 use super::{Assigned, Counts, GuestFault, Mechanism};
 use crate::host::IommuKind;
+use crate::shadow::FaultService;
 use crate::viommu::VtdViommu;
 use crate::{Error, Guest, GuestDriver, HostRig, Result, Shadow};
 
@@ -30,6 +34,8 @@ pub struct VtdShadow {
     driver: GuestDriver,
     /// The VMM's context, which holds the shadow IOAS and the function's binding.
     ctx: Arc<Context>,
+    /// The function's fault queue and the VMM's thread serving it.
+    faults: FaultService,
 }
 
 impl std::fmt::Debug for VtdShadow {
@@ -37,6 +43,7 @@ impl std::fmt::Debug for VtdShadow {
         f.debug_struct("VtdShadow")
             .field("shadow", &self.shadow)
             .field("driver", &self.driver)
+            .field("faults", &self.faults)
             .finish_non_exhaustive()
     }
 }
@@ -44,8 +51,10 @@ impl std::fmt::Debug for VtdShadow {
 impl VtdShadow {
     /// Function `slot` (0 or 1) of `rig`'s engine assigned to `guest`, whose kernel keeps
     /// its vIOMMU tables in guest-physical `tables`: the VMM makes an empty IOAS, a VT-d
-    /// vIOMMU in caching mode trapped by the shadow, binds and attaches the function; the
-    /// guest kernel gives the device a paging domain and its driver brings the WQ up.
+    /// vIOMMU in caching mode trapped by the shadow, binds the function and attaches it to
+    /// a HWPT over the IOAS with a fault queue it serves (the host turning the function's
+    /// page requests on); the guest kernel gives the device a paging domain and its driver
+    /// brings the WQ up, blocking on faults.
     pub fn new(rig: &HostRig, guest: &Guest, slot: usize, tables: (u64, u64)) -> Result<Self> {
         if rig.kind() != IommuKind::Vtd {
             return Err(Error::Host("VT-d shadowing needs a VT-d host".into()));
@@ -55,8 +64,10 @@ impl VtdShadow {
         let params = VtdParams::default();
         let (viommu, shadow) = Shadow::vtd(guest, params, tables, (ctx.clone(), ioas), GUEST_RID)?;
         let dev = rig.vfio().open_device(rig.vf(slot)?)?;
-        dev.bind_iommufd(&ctx)?;
-        dev.attach_pt(ioas)?;
+        let dev_id = dev.bind_iommufd(&ctx)?;
+        let (faults, hwpt) = FaultService::start(&ctx, (dev_id, ioas), shadow.clone())?;
+        dev.attach_pt(hwpt)?;
+        rig.enable_page_requests(slot)?;
         let os = viommu.os();
         let gdev = os.add_device(GUEST_RID, DeviceCaps::default())?;
         let domain = os.core().new_paging(gdev, PagingRequest::default())?;
@@ -70,6 +81,7 @@ impl VtdShadow {
             domain,
             driver,
             ctx,
+            faults,
         })
     }
 
@@ -81,6 +93,17 @@ impl VtdShadow {
     /// The VMM's host context.
     pub fn context(&self) -> &Arc<Context> {
         &self.ctx
+    }
+
+    /// The guest kernel's paging domain of the device (for a kernel that changes its
+    /// tables and forgets to invalidate).
+    pub fn domain(&self) -> &Arc<Domain> {
+        &self.domain
+    }
+
+    /// The guest's vIOMMU (its unit and the guest kernel's driver of it).
+    pub fn viommu(&self) -> &VtdViommu {
+        &self.viommu
     }
 }
 
@@ -120,7 +143,7 @@ impl Assigned for VtdShadow {
     }
 
     /// The fault records of the guest's vIOMMU, read and cleared through its registers as
-    /// the guest's driver does.
+    /// the guest's driver does; each reason by its short name (`SSS.2`).
     fn faults(&mut self) -> Vec<GuestFault> {
         let unit = self.viommu.unit();
         let cap = Cap::from_bits(unit.mmio_read(CAP_REG, 8));
@@ -136,7 +159,7 @@ impl Assigned for VtdShadow {
             }
             unit.mmio_write(at + 8, 8, FRCD_F);
             let reason = match FaultReason::from_code(r.fr()) {
-                Some(f) => f.to_string(),
+                Some(f) => f.name().to_string(),
                 None => format!("fault reason {:#x}", r.fr()),
             };
             out.push(GuestFault {
@@ -154,14 +177,6 @@ impl Assigned for VtdShadow {
             guest_invalidations: s.guest_invalidations,
             host_invalidations: s.host_maps + s.host_unmaps,
         }
-    }
-
-    fn undelivered_faults(&self) -> Option<&str> {
-        Some(
-            "the host's VT-d unit records the fault, but iommufd gives a VMM no \
-             unrecoverable fault of a shadow IOAS, so the guest's vIOMMU never hears of it; \
-             the guest sees it in the completion record only",
-        )
     }
 }
 

@@ -18,7 +18,7 @@ mod run;
 use crate::SmmuShadow;
 use crate::assign::{Assigned, Column, Direct, Mechanism, Unit, VtdShadow};
 use crate::host::IommuKind;
-use crate::nest::SmmuNest;
+use crate::nest::{SmmuNest, nest_vtd};
 use crate::{Error, Guest, HostRig, Result};
 
 pub use run::{Outcome, Verdict, run, run_cell};
@@ -194,17 +194,19 @@ pub fn assign(rig: &HostRig, guest: &Guest, slot: usize, cell: &Cell) -> Result<
             rig.kind().name()
         )));
     }
-    let not_built = || Err(Error::NotBuilt(describe(cell)));
     match (cell.row.unit, cell.column, cell.mechanism, cell.row.iommu) {
         (unit, NoViommu, Mechanism::Direct, _) => {
             Ok(Box::new(Direct::new(rig, guest, unit, slot)?))
         }
         (Vf, Viommu, Shadow, Vtd) => Ok(Box::new(VtdShadow::new(rig, guest, slot, GUEST_TABLES)?)),
-        // VT-d nesting.
-        (Vf, Viommu, Nest, Vtd) => not_built(),
-        (Vf, ViommuPasid, Nest, Vtd) => not_built(),
-        (Mdev, Viommu, Nest, Vtd) => not_built(),
-        (Mdev, ViommuPasid, NestPv, Vtd) => not_built(),
+        // VT-d nesting: a VF at its RID or a guest PASID, an mdev at its PASID of the parent
+        // (the guest's PASID the host's, through the vIOMMU's virtual commands).
+        (unit, Viommu, Nest, Vtd) | (unit @ Vf, ViommuPasid, Nest, Vtd) => {
+            nest_vtd(rig, guest, (unit, slot), cell.column, GUEST_TABLES)
+        }
+        (Mdev, ViommuPasid, NestPv, Vtd) => {
+            nest_vtd(rig, guest, (Mdev, slot), ViommuPasid, GUEST_TABLES)
+        }
         // SMMUv3 shadowing and nesting; an mdev's nesting and guest PASIDs are the host's
         // refusals.
         (Vf, Viommu, Shadow, Smmuv3) => {

@@ -11,6 +11,13 @@
 //! ASID, of everything, or of the device's STE or CDs checks again every page mirrored.
 //! The device, attached to that IOAS (an mdev through its own device file, the host
 //! putting the IOAS at the parent's PASID), reaches what the guest mapped for it.
+//!
+//! A VF is attached to a HWPT over the IOAS with a fault queue the VMM serves: a page
+//! request for a page the guest maps (the shadow was behind) mirrors it on demand; one for
+//! a page the guest does not map has the fault the guest's tables give (F_TRANSLATION for
+//! a missing page, with the guest's StreamID) injected into the guest's event queue. An
+//! mdev cannot be given a fault queue: the host refuses one on an mdev's HWPT, so its
+//! faults stay the host's.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -25,7 +32,7 @@ use softiommu_smmuv3::model::{Request, SmmuUnit};
 use softiommu_smmuv3::regs::SmmuParams;
 use vm_memory::{GuestAddress, GuestMemoryBackend};
 
-use super::ShadowStats;
+use super::{FaultService, PageServer, ShadowStats};
 use crate::assign::{Assigned, Counts, GuestFault, Mechanism};
 use crate::viommu::SmmuViommu;
 use crate::viommu::smmu_guest::SmmuGuestDevice;
@@ -130,6 +137,42 @@ impl Mirror {
     }
 }
 
+/// The VMM's service of the device's page requests: the guest's tables walked through its
+/// vIOMMU's translation engine as the device's request.
+struct Pages {
+    mirror: Arc<Mirror>,
+    unit: Arc<SmmuUnit<Mem>>,
+}
+
+impl PageServer for Pages {
+    /// A translation mirrors the page; a fault's event (when the guest's configuration
+    /// records one) goes into the guest's event queue as the SMMU records its own, never as
+    /// a stall, the device having been answered already.
+    fn serve(&self, addr: u64, write: bool) -> bool {
+        let access = if write { Access::WRITE } else { Access::READ };
+        let req = Request::new(self.mirror.sid, None, addr, access);
+        let walked = self.unit.engine().translate(req);
+        let mut st = self.mirror.st.lock();
+        match walked {
+            Ok(_) => {
+                st.stats.on_demand += 1;
+                self.mirror
+                    .sync_page(&self.unit, &mut st, addr & !(PAGE - 1));
+                true
+            }
+            Err(f) => {
+                st.stats.reported += 1;
+                drop(st);
+                if let Some(mut e) = f.event.filter(|_| f.record) {
+                    e.stall = None;
+                    self.unit.inject_event(&e);
+                }
+                false
+            }
+        }
+    }
+}
+
 impl CommandSink for Mirror {
     fn commands(&self, unit: &SmmuUnit<Mem>, cmds: &[[u64; 2]]) {
         let mut st = self.st.lock();
@@ -161,9 +204,18 @@ const PV_OWNER: u64 = 0x5056_5041_5349_4400;
 /// Where the guest sees its device.
 const GUEST_RID: Rid = Rid::new(0, 0, 3, 0);
 
-/// Why the device's faults do not reach the guest's event queue.
-const UNDELIVERED: &str = "the device's faults are on the host's own IOAS, of which iommufd \
-                           reports nothing to user space";
+/// Why an mdev's faults do not reach the guest's event queue (before the host's refusal).
+const MDEV_UNDELIVERED: &str = "an mdev's DMA is the parent's at a PASID the host gave it, and \
+                                the host gives an mdev's HWPT no fault queue, so its faults \
+                                stay on the host";
+
+/// What the shadow's device is on the host.
+enum Attach {
+    /// A function of the engine bound to VFIO (0 or 1).
+    Vf(usize),
+    /// An mdev of the parent, removed with the assignment.
+    Mdev(Arc<MdevParent>, String),
+}
 
 /// A VF or an mdev assigned to a guest with an SMMUv3 vIOMMU (no PASIDs), its guest's
 /// mappings shadowed into a host IOAS.
@@ -172,10 +224,16 @@ pub struct SmmuShadow {
     mirror: Arc<Mirror>,
     /// The mdev made for the guest, removed with the assignment.
     mdev: Option<(Arc<MdevParent>, String)>,
+    /// The VF's fault queue and the VMM's thread serving it (dropped before the device
+    /// file closes).
+    faults: Option<FaultService>,
+    /// Why the device's faults do not reach the guest, when they do not.
+    undelivered: Option<String>,
 }
 
 impl Drop for SmmuShadow {
     fn drop(&mut self) {
+        self.faults = None;
         self.side.close();
         if let Some((parent, name)) = self.mdev.take() {
             let _ = parent.remove(&name);
@@ -198,7 +256,7 @@ impl SmmuShadow {
     /// behind an SMMUv3 vIOMMU whose kernel keeps its tables in guest-physical `tables`.
     pub fn vf(rig: &HostRig, guest: &Guest, slot: usize, tables: (u64, u64)) -> Result<Self> {
         let file = rig.vfio().open_device(rig.vf(slot)?)?;
-        Self::new(rig, guest, tables, file, None)
+        Self::new(rig, guest, tables, file, Attach::Vf(slot))
     }
 
     /// A new mdev of `rig`'s parent engine (an SMMUv3 host) assigned to `guest` behind an
@@ -214,7 +272,7 @@ impl SmmuShadow {
                 guest,
                 tables,
                 file,
-                Some((parent.clone(), name.clone())),
+                Attach::Mdev(parent.clone(), name.clone()),
             )
         });
         if made.is_err() {
@@ -260,26 +318,27 @@ impl SmmuShadow {
         ))
     }
 
-    /// Device file `file` bound to a new context of the VMM and attached to a new IOAS
-    /// the VMM keeps in step with the guest's mappings; the guest kernel attaches a paging
-    /// domain at the RID and its engine driver brings WQ 0 up.
+    /// Device file `file` bound to a new context of the VMM, with a new IOAS the VMM keeps
+    /// in step with the guest's mappings: a VF attached to a HWPT over it whose faults the
+    /// VMM serves (the host turning the function's page requests on), an mdev to the IOAS
+    /// itself; the guest kernel attaches a paging domain at the RID and its engine driver
+    /// brings WQ 0 up.
     fn new(
         rig: &HostRig,
         guest: &Guest,
         tables: (u64, u64),
         file: VfioDevice,
-        mdev: Option<(Arc<MdevParent>, String)>,
+        attach: Attach,
     ) -> Result<Self> {
         if rig.kind() != IommuKind::Smmuv3 {
             return Err(Error::Host("SMMUv3 shadowing needs an SMMUv3 host".into()));
         }
         let ctx = rig.context();
-        file.bind_iommufd(&ctx)?;
+        let dev_id = file.bind_iommufd(&ctx)?;
         let ioas = ctx.ioas_alloc()?;
-        file.attach_pt(ioas)?;
         let mirror = Arc::new(Mirror {
             guest: guest.clone(),
-            ctx,
+            ctx: ctx.clone(),
             ioas,
             sid: u32::from(GUEST_RID.source_id()),
             st: Mutex::new(State::default()),
@@ -289,8 +348,42 @@ impl SmmuShadow {
             Arc::new(CmdqTrap::new(unit, guest.space(), sink))
         })?;
         viommu.driver().set_tlbi_on_map(true);
+        let pages = Arc::new(Pages {
+            mirror: mirror.clone(),
+            unit: viommu.unit().clone(),
+        });
+        let (faults, undelivered, mdev) = match attach {
+            Attach::Vf(slot) => {
+                let (faults, hwpt) = FaultService::start(&ctx, (dev_id, ioas), pages)?;
+                file.attach_pt(hwpt)?;
+                rig.enable_page_requests(slot)?;
+                (Some(faults), None, None)
+            }
+            Attach::Mdev(parent, name) => {
+                // The attempt shows the host's refusal, which the reason then quotes.
+                let why = match FaultService::start(&ctx, (dev_id, ioas), pages) {
+                    Ok(_) => {
+                        return Err(Error::Host(
+                            "the host gave an mdev's HWPT a fault queue".into(),
+                        ));
+                    }
+                    Err(e) => format!(
+                        "{MDEV_UNDELIVERED} (IOMMU_HWPT_ALLOC with \
+                         IOMMU_HWPT_FAULT_ID_VALID refused: {e})"
+                    ),
+                };
+                file.attach_pt(ioas)?;
+                (None, Some(why), Some((parent, name)))
+            }
+        };
         let side = SmmuGuestDevice::attach(guest, viommu, (GUEST_RID, None), file)?;
-        Ok(SmmuShadow { side, mirror, mdev })
+        Ok(SmmuShadow {
+            side,
+            mirror,
+            mdev,
+            faults,
+            undelivered,
+        })
     }
 
     /// The device as the guest kernel's IOMMU core knows it (in
@@ -357,14 +450,15 @@ impl Assigned for SmmuShadow {
         self.side.memmove((src, dst, len), cr)
     }
 
-    /// What the guest's SMMU driver found in its event queue: never the device's faults
-    /// on the host's IOAS (see [`undelivered_faults`](Assigned::undelivered_faults)).
+    /// What the guest's SMMU driver found in its event queue: a VF's faults the VMM
+    /// injected there; never an mdev's (see
+    /// [`undelivered_faults`](Assigned::undelivered_faults)).
     fn faults(&mut self) -> Vec<GuestFault> {
         self.side.faults()
     }
 
     fn undelivered_faults(&self) -> Option<&str> {
-        Some(UNDELIVERED)
+        self.undelivered.as_deref()
     }
 
     fn counts(&self) -> Counts {

@@ -6,7 +6,11 @@
 //! guest queued is answered by walking the guest's tables (through the unit's translation
 //! engine, which records no fault for it) over the invalidated range and mirroring what it
 //! finds into a host IOAS: guest IOVA to the host memory behind the guest-physical page.
-//! The assigned device, attached to that IOAS, then reaches what the guest mapped for it.
+//! The assigned device, attached to a HWPT over that IOAS, then reaches what the guest
+//! mapped for it. Its page requests for a page the IOAS lacks come to
+//! [`serve`](super::PageServer::serve): the page is walked through the unit as the
+//! device's request, mirrored when the guest maps it, and otherwise the unit records the
+//! fault in the guest's fault recording registers as it records any of its own.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -20,6 +24,7 @@ use softiommu_vtd::model::{Request, VtdUnit};
 use softiommu_vtd::regs::{CAP_REG, Cap, IQA_REG, IQT_REG, VtdParams};
 use vm_memory::{GuestAddress, GuestMemoryBackend};
 
+use super::PageServer;
 use crate::viommu::VtdViommu;
 use crate::{Error, Guest, Result};
 
@@ -38,6 +43,12 @@ pub struct ShadowStats {
     pub host_unmaps: u64,
     /// Host calls that failed (the last failure is kept in [`Shadow::last_error`]).
     pub errors: u64,
+    /// Page requests of the device for a page the guest maps, mirrored on demand (the
+    /// shadow was behind the guest's tables).
+    pub on_demand: u64,
+    /// Page requests of the device for a page the guest does not map (or not for the
+    /// access), reported to the guest's vIOMMU as faults.
+    pub reported: u64,
 }
 
 #[derive(Debug, Default)]
@@ -229,6 +240,31 @@ fn iotlb_range(q0: u64, q1: u64, mamv: u64) -> Option<(u64, u64)> {
     let len = PAGE << am;
     let start = q1 & !0xfff & !(len - 1);
     Some((start, start.saturating_add(len)))
+}
+
+impl PageServer for Shadow {
+    /// The device's request walked through the guest's vIOMMU as the device's DMA would be:
+    /// a translation mirrors the page; a fault is recorded by the unit (unless the guest's
+    /// tables ask it not to be) and refused.
+    fn serve(&self, addr: u64, write: bool) -> bool {
+        let access = if write { Access::WRITE } else { Access::READ };
+        let req = Request {
+            sid: self.sid,
+            pasid: None,
+            addr,
+            access,
+        };
+        let mapped = self.unit.translate(req).is_ok();
+        let mut st = self.state.lock();
+        if !mapped {
+            st.stats.reported += 1;
+            return false;
+        }
+        st.stats.on_demand += 1;
+        let page = addr & !(PAGE - 1);
+        self.sync(&mut st, page, page.saturating_add(PAGE));
+        true
+    }
 }
 
 impl VtdMmio for Shadow {

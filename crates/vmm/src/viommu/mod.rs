@@ -21,7 +21,7 @@ use softiommu_pgtable::Access;
 use vm_memory::iommu::{Error as IommuError, IotlbIterator, IovaRange};
 use vm_memory::{GuestAddress, Permissions, iommu::Iotlb};
 
-use run::{insert, many, single};
+use run::{Mapping, insert, many, single};
 
 pub use guest_os::GuestOs;
 pub use run::Run;
@@ -32,8 +32,8 @@ pub use vtd::{VtdIommu, VtdViommu};
 /// the end of its page; or why it refused.
 type Step = Result<(u64, u64), String>;
 
-/// Translates `[iova, iova + length)` for `access` page by page through `translate`,
-/// merging contiguous runs; a refusal anywhere refuses the whole access.
+/// Translates `[iova, iova + length)` for `access` through `translate`, merging contiguous
+/// runs; a refusal anywhere refuses the whole access.
 fn translate_range(
     iova: GuestAddress,
     length: usize,
@@ -55,28 +55,28 @@ fn translate_range(
         Permissions::Write => &[Access::WRITE],
         Permissions::ReadWrite => &[Access::WRITE, Access::READ],
     };
+    // Page by page (a request at the end of each answer; one when the first answer covers
+    // the access), merging what follows physically into the run being built: a whole page
+    // or more, as the model's extents are kept whole, so the run serves any access in them.
     let mut tlb = Iotlb::new();
-    let mut at = iova.0;
-    // The run being built (a whole page or more: the model's extents are kept whole, so
-    // the run serves any access in them) and whether others came before it.
-    let mut run: Option<(u64, u64, u64, Permissions)> = None;
+    let mut run: Option<Mapping> = None;
     let mut several = false;
+    let mut at = iova.0;
     while at < end {
         let mut step = (at, 0);
         for &kind in kinds {
             step = translate(at, kind).map_err(&fail)?;
         }
-        let (pa, len) = step;
-        let len = len.clamp(1, u64::MAX - at);
-        run = match run {
-            Some((i, p, l, _)) if p.wrapping_add(l) == pa => Some((i, p, l + len, access)),
+        let (pa, len) = (step.0, step.1.clamp(1, u64::MAX - at));
+        match &mut run {
+            Some(r) if r.1.wrapping_add(r.2) == pa => r.2 += len,
             Some(r) => {
-                insert(&mut tlb, r).map_err(&fail)?;
+                insert(&mut tlb, *r).map_err(&fail)?;
                 several = true;
-                Some((at, pa, len, access))
+                *r = (at, pa, len, access);
             }
-            None => Some((at, pa, len, access)),
-        };
+            None => run = Some((at, pa, len, access)),
+        }
         at += len;
     }
     let out = match run {
@@ -92,7 +92,7 @@ fn translate_range(
 
 /// Run `r` from the start of its first 4 KiB page, where input and output share their
 /// offset in it (so that accesses anywhere in the page find the same run).
-fn page_start((iova, pa, len, perm): (u64, u64, u64, Permissions)) -> (u64, u64, u64, Permissions) {
+fn page_start((iova, pa, len, perm): Mapping) -> Mapping {
     let off = iova & 0xfff;
     if pa & 0xfff == off {
         (iova - off, pa - off, len + off, perm)

@@ -2,7 +2,8 @@
 //! holds exactly what the model has just answered for it. Single-mapping ones are kept per
 //! thread, by the mapping's offset and rights, so that an access the model answers as
 //! before reuses one built then and allocates nothing; the model is still asked every
-//! time.
+//! time. Finding a kept run that covers the answer is inline and only reads; growing or
+//! replacing one is out of line.
 
 use std::cell::RefCell;
 use std::ops::Deref;
@@ -40,7 +41,7 @@ struct Kept {
 }
 
 thread_local! {
-    static CACHE: RefCell<Vec<Option<Kept>>> = RefCell::new((0..SLOTS).map(|_| None).collect());
+    static CACHE: RefCell<[Option<Kept>; SLOTS]> = const { RefCell::new([const { None }; SLOTS]) };
 }
 
 /// Adds `m` to `tlb`.
@@ -59,28 +60,46 @@ pub(super) fn many(tlb: Iotlb) -> Run {
 /// thread keeps for `m`'s offset and rights when that run covers `m` (it maps `m`'s range
 /// exactly as `m` does, and vm-memory looks at nothing outside the access), grown by `m`
 /// when it touches it, or is made anew.
+#[inline]
 pub(super) fn single(m: Mapping) -> Result<Run, String> {
     let (iova, pa, len, perm) = m;
     let diff = pa.wrapping_sub(iova);
     let end = iova.saturating_add(len);
     let slot = (diff >> 12) as usize % SLOTS;
+    let kept = CACHE.with(|c| {
+        let c = c.borrow();
+        match &c[slot] {
+            Some(k) if k.diff == diff && k.perm == perm && k.lo <= iova && end <= k.hi => {
+                Some(Run(k.tlb.clone()))
+            }
+            _ => None,
+        }
+    });
+    match kept {
+        Some(run) => Ok(run),
+        None => keep(m, diff, end, slot),
+    }
+}
+
+/// [`single`] when the run kept for `m`'s offset and rights does not cover it: that run
+/// grown by `m` when it touches it and is not in use elsewhere, or a new one kept in its
+/// place.
+#[cold]
+#[inline(never)]
+fn keep(m: Mapping, diff: u64, end: u64, slot: usize) -> Result<Run, String> {
+    let (iova, _, _, perm) = m;
     CACHE.with(|c| {
         let mut c = c.borrow_mut();
         if let Some(k) = &mut c[slot]
             && k.diff == diff
             && k.perm == perm
+            && iova <= k.hi
+            && k.lo <= end
+            && let Some(tlb) = Rc::get_mut(&mut k.tlb)
         {
-            if k.lo <= iova && end <= k.hi {
-                return Ok(Run(k.tlb.clone()));
-            }
-            if iova <= k.hi
-                && k.lo <= end
-                && let Some(tlb) = Rc::get_mut(&mut k.tlb)
-            {
-                insert(tlb, m)?;
-                (k.lo, k.hi) = (k.lo.min(iova), k.hi.max(end));
-                return Ok(Run(k.tlb.clone()));
-            }
+            insert(tlb, m)?;
+            (k.lo, k.hi) = (k.lo.min(iova), k.hi.max(end));
+            return Ok(Run(k.tlb.clone()));
         }
         let mut tlb = Iotlb::new();
         insert(&mut tlb, m)?;
@@ -94,4 +113,53 @@ pub(super) fn single(m: Mapping) -> Result<Run, String> {
         });
         Ok(Run(tlb))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Where `run` sends `iova` for `access`, if it maps it.
+    fn target(run: Run, iova: u64, access: Permissions) -> Option<u64> {
+        let mut it = Iotlb::lookup(run, GuestAddress(iova), 1, access).ok()?;
+        it.next().map(|m| m.base.0)
+    }
+
+    #[test]
+    fn a_run_maps_what_the_model_answered_last() {
+        std::thread::spawn(|| {
+            let r = single((0x1000, 0x5000, 0x1000, Permissions::Read)).unwrap();
+            assert_eq!(target(r, 0x1800, Permissions::Read), Some(0x5800));
+            // The same page answered elsewhere (after an invalidation): the new answer.
+            let r = single((0x1000, 0x9000, 0x1000, Permissions::Read)).unwrap();
+            assert_eq!(target(r, 0x1800, Permissions::Read), Some(0x9800));
+            // Answered with fewer rights: a write is refused.
+            let r = single((0x1000, 0x9000, 0x1000, Permissions::Read)).unwrap();
+            assert_eq!(target(r, 0x1800, Permissions::Write), None);
+            let r = single((0x1000, 0x9000, 0x1000, Permissions::ReadWrite)).unwrap();
+            assert_eq!(target(r, 0x1800, Permissions::Write), Some(0x9800));
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn a_run_in_use_is_left_as_it_was_handed_out() {
+        std::thread::spawn(|| {
+            let held = single((0x1000, 0x5000, 0x1000, Permissions::Read)).unwrap();
+            // The next page follows on: a run that maps it, the one handed out unchanged.
+            let next = single((0x2000, 0x6000, 0x1000, Permissions::Read)).unwrap();
+            assert_eq!(target(next, 0x2000, Permissions::Read), Some(0x6000));
+            assert_eq!(target(held.clone(), 0x2000, Permissions::Read), None);
+            assert_eq!(target(held, 0x1000, Permissions::Read), Some(0x5000));
+            // Once nothing holds it, the kept run grows over both pages.
+            let grown = single((0x1000, 0x5000, 0x1000, Permissions::Read)).unwrap();
+            drop(grown);
+            let r = single((0x3000, 0x7000, 0x1000, Permissions::Read)).unwrap();
+            assert_eq!(target(r.clone(), 0x3000, Permissions::Read), Some(0x7000));
+            assert_eq!(target(r, 0x2000, Permissions::Read), Some(0x6000));
+        })
+        .join()
+        .unwrap();
+    }
 }

@@ -18,4 +18,4 @@ pub use ats::{AtsDisposition, AtsGrant};
 pub use caches::{Caches, IotlbScope};
 pub use stats::{DescriptorCounts, SHARDS, UnitStats};
 pub use translate::{Fault, ModelCaps, Request, StaleTranslation, Translated, TranslationUnit};
-pub use unit::{DeviceMessage, DeviceSink, UnitError, VtdUnit, model_caps};
+pub use unit::{DeviceMessage, DeviceSink, PasidAllocator, UnitError, VtdUnit, model_caps};

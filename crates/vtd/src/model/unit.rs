@@ -30,6 +30,7 @@ mod prq;
 mod queue;
 #[cfg(test)]
 mod tests;
+mod vcmd;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -48,10 +49,11 @@ use crate::desc::ResponseCode;
 use crate::fault::FaultReason;
 use crate::regs::{
     Action, AddressType, Cap, Ecap, FaultRecord, InterruptSink, ParamsError, RegisterFile,
-    RequestKind, Ttm, VCMD_ALLOC_PASID, VCMD_FREE_PASID, VCMD_NULL, VCMD_SC_INVALID_PASID,
-    VCMD_SC_NO_PASID, VCMD_SC_SUCCESS, VCMD_SC_UNDEFINED, VtdParams,
+    RequestKind, Ttm, VtdParams,
 };
 use crate::structs::StructCaps;
+
+pub use vcmd::PasidAllocator;
 
 /// Where the unit's messages to devices go; implemented by the embedder.
 ///
@@ -208,6 +210,8 @@ struct Inner {
     tally: InvalidationTally,
     /// Room for the actions of one register write, kept so that a write allocates nothing.
     actions: Vec<Action>,
+    /// The platform's PASID allocator that virtual commands use in place of `pasids`.
+    allocator: Option<Arc<dyn PasidAllocator>>,
 }
 
 /// The translation mode the last SRTP latched (GSTS.RTPS), as `VtdUnit::mode` holds it.
@@ -285,6 +289,7 @@ impl<M: AddressSpace + Clone> VtdUnit<M> {
                 pasids,
                 tally: InvalidationTally::default(),
                 actions: Vec::new(),
+                allocator: None,
             }),
             engine,
             mem,
@@ -358,41 +363,6 @@ impl<M: AddressSpace> VtdUnit<M> {
             | Action::PageRequestHeadWritten(_)
             | Action::FaultStatusCleared(_) => {}
         }
-    }
-
-    /// A virtual command: Allocate PASID hands out the lowest free PASID above 0, Free PASID
-    /// returns one.
-    fn virtual_command(&self, inner: &mut Inner, cmd: u8, operand: u64) {
-        let (sc, result) = match cmd {
-            VCMD_NULL => (VCMD_SC_SUCCESS, 0),
-            VCMD_ALLOC_PASID => {
-                let free = inner.pasids.iter().enumerate().find_map(|(i, w)| {
-                    // PASID 0 is never handed out (it is the usual RID_PASID).
-                    let w = if i == 0 { *w | 1 } else { *w };
-                    (w != u64::MAX).then(|| i * 64 + (!w).trailing_zeros() as usize)
-                });
-                match free {
-                    Some(p) => {
-                        inner.pasids[p / 64] |= 1 << (p % 64);
-                        (VCMD_SC_SUCCESS, p as u64)
-                    }
-                    None => (VCMD_SC_NO_PASID, 0),
-                }
-            }
-            VCMD_FREE_PASID => {
-                let p = usize::try_from(operand).unwrap_or(usize::MAX);
-                let in_range = p >> self.pasid_bits == 0;
-                match inner.pasids.get_mut(p / 64) {
-                    Some(w) if in_range && p != 0 && *w & 1 << (p % 64) != 0 => {
-                        *w &= !(1 << (p % 64));
-                        (VCMD_SC_SUCCESS, 0)
-                    }
-                    _ => (VCMD_SC_INVALID_PASID, 0),
-                }
-            }
-            _ => (VCMD_SC_UNDEFINED, 0),
-        };
-        inner.regs.complete_virtual_command(sc, result);
     }
 
     /// Translates one untranslated DMA request. A fault that is to be recorded goes into the
@@ -472,6 +442,24 @@ impl<M: AddressSpace> VtdUnit<M> {
             .lock()
             .regs
             .record_fault(fault_record(f, kind, at));
+    }
+
+    /// Records `fault` in the fault recording registers as the unit records a fault of its
+    /// own: in the next record, raising the fault event when it is the first pending one,
+    /// dropped (setting FSTS.PFO) when that record is still in use, and dropped while PFO is
+    /// set. Returns whether it was recorded. A platform that remaps a request elsewhere (a
+    /// VMM forwarding a host fault to a guest's vIOMMU) reports it through this.
+    pub fn inject_fault(&self, fault: FaultRecord) -> bool {
+        tracing::debug!(
+            target: "vtd",
+            sid = format_args!("{:#06x}", fault.sid),
+            pasid = ?fault.pasid,
+            addr = format_args!("{:#x}", fault.addr),
+            write = fault.kind == RequestKind::Write,
+            reason = ?FaultReason::from_code(fault.reason),
+            "fault injected"
+        );
+        self.inner.lock().regs.record_fault(fault)
     }
 
     /// Turns the checking mode on or off: every IOTLB hit is compared with a fresh walk.

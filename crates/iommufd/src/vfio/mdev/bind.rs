@@ -7,14 +7,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use parking_lot::Mutex;
-use softiommu_core::DeviceId;
+use softiommu_core::{DeviceId, Family};
 
 use super::dma::SoftLink;
 use crate::access::{ACCESS_NEEDS_PIN_PAGES, Access};
 use crate::context::Context;
 use crate::error::{Error, Result, err};
 use crate::host::Host;
-use crate::hwpt::{HWPT_ALLOC_PASID, Hwpt};
+use crate::hwpt::{HWPT_ALLOC_NEST_PARENT, HWPT_ALLOC_PASID, Hwpt};
 use crate::objects::Object;
 
 /// How an mdev's DMA reaches its user's memory.
@@ -176,9 +176,12 @@ impl Context {
         Ok(pt_id)
     }
 
-    /// `IOMMU_HWPT_ALLOC` for bound mdev `m`: a paging HWPT over IOAS `pt_id` for the
-    /// parent's PASID (only [`HWPT_ALLOC_PASID`], else `EOPNOTSUPP`; no driver data). An mdev
-    /// copying through an access has no domain (`ENOENT`, as it is no device of the core).
+    /// `IOMMU_HWPT_ALLOC` for bound mdev `m`, for the parent's PASID: a paging HWPT over
+    /// IOAS `pt_id` (flags [`HWPT_ALLOC_PASID`] and, on VT-d, [`HWPT_ALLOC_NEST_PARENT`]; no
+    /// driver data), or a nested one of VT-d stage-1 data over a nesting-parent HWPT `pt_id` (VT-d
+    /// has one second stage per PASID, so each mdev may nest over a parent of its own);
+    /// other flags or data are `EOPNOTSUPP`. An mdev copying through an access has no domain
+    /// (`ENOENT`, as it is no device of the core).
     pub(crate) fn mdev_hwpt_alloc(
         &self,
         m: &MdevBinding,
@@ -186,20 +189,53 @@ impl Context {
         flags: u32,
         data: crate::hwpt::HwptData,
     ) -> Result<u32> {
+        use crate::hwpt::HwptData;
         m.link.check_alive()?;
         let LinkKind::Pasid { parent, .. } = &m.link.kind else {
             return err(libc::ENOENT, "the mdev copies through an access");
         };
-        if flags & !HWPT_ALLOC_PASID != 0 || data != crate::hwpt::HwptData::None {
-            return err(
-                libc::EOPNOTSUPP,
-                "an mdev's HWPT is a paging one for PASIDs",
-            );
-        }
-        let ioas = self
-            .ioas(pt_id)
-            .map_err(|_| Error::new(libc::EINVAL, "an mdev's HWPT is made over an IOAS"))?;
-        let hwpt = Hwpt::new_for(self, ioas, *parent, flags, false)?;
+        let hwpt = match (self.object(pt_id), data) {
+            (Ok(Object::Hwpt(over)), HwptData::VtdS1 { .. }) => {
+                if flags & !HWPT_ALLOC_PASID != 0 {
+                    return err(libc::EOPNOTSUPP, "a nested HWPT takes no flags but PASID");
+                }
+                if over.auto || !over.is_nest_parent() {
+                    return err(
+                        libc::EINVAL,
+                        "the parent must be a HWPT allocated as a nesting parent",
+                    );
+                }
+                self.vtd_nested(*parent, over, flags & HWPT_ALLOC_PASID != 0, data)?
+            }
+            (Ok(Object::Ioas(ioas)), HwptData::None) => {
+                if flags & !(HWPT_ALLOC_PASID | HWPT_ALLOC_NEST_PARENT) != 0 {
+                    return err(
+                        libc::EOPNOTSUPP,
+                        "an mdev's HWPT is a paging one for PASIDs, or a nesting parent",
+                    );
+                }
+                let family = self.host().iommu().device_caps(*parent)?.iommu.family;
+                if flags & HWPT_ALLOC_NEST_PARENT != 0 && family != Family::Vtd {
+                    return err(
+                        libc::EOPNOTSUPP,
+                        "only VT-d has a second stage per PASID: an mdev cannot nest here",
+                    );
+                }
+                Hwpt::new_for(self, ioas, *parent, flags, false)?
+            }
+            (Ok(Object::Ioas(_) | Object::Hwpt(_)), _) => {
+                return err(
+                    libc::EOPNOTSUPP,
+                    "an mdev's HWPT is a paging one, or nests VT-d stage-1 data",
+                );
+            }
+            _ => {
+                return err(
+                    libc::EINVAL,
+                    "an mdev's HWPT is made over an IOAS or a HWPT",
+                );
+            }
+        };
         self.insert(Object::Hwpt(hwpt))
     }
 

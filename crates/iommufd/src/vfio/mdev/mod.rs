@@ -232,6 +232,16 @@ impl MdevParent {
         }
     }
 
+    /// The parent's PASID mdev `name` uses (`None` for one copying in software; `ENODEV` if
+    /// there is none), for a VMM that hands it to the mdev's guest.
+    pub fn pasid_of(&self, name: &str) -> Result<Option<u32>> {
+        let mdevs = self.mdevs.lock();
+        match mdevs.iter().find(|m| m.name == name) {
+            Some(m) => Ok(m.pasid),
+            None => err(libc::ENODEV, "no such mdev"),
+        }
+    }
+
     /// Pages the software mdev `name` holds pinned through its access (0 for a PASID one).
     pub fn pinned_pages(&self, name: &str) -> Result<usize> {
         let mdevs = self.mdevs.lock();

@@ -546,6 +546,93 @@ fn virtual_commands_allocate_and_free_pasids() {
     assert_eq!(vcmd(9, 0), (1, 0), "undefined");
 }
 
+/// A platform allocator handing out PASIDs from a list and taking back only those.
+struct ListAllocator(Mutex<(Vec<u32>, Vec<u32>)>);
+
+impl PasidAllocator for ListAllocator {
+    fn alloc(&self) -> Option<u32> {
+        let mut s = self.0.lock();
+        let p = s.0.pop()?;
+        s.1.push(p);
+        Some(p)
+    }
+
+    fn free(&self, pasid: u32) -> bool {
+        let mut s = self.0.lock();
+        match s.1.iter().position(|&p| p == pasid) {
+            Some(i) => {
+                s.1.remove(i);
+                s.0.push(pasid);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+#[test]
+fn virtual_commands_take_pasids_from_the_platform_allocator() {
+    let params = VtdParams {
+        virtual_command: true,
+        pasid_bits: 8,
+        ..VtdParams::default()
+    };
+    let rig = Rig::new(params);
+    // 0x1ff is wider than 8 bits: given back and reported as none left.
+    let list = Arc::new(ListAllocator(Mutex::new((vec![0x42, 0x1ff], vec![]))));
+    rig.unit.set_pasid_allocator(Some(list.clone()));
+    let vcmd = |cmd: u64, oa: u64| {
+        rig.unit.mmio_write(VCMD_REG, 8, oa << 16 | cmd);
+        rig.unit.mmio_read(VCRSP_REG, 8)
+    };
+    // VCRSP known answers: RSLT in 63:16, SC in 7:1, IP (bit 0) clear.
+    assert_eq!(vcmd(1, 0), 16 << 1, "a PASID beyond the width");
+    assert_eq!(list.0.lock().0, vec![0x42, 0x1ff], "given back");
+    list.0.lock().0.retain(|&p| p != 0x1ff);
+    assert_eq!(vcmd(1, 0), 0x42 << 16, "the platform's PASID");
+    assert_eq!(vcmd(1, 0), 16 << 1, "none left");
+    assert_eq!(vcmd(2, 0x43), 16 << 1, "not handed out");
+    assert_eq!(vcmd(2, 0x1_0000), 16 << 1, "beyond the width, not asked");
+    assert_eq!(vcmd(2, 0x42), 0);
+    assert_eq!(list.0.lock().1, Vec::<u32>::new());
+    // Without the allocator the unit's own space answers again.
+    rig.unit.set_pasid_allocator(None);
+    assert_eq!(vcmd(1, 0), 1 << 16);
+}
+
+#[test]
+fn an_injected_fault_is_recorded_as_the_units_own() {
+    let params = VtdParams {
+        fault_records: 2,
+        ..VtdParams::default()
+    };
+    let rig = Rig::new(params);
+    let fault = |addr: u64| FaultRecord {
+        sid: SID,
+        addr,
+        reason: 0x5b,
+        kind: RequestKind::Write,
+        at: AddressType::Untranslated,
+        pasid: Some(7),
+        privileged: false,
+        execute: false,
+    };
+    assert!(rig.unit.inject_fault(fault(0x7000_1234)));
+    assert_eq!(rig.unit.mmio_read(FRCD_REG, 8), 0x7000_1000);
+    // F, T1 = 0 (write), PV 7, FR 5Bh, PP, SID: known answer of the high word.
+    assert_eq!(
+        rig.unit.mmio_read(FRCD_REG + 8, 8),
+        1 << 63 | 7 << 40 | 0x5b << 32 | 1 << 31 | u64::from(SID)
+    );
+    assert_eq!(rig.unit.mmio_read(FSTS_REG, 4) & 2, 2, "PPF");
+    assert_eq!(rig.irqs.lock().len(), 1, "the fault event");
+    assert!(rig.unit.inject_fault(fault(0x8000_0000)));
+    // Both records in use: the third sets PFO and is dropped.
+    assert!(!rig.unit.inject_fault(fault(0x9000_0000)));
+    assert_eq!(rig.unit.mmio_read(FSTS_REG, 4) & 3, 3, "PFO and PPF");
+    assert_eq!(rig.unit.mmio_read(FRCD_REG + 16, 8), 0x8000_0000);
+}
+
 /// Random descriptors, biased towards valid types and sparse fields.
 fn descriptor() -> impl Strategy<Value = [u64; 4]> {
     let sparse = (0u64..12, any::<u64>(), any::<u64>()).prop_map(|(ty, a, b)| {
