@@ -12,12 +12,12 @@
 //! The device, attached to that IOAS (an mdev through its own device file, the host
 //! putting the IOAS at the parent's PASID), reaches what the guest mapped for it.
 //!
-//! A VF is attached to a HWPT over the IOAS with a fault queue the VMM serves: a page
-//! request for a page the guest maps (the shadow was behind) mirrors it on demand; one for
-//! a page the guest does not map has the fault the guest's tables give (F_TRANSLATION for
-//! a missing page, with the guest's StreamID) injected into the guest's event queue. An
-//! mdev cannot be given a fault queue: the host refuses one on an mdev's HWPT, so its
-//! faults stay the host's.
+//! The device is attached to a HWPT over the IOAS with a fault queue the VMM serves (an
+//! mdev's made for PASIDs, the host attaching it at the mdev's PASID of the parent and
+//! turning the parent's PRI on): a page request for a page the guest maps (the shadow was
+//! behind) mirrors it on demand; one for a page the guest does not map has the fault the
+//! guest's tables give (F_TRANSLATION for a missing page, with the guest's StreamID)
+//! injected into the guest's event queue.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -204,11 +204,6 @@ const PV_OWNER: u64 = 0x5056_5041_5349_4400;
 /// Where the guest sees its device.
 const GUEST_RID: Rid = Rid::new(0, 0, 3, 0);
 
-/// Why an mdev's faults do not reach the guest's event queue (before the host's refusal).
-const MDEV_UNDELIVERED: &str = "an mdev's DMA is the parent's at a PASID the host gave it, and \
-                                the host gives an mdev's HWPT no fault queue, so its faults \
-                                stay on the host";
-
 /// What the shadow's device is on the host.
 enum Attach {
     /// A function of the engine bound to VFIO (0 or 1).
@@ -224,11 +219,9 @@ pub struct SmmuShadow {
     mirror: Arc<Mirror>,
     /// The mdev made for the guest, removed with the assignment.
     mdev: Option<(Arc<MdevParent>, String)>,
-    /// The VF's fault queue and the VMM's thread serving it (dropped before the device
+    /// The device's fault queue and the VMM's thread serving it (dropped before the device
     /// file closes).
     faults: Option<FaultService>,
-    /// Why the device's faults do not reach the guest, when they do not.
-    undelivered: Option<String>,
 }
 
 impl Drop for SmmuShadow {
@@ -319,9 +312,9 @@ impl SmmuShadow {
     }
 
     /// Device file `file` bound to a new context of the VMM, with a new IOAS the VMM keeps
-    /// in step with the guest's mappings: a VF attached to a HWPT over it whose faults the
-    /// VMM serves (the host turning the function's page requests on), an mdev to the IOAS
-    /// itself; the guest kernel attaches a paging domain at the RID and its engine driver
+    /// in step with the guest's mappings: the device attached to a HWPT over it whose faults
+    /// the VMM serves (for a VF the host turning the function's page requests on; for an
+    /// mdev a HWPT for PASIDs, the host's mdev driver turning the parent's on); the guest kernel attaches a paging domain at the RID and its engine driver
     /// brings WQ 0 up.
     fn new(
         rig: &HostRig,
@@ -352,37 +345,21 @@ impl SmmuShadow {
             mirror: mirror.clone(),
             unit: viommu.unit().clone(),
         });
-        let (faults, undelivered, mdev) = match attach {
-            Attach::Vf(slot) => {
-                let (faults, hwpt) = FaultService::start(&ctx, (dev_id, ioas), pages)?;
-                file.attach_pt(hwpt)?;
-                rig.enable_page_requests(slot)?;
-                (Some(faults), None, None)
-            }
-            Attach::Mdev(parent, name) => {
-                // The attempt shows the host's refusal, which the reason then quotes.
-                let why = match FaultService::start(&ctx, (dev_id, ioas), pages) {
-                    Ok(_) => {
-                        return Err(Error::Host(
-                            "the host gave an mdev's HWPT a fault queue".into(),
-                        ));
-                    }
-                    Err(e) => format!(
-                        "{MDEV_UNDELIVERED} (IOMMU_HWPT_ALLOC with \
-                         IOMMU_HWPT_FAULT_ID_VALID refused: {e})"
-                    ),
-                };
-                file.attach_pt(ioas)?;
-                (None, Some(why), Some((parent, name)))
-            }
+        let (flags, slot, mdev) = match attach {
+            Attach::Vf(slot) => (0, Some(slot), None),
+            Attach::Mdev(parent, name) => (HWPT_ALLOC_PASID, None, Some((parent, name))),
         };
+        let (faults, hwpt) = FaultService::start(&ctx, (dev_id, ioas), flags, pages)?;
+        file.attach_pt(hwpt)?;
+        if let Some(slot) = slot {
+            rig.enable_page_requests(slot)?;
+        }
         let side = SmmuGuestDevice::attach(guest, viommu, (GUEST_RID, None), file)?;
         Ok(SmmuShadow {
             side,
             mirror,
             mdev,
-            faults,
-            undelivered,
+            faults: Some(faults),
         })
     }
 
@@ -450,15 +427,10 @@ impl Assigned for SmmuShadow {
         self.side.memmove((src, dst, len), cr)
     }
 
-    /// What the guest's SMMU driver found in its event queue: a VF's faults the VMM
-    /// injected there; never an mdev's (see
-    /// [`undelivered_faults`](Assigned::undelivered_faults)).
+    /// What the guest's SMMU driver found in its event queue: the faults the VMM injected
+    /// there.
     fn faults(&mut self) -> Vec<GuestFault> {
         self.side.faults()
-    }
-
-    fn undelivered_faults(&self) -> Option<&str> {
-        self.undelivered.as_deref()
     }
 
     fn counts(&self) -> Counts {

@@ -30,6 +30,8 @@ pub(crate) enum Backend {
         pasid: u32,
         /// Cleared when the mdev is removed: its PASID may be another's by then.
         alive: Arc<AtomicBool>,
+        /// Whether its descriptors block on faults (its PASID's HWPT has a fault queue).
+        faults: Arc<super::MdevFaults>,
     },
     /// On the virtual engine, whose DMA port copies through the mdev's access.
     Soft,
@@ -132,6 +134,7 @@ impl MdevFunction {
                 wq,
                 pasid,
                 alive,
+                faults,
             } => {
                 // Only the unlimited and limited portals of the one WQ exist.
                 if off >= 2 * 0x1000 || !alive.load(Ordering::Acquire) || !self.wq_takes_stores() {
@@ -140,7 +143,11 @@ impl MdevFunction {
                 // The parent's interrupts are the host's: the mdev raises its own below.
                 let mut desc = Descriptor::from_bytes(bytes);
                 let rci = desc.flags().rci();
-                desc.set_flags(desc.flags().with_rci(false));
+                desc.set_flags(
+                    desc.flags()
+                        .with_rci(false)
+                        .with_block_on_fault(faults.on()),
+                );
                 let enq = Enqcmd {
                     pasid: *pasid,
                     privileged: false,

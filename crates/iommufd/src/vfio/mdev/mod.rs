@@ -4,6 +4,10 @@
 //! of the parent, which the mdev's binding attaches to its user's IOAS or HWPT; the mdev's
 //! descriptors go to that WQ tagged with the PASID. Without PASIDs, each mdev's descriptors
 //! run on its own virtual engine with its DMA copied in software through an access.
+//!
+//! An mdev's PASID may be attached to a HWPT with a fault queue: the parent driver then
+//! turns the parent's PRI on and submits the mdev's descriptors blocking on faults, so a
+//! fault at the mdev's PASID becomes a page request the core routes to that queue.
 
 mod bind;
 mod dma;
@@ -14,9 +18,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 use softiommu_core::{DeviceId, GroupId};
-use softiommu_devices::dsa::regs::{self, CmdReg, CmdSts, Command, WqCfgLimits, WqCfgMode};
+use softiommu_devices::dsa::regs::{self, CmdReg, CmdSts, Command, GenCap, WqCfgLimits, WqCfgMode};
 use softiommu_devices::dsa::{DmaPort, DsaFunction};
 use softiommu_devices::pci::AccessSize;
+use softiommu_devices::pci::regs::ext_cap_id;
 
 use bind::LinkKind;
 pub(crate) use bind::MdevBinding;
@@ -30,6 +35,45 @@ use function::{Backend, MdevFunction};
 
 /// The parent's WQ the mdevs share.
 const PARENT_WQ: u32 = 0;
+/// Outstanding page requests the parent driver allows the parent when it turns PRI on.
+const PRI_ALLOCATION: u32 = 32;
+/// PRI's control register (Enable is bit 0) and outstanding allocation.
+const PRI_CONTROL: u32 = 4;
+const PRI_ALLOC: u32 = 0xc;
+
+/// Whether one mdev's descriptors block on faults, and the parent's PRI they need.
+pub(crate) struct MdevFaults {
+    parent: Arc<DsaFunction>,
+    on: AtomicBool,
+}
+
+impl MdevFaults {
+    /// Turns the parent's PRI on (once for all its mdevs) and the mdev's descriptors to
+    /// blocking on faults; `false` if the parent has no PRI capability.
+    pub(crate) fn turn_on(&self) -> bool {
+        let f = &*self.parent;
+        let Some(pri) = find_ext_cap(f, ext_cap_id::PRI) else {
+            return false;
+        };
+        let ctl = f.config_read(pri + PRI_CONTROL, AccessSize::Word);
+        if ctl & 1 == 0 {
+            f.config_write(pri + PRI_ALLOC, AccessSize::Dword, PRI_ALLOCATION);
+            f.config_write(pri + PRI_CONTROL, AccessSize::Word, ctl | 1);
+        }
+        self.on.store(true, Ordering::Release);
+        true
+    }
+
+    /// The mdev's descriptors no longer block on faults (the parent's PRI stays on).
+    pub(crate) fn turn_off(&self) {
+        self.on.store(false, Ordering::Release);
+    }
+
+    /// Whether the mdev's descriptors block on faults.
+    pub(crate) fn on(&self) -> bool {
+        self.on.load(Ordering::Acquire)
+    }
+}
 /// Owner cookies of host drivers, apart from the contexts'.
 static NEXT_OWNER: AtomicU64 = AtomicU64::new(1 << 62);
 
@@ -137,7 +181,9 @@ impl MdevParent {
         w(grpcfg, &1u64.to_le_bytes());
         w(grpcfg + 32, &((1u64 << engines) - 1).to_le_bytes());
         let wq = u64::from(t.wqcfg()) * regs::TABLE_MULT;
-        let mode = WqCfgMode::new().with_priority(10);
+        // Descriptors block on faults only when their mdev's PASID has a fault queue.
+        let bof = GenCap::from_bits(r64(regs::GENCAP)).block_on_fault();
+        let mode = WqCfgMode::new().with_priority(10).with_bof(bof);
         let limits = WqCfgLimits::new()
             .with_max_xfer_shift(21)
             .with_max_batch_shift(5);
@@ -157,6 +203,10 @@ impl MdevParent {
         let name = format!("{:08x}-0000-4000-8000-{:012x}", self.rid, n);
         let cfg = *self.function.dsa().config();
         let alive = Arc::new(AtomicBool::new(true));
+        let faults = Arc::new(MdevFaults {
+            parent: self.function.clone(),
+            on: AtomicBool::new(false),
+        });
         let (backend, dma, link, pasid, soft): (Backend, Arc<dyn DmaPort>, _, _, _) = if self.pasid
         {
             let pasid = host
@@ -168,6 +218,7 @@ impl MdevParent {
                 wq: PARENT_WQ,
                 pasid,
                 alive: alive.clone(),
+                faults: faults.clone(),
             };
             let port = Arc::new(PasidPort {
                 inner: self.function.port().clone(),
@@ -210,6 +261,7 @@ impl MdevParent {
             mdev: Some(MdevLink {
                 kind: link,
                 alive: alive.clone(),
+                faults,
             }),
         });
         self.mdevs.lock().push(Mdev {
@@ -281,18 +333,26 @@ impl Drop for MdevParent {
 
 /// Sets the enable bit of the function's PASID capability; `false` if it has none.
 fn enable_pasid(f: &dyn PciFunction) -> bool {
+    let Some(at) = find_ext_cap(f, ext_cap_id::PASID) else {
+        return false;
+    };
+    let ctl = f.config_read(at + 6, AccessSize::Word);
+    f.config_write(at + 6, AccessSize::Word, ctl | 1);
+    true
+}
+
+/// Where the function's extended capability `id` is, if it has one.
+fn find_ext_cap(f: &dyn PciFunction, id: u16) -> Option<u32> {
     let mut at = 0x100u32;
     for _ in 0..48 {
         let h = f.config_read(at, AccessSize::Dword);
-        if h & 0xffff == 0x1b {
-            let ctl = f.config_read(at + 6, AccessSize::Word);
-            f.config_write(at + 6, AccessSize::Word, ctl | 1);
-            return true;
+        if h & 0xffff == u32::from(id) {
+            return Some(at);
         }
         at = h >> 20;
         if at < 0x100 {
-            return false;
+            return None;
         }
     }
-    false
+    None
 }
