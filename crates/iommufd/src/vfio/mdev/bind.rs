@@ -36,6 +36,8 @@ pub(crate) struct MdevLink {
     pub(crate) alive: Arc<AtomicBool>,
     /// Whether the mdev's descriptors block on faults.
     pub(crate) faults: Arc<super::MdevFaults>,
+    /// The further PASIDs of the parent the host gave the mdev.
+    pub(crate) given: Arc<Mutex<std::collections::BTreeSet<u32>>>,
 }
 
 impl MdevLink {
@@ -61,6 +63,8 @@ pub(crate) struct MdevBinding {
     link: MdevLink,
     host: Arc<Host>,
     attached: Mutex<Option<Attached>>,
+    /// The given PASIDs attached, each to its HWPT.
+    extra: Mutex<std::collections::BTreeMap<u32, Arc<Hwpt>>>,
 }
 
 impl MdevBinding {
@@ -95,6 +99,15 @@ impl Drop for MdevBinding {
         let mut attached = self.attached.lock().take();
         // Nothing else can be done if the core refuses.
         let _ = self.detach_now(&mut attached);
+        let extra = std::mem::take(&mut *self.extra.lock());
+        if let LinkKind::Pasid { parent, .. } = &self.link.kind {
+            for (p, h) in extra {
+                let _ = self.host.iommu().detach_pasid(*parent, p);
+                if let Some(q) = h.fault.get() {
+                    q.remove_device(*parent);
+                }
+            }
+        }
     }
 }
 
@@ -113,6 +126,7 @@ impl Context {
             link,
             host: self.host().clone(),
             attached: Mutex::new(None),
+            extra: Mutex::new(Default::default()),
         });
         self.insert(Object::Mdev(b))
     }
@@ -289,6 +303,86 @@ impl Context {
             }
         };
         self.insert(Object::Hwpt(hwpt))
+    }
+
+    /// `VFIO_DEVICE_ATTACH_PASID` on bound mdev `id`: attaches (or moves) `pasid`, which must
+    /// be one the host gave this mdev (`EINVAL` otherwise, as for a PASID a device does not
+    /// have), to HWPT `pt_id` made for PASIDs (`EINVAL` for an IOAS or another HWPT). A
+    /// HWPT with a fault queue needs a parent that sends page requests (`ENODEV`); the
+    /// parent's PRI is then turned on and the mdev's descriptors block on faults.
+    pub(crate) fn mdev_attach_given(&self, id: u32, pasid: u32, pt_id: u32) -> Result<u32> {
+        let b = self.mdev(id)?;
+        b.link.check_alive()?;
+        let LinkKind::Pasid { parent, .. } = &b.link.kind else {
+            return err(
+                libc::EINVAL,
+                "the mdev copies in software: it has no PASIDs",
+            );
+        };
+        if !b.link.given.lock().contains(&pasid) {
+            return err(libc::EINVAL, "the host gave the mdev no such PASID");
+        }
+        let hwpt = match self.object(pt_id)? {
+            Object::Hwpt(h) if h.pasid => h,
+            _ => {
+                return err(
+                    libc::EINVAL,
+                    "a PASID is attached to a HWPT made for PASIDs",
+                );
+            }
+        };
+        let iommu = self.host().iommu();
+        let queue = hwpt.fault.get();
+        if queue.is_some() && !iommu.device_caps(*parent)?.pri {
+            return err(libc::ENODEV, "the mdev's parent sends no page requests");
+        }
+        if queue.is_some() && !b.link.faults.turn_on() {
+            return err(libc::ENODEV, "the mdev's parent has no PRI capability");
+        }
+        let mut extra = b.extra.lock();
+        let old = extra.get(&pasid).cloned();
+        let r = if old.is_some() {
+            iommu.replace_pasid(*parent, pasid, &hwpt.domain)
+        } else {
+            iommu.attach_pasid(*parent, pasid, &hwpt.domain)
+        };
+        r.map_err(Error::from)?;
+        if let Some(q) = queue {
+            q.add_device(*parent, id);
+        }
+        if let Some(o) = old.as_ref().and_then(|o| o.fault.get())
+            && !queue.is_some_and(|q| Arc::ptr_eq(q, o))
+        {
+            o.remove_device(*parent);
+        }
+        extra.insert(pasid, hwpt);
+        Ok(pt_id)
+    }
+
+    /// `VFIO_DEVICE_DETACH_PASID` on bound mdev `id`: requests with given PASID `pasid` are
+    /// blocked (no error if it was not attached; `EINVAL` for a PASID not given to it).
+    pub(crate) fn mdev_detach_given(&self, id: u32, pasid: u32) -> Result<()> {
+        let b = self.mdev(id)?;
+        let LinkKind::Pasid { parent, .. } = &b.link.kind else {
+            return err(
+                libc::EINVAL,
+                "the mdev copies in software: it has no PASIDs",
+            );
+        };
+        if !b.link.given.lock().contains(&pasid) {
+            return err(libc::EINVAL, "the host gave the mdev no such PASID");
+        }
+        let Some(old) = b.extra.lock().remove(&pasid) else {
+            return Ok(());
+        };
+        match self.host().iommu().detach_pasid(*parent, pasid) {
+            Err(softiommu_core::CoreError::NotAttached { .. }) | Ok(()) => {}
+            Err(e) => return Err(Error::from(e)),
+        }
+        if let Some(q) = old.fault.get() {
+            q.remove_device(*parent);
+        }
+        Ok(())
     }
 
     /// Detaches bound mdev `id`: its DMA faults.

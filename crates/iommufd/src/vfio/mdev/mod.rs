@@ -5,6 +5,11 @@
 //! descriptors go to that WQ tagged with the PASID. Without PASIDs, each mdev's descriptors
 //! run on its own virtual engine with its DMA copied in software through an access.
 //!
+//! An mdev of a parent with PASIDs may be given more PASIDs of the parent
+//! ([`MdevParent::alloc_pasid`]), for a guest whose PASIDs the host allocates: its file
+//! attaches each to a HWPT made for PASIDs (`VFIO_DEVICE_ATTACH_PASID`), and its virtual WQ,
+//! configured with one of them, submits its descriptors with that PASID.
+//!
 //! An mdev's PASID may be attached to a HWPT with a fault queue: the parent driver then
 //! turns the parent's PRI on and submits the mdev's descriptors blocking on faults, so a
 //! fault at the mdev's PASID becomes a page request the core routes to that queue.
@@ -13,6 +18,7 @@ mod bind;
 mod dma;
 mod function;
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -85,6 +91,8 @@ struct Mdev {
     pasid: Option<u32>,
     /// Its software path, if not.
     soft: Option<Arc<SoftLink>>,
+    /// The further PASIDs of the parent the host gave it.
+    given: Arc<Mutex<BTreeSet<u32>>>,
     /// Cleared when it is removed: files still open on it reach nothing.
     alive: Arc<AtomicBool>,
 }
@@ -93,7 +101,8 @@ impl Mdev {
     /// Ends the mdev: its files reach nothing, and its PASID goes back to the parent.
     fn end(&self, host: &crate::host::Host, parent: DeviceId) {
         self.alive.store(false, Ordering::Release);
-        if let Some(p) = self.pasid {
+        let given = std::mem::take(&mut *self.given.lock());
+        for p in self.pasid.into_iter().chain(given) {
             // Detaches the PASID too, if a binding still has it attached.
             let _ = host.iommu().free_private_pasid(parent, p);
         }
@@ -203,6 +212,7 @@ impl MdevParent {
         let name = format!("{:08x}-0000-4000-8000-{:012x}", self.rid, n);
         let cfg = *self.function.dsa().config();
         let alive = Arc::new(AtomicBool::new(true));
+        let given = Arc::new(Mutex::new(BTreeSet::new()));
         let faults = Arc::new(MdevFaults {
             parent: self.function.clone(),
             on: AtomicBool::new(false),
@@ -219,6 +229,7 @@ impl MdevParent {
                 pasid,
                 alive: alive.clone(),
                 faults: faults.clone(),
+                given: given.clone(),
             };
             let port = Arc::new(PasidPort {
                 inner: self.function.port().clone(),
@@ -262,6 +273,7 @@ impl MdevParent {
                 kind: link,
                 alive: alive.clone(),
                 faults,
+                given: given.clone(),
             }),
         });
         self.mdevs.lock().push(Mdev {
@@ -269,6 +281,7 @@ impl MdevParent {
             dev,
             pasid,
             soft,
+            given,
             alive,
         });
         Ok(name)
@@ -290,6 +303,55 @@ impl MdevParent {
         let mdevs = self.mdevs.lock();
         match mdevs.iter().find(|m| m.name == name) {
             Some(m) => Ok(m.pasid),
+            None => err(libc::ENODEV, "no such mdev"),
+        }
+    }
+
+    /// Gives mdev `name` one more private PASID of the parent and returns it (`ENODEV` if
+    /// there is no such mdev, `EOPNOTSUPP` for one copying in software, `ENOSPC` when none
+    /// is left): its file may then attach it, and its WQ tag descriptors with it.
+    pub fn alloc_pasid(&self, name: &str) -> Result<u32> {
+        let mdevs = self.mdevs.lock();
+        let Some(m) = mdevs.iter().find(|m| m.name == name) else {
+            return err(libc::ENODEV, "no such mdev");
+        };
+        if m.pasid.is_none() {
+            return err(
+                libc::EOPNOTSUPP,
+                "the mdev copies in software: it has no PASIDs",
+            );
+        }
+        let host = &self.vfio.host;
+        let p = host
+            .iommu()
+            .alloc_private_pasid(self.dev)
+            .map_err(Error::from)?;
+        m.given.lock().insert(p);
+        Ok(p)
+    }
+
+    /// Takes back PASID `pasid` the host gave mdev `name` (detaching it if attached);
+    /// `EINVAL` if it is not one given to that mdev, `ENODEV` if there is no such mdev.
+    pub fn free_pasid(&self, name: &str, pasid: u32) -> Result<()> {
+        let mdevs = self.mdevs.lock();
+        let Some(m) = mdevs.iter().find(|m| m.name == name) else {
+            return err(libc::ENODEV, "no such mdev");
+        };
+        if !m.given.lock().remove(&pasid) {
+            return err(libc::EINVAL, "the host gave the mdev no such PASID");
+        }
+        self.vfio
+            .host
+            .iommu()
+            .free_private_pasid(self.dev, pasid)
+            .map_err(Error::from)
+    }
+
+    /// The further PASIDs the host gave mdev `name` (`ENODEV` if there is none).
+    pub fn pasids_of(&self, name: &str) -> Result<Vec<u32>> {
+        let mdevs = self.mdevs.lock();
+        match mdevs.iter().find(|m| m.name == name) {
+            Some(m) => Ok(m.given.lock().iter().copied().collect()),
             None => err(libc::ENODEV, "no such mdev"),
         }
     }
