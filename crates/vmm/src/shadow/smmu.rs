@@ -58,6 +58,8 @@ struct Mirror {
     ctx: Arc<Context>,
     ioas: u32,
     sid: u32,
+    /// The guest's SubstreamID of the device's DMA, if it uses one.
+    ssid: Option<u32>,
     st: Mutex<State>,
 }
 
@@ -72,7 +74,7 @@ impl Mirror {
     /// The guest's mapping of page `iova`: (guest-physical page, writable).
     fn walk(&self, unit: &SmmuUnit<Mem>, iova: u64) -> Option<(u64, bool)> {
         let engine = unit.engine();
-        let req = |access| Request::new(self.sid, None, iova, access);
+        let req = |access| Request::new(self.sid, self.ssid, iova, access);
         let t = engine.translate(req(Access::READ)).ok()?;
         let w = engine.translate(req(Access::WRITE)).is_ok();
         Some((t.pa & !(PAGE - 1), w))
@@ -150,7 +152,7 @@ impl PageServer for Pages {
     /// a stall, the device having been answered already.
     fn serve(&self, addr: u64, write: bool) -> bool {
         let access = if write { Access::WRITE } else { Access::READ };
-        let req = Request::new(self.mirror.sid, None, addr, access);
+        let req = Request::new(self.mirror.sid, self.mirror.ssid, addr, access);
         let walked = self.unit.engine().translate(req);
         let mut st = self.mirror.st.lock();
         match walked {
@@ -198,9 +200,6 @@ impl CommandSink for Mirror {
     }
 }
 
-/// The owner the VMM's paravirtual PASID allocations are made for.
-const PV_OWNER: u64 = 0x5056_5041_5349_4400;
-
 /// Where the guest sees its device.
 const GUEST_RID: Rid = Rid::new(0, 0, 3, 0);
 
@@ -208,12 +207,13 @@ const GUEST_RID: Rid = Rid::new(0, 0, 3, 0);
 enum Attach {
     /// A function of the engine bound to VFIO (0 or 1).
     Vf(usize),
-    /// An mdev of the parent, removed with the assignment.
-    Mdev(Arc<MdevParent>, String),
+    /// An mdev of the parent, removed with the assignment; at a PASID the host gave it
+    /// for the guest, if given.
+    Mdev(Arc<MdevParent>, String, Option<u32>),
 }
 
-/// A VF or an mdev assigned to a guest with an SMMUv3 vIOMMU (no PASIDs), its guest's
-/// mappings shadowed into a host IOAS.
+/// A VF or an mdev assigned to a guest with an SMMUv3 vIOMMU, its guest's mappings (at
+/// the RID, or for an mdev at a SubstreamID the host allocated) shadowed into a host IOAS.
 pub struct SmmuShadow {
     side: SmmuGuestDevice,
     mirror: Arc<Mirror>,
@@ -265,7 +265,7 @@ impl SmmuShadow {
                 guest,
                 tables,
                 file,
-                Attach::Mdev(parent.clone(), name.clone()),
+                Attach::Mdev(parent.clone(), name.clone(), None),
             )
         });
         if made.is_err() {
@@ -274,41 +274,39 @@ impl SmmuShadow {
         made
     }
 
-    /// Column "vIOMMU with PASID" for an mdev: the guest's SubstreamIDs would come from the
-    /// host through a paravirtual call, each with its own stage 1 shadowed into an IOAS the
-    /// host puts at that PASID for the mdev. The attempt is made through `rig`'s host — a
-    /// PASID taken from the host's global space for the guest, a new mdev's device file
-    /// bound, a HWPT for PASIDs over a new IOAS, and the mdev's PASID attached to it — and
-    /// the host's refusal is returned with its errno: an mdev has no PASIDs of its own
-    /// (`EOPNOTSUPP`), its one PASID being the parent's that the host gave it. The PASID
-    /// and the mdev go back.
-    pub fn mdev_pasid(rig: &HostRig) -> Result<Self> {
-        let core = rig.host().iommu();
-        let pasid = core.alloc_pasid(PV_OWNER)?;
-        let name = match rig.parent().create() {
-            Ok(n) => n,
-            Err(e) => {
-                core.free_pasid(pasid, PV_OWNER)?;
-                return Err(e.into());
-            }
-        };
-        let attempt = || -> Result<()> {
-            let ctx = rig.context();
-            let file = rig.parent().open(&name)?;
-            let id = file.bind_iommufd(&ctx)?;
-            let ioas = ctx.ioas_alloc()?;
-            let hwpt = ctx.hwpt_alloc(id, ioas, HWPT_ALLOC_PASID)?;
-            file.attach_pasid(pasid, hwpt)?;
-            Ok(())
-        };
-        let r = attempt();
-        // The attempt's mdev and PASID go back, its file closed.
-        rig.parent().remove(&name)?;
-        core.free_pasid(pasid, PV_OWNER)?;
-        r?;
-        Err(Error::Host(
-            "the host attached a PASID of an mdev's own".into(),
-        ))
+    /// The guest's paravirtual PASID allocation for its device, mdev `name` of `rig`'s
+    /// parent: the VMM asks the host for one more PASID of the parent for the mdev and
+    /// returns its number, which the guest uses as is (as VT-d's virtual command hands a
+    /// guest the host's PASID).
+    fn pv_alloc_pasid(rig: &HostRig, name: &str) -> Result<u32> {
+        Ok(rig.parent().alloc_pasid(name)?)
+    }
+
+    /// Column "vIOMMU with PASID" for an mdev (shadow + PV): a new mdev of `rig`'s parent
+    /// assigned to `guest` behind an SMMUv3 vIOMMU with SubstreamIDs whose kernel keeps its
+    /// tables in guest-physical `tables`. The guest's kernel allocates its PASID through
+    /// the paravirtual call (the host's PASID of the parent, given to the mdev), puts its
+    /// CD at that SubstreamID and tags the device's WQ with it; the VMM shadows that
+    /// SubstreamID's stage 1 into a host IOAS, whose HWPT (with the fault queue the VMM
+    /// serves) the mdev's file attaches at that PASID. The mdev and its PASIDs go with the
+    /// assignment.
+    pub fn mdev_pasid(rig: &HostRig, guest: &Guest, tables: (u64, u64)) -> Result<Self> {
+        let parent = rig.parent();
+        let name = parent.create()?;
+        let made = Self::pv_alloc_pasid(rig, &name).and_then(|pasid| {
+            let file = parent.open(&name)?;
+            Self::new(
+                rig,
+                guest,
+                tables,
+                file,
+                Attach::Mdev(parent.clone(), name.clone(), Some(pasid)),
+            )
+        });
+        if made.is_err() {
+            let _ = parent.remove(&name);
+        }
+        made
     }
 
     /// Device file `file` bound to a new context of the VMM, with a new IOAS the VMM keeps
@@ -334,6 +332,10 @@ impl SmmuShadow {
             ctx: ctx.clone(),
             ioas,
             sid: u32::from(GUEST_RID.source_id()),
+            ssid: match &attach {
+                Attach::Mdev(_, _, pasid) => *pasid,
+                Attach::Vf(_) => None,
+            },
             st: Mutex::new(State::default()),
         });
         let sink = mirror.clone();
@@ -347,14 +349,18 @@ impl SmmuShadow {
         });
         let (flags, slot, mdev) = match attach {
             Attach::Vf(slot) => (0, Some(slot), None),
-            Attach::Mdev(parent, name) => (HWPT_ALLOC_PASID, None, Some((parent, name))),
+            Attach::Mdev(parent, name, _) => (HWPT_ALLOC_PASID, None, Some((parent, name))),
         };
+        let ssid = mirror.ssid;
         let (faults, hwpt) = FaultService::start(&ctx, (dev_id, ioas), flags, pages)?;
-        file.attach_pt(hwpt)?;
+        match ssid {
+            Some(p) => file.attach_pasid(p, hwpt)?,
+            None => file.attach_pt(hwpt)?,
+        };
         if let Some(slot) = slot {
             rig.enable_page_requests(slot)?;
         }
-        let side = SmmuGuestDevice::attach(guest, viommu, (GUEST_RID, None), file)?;
+        let side = SmmuGuestDevice::attach(guest, viommu, (GUEST_RID, ssid), file)?;
         Ok(SmmuShadow {
             side,
             mirror,
@@ -404,7 +410,10 @@ impl SmmuShadow {
 
 impl Assigned for SmmuShadow {
     fn mechanism(&self) -> Mechanism {
-        Mechanism::Shadow
+        match self.mirror.ssid {
+            Some(_) => Mechanism::ShadowPv,
+            None => Mechanism::Shadow,
+        }
     }
 
     fn guest(&self) -> &Guest {
@@ -412,7 +421,7 @@ impl Assigned for SmmuShadow {
     }
 
     fn pasid(&self) -> Option<u32> {
-        None
+        self.mirror.ssid
     }
 
     fn map(&mut self, iova: u64, gpa: u64, len: u64, write: bool) -> Result<()> {
