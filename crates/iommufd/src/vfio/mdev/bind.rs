@@ -78,7 +78,7 @@ impl MdevBinding {
                     Err(e) => return Err(Error::from(e)),
                 }
                 if let Some(q) = held.fault.get() {
-                    self.link.faults.turn_off();
+                    self.link.faults.turn_off(*pasid);
                     q.remove_device(*parent);
                 }
             }
@@ -175,7 +175,7 @@ impl Context {
             if queue.is_some() && !iommu.device_caps(parent)?.pri {
                 return err(libc::ENODEV, "the mdev's parent sends no page requests");
             }
-            if queue.is_some() && !faults.turn_on() {
+            if queue.is_some() && !faults.turn_on(pasid) {
                 return err(libc::ENODEV, "the mdev's parent has no PRI capability");
             }
             let r = if attached.is_some() {
@@ -185,14 +185,14 @@ impl Context {
             };
             if let Err(e) = r {
                 if old.is_none() {
-                    faults.turn_off();
+                    faults.turn_off(pasid);
                 }
                 return Err(Error::from(e));
             }
             if let Some(q) = queue {
                 q.add_device(parent, id);
             } else {
-                faults.turn_off();
+                faults.turn_off(pasid);
             }
             if let Some(o) = &old
                 && !queue.is_some_and(|q| Arc::ptr_eq(q, o))
@@ -336,7 +336,7 @@ impl Context {
         if queue.is_some() && !iommu.device_caps(*parent)?.pri {
             return err(libc::ENODEV, "the mdev's parent sends no page requests");
         }
-        if queue.is_some() && !b.link.faults.turn_on() {
+        if queue.is_some() && !b.link.faults.turn_on(pasid) {
             return err(libc::ENODEV, "the mdev's parent has no PRI capability");
         }
         let mut extra = b.extra.lock();
@@ -346,9 +346,15 @@ impl Context {
         } else {
             iommu.attach_pasid(*parent, pasid, &hwpt.domain)
         };
-        r.map_err(Error::from)?;
-        if let Some(q) = queue {
-            q.add_device(*parent, id);
+        if let Err(e) = r {
+            if old.is_none() {
+                b.link.faults.turn_off(pasid);
+            }
+            return Err(Error::from(e));
+        }
+        match queue {
+            Some(q) => q.add_device(*parent, id),
+            None => b.link.faults.turn_off(pasid),
         }
         if let Some(o) = old.as_ref().and_then(|o| o.fault.get())
             && !queue.is_some_and(|q| Arc::ptr_eq(q, o))
@@ -379,6 +385,7 @@ impl Context {
             Err(softiommu_core::CoreError::NotAttached { .. }) | Ok(()) => {}
             Err(e) => return Err(Error::from(e)),
         }
+        b.link.faults.turn_off(pasid);
         if let Some(q) = old.fault.get() {
             q.remove_device(*parent);
         }

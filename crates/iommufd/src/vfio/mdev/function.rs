@@ -164,7 +164,7 @@ impl MdevFunction {
                 desc.set_flags(
                     desc.flags()
                         .with_rci(false)
-                        .with_block_on_fault(faults.on()),
+                        .with_block_on_fault(faults.on(pasid)),
                 );
                 let enq = Enqcmd {
                     pasid,

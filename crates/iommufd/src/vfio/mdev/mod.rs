@@ -47,16 +47,17 @@ const PRI_ALLOCATION: u32 = 32;
 const PRI_CONTROL: u32 = 4;
 const PRI_ALLOC: u32 = 0xc;
 
-/// Whether one mdev's descriptors block on faults, and the parent's PRI they need.
+/// At which of its PASIDs one mdev's descriptors block on faults, and the parent's PRI
+/// they need.
 pub(crate) struct MdevFaults {
     parent: Arc<DsaFunction>,
-    on: AtomicBool,
+    on: Mutex<BTreeSet<u32>>,
 }
 
 impl MdevFaults {
-    /// Turns the parent's PRI on (once for all its mdevs) and the mdev's descriptors to
-    /// blocking on faults; `false` if the parent has no PRI capability.
-    pub(crate) fn turn_on(&self) -> bool {
+    /// Turns the parent's PRI on (once for all its mdevs) and the mdev's descriptors at
+    /// `pasid` to blocking on faults; `false` if the parent has no PRI capability.
+    pub(crate) fn turn_on(&self, pasid: u32) -> bool {
         let f = &*self.parent;
         let Some(pri) = find_ext_cap(f, ext_cap_id::PRI) else {
             return false;
@@ -66,18 +67,19 @@ impl MdevFaults {
             f.config_write(pri + PRI_ALLOC, AccessSize::Dword, PRI_ALLOCATION);
             f.config_write(pri + PRI_CONTROL, AccessSize::Word, ctl | 1);
         }
-        self.on.store(true, Ordering::Release);
+        self.on.lock().insert(pasid);
         true
     }
 
-    /// The mdev's descriptors no longer block on faults (the parent's PRI stays on).
-    pub(crate) fn turn_off(&self) {
-        self.on.store(false, Ordering::Release);
+    /// The mdev's descriptors at `pasid` no longer block on faults (the parent's PRI stays
+    /// on).
+    pub(crate) fn turn_off(&self, pasid: u32) {
+        self.on.lock().remove(&pasid);
     }
 
-    /// Whether the mdev's descriptors block on faults.
-    pub(crate) fn on(&self) -> bool {
-        self.on.load(Ordering::Acquire)
+    /// Whether the mdev's descriptors at `pasid` block on faults.
+    pub(crate) fn on(&self, pasid: u32) -> bool {
+        self.on.lock().contains(&pasid)
     }
 }
 /// Owner cookies of host drivers, apart from the contexts'.
@@ -215,7 +217,7 @@ impl MdevParent {
         let given = Arc::new(Mutex::new(BTreeSet::new()));
         let faults = Arc::new(MdevFaults {
             parent: self.function.clone(),
-            on: AtomicBool::new(false),
+            on: Mutex::new(BTreeSet::new()),
         });
         let (backend, dma, link, pasid, soft): (Backend, Arc<dyn DmaPort>, _, _, _) = if self.pasid
         {
