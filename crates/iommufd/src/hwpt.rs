@@ -216,7 +216,7 @@ impl Context {
     ) -> Result<u32> {
         let known = HWPT_ALLOC_NEST_PARENT | HWPT_ALLOC_DIRTY_TRACKING | HWPT_ALLOC_PASID;
         if let Ok(Object::Mdev(m)) = self.object(dev_id) {
-            return self.mdev_hwpt_alloc(&m, pt_id, flags, data);
+            return self.mdev_hwpt_alloc(&m, pt_id, flags, data, fault_id);
         }
         let dev = self.device(dev_id)?;
         // An id that names nothing is EINVAL here, not ENOENT.
@@ -268,7 +268,7 @@ impl Context {
 
     /// `hwpt`, linked to fault queue `fault_id` (`ENOENT` if there is none): its domain's
     /// page-request groups go there.
-    fn with_fault(&self, hwpt: Arc<Hwpt>, fault_id: u32) -> Result<Arc<Hwpt>> {
+    pub(crate) fn with_fault(&self, hwpt: Arc<Hwpt>, fault_id: u32) -> Result<Arc<Hwpt>> {
         let q = self.fault_queue(fault_id)?;
         // An abort or bypass vSTE shares a domain that is not the HWPT's own.
         let own = match hwpt.kind {

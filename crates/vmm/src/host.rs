@@ -150,6 +150,10 @@ impl HostRig {
             vfio.add(vf1, VF_RIDS[1].source_id(), vf_functions[1].clone())?,
         ];
         let parent_fn = function(PARENT_RID)?;
+        // The parent's page requests wait for the VMMs serving its mdevs' fault queues.
+        parent_fn
+            .port()
+            .set_page_response_timeout(PAGE_RESPONSE_TIMEOUT);
         let parent = MdevParent::new(&vfio, parent_dev, PARENT_RID.source_id(), parent_fn)?;
         Ok(HostRig {
             kind,

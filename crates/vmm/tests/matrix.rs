@@ -99,10 +99,16 @@ fn an_mdev_on_smmuv3_cannot_be_nested_and_the_host_refuses_it() {
 }
 
 #[test]
-fn an_mdev_on_smmuv3_cannot_take_guest_pasids_and_the_host_refuses_them() {
+fn an_mdev_on_smmuv3_is_shadowed_at_a_pasid_the_host_gave_its_guest() {
     let (unit, iommu) = (Unit::Mdev, IommuKind::Smmuv3);
     let o = run(unit, iommu, Column::ViommuPasid, Mechanism::ShadowPv);
-    assert_refused(&o, "no PASIDs of its own", "VFIO_DEVICE_ATTACH_IOMMUFD_PT");
+    assert_eq!(o.verdict, Verdict::Pass, "{o:?}");
+    assert_moved(&o);
+    assert_eq!(o.isolation, "faults");
+    assert!(
+        o.faults.starts_with("1 in guest queue (F_TRANSLATION"),
+        "{o:?}"
+    );
 }
 
 /// A shadowed cell on SMMUv3: bytes and isolation hold, and each guest TLB invalidation
@@ -126,15 +132,10 @@ fn vf_on_smmuv3_shadowed_delivers_its_fault_to_the_guest_through_the_host_fault_
 }
 
 #[test]
-fn mdev_on_smmuv3_shadowed_moves_bytes_but_the_host_gives_it_no_fault_queue() {
+fn mdev_on_smmuv3_shadowed_delivers_its_fault_to_the_guest_through_the_host_fault_queue() {
     let o = smmu_shadow(Unit::Mdev);
-    let Verdict::Partial(why) = &o.verdict else {
-        panic!("{o:?}");
-    };
-    // The reason quotes the host's refusal of a fault queue on the mdev's HWPT.
-    assert!(why.contains("IOMMU_HWPT_FAULT_ID_VALID refused"), "{why}");
-    assert!(why.contains("EOPNOTSUPP"), "{why}");
-    assert_eq!(o.faults, "completion record only");
+    assert_eq!(o.verdict, Verdict::Pass, "{o:?}");
+    assert_eq!(o.faults, "1 in guest queue (F_TRANSLATION)");
 }
 
 /// A nested VF on SMMUv3: every check holds, the fault is in the guest's event queue, and
@@ -173,15 +174,7 @@ fn every_cell_of_the_seed_is_listed_once_with_its_mechanisms() {
     let mdev_smmu = (Unit::Mdev, IommuKind::Smmuv3);
     assert_eq!(
         impossible,
-        [
-            (mdev_smmu.0, mdev_smmu.1, Column::Viommu, Mechanism::Nest),
-            (
-                mdev_smmu.0,
-                mdev_smmu.1,
-                Column::ViommuPasid,
-                Mechanism::ShadowPv
-            ),
-        ]
+        [(mdev_smmu.0, mdev_smmu.1, Column::Viommu, Mechanism::Nest)]
     );
     for (i, a) in cells.iter().enumerate() {
         assert!(cells[i + 1..].iter().all(|b| b != a), "{a:?} twice");

@@ -4,7 +4,8 @@
 //! answers invalid after recording the fault in the guest's own vIOMMU queue, at the
 //! faulting address; a move to a page the guest maps but the shadow missed (the guest
 //! forgot its invalidation after the map) is served on demand and completes. An mdev on
-//! SMMUv3 gets no fault queue from the host, and says so.
+//! SMMUv3 does the same through its PASID of the parent, the parent's PRI turned on by the
+//! host's mdev driver.
 
 #![allow(clippy::unwrap_used)]
 
@@ -206,27 +207,27 @@ fn a_vf_on_smmuv3_writing_a_read_only_page_is_reported_to_the_guest() {
 }
 
 #[test]
-fn an_mdev_on_smmuv3_gets_no_fault_queue_and_its_faults_stay_the_host_s() {
+fn an_mdev_on_smmuv3_reports_its_fault_in_the_guest_s_event_queue() {
     let rig = HostRig::smmuv3().unwrap();
     let mut a = SmmuShadow::mdev(&rig, &guest(), TABLES).unwrap();
-    let why = a.undelivered_faults().unwrap().to_owned();
-    assert!(why.contains("IOMMU_HWPT_FAULT_ID_VALID refused"), "{why}");
-    assert!(why.contains("EOPNOTSUPP"), "{why}");
-    map_src_and_cr(&mut a);
-    // Without page requests, a page the shadow missed is a fault the guest never sees.
-    let mut owed = Gather::new();
-    a.domain()
-        .map(IOVA_DST, DST, 4096, Prot::RW, &mut owed)
-        .unwrap();
-    let r = a.memmove(IOVA_SRC, IOVA_DST, 64, IOVA_CR).unwrap();
-    assert_eq!(
-        (r.status, r.fault_addr),
-        (Status::PageFaultNoBof as u8, IOVA_DST),
-        "{r:?}"
-    );
-    assert!(a.faults().is_empty());
-    let s = a.stats();
-    assert_eq!((s.on_demand, s.reported), (0, 0), "{s:?}");
+    let f = fault_reaches_guest(&mut a);
+    // With the guest's StreamID and no SubstreamID: the guest sees a device, not a PASID.
+    assert_eq!(f.reason, "F_TRANSLATION");
+}
+
+#[test]
+fn an_mdev_on_smmuv3_has_a_page_its_shadow_missed_served_on_demand() {
+    let rig = HostRig::smmuv3().unwrap();
+    let mut a = SmmuShadow::mdev(&rig, &guest(), TABLES).unwrap();
+    missed_map_served_on_demand(&mut a);
+}
+
+#[test]
+fn an_mdev_on_smmuv3_writing_a_read_only_page_is_reported_to_the_guest() {
+    let rig = HostRig::smmuv3().unwrap();
+    let mut a = SmmuShadow::mdev(&rig, &guest(), TABLES).unwrap();
+    let f = write_to_read_only_is_reported(&mut a);
+    assert_eq!(f.reason, "F_PERMISSION");
 }
 
 #[test]

@@ -5,8 +5,9 @@
 //! so that the engine, given guest IOVAs, moves the guest's bytes; an unmap the guest
 //! invalidates leaves the host, and the engine faults there; one it forgets to invalidate
 //! stays reachable, as behind a stale TLB, and the vIOMMU's checking mode reports it.
-//! A VF's fault there reaches the guest's event queue through the host's fault queue; an
-//! mdev's stays the host's.
+//! The fault there reaches the guest's event queue through the host's fault queue. An mdev
+//! under a guest with PASIDs is shadowed at a PASID the host gives it through the guest's
+//! paravirtual call.
 
 #![allow(clippy::unwrap_used)]
 
@@ -38,10 +39,15 @@ fn guest() -> Guest {
     Guest::new(&[(0, 64 << 20)]).unwrap()
 }
 
-/// One cell: maps mirrored, a move, an unmap removed from the host and the move faulting
-/// (for a VF, with the fault in the guest's event queue).
-fn cell(g: Guest, mut s: SmmuShadow, vf: bool) {
-    assert_eq!(s.mechanism(), Mechanism::Shadow);
+/// One cell: maps mirrored, a move, an unmap removed from the host and the move faulting,
+/// with the fault in the guest's event queue (at the device's PASID, if it has one).
+fn cell(g: Guest, mut s: SmmuShadow) {
+    let pasid = s.pasid();
+    let mechanism = match pasid {
+        Some(_) => Mechanism::ShadowPv,
+        None => Mechanism::Shadow,
+    };
+    assert_eq!(s.mechanism(), mechanism);
     assert!(s.mirrored().is_empty());
     for (iova, gpa) in [(IOVA_SRC, SRC), (IOVA_DST, DST), (IOVA_CR, CR)] {
         s.map(iova, gpa, 4 * 4096, true).unwrap();
@@ -78,23 +84,15 @@ fn cell(g: Guest, mut s: SmmuShadow, vf: bool) {
     let r = s.memmove(IOVA_SRC, IOVA_DST, LEN as u32, IOVA_CR).unwrap();
     assert!(ram(&g, DST, 4 * 4096).iter().all(|&b| b == 0));
     assert_eq!(r.fault_addr, IOVA_DST, "{r:?}");
-    if vf {
-        // The VF blocked on the fault; the VMM found the page unmapped in the guest's
-        // tables, put the event in the guest's queue and refused the page request.
-        assert_eq!(r.status, Status::PageFaultIr as u8, "{r:?}");
-        let f = s.faults();
-        assert_eq!(f.len(), 1, "{f:?}");
-        assert_eq!((f[0].addr, f[0].pasid), (IOVA_DST, None), "{f:?}");
-        assert_eq!(f[0].reason, "F_TRANSLATION");
-        assert_eq!(s.stats().reported, 1);
-        assert_eq!(s.undelivered_faults(), None);
-    } else {
-        // The mdev's fault was the host's: nothing reaches the guest's event queue, and the
-        // mechanism says so.
-        assert_eq!(r.status, Status::PageFaultNoBof as u8, "{r:?}");
-        assert!(s.faults().is_empty());
-        assert!(s.undelivered_faults().is_some());
-    }
+    // The device blocked on the fault; the VMM found the page unmapped in the guest's
+    // tables, put the event in the guest's queue and refused the page request.
+    assert_eq!(r.status, Status::PageFaultIr as u8, "{r:?}");
+    let f = s.faults();
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!((f[0].addr, f[0].pasid), (IOVA_DST, pasid), "{f:?}");
+    assert_eq!(f[0].reason, "F_TRANSLATION");
+    assert_eq!(s.stats().reported, 1);
+    assert_eq!(s.undelivered_faults(), None);
 }
 
 #[test]
@@ -102,7 +100,7 @@ fn a_vf_s_guest_mappings_are_mirrored_on_its_invalidations() {
     let rig = HostRig::smmuv3().unwrap();
     let g = guest();
     let s = SmmuShadow::vf(&rig, &g, 0, TABLES).unwrap();
-    cell(g, s, true);
+    cell(g, s);
 }
 
 #[test]
@@ -111,7 +109,7 @@ fn an_mdev_s_guest_mappings_are_mirrored_into_the_ioas_at_the_parent_s_pasid() {
     let g = guest();
     let s = SmmuShadow::mdev(&rig, &g, TABLES).unwrap();
     assert_eq!(rig.parent().names().len(), 1);
-    cell(g, s, false);
+    cell(g, s);
     assert!(
         rig.parent().names().is_empty(),
         "the mdev went with the assignment"
@@ -164,15 +162,47 @@ fn a_forgotten_invalidation_leaves_the_stale_mapping_and_the_model_reports_it() 
 }
 
 #[test]
-fn an_mdev_with_guest_pasids_is_refused_by_the_host_which_gives_it_none_of_its_own() {
+fn an_mdev_with_guest_pasids_is_shadowed_at_the_pasid_its_pv_call_got_from_the_host() {
     let rig = HostRig::smmuv3().unwrap();
     let in_use = rig.host().iommu().pasids_in_use();
-    let e = SmmuShadow::mdev_pasid(&rig).unwrap_err();
-    assert_eq!(e.errno(), libc::EOPNOTSUPP, "{e}");
+    let g = guest();
+    let s = SmmuShadow::mdev_pasid(&rig, &g, TABLES).unwrap();
+    let names = rig.parent().names();
+    assert_eq!(names.len(), 1);
+    let p = s.pasid().expect("the guest's PASID");
+    // The guest sees the number the host gave the mdev, not the mdev's own PASID.
+    assert_eq!(rig.parent().pasids_of(&names[0]).unwrap(), [p]);
+    assert_ne!(rig.parent().pasid_of(&names[0]).unwrap(), Some(p));
+    cell(g, s);
+    assert!(rig.parent().names().is_empty(), "the mdev went");
     assert_eq!(
         rig.host().iommu().pasids_in_use(),
         in_use,
-        "the paravirtual PASID and the attempt's mdev went back"
+        "its PASIDs went back to the parent"
     );
-    assert!(rig.parent().names().is_empty());
+}
+
+#[test]
+fn another_mdev_s_file_cannot_attach_the_pasid_a_guest_was_given() {
+    let rig = HostRig::smmuv3().unwrap();
+    let g = guest();
+    let s = SmmuShadow::mdev_pasid(&rig, &g, TABLES).unwrap();
+    let p = s.pasid().unwrap();
+    let other = rig.parent().create().unwrap();
+    let file = rig.parent().open(&other).unwrap();
+    let ctx = rig.context();
+    let id = file.bind_iommufd(&ctx).unwrap();
+    let ioas = ctx.ioas_alloc().unwrap();
+    let hwpt = ctx
+        .hwpt_alloc(id, ioas, softiommu_iommufd::HWPT_ALLOC_PASID)
+        .unwrap();
+    let e = file.attach_pasid(p, hwpt).unwrap_err();
+    assert_eq!(e.errno(), libc::EINVAL, "{e}");
+    // Given one of its own, the other mdev attaches that one.
+    let q = rig.parent().alloc_pasid(&other).unwrap();
+    assert_ne!(p, q);
+    assert_eq!(file.attach_pasid(q, hwpt).unwrap(), hwpt);
+    drop(file);
+    rig.parent().remove(&other).unwrap();
+    drop(s);
 }

@@ -248,9 +248,6 @@ impl VfioDevice {
             return err(libc::EINVAL, "unknown attach flags");
         }
         let hwpt = if c.flags & v::VFIO_DEVICE_ATTACH_PASID != 0 {
-            if self.dev.mdev.is_some() {
-                return err(libc::EOPNOTSUPP, "an mdev has no PASIDs of its own");
-            }
             if (c.argsz as usize) < PASID_SZ {
                 return err(libc::EINVAL, "argsz does not reach the PASID");
             }
@@ -271,9 +268,6 @@ impl VfioDevice {
             return err(libc::EINVAL, "unknown detach flags");
         }
         if c.flags & v::VFIO_DEVICE_DETACH_PASID != 0 {
-            if self.dev.mdev.is_some() {
-                return err(libc::EOPNOTSUPP, "an mdev has no PASIDs of its own");
-            }
             if (c.argsz as usize) < PASID_SZ {
                 return err(libc::EINVAL, "argsz does not reach the PASID");
             }

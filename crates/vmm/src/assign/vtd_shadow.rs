@@ -65,7 +65,7 @@ impl VtdShadow {
         let (viommu, shadow) = Shadow::vtd(guest, params, tables, (ctx.clone(), ioas), GUEST_RID)?;
         let dev = rig.vfio().open_device(rig.vf(slot)?)?;
         let dev_id = dev.bind_iommufd(&ctx)?;
-        let (faults, hwpt) = FaultService::start(&ctx, (dev_id, ioas), shadow.clone())?;
+        let (faults, hwpt) = FaultService::start(&ctx, (dev_id, ioas), 0, shadow.clone())?;
         dev.attach_pt(hwpt)?;
         rig.enable_page_requests(slot)?;
         let os = viommu.os();

@@ -130,13 +130,6 @@ pub struct Impossible {
 /// The PASID a guest with PASIDs gives its device (column "vIOMMU with PASID").
 pub const GUEST_PASID: u32 = 5;
 
-/// Why an mdev on SMMUv3 cannot take PASIDs of the guest's.
-const MDEV_SMMU_PASID: Impossible = Impossible {
-    why: "an mdev has no PASIDs of its own: its one PASID is the parent's that the host \
-          gave it, so a PASID the host allocates for the guest cannot be attached for the mdev",
-    call: "VFIO_DEVICE_ATTACH_IOMMUFD_PT with VFIO_DEVICE_ATTACH_PASID on the mdev's file",
-};
-
 /// Why an mdev on SMMUv3 cannot be nested.
 const MDEV_SMMU_NEST: Impossible = Impossible {
     why: "an SMMUv3 stream has one stage 2, and every mdev of a parent shares the parent's \
@@ -168,7 +161,7 @@ pub fn cells() -> Vec<Cell> {
             (Unit::Mdev, IommuKind::Smmuv3) => {
                 add(Viommu, Shadow, None);
                 add(Viommu, Nest, Some(MDEV_SMMU_NEST));
-                add(ViommuPasid, ShadowPv, Some(MDEV_SMMU_PASID));
+                add(ViommuPasid, ShadowPv, None);
             }
             (Unit::Mdev, IommuKind::Vtd) => {
                 add(Viommu, Nest, None);
@@ -207,13 +200,15 @@ pub fn assign(rig: &HostRig, guest: &Guest, slot: usize, cell: &Cell) -> Result<
         (Mdev, ViommuPasid, NestPv, Vtd) => {
             nest_vtd(rig, guest, (Mdev, slot), ViommuPasid, GUEST_TABLES)
         }
-        // SMMUv3 shadowing and nesting; an mdev's nesting and guest PASIDs are the host's
-        // refusals.
+        // SMMUv3 shadowing and nesting (an mdev's nesting is the host's refusal); an mdev's
+        // guest PASIDs are the host's, given through a paravirtual call.
         (Vf, Viommu, Shadow, Smmuv3) => {
             Ok(Box::new(SmmuShadow::vf(rig, guest, slot, GUEST_TABLES)?))
         }
         (Mdev, Viommu, Shadow, Smmuv3) => Ok(Box::new(SmmuShadow::mdev(rig, guest, GUEST_TABLES)?)),
-        (Mdev, ViommuPasid, ShadowPv, Smmuv3) => Ok(Box::new(SmmuShadow::mdev_pasid(rig)?)),
+        (Mdev, ViommuPasid, ShadowPv, Smmuv3) => {
+            Ok(Box::new(SmmuShadow::mdev_pasid(rig, guest, GUEST_TABLES)?))
+        }
         (Vf, Viommu, Nest, Smmuv3) => Ok(Box::new(SmmuNest::new(
             rig,
             guest,

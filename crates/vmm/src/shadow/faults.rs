@@ -48,19 +48,20 @@ impl std::fmt::Debug for FaultService {
 }
 
 impl FaultService {
-    /// A fault queue in `ctx` and a paging HWPT for bound device `dev_id` over IOAS `ioas`
-    /// whose page requests go to it; the thread serving the queue through `server` runs
+    /// A fault queue in `ctx` and a paging HWPT for bound device `dev_id` over IOAS `ioas`,
+    /// made with `flags` besides the fault queue's, whose page requests go to it; the thread serving the queue through `server` runs
     /// until the service is dropped. Returns the service and the HWPT's id, for the VMM to
     /// attach the device to.
     pub(crate) fn start(
         ctx: &Context,
         (dev_id, ioas): (u32, u32),
+        flags: u32,
         server: Arc<dyn PageServer>,
     ) -> Result<(FaultService, u32)> {
         let (fault_id, fd) = ctx.fault_queue_alloc()?;
         // SAFETY: the call made `fd` for its caller, who owns it; nothing else closes it.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        let flags = HWPT_FAULT_ID_VALID;
+        let flags = flags | HWPT_FAULT_ID_VALID;
         let hwpt = match ctx.hwpt_alloc_with(dev_id, ioas, flags, HwptData::None, fault_id) {
             Ok(h) => h,
             Err(e) => {

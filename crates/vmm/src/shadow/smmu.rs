@@ -12,12 +12,12 @@
 //! The device, attached to that IOAS (an mdev through its own device file, the host
 //! putting the IOAS at the parent's PASID), reaches what the guest mapped for it.
 //!
-//! A VF is attached to a HWPT over the IOAS with a fault queue the VMM serves: a page
-//! request for a page the guest maps (the shadow was behind) mirrors it on demand; one for
-//! a page the guest does not map has the fault the guest's tables give (F_TRANSLATION for
-//! a missing page, with the guest's StreamID) injected into the guest's event queue. An
-//! mdev cannot be given a fault queue: the host refuses one on an mdev's HWPT, so its
-//! faults stay the host's.
+//! The device is attached to a HWPT over the IOAS with a fault queue the VMM serves (an
+//! mdev's made for PASIDs, the host attaching it at the mdev's PASID of the parent and
+//! turning the parent's PRI on): a page request for a page the guest maps (the shadow was
+//! behind) mirrors it on demand; one for a page the guest does not map has the fault the
+//! guest's tables give (F_TRANSLATION for a missing page, with the guest's StreamID)
+//! injected into the guest's event queue.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -58,6 +58,8 @@ struct Mirror {
     ctx: Arc<Context>,
     ioas: u32,
     sid: u32,
+    /// The guest's SubstreamID of the device's DMA, if it uses one.
+    ssid: Option<u32>,
     st: Mutex<State>,
 }
 
@@ -72,7 +74,7 @@ impl Mirror {
     /// The guest's mapping of page `iova`: (guest-physical page, writable).
     fn walk(&self, unit: &SmmuUnit<Mem>, iova: u64) -> Option<(u64, bool)> {
         let engine = unit.engine();
-        let req = |access| Request::new(self.sid, None, iova, access);
+        let req = |access| Request::new(self.sid, self.ssid, iova, access);
         let t = engine.translate(req(Access::READ)).ok()?;
         let w = engine.translate(req(Access::WRITE)).is_ok();
         Some((t.pa & !(PAGE - 1), w))
@@ -150,7 +152,7 @@ impl PageServer for Pages {
     /// a stall, the device having been answered already.
     fn serve(&self, addr: u64, write: bool) -> bool {
         let access = if write { Access::WRITE } else { Access::READ };
-        let req = Request::new(self.mirror.sid, None, addr, access);
+        let req = Request::new(self.mirror.sid, self.mirror.ssid, addr, access);
         let walked = self.unit.engine().translate(req);
         let mut st = self.mirror.st.lock();
         match walked {
@@ -198,37 +200,28 @@ impl CommandSink for Mirror {
     }
 }
 
-/// The owner the VMM's paravirtual PASID allocations are made for.
-const PV_OWNER: u64 = 0x5056_5041_5349_4400;
-
 /// Where the guest sees its device.
 const GUEST_RID: Rid = Rid::new(0, 0, 3, 0);
-
-/// Why an mdev's faults do not reach the guest's event queue (before the host's refusal).
-const MDEV_UNDELIVERED: &str = "an mdev's DMA is the parent's at a PASID the host gave it, and \
-                                the host gives an mdev's HWPT no fault queue, so its faults \
-                                stay on the host";
 
 /// What the shadow's device is on the host.
 enum Attach {
     /// A function of the engine bound to VFIO (0 or 1).
     Vf(usize),
-    /// An mdev of the parent, removed with the assignment.
-    Mdev(Arc<MdevParent>, String),
+    /// An mdev of the parent, removed with the assignment; at a PASID the host gave it
+    /// for the guest, if given.
+    Mdev(Arc<MdevParent>, String, Option<u32>),
 }
 
-/// A VF or an mdev assigned to a guest with an SMMUv3 vIOMMU (no PASIDs), its guest's
-/// mappings shadowed into a host IOAS.
+/// A VF or an mdev assigned to a guest with an SMMUv3 vIOMMU, its guest's mappings (at
+/// the RID, or for an mdev at a SubstreamID the host allocated) shadowed into a host IOAS.
 pub struct SmmuShadow {
     side: SmmuGuestDevice,
     mirror: Arc<Mirror>,
     /// The mdev made for the guest, removed with the assignment.
     mdev: Option<(Arc<MdevParent>, String)>,
-    /// The VF's fault queue and the VMM's thread serving it (dropped before the device
+    /// The device's fault queue and the VMM's thread serving it (dropped before the device
     /// file closes).
     faults: Option<FaultService>,
-    /// Why the device's faults do not reach the guest, when they do not.
-    undelivered: Option<String>,
 }
 
 impl Drop for SmmuShadow {
@@ -272,7 +265,7 @@ impl SmmuShadow {
                 guest,
                 tables,
                 file,
-                Attach::Mdev(parent.clone(), name.clone()),
+                Attach::Mdev(parent.clone(), name.clone(), None),
             )
         });
         if made.is_err() {
@@ -281,47 +274,45 @@ impl SmmuShadow {
         made
     }
 
-    /// Column "vIOMMU with PASID" for an mdev: the guest's SubstreamIDs would come from the
-    /// host through a paravirtual call, each with its own stage 1 shadowed into an IOAS the
-    /// host puts at that PASID for the mdev. The attempt is made through `rig`'s host — a
-    /// PASID taken from the host's global space for the guest, a new mdev's device file
-    /// bound, a HWPT for PASIDs over a new IOAS, and the mdev's PASID attached to it — and
-    /// the host's refusal is returned with its errno: an mdev has no PASIDs of its own
-    /// (`EOPNOTSUPP`), its one PASID being the parent's that the host gave it. The PASID
-    /// and the mdev go back.
-    pub fn mdev_pasid(rig: &HostRig) -> Result<Self> {
-        let core = rig.host().iommu();
-        let pasid = core.alloc_pasid(PV_OWNER)?;
-        let name = match rig.parent().create() {
-            Ok(n) => n,
-            Err(e) => {
-                core.free_pasid(pasid, PV_OWNER)?;
-                return Err(e.into());
-            }
-        };
-        let attempt = || -> Result<()> {
-            let ctx = rig.context();
-            let file = rig.parent().open(&name)?;
-            let id = file.bind_iommufd(&ctx)?;
-            let ioas = ctx.ioas_alloc()?;
-            let hwpt = ctx.hwpt_alloc(id, ioas, HWPT_ALLOC_PASID)?;
-            file.attach_pasid(pasid, hwpt)?;
-            Ok(())
-        };
-        let r = attempt();
-        // The attempt's mdev and PASID go back, its file closed.
-        rig.parent().remove(&name)?;
-        core.free_pasid(pasid, PV_OWNER)?;
-        r?;
-        Err(Error::Host(
-            "the host attached a PASID of an mdev's own".into(),
-        ))
+    /// The guest's paravirtual PASID allocation for its device, mdev `name` of `rig`'s
+    /// parent: the VMM asks the host for one more PASID of the parent for the mdev and
+    /// returns its number, which the guest uses as is (as VT-d's virtual command hands a
+    /// guest the host's PASID).
+    fn pv_alloc_pasid(rig: &HostRig, name: &str) -> Result<u32> {
+        Ok(rig.parent().alloc_pasid(name)?)
+    }
+
+    /// Column "vIOMMU with PASID" for an mdev (shadow + PV): a new mdev of `rig`'s parent
+    /// assigned to `guest` behind an SMMUv3 vIOMMU with SubstreamIDs whose kernel keeps its
+    /// tables in guest-physical `tables`. The guest's kernel allocates its PASID through
+    /// the paravirtual call (the host's PASID of the parent, given to the mdev), puts its
+    /// CD at that SubstreamID and tags the device's WQ with it; the VMM shadows that
+    /// SubstreamID's stage 1 into a host IOAS, whose HWPT (with the fault queue the VMM
+    /// serves) the mdev's file attaches at that PASID. The mdev and its PASIDs go with the
+    /// assignment.
+    pub fn mdev_pasid(rig: &HostRig, guest: &Guest, tables: (u64, u64)) -> Result<Self> {
+        let parent = rig.parent();
+        let name = parent.create()?;
+        let made = Self::pv_alloc_pasid(rig, &name).and_then(|pasid| {
+            let file = parent.open(&name)?;
+            Self::new(
+                rig,
+                guest,
+                tables,
+                file,
+                Attach::Mdev(parent.clone(), name.clone(), Some(pasid)),
+            )
+        });
+        if made.is_err() {
+            let _ = parent.remove(&name);
+        }
+        made
     }
 
     /// Device file `file` bound to a new context of the VMM, with a new IOAS the VMM keeps
-    /// in step with the guest's mappings: a VF attached to a HWPT over it whose faults the
-    /// VMM serves (the host turning the function's page requests on), an mdev to the IOAS
-    /// itself; the guest kernel attaches a paging domain at the RID and its engine driver
+    /// in step with the guest's mappings: the device attached to a HWPT over it whose faults
+    /// the VMM serves (for a VF the host turning the function's page requests on; for an
+    /// mdev a HWPT for PASIDs, the host's mdev driver turning the parent's on); the guest kernel attaches a paging domain at the RID and its engine driver
     /// brings WQ 0 up.
     fn new(
         rig: &HostRig,
@@ -341,6 +332,10 @@ impl SmmuShadow {
             ctx: ctx.clone(),
             ioas,
             sid: u32::from(GUEST_RID.source_id()),
+            ssid: match &attach {
+                Attach::Mdev(_, _, pasid) => *pasid,
+                Attach::Vf(_) => None,
+            },
             st: Mutex::new(State::default()),
         });
         let sink = mirror.clone();
@@ -352,37 +347,25 @@ impl SmmuShadow {
             mirror: mirror.clone(),
             unit: viommu.unit().clone(),
         });
-        let (faults, undelivered, mdev) = match attach {
-            Attach::Vf(slot) => {
-                let (faults, hwpt) = FaultService::start(&ctx, (dev_id, ioas), pages)?;
-                file.attach_pt(hwpt)?;
-                rig.enable_page_requests(slot)?;
-                (Some(faults), None, None)
-            }
-            Attach::Mdev(parent, name) => {
-                // The attempt shows the host's refusal, which the reason then quotes.
-                let why = match FaultService::start(&ctx, (dev_id, ioas), pages) {
-                    Ok(_) => {
-                        return Err(Error::Host(
-                            "the host gave an mdev's HWPT a fault queue".into(),
-                        ));
-                    }
-                    Err(e) => format!(
-                        "{MDEV_UNDELIVERED} (IOMMU_HWPT_ALLOC with \
-                         IOMMU_HWPT_FAULT_ID_VALID refused: {e})"
-                    ),
-                };
-                file.attach_pt(ioas)?;
-                (None, Some(why), Some((parent, name)))
-            }
+        let (flags, slot, mdev) = match attach {
+            Attach::Vf(slot) => (0, Some(slot), None),
+            Attach::Mdev(parent, name, _) => (HWPT_ALLOC_PASID, None, Some((parent, name))),
         };
-        let side = SmmuGuestDevice::attach(guest, viommu, (GUEST_RID, None), file)?;
+        let ssid = mirror.ssid;
+        let (faults, hwpt) = FaultService::start(&ctx, (dev_id, ioas), flags, pages)?;
+        match ssid {
+            Some(p) => file.attach_pasid(p, hwpt)?,
+            None => file.attach_pt(hwpt)?,
+        };
+        if let Some(slot) = slot {
+            rig.enable_page_requests(slot)?;
+        }
+        let side = SmmuGuestDevice::attach(guest, viommu, (GUEST_RID, ssid), file)?;
         Ok(SmmuShadow {
             side,
             mirror,
             mdev,
-            faults,
-            undelivered,
+            faults: Some(faults),
         })
     }
 
@@ -427,7 +410,10 @@ impl SmmuShadow {
 
 impl Assigned for SmmuShadow {
     fn mechanism(&self) -> Mechanism {
-        Mechanism::Shadow
+        match self.mirror.ssid {
+            Some(_) => Mechanism::ShadowPv,
+            None => Mechanism::Shadow,
+        }
     }
 
     fn guest(&self) -> &Guest {
@@ -435,7 +421,7 @@ impl Assigned for SmmuShadow {
     }
 
     fn pasid(&self) -> Option<u32> {
-        None
+        self.mirror.ssid
     }
 
     fn map(&mut self, iova: u64, gpa: u64, len: u64, write: bool) -> Result<()> {
@@ -450,15 +436,10 @@ impl Assigned for SmmuShadow {
         self.side.memmove((src, dst, len), cr)
     }
 
-    /// What the guest's SMMU driver found in its event queue: a VF's faults the VMM
-    /// injected there; never an mdev's (see
-    /// [`undelivered_faults`](Assigned::undelivered_faults)).
+    /// What the guest's SMMU driver found in its event queue: the faults the VMM injected
+    /// there.
     fn faults(&mut self) -> Vec<GuestFault> {
         self.side.faults()
-    }
-
-    fn undelivered_faults(&self) -> Option<&str> {
-        self.undelivered.as_deref()
     }
 
     fn counts(&self) -> Counts {

@@ -1,7 +1,9 @@
 //! An mdev bound to a context: the object its `VFIO_DEVICE_BIND_IOMMUFD` makes there, and
 //! what attaching it does. An mdev of a parent with PASIDs attaches the mdev's PASID of the
 //! parent to a HWPT made for PASIDs (an IOAS gets one made automatically); an mdev of a
-//! parent without PASID gets an access to the IOAS, which its DMA is copied through.
+//! parent without PASID gets an access to the IOAS, which its DMA is copied through. A HWPT
+//! with a fault queue hears of the mdev (under the mdev's device id) while the mdev's PASID
+//! is attached to it, the parent's page requests at that PASID going there.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,7 +16,7 @@ use crate::access::{ACCESS_NEEDS_PIN_PAGES, Access};
 use crate::context::Context;
 use crate::error::{Error, Result, err};
 use crate::host::Host;
-use crate::hwpt::{HWPT_ALLOC_NEST_PARENT, HWPT_ALLOC_PASID, Hwpt};
+use crate::hwpt::{HWPT_ALLOC_NEST_PARENT, HWPT_ALLOC_PASID, HWPT_FAULT_ID_VALID, Hwpt};
 use crate::objects::Object;
 
 /// How an mdev's DMA reaches its user's memory.
@@ -32,6 +34,10 @@ pub(crate) enum LinkKind {
 pub(crate) struct MdevLink {
     pub(crate) kind: LinkKind,
     pub(crate) alive: Arc<AtomicBool>,
+    /// Whether the mdev's descriptors block on faults.
+    pub(crate) faults: Arc<super::MdevFaults>,
+    /// The further PASIDs of the parent the host gave the mdev.
+    pub(crate) given: Arc<Mutex<std::collections::BTreeSet<u32>>>,
 }
 
 impl MdevLink {
@@ -47,7 +53,7 @@ impl MdevLink {
 /// What a bound mdev is attached to.
 enum Attached {
     /// A HWPT, kept busy while its domain is on the mdev's PASID.
-    Hwpt { _held: Arc<Hwpt> },
+    Hwpt { held: Arc<Hwpt> },
     /// An access, its DMA copied through it.
     Access(Arc<Access>),
 }
@@ -57,17 +63,23 @@ pub(crate) struct MdevBinding {
     link: MdevLink,
     host: Arc<Host>,
     attached: Mutex<Option<Attached>>,
+    /// The given PASIDs attached, each to its HWPT.
+    extra: Mutex<std::collections::BTreeMap<u32, Arc<Hwpt>>>,
 }
 
 impl MdevBinding {
     /// Detaches: on a refusal of the core the PASID stays attached, and recorded so.
     fn detach_now(&self, attached: &mut Option<Attached>) -> Result<()> {
         match (&*attached, &self.link.kind) {
-            (Some(Attached::Hwpt { .. }), LinkKind::Pasid { parent, pasid }) => {
+            (Some(Attached::Hwpt { held }), LinkKind::Pasid { parent, pasid }) => {
                 match self.host.iommu().detach_pasid(*parent, *pasid) {
                     // Detached already: the mdev was removed and its PASID taken back.
                     Err(softiommu_core::CoreError::NotAttached { .. }) | Ok(()) => {}
                     Err(e) => return Err(Error::from(e)),
+                }
+                if let Some(q) = held.fault.get() {
+                    self.link.faults.turn_off(*pasid);
+                    q.remove_device(*parent);
                 }
             }
             (Some(Attached::Access(a)), LinkKind::Soft(link)) => {
@@ -87,6 +99,15 @@ impl Drop for MdevBinding {
         let mut attached = self.attached.lock().take();
         // Nothing else can be done if the core refuses.
         let _ = self.detach_now(&mut attached);
+        let extra = std::mem::take(&mut *self.extra.lock());
+        if let LinkKind::Pasid { parent, .. } = &self.link.kind {
+            for (p, h) in extra {
+                let _ = self.host.iommu().detach_pasid(*parent, p);
+                if let Some(q) = h.fault.get() {
+                    q.remove_device(*parent);
+                }
+            }
+        }
     }
 }
 
@@ -105,6 +126,7 @@ impl Context {
             link,
             host: self.host().clone(),
             attached: Mutex::new(None),
+            extra: Mutex::new(Default::default()),
         });
         self.insert(Object::Mdev(b))
     }
@@ -116,9 +138,12 @@ impl Context {
         b.link.check_alive()?;
         let mut attached = b.attached.lock();
         let r = match &b.link.kind {
-            LinkKind::Pasid { parent, pasid } => {
-                self.mdev_attach_pasid(*parent, *pasid, pt_id, &mut attached)
-            }
+            LinkKind::Pasid { parent, pasid } => self.mdev_attach_pasid(
+                (id, &b.link.faults),
+                (*parent, *pasid),
+                pt_id,
+                &mut attached,
+            ),
             LinkKind::Soft(link) => self.mdev_attach_access(link, pt_id, &mut attached),
         };
         drop(attached);
@@ -126,24 +151,55 @@ impl Context {
         r
     }
 
+    /// Sets the mdev's PASID (the mdev bound as `id`, its descriptors' blocking on faults
+    /// `faults`) to `pt_id`. A HWPT with a fault queue needs a parent that sends page
+    /// requests (`ENODEV`): the parent's PRI is turned on and the queue hears of the mdev;
+    /// a queue the PASID leaves forgets it, answering what is outstanding.
     fn mdev_attach_pasid(
         &self,
-        parent: DeviceId,
-        pasid: u32,
+        (id, faults): (u32, &super::MdevFaults),
+        (parent, pasid): (DeviceId, u32),
         pt_id: u32,
         attached: &mut Option<Attached>,
     ) -> Result<u32> {
         let iommu = self.host().iommu();
+        let old = match &*attached {
+            Some(Attached::Hwpt { held }) => held.fault.get().cloned(),
+            _ => None,
+        };
         let set = |h: &Arc<Hwpt>| -> Result<()> {
             if !h.pasid {
                 return err(libc::EINVAL, "the HWPT was not made for PASIDs");
+            }
+            let queue = h.fault.get();
+            if queue.is_some() && !iommu.device_caps(parent)?.pri {
+                return err(libc::ENODEV, "the mdev's parent sends no page requests");
+            }
+            if queue.is_some() && !faults.turn_on(pasid) {
+                return err(libc::ENODEV, "the mdev's parent has no PRI capability");
             }
             let r = if attached.is_some() {
                 iommu.replace_pasid(parent, pasid, &h.domain)
             } else {
                 iommu.attach_pasid(parent, pasid, &h.domain)
             };
-            r.map_err(Error::from)
+            if let Err(e) = r {
+                if old.is_none() {
+                    faults.turn_off(pasid);
+                }
+                return Err(Error::from(e));
+            }
+            if let Some(q) = queue {
+                q.add_device(parent, id);
+            } else {
+                faults.turn_off(pasid);
+            }
+            if let Some(o) = &old
+                && !queue.is_some_and(|q| Arc::ptr_eq(q, o))
+            {
+                o.remove_device(parent);
+            }
+            Ok(())
         };
         let (id, hwpt) = match self.object(pt_id)? {
             Object::Hwpt(h) => {
@@ -153,7 +209,7 @@ impl Context {
             Object::Ioas(ioas) => self.attach_auto(ioas, parent, HWPT_ALLOC_PASID, set)?,
             _ => return err(libc::EINVAL, "attach to an IOAS or a HWPT"),
         };
-        *attached = Some(Attached::Hwpt { _held: hwpt });
+        *attached = Some(Attached::Hwpt { held: hwpt });
         Ok(id)
     }
 
@@ -177,7 +233,8 @@ impl Context {
     }
 
     /// `IOMMU_HWPT_ALLOC` for bound mdev `m`, for the parent's PASID: a paging HWPT over
-    /// IOAS `pt_id` (flags [`HWPT_ALLOC_PASID`] and, on VT-d, [`HWPT_ALLOC_NEST_PARENT`]; no
+    /// IOAS `pt_id` (flags [`HWPT_ALLOC_PASID`], [`HWPT_FAULT_ID_VALID`] with fault queue
+    /// `fault_id` and, on VT-d, [`HWPT_ALLOC_NEST_PARENT`] but not with a fault queue; no
     /// driver data), or a nested one of VT-d stage-1 data over a nesting-parent HWPT `pt_id` (VT-d
     /// has one second stage per PASID, so each mdev may nest over a parent of its own);
     /// other flags or data are `EOPNOTSUPP`. An mdev copying through an access has no domain
@@ -188,6 +245,7 @@ impl Context {
         pt_id: u32,
         flags: u32,
         data: crate::hwpt::HwptData,
+        fault_id: u32,
     ) -> Result<u32> {
         use crate::hwpt::HwptData;
         m.link.check_alive()?;
@@ -208,11 +266,14 @@ impl Context {
                 self.vtd_nested(*parent, over, flags & HWPT_ALLOC_PASID != 0, data)?
             }
             (Ok(Object::Ioas(ioas)), HwptData::None) => {
-                if flags & !(HWPT_ALLOC_PASID | HWPT_ALLOC_NEST_PARENT) != 0 {
+                if flags & !(HWPT_ALLOC_PASID | HWPT_ALLOC_NEST_PARENT | HWPT_FAULT_ID_VALID) != 0 {
                     return err(
                         libc::EOPNOTSUPP,
                         "an mdev's HWPT is a paging one for PASIDs, or a nesting parent",
                     );
+                }
+                if flags & HWPT_FAULT_ID_VALID != 0 && flags & HWPT_ALLOC_NEST_PARENT != 0 {
+                    return err(libc::EOPNOTSUPP, "a nesting parent takes no fault queue");
                 }
                 let family = self.host().iommu().device_caps(*parent)?.iommu.family;
                 if flags & HWPT_ALLOC_NEST_PARENT != 0 && family != Family::Vtd {
@@ -221,7 +282,12 @@ impl Context {
                         "only VT-d has a second stage per PASID: an mdev cannot nest here",
                     );
                 }
-                Hwpt::new_for(self, ioas, *parent, flags, false)?
+                let hwpt = Hwpt::new_for(self, ioas, *parent, flags, false)?;
+                if flags & HWPT_FAULT_ID_VALID != 0 {
+                    self.with_fault(hwpt, fault_id)?
+                } else {
+                    hwpt
+                }
             }
             (Ok(Object::Ioas(_) | Object::Hwpt(_)), _) => {
                 return err(
@@ -237,6 +303,93 @@ impl Context {
             }
         };
         self.insert(Object::Hwpt(hwpt))
+    }
+
+    /// `VFIO_DEVICE_ATTACH_PASID` on bound mdev `id`: attaches (or moves) `pasid`, which must
+    /// be one the host gave this mdev (`EINVAL` otherwise, as for a PASID a device does not
+    /// have), to HWPT `pt_id` made for PASIDs (`EINVAL` for an IOAS or another HWPT). A
+    /// HWPT with a fault queue needs a parent that sends page requests (`ENODEV`); the
+    /// parent's PRI is then turned on and the mdev's descriptors block on faults.
+    pub(crate) fn mdev_attach_given(&self, id: u32, pasid: u32, pt_id: u32) -> Result<u32> {
+        let b = self.mdev(id)?;
+        b.link.check_alive()?;
+        let LinkKind::Pasid { parent, .. } = &b.link.kind else {
+            return err(
+                libc::EINVAL,
+                "the mdev copies in software: it has no PASIDs",
+            );
+        };
+        if !b.link.given.lock().contains(&pasid) {
+            return err(libc::EINVAL, "the host gave the mdev no such PASID");
+        }
+        let hwpt = match self.object(pt_id)? {
+            Object::Hwpt(h) if h.pasid => h,
+            _ => {
+                return err(
+                    libc::EINVAL,
+                    "a PASID is attached to a HWPT made for PASIDs",
+                );
+            }
+        };
+        let iommu = self.host().iommu();
+        let queue = hwpt.fault.get();
+        if queue.is_some() && !iommu.device_caps(*parent)?.pri {
+            return err(libc::ENODEV, "the mdev's parent sends no page requests");
+        }
+        if queue.is_some() && !b.link.faults.turn_on(pasid) {
+            return err(libc::ENODEV, "the mdev's parent has no PRI capability");
+        }
+        let mut extra = b.extra.lock();
+        let old = extra.get(&pasid).cloned();
+        let r = if old.is_some() {
+            iommu.replace_pasid(*parent, pasid, &hwpt.domain)
+        } else {
+            iommu.attach_pasid(*parent, pasid, &hwpt.domain)
+        };
+        if let Err(e) = r {
+            if old.is_none() {
+                b.link.faults.turn_off(pasid);
+            }
+            return Err(Error::from(e));
+        }
+        match queue {
+            Some(q) => q.add_device(*parent, id),
+            None => b.link.faults.turn_off(pasid),
+        }
+        if let Some(o) = old.as_ref().and_then(|o| o.fault.get())
+            && !queue.is_some_and(|q| Arc::ptr_eq(q, o))
+        {
+            o.remove_device(*parent);
+        }
+        extra.insert(pasid, hwpt);
+        Ok(pt_id)
+    }
+
+    /// `VFIO_DEVICE_DETACH_PASID` on bound mdev `id`: requests with given PASID `pasid` are
+    /// blocked (no error if it was not attached; `EINVAL` for a PASID not given to it).
+    pub(crate) fn mdev_detach_given(&self, id: u32, pasid: u32) -> Result<()> {
+        let b = self.mdev(id)?;
+        let LinkKind::Pasid { parent, .. } = &b.link.kind else {
+            return err(
+                libc::EINVAL,
+                "the mdev copies in software: it has no PASIDs",
+            );
+        };
+        if !b.link.given.lock().contains(&pasid) {
+            return err(libc::EINVAL, "the host gave the mdev no such PASID");
+        }
+        let Some(old) = b.extra.lock().remove(&pasid) else {
+            return Ok(());
+        };
+        match self.host().iommu().detach_pasid(*parent, pasid) {
+            Err(softiommu_core::CoreError::NotAttached { .. }) | Ok(()) => {}
+            Err(e) => return Err(Error::from(e)),
+        }
+        b.link.faults.turn_off(pasid);
+        if let Some(q) = old.fault.get() {
+            q.remove_device(*parent);
+        }
+        Ok(())
     }
 
     /// Detaches bound mdev `id`: its DMA faults.

@@ -20,6 +20,8 @@ use crate::vfio::irq::{Irqs, MSI_WINDOW};
 
 /// MSI-X vectors of an mdev: 0 for errors and commands, 1 for completions.
 const MDEV_VECTORS: u16 = 2;
+/// The PASID width an mdev of a parent with PASIDs shows.
+const MDEV_PASID_WIDTH: u8 = 20;
 
 /// Where an mdev's descriptors run.
 pub(crate) enum Backend {
@@ -30,6 +32,10 @@ pub(crate) enum Backend {
         pasid: u32,
         /// Cleared when the mdev is removed: its PASID may be another's by then.
         alive: Arc<AtomicBool>,
+        /// Whether its descriptors block on faults (its PASID's HWPT has a fault queue).
+        faults: Arc<super::MdevFaults>,
+        /// The further PASIDs the host gave it, which its WQ may be configured with.
+        given: Arc<Mutex<std::collections::BTreeSet<u32>>>,
     },
     /// On the virtual engine, whose DMA port copies through the mdev's access.
     Soft,
@@ -54,14 +60,17 @@ impl MdevFunction {
         irqs: Arc<Irqs>,
         rid: u16,
     ) -> Option<MdevFunction> {
-        let config = FunctionBuilder::new(VENDOR_ID, DEVICE_ID)
+        let mut builder = FunctionBuilder::new(VENDOR_ID, DEVICE_ID)
             .class_code(CLASS_CODE)
             .flr(true)
             .bar64(0, BAR0_SIZE, false)
             .bar64(2, regs::WQ_PORTALS_SIZE, false)
-            .msix(MDEV_VECTORS, (0, MSIX_TABLE as u32), (0, MSIX_PBA as u32))
-            .build()
-            .ok()?;
+            .msix(MDEV_VECTORS, (0, MSIX_TABLE as u32), (0, MSIX_PBA as u32));
+        // A PASID capability for the PASIDs the host may give it.
+        if matches!(backend, Backend::Parent { .. }) {
+            builder = builder.pasid(MDEV_PASID_WIDTH, false, false);
+        }
+        let config = builder.build().ok()?;
         let msix = match config.msix() {
             Some(t) => t.clone(),
             None => Arc::new(MsixTable::new(MDEV_VECTORS)),
@@ -99,20 +108,22 @@ impl MdevFunction {
     fn sync(&self) {
         let c = self.config.lock();
         self.dsa.set_bus_master(c.bus_master_enabled());
-        self.dsa.set_pasid_enabled(false);
+        self.dsa
+            .set_pasid_enabled(c.pasid().is_some_and(|p| p.enabled));
     }
 
     /// Whether the virtual engine and its WQ are enabled and the WQ is dedicated: only
-    /// then does a store to the portal reach the parent.
-    fn wq_takes_stores(&self) -> bool {
+    /// then does a store to the portal reach the parent. `Some(Some(p))` when the WQ is
+    /// configured with PASID `p`.
+    fn wq_takes_stores(&self) -> Option<Option<u32>> {
         if self.dsa.state() != DeviceState::Enabled {
-            return false;
+            return None;
         }
         let t = regs::TableOffsets::from_bits(self.dsa.read64(regs::TABLE_OFFSET));
         let wq = u64::from(t.wqcfg()) * regs::TABLE_MULT;
         let state = WqCfgState::from_bits(self.dsa.read32(wq + 24));
         let mode = WqCfgMode::from_bits(self.dsa.read32(wq + 8));
-        state.wq_state() == 1 && mode.dedicated()
+        (state.wq_state() == 1 && mode.dedicated()).then(|| mode.pasid_en().then(|| mode.pasid()))
     }
 
     /// A 64-byte store to the portal at `off`.
@@ -132,17 +143,31 @@ impl MdevFunction {
                 wq,
                 pasid,
                 alive,
+                faults,
+                given,
             } => {
                 // Only the unlimited and limited portals of the one WQ exist.
-                if off >= 2 * 0x1000 || !alive.load(Ordering::Acquire) || !self.wq_takes_stores() {
+                if off >= 2 * 0x1000 || !alive.load(Ordering::Acquire) {
                     return;
                 }
+                // The WQ's PASID, if configured with one, must be one the host gave this
+                // mdev; otherwise the store is dropped, as a WQ that is not enabled drops it.
+                let pasid = match self.wq_takes_stores() {
+                    None => return,
+                    Some(None) => *pasid,
+                    Some(Some(p)) if given.lock().contains(&p) => p,
+                    Some(Some(_)) => return,
+                };
                 // The parent's interrupts are the host's: the mdev raises its own below.
                 let mut desc = Descriptor::from_bytes(bytes);
                 let rci = desc.flags().rci();
-                desc.set_flags(desc.flags().with_rci(false));
+                desc.set_flags(
+                    desc.flags()
+                        .with_rci(false)
+                        .with_block_on_fault(faults.on(pasid)),
+                );
                 let enq = Enqcmd {
-                    pasid: *pasid,
+                    pasid,
                     privileged: false,
                 };
                 let portal = u64::from(*wq) * regs::WQ_PORTALS_SIZE + (off & 0x1000);

@@ -4,19 +4,30 @@
 //! of the parent, which the mdev's binding attaches to its user's IOAS or HWPT; the mdev's
 //! descriptors go to that WQ tagged with the PASID. Without PASIDs, each mdev's descriptors
 //! run on its own virtual engine with its DMA copied in software through an access.
+//!
+//! An mdev of a parent with PASIDs may be given more PASIDs of the parent
+//! ([`MdevParent::alloc_pasid`]), for a guest whose PASIDs the host allocates: its file
+//! attaches each to a HWPT made for PASIDs (`VFIO_DEVICE_ATTACH_PASID`), and its virtual WQ,
+//! configured with one of them, submits its descriptors with that PASID.
+//!
+//! An mdev's PASID may be attached to a HWPT with a fault queue: the parent driver then
+//! turns the parent's PRI on and submits the mdev's descriptors blocking on faults, so a
+//! fault at the mdev's PASID becomes a page request the core routes to that queue.
 
 mod bind;
 mod dma;
 mod function;
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 use softiommu_core::{DeviceId, GroupId};
-use softiommu_devices::dsa::regs::{self, CmdReg, CmdSts, Command, WqCfgLimits, WqCfgMode};
+use softiommu_devices::dsa::regs::{self, CmdReg, CmdSts, Command, GenCap, WqCfgLimits, WqCfgMode};
 use softiommu_devices::dsa::{DmaPort, DsaFunction};
 use softiommu_devices::pci::AccessSize;
+use softiommu_devices::pci::regs::ext_cap_id;
 
 use bind::LinkKind;
 pub(crate) use bind::MdevBinding;
@@ -30,6 +41,47 @@ use function::{Backend, MdevFunction};
 
 /// The parent's WQ the mdevs share.
 const PARENT_WQ: u32 = 0;
+/// Outstanding page requests the parent driver allows the parent when it turns PRI on.
+const PRI_ALLOCATION: u32 = 32;
+/// PRI's control register (Enable is bit 0) and outstanding allocation.
+const PRI_CONTROL: u32 = 4;
+const PRI_ALLOC: u32 = 0xc;
+
+/// At which of its PASIDs one mdev's descriptors block on faults, and the parent's PRI
+/// they need.
+pub(crate) struct MdevFaults {
+    parent: Arc<DsaFunction>,
+    on: Mutex<BTreeSet<u32>>,
+}
+
+impl MdevFaults {
+    /// Turns the parent's PRI on (once for all its mdevs) and the mdev's descriptors at
+    /// `pasid` to blocking on faults; `false` if the parent has no PRI capability.
+    pub(crate) fn turn_on(&self, pasid: u32) -> bool {
+        let f = &*self.parent;
+        let Some(pri) = find_ext_cap(f, ext_cap_id::PRI) else {
+            return false;
+        };
+        let ctl = f.config_read(pri + PRI_CONTROL, AccessSize::Word);
+        if ctl & 1 == 0 {
+            f.config_write(pri + PRI_ALLOC, AccessSize::Dword, PRI_ALLOCATION);
+            f.config_write(pri + PRI_CONTROL, AccessSize::Word, ctl | 1);
+        }
+        self.on.lock().insert(pasid);
+        true
+    }
+
+    /// The mdev's descriptors at `pasid` no longer block on faults (the parent's PRI stays
+    /// on).
+    pub(crate) fn turn_off(&self, pasid: u32) {
+        self.on.lock().remove(&pasid);
+    }
+
+    /// Whether the mdev's descriptors at `pasid` block on faults.
+    pub(crate) fn on(&self, pasid: u32) -> bool {
+        self.on.lock().contains(&pasid)
+    }
+}
 /// Owner cookies of host drivers, apart from the contexts'.
 static NEXT_OWNER: AtomicU64 = AtomicU64::new(1 << 62);
 
@@ -41,6 +93,8 @@ struct Mdev {
     pasid: Option<u32>,
     /// Its software path, if not.
     soft: Option<Arc<SoftLink>>,
+    /// The further PASIDs of the parent the host gave it.
+    given: Arc<Mutex<BTreeSet<u32>>>,
     /// Cleared when it is removed: files still open on it reach nothing.
     alive: Arc<AtomicBool>,
 }
@@ -49,7 +103,8 @@ impl Mdev {
     /// Ends the mdev: its files reach nothing, and its PASID goes back to the parent.
     fn end(&self, host: &crate::host::Host, parent: DeviceId) {
         self.alive.store(false, Ordering::Release);
-        if let Some(p) = self.pasid {
+        let given = std::mem::take(&mut *self.given.lock());
+        for p in self.pasid.into_iter().chain(given) {
             // Detaches the PASID too, if a binding still has it attached.
             let _ = host.iommu().free_private_pasid(parent, p);
         }
@@ -137,7 +192,9 @@ impl MdevParent {
         w(grpcfg, &1u64.to_le_bytes());
         w(grpcfg + 32, &((1u64 << engines) - 1).to_le_bytes());
         let wq = u64::from(t.wqcfg()) * regs::TABLE_MULT;
-        let mode = WqCfgMode::new().with_priority(10);
+        // Descriptors block on faults only when their mdev's PASID has a fault queue.
+        let bof = GenCap::from_bits(r64(regs::GENCAP)).block_on_fault();
+        let mode = WqCfgMode::new().with_priority(10).with_bof(bof);
         let limits = WqCfgLimits::new()
             .with_max_xfer_shift(21)
             .with_max_batch_shift(5);
@@ -157,6 +214,11 @@ impl MdevParent {
         let name = format!("{:08x}-0000-4000-8000-{:012x}", self.rid, n);
         let cfg = *self.function.dsa().config();
         let alive = Arc::new(AtomicBool::new(true));
+        let given = Arc::new(Mutex::new(BTreeSet::new()));
+        let faults = Arc::new(MdevFaults {
+            parent: self.function.clone(),
+            on: Mutex::new(BTreeSet::new()),
+        });
         let (backend, dma, link, pasid, soft): (Backend, Arc<dyn DmaPort>, _, _, _) = if self.pasid
         {
             let pasid = host
@@ -168,6 +230,8 @@ impl MdevParent {
                 wq: PARENT_WQ,
                 pasid,
                 alive: alive.clone(),
+                faults: faults.clone(),
+                given: given.clone(),
             };
             let port = Arc::new(PasidPort {
                 inner: self.function.port().clone(),
@@ -210,6 +274,8 @@ impl MdevParent {
             mdev: Some(MdevLink {
                 kind: link,
                 alive: alive.clone(),
+                faults,
+                given: given.clone(),
             }),
         });
         self.mdevs.lock().push(Mdev {
@@ -217,6 +283,7 @@ impl MdevParent {
             dev,
             pasid,
             soft,
+            given,
             alive,
         });
         Ok(name)
@@ -238,6 +305,55 @@ impl MdevParent {
         let mdevs = self.mdevs.lock();
         match mdevs.iter().find(|m| m.name == name) {
             Some(m) => Ok(m.pasid),
+            None => err(libc::ENODEV, "no such mdev"),
+        }
+    }
+
+    /// Gives mdev `name` one more private PASID of the parent and returns it (`ENODEV` if
+    /// there is no such mdev, `EOPNOTSUPP` for one copying in software, `ENOSPC` when none
+    /// is left): its file may then attach it, and its WQ tag descriptors with it.
+    pub fn alloc_pasid(&self, name: &str) -> Result<u32> {
+        let mdevs = self.mdevs.lock();
+        let Some(m) = mdevs.iter().find(|m| m.name == name) else {
+            return err(libc::ENODEV, "no such mdev");
+        };
+        if m.pasid.is_none() {
+            return err(
+                libc::EOPNOTSUPP,
+                "the mdev copies in software: it has no PASIDs",
+            );
+        }
+        let host = &self.vfio.host;
+        let p = host
+            .iommu()
+            .alloc_private_pasid(self.dev)
+            .map_err(Error::from)?;
+        m.given.lock().insert(p);
+        Ok(p)
+    }
+
+    /// Takes back PASID `pasid` the host gave mdev `name` (detaching it if attached);
+    /// `EINVAL` if it is not one given to that mdev, `ENODEV` if there is no such mdev.
+    pub fn free_pasid(&self, name: &str, pasid: u32) -> Result<()> {
+        let mdevs = self.mdevs.lock();
+        let Some(m) = mdevs.iter().find(|m| m.name == name) else {
+            return err(libc::ENODEV, "no such mdev");
+        };
+        if !m.given.lock().remove(&pasid) {
+            return err(libc::EINVAL, "the host gave the mdev no such PASID");
+        }
+        self.vfio
+            .host
+            .iommu()
+            .free_private_pasid(self.dev, pasid)
+            .map_err(Error::from)
+    }
+
+    /// The further PASIDs the host gave mdev `name` (`ENODEV` if there is none).
+    pub fn pasids_of(&self, name: &str) -> Result<Vec<u32>> {
+        let mdevs = self.mdevs.lock();
+        match mdevs.iter().find(|m| m.name == name) {
+            Some(m) => Ok(m.given.lock().iter().copied().collect()),
             None => err(libc::ENODEV, "no such mdev"),
         }
     }
@@ -281,18 +397,26 @@ impl Drop for MdevParent {
 
 /// Sets the enable bit of the function's PASID capability; `false` if it has none.
 fn enable_pasid(f: &dyn PciFunction) -> bool {
+    let Some(at) = find_ext_cap(f, ext_cap_id::PASID) else {
+        return false;
+    };
+    let ctl = f.config_read(at + 6, AccessSize::Word);
+    f.config_write(at + 6, AccessSize::Word, ctl | 1);
+    true
+}
+
+/// Where the function's extended capability `id` is, if it has one.
+fn find_ext_cap(f: &dyn PciFunction, id: u16) -> Option<u32> {
     let mut at = 0x100u32;
     for _ in 0..48 {
         let h = f.config_read(at, AccessSize::Dword);
-        if h & 0xffff == 0x1b {
-            let ctl = f.config_read(at + 6, AccessSize::Word);
-            f.config_write(at + 6, AccessSize::Word, ctl | 1);
-            return true;
+        if h & 0xffff == u32::from(id) {
+            return Some(at);
         }
         at = h >> 20;
         if at < 0x100 {
-            return false;
+            return None;
         }
     }
-    false
+    None
 }
