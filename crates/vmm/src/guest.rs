@@ -55,6 +55,26 @@ impl Guest {
         Ok(())
     }
 
+    /// Maps the 4 KiB guest-physical page `gpa` into IOAS `ioas` of `ctx` at `iova`,
+    /// readable and, if `write`, writable: the host memory behind the page at a fixed IOVA,
+    /// as a VMM mirrors one page of a guest's I/O mappings.
+    pub fn map_page(
+        &self,
+        ctx: &Context,
+        ioas: u32,
+        iova: u64,
+        gpa: u64,
+        write: bool,
+    ) -> Result<()> {
+        let host = self
+            .ram
+            .get_host_address(GuestAddress(gpa))
+            .map_err(|e| Error::Ram(e.to_string()))?;
+        let flags = MAP_READABLE | MAP_FIXED_IOVA | if write { MAP_WRITEABLE } else { 0 };
+        ctx.ioas_map(ioas, flags, host as u64, 4096, iova)?;
+        Ok(())
+    }
+
     /// Removes the guest's RAM from IOAS `ioas` of `ctx`.
     pub fn unmap_from(&self, ctx: &Context, ioas: u32) -> Result<()> {
         for (gpa, _, len) in self.regions() {

@@ -26,11 +26,10 @@ use parking_lot::Mutex;
 use softiommu_core::{Domain, Mem, Rid};
 use softiommu_devices::dsa::CompletionRecord;
 use softiommu_iommufd::vfio::{MdevParent, VfioDevice};
-use softiommu_iommufd::{Context, HWPT_ALLOC_PASID, MAP_FIXED_IOVA, MAP_READABLE, MAP_WRITEABLE};
+use softiommu_iommufd::{Context, HWPT_ALLOC_PASID};
 use softiommu_pgtable::Access;
 use softiommu_smmuv3::model::{Request, SmmuUnit};
 use softiommu_smmuv3::regs::SmmuParams;
-use vm_memory::{GuestAddress, GuestMemoryBackend};
 
 use super::{FaultService, PageServer, ShadowStats};
 use crate::assign::{Assigned, Counts, GuestFault, Mechanism};
@@ -81,15 +80,7 @@ impl Mirror {
     }
 
     fn map(&self, iova: u64, gpa: u64, write: bool) -> Result<()> {
-        let host = self
-            .guest
-            .memory()
-            .get_host_address(GuestAddress(gpa))
-            .map_err(|e| Error::Ram(e.to_string()))?;
-        let flags = MAP_READABLE | MAP_FIXED_IOVA | if write { MAP_WRITEABLE } else { 0 };
-        self.ctx
-            .ioas_map(self.ioas, flags, host as u64, PAGE, iova)?;
-        Ok(())
+        self.guest.map_page(&self.ctx, self.ioas, iova, gpa, write)
     }
 
     /// Brings the host's page `iova` in line with the guest's tables.

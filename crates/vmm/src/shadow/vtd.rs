@@ -17,12 +17,11 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 use softiommu_core::{Mem, Rid};
-use softiommu_iommufd::{Context, MAP_FIXED_IOVA, MAP_READABLE, MAP_WRITEABLE};
+use softiommu_iommufd::Context;
 use softiommu_pgtable::Access;
 use softiommu_vtd::driver::VtdMmio;
 use softiommu_vtd::model::{Request, VtdUnit};
 use softiommu_vtd::regs::{CAP_REG, Cap, IQA_REG, IQT_REG, VtdParams};
-use vm_memory::{GuestAddress, GuestMemoryBackend};
 
 use super::PageServer;
 use crate::viommu::VtdViommu;
@@ -200,15 +199,7 @@ impl Shadow {
     }
 
     fn map(&self, iova: u64, gpa: u64, write: bool) -> Result<()> {
-        let host = self
-            .guest
-            .memory()
-            .get_host_address(GuestAddress(gpa))
-            .map_err(|e| Error::Ram(e.to_string()))?;
-        let flags = MAP_READABLE | MAP_FIXED_IOVA | if write { MAP_WRITEABLE } else { 0 };
-        self.ctx
-            .ioas_map(self.ioas, flags, host as u64, PAGE, iova)?;
-        Ok(())
+        self.guest.map_page(&self.ctx, self.ioas, iova, gpa, write)
     }
 }
 
