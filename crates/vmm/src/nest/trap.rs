@@ -8,6 +8,7 @@
 
 use std::sync::Arc;
 
+use crate::viommu::vtd::{IQT_MASK, queued_descriptors};
 use parking_lot::Mutex;
 use softiommu_core::Mem;
 use softiommu_iommufd::vfio::VfioDevice;
@@ -18,7 +19,7 @@ use softiommu_iommufd::{
 use softiommu_vtd::driver::VtdMmio;
 use softiommu_vtd::fault::FaultReason;
 use softiommu_vtd::model::VtdUnit;
-use softiommu_vtd::regs::{IQA_REG, IQT_REG, RTADDR_REG};
+use softiommu_vtd::regs::{IQT_REG, RTADDR_REG};
 use softiommu_vtd::structs::{
     ContextEntry, Fspm, PasidDirEntry, PasidEntry, Pgtt, ScalableRootEntry, StructCaps,
     pasid_entry_address, root_entry_address,
@@ -135,31 +136,6 @@ impl NestTrap {
         let mut st = self.state.lock();
         st.pasid = pasid;
         st.point = point;
-    }
-
-    /// The descriptors queued between byte offsets `old` and `new` (one lap at most).
-    fn queued(&self, old: u64, new: u64) -> Vec<[u64; 4]> {
-        let iqa = self.unit.mmio_read(IQA_REG, 8);
-        let base = iqa & !0xfff;
-        let size = PAGE << (iqa & 7);
-        let step = if iqa >> 11 & 1 == 1 { 32 } else { 16 };
-        let mut out = Vec::new();
-        let (mut at, end) = (old % size, new % size);
-        for _ in 0..size / step {
-            if at == end {
-                break;
-            }
-            let mut d = [0u64; 4];
-            for (i, w) in d.iter_mut().enumerate().take(step as usize / 8) {
-                *w = self
-                    .mem
-                    .load_u64(base.wrapping_add(at + 8 * i as u64))
-                    .unwrap_or(0);
-            }
-            out.push(d);
-            at = (at + step) % size;
-        }
-        out
     }
 
     /// The guest's entry for the device, read as the hardware walks to it.
@@ -405,8 +381,8 @@ impl VtdMmio for NestTrap {
             return self.unit.mmio_write(offset, size, value);
         }
         let mut st = self.state.lock();
-        let new = value & 0x7_fff0;
-        let descs = self.queued(st.tail, new);
+        let new = value & IQT_MASK;
+        let descs = queued_descriptors(&self.unit, &*self.mem, st.tail, new);
         st.tail = new;
         // The vIOMMU carries them out first (its own caches, the wait's status write); the
         // host is brought in step before the guest's poll of the status can return.

@@ -21,10 +21,11 @@ use softiommu_iommufd::Context;
 use softiommu_pgtable::Access;
 use softiommu_vtd::driver::VtdMmio;
 use softiommu_vtd::model::{Request, VtdUnit};
-use softiommu_vtd::regs::{CAP_REG, Cap, IQA_REG, IQT_REG, VtdParams};
+use softiommu_vtd::regs::{CAP_REG, Cap, IQT_REG, VtdParams};
 
 use super::PageServer;
 use crate::viommu::VtdViommu;
+use crate::viommu::vtd::{IQT_MASK, queued_descriptors};
 use crate::{Error, Guest, Result};
 
 const PAGE: u64 = 4096;
@@ -129,30 +130,12 @@ impl Shadow {
     /// The IOVA ranges the descriptors queued between the old tail and `new` invalidate;
     /// `None` for one that invalidates a whole domain or everything.
     fn queued(&self, old: u64, new: u64) -> Vec<Option<(u64, u64)>> {
-        let iqa = self.unit.mmio_read(IQA_REG, 8);
-        let base = iqa & !0xfff;
-        let size = PAGE << (iqa & 7);
-        let step = if iqa >> 11 & 1 == 1 { 32 } else { 16 };
         let mamv = u64::from(Cap::from_bits(self.unit.mmio_read(CAP_REG, 8)).mamv());
-        let mem = self.guest.space();
-        let mut out = Vec::new();
-        let mut at = old % size;
-        let end = new % size;
-        // At most one lap of the queue.
-        for _ in 0..size / step {
-            if at == end {
-                break;
-            }
-            let mut d = [0u8; 16];
-            if mem.read(base.wrapping_add(at), &mut d).is_ok() {
-                let (q0, q1) = split(&d);
-                if q0 & 0xf == IOTLB_INV {
-                    out.push(iotlb_range(q0, q1, mamv));
-                }
-            }
-            at = (at + step) % size;
-        }
-        out
+        queued_descriptors(&self.unit, &*self.guest.space(), old, new)
+            .into_iter()
+            .filter(|d| d[0] & 0xf == IOTLB_INV)
+            .map(|d| iotlb_range(d[0], d[1], mamv))
+            .collect()
     }
 
     /// Mirrors the guest's mappings over `[start, end)` into the host IOAS.
@@ -210,14 +193,6 @@ fn note(st: &mut State, r: Result<()>) {
     }
 }
 
-fn split(d: &[u8; 16]) -> (u64, u64) {
-    let mut a = [0u8; 8];
-    let mut b = [0u8; 8];
-    a.copy_from_slice(&d[..8]);
-    b.copy_from_slice(&d[8..]);
-    (u64::from_le_bytes(a), u64::from_le_bytes(b))
-}
-
 /// The largest address mask walked page by page: 1 GiB.
 const MAX_AM: u64 = 18;
 
@@ -268,7 +243,7 @@ impl VtdMmio for Shadow {
             return self.unit.mmio_write(offset, size, value);
         }
         let mut st = self.state.lock();
-        let new = value & 0x7_fff0;
+        let new = value & IQT_MASK;
         let ranges = self.queued(st.tail, new);
         st.tail = new;
         self.unit.mmio_write(offset, size, value);

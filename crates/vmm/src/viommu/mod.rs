@@ -15,7 +15,7 @@ mod run;
 mod smmu;
 pub(crate) mod smmu_guest;
 pub(crate) mod smmu_trap;
-mod vtd;
+pub(crate) mod vtd;
 
 use softiommu_pgtable::Access;
 use vm_memory::iommu::{Error as IommuError, IotlbIterator, IovaRange};

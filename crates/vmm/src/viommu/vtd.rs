@@ -3,10 +3,11 @@
 use std::sync::Arc;
 
 use softiommu_core::{Mem, Rid};
+use softiommu_mem::AddressSpace;
 use softiommu_pgtable::Access;
 use softiommu_vtd::driver::{VtdDriver, VtdMmio};
 use softiommu_vtd::model::{Request, VtdUnit};
-use softiommu_vtd::regs::VtdParams;
+use softiommu_vtd::regs::{IQA_REG, VtdParams};
 use vm_memory::iommu::{Error as IommuError, Iommu, IotlbIterator};
 use vm_memory::{GuestAddress, Permissions};
 
@@ -104,4 +105,39 @@ impl Iommu for VtdIommu {
             }
         })
     }
+}
+
+/// The tail bits of an IQT_REG value (QT, bits 18:4, as a byte offset).
+pub(crate) const IQT_MASK: u64 = 0x7_fff0;
+
+/// The descriptors the guest queued in `unit`'s invalidation queue (in `mem`) between byte
+/// offsets `old` and `new`, one lap of the queue at most, each as four quadwords (the upper
+/// two zero for 128-bit descriptors); a quadword that cannot be read is zero.
+pub(crate) fn queued_descriptors(
+    unit: &VtdUnit<Mem>,
+    mem: &dyn AddressSpace,
+    old: u64,
+    new: u64,
+) -> Vec<[u64; 4]> {
+    const PAGE: u64 = 4096;
+    let iqa = unit.mmio_read(IQA_REG, 8);
+    let base = iqa & !0xfff;
+    let size = PAGE << (iqa & 7);
+    let step = if iqa >> 11 & 1 == 1 { 32 } else { 16 };
+    let mut out = Vec::new();
+    let (mut at, end) = (old % size, new % size);
+    for _ in 0..size / step {
+        if at == end {
+            break;
+        }
+        let mut d = [0u64; 4];
+        for (i, w) in d.iter_mut().enumerate().take(step as usize / 8) {
+            *w = mem
+                .load_u64(base.wrapping_add(at + 8 * i as u64))
+                .unwrap_or(0);
+        }
+        out.push(d);
+        at = (at + step) % size;
+    }
+    out
 }
