@@ -24,9 +24,6 @@ pub enum Error {
     /// The assigned device did not do what its driver asked.
     #[error("device: {0}")]
     Device(String),
-    /// The mechanism of this cell of the assignment matrix is not built yet.
-    #[error("not built: {0}")]
-    NotBuilt(String),
     /// The seed's matrix has no such cell and mechanism.
     #[error("not in the matrix: {0}")]
     NotInMatrix(String),
@@ -41,7 +38,6 @@ impl Error {
             Error::Ram(_) | Error::Mem(_) => libc::EINVAL,
             Error::Viommu(_) | Error::Host(_) => libc::ENODEV,
             Error::Device(_) => libc::EIO,
-            Error::NotBuilt(_) => libc::ENOSYS,
             Error::NotInMatrix(_) => libc::EINVAL,
         }
     }

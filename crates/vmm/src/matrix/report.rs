@@ -86,24 +86,23 @@ fn dash(s: &str) -> &str {
     if s.is_empty() { "-" } else { s }
 }
 
-/// `15 cells: 4 pass, 1 partial, 0 failed, 1 impossible, 9 not built`.
+/// `15 cells: 14 pass, 0 partial, 0 failed, 1 impossible`.
 pub fn summary(outcomes: &[Outcome]) -> String {
     let count = |w: &str| outcomes.iter().filter(|o| o.verdict.word() == w).count();
     format!(
-        "{} cells: {} pass, {} partial, {} failed, {} impossible, {} not built",
+        "{} cells: {} pass, {} partial, {} failed, {} impossible",
         outcomes.len(),
         count("pass"),
         count("partial"),
         count("FAIL"),
-        count("impossible"),
-        count("not built")
+        count("impossible")
     )
 }
 
 /// The why of a verdict that has one worth a note.
 fn note(v: &Verdict) -> Option<String> {
     match v {
-        Verdict::Pass | Verdict::NotBuilt(_) => None,
+        Verdict::Pass => None,
         Verdict::Partial(why) => Some(format!("partial: {why}")),
         Verdict::Fail(why) => Some(format!("failed: {why}")),
         Verdict::Impossible {
@@ -124,9 +123,7 @@ pub fn json(outcomes: &[Outcome]) -> String {
     for (i, o) in outcomes.iter().enumerate() {
         let (why, refused) = match &o.verdict {
             Verdict::Pass => (None, None),
-            Verdict::Partial(w) | Verdict::Fail(w) | Verdict::NotBuilt(w) => {
-                (Some(w.as_str()), None)
-            }
+            Verdict::Partial(w) | Verdict::Fail(w) => (Some(w.as_str()), None),
             Verdict::Impossible {
                 why,
                 call,

@@ -56,19 +56,16 @@ pub enum Verdict {
         /// The refusal's errno.
         errno: i32,
     },
-    /// The mechanism is not built.
-    NotBuilt(String),
 }
 
 impl Verdict {
-    /// The verdict's one word: `pass`, `partial`, `FAIL`, `impossible`, `not built`.
+    /// The verdict's one word: `pass`, `partial`, `FAIL`, `impossible`.
     pub fn word(&self) -> &'static str {
         match self {
             Verdict::Pass => "pass",
             Verdict::Partial(_) => "partial",
             Verdict::Fail(_) => "FAIL",
             Verdict::Impossible { .. } => "impossible",
-            Verdict::NotBuilt(_) => "not built",
         }
     }
 
@@ -155,7 +152,6 @@ fn checks(cell: &Cell, out: &mut Outcome) -> Result<Verdict> {
     let rig = HostRig::new(cell.row.iommu)?;
     let (ga, gb) = (Guest::new(&[GUEST_RAM])?, Guest::new(&[GUEST_RAM])?);
     let a = match (assign(&rig, &ga, 0, cell), cell.impossible) {
-        (Err(Error::NotBuilt(what)), _) => return Ok(Verdict::NotBuilt(what)),
         (Err(e), Some(no)) => {
             return Ok(Verdict::Impossible {
                 why: no.why.into(),
