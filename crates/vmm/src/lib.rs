@@ -26,6 +26,8 @@
 
 pub mod assign;
 mod error;
+#[cfg(feature = "fuzzing")]
+pub mod fuzz;
 mod guest;
 mod guest_driver;
 pub mod host;
