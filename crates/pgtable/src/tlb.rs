@@ -134,12 +134,31 @@ pub struct TlbStats {
     pub invalidated: u64,
 }
 
+/// What a cache's readers need to know of its contents having changed: which cache it is,
+/// and how many entries have left it (swept by an invalidation, or overwritten by a fill in
+/// their slot). While a cache's epoch stays the same, every entry that was found in it is
+/// still there, with the value it was found with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Epoch {
+    /// The cache, unique in the process.
+    pub cache: u64,
+    /// Entries that have left it.
+    pub removed: u64,
+}
+
 /// The cache, with values of `V` words.
 pub struct Tlb<const V: usize = 2> {
     sets: Box<[Set<V>]>,
     mask: u64,
     invalidated: AtomicU64,
+    /// Which cache this is (see [`Epoch`]).
+    id: u64,
+    /// Entries swept or overwritten, advanced after they went.
+    removed: AtomicU64,
 }
+
+/// The ids given to caches so far.
+static CACHES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl<const V: usize> std::fmt::Debug for Tlb<V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -170,6 +189,29 @@ impl<const V: usize> Tlb<V> {
                 .collect(),
             mask: sets as u64 - 1,
             invalidated: AtomicU64::new(0),
+            id: CACHES.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            removed: AtomicU64::new(0),
+        }
+    }
+
+    /// The cache's epoch now: an entry found after reading it stays in the cache, with its
+    /// value, for as long as the epoch reads the same.
+    #[inline(always)]
+    pub fn epoch(&self) -> Epoch {
+        Epoch {
+            cache: self.id,
+            removed: self.removed.load(Ordering::Acquire),
+        }
+    }
+
+    /// Writes a claimed slot and releases it, counting the entry it held, if any, as
+    /// removed once it is gone.
+    #[inline(always)]
+    fn fill_claimed(&self, slot: &Slot<V>, s: u64, key: [u64; 2], value: [u64; V]) {
+        let replaced = slot.k0.load(Ordering::Relaxed) != 0;
+        slot.write_claimed(s, key, value);
+        if replaced {
+            self.removed.fetch_add(1, Ordering::Release);
         }
     }
 
@@ -202,7 +244,7 @@ impl<const V: usize> Tlb<V> {
     /// on its slot is dropped (this is a cache).
     pub fn insert(&self, index: u64, key: [u64; 2], value: [u64; V]) {
         if let Some((slot, s)) = self.claim_for(index, key) {
-            slot.write_claimed(s, key, value);
+            self.fill_claimed(slot, s, key, value);
         }
     }
 
@@ -249,7 +291,7 @@ impl<const V: usize> Tlb<V> {
         // the sweep that follows the bump sees this claim (and waits for the slot).
         fence(Ordering::SeqCst);
         if generation.load(Ordering::Relaxed) == seen {
-            slot.write_claimed(s, key, value);
+            self.fill_claimed(slot, s, key, value);
         } else {
             // Released unchanged: readers that saw the old contents still may.
             slot.seq.store(s, Ordering::Release);
@@ -302,6 +344,7 @@ impl<const V: usize> Tlb<V> {
         };
         if n != 0 {
             self.invalidated.fetch_add(n, Ordering::Relaxed);
+            self.removed.fetch_add(n, Ordering::Release);
         }
         n
     }
@@ -351,6 +394,37 @@ mod tests {
         // Global.
         t.invalidate(None, |_, _| true);
         assert!((0..16).all(|p| t.lookup(p, [1 | p << 8, 7]).is_none()));
+    }
+
+    #[test]
+    fn the_epoch_moves_when_an_entry_leaves_and_only_then() {
+        let t: Tlb = Tlb::new(4);
+        let other: Tlb = Tlb::new(4);
+        let e0 = t.epoch();
+        assert_ne!(e0.cache, other.epoch().cache);
+        // Fills into empty ways remove nothing.
+        for k in 1..=4u64 {
+            t.insert(0, [k, 0], [k, 0]);
+        }
+        assert_eq!(t.epoch(), e0);
+        // A fill over an entry of the same key replaces it.
+        t.insert(0, [2, 0], [20, 0]);
+        let e1 = t.epoch();
+        assert_ne!(e1, e0);
+        // A fill into the full set evicts one.
+        t.insert(0, [5, 0], [5, 0]);
+        let e2 = t.epoch();
+        assert_ne!(e2, e1);
+        // An invalidation that finds nothing leaves it; one that removes moves it.
+        t.invalidate(None, |k, _| k[0] == 99);
+        assert_eq!(t.epoch(), e2);
+        t.invalidate(None, |k, _| k[0] == 5);
+        assert_ne!(t.epoch(), e2);
+        // A fill made stale by a generation bump writes nothing and moves nothing.
+        let e3 = t.epoch();
+        let generation = AtomicU64::new(1);
+        t.insert_current(0, [6, 0], [6, 0], &generation, 0);
+        assert_eq!(t.epoch(), e3);
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use softiommu_core::{DeviceCaps, Domain, PagingRequest, Rid};
+use softiommu_core::{DeviceCaps, Domain, Gather, PagingRequest, Rid};
 use softiommu_pgtable::Prot;
 use softiommu_smmuv3::event::EventId;
 use softiommu_smmuv3::regs::SmmuParams;
@@ -105,16 +105,10 @@ fn scenario<I: Iommu>(
     assert_eq!(&b, b"elsewhere");
 }
 
-#[test]
-fn iommu_memory_translates_through_the_vtd_model() {
-    let g = guest();
-    let v = VtdViommu::new(&g, VtdParams::default(), TABLES).unwrap();
-    v.unit().set_checking(true);
-    let d = domain(v.os());
-    let mem = memory(&g, v.iommu(RID, None));
+/// VT-d's primary fault records, as the guest's fault handler reads and clears them.
+fn vtd_faults(v: &VtdViommu) -> impl FnMut() -> Vec<(u64, bool)> + use<> {
     let unit = v.unit().clone();
-    // The guest's fault handler: reads and clears each primary fault record.
-    let faults = move || {
+    move || {
         let cap = unit.mmio_read(CAP_REG, 8);
         let (fro, n) = ((cap >> 24 & 0x3ff) * 16, (cap >> 40 & 0xff) + 1);
         let mut out = Vec::new();
@@ -138,22 +132,29 @@ fn iommu_memory_translates_through_the_vtd_model() {
             }
         }
         out
-    };
-    scenario(&g, &d, &mem, faults);
-    assert_eq!(v.unit().stale_count(), 0);
+    }
 }
 
 #[test]
-fn iommu_memory_translates_through_the_smmu_model() {
-    let g = guest();
-    let v = SmmuViommu::new(&g, SmmuParams::full(), TABLES).unwrap();
-    v.unit().set_checking(true);
-    let d = domain(v.os());
-    let mem = memory(&g, v.iommu(RID, None));
+fn iommu_memory_translates_through_the_vtd_model() {
+    // With the checking mode on, every access asks the model; with it off, pages the model
+    // answered from its IOTLB are answered without asking it again.
+    for checking in [true, false] {
+        let g = guest();
+        let v = VtdViommu::new(&g, VtdParams::default(), TABLES).unwrap();
+        v.unit().set_checking(checking);
+        let d = domain(v.os());
+        let mem = memory(&g, v.iommu(RID, None));
+        scenario(&g, &d, &mem, vtd_faults(&v));
+        assert_eq!(v.unit().stale_count(), 0);
+    }
+}
+
+/// SMMUv3's fault events, as the guest's event handler reads them.
+fn smmu_faults(v: &SmmuViommu) -> impl FnMut() -> Vec<(u64, bool)> + use<> {
     let driver = v.driver().clone();
     let mut seen = 0;
-    // The guest's event handler: the new records of the event queue.
-    let faults = move || {
+    move || {
         let (events, overflow) = driver.events();
         assert!(!overflow);
         let new = events[seen..]
@@ -171,9 +172,90 @@ fn iommu_memory_translates_through_the_smmu_model() {
             .collect();
         seen = events.len();
         new
+    }
+}
+
+#[test]
+fn iommu_memory_translates_through_the_smmu_model() {
+    for checking in [true, false] {
+        let g = guest();
+        let v = SmmuViommu::new(&g, SmmuParams::full(), TABLES).unwrap();
+        v.unit().set_checking(checking);
+        let d = domain(v.os());
+        let mem = memory(&g, v.iommu(RID, None));
+        scenario(&g, &d, &mem, smmu_faults(&v));
+        assert_eq!(v.unit().stale_count(), 0);
+    }
+}
+
+/// A guest that remaps a page and forgets the invalidation: the device keeps reaching the
+/// old page, as the model's IOTLB still holds it, however often it reads; once enough
+/// other pages have pushed that entry out of the IOTLB, the model walks the guest's table
+/// again and the device reaches the new page, even on a thread that has read the old page
+/// before; the late invalidation changes nothing more.
+fn forgotten_invalidation<I: Iommu>(g: &Guest, d: &Domain, mem: &IommuMemory<GuestMemoryMmap, I>) {
+    let read = |iova: u64| {
+        let mut b = [0u8; 9];
+        mem.read_slice(&mut b, GuestAddress(iova)).unwrap();
+        b
     };
-    scenario(&g, &d, &mem, faults);
-    assert_eq!(v.unit().stale_count(), 0);
+    g.memory()
+        .write_slice(b"new page!", GuestAddress(OTHER + 0x40))
+        .unwrap();
+    let old: [u8; 9] = ram(g, BUF + 0x40, 9).try_into().unwrap();
+    d.map_sync(IOVA, BUF, 0x1000, Prot::RW).unwrap();
+    for _ in 0..3 {
+        assert_eq!(read(IOVA + 0x40), old);
+    }
+    let mut gather = Gather::new();
+    assert_eq!(d.unmap(IOVA, 0x1000, &mut gather).unwrap(), 0x1000);
+    d.map(IOVA, OTHER, 0x1000, Prot::RW, &mut Gather::new())
+        .unwrap();
+    for _ in 0..3 {
+        assert_eq!(read(IOVA + 0x40), old, "the stale entry is in use");
+    }
+    // Four times the IOTLB's 4096 entries of other pages, each read once: each set is
+    // refilled many times over. Their IOVAs and addresses differ modulo 2 MiB, so each is
+    // a 4 KiB entry of its own.
+    const SPAN: u64 = 16 << 20;
+    const FAR: u64 = 0x1_0000_0000;
+    for c in 0..4 {
+        d.map_sync(FAR + c * SPAN, 0x1000, SPAN, Prot::READ)
+            .unwrap();
+    }
+    // Read by another thread: what this one keeps of the model's answers is not disturbed.
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for p in 0..(4 * SPAN) >> 12 {
+                read(FAR + (p << 12));
+            }
+        });
+    });
+    assert_eq!(
+        read(IOVA + 0x40),
+        *b"new page!",
+        "the evicted entry is walked again"
+    );
+    d.sync(&mut gather);
+    assert_eq!(read(IOVA + 0x40), *b"new page!");
+}
+
+#[test]
+fn a_forgotten_invalidation_lasts_as_long_as_the_vtd_iotlb_entry() {
+    let g = guest();
+    let v = VtdViommu::new(&g, VtdParams::default(), TABLES).unwrap();
+    let d = domain(v.os());
+    forgotten_invalidation(&g, &d, &memory(&g, v.iommu(RID, None)));
+    assert!(vtd_faults(&v)().is_empty());
+}
+
+#[test]
+fn a_forgotten_invalidation_lasts_as_long_as_the_smmu_tlb_entry() {
+    let g = guest();
+    let v = SmmuViommu::new(&g, SmmuParams::full(), TABLES).unwrap();
+    let d = domain(v.os());
+    forgotten_invalidation(&g, &d, &memory(&g, v.iommu(RID, None)));
+    assert!(smmu_faults(&v)().is_empty());
 }
 
 /// A device with PASIDs: its RID and PASID 7 in two domains mapping the same IOVA to

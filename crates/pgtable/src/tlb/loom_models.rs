@@ -114,3 +114,45 @@ fn loom_a_fill_from_a_walk_that_raced_an_invalidation_does_not_survive_it() {
         assert_ne!(hit, Some(1), "stale entry survived the invalidation");
     });
 }
+
+/// Runs a reader against `remove`, which takes the entry of [`KEY`] out of a cache and
+/// says whether it did: whatever left after the reader found it, and was seen to be done,
+/// shows in the epoch. So a reader keeping the entry it found for as long as the epoch
+/// holds never keeps a gone one.
+fn epoch_moves_with(remove: fn(&Tlb<2>) -> bool) {
+    model(3, move || {
+        let t = Arc::new(Tlb::<2>::new(1));
+        t.insert(0, KEY, value(1));
+        let done = Arc::new(AtomicU64::new(0));
+        let remover = {
+            let (t, done) = (t.clone(), done.clone());
+            thread::spawn(move || {
+                if remove(&t) {
+                    done.store(1, Ordering::Release);
+                }
+            })
+        };
+        let before = t.epoch();
+        let found = whole(t.lookup(0, KEY));
+        let finished = done.load(Ordering::Acquire);
+        let after = t.epoch();
+        if found == Some(1) && finished != 0 {
+            assert_ne!(before, after, "an entry left without the epoch moving");
+        }
+        remover.join().unwrap();
+    });
+}
+
+#[test]
+fn loom_an_entry_overwritten_after_it_was_found_moves_the_epoch() {
+    // The only writer: its fill always lands, over the entry.
+    epoch_moves_with(|t| {
+        t.insert(0, KEY, value(2));
+        true
+    });
+}
+
+#[test]
+fn loom_an_entry_swept_after_it_was_found_moves_the_epoch() {
+    epoch_moves_with(|t| t.invalidate(None, |k, _| k == KEY) != 0);
+}

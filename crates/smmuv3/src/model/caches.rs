@@ -354,6 +354,12 @@ impl Caches {
         self.tlb.stream(sid, ssid, addr)
     }
 
+    /// The TLB's epoch: while it reads the same, an entry found in the TLB is still there.
+    #[inline(always)]
+    pub(crate) fn tlb_epoch(&self) -> softiommu_pgtable::tlb::Epoch {
+        self.tlb.epoch()
+    }
+
     /// The TLB's answer to `access` at `addr` from stream `sid`/`ssid`: output address,
     /// bytes to the end of the page, rights.
     #[inline(always)]

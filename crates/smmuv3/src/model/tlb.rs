@@ -286,6 +286,12 @@ pub(crate) struct StreamTlb {
 }
 
 impl StreamTlb {
+    /// The TLB's epoch: while it reads the same, an entry found in it is still there.
+    #[inline(always)]
+    pub(crate) fn epoch(&self) -> softiommu_pgtable::tlb::Epoch {
+        self.t.epoch()
+    }
+
     pub(crate) fn new(entries: usize) -> StreamTlb {
         StreamTlb {
             t: Tlb::new(entries),

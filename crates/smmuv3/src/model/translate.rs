@@ -340,16 +340,43 @@ impl<M: AddressSpace> TranslationUnit<M> {
     /// Translates one request.
     #[inline(always)]
     pub fn translate(&self, req: Request) -> Result<Translated, Fault> {
-        if self.mode.load(Ordering::Acquire) != ENABLED
-            || req.kind != RequestKind::Untranslated
-            || req.ssid.is_some_and(|s| s >> 20 != 0)
-        {
+        if !self.plain(req) {
             return self.translate_unusual(req);
         }
         match self.caches.tlb_hit(req.sid, req.ssid, req.addr, req.access) {
             Some((pa, len, perm)) => Ok(Translated { pa, len, perm }),
             None => self.miss(req),
         }
+    }
+
+    /// Whether `req` may be a plain TLB hit: translation on, the checking mode and counting
+    /// off, an untranslated request with a SubstreamID of 20 bits at most.
+    #[inline(always)]
+    fn plain(&self, req: Request) -> bool {
+        self.mode.load(Ordering::Acquire) == ENABLED
+            && req.kind == RequestKind::Untranslated
+            && req.ssid.is_none_or(|s| s >> 20 == 0)
+    }
+
+    /// While translation is on and the checking mode and counting are off, the TLB's
+    /// epoch: for as long as this reads the same, a request that was a plain hit (see
+    /// [`translate_hit`](Self::translate_hit)) is answered the same again.
+    #[inline(always)]
+    pub fn hit_epoch(&self) -> Option<softiommu_pgtable::tlb::Epoch> {
+        (self.mode.load(Ordering::Acquire) == ENABLED).then(|| self.caches.tlb_epoch())
+    }
+
+    /// The translation of `req` when it is a plain TLB hit, with nothing walked, recorded
+    /// or counted; `None` leaves it to [`translate`](Self::translate).
+    #[inline(always)]
+    pub fn translate_hit(&self, req: Request) -> Option<Translated> {
+        if !self.plain(req) {
+            return None;
+        }
+        let (pa, len, perm) = self
+            .caches
+            .tlb_hit(req.sid, req.ssid, req.addr, req.access)?;
+        Some(Translated { pa, len, perm })
     }
 
     /// Translation `t` of `req` lengthened over the pages after it that hit in the TLB for

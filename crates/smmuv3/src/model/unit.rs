@@ -399,6 +399,23 @@ impl<M: AddressSpace> SmmuUnit<M> {
         }
     }
 
+    /// While requests can be plain TLB hits (see [`TranslationUnit::hit_epoch`]), the TLB's
+    /// epoch: for as long as this reads the same, a request
+    /// [`translate_hit`](Self::translate_hit) answered is answered the same again, by this
+    /// unit's TLB. A front cache of the unit's answers (a VMM's, over many accesses) stays
+    /// exact by keeping answers only while this holds.
+    #[inline(always)]
+    pub fn hit_epoch(&self) -> Option<softiommu_pgtable::tlb::Epoch> {
+        self.engine.hit_epoch()
+    }
+
+    /// The translation of `req` when it is a plain TLB hit, with nothing walked, recorded or
+    /// counted; `None` leaves it to [`translate`](Self::translate).
+    #[inline(always)]
+    pub fn translate_hit(&self, req: Request) -> Option<Translated> {
+        self.engine.translate_hit(req)
+    }
+
     /// Turns the checking mode on or off: every TLB hit is compared with a fresh walk.
     pub fn set_checking(&self, on: bool) {
         self.engine.checking().set_enabled(on);

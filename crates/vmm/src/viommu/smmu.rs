@@ -10,7 +10,9 @@ use softiommu_smmuv3::regs::SmmuParams;
 use vm_memory::iommu::{Error as IommuError, Iommu, IotlbIterator};
 use vm_memory::{GuestAddress, Permissions};
 
-use super::{GuestOs, Run, translate_range};
+use softiommu_pgtable::tlb::Epoch;
+
+use super::{GuestOs, Model, Run, Step, translate_range};
 use crate::{Error, Guest, Result};
 
 /// An SMMUv3 whose physical space is a guest's RAM, brought up by its driver under the
@@ -85,6 +87,26 @@ pub struct SmmuIommu {
     ssid: Option<u32>,
 }
 
+impl Model for SmmuIommu {
+    fn epoch(&self) -> Option<Epoch> {
+        self.unit.hit_epoch()
+    }
+
+    fn step(&self, addr: u64, access: Access) -> Step {
+        let req = Request::new(self.sid, self.ssid, addr, access);
+        if let Some(t) = self.unit.translate_hit(req) {
+            return Ok((t.pa, t.len, true));
+        }
+        match self.unit.translate(req) {
+            Ok(t) => Ok((t.pa, t.len, false)),
+            Err(f) => Err(format!(
+                "SMMUv3 fault {:?} at {addr:#x}",
+                f.event.map(|e| e.id)
+            )),
+        }
+    }
+}
+
 impl Iommu for SmmuIommu {
     type IotlbGuard<'a> = Run;
 
@@ -94,15 +116,7 @@ impl Iommu for SmmuIommu {
         length: usize,
         access: Permissions,
     ) -> std::result::Result<IotlbIterator<Run>, IommuError> {
-        translate_range(iova, length, access, |addr, access: Access| {
-            let req = Request::new(self.sid, self.ssid, addr, access);
-            match self.unit.translate(req) {
-                Ok(t) => Ok((t.pa, t.len)),
-                Err(f) => Err(format!(
-                    "SMMUv3 fault {:?} at {addr:#x}",
-                    f.event.map(|e| e.id)
-                )),
-            }
-        })
+        let tag = u64::from(self.sid) | self.ssid.map_or(0, |s| u64::from(s) << 32 | 1 << 63);
+        translate_range(self, tag, iova, length, access)
     }
 }

@@ -11,7 +11,9 @@ use softiommu_vtd::regs::{IQA_REG, VtdParams};
 use vm_memory::iommu::{Error as IommuError, Iommu, IotlbIterator};
 use vm_memory::{GuestAddress, Permissions};
 
-use super::{GuestOs, Run, translate_range};
+use softiommu_pgtable::tlb::Epoch;
+
+use super::{GuestOs, Model, Run, Step, translate_range};
 use crate::{Error, Guest, Result};
 
 /// A VT-d unit whose physical space is a guest's RAM, brought up by its driver under the
@@ -83,6 +85,35 @@ pub struct VtdIommu {
     pasid: Option<u32>,
 }
 
+impl VtdIommu {
+    /// The request for `access` at `addr`.
+    fn request(&self, addr: u64, access: Access) -> Request {
+        Request {
+            sid: self.sid,
+            pasid: self.pasid,
+            addr,
+            access,
+        }
+    }
+}
+
+impl Model for VtdIommu {
+    fn epoch(&self) -> Option<Epoch> {
+        self.unit.hit_epoch()
+    }
+
+    fn step(&self, addr: u64, access: Access) -> Step {
+        let req = self.request(addr, access);
+        if let Some(t) = self.unit.translate_hit(req) {
+            return Ok((t.pa, t.len, true));
+        }
+        match self.unit.translate(req) {
+            Ok(t) => Ok((t.pa, t.len, false)),
+            Err(f) => Err(format!("VT-d fault {:?} at {addr:#x}", f.reason)),
+        }
+    }
+}
+
 impl Iommu for VtdIommu {
     type IotlbGuard<'a> = Run;
 
@@ -92,18 +123,8 @@ impl Iommu for VtdIommu {
         length: usize,
         access: Permissions,
     ) -> std::result::Result<IotlbIterator<Run>, IommuError> {
-        translate_range(iova, length, access, |addr, access: Access| {
-            let req = Request {
-                sid: self.sid,
-                pasid: self.pasid,
-                addr,
-                access,
-            };
-            match self.unit.translate(req) {
-                Ok(t) => Ok((t.pa, t.len)),
-                Err(f) => Err(format!("VT-d fault {:?} at {addr:#x}", f.reason)),
-            }
-        })
+        let tag = u64::from(self.sid) | self.pasid.map_or(0, |p| u64::from(p) << 16 | 1 << 40);
+        translate_range(self, tag, iova, length, access)
     }
 }
 

@@ -344,6 +344,12 @@ impl Caches {
         None
     }
 
+    /// The IOTLB's epoch: while it reads the same, an entry found in the IOTLB is still there.
+    #[inline(always)]
+    pub(crate) fn iotlb_epoch(&self) -> softiommu_pgtable::tlb::Epoch {
+        self.iotlb.epoch()
+    }
+
     /// The translation an IOTLB entry gives `access` to `addr`, when there is one and it
     /// allows the access without a walk: the output address of `addr`, the bytes from it to
     /// the end of the entry's page, and the rights.

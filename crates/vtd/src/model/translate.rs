@@ -270,11 +270,19 @@ impl<M: AddressSpace> TranslationUnit<M> {
         }
     }
 
+    /// While translation is on and the checking mode and counting are off, the IOTLB's
+    /// epoch: for as long as this reads the same, a request that was a plain hit (see
+    /// [`translate_hit`](Self::translate_hit)) is answered the same again.
+    #[inline(always)]
+    pub fn hit_epoch(&self) -> Option<softiommu_pgtable::tlb::Epoch> {
+        (self.mode.load(Ordering::Acquire) == ENABLED).then(|| self.caches.iotlb_epoch())
+    }
+
     /// The translation of `req` when it is a plain IOTLB hit: translation on, the checking
     /// mode and counting off, an entry that serves the access. `None` leaves the request to
     /// [`translate_other`](Self::translate_other).
     #[inline(always)]
-    pub(crate) fn translate_hit(&self, req: Request) -> Option<Translated> {
+    pub fn translate_hit(&self, req: Request) -> Option<Translated> {
         if self.mode.load(Ordering::Acquire) != ENABLED || (req.access.exec && req.pasid.is_some())
         {
             return None;

@@ -378,11 +378,24 @@ impl<M: AddressSpace> VtdUnit<M> {
         }
     }
 
-    /// The translation of `req` when it is a plain IOTLB hit (see
-    /// [`TranslationUnit::translate_hit`]) through a scalable-mode root table; `None` leaves
-    /// it to [`translate`](Self::translate).
+    /// While requests through a scalable-mode root table can be plain IOTLB hits (see
+    /// [`TranslationUnit::hit_epoch`]), the IOTLB's epoch: for as long as this reads the
+    /// same, a request [`translate_hit`](Self::translate_hit) answered is answered the same
+    /// again, by this unit's IOTLB. A front cache of the unit's answers (a VMM's, over many
+    /// accesses) stays exact by keeping answers only while this holds.
     #[inline(always)]
-    pub(crate) fn translate_hit(&self, req: Request) -> Option<Translated> {
+    pub fn hit_epoch(&self) -> Option<softiommu_pgtable::tlb::Epoch> {
+        if self.mode() != RootMode::Scalable {
+            return None;
+        }
+        self.engine.hit_epoch()
+    }
+
+    /// The translation of `req` when it is a plain IOTLB hit (see
+    /// [`TranslationUnit::translate_hit`]) through a scalable-mode root table, with nothing
+    /// walked, recorded or counted; `None` leaves it to [`translate`](Self::translate).
+    #[inline(always)]
+    pub fn translate_hit(&self, req: Request) -> Option<Translated> {
         if self.mode() != RootMode::Scalable {
             return None;
         }
