@@ -240,6 +240,58 @@ fn forgotten_invalidation<I: Iommu>(g: &Guest, d: &Domain, mem: &IommuMemory<Gue
     assert_eq!(read(IOVA + 0x40), *b"new page!");
 }
 
+/// A stale entry in use at full speed; then the checking mode, turned on, finds it at the
+/// next read.
+fn checking_finds_a_stale_entry_in_use<I: Iommu>(
+    g: &Guest,
+    d: &Domain,
+    mem: &IommuMemory<GuestMemoryMmap, I>,
+    set_checking: impl Fn(bool),
+    stale: impl Fn() -> u64,
+) {
+    let mut b = [0u8; 8];
+    d.map_sync(IOVA, BUF, 0x1000, Prot::RW).unwrap();
+    for _ in 0..3 {
+        mem.read_slice(&mut b, GuestAddress(IOVA)).unwrap();
+    }
+    let mut gather = Gather::new();
+    d.unmap(IOVA, 0x1000, &mut gather).unwrap();
+    d.map(IOVA, OTHER, 0x1000, Prot::RW, &mut Gather::new())
+        .unwrap();
+    for _ in 0..3 {
+        mem.read_slice(&mut b, GuestAddress(IOVA)).unwrap();
+    }
+    assert_eq!(b[..], ram(g, BUF, 8)[..]);
+    assert_eq!(stale(), 0, "nothing checks while the mode is off");
+    set_checking(true);
+    mem.read_slice(&mut b, GuestAddress(IOVA)).unwrap();
+    assert_eq!(b[..], ram(g, BUF, 8)[..], "the stale entry is still used");
+    assert_eq!(stale(), 1, "and reported");
+    d.sync(&mut gather);
+}
+
+#[test]
+fn the_vtd_checking_mode_turned_on_sees_accesses_answered_before() {
+    let g = guest();
+    let v = VtdViommu::new(&g, VtdParams::default(), TABLES).unwrap();
+    let d = domain(v.os());
+    let mem = memory(&g, v.iommu(RID, None));
+    let unit = v.unit().clone();
+    let set = |on| unit.set_checking(on);
+    checking_finds_a_stale_entry_in_use(&g, &d, &mem, set, || v.unit().stale_count());
+}
+
+#[test]
+fn the_smmu_checking_mode_turned_on_sees_accesses_answered_before() {
+    let g = guest();
+    let v = SmmuViommu::new(&g, SmmuParams::full(), TABLES).unwrap();
+    let d = domain(v.os());
+    let mem = memory(&g, v.iommu(RID, None));
+    let unit = v.unit().clone();
+    let set = |on| unit.set_checking(on);
+    checking_finds_a_stale_entry_in_use(&g, &d, &mem, set, || v.unit().stale_count());
+}
+
 #[test]
 fn a_forgotten_invalidation_lasts_as_long_as_the_vtd_iotlb_entry() {
     let g = guest();

@@ -360,6 +360,11 @@ impl Caches {
         self.tlb.epoch()
     }
 
+    /// Moves the TLB's epoch on: what decides a plain hit, besides the entries, changed.
+    pub(crate) fn advance_tlb_epoch(&self) {
+        self.tlb.advance();
+    }
+
     /// The TLB's answer to `access` at `addr` from stream `sid`/`ssid`: output address,
     /// bytes to the end of the page, rights.
     #[inline(always)]

@@ -292,6 +292,11 @@ impl StreamTlb {
         self.t.epoch()
     }
 
+    /// Moves the TLB's epoch on: what decides a plain hit, besides the entries, changed.
+    pub(crate) fn advance(&self) {
+        self.t.advance();
+    }
+
     pub(crate) fn new(entries: usize) -> StreamTlb {
         StreamTlb {
             t: Tlb::new(entries),

@@ -31,6 +31,7 @@ pub(super) const COUNTING: u8 = 4;
 pub struct Checking<'a> {
     log: &'a StaleLog<StaleTranslation>,
     mode: &'a AtomicU8,
+    caches: &'a Caches,
 }
 
 impl Checking<'_> {
@@ -42,6 +43,8 @@ impl Checking<'_> {
         } else {
             self.mode.fetch_and(!CHECKING, Ordering::AcqRel);
         }
+        // After the change: a hit recorded under the old mode is then left behind.
+        self.caches.advance_tlb_epoch();
     }
 
     /// Whether checking is on.
@@ -306,6 +309,8 @@ impl<M: AddressSpace> TranslationUnit<M> {
         } else {
             self.mode.fetch_and(!bit, Ordering::AcqRel);
         }
+        // After the change: a hit recorded under the old mode is then left behind.
+        self.caches.advance_tlb_epoch();
     }
 
     /// GBPA.ABORT: with SMMUEN=0, abort every request instead of letting it bypass.
@@ -334,6 +339,7 @@ impl<M: AddressSpace> TranslationUnit<M> {
         Checking {
             log: &self.stale,
             mode: &self.mode,
+            caches: &self.caches,
         }
     }
 
@@ -358,12 +364,13 @@ impl<M: AddressSpace> TranslationUnit<M> {
             && req.ssid.is_none_or(|s| s >> 20 == 0)
     }
 
-    /// While translation is on and the checking mode and counting are off, the TLB's
-    /// epoch: for as long as this reads the same, a request that was a plain hit (see
-    /// [`translate_hit`](Self::translate_hit)) is answered the same again.
+    /// The TLB's epoch, which moves when an entry leaves the TLB and when translation, the
+    /// checking mode or counting is turned on or off: for as long as it reads the same, a
+    /// request that was a plain hit (see [`translate_hit`](Self::translate_hit)) is answered
+    /// the same again.
     #[inline(always)]
-    pub fn hit_epoch(&self) -> Option<softiommu_pgtable::tlb::Epoch> {
-        (self.mode.load(Ordering::Acquire) == ENABLED).then(|| self.caches.tlb_epoch())
+    pub fn hit_epoch(&self) -> softiommu_pgtable::tlb::Epoch {
+        self.caches.tlb_epoch()
     }
 
     /// The translation of `req` when it is a plain TLB hit, with nothing walked, recorded

@@ -399,13 +399,13 @@ impl<M: AddressSpace> SmmuUnit<M> {
         }
     }
 
-    /// While requests can be plain TLB hits (see [`TranslationUnit::hit_epoch`]), the TLB's
-    /// epoch: for as long as this reads the same, a request
-    /// [`translate_hit`](Self::translate_hit) answered is answered the same again, by this
-    /// unit's TLB. A front cache of the unit's answers (a VMM's, over many accesses) stays
-    /// exact by keeping answers only while this holds.
+    /// The TLB's epoch, which moves when an entry leaves the TLB and when what decides a
+    /// plain hit changes (see [`TranslationUnit::hit_epoch`]): for as long as it reads the
+    /// same, a request [`translate_hit`](Self::translate_hit) answered is answered the same
+    /// again, by this unit's TLB. A front cache of the unit's answers (a VMM's, over many
+    /// accesses) stays exact by keeping answers only while this holds.
     #[inline(always)]
-    pub fn hit_epoch(&self) -> Option<softiommu_pgtable::tlb::Epoch> {
+    pub fn hit_epoch(&self) -> softiommu_pgtable::tlb::Epoch {
         self.engine.hit_epoch()
     }
 

@@ -7,10 +7,11 @@
 //! Every translation is the model's: its IOTLB on a hit, a walk of the guest's tables on a
 //! miss, and on a refusal the fault or event the model records where the guest's driver
 //! finds it. An access to pages the model has answered from its IOTLB is answered again
-//! without asking it while the IOTLB's epoch holds (no entry has left it since), which is
-//! exactly what the model would answer. So an invalidation the guest carries out is seen
-//! at once, and one it forgets leaves the model's stale entry in use, as on hardware. With
-//! the model's checking mode or counting on, every access asks the model.
+//! without asking it while the IOTLB's epoch holds (no entry has left it since, and no mode
+//! that decides a hit has changed), which is exactly what the model would answer. So an
+//! invalidation the guest carries out is seen at once, and one it forgets leaves the
+//! model's stale entry in use, as on hardware. With the model's checking mode or counting
+//! on, every access asks the model.
 
 mod guest_os;
 mod run;
@@ -37,9 +38,9 @@ type Step = Result<(u64, u64, bool), String>;
 
 /// A model, as an adapter asks it for one requester.
 trait Model {
-    /// The model's IOTLB epoch while plain hits are possible (see
+    /// The model's IOTLB epoch (see
     /// [`VtdUnit::hit_epoch`](softiommu_vtd::model::VtdUnit::hit_epoch)).
-    fn epoch(&self) -> Option<Epoch>;
+    fn epoch(&self) -> Epoch;
 
     /// The model's answer to `access` at `addr`.
     fn step(&self, addr: u64, access: Access) -> Step;
@@ -58,10 +59,9 @@ fn translate_range(
 ) -> Result<IotlbIterator<Run>, IommuError> {
     let asker = Asker { tag, access };
     let epoch = model.epoch();
-    if let Some(e) = epoch
-        && let Ok(len) = u64::try_from(length)
+    if let Ok(len) = u64::try_from(length)
         && let Some(end) = iova.0.checked_add(len)
-        && let Some(run) = answered(asker, e, iova.0, end)
+        && let Some(run) = answered(asker, epoch, iova.0, end)
     {
         // The run maps all of the access for it.
         return Iotlb::lookup(run, iova, length, access).map_err(|_| IommuError::CannotResolve {
@@ -77,7 +77,7 @@ fn translate_range(
 fn ask(
     model: &impl Model,
     asker: Asker,
-    epoch: Option<Epoch>,
+    epoch: Epoch,
     iova: GuestAddress,
     length: usize,
 ) -> Result<IotlbIterator<Run>, IommuError> {

@@ -9,7 +9,8 @@
 //! (see [`Epoch`](softiommu_pgtable::tlb::Epoch)): while the model's epoch reads the same,
 //! those pages are answered the same by the model, so they are answered without asking it.
 //! Every other access asks the model: a miss, a refusal, a page answered by a walk, any
-//! access while the model's checking mode or counting is on.
+//! access while the model's checking mode or counting is on (turning either on or off moves
+//! the epoch).
 
 use std::cell::RefCell;
 use std::ops::Deref;
@@ -110,13 +111,13 @@ pub(super) fn answered(asker: Asker, epoch: Epoch, iova: u64, end: u64) -> Optio
 
 /// A run holding the one mapping `m` the model has just given `asker` for an access at
 /// `iova`, having read `epoch` before it began; `hit` when it answered all of `m` from its
-/// IOTLB. It is the run this thread keeps in the access's slot when that has `m`'s offset
+/// IOTLB alone. It is the run this thread keeps in the access's slot when that has `m`'s offset
 /// and rights, or is made anew in its place.
 pub(super) fn single(
     asker: Asker,
     iova: u64,
     m: Mapping,
-    epoch: Option<Epoch>,
+    epoch: Epoch,
     hit: bool,
 ) -> Result<Run, String> {
     let (lo, pa, len, perm) = m;
@@ -144,13 +145,14 @@ pub(super) fn single(
                 })
             }
         };
-        if let Some(e) = epoch.filter(|_| hit) {
-            let same = k.tag == asker.tag && k.cache == e.cache && k.removed == e.removed;
+        if hit {
+            let same = k.tag == asker.tag && k.cache == epoch.cache && k.removed == epoch.removed;
             if same && k.lo <= k.hi && lo <= k.hi && k.lo <= hi {
                 // Touching pages answered under the same epoch: one range, all answered.
                 (k.lo, k.hi) = (k.lo.min(lo), k.hi.max(hi));
             } else {
-                (k.tag, k.cache, k.removed, k.lo, k.hi) = (asker.tag, e.cache, e.removed, lo, hi);
+                (k.tag, k.cache, k.removed, k.lo, k.hi) =
+                    (asker.tag, epoch.cache, epoch.removed, lo, hi);
             }
         }
         Ok(Run(k.tlb.clone()))
@@ -178,7 +180,7 @@ mod tests {
 
     /// [`single`] for a page answered by a walk.
     fn walked(iova: u64, pa: u64, perm: Permissions) -> Run {
-        single(A, iova, (iova, pa, 0x1000, perm), Some(E), false).unwrap()
+        single(A, iova, (iova, pa, 0x1000, perm), E, false).unwrap()
     }
 
     #[test]
@@ -224,7 +226,7 @@ mod tests {
             // Answered from the IOTLB, page after page: one answered range.
             for p in 1..4u64 {
                 let m = (p << 12, 0x4000 + (p << 12), 0x1000, Permissions::Read);
-                single(A, p << 12, m, Some(E), true).unwrap();
+                single(A, p << 12, m, E, true).unwrap();
             }
             let r = answered(A, E, 0x1800, 0x3800).unwrap();
             assert_eq!(target(r, 0x3000, Permissions::Read), Some(0x7000));
@@ -242,7 +244,7 @@ mod tests {
             assert!(answered(A, E, 0x3800, 0x4800).is_none());
             // Answered again under the new epoch: only that page, until more are.
             let m = (0x2000, 0x6000, 0x1000, Permissions::Read);
-            single(A, 0x2000, m, Some(moved), true).unwrap();
+            single(A, 0x2000, m, moved, true).unwrap();
             assert!(answered(A, moved, 0x2000, 0x3000).is_some());
             assert!(answered(A, moved, 0x1000, 0x2000).is_none());
             assert!(answered(A, E, 0x1000, 0x2000).is_none());
@@ -251,7 +253,7 @@ mod tests {
                 A,
                 0x2000,
                 (0x2000, 0x9000, 0x1000, Permissions::Read),
-                Some(moved),
+                moved,
                 false,
             )
             .unwrap();

@@ -71,10 +71,12 @@ impl SmmuViommu {
     /// vm-memory's view of the SMMU for the requests of function `rid` (its StreamID is its
     /// requester ID), with SubstreamID `ssid` if given.
     pub fn iommu(&self, rid: Rid, ssid: Option<u32>) -> SmmuIommu {
+        let sid = u32::from(rid.source_id());
         SmmuIommu {
             unit: self.unit.clone(),
-            sid: u32::from(rid.source_id()),
+            sid,
             ssid,
+            tag: u64::from(sid) | ssid.map_or(0, |s| u64::from(s) << 32 | 1 << 63),
         }
     }
 }
@@ -85,10 +87,12 @@ pub struct SmmuIommu {
     unit: Arc<SmmuUnit<Mem>>,
     sid: u32,
     ssid: Option<u32>,
+    /// The requester's IDs packed in one word.
+    tag: u64,
 }
 
 impl Model for SmmuIommu {
-    fn epoch(&self) -> Option<Epoch> {
+    fn epoch(&self) -> Epoch {
         self.unit.hit_epoch()
     }
 
@@ -116,7 +120,6 @@ impl Iommu for SmmuIommu {
         length: usize,
         access: Permissions,
     ) -> std::result::Result<IotlbIterator<Run>, IommuError> {
-        let tag = u64::from(self.sid) | self.ssid.map_or(0, |s| u64::from(s) << 32 | 1 << 63);
-        translate_range(self, tag, iova, length, access)
+        translate_range(self, self.tag, iova, length, access)
     }
 }

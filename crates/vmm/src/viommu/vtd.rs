@@ -69,10 +69,12 @@ impl VtdViommu {
     /// vm-memory's view of the unit for the requests of function `rid`, tagged with
     /// `pasid` if given.
     pub fn iommu(&self, rid: Rid, pasid: Option<u32>) -> VtdIommu {
+        let sid = rid.source_id();
         VtdIommu {
             unit: self.unit.clone(),
-            sid: rid.source_id(),
+            sid,
             pasid,
+            tag: u64::from(sid) | pasid.map_or(0, |p| u64::from(p) << 16 | 1 << 40),
         }
     }
 }
@@ -83,6 +85,8 @@ pub struct VtdIommu {
     unit: Arc<VtdUnit<Mem>>,
     sid: u16,
     pasid: Option<u32>,
+    /// The requester's IDs packed in one word.
+    tag: u64,
 }
 
 impl VtdIommu {
@@ -98,7 +102,7 @@ impl VtdIommu {
 }
 
 impl Model for VtdIommu {
-    fn epoch(&self) -> Option<Epoch> {
+    fn epoch(&self) -> Epoch {
         self.unit.hit_epoch()
     }
 
@@ -123,8 +127,7 @@ impl Iommu for VtdIommu {
         length: usize,
         access: Permissions,
     ) -> std::result::Result<IotlbIterator<Run>, IommuError> {
-        let tag = u64::from(self.sid) | self.pasid.map_or(0, |p| u64::from(p) << 16 | 1 << 40);
-        translate_range(self, tag, iova, length, access)
+        translate_range(self, self.tag, iova, length, access)
     }
 }
 

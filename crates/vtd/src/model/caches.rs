@@ -350,6 +350,11 @@ impl Caches {
         self.iotlb.epoch()
     }
 
+    /// Moves the IOTLB's epoch on: what decides a plain hit, besides the entries, changed.
+    pub(crate) fn advance_iotlb_epoch(&self) {
+        self.iotlb.advance();
+    }
+
     /// The translation an IOTLB entry gives `access` to `addr`, when there is one and it
     /// allows the access without a walk: the output address of `addr`, the bytes from it to
     /// the end of the entry's page, and the rights.

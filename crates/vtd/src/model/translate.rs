@@ -226,11 +226,7 @@ impl<M: AddressSpace> TranslationUnit<M> {
 
     /// Turns translation on or off (GCMD.TE). Off, requests pass untranslated.
     pub fn enable(&self, on: bool) {
-        if on {
-            self.mode.fetch_or(ENABLED, Ordering::AcqRel);
-        } else {
-            self.mode.fetch_and(!ENABLED, Ordering::AcqRel);
-        }
+        self.set_mode(ENABLED, on);
         if !on {
             self.caches.invalidate_iotlb(super::IotlbScope::Global);
         }
@@ -249,6 +245,8 @@ impl<M: AddressSpace> TranslationUnit<M> {
         } else {
             self.mode.fetch_and(!bit, Ordering::AcqRel);
         }
+        // After the change: a hit recorded under the old mode is then left behind.
+        self.caches.advance_iotlb_epoch();
     }
 
     /// How many stale hits the checking mode has found.
@@ -270,12 +268,13 @@ impl<M: AddressSpace> TranslationUnit<M> {
         }
     }
 
-    /// While translation is on and the checking mode and counting are off, the IOTLB's
-    /// epoch: for as long as this reads the same, a request that was a plain hit (see
-    /// [`translate_hit`](Self::translate_hit)) is answered the same again.
+    /// The IOTLB's epoch, which moves when an entry leaves the IOTLB and when translation,
+    /// the checking mode or counting is turned on or off: for as long as it reads the same,
+    /// a request that was a plain hit (see [`translate_hit`](Self::translate_hit)) is
+    /// answered the same again.
     #[inline(always)]
-    pub fn hit_epoch(&self) -> Option<softiommu_pgtable::tlb::Epoch> {
-        (self.mode.load(Ordering::Acquire) == ENABLED).then(|| self.caches.iotlb_epoch())
+    pub fn hit_epoch(&self) -> softiommu_pgtable::tlb::Epoch {
+        self.caches.iotlb_epoch()
     }
 
     /// The translation of `req` when it is a plain IOTLB hit: translation on, the checking

@@ -335,6 +335,7 @@ impl<M: AddressSpace> VtdUnit<M> {
                     self.engine.set_root_table(rtaddr.address());
                 }
                 self.mode.store(mode as u8, Ordering::Release);
+                self.engine.caches().advance_iotlb_epoch();
                 inner.regs.complete_root_table();
             }
             Action::SetIrTable { .. } => inner.regs.complete_ir_table(),
@@ -378,16 +379,14 @@ impl<M: AddressSpace> VtdUnit<M> {
         }
     }
 
-    /// While requests through a scalable-mode root table can be plain IOTLB hits (see
-    /// [`TranslationUnit::hit_epoch`]), the IOTLB's epoch: for as long as this reads the
-    /// same, a request [`translate_hit`](Self::translate_hit) answered is answered the same
-    /// again, by this unit's IOTLB. A front cache of the unit's answers (a VMM's, over many
-    /// accesses) stays exact by keeping answers only while this holds.
+    /// The IOTLB's epoch, which moves when an entry leaves the IOTLB and when what decides a
+    /// plain hit changes (the root table's mode, translation, the checking mode, counting;
+    /// see [`TranslationUnit::hit_epoch`]): for as long as it reads the same, a request
+    /// [`translate_hit`](Self::translate_hit) answered is answered the same again, by this
+    /// unit's IOTLB. A front cache of the unit's answers (a VMM's, over many accesses) stays
+    /// exact by keeping answers only while this holds.
     #[inline(always)]
-    pub fn hit_epoch(&self) -> Option<softiommu_pgtable::tlb::Epoch> {
-        if self.mode() != RootMode::Scalable {
-            return None;
-        }
+    pub fn hit_epoch(&self) -> softiommu_pgtable::tlb::Epoch {
         self.engine.hit_epoch()
     }
 
