@@ -271,25 +271,18 @@ fn checking_finds_a_stale_entry_in_use<I: Iommu>(
 }
 
 #[test]
-fn the_vtd_checking_mode_turned_on_sees_accesses_answered_before() {
+fn the_checking_mode_turned_on_sees_accesses_answered_before() {
     let g = guest();
     let v = VtdViommu::new(&g, VtdParams::default(), TABLES).unwrap();
-    let d = domain(v.os());
-    let mem = memory(&g, v.iommu(RID, None));
-    let unit = v.unit().clone();
-    let set = |on| unit.set_checking(on);
-    checking_finds_a_stale_entry_in_use(&g, &d, &mem, set, || v.unit().stale_count());
-}
+    let (d, mem) = (domain(v.os()), memory(&g, v.iommu(RID, None)));
+    let (set, stale) = (|on| v.unit().set_checking(on), || v.unit().stale_count());
+    checking_finds_a_stale_entry_in_use(&g, &d, &mem, set, stale);
 
-#[test]
-fn the_smmu_checking_mode_turned_on_sees_accesses_answered_before() {
     let g = guest();
     let v = SmmuViommu::new(&g, SmmuParams::full(), TABLES).unwrap();
-    let d = domain(v.os());
-    let mem = memory(&g, v.iommu(RID, None));
-    let unit = v.unit().clone();
-    let set = |on| unit.set_checking(on);
-    checking_finds_a_stale_entry_in_use(&g, &d, &mem, set, || v.unit().stale_count());
+    let (d, mem) = (domain(v.os()), memory(&g, v.iommu(RID, None)));
+    let (set, stale) = (|on| v.unit().set_checking(on), || v.unit().stale_count());
+    checking_finds_a_stale_entry_in_use(&g, &d, &mem, set, stale);
 }
 
 #[test]
