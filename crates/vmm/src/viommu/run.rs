@@ -12,7 +12,7 @@
 //! access while the model's checking mode or counting is on (turning either on or off moves
 //! the epoch).
 
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::ops::Deref;
 use std::rc::Rc;
 
@@ -48,23 +48,54 @@ pub(super) struct Asker {
 
 const SLOTS: usize = 16;
 
-/// A kept run: an IOTLB mapping every IOVA with output offset `diff` for `perm`, and the
-/// IOVA range `[lo, hi)` (empty when `lo > hi`) in which the model answered the accesses of
-/// requester `tag` so, for `perm`, from its IOTLB, under the epoch `cache`/`removed`.
+/// A kept run, in one cache line: an IOTLB mapping every IOVA with output offset `diff` for
+/// `perm` (none yet when `tlb` is empty), and the IOVA range `[lo, hi)` (empty when
+/// `lo > hi`) in which the model answered the accesses of requester `tag` so, for `perm`,
+/// from its IOTLB, under the epoch `cache`/`removed`.
 #[repr(align(64))]
 struct Kept {
-    tag: u64,
-    cache: u64,
-    removed: u64,
-    lo: u64,
-    hi: u64,
-    tlb: Rc<Iotlb>,
-    diff: u64,
-    perm: Permissions,
+    tag: Cell<u64>,
+    cache: Cell<u64>,
+    removed: Cell<u64>,
+    lo: Cell<u64>,
+    hi: Cell<u64>,
+    diff: Cell<u64>,
+    perm: Cell<Permissions>,
+    tlb: Cell<Option<Rc<Iotlb>>>,
+}
+
+const _: () = assert!(
+    std::mem::size_of::<Kept>() == 64,
+    "a kept run is one cache line"
+);
+
+impl Kept {
+    /// A slot holding nothing.
+    const fn empty() -> Kept {
+        Kept {
+            tag: Cell::new(0),
+            cache: Cell::new(0),
+            removed: Cell::new(0),
+            lo: Cell::new(u64::MAX),
+            hi: Cell::new(0),
+            diff: Cell::new(0),
+            perm: Cell::new(Permissions::No),
+            tlb: Cell::new(None),
+        }
+    }
+
+    /// The run's IOTLB, if it has one.
+    #[inline(always)]
+    fn run(&self) -> Option<Run> {
+        let tlb = self.tlb.take()?;
+        let run = Run(tlb.clone());
+        self.tlb.set(Some(tlb));
+        Some(run)
+    }
 }
 
 thread_local! {
-    static CACHE: RefCell<[Option<Kept>; SLOTS]> = const { RefCell::new([const { None }; SLOTS]) };
+    static CACHE: [Kept; SLOTS] = const { [const { Kept::empty() }; SLOTS] };
 }
 
 /// The slot of the runs `asker` reaches around `iova`: one per 2 MiB of IOVA space per
@@ -95,15 +126,18 @@ pub(super) fn answered(asker: Asker, epoch: Epoch, iova: u64, end: u64) -> Optio
     let i = slot(asker, iova);
     CACHE
         .try_with(move |c| {
-            let c = c.try_borrow().ok()?;
-            let k = c.get(i)?.as_ref()?;
-            (k.tag == asker.tag
-                && k.perm == asker.access
-                && k.removed == epoch.removed
-                && k.cache == epoch.cache
-                && k.lo <= iova
-                && end <= k.hi)
-                .then(|| Run(k.tlb.clone()))
+            let k = c.get(i)?;
+            if k.tag.get() == asker.tag
+                && k.perm.get() == asker.access
+                && k.removed.get() == epoch.removed
+                && k.cache.get() == epoch.cache
+                && k.lo.get() <= iova
+                && end <= k.hi.get()
+            {
+                k.run()
+            } else {
+                None
+            }
         })
         .ok()
         .flatten()
@@ -111,8 +145,8 @@ pub(super) fn answered(asker: Asker, epoch: Epoch, iova: u64, end: u64) -> Optio
 
 /// A run holding the one mapping `m` the model has just given `asker` for an access at
 /// `iova`, having read `epoch` before it began; `hit` when it answered all of `m` from its
-/// IOTLB alone. It is the run this thread keeps in the access's slot when that has `m`'s offset
-/// and rights, or is made anew in its place.
+/// IOTLB alone. It is the run this thread keeps in the access's slot when that has `m`'s
+/// offset and rights, or is made anew in its place.
 pub(super) fn single(
     asker: Asker,
     iova: u64,
@@ -123,40 +157,49 @@ pub(super) fn single(
     let (lo, pa, len, perm) = m;
     let diff = pa.wrapping_sub(lo);
     let hi = lo.saturating_add(len);
-    CACHE.with(|c| {
-        let mut c = c.borrow_mut();
-        let kept = &mut c[slot(asker, iova)];
-        let k = match kept {
-            Some(k) if k.diff == diff && k.perm == perm => k,
+    let made = |k: &Kept| -> Result<Run, String> {
+        match k.run() {
+            Some(run) if k.diff.get() == diff && k.perm.get() == perm => Ok(run),
             _ => {
                 // Every IOVA vm-memory can name (it counts lengths in `usize`).
                 let mut tlb = Iotlb::new();
                 tlb.set_mapping(GuestAddress(0), GuestAddress(diff), usize::MAX, perm)
                     .map_err(|e| e.to_string())?;
-                kept.insert(Kept {
-                    tag: 0,
-                    cache: 0,
-                    removed: 0,
-                    lo: u64::MAX,
-                    hi: 0,
-                    tlb: Rc::new(tlb),
-                    diff,
-                    perm,
-                })
-            }
-        };
-        if hit {
-            let same = k.tag == asker.tag && k.cache == epoch.cache && k.removed == epoch.removed;
-            if same && k.lo <= k.hi && lo <= k.hi && k.lo <= hi {
-                // Touching pages answered under the same epoch: one range, all answered.
-                (k.lo, k.hi) = (k.lo.min(lo), k.hi.max(hi));
-            } else {
-                (k.tag, k.cache, k.removed, k.lo, k.hi) =
-                    (asker.tag, epoch.cache, epoch.removed, lo, hi);
+                let tlb = Rc::new(tlb);
+                k.tlb.set(Some(tlb.clone()));
+                k.diff.set(diff);
+                k.perm.set(perm);
+                k.lo.set(u64::MAX);
+                k.hi.set(0);
+                Ok(Run(tlb))
             }
         }
-        Ok(Run(k.tlb.clone()))
-    })
+    };
+    let kept = |c: &[Kept; SLOTS]| -> Result<Run, String> {
+        let k = c.get(slot(asker, iova)).ok_or("no slot")?;
+        let run = made(k)?;
+        if hit {
+            let (klo, khi) = (k.lo.get(), k.hi.get());
+            let same = k.tag.get() == asker.tag
+                && k.cache.get() == epoch.cache
+                && k.removed.get() == epoch.removed;
+            if same && klo <= khi && lo <= khi && klo <= hi {
+                // Touching pages answered under the same epoch: one range, all answered.
+                k.lo.set(klo.min(lo));
+                k.hi.set(khi.max(hi));
+            } else {
+                k.tag.set(asker.tag);
+                k.cache.set(epoch.cache);
+                k.removed.set(epoch.removed);
+                k.lo.set(lo);
+                k.hi.set(hi);
+            }
+        }
+        Ok(run)
+    };
+    CACHE
+        .try_with(kept)
+        .map_err(|_| "the thread's runs are gone".to_string())?
 }
 
 #[cfg(test)]
