@@ -353,3 +353,16 @@ fn iommu_memory_translates_substream_requests_through_the_smmu_model() {
     let v = SmmuViommu::new(&g, SmmuParams::full(), TABLES).unwrap();
     pasids(&g, v.os(), |p| v.iommu(RID, p));
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+    /// Random maps, unmaps, reads, writes and checking-mode turns on either model (the fuzz
+    /// body `iommu_memory`): every access does what the pages mapped say.
+    #[test]
+    fn accesses_do_what_the_mapped_pages_say(
+        data in proptest::collection::vec(proptest::prelude::any::<u8>(), 1..600)
+    ) {
+        softiommu_vmm::fuzz::iommu_memory(&data);
+    }
+}

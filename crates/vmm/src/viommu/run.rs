@@ -99,11 +99,12 @@ thread_local! {
 }
 
 /// The slot of the runs `asker` reaches around `iova`: one per 2 MiB of IOVA space per
-/// requester. (Requesters of different models may share one; what a slot holds is checked
-/// in full before it is used.)
+/// requester and access, so that a device's reads and writes in one region keep theirs.
+/// (Others may share one; what a slot holds is checked in full before it is used.)
 #[inline(always)]
 fn slot(asker: Asker, iova: u64) -> usize {
-    ((iova >> 21) ^ asker.tag ^ asker.tag >> 16) as usize % SLOTS
+    let access = asker.access as u64;
+    ((iova >> 21) ^ asker.tag ^ asker.tag >> 16 ^ access << 2) as usize % SLOTS
 }
 
 /// Adds `m` to `tlb`.
