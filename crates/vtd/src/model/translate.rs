@@ -278,8 +278,8 @@ impl<M: AddressSpace> TranslationUnit<M> {
     }
 
     /// The translation of `req` when it is a plain IOTLB hit: translation on, the checking
-    /// mode and counting off, an entry that serves the access. `None` leaves the request to
-    /// [`translate_other`](Self::translate_other).
+    /// mode and counting off, an entry that serves the access; nothing is walked, recorded
+    /// or counted. `None` leaves the request to [`translate`](Self::translate).
     #[inline(always)]
     pub fn translate_hit(&self, req: Request) -> Option<Translated> {
         if self.mode.load(Ordering::Acquire) != ENABLED || (req.access.exec && req.pasid.is_some())
