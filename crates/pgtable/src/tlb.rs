@@ -205,7 +205,8 @@ impl<const V: usize> Tlb<V> {
     }
 
     /// Moves the epoch on with nothing removed: for a user whose hits hang on more than the
-    /// entries (a mode of its own that the hit path reads), when that changes.
+    /// entries, when that changes (a mode of its own that the hit path reads, or an entry
+    /// that a look-up finds before one it found earlier).
     pub fn advance(&self) {
         self.removed.fetch_add(1, Ordering::Release);
     }

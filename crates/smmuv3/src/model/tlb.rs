@@ -419,6 +419,12 @@ impl StreamTlb {
         let key = [stream_k0(sid, ssid) | u64::from(e.shift) << 2, page];
         self.t
             .insert_current(page, key, e.encode(), generation, seen);
+        if self.shifts.load(Ordering::Relaxed) >> (u32::from(e.shift) + 1) != 0 {
+            // Smaller pages are probed first: inside a larger entry found before, this one
+            // now decides the answer, so whoever kept that answer must ask again. After the
+            // fill, so that a reader who read the epoch since finds this entry.
+            self.t.advance();
+        }
     }
 
     /// Caches the stage-2 translation `e` of `ipa` for `vmid`'s walks.
@@ -564,6 +570,24 @@ mod tests {
             t.sweep_range(last - 0x1000, u64::MAX, None, None, |_, _| true),
             1
         );
+    }
+
+    #[test]
+    fn a_smaller_page_filled_inside_a_larger_one_moves_the_epoch() {
+        let t = StreamTlb::new(64);
+        let g = AtomicU64::new(0);
+        let mut e = entry(0x3f, true, false);
+        e.shift = 21;
+        t.fill_stream(1, None, 0x40_0000, &e, &g, 0);
+        let e0 = t.epoch();
+        // A larger entry is probed after the smaller ones: it changes no answer.
+        e.shift = 30;
+        t.fill_stream(1, None, 0x4000_0000, &e, &g, 0);
+        assert_eq!(t.epoch(), e0);
+        // A 4 KiB page inside the block now answers for its address.
+        e.shift = 12;
+        t.fill_stream(1, None, 0x40_1000, &e, &g, 0);
+        assert_ne!(t.epoch(), e0);
     }
 
     #[test]

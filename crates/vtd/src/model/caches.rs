@@ -437,6 +437,12 @@ impl Caches {
             | u64::from(e.pasid) << 32;
         let key = iotlb_key(sid, pasid, privileged, shift, page);
         self.fill(&self.iotlb, page, key, [v0, v1], generation);
+        if self.large.load(Ordering::Relaxed) >> (shift + 1) != 0 {
+            // Smaller pages are probed first: inside a larger entry found before, this one
+            // now decides the answer, so whoever kept that answer must ask again. After the
+            // fill, so that a reader who read the epoch since finds this entry.
+            self.iotlb.advance();
+        }
     }
 
     /// Context-cache invalidation: one source ID, or all. (In scalable mode the context cache
@@ -578,6 +584,41 @@ mod tests {
         c.fill_iotlb(1, Some(3), false, addr, e, g);
         assert!(c.iotlb(1, Some(3), false, addr).is_some());
         c
+    }
+
+    #[test]
+    fn a_smaller_page_filled_inside_a_larger_one_moves_the_epoch() {
+        let block = entry_of(Class::First, 21, 0x20_0000);
+        let c = cached(0x40_0000, &block);
+        let g = c.generation();
+        let e0 = c.iotlb_epoch();
+        // Another 2 MiB entry, and a 1 GiB one: nothing smaller than them is probed first.
+        c.fill_iotlb(1, Some(3), false, 0x80_0000, &block, g);
+        c.fill_iotlb(
+            1,
+            Some(3),
+            false,
+            0x4000_0000,
+            &entry_of(Class::First, 30, 0),
+            g,
+        );
+        let e1 = c.iotlb_epoch();
+        assert_eq!(e1, e0);
+        // A 4 KiB page inside the first block now answers for its address.
+        c.fill_iotlb(
+            1,
+            Some(3),
+            false,
+            0x40_1000,
+            &entry_of(Class::First, 12, 0x9000),
+            g,
+        );
+        assert_ne!(c.iotlb_epoch(), e1);
+        assert_eq!(
+            c.iotlb_hit(1, Some(3), 0x40_1000, Access::READ)
+                .map(|h| h.0),
+            Some(0x9000)
+        );
     }
 
     /// Caches holding one entry of `class` for the last page of the address space.
