@@ -2,6 +2,11 @@
 //! by a sequence counter, so that a hit costs a few loads and scales across threads, while
 //! fills and invalidations (the slow paths) claim one slot at a time through that counter.
 //!
+//! Each cache also keeps an [`Epoch`]: its id and a count of the entries that have left it
+//! (swept or overwritten) and of the user's own changes ([`Tlb::advance`]). While the epoch
+//! reads the same, every entry found is still there with its value, so a front cache of
+//! answers (a VMM's, over many accesses) can keep them that long without looking again.
+//!
 //! Keys and values are two 64-bit words each; the user packs its tags (domain, PASID, page,
 //! level...) and its translation into them. Key word 0 must be nonzero for a valid entry
 //! (the user sets a valid bit in it).
